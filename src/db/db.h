@@ -1,0 +1,111 @@
+/*
+ * db.h — one small interface over SQLite and PostgreSQL.
+ *
+ * A `struct db` is one connection, used by one thread at a time (each worker
+ * opens its own). SQL is written once with $1..$n parameters and bound values;
+ * the SQLite driver rewrites $n to ?n. SQL is kept to what both engines share
+ * (TEXT times in ISO-8601, INTEGER booleans, BIGINT money, RETURNING).
+ *
+ * Statement life cycle:
+ *     struct db_stmt *st = db_prepare(db, "SELECT id, name FROM products WHERE id = $1", err);
+ *     db_bind_int64(st, 1, id);
+ *     while ((rc = db_step(st, err)) == DB_ROW) { db_col_int64(st, 0) ... }
+ *     db_finalize(st);
+ * db_step returns DB_ROW (1), DB_DONE (0) or a negative LUMI_E* code.
+ * A unique-constraint violation is LUMI_ECONFLICT, a foreign-key or check
+ * violation LUMI_EINVAL, a busy/locked database LUMI_EBUSY, anything else LUMI_EDB.
+ *
+ * Transactions: db_begin() starts a write transaction (SQLite: BEGIN IMMEDIATE,
+ * so the write lock is taken up front; PostgreSQL: BEGIN). Nesting is not
+ * supported; db_in_tx() tells whether one is open.
+ */
+#ifndef LUMI_DB_DB_H
+#define LUMI_DB_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+struct db;
+struct db_stmt;
+
+enum db_kind { DB_SQLITE = 1, DB_POSTGRES = 2 };
+
+enum { DB_DONE = 0, DB_ROW = 1 };
+
+/**
+ * Opens a connection for DATABASE_URL: "sqlite:PATH" (":memory:" allowed) or
+ * "postgres://…"/"postgresql://…". SQLite connections get WAL, foreign_keys=ON
+ * and a busy timeout. Returns NULL with err filled (the message never includes
+ * the URL's password).
+ */
+struct db *db_open(const char *url, struct lumi_err *err);
+
+/** Closes the connection (NULL is a no-op). Open statements must be finalized first. */
+void db_close(struct db *db);
+
+enum db_kind db_kind(const struct db *db);
+
+/** Runs one or more statements without parameters or results (DDL, pragmas). */
+int db_exec(struct db *db, const char *sql, struct lumi_err *err);
+
+/** Prepares one statement. NULL with err on failure. */
+struct db_stmt *db_prepare(struct db *db, const char *sql, struct lumi_err *err);
+
+/* Parameters are numbered from 1. Values are copied. */
+int db_bind_text(struct db_stmt *st, int idx, const char *value); /* NULL binds SQL NULL */
+int db_bind_int64(struct db_stmt *st, int idx, int64_t value);
+int db_bind_null(struct db_stmt *st, int idx);
+
+/** Runs the statement or fetches the next row: DB_ROW, DB_DONE or < 0. */
+int db_step(struct db_stmt *st, struct lumi_err *err);
+
+/* Column reads on the current row, numbered from 0. Text is borrowed until the
+ * next db_step/db_finalize; SQL NULL reads as NULL text / 0. */
+int db_col_count(struct db_stmt *st);
+bool db_col_is_null(struct db_stmt *st, int col);
+const char *db_col_text(struct db_stmt *st, int col);
+int64_t db_col_int64(struct db_stmt *st, int col);
+const char *db_col_name(struct db_stmt *st, int col);
+
+/** Rows changed by the last completed INSERT/UPDATE/DELETE of this statement. */
+int64_t db_changes(struct db_stmt *st);
+
+/** Frees the statement (NULL is a no-op). */
+void db_finalize(struct db_stmt *st);
+
+int db_begin(struct db *db, struct lumi_err *err);
+int db_commit(struct db *db, struct lumi_err *err);
+/** Rolls back if a transaction is open; safe to call on any path (errors only logged). */
+void db_rollback(struct db *db);
+bool db_in_tx(const struct db *db);
+
+/*
+ * Conveniences for the common one-row cases; each prepares, binds the given
+ * parameters (all as text, NULL for SQL NULL), steps and finalizes.
+ */
+/** Executes a statement with nparams text parameters; *changes (may be NULL) gets rows changed. */
+int db_execp(struct db *db, const char *sql, int nparams, const char *const *params,
+             int64_t *changes, struct lumi_err *err);
+/** Reads the first column of the first row as int64: 0 with *out set, LUMI_ENOTFOUND if no row. */
+int db_query_int64(struct db *db, const char *sql, int nparams, const char *const *params,
+                   int64_t *out, struct lumi_err *err);
+
+/**
+ * Serialises writers that must see each other's commits in order (the audit
+ * chain). Inside a transaction: on PostgreSQL takes pg_advisory_xact_lock(key),
+ * released at commit/rollback; on SQLite the BEGIN IMMEDIATE write lock already
+ * serialises writers, so this does nothing.
+ */
+int db_tx_lock(struct db *db, int64_t key, struct lumi_err *err);
+
+/**
+ * Tries a session-level advisory lock (scheduler singleton). PostgreSQL:
+ * pg_try_advisory_lock; SQLite: always granted (one process). 1 granted,
+ * 0 held elsewhere, < 0 error.
+ */
+int db_try_lock(struct db *db, int64_t key, struct lumi_err *err);
+
+#endif

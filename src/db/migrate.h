@@ -1,0 +1,21 @@
+/*
+ * migrate.h — versioned schema migrations.
+ *
+ * Migrations are numbered SQL scripts compiled into the binary (migrations.c),
+ * written once for both engines. Each is applied in its own transaction and
+ * recorded in `schema_migrations(version, name, applied_at)`; applying twice
+ * changes nothing. Concurrent migrators are serialised (PostgreSQL advisory
+ * lock; SQLite write lock).
+ */
+#ifndef LUMI_DB_MIGRATE_H
+#define LUMI_DB_MIGRATE_H
+
+#include "db/db.h"
+
+/** Applies every pending migration. *applied (may be NULL) gets how many ran. */
+int db_migrate(struct db *db, int *applied, struct lumi_err *err);
+
+/** Highest version compiled into this binary. */
+int db_schema_version_latest(void);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * auth.h — who is calling: API tokens, session cookies, CSRF, login throttling.
+ *
+ * Admin routes accept `Authorization: Bearer <token>` (looked up by its
+ * SHA-256; the token itself is never stored) or the `lumi_session` cookie;
+ * a cookie-authenticated request that changes something (any method but
+ * GET/HEAD) must also carry the session's CSRF token in X-CSRF-Token.
+ */
+#ifndef LUMI_WEB_AUTH_H
+#define LUMI_WEB_AUTH_H
+
+#include <stdbool.h>
+
+#include "audit/audit.h"
+#include "web/http.h"
+
+#define AUTH_SESSION_COOKIE "lumi_session"
+#define AUTH_SESSION_TTL_S (12 * 3600)
+
+/**
+ * Authenticates req for an admin route and fills req->who. Returns 0 when the
+ * caller is an admin or staff member; otherwise answers 401 (no or bad
+ * credentials), 403 (a client account, or a missing/wrong CSRF token) into
+ * resp and returns < 0.
+ */
+int auth_require_admin(struct web_req *req, struct web_resp *resp);
+
+/** The audit actor for the authenticated caller of req (strings borrowed from req). */
+struct audit_actor auth_actor(const struct web_req *req);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * http.h — what a route handler sees: the request, the response, helpers.
+ *
+ * Handlers run on Lumi's worker pool (never on libmicrohttpd's I/O threads),
+ * one request per thread at a time, with the worker's own database connection
+ * in req->db. Everything reachable from req is request-scoped and freed by the
+ * server after the response is sent. Handlers fill *resp through the helpers
+ * below; a handler that sets nothing answers 500.
+ */
+#ifndef LUMI_WEB_HTTP_H
+#define LUMI_WEB_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "db/db.h"
+
+struct web_server;
+
+/** The authenticated caller (filled by the server before admin handlers run). */
+struct web_principal {
+    enum { PRINCIPAL_NONE = 0, PRINCIPAL_USER, PRINCIPAL_TOKEN } kind;
+    int64_t user_id;     /* 0 for an installation-wide token */
+    int64_t token_id;    /* PRINCIPAL_TOKEN only */
+    int64_t session_id;  /* PRINCIPAL_USER by cookie */
+    char role[16];       /* "admin" | "staff" | "client" */
+    char email[256];
+    char id_text[32];    /* user id (or token id) as text, for audit rows */
+};
+
+struct web_req {
+    const char *method;      /* "GET", "POST", ... */
+    const char *path;        /* decoded path, without the query string */
+    const char *request_id;  /* random id, also sent as X-Request-Id and logged */
+    const char *client_ip;
+    const char *user_agent;  /* may be NULL */
+    const char *body;        /* NUL-terminated; body_len bytes */
+    size_t body_len;
+    struct db *db;           /* the worker's connection */
+    struct web_principal who;
+    void *priv;              /* server internals (headers, params, query) */
+};
+
+struct web_resp {
+    int status;
+    const char *content_type; /* static string; default application/json */
+    struct buf body;
+    void *priv;               /* server internals (extra headers) */
+};
+
+/** Path parameter by name ("{id}" in the route pattern) or NULL. */
+const char *web_param(const struct web_req *req, const char *name);
+
+/** Path parameter as a positive id; 0 when missing or not a positive integer. */
+int64_t web_param_id(const struct web_req *req, const char *name);
+
+/** Query-string value (URL-decoded) or NULL. */
+const char *web_query(const struct web_req *req, const char *name);
+
+/** Request header (case-insensitive name) or NULL. */
+const char *web_header(const struct web_req *req, const char *name);
+
+/** Cookie value by name or NULL. */
+const char *web_cookie(const struct web_req *req, const char *name);
+
+/**
+ * Parses the body as a JSON object (Content-Type must be application/json).
+ * On failure answers 400 invalid_request with the parser's message (or 415)
+ * and returns NULL; the handler just returns. Caller decrefs the result.
+ */
+json_t *web_json_body(struct web_req *req, struct web_resp *resp);
+
+/** Answers status with a JSON value (stolen reference: the helper decrefs it). */
+void web_reply_json(struct web_resp *resp, int status, json_t *value);
+
+/** Answers with the error envelope {"error":{"code","message"}}. */
+void web_reply_error(struct web_resp *resp, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/** Answers the status and envelope that err->code maps to (err_http_status/err_code_name). */
+void web_reply_err(struct web_resp *resp, const struct lumi_err *err);
+
+/** Answers text with the given content type (copied). */
+void web_reply_text(struct web_resp *resp, int status, const char *content_type,
+                    const char *text, size_t len);
+
+/** Adds a response header (copied). */
+void web_add_header(struct web_resp *resp, const char *name, const char *value);
+
+/** Redirect (303 See Other) to location. */
+void web_redirect(struct web_resp *resp, const char *location);
+
+#endif

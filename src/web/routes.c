@@ -1,0 +1,27 @@
+/*
+ * routes.c — every HTTP route of Lumi in one table (method, pattern, auth, handler).
+ */
+#include "web/routes.h"
+
+const struct web_route lumi_routes[] = {
+    {"GET", "/healthz", WEB_AUTH_PUBLIC, h_healthz},
+
+    {"POST", "/api/admin/login", WEB_AUTH_PUBLIC, h_admin_login},
+    {"POST", "/api/admin/logout", WEB_AUTH_ADMIN, h_admin_logout},
+    {"GET", "/api/admin/me", WEB_AUTH_ADMIN, h_admin_me},
+
+    {"GET", "/api/admin/audit-logs", WEB_AUTH_ADMIN, h_audit_list},
+
+    {"GET", "/api/admin/clients", WEB_AUTH_ADMIN, h_clients_list},
+    {"POST", "/api/admin/clients", WEB_AUTH_ADMIN, h_clients_create},
+    {"GET", "/api/admin/clients/{id}", WEB_AUTH_ADMIN, h_clients_get},
+    {"PATCH", "/api/admin/clients/{id}", WEB_AUTH_ADMIN, h_clients_update},
+
+    {"GET", "/api/admin/products", WEB_AUTH_ADMIN, h_products_list},
+    {"POST", "/api/admin/products", WEB_AUTH_ADMIN, h_products_create},
+    {"GET", "/api/admin/products/{id}", WEB_AUTH_ADMIN, h_products_get},
+    {"PATCH", "/api/admin/products/{id}", WEB_AUTH_ADMIN, h_products_update},
+    {"DELETE", "/api/admin/products/{id}", WEB_AUTH_ADMIN, h_products_delete},
+
+    {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
+};

@@ -1,0 +1,37 @@
+/*
+ * routes.h — the route table of `lumi serve` and the handlers it names.
+ * One file per resource implements its handlers (h_health.c, h_auth.c, ...).
+ */
+#ifndef LUMI_WEB_ROUTES_H
+#define LUMI_WEB_ROUTES_H
+
+#include "web/server.h"
+
+/** All routes, terminated by an entry with method NULL. */
+extern const struct web_route lumi_routes[];
+
+/* h_health.c */
+void h_healthz(struct web_req *req, struct web_resp *resp);
+
+/* h_auth.c */
+void h_admin_login(struct web_req *req, struct web_resp *resp);
+void h_admin_logout(struct web_req *req, struct web_resp *resp);
+void h_admin_me(struct web_req *req, struct web_resp *resp);
+
+/* h_audit.c */
+void h_audit_list(struct web_req *req, struct web_resp *resp);
+
+/* h_clients.c */
+void h_clients_list(struct web_req *req, struct web_resp *resp);
+void h_clients_create(struct web_req *req, struct web_resp *resp);
+void h_clients_get(struct web_req *req, struct web_resp *resp);
+void h_clients_update(struct web_req *req, struct web_resp *resp);
+
+/* h_products.c */
+void h_products_list(struct web_req *req, struct web_resp *resp);
+void h_products_create(struct web_req *req, struct web_resp *resp);
+void h_products_get(struct web_req *req, struct web_resp *resp);
+void h_products_update(struct web_req *req, struct web_resp *resp);
+void h_products_delete(struct web_req *req, struct web_resp *resp);
+
+#endif

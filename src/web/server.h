@@ -1,0 +1,60 @@
+/*
+ * server.h — the HTTP server: libmicrohttpd for I/O, Lumi's pool for work.
+ *
+ * libmicrohttpd runs an epoll thread pool that only reads requests and writes
+ * responses. A complete request is suspended and queued to Lumi's worker pool
+ * (bounded; a full queue answers 503), where the route table picks a handler
+ * that runs with the worker's own database connection; the connection is then
+ * resumed with the response. Bodies above max_body answer 413 without being
+ * buffered. A request waiting longer than request_timeout_s answers 503.
+ *
+ * Every request gets a random request id (X-Request-Id) and one access-log
+ * line. web_server_stop() stops accepting, lets in-flight requests finish
+ * (up to a deadline), then frees everything.
+ */
+#ifndef LUMI_WEB_SERVER_H
+#define LUMI_WEB_SERVER_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+#include "web/http.h"
+
+typedef void (*web_handler_fn)(struct web_req *req, struct web_resp *resp);
+
+enum web_auth {
+    WEB_AUTH_PUBLIC = 0, /* anyone */
+    WEB_AUTH_ADMIN,      /* admin or staff: Bearer token, or session cookie + X-CSRF-Token on writes */
+};
+
+/** One route: method + pattern with {name} segments ("/api/admin/products/{id}"). */
+struct web_route {
+    const char *method;
+    const char *pattern;
+    enum web_auth auth;
+    web_handler_fn handler;
+};
+
+struct web_config {
+    const char *listen;          /* "ADDR:PORT"; port 0 picks a free one */
+    const char *database_url;    /* each worker opens its own connection */
+    size_t max_body;             /* bytes; larger bodies → 413 */
+    int io_threads;              /* libmicrohttpd pool size */
+    int workers;                 /* handler threads */
+    int queue_max;               /* queued requests before 503 */
+    int request_timeout_s;       /* queue + handler deadline */
+    const struct web_route *routes;  /* terminated by a {NULL} entry; borrowed */
+};
+
+struct web_server;
+
+/** Binds and starts serving. NULL with err (e.g. "127.0.0.1:8080: address in use"). */
+struct web_server *web_server_start(const struct web_config *cfg, struct lumi_err *err);
+
+/** The port actually bound (useful with port 0). */
+int web_server_port(const struct web_server *s);
+
+/** Graceful stop: no new connections, in-flight requests finish, then free. NULL is a no-op. */
+void web_server_stop(struct web_server *s);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * proc.h — run the real `lumi` binary from tests ($LUMI_BIN).
+ *
+ * lumi_run() runs a sub-command to completion and captures its output;
+ * lumi_serve_start() starts `lumi serve` on a free 127.0.0.1 port with a given
+ * environment and waits until /healthz answers; lumi_serve_stop() sends
+ * SIGTERM and returns the exit status. The child gets a clean environment
+ * (PATH, ASAN/UBSAN options, and what the test passes) and runs in a fresh
+ * temporary working directory, so no stray .env is read.
+ */
+#ifndef LUMI_TEST_PROC_H
+#define LUMI_TEST_PROC_H
+
+#include "core/buf.h"
+
+struct lumi_run_result {
+    int exit_code;   /* exit status, or 128+signal */
+    struct buf out;  /* stdout */
+    struct buf err;  /* stderr */
+};
+
+/**
+ * Runs `lumi argv...` (argv NULL-terminated, without "lumi") with env entries
+ * "NAME=value" (NULL-terminated, may be NULL) and stdin_text (may be NULL)
+ * fed to its standard input. Returns 0 when it ran (see res->exit_code).
+ * Free res with lumi_run_result_free.
+ */
+int lumi_run(const char *const *argv, const char *const *env, const char *stdin_text,
+             struct lumi_run_result *res);
+void lumi_run_result_free(struct lumi_run_result *res);
+
+struct lumi_server {
+    int pid;
+    int port;
+    char base_url[64];   /* "http://127.0.0.1:PORT" */
+    char log_path[512];  /* its stderr, for assertions on log lines */
+    char dir[256];       /* its working directory */
+};
+
+/** Starts `lumi serve --listen 127.0.0.1:PORT` with env; fails the test if not healthy in 20 s. */
+void lumi_serve_start(struct lumi_server *s, const char *const *env);
+
+/** SIGTERM, wait (up to 20 s, then SIGKILL and fail); returns the exit status. */
+int lumi_serve_stop(struct lumi_server *s);
+
+/** Reads the server's log so far (caller frees). */
+char *lumi_server_log(const struct lumi_server *s);
+
+#endif
