@@ -1,0 +1,300 @@
+/*
+ * db.c — the public storage interface (db.h), dispatching to a back end.
+ *
+ * Owns URL scheme selection, argument checks shared by both engines (NULLs,
+ * column ranges, "is there a current row", transaction state) and the
+ * one-row conveniences db_execp / db_query_int64. The engine work lives in
+ * db_sqlite.c and db_pg.c behind `struct db_driver` (driver.h).
+ *
+ * Threading: a connection and its statements belong to one thread at a time;
+ * nothing here is shared between connections.
+ */
+#include "db/db.h"
+
+#include <string.h>
+
+#include "core/log.h"
+#include "core/str.h"
+#include "db/driver.h"
+
+static const struct db_driver *driver_for(const char *url, const char **target)
+{
+    if (str_starts_with(url, "sqlite://")) {
+        *target = url + strlen("sqlite://");
+        return &db_sqlite_driver;
+    }
+    if (str_starts_with(url, "sqlite:")) {
+        *target = url + strlen("sqlite:");
+        return &db_sqlite_driver;
+    }
+    if (str_starts_with(url, "postgres://") || str_starts_with(url, "postgresql://")) {
+        *target = url;
+        return &db_pg_driver;
+    }
+    return NULL;
+}
+
+struct db *db_open(const char *url, struct lumi_err *err)
+{
+    const char *target = NULL;
+    const struct db_driver *drv = url ? driver_for(url, &target) : NULL;
+    if (drv == NULL) {
+        err_set(err, LUMI_EINVAL,
+                "DATABASE_URL must start with sqlite: or postgres:// (or postgresql://)");
+        return NULL;
+    }
+    if (target[0] == '\0') {
+        err_set(err, LUMI_EINVAL, "DATABASE_URL has an empty SQLite path");
+        return NULL;
+    }
+    struct db *db = drv->open(target, err);
+    if (db == NULL)
+        return NULL;
+    db->drv = drv;
+    db->in_tx = false;
+    return db;
+}
+
+void db_close(struct db *db)
+{
+    if (db == NULL)
+        return;
+    if (db->in_tx)
+        db_rollback(db);
+    db->drv->close(db);
+}
+
+enum db_kind db_kind(const struct db *db)
+{
+    return db->drv->kind;
+}
+
+int db_exec(struct db *db, const char *sql, struct lumi_err *err)
+{
+    if (db == NULL || sql == NULL)
+        return err_set(err, LUMI_EINVAL, "db_exec: no connection or no SQL");
+    return db->drv->exec(db, sql, err);
+}
+
+struct db_stmt *db_prepare(struct db *db, const char *sql, struct lumi_err *err)
+{
+    if (db == NULL || sql == NULL) {
+        err_set(err, LUMI_EINVAL, "db_prepare: no connection or no SQL");
+        return NULL;
+    }
+    struct db_stmt *st = db->drv->prepare(db, sql, err);
+    if (st == NULL)
+        return NULL;
+    st->db = db;
+    st->has_row = false;
+    st->done = false;
+    st->rc_done = DB_DONE;
+    return st;
+}
+
+int db_bind_text(struct db_stmt *st, int idx, const char *value)
+{
+    if (st == NULL)
+        return LUMI_EINVAL;
+    if (value == NULL)
+        return st->db->drv->bind_null(st, idx);
+    return st->db->drv->bind_text(st, idx, value);
+}
+
+int db_bind_int64(struct db_stmt *st, int idx, int64_t value)
+{
+    if (st == NULL)
+        return LUMI_EINVAL;
+    return st->db->drv->bind_int64(st, idx, value);
+}
+
+int db_bind_null(struct db_stmt *st, int idx)
+{
+    if (st == NULL)
+        return LUMI_EINVAL;
+    return st->db->drv->bind_null(st, idx);
+}
+
+int db_step(struct db_stmt *st, struct lumi_err *err)
+{
+    if (st == NULL)
+        return err_set(err, LUMI_EINVAL, "db_step: no statement");
+    /* Once finished a statement stays finished: SQLite would otherwise re-run it. */
+    if (st->done)
+        return st->rc_done;
+    int rc = st->db->drv->step(st, err);
+    st->has_row = rc == DB_ROW;
+    if (rc != DB_ROW) {
+        st->done = true;
+        st->rc_done = rc;
+    }
+    return rc;
+}
+
+int db_col_count(struct db_stmt *st)
+{
+    return st ? st->db->drv->col_count(st) : 0;
+}
+
+static bool col_ok(struct db_stmt *st, int col)
+{
+    return st != NULL && st->has_row && col >= 0 && col < st->db->drv->col_count(st);
+}
+
+bool db_col_is_null(struct db_stmt *st, int col)
+{
+    return col_ok(st, col) ? st->db->drv->col_is_null(st, col) : true;
+}
+
+const char *db_col_text(struct db_stmt *st, int col)
+{
+    return col_ok(st, col) ? st->db->drv->col_text(st, col) : NULL;
+}
+
+int64_t db_col_int64(struct db_stmt *st, int col)
+{
+    return col_ok(st, col) ? st->db->drv->col_int64(st, col) : 0;
+}
+
+const char *db_col_name(struct db_stmt *st, int col)
+{
+    if (st == NULL || col < 0 || col >= st->db->drv->col_count(st))
+        return NULL;
+    return st->db->drv->col_name(st, col);
+}
+
+int64_t db_changes(struct db_stmt *st)
+{
+    return st ? st->db->drv->changes(st) : 0;
+}
+
+void db_finalize(struct db_stmt *st)
+{
+    if (st == NULL)
+        return;
+    st->db->drv->finalize(st);
+}
+
+int db_begin(struct db *db, struct lumi_err *err)
+{
+    if (db == NULL)
+        return err_set(err, LUMI_EINVAL, "db_begin: no connection");
+    if (db->in_tx)
+        return err_set(err, LUMI_EINTERNAL, "db_begin: a transaction is already open");
+    int rc = db->drv->begin(db, err);
+    if (rc == 0)
+        db->in_tx = true;
+    return rc;
+}
+
+/* A failed commit is rolled back, so afterwards no transaction is open either way. */
+int db_commit(struct db *db, struct lumi_err *err)
+{
+    if (db == NULL)
+        return err_set(err, LUMI_EINVAL, "db_commit: no connection");
+    if (!db->in_tx)
+        return err_set(err, LUMI_EINTERNAL, "db_commit: no transaction is open");
+    int rc = db->drv->commit(db, err);
+    if (rc != 0) {
+        db->drv->rollback(db, NULL);
+    }
+    db->in_tx = false;
+    return rc;
+}
+
+void db_rollback(struct db *db)
+{
+    if (db == NULL || !db->in_tx)
+        return;
+    struct lumi_err e;
+    err_clear(&e);
+    if (db->drv->rollback(db, &e) != 0)
+        log_warn("db.rollback_failed", "engine=%s code=%d msg=\"%s\"", db->drv->name, e.code,
+                 e.msg);
+    db->in_tx = false;
+}
+
+bool db_in_tx(const struct db *db)
+{
+    return db != NULL && db->in_tx;
+}
+
+int db_tx_lock(struct db *db, int64_t key, struct lumi_err *err)
+{
+    if (db == NULL)
+        return err_set(err, LUMI_EINVAL, "db_tx_lock: no connection");
+    /* Checked on both engines so a misuse shows up in SQLite tests too. */
+    if (!db->in_tx)
+        return err_set(err, LUMI_EINTERNAL, "db_tx_lock: called outside a transaction");
+    return db->drv->tx_lock(db, key, err);
+}
+
+int db_try_lock(struct db *db, int64_t key, struct lumi_err *err)
+{
+    if (db == NULL)
+        return err_set(err, LUMI_EINVAL, "db_try_lock: no connection");
+    return db->drv->try_lock(db, key, err);
+}
+
+/* Prepares sql and binds params as text; *out is NULL on failure. */
+static int prepare_bound(struct db *db, const char *sql, int nparams, const char *const *params,
+                         struct db_stmt **out, struct lumi_err *err)
+{
+    struct lumi_err local;
+    struct lumi_err *e = err != NULL ? err : &local;
+    err_clear(&local);
+    *out = NULL;
+    struct db_stmt *st = db_prepare(db, sql, e);
+    if (st == NULL)
+        return e->code < 0 ? e->code : LUMI_EDB;
+    for (int i = 0; i < nparams; i++) {
+        int rc = db_bind_text(st, i + 1, params[i]);
+        if (rc != 0) {
+            db_finalize(st);
+            return err_set(err, rc, "cannot bind parameter %d", i + 1);
+        }
+    }
+    *out = st;
+    return 0;
+}
+
+int db_execp(struct db *db, const char *sql, int nparams, const char *const *params,
+             int64_t *changes, struct lumi_err *err)
+{
+    struct db_stmt *st = NULL;
+    int rc = prepare_bound(db, sql, nparams, params, &st, err);
+    if (rc != 0)
+        goto out;
+    do {
+        rc = db_step(st, err);
+    } while (rc == DB_ROW);
+    if (rc < 0)
+        goto out;
+    if (changes != NULL)
+        *changes = db_changes(st);
+    rc = 0;
+out:
+    db_finalize(st);
+    return rc;
+}
+
+int db_query_int64(struct db *db, const char *sql, int nparams, const char *const *params,
+                   int64_t *out, struct lumi_err *err)
+{
+    struct db_stmt *st = NULL;
+    int rc = prepare_bound(db, sql, nparams, params, &st, err);
+    if (rc != 0)
+        goto out;
+    rc = db_step(st, err);
+    if (rc < 0)
+        goto out;
+    if (rc == DB_DONE) {
+        rc = err_set(err, LUMI_ENOTFOUND, "query returned no row");
+        goto out;
+    }
+    *out = db_col_int64(st, 0);
+    rc = 0;
+out:
+    db_finalize(st);
+    return rc;
+}

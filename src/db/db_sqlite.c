@@ -1,0 +1,333 @@
+/*
+ * db_sqlite.c — the SQLite back end of db.h (see driver.h).
+ *
+ * Owns connection set-up (WAL, foreign_keys=ON, busy_timeout=5000,
+ * synchronous=FULL so a commit is on disk before we answer), the $n → ?n
+ * rewrite at prepare time, and mapping SQLite result codes to LUMI_E* codes.
+ *
+ * Threading: connections are opened SQLITE_OPEN_NOMUTEX; each connection and
+ * its statements are used by one thread at a time, and every worker opens its
+ * own connection. Writers are serialised by SQLite itself (BEGIN IMMEDIATE
+ * takes the write lock up front; others wait up to the busy timeout), which is
+ * why db_tx_lock is a no-op here and db_try_lock always succeeds.
+ */
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "db/driver.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+struct sqlite_db {
+    struct db base;
+    sqlite3 *h;
+};
+
+struct sqlite_stmt {
+    struct db_stmt base;
+    sqlite3_stmt *s;
+    sqlite3_int64 total_before; /* total_changes64 before the first step */
+    int64_t changes;
+    bool started;
+};
+
+static sqlite3 *handle(struct db *db)
+{
+    return ((struct sqlite_db *)db)->h;
+}
+
+static struct sqlite_stmt *lite(struct db_stmt *st)
+{
+    return (struct sqlite_stmt *)st;
+}
+
+static int map_code(int xrc)
+{
+    switch (xrc) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+    case SQLITE_CONSTRAINT_ROWID:
+        return LUMI_ECONFLICT;
+    default:
+        break;
+    }
+    switch (xrc & 0xff) {
+    case SQLITE_CONSTRAINT: /* foreign key, check, not null */
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+        return LUMI_EINVAL;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return LUMI_EBUSY;
+    case SQLITE_NOMEM:
+        return LUMI_ENOMEM;
+    case SQLITE_TOOBIG:
+        return LUMI_ETOOLARGE;
+    default:
+        return LUMI_EDB;
+    }
+}
+
+/* Fills err from the connection's last error and returns the mapped code. */
+static int fail(sqlite3 *h, int rc, struct lumi_err *err)
+{
+    int xrc = h != NULL ? sqlite3_extended_errcode(h) : rc;
+    if ((xrc & 0xff) != (rc & 0xff))
+        xrc = rc;
+    const char *msg = h != NULL ? sqlite3_errmsg(h) : sqlite3_errstr(rc);
+    return err_set(err, map_code(xrc), "%s", msg);
+}
+
+/* Applies the per-connection settings. journal_mode answers with a row, so it is stepped. */
+static int configure(sqlite3 *h, struct lumi_err *err)
+{
+    int rc = sqlite3_exec(h, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return fail(h, rc, err);
+    sqlite3_stmt *s = NULL;
+    rc = sqlite3_prepare_v2(h, "PRAGMA journal_mode=WAL", -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        return fail(h, rc, err);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        int code = fail(h, rc, err);
+        sqlite3_finalize(s);
+        return code;
+    }
+    const char *mode = (const char *)sqlite3_column_text(s, 0);
+    /* An in-memory database answers "memory"; that is expected, not an error. */
+    if (mode == NULL || (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0))
+        log_warn("db.sqlite_journal_mode", "mode=%s", mode ? mode : "(null)");
+    sqlite3_finalize(s);
+    return 0;
+}
+
+static struct db *lite_open(const char *target, struct lumi_err *err)
+{
+    struct sqlite_db *db = NULL;
+    sqlite3 *h = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(target, &h, flags, NULL);
+    if (rc != SQLITE_OK) {
+        err_set(err, LUMI_EDB, "cannot open SQLite database %s: %s", target,
+                h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(h, 1);
+    /* The busy timeout comes first: switching to WAL may itself wait for a lock. */
+    sqlite3_busy_timeout(h, BUSY_TIMEOUT_MS);
+    if (configure(h, err) != 0)
+        goto fail;
+    db = calloc(1, sizeof *db);
+    if (db == NULL) {
+        err_set(err, LUMI_ENOMEM, "out of memory opening SQLite database");
+        goto fail;
+    }
+    db->h = h;
+    return &db->base;
+fail:
+    sqlite3_close(h);
+    return NULL;
+}
+
+static void lite_close(struct db *db)
+{
+    sqlite3 *h = handle(db);
+    if (sqlite3_close(h) != SQLITE_OK) {
+        log_warn("db.sqlite_close", "msg=\"%s\" hint=\"statements left unfinalized\"",
+                 sqlite3_errmsg(h));
+        sqlite3_close_v2(h);
+    }
+    free(db);
+}
+
+static int lite_exec(struct db *db, const char *sql, struct lumi_err *err)
+{
+    int rc = sqlite3_exec(handle(db), sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : fail(handle(db), rc, err);
+}
+
+/* True if the text after the first statement holds no other (only blanks, ";" or comments). */
+static bool only_blank(sqlite3 *h, const char *tail)
+{
+    while (tail != NULL && tail[0] != '\0') {
+        sqlite3_stmt *extra = NULL;
+        const char *next = NULL;
+        int rc = sqlite3_prepare_v2(h, tail, -1, &extra, &next);
+        bool another = rc != SQLITE_OK || extra != NULL || next == tail;
+        sqlite3_finalize(extra);
+        if (another)
+            return false;
+        tail = next;
+    }
+    return true;
+}
+
+static struct db_stmt *lite_prepare(struct db *db, const char *sql, struct lumi_err *err)
+{
+    struct sqlite_stmt *st = NULL;
+    sqlite3_stmt *s = NULL;
+    const char *tail = NULL;
+    char *rewritten = sql_dollar_to_question(sql);
+    if (rewritten == NULL) {
+        err_set(err, LUMI_ENOMEM, "out of memory preparing a statement");
+        goto fail;
+    }
+    int rc = sqlite3_prepare_v2(handle(db), rewritten, -1, &s, &tail);
+    if (rc != SQLITE_OK) {
+        fail(handle(db), rc, err);
+        goto fail;
+    }
+    if (s == NULL) {
+        err_set(err, LUMI_EINVAL, "db_prepare: empty SQL");
+        goto fail;
+    }
+    if (!only_blank(handle(db), tail)) {
+        err_set(err, LUMI_EINVAL, "db_prepare takes one statement; use db_exec for scripts");
+        goto fail;
+    }
+    st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        err_set(err, LUMI_ENOMEM, "out of memory preparing a statement");
+        goto fail;
+    }
+    st->s = s;
+    free(rewritten);
+    return &st->base;
+fail:
+    sqlite3_finalize(s);
+    free(rewritten);
+    return NULL;
+}
+
+static int bind_result(int rc)
+{
+    return rc == SQLITE_OK ? 0 : map_code(rc);
+}
+
+static int lite_bind_text(struct db_stmt *st, int idx, const char *value)
+{
+    return bind_result(sqlite3_bind_text(lite(st)->s, idx, value, -1, SQLITE_TRANSIENT));
+}
+
+static int lite_bind_int64(struct db_stmt *st, int idx, int64_t value)
+{
+    return bind_result(sqlite3_bind_int64(lite(st)->s, idx, value));
+}
+
+static int lite_bind_null(struct db_stmt *st, int idx)
+{
+    return bind_result(sqlite3_bind_null(lite(st)->s, idx));
+}
+
+static int lite_step(struct db_stmt *base, struct lumi_err *err)
+{
+    struct sqlite_stmt *st = lite(base);
+    sqlite3 *h = handle(base->db);
+    if (!st->started) {
+        st->started = true;
+        st->total_before = sqlite3_total_changes64(h);
+    }
+    int rc = sqlite3_step(st->s);
+    if (rc == SQLITE_ROW)
+        return DB_ROW;
+    if (rc != SQLITE_DONE)
+        return fail(h, rc, err);
+    /* sqlite3_changes64 keeps the count of the last INSERT/UPDATE/DELETE on the
+     * connection; only trust it if this statement changed something. */
+    st->changes = sqlite3_total_changes64(h) != st->total_before ? sqlite3_changes64(h) : 0;
+    return DB_DONE;
+}
+
+static int lite_col_count(struct db_stmt *st)
+{
+    return sqlite3_column_count(lite(st)->s);
+}
+
+static bool lite_col_is_null(struct db_stmt *st, int col)
+{
+    return sqlite3_column_type(lite(st)->s, col) == SQLITE_NULL;
+}
+
+static const char *lite_col_text(struct db_stmt *st, int col)
+{
+    return (const char *)sqlite3_column_text(lite(st)->s, col);
+}
+
+static int64_t lite_col_int64(struct db_stmt *st, int col)
+{
+    return sqlite3_column_int64(lite(st)->s, col);
+}
+
+static const char *lite_col_name(struct db_stmt *st, int col)
+{
+    return sqlite3_column_name(lite(st)->s, col);
+}
+
+static int64_t lite_changes(struct db_stmt *st)
+{
+    return lite(st)->changes;
+}
+
+static void lite_finalize(struct db_stmt *st)
+{
+    sqlite3_finalize(lite(st)->s);
+    free(st);
+}
+
+static int lite_begin(struct db *db, struct lumi_err *err)
+{
+    return lite_exec(db, "BEGIN IMMEDIATE", err);
+}
+
+static int lite_commit(struct db *db, struct lumi_err *err)
+{
+    /* Some errors (I/O, disk full) make SQLite roll back on its own. */
+    if (sqlite3_get_autocommit(handle(db)))
+        return err_set(err, LUMI_EDB, "the transaction was rolled back after an earlier error");
+    return lite_exec(db, "COMMIT", err);
+}
+
+static int lite_rollback(struct db *db, struct lumi_err *err)
+{
+    if (sqlite3_get_autocommit(handle(db)))
+        return 0;
+    return lite_exec(db, "ROLLBACK", err);
+}
+
+static int lite_tx_lock(struct db *db, int64_t key, struct lumi_err *err)
+{
+    return 0;
+}
+
+static int lite_try_lock(struct db *db, int64_t key, struct lumi_err *err)
+{
+    return 1;
+}
+
+const struct db_driver db_sqlite_driver = {
+    .name = "sqlite",
+    .kind = DB_SQLITE,
+    .open = lite_open,
+    .close = lite_close,
+    .exec = lite_exec,
+    .prepare = lite_prepare,
+    .bind_text = lite_bind_text,
+    .bind_int64 = lite_bind_int64,
+    .bind_null = lite_bind_null,
+    .step = lite_step,
+    .col_count = lite_col_count,
+    .col_is_null = lite_col_is_null,
+    .col_text = lite_col_text,
+    .col_int64 = lite_col_int64,
+    .col_name = lite_col_name,
+    .changes = lite_changes,
+    .finalize = lite_finalize,
+    .begin = lite_begin,
+    .commit = lite_commit,
+    .rollback = lite_rollback,
+    .tx_lock = lite_tx_lock,
+    .try_lock = lite_try_lock,
+};
