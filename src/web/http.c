@@ -1,0 +1,301 @@
+/*
+ * http.c — the handler-facing helpers of http.h, and the request arena.
+ *
+ * Threading: every function here works on one exchange, which belongs to
+ * exactly one thread at a time (see internal.h), so nothing is locked.
+ * Everything handed out (params, headers, copied strings) lives in the
+ * exchange's arena and is freed, zeroed, with it: headers and cookies carry
+ * credentials.
+ */
+#include "web/internal.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "core/str.h"
+
+#define ARENA_BLOCK 4096
+#define ARENA_ALIGN 16
+#define ERROR_MSG_MAX 1024
+
+struct arena_block {
+    struct arena_block *next;
+    size_t used;
+    size_t cap;
+    _Alignas(ARENA_ALIGN) unsigned char data[];
+};
+
+void *arena_alloc(struct web_arena *a, size_t n)
+{
+    if (n > SIZE_MAX / 2)
+        return NULL;
+    n = n == 0 ? ARENA_ALIGN : (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    struct arena_block *b = a->head;
+    if (b == NULL || b->cap - b->used < n) {
+        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+        b = malloc(sizeof *b + cap);
+        if (b == NULL)
+            return NULL;
+        b->used = 0;
+        b->cap = cap;
+        b->next = a->head;
+        a->head = b;
+    }
+    void *p = b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+char *arena_strdup(struct web_arena *a, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s);
+    char *p = arena_alloc(a, n + 1);
+    if (p != NULL)
+        memcpy(p, s, n + 1);
+    return p;
+}
+
+void arena_free(struct web_arena *a)
+{
+    struct arena_block *b = a->head;
+    while (b != NULL) {
+        struct arena_block *next = b->next;
+        sodium_memzero(b->data, b->used);
+        free(b);
+        b = next;
+    }
+    a->head = NULL;
+}
+
+const char *kv_find(const struct web_kvlist *l, const char *name, bool nocase)
+{
+    if (name == NULL)
+        return NULL;
+    for (size_t i = 0; i < l->n; i++) {
+        bool eq = nocase ? str_eq_nocase(l->v[i].name, name) : str_eq(l->v[i].name, name);
+        if (eq)
+            return l->v[i].value;
+    }
+    return NULL;
+}
+
+int64_t web_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *web_param(const struct web_req *req, const char *name)
+{
+    const struct web_exchange *x = exchange_of_req(req);
+    for (size_t i = 0; i < x->nparams; i++)
+        if (str_eq(x->params[i].name, name))
+            return x->params[i].value;
+    return NULL;
+}
+
+int64_t web_param_id(const struct web_req *req, const char *name)
+{
+    int64_t id = 0;
+    if (str_to_i64z(web_param(req, name), 1, INT64_MAX, &id) != 0)
+        return 0;
+    return id;
+}
+
+const char *web_query(const struct web_req *req, const char *name)
+{
+    return kv_find(&exchange_of_req(req)->query, name, false);
+}
+
+const char *web_header(const struct web_req *req, const char *name)
+{
+    return kv_find(&exchange_of_req(req)->headers, name, true);
+}
+
+const char *web_cookie(const struct web_req *req, const char *name)
+{
+    return kv_find(&exchange_of_req(req)->cookies, name, false);
+}
+
+static const char *skip_spaces(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return s;
+}
+
+/* "application/json", optionally with parameters; a charset, if given, must be UTF-8. */
+static bool is_json_type(const char *ct)
+{
+    static const char type[] = "application/json";
+    if (ct == NULL)
+        return false;
+    ct = skip_spaces(ct);
+    if (strncasecmp(ct, type, sizeof type - 1) != 0)
+        return false;
+    ct = skip_spaces(ct + sizeof type - 1);
+    if (*ct == '\0')
+        return true;
+    if (*ct != ';')
+        return false;
+    const char *cs = strcasestr(ct, "charset=");
+    if (cs == NULL)
+        return true;
+    cs += strlen("charset=");
+    if (*cs == '"')
+        cs++;
+    return strncasecmp(cs, "utf-8", 5) == 0 || strncasecmp(cs, "utf8", 4) == 0;
+}
+
+json_t *web_json_body(struct web_req *req, struct web_resp *resp)
+{
+    struct lumi_err err;
+    err_clear(&err);
+    if (!is_json_type(web_header(req, "Content-Type"))) {
+        web_reply_error(resp, 415, "unsupported_media_type",
+                        "Content-Type must be application/json");
+        return NULL;
+    }
+    if (req->body_len == 0) {
+        web_reply_error(resp, 400, "invalid_request", "request body must be a JSON object");
+        return NULL;
+    }
+    json_t *v = jsonx_parse_object(req->body, req->body_len, &err);
+    if (v == NULL)
+        web_reply_error(resp, 400, "invalid_request", "%s",
+                        err.msg[0] ? err.msg : "request body must be a JSON object");
+    return v;
+}
+
+/* Last resort when a response cannot be built: 500 with a fixed envelope. */
+static void reply_broken(struct web_resp *resp)
+{
+    static const char body[] =
+        "{\"error\":{\"code\":\"internal_error\",\"message\":\"could not build the response\"}}";
+    buf_reset(&resp->body);
+    buf_append(&resp->body, body, sizeof body - 1);
+    resp->status = 500;
+    resp->content_type = "application/json";
+}
+
+void web_reply_json(struct web_resp *resp, int status, json_t *value)
+{
+    char *text = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(value);
+    buf_reset(&resp->body);
+    if (text == NULL || buf_append_str(&resp->body, text) != 0) {
+        log_error("http.reply_failed", "status=%d reason=%s", status,
+                  text ? "too_large_or_nomem" : "no_value");
+        reply_broken(resp);
+    } else {
+        resp->status = status;
+        resp->content_type = "application/json";
+    }
+    free(text);
+}
+
+static void reply_envelope(struct web_resp *resp, int status, const char *code, const char *msg)
+{
+    json_t *v = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+    if (v == NULL) /* msg was not valid UTF-8 */
+        v = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", code);
+    web_reply_json(resp, status, v);
+}
+
+void web_reply_error(struct web_resp *resp, int status, const char *code, const char *fmt, ...)
+{
+    char msg[ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        str_copy(msg, code, sizeof msg);
+    reply_envelope(resp, status, code, msg);
+}
+
+void web_reply_err(struct web_resp *resp, const struct lumi_err *err)
+{
+    struct web_exchange *x = exchange_of_resp(resp);
+    int code = err != NULL && err->code != LUMI_OK ? err->code : LUMI_EINTERNAL;
+    const char *msg = err != NULL && err->msg[0] ? err->msg : err_code_name(code);
+    int status = err_http_status(code);
+    char quoted[256];
+
+    if (code == LUMI_EDB)
+        x->db_failed = true;
+    if (status == 500) {
+        /* Internal details (SQL, file names) go to the log, not to the client. */
+        log_error("http.internal_error", "code=%d message=%s", code,
+                  log_quote(msg, quoted, sizeof quoted));
+        web_reply_error(resp, 500, "internal_error",
+                        "internal error; the server log has details under request id %s",
+                        x->request_id);
+        return;
+    }
+    reply_envelope(resp, status, err_code_name(code), msg);
+}
+
+void web_reply_text(struct web_resp *resp, int status, const char *content_type, const char *text,
+                    size_t len)
+{
+    struct web_exchange *x = exchange_of_resp(resp);
+    const char *ct = arena_strdup(&x->arena, content_type ? content_type : "text/plain");
+    buf_reset(&resp->body);
+    if (ct == NULL || buf_append(&resp->body, text, len) != 0) {
+        log_error("http.reply_failed", "status=%d len=%zu", status, len);
+        reply_broken(resp);
+        return;
+    }
+    resp->status = status;
+    resp->content_type = ct;
+}
+
+static bool header_safe(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '\r' || *s == '\n')
+            return false;
+    return true;
+}
+
+void web_add_header(struct web_resp *resp, const char *name, const char *value)
+{
+    struct web_exchange *x = exchange_of_resp(resp);
+    char quoted[128];
+    if (name == NULL || value == NULL || !header_safe(name) || !header_safe(value)) {
+        log_warn("http.header_rejected", "name=%s",
+                 log_quote(name ? name : "", quoted, sizeof quoted));
+        return;
+    }
+    if (x->nresp_headers == WEB_MAX_RESP_HEADERS) {
+        log_warn("http.header_dropped", "name=%s", log_quote(name, quoted, sizeof quoted));
+        return;
+    }
+    struct web_kv *h = &x->resp_headers[x->nresp_headers];
+    h->name = arena_strdup(&x->arena, name);
+    h->value = arena_strdup(&x->arena, value);
+    if (h->name == NULL || h->value == NULL) {
+        log_error("http.header_dropped", "name=%s reason=nomem",
+                  log_quote(name, quoted, sizeof quoted));
+        return;
+    }
+    x->nresp_headers++;
+}
+
+void web_redirect(struct web_resp *resp, const char *location)
+{
+    web_add_header(resp, "Location", location);
+    buf_reset(&resp->body);
+    resp->status = 303;
+    resp->content_type = "text/plain; charset=utf-8";
+}
