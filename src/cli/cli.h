@@ -23,6 +23,9 @@ int cli_main(int argc, char **argv);
 /** Prints "usage: lumi NAME USAGE" to stderr and returns CLI_USAGE. */
 int cli_usage(const struct cli_command *cmd);
 
+/** Usage line of the command whose run function is fn. */
+int cli_usage_of(int (*fn)(int, char **));
+
 /** True when argv has -h or --help (then the command prints its usage on stdout, exit 0). */
 int cli_wants_help(int argc, char **argv);
 

@@ -1,0 +1,453 @@
+/*
+ * audit.c — the append-only, hash-chained audit trail (see audit.h).
+ *
+ * Chain: hash = SHA-256(prev_hash_hex || canonical_row), canonical_row being
+ * the compact JSON array of the row's fields whose last element is the
+ * stored details text itself (already canonical), so verification hashes
+ * exactly the bytes on disk and never depends on re-serialising JSON.
+ *
+ * Threading: every function uses only the connection it is given. Appends
+ * are serialised by the database: SQLite's BEGIN IMMEDIATE write lock, or a
+ * transaction-scoped PostgreSQL advisory lock (db_tx_lock), held until the
+ * caller's transaction ends, so "read the tip, insert tip+1" cannot fork.
+ */
+#include "audit/audit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/crypto.h"
+#include "core/json.h"
+#include "core/str.h"
+#include "core/utc.h"
+
+#define AUDIT_LOCK_KEY 0x6c756d6961756469LL /* "lumiaudi" */
+#define GENESIS_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+#define ROW_MAX (1u << 20)
+
+const struct audit_actor AUDIT_SYSTEM = {"system", "lumi", NULL, NULL, NULL};
+
+static const char *const COLUMNS =
+    "id, at, actor_type, actor_id, actor_email, action, entity, entity_id, ip, user_agent, "
+    "details, prev_hash, hash";
+
+/* The fields of one row as stored. */
+struct row {
+    int64_t id;
+    const char *at, *actor_type, *actor_id, *actor_email, *action, *entity, *entity_id, *ip,
+        *user_agent, *details, *prev_hash, *hash;
+};
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/* Computes the row's hash from its fields and prev_hash into out. */
+static int row_hash(const struct row *r, char out[CRYPTO_SHA256_HEX])
+{
+    int rc = LUMI_ENOMEM;
+    char *head = NULL;
+    struct buf b;
+    buf_init(&b, ROW_MAX);
+    json_t *arr = json_pack("[Iooooooooo]", (json_int_t)r->id, str_or_null(r->at),
+                            str_or_null(r->actor_type), str_or_null(r->actor_id),
+                            str_or_null(r->actor_email), str_or_null(r->action),
+                            str_or_null(r->entity), str_or_null(r->entity_id), str_or_null(r->ip),
+                            str_or_null(r->user_agent));
+    if (arr == NULL)
+        goto out;
+    head = jsonx_dump_canonical(arr);
+    if (head == NULL)
+        goto out;
+    size_t hl = strlen(head); /* "[...]" → drop the closing bracket, append details */
+    if (buf_append_str(&b, r->prev_hash) != 0 || buf_append(&b, head, hl - 1) != 0 ||
+        buf_append_char(&b, ',') != 0 || buf_append_str(&b, r->details) != 0 ||
+        buf_append_char(&b, ']') != 0) {
+        rc = LUMI_ETOOLARGE;
+        goto out;
+    }
+    crypto_sha256_hex(b.data, b.len, out);
+    rc = 0;
+out:
+    free(head);
+    json_decref(arr);
+    buf_free(&b);
+    return rc;
+}
+
+/* Reads the chain tip (last id and hash) under the chain lock. */
+static int read_tip(struct db *db, int64_t *id, char hash[CRYPTO_SHA256_HEX],
+                    struct lumi_err *err)
+{
+    struct db_stmt *st =
+        db_prepare(db, "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", err);
+    if (st == NULL)
+        return err ? err->code : LUMI_EDB;
+    int rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        *id = db_col_int64(st, 0);
+        str_copy(hash, db_col_text(st, 1) ? db_col_text(st, 1) : "", CRYPTO_SHA256_HEX);
+        rc = 0;
+    } else if (rc == DB_DONE) {
+        *id = 0;
+        str_copy(hash, GENESIS_HASH, CRYPTO_SHA256_HEX);
+    }
+    db_finalize(st);
+    return rc;
+}
+
+static int insert_row(struct db *db, const struct row *r, struct lumi_err *err)
+{
+    static const char sql[] =
+        "INSERT INTO audit_log (id, at, actor_type, actor_id, actor_email, action, entity, "
+        "entity_id, ip, user_agent, details, prev_hash, hash) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+    struct db_stmt *st = db_prepare(db, sql, err);
+    if (st == NULL)
+        return err ? err->code : LUMI_EDB;
+    const char *texts[] = {r->at,     r->actor_type, r->actor_id,   r->actor_email, r->action,
+                           r->entity, r->entity_id,  r->ip,         r->user_agent,  r->details,
+                           r->prev_hash, r->hash};
+    db_bind_int64(st, 1, r->id);
+    for (int i = 0; i < 12; i++)
+        db_bind_text(st, i + 2, texts[i]);
+    int rc = db_step(st, err);
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+int audit_append(struct db *db, const struct audit_actor *actor, const char *action,
+                 const char *entity, const char *entity_id, json_t *details, int64_t *id_out,
+                 struct lumi_err *err)
+{
+    if (!db_in_tx(db))
+        return err_set(err, LUMI_EINTERNAL, "audit_append outside a transaction");
+    if (action == NULL || actor == NULL || actor->type == NULL)
+        return err_set(err, LUMI_EINTERNAL, "audit_append without action or actor");
+
+    int rc;
+    char *details_text = NULL;
+    json_t *empty = NULL;
+    char prev[CRYPTO_SHA256_HEX], hash[CRYPTO_SHA256_HEX], at[UTC_ISO_LEN];
+    int64_t tip = 0;
+
+    rc = db_tx_lock(db, AUDIT_LOCK_KEY, err);
+    if (rc != 0)
+        goto out;
+    rc = read_tip(db, &tip, prev, err);
+    if (rc != 0)
+        goto out;
+    if (details == NULL)
+        details = empty = json_object();
+    details_text = jsonx_dump_canonical(details);
+    if (details_text == NULL) {
+        rc = err_set(err, LUMI_ENOMEM, "out of memory");
+        goto out;
+    }
+    utc_now_iso(at);
+    struct row r = {
+        .id = tip + 1, .at = at, .actor_type = actor->type, .actor_id = actor->id,
+        .actor_email = actor->email, .action = action, .entity = entity,
+        .entity_id = entity_id, .ip = actor->ip, .user_agent = actor->user_agent,
+        .details = details_text, .prev_hash = prev, .hash = hash,
+    };
+    rc = row_hash(&r, hash);
+    if (rc != 0) {
+        err_set(err, rc, "audit row too large");
+        goto out;
+    }
+    rc = insert_row(db, &r, err);
+    if (rc == 0 && id_out != NULL)
+        *id_out = r.id;
+out:
+    free(details_text);
+    json_decref(empty);
+    return rc;
+}
+
+static void row_read(struct db_stmt *st, struct row *r)
+{
+    r->id = db_col_int64(st, 0);
+    r->at = db_col_text(st, 1);
+    r->actor_type = db_col_text(st, 2);
+    r->actor_id = db_col_text(st, 3);
+    r->actor_email = db_col_text(st, 4);
+    r->action = db_col_text(st, 5);
+    r->entity = db_col_text(st, 6);
+    r->entity_id = db_col_text(st, 7);
+    r->ip = db_col_text(st, 8);
+    r->user_agent = db_col_text(st, 9);
+    r->details = db_col_text(st, 10) ? db_col_text(st, 10) : "";
+    r->prev_hash = db_col_text(st, 11) ? db_col_text(st, 11) : "";
+    r->hash = db_col_text(st, 12) ? db_col_text(st, 12) : "";
+}
+
+int audit_verify(struct db *db, struct audit_verify_result *res, struct lumi_err *err)
+{
+    memset(res, 0, sizeof *res);
+    struct buf sql;
+    buf_init(&sql, 1024);
+    buf_printf(&sql, "SELECT %s FROM audit_log ORDER BY id", COLUMNS);
+    struct db_stmt *st = db_prepare(db, buf_cstr(&sql), err);
+    buf_free(&sql);
+    if (st == NULL)
+        return err ? err->code : LUMI_EDB;
+
+    char expect_prev[CRYPTO_SHA256_HEX] = GENESIS_HASH;
+    int64_t expect_id = 1;
+    int rc;
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        struct row r;
+        char h[CRYPTO_SHA256_HEX];
+        row_read(st, &r);
+        res->rows++;
+        if (r.id != expect_id)
+            snprintf(res->reason, sizeof res->reason, "row #%lld is missing",
+                     (long long)expect_id);
+        else if (strcmp(r.prev_hash, expect_prev) != 0)
+            snprintf(res->reason, sizeof res->reason,
+                     "prev_hash does not match the hash of row #%lld", (long long)(r.id - 1));
+        else if (row_hash(&r, h) != 0 || strcmp(h, r.hash) != 0)
+            snprintf(res->reason, sizeof res->reason,
+                     "hash does not match the row's contents (edited)");
+        if (res->reason[0] != '\0') {
+            res->broken_id = r.id;
+            break;
+        }
+        res->last_good_id = r.id;
+        str_copy(expect_prev, r.hash, sizeof expect_prev);
+        expect_id++;
+    }
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+/* Appends " AND <fragment>" clauses for the filter with $n parameters. The
+ * fragments are constants; only parameter numbers are formatted in (each
+ * fragment uses the new parameter's number once or twice). */
+struct where {
+    struct buf sql;
+    const char *params[16];
+    char *owned[4];
+    int n;
+};
+
+static void where_add(struct where *w, const char *fmt, const char *value)
+{
+    if (value == NULL || *value == '\0')
+        return;
+    w->params[w->n++] = value;
+    buf_printf(&w->sql, fmt, w->n, w->n);
+}
+
+static char *like_pattern(const char *q)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    buf_append_char(&b, '%');
+    for (const char *p = q; *p; p++) {
+        if (*p == '%' || *p == '_' || *p == '\\')
+            buf_append_char(&b, '\\');
+        char c = *p;
+        buf_append_char(&b, (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c);
+    }
+    buf_append_char(&b, '%');
+    return buf_steal(&b);
+}
+
+static void where_build(struct where *w, const struct audit_filter *f, char *idbuf1,
+                        char *idbuf2)
+{
+    buf_init(&w->sql, 4096);
+    w->n = 0;
+    memset(w->owned, 0, sizeof w->owned);
+    buf_append_str(&w->sql, " WHERE 1=1");
+    if (f == NULL)
+        return;
+    where_add(w, " AND action = $%d", f->action);
+    where_add(w, " AND entity = $%d", f->entity);
+    where_add(w, " AND entity_id = $%d", f->entity_id);
+    where_add(w, " AND (actor_email = $%d OR actor_id = $%d)", f->actor);
+    where_add(w, " AND ip = $%d", f->ip);
+    where_add(w, " AND at >= $%d", f->from);
+    where_add(w, " AND at < $%d", f->to);
+    if (f->q != NULL && *f->q != '\0') {
+        w->owned[0] = like_pattern(f->q);
+        w->params[w->n++] = w->owned[0];
+        int k = w->n;
+        buf_printf(&w->sql,
+                   " AND (LOWER(action) LIKE $%d ESCAPE '\\' OR LOWER(entity) LIKE $%d ESCAPE "
+                   "'\\' OR LOWER(actor_email) LIKE $%d ESCAPE '\\' OR LOWER(details) LIKE $%d "
+                   "ESCAPE '\\')",
+                   k, k, k, k);
+    }
+    if (f->before_id > 0) {
+        snprintf(idbuf1, 24, "%lld", (long long)f->before_id);
+        where_add(w, " AND id < CAST($%d AS BIGINT)", idbuf1);
+    }
+    if (f->after_id > 0) {
+        snprintf(idbuf2, 24, "%lld", (long long)f->after_id);
+        where_add(w, " AND id > CAST($%d AS BIGINT)", idbuf2);
+    }
+}
+
+static void where_free(struct where *w)
+{
+    buf_free(&w->sql);
+    for (int i = 0; i < 4; i++)
+        free(w->owned[i]);
+}
+
+static struct db_stmt *filtered(struct db *db, const struct audit_filter *f, const char *order,
+                                int limit, struct lumi_err *err)
+{
+    struct where w;
+    char id1[24], id2[24];
+    where_build(&w, f, id1, id2);
+    struct buf sql;
+    buf_init(&sql, 8192);
+    buf_printf(&sql, "SELECT %s FROM audit_log%s ORDER BY id %s", COLUMNS, buf_cstr(&w.sql),
+               order);
+    if (limit > 0)
+        buf_printf(&sql, " LIMIT %d", limit);
+    struct db_stmt *st = db_prepare(db, buf_cstr(&sql), err);
+    for (int i = 0; st != NULL && i < w.n; i++)
+        db_bind_text(st, i + 1, w.params[i]);
+    buf_free(&sql);
+    where_free(&w);
+    return st;
+}
+
+static json_t *row_json(const struct row *r)
+{
+    json_t *details = jsonx_parse(r->details, strlen(r->details), JSONX_MAX_DEPTH, NULL);
+    if (details == NULL)
+        details = json_string(r->details);
+    return json_pack("{s:I s:o s:o s:o s:o s:o s:o s:o s:o s:o s:o s:s s:s}", "id",
+                     (json_int_t)r->id, "at", str_or_null(r->at), "actor_type",
+                     str_or_null(r->actor_type), "actor_id", str_or_null(r->actor_id),
+                     "actor_email", str_or_null(r->actor_email), "action",
+                     str_or_null(r->action), "entity", str_or_null(r->entity), "entity_id",
+                     str_or_null(r->entity_id), "ip", str_or_null(r->ip), "user_agent",
+                     str_or_null(r->user_agent), "details", details, "prev_hash", r->prev_hash,
+                     "hash", r->hash);
+}
+
+json_t *audit_query(struct db *db, const struct audit_filter *f, int limit, int64_t *next_cursor,
+                    struct lumi_err *err)
+{
+    *next_cursor = 0;
+    struct db_stmt *st = filtered(db, f, "DESC", limit + 1, err);
+    if (st == NULL)
+        return NULL;
+    json_t *arr = json_array();
+    int rc, n = 0;
+    int64_t last = 0;
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        if (n == limit) {
+            *next_cursor = last;
+            break;
+        }
+        struct row r;
+        row_read(st, &r);
+        json_array_append_new(arr, row_json(&r));
+        last = r.id;
+        n++;
+    }
+    db_finalize(st);
+    if (rc < 0) {
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+json_t *audit_get(struct db *db, int64_t id, struct lumi_err *err)
+{
+    struct buf sql;
+    buf_init(&sql, 1024);
+    buf_printf(&sql, "SELECT %s FROM audit_log WHERE id = $1", COLUMNS);
+    struct db_stmt *st = db_prepare(db, buf_cstr(&sql), err);
+    buf_free(&sql);
+    if (st == NULL)
+        return NULL;
+    db_bind_int64(st, 1, id);
+    json_t *o = NULL;
+    int rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        struct row r;
+        row_read(st, &r);
+        o = row_json(&r);
+    } else if (rc == DB_DONE) {
+        err_set(err, LUMI_ENOTFOUND, "audit row %lld does not exist", (long long)id);
+    }
+    db_finalize(st);
+    return o;
+}
+
+/* RFC 4180 cell; a leading = + - @ gets a ' so spreadsheets do not run it. */
+static void csv_cell(FILE *out, const char *s, int last)
+{
+    if (s != NULL) {
+        fputc('"', out);
+        if (*s == '=' || *s == '+' || *s == '-' || *s == '@')
+            fputc('\'', out);
+        for (const char *p = s; *p; p++) {
+            if (*p == '"')
+                fputc('"', out);
+            fputc(*p, out);
+        }
+        fputc('"', out);
+    }
+    fputc(last ? '\n' : ',', out);
+}
+
+static void write_csv_row(FILE *out, const struct row *r)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)r->id);
+    const char *cells[] = {id,          r->at,       r->actor_type, r->actor_id, r->actor_email,
+                           r->action,   r->entity,   r->entity_id,  r->ip,       r->user_agent,
+                           r->details,  r->prev_hash, r->hash};
+    size_t n = sizeof cells / sizeof cells[0];
+    for (size_t i = 0; i < n; i++)
+        csv_cell(out, cells[i], i == n - 1);
+}
+
+int audit_export(struct db *db, const struct audit_filter *f, enum audit_format fmt, FILE *out,
+                 int64_t *count, struct lumi_err *err)
+{
+    struct db_stmt *st = filtered(db, f, "ASC", 0, err);
+    if (st == NULL)
+        return err ? err->code : LUMI_EDB;
+    if (fmt == AUDIT_CSV)
+        fprintf(out, "id,at,actor_type,actor_id,actor_email,action,entity,entity_id,ip,"
+                     "user_agent,details,prev_hash,hash\n");
+    int rc;
+    int64_t n = 0;
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        struct row r;
+        row_read(st, &r);
+        if (fmt == AUDIT_CSV) {
+            write_csv_row(out, &r);
+        } else {
+            json_t *o = row_json(&r);
+            char *line = o ? jsonx_dump(o) : NULL;
+            if (line != NULL)
+                fprintf(out, "%s\n", line);
+            free(line);
+            json_decref(o);
+        }
+        n++;
+    }
+    db_finalize(st);
+    if (count != NULL)
+        *count = n;
+    if (rc < 0)
+        return rc;
+    if (ferror(out))
+        return err_set(err, LUMI_EIO, "could not write the export");
+    return 0;
+}

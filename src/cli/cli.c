@@ -1,0 +1,167 @@
+/*
+ * cli.c — the command table and dispatch of `lumi` (see cli.h).
+ *
+ * A command's name may have two words ("audit verify"); the longest match
+ * wins. Runs on the main thread before any other thread exists.
+ */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "db/migrate.h"
+
+int cmd_serve(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+int cmd_admin_create(int argc, char **argv);
+int cmd_token_create(int argc, char **argv);
+int cmd_audit_verify(int argc, char **argv);
+int cmd_audit_export(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+static const struct cli_command commands[] = {
+    {"serve", "[--listen ADDR:PORT] [--no-worker]",
+     "serve HTTP (JSON API, webhooks, pages); migrates first", cmd_serve},
+    {"migrate", "", "apply database migrations", cmd_migrate},
+    {"admin create", "EMAIL [--role admin|staff]",
+     "create an admin account (password read from stdin)", cmd_admin_create},
+    {"token create", "NAME [--user EMAIL]", "create an API token and print it once",
+     cmd_token_create},
+    {"audit verify", "", "check the audit hash chain (exit 1 on a broken link)",
+     cmd_audit_verify},
+    {"audit export", "[--format csv|jsonl] [--since ISO8601]",
+     "write the audit trail to stdout", cmd_audit_export},
+    {"version", "", "print the version", cmd_version},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void print_help(FILE *out)
+{
+    fprintf(out, "usage: lumi COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        char head[64];
+        snprintf(head, sizeof head, "%s %s", commands[i].name, commands[i].usage);
+        fprintf(out, "  %-48s %s\n", head, commands[i].summary);
+    }
+    fprintf(out, "\nConfiguration comes from .env and the environment; see README.md.\n"
+                 "Run `lumi COMMAND --help` for one command.\n");
+}
+
+/* Number of words of name matched by argv[1..], or 0. */
+static int match(const struct cli_command *c, int argc, char **argv)
+{
+    const char *sp = strchr(c->name, ' ');
+    if (sp == NULL)
+        return argc > 1 && strcmp(argv[1], c->name) == 0 ? 1 : 0;
+    size_t n = (size_t)(sp - c->name);
+    if (argc > 2 && strlen(argv[1]) == n && strncmp(argv[1], c->name, n) == 0 &&
+        strcmp(argv[2], sp + 1) == 0)
+        return 2;
+    return 0;
+}
+
+int cli_main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        print_help(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(argc - 1, argv + 1);
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        int words = match(&commands[i], argc, argv);
+        if (words == 0)
+            continue;
+        char **sub = argv + words;
+        int subc = argc - words;
+        if (cli_wants_help(subc, sub)) {
+            printf("usage: lumi %s %s\n%s\n", commands[i].name, commands[i].usage,
+                   commands[i].summary);
+            return CLI_OK;
+        }
+        return commands[i].run(subc, sub);
+    }
+    fprintf(stderr, "lumi: unknown command '%s'\n", argv[1]);
+    print_help(stderr);
+    return CLI_USAGE;
+}
+
+int cli_usage(const struct cli_command *cmd)
+{
+    fprintf(stderr, "usage: lumi %s %s\n", cmd->name, cmd->usage);
+    return CLI_USAGE;
+}
+
+/* Usage line for the command whose run function is fn (for commands' own use). */
+int cli_usage_of(int (*fn)(int, char **))
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (commands[i].run == fn)
+            return cli_usage(&commands[i]);
+    return CLI_USAGE;
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+    return 0;
+}
+
+int cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("lumi: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return CLI_FAIL;
+}
+
+int cli_load_config(void)
+{
+    struct lumi_err err;
+    if (config_load(".env", &err) != 0) {
+        cli_fail("%s", err.msg);
+        return -1;
+    }
+    enum log_level level;
+    if (log_level_parse(config_str("LUMI_LOG_LEVEL"), &level) == 0)
+        log_set_level(level);
+    if (crypto_init() != 0) {
+        cli_fail("could not initialise the crypto libraries");
+        return -1;
+    }
+    return 0;
+}
+
+struct db *cli_open_db(void)
+{
+    struct lumi_err err;
+    struct db *db = db_open(config_str("DATABASE_URL"), &err);
+    if (db == NULL) {
+        cli_fail("DATABASE_URL: %s", err.msg);
+        return NULL;
+    }
+    if (db_migrate(db, NULL, &err) != 0) {
+        cli_fail("%s", err.msg);
+        db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("lumi %s\n", LUMI_VERSION);
+    return CLI_OK;
+}

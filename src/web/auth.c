@@ -1,0 +1,159 @@
+/*
+ * auth.c — admin authentication: API tokens and session cookies with CSRF.
+ *
+ * Tokens and session cookies are stored only as their SHA-256; a lookup
+ * hashes what the caller sent and compares in the database (the hash of a
+ * 256-bit random value leaks nothing useful through timing). Runs on the
+ * request's worker thread with its connection; no shared state.
+ */
+#include "web/auth.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "core/crypto.h"
+#include "core/str.h"
+#include "core/utc.h"
+
+static int deny(struct web_resp *resp, int status, const char *code, const char *msg)
+{
+    if (status == 401)
+        web_add_header(resp, "WWW-Authenticate", "Bearer realm=\"lumi\"");
+    web_reply_error(resp, status, code, "%s", msg);
+    return -1;
+}
+
+static void set_principal_user(struct web_principal *who, int64_t user_id, const char *role,
+                               const char *email)
+{
+    who->user_id = user_id;
+    str_copy(who->role, role ? role : "", sizeof who->role);
+    str_copy(who->email, email ? email : "", sizeof who->email);
+}
+
+static bool is_staff_role(const char *role)
+{
+    return str_eq(role, "admin") || str_eq(role, "staff");
+}
+
+/* Bearer token: 0 ok, <0 answered. */
+static int auth_token(struct web_req *req, struct web_resp *resp, const char *token)
+{
+    static const char sql[] =
+        "SELECT t.id, t.user_id, t.revoked_at, u.role, u.email, u.status "
+        "FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1";
+    char hash[CRYPTO_SHA256_HEX];
+    struct lumi_err err;
+    crypto_sha256_hex(token, strlen(token), hash);
+    struct db_stmt *st = db_prepare(req->db, sql, &err);
+    if (st == NULL) {
+        web_reply_err(resp, &err);
+        return -1;
+    }
+    db_bind_text(st, 1, hash);
+    int rc = db_step(st, &err);
+    if (rc < 0) {
+        db_finalize(st);
+        web_reply_err(resp, &err);
+        return -1;
+    }
+    if (rc == DB_DONE || !db_col_is_null(st, 2)) {
+        db_finalize(st);
+        return deny(resp, 401, "unauthorized", "the API token is invalid or revoked");
+    }
+    struct web_principal *who = &req->who;
+    who->kind = PRINCIPAL_TOKEN;
+    who->token_id = db_col_int64(st, 0);
+    snprintf(who->id_text, sizeof who->id_text, "%lld", (long long)who->token_id);
+    bool owned = !db_col_is_null(st, 1);
+    if (owned)
+        set_principal_user(who, db_col_int64(st, 1), db_col_text(st, 3), db_col_text(st, 4));
+    else
+        set_principal_user(who, 0, "admin", NULL);
+    bool disabled = owned && !str_eq(db_col_text(st, 5), "active");
+    db_finalize(st);
+    if (disabled || !is_staff_role(who->role))
+        return deny(resp, 403, "forbidden", "this account cannot use the admin API");
+    return 0;
+}
+
+static bool is_safe_method(const char *m)
+{
+    return str_eq(m, "GET") || str_eq(m, "HEAD");
+}
+
+/* Session cookie: 0 ok, <0 answered. */
+static int auth_session(struct web_req *req, struct web_resp *resp, const char *cookie)
+{
+    static const char sql[] =
+        "SELECT s.id, s.user_id, s.csrf_token, s.expires_at, u.role, u.email, u.status "
+        "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
+    char hash[CRYPTO_SHA256_HEX], now[UTC_ISO_LEN];
+    struct lumi_err err;
+    crypto_sha256_hex(cookie, strlen(cookie), hash);
+    utc_now_iso(now);
+    struct db_stmt *st = db_prepare(req->db, sql, &err);
+    if (st == NULL) {
+        web_reply_err(resp, &err);
+        return -1;
+    }
+    db_bind_text(st, 1, hash);
+    int rc = db_step(st, &err);
+    if (rc < 0) {
+        db_finalize(st);
+        web_reply_err(resp, &err);
+        return -1;
+    }
+    if (rc == DB_DONE || strcmp(db_col_text(st, 3), now) <= 0) {
+        db_finalize(st);
+        return deny(resp, 401, "unauthorized", "the session has expired; log in again");
+    }
+    struct web_principal *who = &req->who;
+    who->kind = PRINCIPAL_USER;
+    who->session_id = db_col_int64(st, 0);
+    set_principal_user(who, db_col_int64(st, 1), db_col_text(st, 4), db_col_text(st, 5));
+    snprintf(who->id_text, sizeof who->id_text, "%lld", (long long)who->user_id);
+    bool disabled = !str_eq(db_col_text(st, 6), "active");
+    const char *csrf = db_col_text(st, 2);
+    const char *sent = web_header(req, "X-CSRF-Token");
+    bool csrf_ok = sent != NULL && csrf != NULL && strlen(sent) == strlen(csrf) &&
+                   crypto_ct_equal(sent, csrf, strlen(csrf));
+    db_finalize(st);
+    if (disabled || !is_staff_role(who->role))
+        return deny(resp, 403, "forbidden", "this account cannot use the admin API");
+    if (!is_safe_method(req->method) && !csrf_ok)
+        return deny(resp, 403, "forbidden", "missing or invalid X-CSRF-Token header");
+    return 0;
+}
+
+int auth_require_admin(struct web_req *req, struct web_resp *resp)
+{
+    memset(&req->who, 0, sizeof req->who);
+    const char *authz = web_header(req, "Authorization");
+    if (authz != NULL) {
+        if (strncasecmp(authz, "Bearer ", 7) != 0 || !str_present(authz + 7))
+            return deny(resp, 401, "unauthorized",
+                        "the Authorization header must be 'Bearer <token>'");
+        const char *token = authz + 7;
+        while (*token == ' ')
+            token++;
+        return auth_token(req, resp, token);
+    }
+    const char *cookie = web_cookie(req, AUTH_SESSION_COOKIE);
+    if (cookie != NULL && *cookie != '\0')
+        return auth_session(req, resp, cookie);
+    return deny(resp, 401, "unauthorized",
+                "authentication required: send 'Authorization: Bearer <token>' or log in");
+}
+
+struct audit_actor auth_actor(const struct web_req *req)
+{
+    struct audit_actor a = {
+        .type = req->who.kind == PRINCIPAL_TOKEN ? "api_token" : "user",
+        .id = req->who.id_text[0] ? req->who.id_text : NULL,
+        .email = req->who.email[0] ? req->who.email : NULL,
+        .ip = req->client_ip,
+        .user_agent = req->user_agent,
+    };
+    return a;
+}

@@ -1,0 +1,127 @@
+/*
+ * h_audit.c — GET /api/admin/audit-logs: filters, keyset paging, exports.
+ *
+ * ?action=&entity=&entity_id=&actor=&ip=&from=&to=&q=&limit=&cursor=&format=json|csv|jsonl
+ * JSON answers newest first, {"data":[...], "next_cursor": "ID" | null};
+ * csv/jsonl export the whole filtered set, oldest first.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "core/str.h"
+#include "core/utc.h"
+#include "web/routes.h"
+
+#define PAGE_DEFAULT 50
+#define PAGE_MAX 500
+
+/* Normalises an ISO-8601 time parameter into out; answers 400 when bad. */
+static int time_param(struct web_req *req, struct web_resp *resp, const char *name,
+                      char out[UTC_ISO_LEN], const char **dst)
+{
+    const char *v = web_query(req, name);
+    int64_t t;
+    struct lumi_err err;
+    if (v == NULL || *v == '\0')
+        return 0;
+    if (utc_parse(v, &t, &err) != 0 || utc_format(t, out) != 0) {
+        web_reply_error(resp, 400, "invalid_request",
+                        "parameter '%s' must be an ISO-8601 time such as 2026-11-24T00:00:00Z",
+                        name);
+        return -1;
+    }
+    *dst = out;
+    return 0;
+}
+
+static int int_param(struct web_req *req, struct web_resp *resp, const char *name, int64_t min,
+                     int64_t max, int64_t *out)
+{
+    const char *v = web_query(req, name);
+    if (v == NULL || *v == '\0')
+        return 0;
+    if (str_to_i64z(v, min, max, out) != 0) {
+        web_reply_error(resp, 400, "invalid_request",
+                        "parameter '%s' must be an integer between %lld and %lld", name,
+                        (long long)min, (long long)max);
+        return -1;
+    }
+    return 0;
+}
+
+static void reply_export(struct web_req *req, struct web_resp *resp,
+                         const struct audit_filter *f, enum audit_format fmt)
+{
+    char *data = NULL;
+    size_t len = 0;
+    struct lumi_err err;
+    FILE *mem = open_memstream(&data, &len);
+    if (mem == NULL) {
+        web_reply_error(resp, 500, "internal_error", "out of memory");
+        return;
+    }
+    int rc = audit_export(req->db, f, fmt, mem, NULL, &err);
+    fclose(mem);
+    if (rc != 0)
+        web_reply_err(resp, &err);
+    else if (fmt == AUDIT_CSV)
+        web_reply_text(resp, 200, "text/csv; charset=utf-8", data, len);
+    else
+        web_reply_text(resp, 200, "application/x-ndjson", data, len);
+    if (rc == 0)
+        web_add_header(resp, "Content-Disposition",
+                       fmt == AUDIT_CSV ? "attachment; filename=\"audit-log.csv\""
+                                        : "attachment; filename=\"audit-log.jsonl\"");
+    free(data);
+}
+
+void h_audit_list(struct web_req *req, struct web_resp *resp)
+{
+    struct audit_filter f = {
+        .action = web_query(req, "action"),
+        .entity = web_query(req, "entity"),
+        .entity_id = web_query(req, "entity_id"),
+        .actor = web_query(req, "actor"),
+        .ip = web_query(req, "ip"),
+        .q = web_query(req, "q"),
+    };
+    char from[UTC_ISO_LEN], to[UTC_ISO_LEN];
+    int64_t limit = PAGE_DEFAULT, cursor = 0;
+    if (time_param(req, resp, "from", from, &f.from) != 0 ||
+        time_param(req, resp, "to", to, &f.to) != 0 ||
+        int_param(req, resp, "limit", 1, PAGE_MAX, &limit) != 0 ||
+        int_param(req, resp, "cursor", 1, INT64_MAX, &cursor) != 0)
+        return;
+    f.before_id = cursor;
+
+    const char *format = web_query(req, "format");
+    if (format != NULL && strcmp(format, "csv") == 0) {
+        f.before_id = 0;
+        reply_export(req, resp, &f, AUDIT_CSV);
+        return;
+    }
+    if (format != NULL && strcmp(format, "jsonl") == 0) {
+        f.before_id = 0;
+        reply_export(req, resp, &f, AUDIT_JSONL);
+        return;
+    }
+    if (format != NULL && *format != '\0' && strcmp(format, "json") != 0) {
+        web_reply_error(resp, 400, "invalid_request",
+                        "parameter 'format' must be json, csv or jsonl");
+        return;
+    }
+    struct lumi_err err;
+    int64_t next = 0;
+    json_t *rows = audit_query(req->db, &f, (int)limit, &next, &err);
+    if (rows == NULL) {
+        web_reply_err(resp, &err);
+        return;
+    }
+    char next_text[24];
+    snprintf(next_text, sizeof next_text, "%lld", (long long)next);
+    web_reply_json(resp, 200,
+                   json_pack("{s:o s:o}", "data", rows, "next_cursor",
+                             next > 0 ? json_string(next_text) : json_null()));
+}

@@ -1,0 +1,87 @@
+/*
+ * h_auth.c — POST /api/admin/login, POST /api/admin/logout, GET /api/admin/me.
+ *
+ * Login answers the session cookie (HttpOnly, SameSite=Lax, Secure when
+ * LUMI_BASE_URL is https) and the CSRF token the browser must send back in
+ * X-CSRF-Token on every request that changes something.
+ */
+#include <stdio.h>
+
+#include "accounts/accounts.h"
+#include "core/config.h"
+#include "core/json.h"
+#include "core/str.h"
+#include "web/auth.h"
+#include "web/routes.h"
+
+static void set_session_cookie(struct web_resp *resp, const char *value, int64_t max_age)
+{
+    char cookie[256];
+    bool secure = str_starts_with(config_str("LUMI_BASE_URL"), "https://");
+    snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%lld%s",
+             AUTH_SESSION_COOKIE, value, (long long)max_age, secure ? "; Secure" : "");
+    web_add_header(resp, "Set-Cookie", cookie);
+}
+
+void h_admin_login(struct web_req *req, struct web_resp *resp)
+{
+    static const char *const fields[] = {"email", "password", NULL};
+    struct lumi_err err;
+    const char *email = NULL, *password = NULL;
+    json_t *body = web_json_body(req, resp);
+    if (body == NULL)
+        return;
+    if (jsonx_check_keys(body, fields, &err) != 0 ||
+        jsonx_take_str(body, "email", true, 254, &email, &err) < 0 ||
+        jsonx_take_str(body, "password", true, 1024, &password, &err) < 0) {
+        web_reply_err(resp, &err);
+        goto out;
+    }
+    struct accounts_login_policy policy = {
+        .max_failures = config_int("LUMI_LOGIN_MAX_FAILURES"),
+        .window_s = config_int("LUMI_LOGIN_WINDOW"),
+        .session_ttl_s = AUTH_SESSION_TTL_S,
+    };
+    struct accounts_session s;
+    int rc = accounts_login(req->db, email, password, req->client_ip, req->user_agent, &policy,
+                            &s, &err);
+    if (rc == LUMI_ETHROTTLED) {
+        char retry[24];
+        snprintf(retry, sizeof retry, "%lld", (long long)policy.window_s);
+        web_add_header(resp, "Retry-After", retry);
+    }
+    if (rc != 0) {
+        web_reply_err(resp, &err);
+        goto out;
+    }
+    set_session_cookie(resp, s.token, AUTH_SESSION_TTL_S);
+    web_reply_json(resp, 200,
+                   json_pack("{s:{s:I s:s s:s} s:s s:s}", "user", "id", (json_int_t)s.user_id,
+                             "email", s.email, "role", s.role, "csrf_token", s.csrf_token,
+                             "expires_at", s.expires_at));
+out:
+    json_decref(body);
+}
+
+void h_admin_logout(struct web_req *req, struct web_resp *resp)
+{
+    struct lumi_err err;
+    if (req->who.kind == PRINCIPAL_USER) {
+        struct audit_actor actor = auth_actor(req);
+        if (accounts_logout(req->db, &actor, req->who.session_id, &err) != 0) {
+            web_reply_err(resp, &err);
+            return;
+        }
+        set_session_cookie(resp, "", 0);
+    }
+    web_reply_text(resp, 204, "text/plain", "", 0);
+}
+
+void h_admin_me(struct web_req *req, struct web_resp *resp)
+{
+    const struct web_principal *w = &req->who;
+    web_reply_json(resp, 200,
+                   json_pack("{s:s s:I s:s s:s}", "auth",
+                             w->kind == PRINCIPAL_TOKEN ? "api_token" : "session", "user_id",
+                             (json_int_t)w->user_id, "role", w->role, "email", w->email));
+}

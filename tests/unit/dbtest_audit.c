@@ -1,0 +1,368 @@
+/*
+ * dbtest_audit.c — the audit chain: appends inside transactions, verification
+ * that catches edited, deleted and reordered rows, queries and exports, and
+ * one unbroken chain under concurrent writers (threads, and processes).
+ * Runs on SQLite and PostgreSQL (LUMI_TEST_DB).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+#include "core/crypto.h"
+#include "support/testdb.h"
+
+struct fixture {
+    char *url;
+    struct db *db;
+};
+
+static const struct audit_actor ACTOR = {"user", "7", "admin@example.com", "192.0.2.1",
+                                         "test-agent"};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    crypto_init();
+    f->url = testdb_create();
+    f->db = testdb_open_migrated(f->url);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    db_close(f->db);
+    testdb_drop(f->url);
+    free(f);
+    return 0;
+}
+
+static int64_t append_one(struct db *db, const char *action, int n)
+{
+    struct lumi_err err;
+    int64_t id = 0;
+    json_t *d = json_pack("{s:i s:s}", "n", n, "note", "quote \" and unicode é");
+    assert_int_equal(db_begin(db, &err), 0);
+    int rc = audit_append(db, &ACTOR, action, "invoice", "42", d, &id, &err);
+    if (rc != 0)
+        fail_msg("audit_append: %s", err.msg);
+    assert_int_equal(db_commit(db, &err), 0);
+    json_decref(d);
+    return id;
+}
+
+static void exec_sql(struct db *db, const char *sql)
+{
+    struct lumi_err err;
+    if (db_exec(db, sql, &err) != 0)
+        fail_msg("%s: %s", sql, err.msg);
+}
+
+static struct audit_verify_result verify(struct db *db)
+{
+    struct audit_verify_result res;
+    struct lumi_err err;
+    if (audit_verify(db, &res, &err) != 0)
+        fail_msg("audit_verify: %s", err.msg);
+    return res;
+}
+
+static void append_requires_transaction(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err;
+    assert_true(audit_append(f->db, &ACTOR, "LOGIN", "user", "1", NULL, NULL, &err) < 0);
+    int64_t n = -1;
+    assert_int_equal(db_query_int64(f->db, "SELECT COUNT(*) FROM audit_log", 0, NULL, &n, &err), 0);
+    assert_true(n == 0);
+}
+
+static void rolled_back_append_leaves_no_row(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err;
+    assert_int_equal(db_begin(f->db, &err), 0);
+    assert_int_equal(audit_append(f->db, &ACTOR, "LOGIN", "user", "1", NULL, NULL, &err), 0);
+    db_rollback(f->db);
+    int64_t n = -1;
+    assert_int_equal(db_query_int64(f->db, "SELECT COUNT(*) FROM audit_log", 0, NULL, &n, &err), 0);
+    assert_true(n == 0);
+    /* The next append still starts the chain at #1. */
+    assert_true(append_one(f->db, "LOGIN", 1) == 1);
+    struct audit_verify_result r = verify(f->db);
+    assert_true(r.broken_id == 0 && r.rows == 1);
+}
+
+static void chain_links_rows(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 1; i <= 5; i++)
+        assert_true(append_one(f->db, "PAYMENT_RECEIVED", i) == i);
+    struct audit_verify_result r = verify(f->db);
+    assert_true(r.rows == 5);
+    assert_true(r.last_good_id == 5);
+    assert_true(r.broken_id == 0);
+
+    struct lumi_err err;
+    json_t *row2 = audit_get(f->db, 2, &err);
+    json_t *row1 = audit_get(f->db, 1, &err);
+    assert_non_null(row1);
+    assert_non_null(row2);
+    assert_string_equal(json_string_value(json_object_get(row2, "prev_hash")),
+                        json_string_value(json_object_get(row1, "hash")));
+    assert_string_equal(json_string_value(json_object_get(row1, "prev_hash")),
+                        "0000000000000000000000000000000000000000000000000000000000000000");
+    assert_string_equal(json_string_value(json_object_get(row1, "actor_email")),
+                        "admin@example.com");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(row2, "details"), "n")),
+                     2);
+    json_decref(row1);
+    json_decref(row2);
+}
+
+static void edited_row_is_detected(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 1; i <= 5; i++)
+        append_one(f->db, "PAYMENT_RECEIVED", i);
+    /* Change the amount in row 3's details, as a tamperer would. */
+    exec_sql(f->db, "UPDATE audit_log SET details = '{\"n\":300}' WHERE id = 3");
+    struct audit_verify_result r = verify(f->db);
+    assert_true(r.broken_id == 3);
+    assert_true(r.last_good_id == 2);
+    assert_non_null(strstr(r.reason, "hash"));
+}
+
+static void edited_actor_is_detected(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 1; i <= 4; i++)
+        append_one(f->db, "LOGIN", i);
+    exec_sql(f->db, "UPDATE audit_log SET ip = '203.0.113.9' WHERE id = 4");
+    assert_true(verify(f->db).broken_id == 4);
+}
+
+static void deleted_row_is_detected(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 1; i <= 5; i++)
+        append_one(f->db, "PAYMENT_RECEIVED", i);
+    exec_sql(f->db, "DELETE FROM audit_log WHERE id = 3");
+    struct audit_verify_result r = verify(f->db);
+    assert_true(r.broken_id == 4);
+    assert_true(r.last_good_id == 2);
+}
+
+static void deleted_first_row_is_detected(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 1; i <= 3; i++)
+        append_one(f->db, "PAYMENT_RECEIVED", i);
+    exec_sql(f->db, "DELETE FROM audit_log WHERE id = 1");
+    struct audit_verify_result r = verify(f->db);
+    assert_true(r.broken_id == 2);
+    assert_true(r.last_good_id == 0);
+}
+
+static void reordered_rows_are_detected(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 1; i <= 5; i++)
+        append_one(f->db, i % 2 ? "INVOICE_PAID" : "PAYMENT_RECEIVED", i);
+    /* Swap rows 2 and 3 (ids stay consecutive; contents move). */
+    exec_sql(f->db, "UPDATE audit_log SET id = 1000 WHERE id = 2");
+    exec_sql(f->db, "UPDATE audit_log SET id = 2 WHERE id = 3");
+    exec_sql(f->db, "UPDATE audit_log SET id = 3 WHERE id = 1000");
+    struct audit_verify_result r = verify(f->db);
+    assert_true(r.broken_id == 2);
+    assert_true(r.last_good_id == 1);
+}
+
+static void recomputed_hash_still_breaks_next_link(void **state)
+{
+    /* A tamperer who edits row 2 and fixes its hash must also fix every later
+     * prev_hash; editing only row 2's hash breaks the link at row 3. */
+    struct fixture *f = *state;
+    for (int i = 1; i <= 3; i++)
+        append_one(f->db, "PAYMENT_RECEIVED", i);
+    exec_sql(f->db, "UPDATE audit_log SET hash = "
+                    "'1111111111111111111111111111111111111111111111111111111111111111' "
+                    "WHERE id = 2");
+    assert_true(verify(f->db).broken_id == 2);
+}
+
+static void query_filters_and_pages(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 1; i <= 7; i++)
+        append_one(f->db, i <= 4 ? "PAYMENT_RECEIVED" : "LOGIN", i);
+    struct lumi_err err;
+    int64_t next = 0;
+    struct audit_filter flt = {.action = "PAYMENT_RECEIVED"};
+    json_t *page = audit_query(f->db, &flt, 3, &next, &err);
+    assert_non_null(page);
+    assert_int_equal(json_array_size(page), 3);
+    /* Newest first. */
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(page, 0), "id")), 4);
+    assert_true(next == 2);
+    json_decref(page);
+    flt.before_id = next;
+    page = audit_query(f->db, &flt, 3, &next, &err);
+    assert_int_equal(json_array_size(page), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(page, 0), "id")), 1);
+    assert_true(next == 0);
+    json_decref(page);
+
+    struct audit_filter text = {.q = "UNICODE"};
+    page = audit_query(f->db, &text, 50, &next, &err);
+    assert_int_equal(json_array_size(page), 7);
+    json_decref(page);
+    struct audit_filter pct = {.q = "100%"};
+    page = audit_query(f->db, &pct, 50, &next, &err);
+    assert_int_equal(json_array_size(page), 0);
+    json_decref(page);
+    struct audit_filter ip = {.ip = "192.0.2.1", .actor = "admin@example.com"};
+    page = audit_query(f->db, &ip, 50, &next, &err);
+    assert_int_equal(json_array_size(page), 7);
+    json_decref(page);
+}
+
+static void export_writes_csv_and_jsonl(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 1; i <= 3; i++)
+        append_one(f->db, "INVOICE_CREATED", i);
+    struct lumi_err err;
+    char *data = NULL;
+    size_t len = 0;
+    int64_t n = 0;
+    FILE *mem = open_memstream(&data, &len);
+    assert_int_equal(audit_export(f->db, NULL, AUDIT_CSV, mem, &n, &err), 0);
+    fclose(mem);
+    assert_true(n == 3);
+    assert_true(strncmp(data, "id,at,actor_type,", 17) == 0);
+    /* Embedded quotes are doubled per RFC 4180. */
+    assert_non_null(strstr(data, "quote \\\"\" and"));
+    free(data);
+
+    mem = open_memstream(&data, &len);
+    assert_int_equal(audit_export(f->db, NULL, AUDIT_JSONL, mem, &n, &err), 0);
+    fclose(mem);
+    int lines = 0;
+    for (char *p = data; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 3);
+    json_t *first = json_loadb(data, strcspn(data, "\n"), 0, NULL);
+    assert_non_null(first);
+    assert_int_equal(json_integer_value(json_object_get(first, "id")), 1);
+    json_decref(first);
+    free(data);
+}
+
+/* --- concurrency ------------------------------------------------------ */
+
+#define THREADS 4
+#define PER_WRITER 25
+
+struct writer {
+    const char *url;
+    int failures;
+};
+
+static void *writer_thread(void *arg)
+{
+    struct writer *w = arg;
+    struct lumi_err err;
+    struct db *db = db_open(w->url, &err);
+    if (db == NULL) {
+        w->failures = PER_WRITER;
+        return NULL;
+    }
+    for (int i = 0; i < PER_WRITER; i++) {
+        int rc = db_begin(db, &err);
+        if (rc == 0)
+            rc = audit_append(db, &ACTOR, "PAYMENT_RECEIVED", "invoice", "1", NULL, NULL, &err);
+        if (rc == 0)
+            rc = db_commit(db, &err);
+        if (rc != 0) {
+            db_rollback(db);
+            w->failures++;
+        }
+    }
+    db_close(db);
+    return NULL;
+}
+
+static void concurrent_threads_keep_one_chain(void **state)
+{
+    struct fixture *f = *state;
+    pthread_t t[THREADS];
+    struct writer w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct writer){f->url, 0};
+        pthread_create(&t[i], NULL, writer_thread, &w[i]);
+    }
+    int failures = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        failures += w[i].failures;
+    }
+    assert_int_equal(failures, 0);
+    struct audit_verify_result r = verify(f->db);
+    assert_true(r.broken_id == 0);
+    assert_true(r.rows == THREADS * PER_WRITER);
+}
+
+static void concurrent_processes_keep_one_chain(void **state)
+{
+    struct fixture *f = *state;
+    pid_t pids[THREADS];
+    fflush(NULL);
+    for (int i = 0; i < THREADS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            struct writer w = {f->url, 0};
+            writer_thread(&w);
+            _exit(w.failures == 0 ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < THREADS; i++) {
+        int status = 0;
+        assert_true(waitpid(pids[i], &status, 0) == pids[i]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    struct audit_verify_result r = verify(f->db);
+    assert_true(r.broken_id == 0);
+    assert_true(r.rows == THREADS * PER_WRITER);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(append_requires_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(rolled_back_append_leaves_no_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(chain_links_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(edited_row_is_detected, setup, teardown),
+        cmocka_unit_test_setup_teardown(edited_actor_is_detected, setup, teardown),
+        cmocka_unit_test_setup_teardown(deleted_row_is_detected, setup, teardown),
+        cmocka_unit_test_setup_teardown(deleted_first_row_is_detected, setup, teardown),
+        cmocka_unit_test_setup_teardown(reordered_rows_are_detected, setup, teardown),
+        cmocka_unit_test_setup_teardown(recomputed_hash_still_breaks_next_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(query_filters_and_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(export_writes_csv_and_jsonl, setup, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_threads_keep_one_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_processes_keep_one_chain, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
