@@ -1,0 +1,559 @@
+/*
+ * clients.c — clients (users with role 'client'): validation, storage, audit.
+ *
+ * Owns the SQL over `users` restricted to role 'client'; admins and staff are
+ * never read or written here. A client is handled as a JSON object of its
+ * public columns: rows are read into one, input is validated into one of
+ * normalised values, an update merges the second into the first, and the
+ * merged object is what gets written and audited. The password hash never
+ * enters those objects.
+ *
+ * Stateless and thread-safe: everything goes through the caller's connection.
+ * Password hashing (argon2id, ~64 MiB, bounded in crypto.c) runs before the
+ * write transaction opens so the SQLite write lock is held only for the writes.
+ */
+#include "billing/clients.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/crypto.h"
+#include "core/json.h"
+#include "core/money.h"
+#include "core/str.h"
+#include "core/utc.h"
+
+#define EMAIL_MAX 254
+#define TEXT_MAX 200
+#define PASSWORD_MIN 8
+#define PASSWORD_MAX 1024
+#define REDACTED "********"
+
+#define CLIENT_COLUMNS                                                                             \
+    "id, email, first_name, last_name, company, phone, address1, address2, city, state, "          \
+    "postcode, country, currency, status, created_at, updated_at"
+
+static const char SQL_GET[] =
+    "SELECT " CLIENT_COLUMNS " FROM users WHERE id = $1 AND role = 'client'";
+
+/* PostgreSQL: the row stays locked until commit, so concurrent read-modify-write
+ * changes cannot overwrite each other. SQLite writers are already serialised
+ * by BEGIN IMMEDIATE (and it has no FOR UPDATE). */
+static const char SQL_GET_LOCKED[] =
+    "SELECT " CLIENT_COLUMNS " FROM users WHERE id = $1 AND role = 'client' FOR UPDATE";
+
+static const char SQL_LIST[] = "SELECT " CLIENT_COLUMNS " FROM users"
+                               " WHERE role = 'client' AND id > $1 ORDER BY id LIMIT $2";
+
+/* $1..$15 are WRITE_FIELDS in order, $16 the password hash (NULL keeps it). */
+static const char SQL_INSERT[] =
+    "INSERT INTO users (email, first_name, last_name, company, phone, address1, address2, city,"
+    " state, postcode, country, currency, status, created_at, updated_at, password_hash, role)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'client')"
+    " RETURNING id";
+
+static const char SQL_UPDATE[] =
+    "UPDATE users SET email = $1, first_name = $2, last_name = $3, company = $4, phone = $5,"
+    " address1 = $6, address2 = $7, city = $8, state = $9, postcode = $10, country = $11,"
+    " currency = $12, status = $13, created_at = $14, updated_at = $15,"
+    " password_hash = COALESCE($16, password_hash)"
+    " WHERE id = $17 AND role = 'client'";
+
+static const char *const WRITE_FIELDS[] = {
+    "email", "first_name", "last_name", "company",  "phone",  "address1",   "address2",   "city",
+    "state", "postcode",   "country",   "currency", "status", "created_at", "updated_at", NULL,
+};
+
+static const char *const TEXT_FIELDS[] = {
+    "first_name", "last_name", "company",  "phone",   "address1", "address2",
+    "city",       "state",     "postcode", "country", NULL,
+};
+
+static const char *const CREATE_KEYS[] = {
+    "email", "first_name", "last_name", "company", "phone",    "address1", "address2",
+    "city",  "state",      "postcode",  "country", "currency", "password", NULL,
+};
+
+static const char *const UPDATE_KEYS[] = {
+    "email", "first_name", "last_name", "company",  "phone",    "address1", "address2", "city",
+    "state", "postcode",   "country",   "currency", "password", "status",   NULL,
+};
+
+/* Fields whose null in a PATCH is refused (null clears only the free-text fields). */
+static const char *const NOT_NULL_KEYS[] = {"email", "currency", "password", "status", NULL};
+
+static const char *const STATUSES[] = {"active", "disabled", NULL};
+
+/* ---- validation --------------------------------------------------------- */
+
+static int set_str(json_t *obj, const char *key, const char *s, struct lumi_err *err)
+{
+    json_t *v = json_string(s);
+    if (v == NULL || json_object_set_new(obj, key, v) < 0)
+        return err_set(err, LUMI_ENOMEM, "out of memory");
+    return 1;
+}
+
+/* One '@' with text on both sides, no spaces, control characters or the
+ * separators accounts_check_email also refuses, so both paths agree. */
+static bool email_valid(const char *s)
+{
+    const char *at = strchr(s, '@');
+    if (at == NULL || at == s || at[1] == '\0' || strchr(at + 1, '@') != NULL ||
+        strpbrk(s, "<>,;\"") != NULL)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+        if (*p <= ' ' || *p == 0x7f)
+            return false;
+    return strlen(s) <= EMAIL_MAX;
+}
+
+static int take_email(const json_t *in, bool required, json_t *out, struct lumi_err *err)
+{
+    const char *s = NULL;
+    int rc = jsonx_take_str(in, "email", required, EMAIL_MAX, &s, err);
+    if (rc <= 0)
+        return rc;
+    if (!email_valid(s))
+        return err_set(err, LUMI_EINVAL,
+                       "field 'email' must be an e-mail address: one '@', no spaces, "
+                       "at most %d characters",
+                       EMAIL_MAX);
+    char lower[EMAIL_MAX + 1];
+    str_copy(lower, s, sizeof lower);
+    return set_str(out, "email", str_lower(lower), err);
+}
+
+/* A free-text field: absent is skipped, null clears it to "". */
+static int take_text(const json_t *in, const char *key, json_t *out, struct lumi_err *err)
+{
+    const json_t *v = json_object_get(in, key);
+    if (v == NULL)
+        return 0;
+    if (json_is_null(v))
+        return set_str(out, key, "", err);
+    const char *s = NULL;
+    int rc = jsonx_take_str(in, key, false, TEXT_MAX, &s, err);
+    if (rc <= 0)
+        return rc;
+    return set_str(out, key, s, err);
+}
+
+static int take_currency(const json_t *in, json_t *out, struct lumi_err *err)
+{
+    const char *s = NULL;
+    int rc = jsonx_take_str(in, "currency", false, 16, &s, err);
+    if (rc <= 0)
+        return rc;
+    char code[4];
+    if (money_currency_normalize(s, code) < 0)
+        return err_set(err, LUMI_EINVAL,
+                       "field 'currency' must be a known ISO 4217 currency code such as \"usd\"");
+    return set_str(out, "currency", code, err);
+}
+
+static int take_status(const json_t *in, json_t *out, struct lumi_err *err)
+{
+    const char *s = NULL;
+    int rc = jsonx_take_enum(in, "status", false, STATUSES, &s, err);
+    if (rc <= 0)
+        return rc;
+    return set_str(out, "status", s, err);
+}
+
+/* Hashes the password when one is given; hash stays "" otherwise. */
+static int take_password(const json_t *in, char hash[CRYPTO_PWHASH_MAX], struct lumi_err *err)
+{
+    const char *s = NULL;
+    int rc = jsonx_take_str(in, "password", false, PASSWORD_MAX, &s, err);
+    if (rc <= 0)
+        return rc;
+    size_t n = strlen(s);
+    if (n < PASSWORD_MIN || n > PASSWORD_MAX)
+        return err_set(err, LUMI_EINVAL, "field 'password' must be %d to %d characters long",
+                       PASSWORD_MIN, PASSWORD_MAX);
+    rc = crypto_password_hash(s, hash, err);
+    return rc < 0 ? rc : 1;
+}
+
+static int reject_nulls(const json_t *in, struct lumi_err *err)
+{
+    for (size_t i = 0; NOT_NULL_KEYS[i] != NULL; i++)
+        if (json_is_null(json_object_get(in, NOT_NULL_KEYS[i])))
+            return err_set(err, LUMI_EINVAL, "field '%s' cannot be null", NOT_NULL_KEYS[i]);
+    return 0;
+}
+
+/*
+ * Validates in into out (normalised values of the fields present) and hashes
+ * a given password into pwhash. The password comes last: it is the costly one.
+ */
+static int validate(const json_t *in, bool create, json_t *out, char pwhash[CRYPTO_PWHASH_MAX],
+                    struct lumi_err *err)
+{
+    int rc = jsonx_check_keys(in, create ? CREATE_KEYS : UPDATE_KEYS, err);
+    if (rc < 0)
+        return rc;
+    if (!create) {
+        rc = reject_nulls(in, err);
+        if (rc < 0)
+            return rc;
+    }
+    rc = take_email(in, create, out, err);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; TEXT_FIELDS[i] != NULL; i++) {
+        rc = take_text(in, TEXT_FIELDS[i], out, err);
+        if (rc < 0)
+            return rc;
+    }
+    rc = take_currency(in, out, err);
+    if (rc < 0)
+        return rc;
+    if (!create) {
+        rc = take_status(in, out, err);
+        if (rc < 0)
+            return rc;
+    }
+    rc = take_password(in, pwhash, err);
+    return rc < 0 ? rc : 0;
+}
+
+static int apply_defaults(json_t *c, const char *now, struct lumi_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; TEXT_FIELDS[i] != NULL && rc >= 0; i++)
+        if (json_object_get(c, TEXT_FIELDS[i]) == NULL)
+            rc = set_str(c, TEXT_FIELDS[i], "", err);
+    if (rc >= 0 && json_object_get(c, "currency") == NULL)
+        rc = set_str(c, "currency", "usd", err);
+    if (rc >= 0)
+        rc = set_str(c, "status", "active", err);
+    if (rc >= 0)
+        rc = set_str(c, "created_at", now, err);
+    if (rc >= 0)
+        rc = set_str(c, "updated_at", now, err);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- storage ------------------------------------------------------------ */
+
+static json_t *row_to_json(struct db_stmt *st, struct lumi_err *err)
+{
+    json_t *o = json_object();
+    for (int i = 0; o != NULL && i < db_col_count(st); i++) {
+        const char *name = db_col_name(st, i);
+        const char *text = db_col_text(st, i);
+        json_t *v = strcmp(name, "id") == 0 ? json_integer(db_col_int64(st, i))
+                                            : json_string(text != NULL ? text : "");
+        if (json_object_set_new(o, name, v) < 0) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
+    if (o == NULL)
+        err_set(err, LUMI_ENOMEM, "out of memory reading a client");
+    return o;
+}
+
+/* The row as JSON; lock: for a change inside the open transaction. */
+static json_t *fetch_client(struct db *db, int64_t id, bool lock, struct lumi_err *err)
+{
+    json_t *c = NULL;
+    const char *sql = lock && db_kind(db) == DB_POSTGRES ? SQL_GET_LOCKED : SQL_GET;
+    struct db_stmt *st = db_prepare(db, sql, err);
+    if (st == NULL)
+        goto out;
+    if (db_bind_int64(st, 1, id) < 0) {
+        err_set(err, LUMI_EDB, "cannot bind a parameter");
+        goto out;
+    }
+    int rc = db_step(st, err);
+    if (rc == DB_ROW)
+        c = row_to_json(st, err);
+    else if (rc == DB_DONE)
+        err_set(err, LUMI_ENOTFOUND, "client %" PRId64 " not found", id);
+out:
+    db_finalize(st);
+    return c;
+}
+
+/* Binds the WRITE_FIELDS of c as $1.., then the hash (NULL = keep) after them. */
+static int bind_client(struct db_stmt *st, const json_t *c, const char *pwhash,
+                       struct lumi_err *err)
+{
+    int idx = 1;
+    int rc = 0;
+    for (size_t i = 0; WRITE_FIELDS[i] != NULL && rc >= 0; i++, idx++)
+        rc = db_bind_text(st, idx, json_string_value(json_object_get(c, WRITE_FIELDS[i])));
+    if (rc >= 0)
+        rc = db_bind_text(st, idx, pwhash);
+    if (rc < 0)
+        return err_set(err, LUMI_EDB, "cannot bind a parameter");
+    return idx + 1;
+}
+
+static int conflict(struct lumi_err *err, const json_t *c)
+{
+    return err_set(err, LUMI_ECONFLICT, "a user with e-mail %s already exists",
+                   json_string_value(json_object_get(c, "email")));
+}
+
+static int insert_client(struct db *db, const json_t *c, const char *pwhash, int64_t *id,
+                         struct lumi_err *err)
+{
+    int rc;
+    struct db_stmt *st = db_prepare(db, SQL_INSERT, err);
+    if (st == NULL) {
+        rc = err->code;
+        goto out;
+    }
+    rc = bind_client(st, c, pwhash, err);
+    if (rc < 0)
+        goto out;
+    rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        *id = db_col_int64(st, 0);
+        rc = 0;
+    } else if (rc == DB_DONE) {
+        rc = err_set(err, LUMI_EDB, "inserting a client returned no id");
+    } else if (rc == LUMI_ECONFLICT) {
+        rc = conflict(err, c);
+    }
+out:
+    db_finalize(st);
+    return rc;
+}
+
+static int update_client(struct db *db, int64_t id, const json_t *c, const char *pwhash,
+                         struct lumi_err *err)
+{
+    int rc;
+    struct db_stmt *st = db_prepare(db, SQL_UPDATE, err);
+    if (st == NULL) {
+        rc = err->code;
+        goto out;
+    }
+    rc = bind_client(st, c, pwhash, err);
+    if (rc < 0)
+        goto out;
+    if (db_bind_int64(st, rc, id) < 0) {
+        rc = err_set(err, LUMI_EDB, "cannot bind a parameter");
+        goto out;
+    }
+    rc = db_step(st, err);
+    if (rc == LUMI_ECONFLICT)
+        rc = conflict(err, c);
+    else if (rc == DB_DONE && db_changes(st) != 1)
+        rc = err_set(err, LUMI_ENOTFOUND, "client %" PRId64 " not found", id);
+    else if (rc > 0)
+        rc = err_set(err, LUMI_EDB, "an UPDATE returned rows");
+out:
+    db_finalize(st);
+    return rc;
+}
+
+/*
+ * Applies want onto cur and returns {field: {from, to}} for every field whose
+ * value actually changes (new reference; NULL when out of memory).
+ */
+static json_t *merge_changes(json_t *cur, json_t *want)
+{
+    json_t *changed = json_object();
+    const char *key;
+    json_t *to;
+    json_object_foreach(want, key, to)
+    {
+        if (changed == NULL)
+            break;
+        json_t *from = json_object_get(cur, key);
+        if (from != NULL && json_equal(from, to))
+            continue;
+        json_t *pair = json_pack("{s:O?,s:O}", "from", from, "to", to);
+        if (json_object_set_new(changed, key, pair) < 0 || json_object_set(cur, key, to) < 0) {
+            json_decref(changed);
+            changed = NULL;
+        }
+    }
+    return changed;
+}
+
+/* A new password is recorded as changed, never with a value (not even the hash). */
+static int note_password(json_t *changed)
+{
+    return json_object_set_new(changed, "password",
+                               json_pack("{s:s,s:s}", "from", REDACTED, "to", REDACTED));
+}
+
+static int audit_client(struct db *db, const struct audit_actor *actor, const char *action,
+                        int64_t id, json_t *details, struct lumi_err *err)
+{
+    char id_text[24];
+    snprintf(id_text, sizeof id_text, "%" PRId64, id);
+    return audit_append(db, actor, action, "client", id_text, details, NULL, err);
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+json_t *clients_list(struct db *db, int64_t after_id, int limit, int64_t *next_cursor,
+                     struct lumi_err *err)
+{
+    struct lumi_err local;
+    json_t *rows = NULL;
+    json_t *result = NULL;
+    struct db_stmt *st = NULL;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    *next_cursor = 0;
+    if (limit < 1 || limit > CLIENTS_PAGE_MAX) {
+        err_set(err, LUMI_EINVAL, "limit must be from 1 to %d", CLIENTS_PAGE_MAX);
+        goto out;
+    }
+    st = db_prepare(db, SQL_LIST, err);
+    if (st == NULL)
+        goto out;
+    rows = json_array();
+    if (rows == NULL) {
+        err_set(err, LUMI_ENOMEM, "out of memory listing clients");
+        goto out;
+    }
+    /* One row more than asked tells whether another page follows. */
+    if (db_bind_int64(st, 1, after_id) < 0 || db_bind_int64(st, 2, (int64_t)limit + 1) < 0) {
+        err_set(err, LUMI_EDB, "cannot bind a parameter");
+        goto out;
+    }
+    int rc;
+    for (;;) {
+        rc = db_step(st, err);
+        if (rc != DB_ROW)
+            break;
+        if (json_array_size(rows) == (size_t)limit) {
+            json_t *last = json_array_get(rows, (size_t)limit - 1);
+            *next_cursor = json_integer_value(json_object_get(last, "id"));
+            break;
+        }
+        if (json_array_append_new(rows, row_to_json(st, err)) < 0) {
+            err_set(err, LUMI_ENOMEM, "out of memory listing clients");
+            goto out;
+        }
+    }
+    if (rc < 0)
+        goto out;
+    result = rows;
+    rows = NULL;
+out:
+    db_finalize(st);
+    json_decref(rows);
+    return result;
+}
+
+json_t *clients_get(struct db *db, int64_t id, struct lumi_err *err)
+{
+    err_clear(err);
+    return fetch_client(db, id, false, err);
+}
+
+json_t *clients_create(struct db *db, const struct audit_actor *actor, const json_t *input,
+                       struct lumi_err *err)
+{
+    struct lumi_err local;
+    char pwhash[CRYPTO_PWHASH_MAX] = "";
+    char now[UTC_ISO_LEN];
+    json_t *c = NULL;
+    json_t *result = NULL;
+    int64_t id = 0;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    c = json_object();
+    if (c == NULL) {
+        err_set(err, LUMI_ENOMEM, "out of memory");
+        goto out;
+    }
+    utc_now_iso(now);
+    if (validate(input, true, c, pwhash, err) < 0 || apply_defaults(c, now, err) < 0)
+        goto out;
+    if (db_begin(db, err) < 0)
+        goto out;
+    if (insert_client(db, c, pwhash[0] != '\0' ? pwhash : NULL, &id, err) < 0)
+        goto out;
+    result = fetch_client(db, id, false, err);
+    if (result == NULL)
+        goto out;
+    if (audit_client(db, actor, "CLIENT_CREATED", id, result, err) < 0 || db_commit(db, err) < 0) {
+        json_decref(result);
+        result = NULL;
+    }
+out:
+    if (result == NULL)
+        db_rollback(db);
+    json_decref(c);
+    return result;
+}
+
+json_t *clients_update(struct db *db, const struct audit_actor *actor, int64_t id,
+                       const json_t *patch, struct lumi_err *err)
+{
+    struct lumi_err local;
+    char pwhash[CRYPTO_PWHASH_MAX] = "";
+    char now[UTC_ISO_LEN];
+    json_t *want = NULL;
+    json_t *cur = NULL;
+    json_t *changed = NULL;
+    json_t *details = NULL;
+    json_t *result = NULL;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    if (json_object_size(patch) == 0) {
+        err_set(err, LUMI_EINVAL, "request body must name at least one field to change");
+        goto out;
+    }
+    want = json_object();
+    if (want == NULL) {
+        err_set(err, LUMI_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (validate(patch, false, want, pwhash, err) < 0)
+        goto out;
+    if (db_begin(db, err) < 0)
+        goto out;
+    cur = fetch_client(db, id, true, err);
+    if (cur == NULL)
+        goto out;
+    changed = merge_changes(cur, want);
+    if (changed == NULL || (pwhash[0] != '\0' && note_password(changed) < 0)) {
+        err_set(err, LUMI_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (json_object_size(changed) == 0) {
+        /* Nothing differs from what is stored: no write, no audit row. */
+        db_rollback(db);
+        result = cur;
+        cur = NULL;
+        goto out;
+    }
+    utc_now_iso(now);
+    details = json_pack("{s:O}", "changed", changed);
+    if (details == NULL || set_str(cur, "updated_at", now, err) < 0) {
+        err_set(err, LUMI_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (update_client(db, id, cur, pwhash[0] != '\0' ? pwhash : NULL, err) < 0)
+        goto out;
+    if (audit_client(db, actor, "CLIENT_UPDATED", id, details, err) < 0 || db_commit(db, err) < 0)
+        goto out;
+    result = cur;
+    cur = NULL;
+out:
+    if (result == NULL)
+        db_rollback(db);
+    json_decref(want);
+    json_decref(cur);
+    json_decref(changed);
+    json_decref(details);
+    return result;
+}

@@ -1,0 +1,61 @@
+/*
+ * clients.h — the customers of the installation: users with role 'client'.
+ *
+ * Clients are answered as JSON objects with their public fields only
+ *   {id, email, first_name, last_name, company, phone, address1, address2,
+ *    city, state, postcode, country, currency, status, created_at, updated_at}
+ * (never the password hash or the second-factor secret). Input is a JSON
+ * object validated here, with messages that name the field, so any front end
+ * (JSON API, admin pages, CLI) gets the same rules. Every change runs in one
+ * transaction together with its audit row: a failed call changes nothing.
+ * Functions take the caller's connection and must not be called inside an
+ * open transaction (each opens its own).
+ */
+#ifndef LUMI_BILLING_CLIENTS_H
+#define LUMI_BILLING_CLIENTS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "audit/audit.h"
+#include "core/err.h"
+#include "db/db.h"
+
+#define CLIENTS_PAGE_MAX 200
+
+/**
+ * One page of clients in ascending id order, those with id > after_id, at
+ * most limit (1..CLIENTS_PAGE_MAX) of them. Returns a new JSON array (caller
+ * decrefs) and sets *next_cursor to the last id of the page when more rows
+ * follow, else 0. NULL with err on failure.
+ */
+json_t *clients_list(struct db *db, int64_t after_id, int limit, int64_t *next_cursor,
+                     struct lumi_err *err);
+
+/** One client as a new JSON object, or NULL with LUMI_ENOTFOUND (also for non-client users). */
+json_t *clients_get(struct db *db, int64_t id, struct lumi_err *err);
+
+/**
+ * Creates a client from input (borrowed): email (required; stored lower-case),
+ * first_name, last_name, company, phone, address1, address2, city, state,
+ * postcode, country (strings, at most 200 characters), currency (ISO 4217,
+ * default "usd"), password (optional, 8..1024 bytes, stored as an argon2id
+ * hash). Appends CLIENT_CREATED by actor (borrowed) in the same transaction.
+ * Returns the new client (caller decrefs) or NULL with err: LUMI_EINVAL for
+ * bad input, LUMI_ECONFLICT when the e-mail is taken by any user.
+ */
+json_t *clients_create(struct db *db, const struct audit_actor *actor, const json_t *input,
+                       struct lumi_err *err);
+
+/**
+ * Changes the fields present in patch (borrowed; the create fields plus
+ * status "active"|"disabled"; null clears a text field). An empty patch is
+ * LUMI_EINVAL. Appends CLIENT_UPDATED with {"changed":{field:{from,to}}}
+ * when something changed (nothing is written when nothing did). Returns the
+ * client as stored (caller decrefs) or NULL with err (LUMI_ENOTFOUND,
+ * LUMI_EINVAL, LUMI_ECONFLICT).
+ */
+json_t *clients_update(struct db *db, const struct audit_actor *actor, int64_t id,
+                       const json_t *patch, struct lumi_err *err);
+
+#endif

@@ -1,0 +1,728 @@
+/*
+ * products.c — the product catalogue: validation, storage, audit.
+ *
+ * Owns the SQL over `products` (and the read-only checks against `servers`
+ * and `services` that guard it). The fields are one declarative table,
+ * FIELDS[], that drives validation, defaults, what a PATCH null means, and
+ * how a column is read back into JSON; the INSERT/UPDATE statements list the
+ * same columns in the same order. A product is handled as a JSON object:
+ * rows are read into one, input is validated into one of normalised values,
+ * an update merges the second into the first, and the merged object is what
+ * gets written and audited.
+ *
+ * Stateless and thread-safe: everything goes through the caller's connection.
+ */
+#include "billing/products.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "core/money.h"
+#include "core/utc.h"
+
+enum kind {
+    K_TEXT,     /* string up to max_len; a required one must not be empty */
+    K_ENUM,     /* one of choices */
+    K_AMOUNT,   /* integer minor units, 0..PRODUCTS_AMOUNT_MAX */
+    K_CURRENCY, /* ISO 4217 code, stored lower-case */
+    K_SERVER,   /* id of an existing server, or null */
+    K_CONFIG,   /* JSON object, stored as canonical text */
+    K_BOOL,     /* stored as 0/1 */
+};
+
+struct field {
+    const char *name;
+    enum kind kind;
+    bool required;              /* on create */
+    size_t max_len;             /* K_TEXT */
+    const char *const *choices; /* K_ENUM */
+    const char *dflt;           /* JSON literal set on create when absent; NULL when required */
+    const char *on_null;        /* JSON literal a PATCH null sets; NULL when null is refused */
+};
+
+static const char *const TYPES[] = {"hosting", "vps", "game_server", "other", NULL};
+static const char *const FILL[] = {"least_full", "in_order", NULL};
+static const char *const CYCLES[] = {"monthly",  "quarterly", "semiannually",
+                                     "annually", "onetime",   NULL};
+static const char *const AUTOSETUP[] = {"order", "payment", "manual", "never", NULL};
+
+/* Order matters: it is the column order of SQL_INSERT and SQL_UPDATE. */
+static const struct field FIELDS[] = {
+    {"name", K_TEXT, true, 200, NULL, NULL, NULL},
+    {"description", K_TEXT, false, 10000, NULL, "\"\"", "\"\""},
+    {"type", K_ENUM, true, 0, TYPES, NULL, NULL},
+    {"server_id", K_SERVER, false, 0, NULL, "null", "null"},
+    {"server_group", K_TEXT, false, 200, NULL, "null", "null"},
+    {"fill_strategy", K_ENUM, false, 0, FILL, "\"least_full\"", NULL},
+    {"price", K_AMOUNT, true, 0, NULL, NULL, NULL},
+    {"currency", K_CURRENCY, true, 0, NULL, NULL, NULL},
+    {"billing_cycle", K_ENUM, true, 0, CYCLES, NULL, NULL},
+    {"setup_fee", K_AMOUNT, false, 0, NULL, "0", NULL},
+    {"autosetup", K_ENUM, false, 0, AUTOSETUP, "\"payment\"", NULL},
+    {"config", K_CONFIG, false, 0, NULL, "{}", "{}"},
+    {"active", K_BOOL, false, 0, NULL, "true", NULL},
+};
+#define NFIELDS (sizeof FIELDS / sizeof FIELDS[0])
+
+static const char *const KEYS[] = {
+    "name",     "description",   "type",      "server_id", "server_group", "fill_strategy", "price",
+    "currency", "billing_cycle", "setup_fee", "autosetup", "config",       "active",        NULL,
+};
+
+#define PRODUCT_COLUMNS                                                                            \
+    "id, name, description, type, server_id, server_group, fill_strategy, price, currency, "       \
+    "billing_cycle, setup_fee, autosetup, config, active, created_at, updated_at"
+
+static const char SQL_GET[] = "SELECT " PRODUCT_COLUMNS " FROM products WHERE id = $1";
+
+/* PostgreSQL: the row stays locked until commit, so concurrent read-modify-write
+ * changes cannot overwrite each other and no service can start using a product
+ * being deleted. SQLite writers are already serialised by BEGIN IMMEDIATE. */
+static const char SQL_GET_LOCKED[] =
+    "SELECT " PRODUCT_COLUMNS " FROM products WHERE id = $1 FOR UPDATE";
+
+static const char SQL_LIST[] =
+    "SELECT " PRODUCT_COLUMNS " FROM products WHERE id > $1 ORDER BY id LIMIT $2";
+
+/* $1..$13 are FIELDS in order, $14 created_at, $15 updated_at. */
+static const char SQL_INSERT[] =
+    "INSERT INTO products (name, description, type, server_id, server_group, fill_strategy,"
+    " price, currency, billing_cycle, setup_fee, autosetup, config, active, created_at,"
+    " updated_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id";
+
+static const char SQL_UPDATE[] =
+    "UPDATE products SET name = $1, description = $2, type = $3, server_id = $4,"
+    " server_group = $5, fill_strategy = $6, price = $7, currency = $8, billing_cycle = $9,"
+    " setup_fee = $10, autosetup = $11, config = $12, active = $13, created_at = $14,"
+    " updated_at = $15 WHERE id = $16";
+
+static const char SQL_DELETE[] = "DELETE FROM products WHERE id = $1";
+
+static const char SQL_SERVER_EXISTS[] = "SELECT COUNT(*) FROM servers WHERE id = $1";
+
+static const char SQL_SERVICES_USING[] = "SELECT COUNT(*) FROM services WHERE product_id = $1";
+
+/* ---- validation --------------------------------------------------------- */
+
+static const struct field *field_named(const char *name)
+{
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (strcmp(FIELDS[i].name, name) == 0)
+            return &FIELDS[i];
+    return NULL;
+}
+
+static int set_new(json_t *obj, const char *key, json_t *v, struct lumi_err *err)
+{
+    if (json_object_set_new(obj, key, v) < 0)
+        return err_set(err, LUMI_ENOMEM, "out of memory");
+    return 1;
+}
+
+/* Sets obj[key] to a JSON literal from FIELDS (trusted constant text). */
+static int set_literal(json_t *obj, const char *key, const char *literal, struct lumi_err *err)
+{
+    return set_new(obj, key, json_loads(literal, JSON_DECODE_ANY, NULL), err);
+}
+
+static int take_text(const json_t *in, const struct field *f, bool required, json_t **out,
+                     struct lumi_err *err)
+{
+    const char *s = NULL;
+    int rc = jsonx_take_str(in, f->name, required, f->max_len, &s, err);
+    if (rc <= 0)
+        return rc;
+    if (f->required && s[0] == '\0')
+        return err_set(err, LUMI_EINVAL, "field '%s' must not be empty", f->name);
+    *out = json_string(s);
+    return 1;
+}
+
+static int take_currency(const json_t *in, const struct field *f, bool required, json_t **out,
+                         struct lumi_err *err)
+{
+    const char *s = NULL;
+    int rc = jsonx_take_str(in, f->name, required, 16, &s, err);
+    if (rc <= 0)
+        return rc;
+    char code[4];
+    if (money_currency_normalize(s, code) < 0)
+        return err_set(err, LUMI_EINVAL,
+                       "field '%s' must be a known ISO 4217 currency code such as \"usd\"",
+                       f->name);
+    *out = json_string(code);
+    return 1;
+}
+
+static int take_config(const json_t *in, const struct field *f, bool required, json_t **out,
+                       struct lumi_err *err)
+{
+    json_t *obj = NULL;
+    int rc = jsonx_take_object(in, f->name, required, &obj, err);
+    if (rc <= 0)
+        return rc;
+    char *text = jsonx_dump_canonical(obj);
+    if (text == NULL)
+        return err_set(err, LUMI_ENOMEM, "out of memory");
+    size_t len = strlen(text);
+    free(text);
+    if (len > PRODUCTS_CONFIG_MAX)
+        return err_set(err, LUMI_EINVAL, "field '%s' is larger than %d bytes", f->name,
+                       PRODUCTS_CONFIG_MAX);
+    *out = json_deep_copy(obj);
+    return 1;
+}
+
+/* Reads one member per its kind into a new value in *out: 1, 0 (absent) or < 0. */
+static int take_value(const json_t *in, const struct field *f, bool required, json_t **out,
+                      struct lumi_err *err)
+{
+    const char *s = NULL;
+    int64_t n = 0;
+    bool b = false;
+    int rc;
+    switch (f->kind) {
+    case K_TEXT:
+        return take_text(in, f, required, out, err);
+    case K_CURRENCY:
+        return take_currency(in, f, required, out, err);
+    case K_CONFIG:
+        return take_config(in, f, required, out, err);
+    case K_ENUM:
+        rc = jsonx_take_enum(in, f->name, required, f->choices, &s, err);
+        if (rc == 1)
+            *out = json_string(s);
+        return rc;
+    case K_AMOUNT:
+    case K_SERVER:
+        rc = jsonx_take_int(in, f->name, required, f->kind == K_SERVER ? 1 : 0,
+                            f->kind == K_SERVER ? INT64_MAX : PRODUCTS_AMOUNT_MAX, &n, err);
+        if (rc == 1)
+            *out = json_integer(n);
+        return rc;
+    case K_BOOL:
+        rc = jsonx_take_bool(in, f->name, required, &b, err);
+        if (rc == 1)
+            *out = json_boolean(b);
+        return rc;
+    }
+    return err_set(err, LUMI_EINTERNAL, "field '%s' has no reader", f->name);
+}
+
+static int take_field(const json_t *in, const struct field *f, bool create, json_t *out,
+                      struct lumi_err *err)
+{
+    if (!create && json_is_null(json_object_get(in, f->name))) {
+        if (f->on_null == NULL)
+            return err_set(err, LUMI_EINVAL, "field '%s' cannot be null", f->name);
+        return set_literal(out, f->name, f->on_null, err);
+    }
+    json_t *v = NULL;
+    int rc = take_value(in, f, create && f->required, &v, err);
+    if (rc <= 0)
+        return rc;
+    return set_new(out, f->name, v, err);
+}
+
+/* Validates in into out: the normalised values of the fields present (create: all, with defaults).
+ */
+static int validate(const json_t *in, bool create, json_t *out, struct lumi_err *err)
+{
+    int rc = jsonx_check_keys(in, KEYS, err);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const struct field *f = &FIELDS[i];
+        rc = take_field(in, f, create, out, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 0 && create && f->dflt != NULL) {
+            rc = set_literal(out, f->name, f->dflt, err);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- storage ------------------------------------------------------------ */
+
+/* The stored config was written by this module; failing to parse it is a broken invariant. */
+static json_t *parse_config(const char *text, struct lumi_err *err)
+{
+    json_t *v = jsonx_parse_object(text, strlen(text), NULL);
+    if (v == NULL)
+        err_set(err, LUMI_EINTERNAL, "a stored product config is not a JSON object");
+    return v;
+}
+
+static json_t *column_value(struct db_stmt *st, int col, const struct field *f,
+                            struct lumi_err *err)
+{
+    const char *text = db_col_text(st, col);
+    if (f == NULL)
+        return json_string(text != NULL ? text : "");
+    if (db_col_is_null(st, col))
+        return json_null();
+    switch (f->kind) {
+    case K_AMOUNT:
+    case K_SERVER:
+        return json_integer(db_col_int64(st, col));
+    case K_BOOL:
+        return json_boolean(db_col_int64(st, col) != 0);
+    case K_CONFIG:
+        return parse_config(text, err);
+    case K_TEXT:
+    case K_ENUM:
+    case K_CURRENCY:
+        break;
+    }
+    return json_string(text);
+}
+
+static json_t *row_to_json(struct db_stmt *st, struct lumi_err *err)
+{
+    json_t *o = json_object();
+    for (int i = 0; o != NULL && i < db_col_count(st); i++) {
+        const char *name = db_col_name(st, i);
+        json_t *v = strcmp(name, "id") == 0 ? json_integer(db_col_int64(st, i))
+                                            : column_value(st, i, field_named(name), err);
+        if (json_object_set_new(o, name, v) < 0) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
+    if (o == NULL && (err == NULL || err->code == 0))
+        err_set(err, LUMI_ENOMEM, "out of memory reading a product");
+    return o;
+}
+
+/* The row as JSON; lock: for a change inside the open transaction. */
+static json_t *fetch_product(struct db *db, int64_t id, bool lock, struct lumi_err *err)
+{
+    json_t *p = NULL;
+    const char *sql = lock && db_kind(db) == DB_POSTGRES ? SQL_GET_LOCKED : SQL_GET;
+    struct db_stmt *st = db_prepare(db, sql, err);
+    if (st == NULL)
+        goto out;
+    if (db_bind_int64(st, 1, id) < 0) {
+        err_set(err, LUMI_EDB, "cannot bind a parameter");
+        goto out;
+    }
+    int rc = db_step(st, err);
+    if (rc == DB_ROW)
+        p = row_to_json(st, err);
+    else if (rc == DB_DONE)
+        err_set(err, LUMI_ENOTFOUND, "product %" PRId64 " not found", id);
+out:
+    db_finalize(st);
+    return p;
+}
+
+/* Runs sql with $1 = id; *count gets the first column of the first row. */
+static int count_by_id(struct db *db, const char *sql, int64_t id, int64_t *count,
+                       struct lumi_err *err)
+{
+    int rc;
+    struct db_stmt *st = db_prepare(db, sql, err);
+    if (st == NULL) {
+        rc = err->code;
+        goto out;
+    }
+    if (db_bind_int64(st, 1, id) < 0) {
+        rc = err_set(err, LUMI_EDB, "cannot bind a parameter");
+        goto out;
+    }
+    rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        *count = db_col_int64(st, 0);
+        rc = 0;
+    } else if (rc == DB_DONE) {
+        rc = err_set(err, LUMI_EDB, "a COUNT returned no row");
+    }
+out:
+    db_finalize(st);
+    return rc;
+}
+
+static int check_server(struct db *db, const json_t *want, struct lumi_err *err)
+{
+    const json_t *v = json_object_get(want, "server_id");
+    if (!json_is_integer(v))
+        return 0;
+    int64_t id = json_integer_value(v);
+    int64_t n = 0;
+    int rc = count_by_id(db, SQL_SERVER_EXISTS, id, &n, err);
+    if (rc < 0)
+        return rc;
+    if (n == 0)
+        return err_set(err, LUMI_EINVAL, "server %" PRId64 " does not exist", id);
+    return 0;
+}
+
+static int bind_value(struct db_stmt *st, int idx, const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return db_bind_text(st, idx, json_string_value(v));
+    case JSON_INTEGER:
+        return db_bind_int64(st, idx, json_integer_value(v));
+    case JSON_TRUE:
+        return db_bind_int64(st, idx, 1);
+    case JSON_FALSE:
+        return db_bind_int64(st, idx, 0);
+    case JSON_OBJECT: {
+        char *text = jsonx_dump_canonical(v);
+        int rc = text != NULL ? db_bind_text(st, idx, text) : LUMI_ENOMEM;
+        free(text);
+        return rc;
+    }
+    case JSON_NULL:
+    case JSON_ARRAY:
+    case JSON_REAL:
+        break;
+    }
+    return db_bind_null(st, idx);
+}
+
+/* Binds FIELDS, created_at, updated_at of p as $1..$15; returns the next index. */
+static int bind_product(struct db_stmt *st, const json_t *p, struct lumi_err *err)
+{
+    static const char *const stamps[] = {"created_at", "updated_at"};
+    int idx = 1;
+    int rc = 0;
+    for (size_t i = 0; i < NFIELDS && rc >= 0; i++, idx++)
+        rc = bind_value(st, idx, json_object_get(p, FIELDS[i].name));
+    for (size_t i = 0; i < 2 && rc >= 0; i++, idx++)
+        rc = db_bind_text(st, idx, json_string_value(json_object_get(p, stamps[i])));
+    if (rc < 0)
+        return err_set(err, rc == LUMI_ENOMEM ? LUMI_ENOMEM : LUMI_EDB, "cannot bind a parameter");
+    return idx;
+}
+
+static int insert_product(struct db *db, const json_t *p, int64_t *id, struct lumi_err *err)
+{
+    int rc;
+    struct db_stmt *st = db_prepare(db, SQL_INSERT, err);
+    if (st == NULL) {
+        rc = err->code;
+        goto out;
+    }
+    rc = bind_product(st, p, err);
+    if (rc < 0)
+        goto out;
+    rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        *id = db_col_int64(st, 0);
+        rc = 0;
+    } else if (rc == DB_DONE) {
+        rc = err_set(err, LUMI_EDB, "inserting a product returned no id");
+    }
+out:
+    db_finalize(st);
+    return rc;
+}
+
+static int update_product(struct db *db, int64_t id, const json_t *p, struct lumi_err *err)
+{
+    int rc;
+    struct db_stmt *st = db_prepare(db, SQL_UPDATE, err);
+    if (st == NULL) {
+        rc = err->code;
+        goto out;
+    }
+    rc = bind_product(st, p, err);
+    if (rc < 0)
+        goto out;
+    if (db_bind_int64(st, rc, id) < 0) {
+        rc = err_set(err, LUMI_EDB, "cannot bind a parameter");
+        goto out;
+    }
+    rc = db_step(st, err);
+    if (rc == DB_DONE && db_changes(st) != 1)
+        rc = err_set(err, LUMI_ENOTFOUND, "product %" PRId64 " not found", id);
+    else if (rc > 0)
+        rc = err_set(err, LUMI_EDB, "an UPDATE returned rows");
+out:
+    db_finalize(st);
+    return rc;
+}
+
+static int delete_product(struct db *db, int64_t id, struct lumi_err *err)
+{
+    int rc;
+    struct db_stmt *st = db_prepare(db, SQL_DELETE, err);
+    if (st == NULL) {
+        rc = err->code;
+        goto out;
+    }
+    if (db_bind_int64(st, 1, id) < 0) {
+        rc = err_set(err, LUMI_EDB, "cannot bind a parameter");
+        goto out;
+    }
+    rc = db_step(st, err);
+    /* A foreign-key violation here means a service appeared since the count. */
+    if (rc == LUMI_EINVAL)
+        rc = err_set(err, LUMI_ECONFLICT,
+                     "product %" PRId64 " is used by a service; set active=false instead", id);
+    else if (rc == DB_DONE && db_changes(st) != 1)
+        rc = err_set(err, LUMI_ENOTFOUND, "product %" PRId64 " not found", id);
+    else if (rc > 0)
+        rc = err_set(err, LUMI_EDB, "a DELETE returned rows");
+out:
+    db_finalize(st);
+    return rc;
+}
+
+/*
+ * Applies want onto cur and returns {field: {from, to}} for every field whose
+ * value actually changes (new reference; NULL when out of memory).
+ */
+static json_t *merge_changes(json_t *cur, json_t *want)
+{
+    json_t *changed = json_object();
+    const char *key;
+    json_t *to;
+    json_object_foreach(want, key, to)
+    {
+        if (changed == NULL)
+            break;
+        json_t *from = json_object_get(cur, key);
+        if (from != NULL && json_equal(from, to))
+            continue;
+        json_t *pair = json_pack("{s:O?,s:O}", "from", from, "to", to);
+        if (json_object_set_new(changed, key, pair) < 0 || json_object_set(cur, key, to) < 0) {
+            json_decref(changed);
+            changed = NULL;
+        }
+    }
+    return changed;
+}
+
+static int audit_product(struct db *db, const struct audit_actor *actor, const char *action,
+                         int64_t id, json_t *details, struct lumi_err *err)
+{
+    char id_text[24];
+    snprintf(id_text, sizeof id_text, "%" PRId64, id);
+    return audit_append(db, actor, action, "product", id_text, details, NULL, err);
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+json_t *products_list(struct db *db, int64_t after_id, int limit, int64_t *next_cursor,
+                      struct lumi_err *err)
+{
+    struct lumi_err local;
+    json_t *rows = NULL;
+    json_t *result = NULL;
+    struct db_stmt *st = NULL;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    *next_cursor = 0;
+    if (limit < 1 || limit > PRODUCTS_PAGE_MAX) {
+        err_set(err, LUMI_EINVAL, "limit must be from 1 to %d", PRODUCTS_PAGE_MAX);
+        goto out;
+    }
+    st = db_prepare(db, SQL_LIST, err);
+    if (st == NULL)
+        goto out;
+    rows = json_array();
+    if (rows == NULL) {
+        err_set(err, LUMI_ENOMEM, "out of memory listing products");
+        goto out;
+    }
+    /* One row more than asked tells whether another page follows. */
+    if (db_bind_int64(st, 1, after_id) < 0 || db_bind_int64(st, 2, (int64_t)limit + 1) < 0) {
+        err_set(err, LUMI_EDB, "cannot bind a parameter");
+        goto out;
+    }
+    int rc;
+    for (;;) {
+        rc = db_step(st, err);
+        if (rc != DB_ROW)
+            break;
+        if (json_array_size(rows) == (size_t)limit) {
+            json_t *last = json_array_get(rows, (size_t)limit - 1);
+            *next_cursor = json_integer_value(json_object_get(last, "id"));
+            break;
+        }
+        json_t *row = row_to_json(st, err);
+        if (row == NULL)
+            goto out;
+        if (json_array_append_new(rows, row) < 0) {
+            err_set(err, LUMI_ENOMEM, "out of memory listing products");
+            goto out;
+        }
+    }
+    if (rc < 0)
+        goto out;
+    result = rows;
+    rows = NULL;
+out:
+    db_finalize(st);
+    json_decref(rows);
+    return result;
+}
+
+json_t *products_get(struct db *db, int64_t id, struct lumi_err *err)
+{
+    struct lumi_err local;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    return fetch_product(db, id, false, err);
+}
+
+json_t *products_create(struct db *db, const struct audit_actor *actor, const json_t *input,
+                        struct lumi_err *err)
+{
+    struct lumi_err local;
+    char now[UTC_ISO_LEN];
+    json_t *p = NULL;
+    json_t *result = NULL;
+    int64_t id = 0;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    p = json_object();
+    if (p == NULL) {
+        err_set(err, LUMI_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (validate(input, true, p, err) < 0)
+        goto out;
+    utc_now_iso(now);
+    if (set_new(p, "created_at", json_string(now), err) < 0 ||
+        set_new(p, "updated_at", json_string(now), err) < 0)
+        goto out;
+    if (db_begin(db, err) < 0)
+        goto out;
+    if (check_server(db, p, err) < 0 || insert_product(db, p, &id, err) < 0)
+        goto out;
+    result = fetch_product(db, id, false, err);
+    if (result == NULL)
+        goto out;
+    if (audit_product(db, actor, "PRODUCT_CREATED", id, result, err) < 0 ||
+        db_commit(db, err) < 0) {
+        json_decref(result);
+        result = NULL;
+    }
+out:
+    if (result == NULL)
+        db_rollback(db);
+    json_decref(p);
+    return result;
+}
+
+json_t *products_update(struct db *db, const struct audit_actor *actor, int64_t id,
+                        const json_t *patch, struct lumi_err *err)
+{
+    struct lumi_err local;
+    char now[UTC_ISO_LEN];
+    json_t *want = NULL;
+    json_t *cur = NULL;
+    json_t *changed = NULL;
+    json_t *details = NULL;
+    json_t *result = NULL;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    if (json_object_size(patch) == 0) {
+        err_set(err, LUMI_EINVAL, "request body must name at least one field to change");
+        goto out;
+    }
+    want = json_object();
+    if (want == NULL) {
+        err_set(err, LUMI_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (validate(patch, false, want, err) < 0)
+        goto out;
+    if (db_begin(db, err) < 0)
+        goto out;
+    cur = fetch_product(db, id, true, err);
+    if (cur == NULL)
+        goto out;
+    changed = merge_changes(cur, want);
+    if (changed == NULL) {
+        err_set(err, LUMI_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (json_object_size(changed) == 0) {
+        /* Nothing differs from what is stored: no write, no audit row. */
+        db_rollback(db);
+        result = cur;
+        cur = NULL;
+        goto out;
+    }
+    if (json_object_get(changed, "server_id") != NULL && check_server(db, cur, err) < 0)
+        goto out;
+    utc_now_iso(now);
+    details = json_pack("{s:O}", "changed", changed);
+    if (details == NULL || set_new(cur, "updated_at", json_string(now), err) < 0) {
+        err_set(err, LUMI_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (update_product(db, id, cur, err) < 0)
+        goto out;
+    if (audit_product(db, actor, "PRODUCT_UPDATED", id, details, err) < 0 || db_commit(db, err) < 0)
+        goto out;
+    result = cur;
+    cur = NULL;
+out:
+    if (result == NULL)
+        db_rollback(db);
+    json_decref(want);
+    json_decref(cur);
+    json_decref(changed);
+    json_decref(details);
+    return result;
+}
+
+int products_delete(struct db *db, const struct audit_actor *actor, int64_t id,
+                    struct lumi_err *err)
+{
+    struct lumi_err local;
+    json_t *cur = NULL;
+    int64_t used = 0;
+    int rc;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    rc = db_begin(db, err);
+    if (rc < 0)
+        goto out;
+    cur = fetch_product(db, id, true, err);
+    if (cur == NULL) {
+        rc = err->code;
+        goto out;
+    }
+    rc = count_by_id(db, SQL_SERVICES_USING, id, &used, err);
+    if (rc < 0)
+        goto out;
+    if (used > 0) {
+        rc = err_set(err, LUMI_ECONFLICT,
+                     "product %" PRId64 " is used by %" PRId64
+                     " service%s; set active=false instead",
+                     id, used, used == 1 ? "" : "s");
+        goto out;
+    }
+    rc = delete_product(db, id, err);
+    if (rc < 0)
+        goto out;
+    rc = audit_product(db, actor, "PRODUCT_DELETED", id, cur, err);
+    if (rc < 0)
+        goto out;
+    rc = db_commit(db, err);
+out:
+    if (rc < 0)
+        db_rollback(db);
+    json_decref(cur);
+    return rc;
+}
