@@ -13,6 +13,7 @@
  */
 #include "audit/audit.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,6 +166,15 @@ out:
     free(details_text);
     json_decref(empty);
     return rc;
+}
+
+int audit_append_id(struct db *db, const struct audit_actor *actor, const char *action,
+                    const char *entity, int64_t entity_id, json_t *details,
+                    struct lumi_err *err)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)entity_id);
+    return audit_append(db, actor, action, entity, id, details, NULL, err);
 }
 
 static void row_read(struct db_stmt *st, struct row *r)

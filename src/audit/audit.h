@@ -41,6 +41,11 @@ int audit_append(struct db *db, const struct audit_actor *actor, const char *act
                  const char *entity, const char *entity_id, json_t *details, int64_t *id_out,
                  struct lumi_err *err);
 
+/** audit_append for an entity with a numeric id. */
+int audit_append_id(struct db *db, const struct audit_actor *actor, const char *action,
+                    const char *entity, int64_t entity_id, json_t *details,
+                    struct lumi_err *err);
+
 /** The actor for Lumi's own automation. */
 extern const struct audit_actor AUDIT_SYSTEM;
 

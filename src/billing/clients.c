@@ -355,44 +355,11 @@ out:
     return rc;
 }
 
-/*
- * Applies want onto cur and returns {field: {from, to}} for every field whose
- * value actually changes (new reference; NULL when out of memory).
- */
-static json_t *merge_changes(json_t *cur, json_t *want)
-{
-    json_t *changed = json_object();
-    const char *key;
-    json_t *to;
-    json_object_foreach(want, key, to)
-    {
-        if (changed == NULL)
-            break;
-        json_t *from = json_object_get(cur, key);
-        if (from != NULL && json_equal(from, to))
-            continue;
-        json_t *pair = json_pack("{s:O?,s:O}", "from", from, "to", to);
-        if (json_object_set_new(changed, key, pair) < 0 || json_object_set(cur, key, to) < 0) {
-            json_decref(changed);
-            changed = NULL;
-        }
-    }
-    return changed;
-}
-
 /* A new password is recorded as changed, never with a value (not even the hash). */
 static int note_password(json_t *changed)
 {
     return json_object_set_new(changed, "password",
                                json_pack("{s:s,s:s}", "from", REDACTED, "to", REDACTED));
-}
-
-static int audit_client(struct db *db, const struct audit_actor *actor, const char *action,
-                        int64_t id, json_t *details, struct lumi_err *err)
-{
-    char id_text[24];
-    snprintf(id_text, sizeof id_text, "%" PRId64, id);
-    return audit_append(db, actor, action, "client", id_text, details, NULL, err);
 }
 
 /* ---- public ------------------------------------------------------------- */
@@ -401,53 +368,10 @@ json_t *clients_list(struct db *db, int64_t after_id, int limit, int64_t *next_c
                      struct lumi_err *err)
 {
     struct lumi_err local;
-    json_t *rows = NULL;
-    json_t *result = NULL;
-    struct db_stmt *st = NULL;
     if (err == NULL)
         err = &local;
     err_clear(err);
-    *next_cursor = 0;
-    if (limit < 1 || limit > CLIENTS_PAGE_MAX) {
-        err_set(err, LUMI_EINVAL, "limit must be from 1 to %d", CLIENTS_PAGE_MAX);
-        goto out;
-    }
-    st = db_prepare(db, SQL_LIST, err);
-    if (st == NULL)
-        goto out;
-    rows = json_array();
-    if (rows == NULL) {
-        err_set(err, LUMI_ENOMEM, "out of memory listing clients");
-        goto out;
-    }
-    /* One row more than asked tells whether another page follows. */
-    if (db_bind_int64(st, 1, after_id) < 0 || db_bind_int64(st, 2, (int64_t)limit + 1) < 0) {
-        err_set(err, LUMI_EDB, "cannot bind a parameter");
-        goto out;
-    }
-    int rc;
-    for (;;) {
-        rc = db_step(st, err);
-        if (rc != DB_ROW)
-            break;
-        if (json_array_size(rows) == (size_t)limit) {
-            json_t *last = json_array_get(rows, (size_t)limit - 1);
-            *next_cursor = json_integer_value(json_object_get(last, "id"));
-            break;
-        }
-        if (json_array_append_new(rows, row_to_json(st, err)) < 0) {
-            err_set(err, LUMI_ENOMEM, "out of memory listing clients");
-            goto out;
-        }
-    }
-    if (rc < 0)
-        goto out;
-    result = rows;
-    rows = NULL;
-out:
-    db_finalize(st);
-    json_decref(rows);
-    return result;
+    return listing_page(db, SQL_LIST, after_id, limit, row_to_json, next_cursor, err);
 }
 
 json_t *clients_get(struct db *db, int64_t id, struct lumi_err *err)
@@ -483,7 +407,8 @@ json_t *clients_create(struct db *db, const struct audit_actor *actor, const jso
     result = fetch_client(db, id, false, err);
     if (result == NULL)
         goto out;
-    if (audit_client(db, actor, "CLIENT_CREATED", id, result, err) < 0 || db_commit(db, err) < 0) {
+    if (audit_append_id(db, actor, "CLIENT_CREATED", "client", id, result, err) < 0 ||
+        db_commit(db, err) < 0) {
         json_decref(result);
         result = NULL;
     }
@@ -524,7 +449,7 @@ json_t *clients_update(struct db *db, const struct audit_actor *actor, int64_t i
     cur = fetch_client(db, id, true, err);
     if (cur == NULL)
         goto out;
-    changed = merge_changes(cur, want);
+    changed = jsonx_apply_changes(cur, want);
     if (changed == NULL || (pwhash[0] != '\0' && note_password(changed) < 0)) {
         err_set(err, LUMI_ENOMEM, "out of memory");
         goto out;
@@ -544,7 +469,8 @@ json_t *clients_update(struct db *db, const struct audit_actor *actor, int64_t i
     }
     if (update_client(db, id, cur, pwhash[0] != '\0' ? pwhash : NULL, err) < 0)
         goto out;
-    if (audit_client(db, actor, "CLIENT_UPDATED", id, details, err) < 0 || db_commit(db, err) < 0)
+    if (audit_append_id(db, actor, "CLIENT_UPDATED", "client", id, details, err) < 0 ||
+        db_commit(db, err) < 0)
         goto out;
     result = cur;
     cur = NULL;

@@ -19,9 +19,10 @@
 
 #include "audit/audit.h"
 #include "core/err.h"
+#include "billing/listing.h"
 #include "db/db.h"
 
-#define CLIENTS_PAGE_MAX 200
+#define CLIENTS_PAGE_MAX LISTING_PAGE_MAX
 
 /**
  * One page of clients in ascending id order, those with id > after_id, at

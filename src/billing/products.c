@@ -479,95 +479,16 @@ out:
     return rc;
 }
 
-/*
- * Applies want onto cur and returns {field: {from, to}} for every field whose
- * value actually changes (new reference; NULL when out of memory).
- */
-static json_t *merge_changes(json_t *cur, json_t *want)
-{
-    json_t *changed = json_object();
-    const char *key;
-    json_t *to;
-    json_object_foreach(want, key, to)
-    {
-        if (changed == NULL)
-            break;
-        json_t *from = json_object_get(cur, key);
-        if (from != NULL && json_equal(from, to))
-            continue;
-        json_t *pair = json_pack("{s:O?,s:O}", "from", from, "to", to);
-        if (json_object_set_new(changed, key, pair) < 0 || json_object_set(cur, key, to) < 0) {
-            json_decref(changed);
-            changed = NULL;
-        }
-    }
-    return changed;
-}
-
-static int audit_product(struct db *db, const struct audit_actor *actor, const char *action,
-                         int64_t id, json_t *details, struct lumi_err *err)
-{
-    char id_text[24];
-    snprintf(id_text, sizeof id_text, "%" PRId64, id);
-    return audit_append(db, actor, action, "product", id_text, details, NULL, err);
-}
-
 /* ---- public ------------------------------------------------------------- */
 
 json_t *products_list(struct db *db, int64_t after_id, int limit, int64_t *next_cursor,
                       struct lumi_err *err)
 {
     struct lumi_err local;
-    json_t *rows = NULL;
-    json_t *result = NULL;
-    struct db_stmt *st = NULL;
     if (err == NULL)
         err = &local;
     err_clear(err);
-    *next_cursor = 0;
-    if (limit < 1 || limit > PRODUCTS_PAGE_MAX) {
-        err_set(err, LUMI_EINVAL, "limit must be from 1 to %d", PRODUCTS_PAGE_MAX);
-        goto out;
-    }
-    st = db_prepare(db, SQL_LIST, err);
-    if (st == NULL)
-        goto out;
-    rows = json_array();
-    if (rows == NULL) {
-        err_set(err, LUMI_ENOMEM, "out of memory listing products");
-        goto out;
-    }
-    /* One row more than asked tells whether another page follows. */
-    if (db_bind_int64(st, 1, after_id) < 0 || db_bind_int64(st, 2, (int64_t)limit + 1) < 0) {
-        err_set(err, LUMI_EDB, "cannot bind a parameter");
-        goto out;
-    }
-    int rc;
-    for (;;) {
-        rc = db_step(st, err);
-        if (rc != DB_ROW)
-            break;
-        if (json_array_size(rows) == (size_t)limit) {
-            json_t *last = json_array_get(rows, (size_t)limit - 1);
-            *next_cursor = json_integer_value(json_object_get(last, "id"));
-            break;
-        }
-        json_t *row = row_to_json(st, err);
-        if (row == NULL)
-            goto out;
-        if (json_array_append_new(rows, row) < 0) {
-            err_set(err, LUMI_ENOMEM, "out of memory listing products");
-            goto out;
-        }
-    }
-    if (rc < 0)
-        goto out;
-    result = rows;
-    rows = NULL;
-out:
-    db_finalize(st);
-    json_decref(rows);
-    return result;
+    return listing_page(db, SQL_LIST, after_id, limit, row_to_json, next_cursor, err);
 }
 
 json_t *products_get(struct db *db, int64_t id, struct lumi_err *err)
@@ -608,7 +529,7 @@ json_t *products_create(struct db *db, const struct audit_actor *actor, const js
     result = fetch_product(db, id, false, err);
     if (result == NULL)
         goto out;
-    if (audit_product(db, actor, "PRODUCT_CREATED", id, result, err) < 0 ||
+    if (audit_append_id(db, actor, "PRODUCT_CREATED", "product", id, result, err) < 0 ||
         db_commit(db, err) < 0) {
         json_decref(result);
         result = NULL;
@@ -649,7 +570,7 @@ json_t *products_update(struct db *db, const struct audit_actor *actor, int64_t 
     cur = fetch_product(db, id, true, err);
     if (cur == NULL)
         goto out;
-    changed = merge_changes(cur, want);
+    changed = jsonx_apply_changes(cur, want);
     if (changed == NULL) {
         err_set(err, LUMI_ENOMEM, "out of memory");
         goto out;
@@ -671,7 +592,8 @@ json_t *products_update(struct db *db, const struct audit_actor *actor, int64_t 
     }
     if (update_product(db, id, cur, err) < 0)
         goto out;
-    if (audit_product(db, actor, "PRODUCT_UPDATED", id, details, err) < 0 || db_commit(db, err) < 0)
+    if (audit_append_id(db, actor, "PRODUCT_UPDATED", "product", id, details, err) < 0 ||
+        db_commit(db, err) < 0)
         goto out;
     result = cur;
     cur = NULL;
@@ -716,7 +638,7 @@ int products_delete(struct db *db, const struct audit_actor *actor, int64_t id,
     rc = delete_product(db, id, err);
     if (rc < 0)
         goto out;
-    rc = audit_product(db, actor, "PRODUCT_DELETED", id, cur, err);
+    rc = audit_append_id(db, actor, "PRODUCT_DELETED", "product", id, cur, err);
     if (rc < 0)
         goto out;
     rc = db_commit(db, err);

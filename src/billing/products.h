@@ -20,9 +20,10 @@
 
 #include "audit/audit.h"
 #include "core/err.h"
+#include "billing/listing.h"
 #include "db/db.h"
 
-#define PRODUCTS_PAGE_MAX 200
+#define PRODUCTS_PAGE_MAX LISTING_PAGE_MAX
 
 /** Largest price or setup fee in minor units (10^15: room for invoice sums in int64). */
 #define PRODUCTS_AMOUNT_MAX INT64_C(1000000000000000)

@@ -259,3 +259,24 @@ int jsonx_set_bool(json_t *obj, const char *key, bool v)
 {
     return set_new(obj, key, json_boolean(v), LUMI_ENOMEM);
 }
+
+json_t *jsonx_apply_changes(json_t *cur, json_t *want)
+{
+    json_t *changed = json_object();
+    const char *key;
+    json_t *to;
+    json_object_foreach(want, key, to)
+    {
+        if (changed == NULL)
+            break;
+        json_t *from = json_object_get(cur, key);
+        if (from != NULL && json_equal(from, to))
+            continue;
+        json_t *pair = json_pack("{s:O?,s:O}", "from", from, "to", to);
+        if (json_object_set_new(changed, key, pair) < 0 || json_object_set(cur, key, to) < 0) {
+            json_decref(changed);
+            changed = NULL;
+        }
+    }
+    return changed;
+}

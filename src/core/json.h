@@ -60,6 +60,14 @@ int jsonx_take_enum(const json_t *obj, const char *key, bool required, const cha
 int jsonx_take_object(const json_t *obj, const char *key, bool required, json_t **out,
                       struct lumi_err *err);
 
+/**
+ * Applies every member of want onto cur and returns {key: {"from": old,
+ * "to": new}} for the members whose value actually changes (a missing old
+ * value is null). New reference; NULL when out of memory. Used to audit
+ * partial updates.
+ */
+json_t *jsonx_apply_changes(json_t *cur, json_t *want);
+
 /** Sets obj[key] to a string, or to null when s is NULL. Returns 0 or LUMI_ENOMEM. */
 int jsonx_set_str(json_t *obj, const char *key, const char *s);
 int jsonx_set_int(json_t *obj, const char *key, int64_t v);

@@ -36,23 +36,8 @@ static int time_param(struct web_req *req, struct web_resp *resp, const char *na
     return 0;
 }
 
-static int int_param(struct web_req *req, struct web_resp *resp, const char *name, int64_t min,
-                     int64_t max, int64_t *out)
-{
-    const char *v = web_query(req, name);
-    if (v == NULL || *v == '\0')
-        return 0;
-    if (str_to_i64z(v, min, max, out) != 0) {
-        web_reply_error(resp, 400, "invalid_request",
-                        "parameter '%s' must be an integer between %lld and %lld", name,
-                        (long long)min, (long long)max);
-        return -1;
-    }
-    return 0;
-}
-
-static void reply_export(struct web_req *req, struct web_resp *resp,
-                         const struct audit_filter *f, enum audit_format fmt)
+static void reply_export(struct web_req *req, struct web_resp *resp, const struct audit_filter *f,
+                         enum audit_format fmt)
 {
     char *data = NULL;
     size_t len = 0;
@@ -88,11 +73,11 @@ void h_audit_list(struct web_req *req, struct web_resp *resp)
         .q = web_query(req, "q"),
     };
     char from[UTC_ISO_LEN], to[UTC_ISO_LEN];
-    int64_t limit = PAGE_DEFAULT, cursor = 0;
+    int limit = PAGE_DEFAULT;
+    int64_t cursor = 0;
     if (time_param(req, resp, "from", from, &f.from) != 0 ||
         time_param(req, resp, "to", to, &f.to) != 0 ||
-        int_param(req, resp, "limit", 1, PAGE_MAX, &limit) != 0 ||
-        int_param(req, resp, "cursor", 1, INT64_MAX, &cursor) != 0)
+        web_page_params(req, resp, PAGE_DEFAULT, PAGE_MAX, &limit, &cursor) != 0)
         return;
     f.before_id = cursor;
 
@@ -114,14 +99,10 @@ void h_audit_list(struct web_req *req, struct web_resp *resp)
     }
     struct lumi_err err;
     int64_t next = 0;
-    json_t *rows = audit_query(req->db, &f, (int)limit, &next, &err);
+    json_t *rows = audit_query(req->db, &f, limit, &next, &err);
     if (rows == NULL) {
         web_reply_err(resp, &err);
         return;
     }
-    char next_text[24];
-    snprintf(next_text, sizeof next_text, "%lld", (long long)next);
-    web_reply_json(resp, 200,
-                   json_pack("{s:o s:o}", "data", rows, "next_cursor",
-                             next > 0 ? json_string(next_text) : json_null()));
+    web_reply_page(resp, rows, next);
 }

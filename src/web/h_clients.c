@@ -17,36 +17,6 @@
 
 #define PAGE_DEFAULT 50
 
-/* ?limit= (1..CLIENTS_PAGE_MAX, default 50) and ?cursor= (the last id seen, decimal). */
-static int page_params(const struct web_req *req, int *limit, int64_t *after, struct lumi_err *err)
-{
-    const char *l = web_query(req, "limit");
-    const char *c = web_query(req, "cursor");
-    int64_t v = PAGE_DEFAULT;
-    if (l != NULL && str_to_i64z(l, 1, CLIENTS_PAGE_MAX, &v) < 0)
-        return err_set(err, LUMI_EINVAL, "query parameter 'limit' must be an integer from 1 to %d",
-                       CLIENTS_PAGE_MAX);
-    *limit = (int)v;
-    *after = 0;
-    if (c != NULL && str_to_i64z(c, 0, INT64_MAX, after) < 0)
-        return err_set(err, LUMI_EINVAL,
-                       "query parameter 'cursor' must be a next_cursor from a previous page");
-    return 0;
-}
-
-/* Answers {"data": rows, "next_cursor": "id" | null}; takes rows. */
-static void reply_page(struct web_resp *resp, json_t *rows, int64_t next)
-{
-    char cursor[24];
-    snprintf(cursor, sizeof cursor, "%" PRId64, next);
-    json_t *page = json_pack("{s:o,s:s?}", "data", rows, "next_cursor", next > 0 ? cursor : NULL);
-    if (page == NULL) {
-        web_reply_error(resp, 500, "internal_error", "out of memory");
-        return;
-    }
-    web_reply_json(resp, 200, page);
-}
-
 static void reply_not_found(struct web_resp *resp)
 {
     web_reply_error(resp, 404, "not_found", "client not found");
@@ -56,18 +26,15 @@ void h_clients_list(struct web_req *req, struct web_resp *resp)
 {
     struct lumi_err err = {0};
     int limit = 0;
-    int64_t after = 0;
-    int64_t next = 0;
-    if (page_params(req, &limit, &after, &err) < 0) {
-        web_reply_err(resp, &err);
+    int64_t after = 0, next = 0;
+    if (web_page_params(req, resp, PAGE_DEFAULT, CLIENTS_PAGE_MAX, &limit, &after) != 0)
         return;
-    }
     json_t *rows = clients_list(req->db, after, limit, &next, &err);
     if (rows == NULL) {
         web_reply_err(resp, &err);
         return;
     }
-    reply_page(resp, rows, next);
+    web_reply_page(resp, rows, next);
 }
 
 void h_clients_create(struct web_req *req, struct web_resp *resp)

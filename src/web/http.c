@@ -299,3 +299,32 @@ void web_redirect(struct web_resp *resp, const char *location)
     resp->status = 303;
     resp->content_type = "text/plain; charset=utf-8";
 }
+
+int web_page_params(struct web_req *req, struct web_resp *resp, int def, int max, int *limit,
+                    int64_t *cursor)
+{
+    const char *l = web_query(req, "limit");
+    const char *c = web_query(req, "cursor");
+    int64_t v = def;
+    *cursor = 0;
+    if (l != NULL && str_to_i64z(l, 1, max, &v) != 0) {
+        web_reply_error(resp, 400, "invalid_request",
+                        "query parameter 'limit' must be an integer from 1 to %d", max);
+        return -1;
+    }
+    if (c != NULL && str_to_i64z(c, 1, INT64_MAX, cursor) != 0) {
+        web_reply_error(resp, 400, "invalid_request",
+                        "query parameter 'cursor' must be a next_cursor from a previous page");
+        return -1;
+    }
+    *limit = (int)v;
+    return 0;
+}
+
+void web_reply_page(struct web_resp *resp, json_t *rows, int64_t next)
+{
+    char cursor[24];
+    snprintf(cursor, sizeof cursor, "%lld", (long long)next);
+    web_reply_json(resp, 200,
+                   json_pack("{s:o s:s?}", "data", rows, "next_cursor", next > 0 ? cursor : NULL));
+}

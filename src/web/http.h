@@ -74,6 +74,17 @@ const char *web_cookie(const struct web_req *req, const char *name);
  */
 json_t *web_json_body(struct web_req *req, struct web_resp *resp);
 
+/**
+ * Reads the paging parameters of a list route: ?limit= (1..max, default
+ * def) and ?cursor= (a next_cursor from an earlier page: a positive id).
+ * On a bad value answers 400 naming the parameter and returns < 0.
+ */
+int web_page_params(struct web_req *req, struct web_resp *resp, int def, int max, int *limit,
+                    int64_t *cursor);
+
+/** Answers 200 {"data": rows, "next_cursor": "<next>" | null (when next is 0)}; takes rows. */
+void web_reply_page(struct web_resp *resp, json_t *rows, int64_t next);
+
 /** Answers status with a JSON value (stolen reference: the helper decrefs it). */
 void web_reply_json(struct web_resp *resp, int status, json_t *value);
 

@@ -603,15 +603,16 @@ static int start_daemon(struct web_server *s, const struct web_config *cfg, stru
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     unsigned int io = cfg->io_threads > 1 ? (unsigned int)cfg->io_threads : 1;
     struct MHD_OptionItem opts[] = {
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s}, /* first, to catch everything */
         {MHD_OPTION_LISTEN_SOCKET, s->listen_fd, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
         {MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_S, NULL},
         {io > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, io, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
-                              MHD_OPTION_END);
+    /* The logger must be the very first option, outside the array, or
+     * libmicrohttpd warns that early messages went to its own logger. */
+    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+                              on_mhd_log, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (s->mhd == NULL)
         return err_set(err, LUMI_EIO, "%s: cannot start the HTTP server (see the log)",
                        cfg->listen);

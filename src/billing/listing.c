@@ -1,0 +1,45 @@
+/*
+ * listing.c — keyset paging shared by the domain's list functions (see listing.h).
+ * Uses only the connection it is given.
+ */
+#include "billing/listing.h"
+
+json_t *listing_page(struct db *db, const char *sql, int64_t after_id, int limit,
+                     listing_row_fn row_fn, int64_t *next_cursor, struct lumi_err *err)
+{
+    json_t *rows = NULL, *result = NULL;
+    struct db_stmt *st = NULL;
+    int rc;
+    *next_cursor = 0;
+    if (limit < 1 || limit > LISTING_PAGE_MAX) {
+        err_set(err, LUMI_EINVAL, "limit must be from 1 to %d", LISTING_PAGE_MAX);
+        goto out;
+    }
+    st = db_prepare(db, sql, err);
+    rows = json_array();
+    if (st == NULL || rows == NULL)
+        goto out;
+    /* One row more than asked tells whether another page follows. */
+    db_bind_int64(st, 1, after_id);
+    db_bind_int64(st, 2, (int64_t)limit + 1);
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        if (json_array_size(rows) == (size_t)limit) {
+            json_t *last = json_array_get(rows, (size_t)limit - 1);
+            *next_cursor = json_integer_value(json_object_get(last, "id"));
+            break;
+        }
+        json_t *row = row_fn(st, err);
+        if (row == NULL || json_array_append_new(rows, row) != 0)
+            goto out;
+    }
+    if (rc < 0)
+        goto out;
+    result = rows;
+    rows = NULL;
+out:
+    if (result == NULL && err != NULL && err->code == LUMI_OK)
+        err_set(err, LUMI_ENOMEM, "out of memory listing rows");
+    db_finalize(st);
+    json_decref(rows);
+    return result;
+}

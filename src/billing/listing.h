@@ -1,0 +1,29 @@
+/*
+ * listing.h — keyset pages of domain rows (clients, products, and later
+ * services and invoices), ascending by id.
+ */
+#ifndef LUMI_BILLING_LISTING_H
+#define LUMI_BILLING_LISTING_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "db/db.h"
+
+#define LISTING_PAGE_MAX 200
+
+/** Turns the statement's current row into a new JSON object, or NULL with err. */
+typedef json_t *(*listing_row_fn)(struct db_stmt *st, struct lumi_err *err);
+
+/**
+ * Runs sql, which must take $1 = the id after which to start and $2 = the
+ * number of rows to fetch, ordered by id ascending, and returns at most
+ * limit (1..LISTING_PAGE_MAX) rows made by row_fn as a new JSON array.
+ * *next_cursor gets the last id when another page follows, else 0.
+ * NULL with err (LUMI_EINVAL for a bad limit) on failure.
+ */
+json_t *listing_page(struct db *db, const char *sql, int64_t after_id, int limit,
+                     listing_row_fn row_fn, int64_t *next_cursor, struct lumi_err *err);
+
+#endif
