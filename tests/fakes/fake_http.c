@@ -1,0 +1,657 @@
+/*
+ * fake_http.c — the HTTP server under every fake upstream (see fake_http.h).
+ *
+ * Owns one libmicrohttpd daemon per fake, the log of recorded requests and
+ * the armed fault. Threading: the daemon runs ONE internal polling thread,
+ * so requests are handled one after another. Two mutexes, never held
+ * together: `rec_mu` guards the recorded requests and the fault (short
+ * critical sections, so fake_request_count() works while a test holds the
+ * state lock); `state_mu` is the fake's state lock, held around every
+ * handler call and by fake_lock()/fake_unlock() on the test thread.
+ * A SLOW fault sleeps without any lock held.
+ *
+ * The raw request target comes from MHD's URI log callback (MHD decodes the
+ * path it passes to the access handler); we split path and query ourselves
+ * so that fake_request.path is undecoded and fake_query() can decode names
+ * like "filter[email]". Per-request contexts are also linked into a list so
+ * that fake_stop() frees any that MHD never completed.
+ *
+ * Dropping a connection: returning MHD_NO from the access handler makes MHD
+ * close the socket without writing an answer; the client sees an empty reply.
+ */
+#include "fakes/fake_http.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/str.h"
+
+#define FAKE_BODY_MAX (32u << 20)
+#define FAKE_RESPONSE_MAX (32u << 20)
+#define FAKE_CONN_TIMEOUT_S 30
+#define FAKE_AUTH_MAX 1024
+
+struct fake_header_line {
+    char *name;
+    char *value;
+};
+
+/* Behind fake_response.priv: the headers the handler added. */
+struct resp_priv {
+    struct fake_header_line *h;
+    size_t n, cap;
+};
+
+struct query_pair {
+    char *key;
+    char *value;
+};
+
+/* One request in flight, from the URI log callback to MHD's completion. */
+struct req_ctx {
+    struct fake_server *f;
+    struct req_ctx *prev, *next;
+    struct MHD_Connection *conn;
+    char *path;  /* raw, without query */
+    char *query; /* raw, "" when none */
+    struct buf body;
+    bool started;
+    bool too_large;
+    char *basic_user, *basic_password;
+    struct query_pair *pairs; /* decoded query, for fake_query */
+    size_t npairs;
+};
+
+struct fake_server {
+    struct MHD_Daemon *mhd;
+    fake_handler handler;
+    void *state;
+    int port;
+    char url[64];
+
+    pthread_mutex_t state_mu;
+    pthread_mutex_t rec_mu;
+    struct fake_recorded *recs; /* rec_mu */
+    size_t nrecs, caprecs;
+    enum fake_fault fault; /* rec_mu */
+    int fault_count;
+    int fault_param;
+    char *fault_filter;
+
+    struct req_ctx *live; /* only touched on the MHD thread, or after it stopped */
+};
+
+/* ---- decoding helpers ---- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes form/query text s[0..len): '+' is a space, %XX a byte; a stray '%' stays. */
+static char *url_decode(const char *s, size_t len)
+{
+    char *out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '+') {
+            out[o++] = ' ';
+        } else if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Finds name in an '&'-separated list of key=value (both encoded); value decoded, caller frees. */
+static char *find_pair(const char *s, size_t len, const char *name)
+{
+    size_t i = 0;
+    while (i < len) {
+        size_t end = i;
+        while (end < len && s[end] != '&')
+            end++;
+        size_t eq = i;
+        while (eq < end && s[eq] != '=')
+            eq++;
+        char *key = url_decode(s + i, eq - i);
+        if (key == NULL)
+            return NULL;
+        bool match = strcmp(key, name) == 0;
+        free(key);
+        if (match)
+            return eq < end ? url_decode(s + eq + 1, end - eq - 1) : str_dup("");
+        i = end + 1;
+    }
+    return NULL;
+}
+
+/* ---- per-request context ---- */
+
+static void ctx_free(struct req_ctx *c)
+{
+    if (c == NULL)
+        return;
+    struct fake_server *f = c->f;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else if (f->live == c)
+        f->live = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    free(c->path);
+    free(c->query);
+    buf_free(&c->body);
+    free(c->basic_user);
+    if (c->basic_password != NULL) {
+        sodium_memzero(c->basic_password, strlen(c->basic_password));
+        free(c->basic_password);
+    }
+    for (size_t i = 0; i < c->npairs; i++) {
+        free(c->pairs[i].key);
+        free(c->pairs[i].value);
+    }
+    free(c->pairs);
+    free(c);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct fake_server *f = cls;
+    struct req_ctx *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->f = f;
+    c->conn = conn;
+    buf_init(&c->body, FAKE_BODY_MAX);
+    const char *q = strchr(uri, '?');
+    c->path = q != NULL ? str_ndup(uri, (size_t)(q - uri)) : str_dup(uri);
+    c->query = str_dup(q != NULL ? q + 1 : "");
+    c->next = f->live;
+    if (f->live != NULL)
+        f->live->prev = c;
+    f->live = c;
+    return c;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    ctx_free(*con_cls);
+    *con_cls = NULL;
+}
+
+/* Decodes "Authorization: Basic …" into c->basic_user/password. */
+static void decode_basic(struct req_ctx *c, const char *auth)
+{
+    unsigned char raw[FAKE_AUTH_MAX];
+    size_t n = 0;
+    if (auth == NULL || strncasecmp(auth, "Basic ", 6) != 0)
+        return;
+    const char *b64 = auth + 6;
+    while (*b64 == ' ')
+        b64++;
+    if (sodium_base642bin(raw, sizeof(raw) - 1, b64, strlen(b64), NULL, &n, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0)
+        return;
+    raw[n] = '\0';
+    char *colon = memchr(raw, ':', n);
+    if (colon == NULL)
+        return;
+    c->basic_user = str_ndup((const char *)raw, (size_t)(colon - (char *)raw));
+    c->basic_password = str_dup(colon + 1);
+    sodium_memzero(raw, sizeof(raw));
+}
+
+static void parse_query_pairs(struct req_ctx *c)
+{
+    const char *s = c->query;
+    size_t len = strlen(s), i = 0;
+    while (i < len) {
+        size_t end = i;
+        while (end < len && s[end] != '&')
+            end++;
+        size_t eq = i;
+        while (eq < end && s[eq] != '=')
+            eq++;
+        struct query_pair *p = realloc(c->pairs, (c->npairs + 1) * sizeof(*p));
+        if (p == NULL)
+            return;
+        c->pairs = p;
+        p[c->npairs].key = url_decode(s + i, eq - i);
+        p[c->npairs].value = eq < end ? url_decode(s + eq + 1, end - eq - 1) : str_dup("");
+        c->npairs++;
+        i = end + 1;
+    }
+}
+
+/* ---- recording and faults ---- */
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? str_dup(s) : NULL;
+}
+
+static void record(struct fake_server *f, struct req_ctx *c, const char *method)
+{
+    if (f->nrecs == f->caprecs) {
+        size_t cap = f->caprecs ? f->caprecs * 2 : 16;
+        struct fake_recorded *p = realloc(f->recs, cap * sizeof(*p));
+        if (p == NULL)
+            return;
+        f->recs = p;
+        f->caprecs = cap;
+    }
+    struct fake_recorded *r = &f->recs[f->nrecs++];
+    struct MHD_Connection *conn = c->conn;
+    r->method = str_dup(method);
+    r->path = str_dup(c->path);
+    r->query = str_dup(c->query);
+    r->body = str_dup(buf_cstr(&c->body));
+    r->authorization =
+        dup_or_null(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"));
+    r->content_type =
+        dup_or_null(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"));
+    r->accept = dup_or_null(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"));
+    r->basic_user = dup_or_null(c->basic_user);
+}
+
+/* Records the request and returns the fault that applies to it (consuming one use). */
+static enum fake_fault record_and_pick_fault(struct fake_server *f, struct req_ctx *c,
+                                             const char *method, int *param)
+{
+    enum fake_fault fault = FAKE_FAULT_NONE;
+    pthread_mutex_lock(&f->rec_mu);
+    record(f, c, method);
+    if (f->fault != FAKE_FAULT_NONE && f->fault_count > 0 &&
+        (f->fault_filter == NULL || strstr(c->path, f->fault_filter) != NULL)) {
+        fault = f->fault;
+        *param = f->fault_param;
+        if (--f->fault_count == 0)
+            f->fault = FAKE_FAULT_NONE;
+    }
+    pthread_mutex_unlock(&f->rec_mu);
+    return fault;
+}
+
+/* ---- responses ---- */
+
+static void resp_init(struct fake_response *w, struct resp_priv *p)
+{
+    memset(p, 0, sizeof(*p));
+    w->status = 200;
+    w->content_type = "application/json";
+    buf_init(&w->body, FAKE_RESPONSE_MAX);
+    w->priv = p;
+}
+
+static void resp_free(struct fake_response *w)
+{
+    struct resp_priv *p = w->priv;
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->h[i].name);
+        free(p->h[i].value);
+    }
+    free(p->h);
+    buf_free(&w->body);
+}
+
+void fake_add_header(struct fake_response *w, const char *name, const char *value)
+{
+    struct resp_priv *p = w->priv;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 8;
+        struct fake_header_line *h = realloc(p->h, cap * sizeof(*h));
+        if (h == NULL)
+            return;
+        p->h = h;
+        p->cap = cap;
+    }
+    p->h[p->n].name = str_dup(name);
+    p->h[p->n].value = str_dup(value);
+    p->n++;
+}
+
+void fake_reply(struct fake_response *w, int status, const char *content_type, const char *body)
+{
+    w->status = status;
+    if (content_type != NULL)
+        w->content_type = content_type;
+    buf_reset(&w->body);
+    if (body != NULL)
+        buf_append_str(&w->body, body);
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, struct fake_response *w)
+{
+    struct resp_priv *p = w->priv;
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        w->body.len, w->body.data ? w->body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
+    if (r == NULL)
+        return MHD_NO;
+    if (w->content_type != NULL)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, w->content_type);
+    for (size_t i = 0; i < p->n; i++)
+        if (p->h[i].name != NULL && p->h[i].value != NULL)
+            MHD_add_response_header(r, p->h[i].name, p->h[i].value);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)w->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static void run_handler(struct fake_server *f, const struct fake_request *rq,
+                        struct fake_response *w)
+{
+    pthread_mutex_lock(&f->state_mu);
+    f->handler(f->state, rq, w);
+    pthread_mutex_unlock(&f->state_mu);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* Handles a complete request: record, fault or handler, answer (or drop). */
+static enum MHD_Result finish(struct fake_server *f, struct req_ctx *c, const char *method)
+{
+    struct fake_request rq = {
+        .method = method,
+        .path = c->path,
+        .query = c->query,
+        .body = buf_cstr(&c->body),
+        .body_len = c->body.len,
+        .priv = c,
+    };
+    struct fake_response w;
+    struct resp_priv wp;
+    enum MHD_Result ret = MHD_NO;
+    int param = 0;
+    char num[32];
+
+    decode_basic(c, MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Authorization"));
+    parse_query_pairs(c);
+    rq.basic_user = c->basic_user;
+    rq.basic_password = c->basic_password;
+    resp_init(&w, &wp);
+
+    switch (record_and_pick_fault(f, c, method, &param)) {
+    case FAKE_FAULT_NONE:
+        if (c->too_large)
+            fake_reply(&w, 413, "text/plain", "request body too large");
+        else
+            run_handler(f, &rq, &w);
+        break;
+    case FAKE_FAULT_500:
+        fake_reply(&w, 500, "text/html",
+                   "<html><head><title>500 Internal Server Error</title></head>"
+                   "<body><h1>Internal Server Error</h1></body></html>");
+        break;
+    case FAKE_FAULT_429:
+        snprintf(num, sizeof(num), "%d", param);
+        fake_reply(&w, 429, "application/json",
+                   "{\"error\":{\"code\":\"too_many_requests\",\"message\":\"slow down\"}}");
+        fake_add_header(&w, "Retry-After", num);
+        break;
+    case FAKE_FAULT_SLOW:
+        sleep_ms(param);
+        run_handler(f, &rq, &w);
+        break;
+    case FAKE_FAULT_DROP_AFTER:
+        run_handler(f, &rq, &w);
+        goto out; /* MHD_NO: closed without an answer */
+    case FAKE_FAULT_DROP_BEFORE:
+        goto out;
+    case FAKE_FAULT_MALFORMED:
+        run_handler(f, &rq, &w);
+        buf_reset(&w.body);
+        buf_append_str(&w.body, "{\"data\": [unterminated");
+        break;
+    case FAKE_FAULT_HTML:
+        fake_reply(&w, 200, "text/html",
+                   "<!DOCTYPE html><html><head><title>Login</title></head><body>"
+                   "<form method=\"post\" action=\"/login\"><input name=\"username\">"
+                   "<input type=\"password\" name=\"password\"><button>Login</button>"
+                   "</form></body></html>");
+        break;
+    }
+    ret = send_reply(c->conn, &w);
+out:
+    resp_free(&w);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct fake_server *f = cls;
+    struct req_ctx *c = *con_cls;
+    if (c == NULL)
+        return MHD_NO; /* the URI callback failed to allocate */
+    c->conn = conn;
+    if (!c->started) {
+        c->started = true;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (buf_append(&c->body, upload_data, *upload_data_size) != 0)
+            c->too_large = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return finish(f, c, method);
+}
+
+/* ---- public API ---- */
+
+struct fake_server *fake_start(fake_handler handler, void *state)
+{
+    struct fake_server *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        fail_msg("fake_start: out of memory");
+    f->handler = handler;
+    f->state = state;
+    pthread_mutex_init(&f->state_mu, NULL);
+    pthread_mutex_init(&f->rec_mu, NULL);
+
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = 0;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+    f->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL,
+                              on_request, f, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                              MHD_OPTION_URI_LOG_CALLBACK, on_uri, f, MHD_OPTION_NOTIFY_COMPLETED,
+                              on_completed, f, MHD_OPTION_CONNECTION_TIMEOUT,
+                              (unsigned)FAKE_CONN_TIMEOUT_S, MHD_OPTION_END);
+    if (f->mhd == NULL) {
+        fake_stop(f);
+        fail_msg("fake_start: could not start libmicrohttpd on 127.0.0.1");
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(f->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    if (info == NULL || info->port == 0) {
+        fake_stop(f);
+        fail_msg("fake_start: could not read the bound port");
+        return NULL;
+    }
+    f->port = info->port;
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d", f->port);
+    return f;
+}
+
+void fake_stop(struct fake_server *f)
+{
+    if (f == NULL)
+        return;
+    if (f->mhd != NULL)
+        MHD_stop_daemon(f->mhd);
+    while (f->live != NULL)
+        ctx_free(f->live);
+    for (size_t i = 0; i < f->nrecs; i++)
+        fake_recorded_free(&f->recs[i]);
+    free(f->recs);
+    free(f->fault_filter);
+    pthread_mutex_destroy(&f->state_mu);
+    pthread_mutex_destroy(&f->rec_mu);
+    free(f);
+}
+
+const char *fake_url(const struct fake_server *f)
+{
+    return f->url;
+}
+
+int fake_port(const struct fake_server *f)
+{
+    return f->port;
+}
+
+const char *fake_header(const struct fake_request *r, const char *name)
+{
+    const struct req_ctx *c = r->priv;
+    return MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, name);
+}
+
+const char *fake_query(const struct fake_request *r, const char *name)
+{
+    const struct req_ctx *c = r->priv;
+    for (size_t i = 0; i < c->npairs; i++)
+        if (c->pairs[i].key != NULL && strcmp(c->pairs[i].key, name) == 0)
+            return c->pairs[i].value;
+    return NULL;
+}
+
+char *fake_form(const struct fake_request *r, const char *name)
+{
+    if (r->body == NULL)
+        return NULL;
+    return find_pair(r->body, r->body_len, name);
+}
+
+void fake_fault(struct fake_server *f, enum fake_fault fault, int count, int param,
+                const char *path_filter)
+{
+    pthread_mutex_lock(&f->rec_mu);
+    free(f->fault_filter);
+    f->fault_filter = path_filter != NULL ? str_dup(path_filter) : NULL;
+    f->fault = count > 0 ? fault : FAKE_FAULT_NONE;
+    f->fault_count = count;
+    f->fault_param = param;
+    pthread_mutex_unlock(&f->rec_mu);
+}
+
+size_t fake_request_count(struct fake_server *f)
+{
+    pthread_mutex_lock(&f->rec_mu);
+    size_t n = f->nrecs;
+    pthread_mutex_unlock(&f->rec_mu);
+    return n;
+}
+
+static void recorded_copy(const struct fake_recorded *src, struct fake_recorded *out)
+{
+    out->method = dup_or_null(src->method);
+    out->path = dup_or_null(src->path);
+    out->query = dup_or_null(src->query);
+    out->body = dup_or_null(src->body);
+    out->authorization = dup_or_null(src->authorization);
+    out->content_type = dup_or_null(src->content_type);
+    out->accept = dup_or_null(src->accept);
+    out->basic_user = dup_or_null(src->basic_user);
+}
+
+int fake_recorded(struct fake_server *f, size_t index, struct fake_recorded *out)
+{
+    int rc = -1;
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&f->rec_mu);
+    if (index < f->nrecs) {
+        recorded_copy(&f->recs[index], out);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&f->rec_mu);
+    return rc;
+}
+
+int fake_find_last(struct fake_server *f, const char *method, const char *path,
+                   struct fake_recorded *out)
+{
+    int rc = -1;
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&f->rec_mu);
+    for (size_t i = f->nrecs; i-- > 0;) {
+        if (str_eq(f->recs[i].method, method) && str_eq(f->recs[i].path, path)) {
+            recorded_copy(&f->recs[i], out);
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&f->rec_mu);
+    return rc;
+}
+
+void fake_recorded_free(struct fake_recorded *r)
+{
+    if (r == NULL)
+        return;
+    free(r->method);
+    free(r->path);
+    free(r->query);
+    free(r->body);
+    free(r->authorization);
+    free(r->content_type);
+    free(r->accept);
+    free(r->basic_user);
+    memset(r, 0, sizeof(*r));
+}
+
+void fake_clear_requests(struct fake_server *f)
+{
+    pthread_mutex_lock(&f->rec_mu);
+    for (size_t i = 0; i < f->nrecs; i++)
+        fake_recorded_free(&f->recs[i]);
+    f->nrecs = 0;
+    pthread_mutex_unlock(&f->rec_mu);
+}
+
+void fake_lock(struct fake_server *f)
+{
+    pthread_mutex_lock(&f->state_mu);
+}
+
+void fake_unlock(struct fake_server *f)
+{
+    pthread_mutex_unlock(&f->state_mu);
+}
