@@ -19,6 +19,8 @@ int cmd_serve(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_admin_create(int argc, char **argv);
 int cmd_token_create(int argc, char **argv);
+int cmd_server_list(int argc, char **argv);
+int cmd_server_test(int argc, char **argv);
 int cmd_audit_verify(int argc, char **argv);
 int cmd_audit_export(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
@@ -31,6 +33,9 @@ static const struct cli_command commands[] = {
      "create an admin account (password read from stdin)", cmd_admin_create},
     {"token create", "NAME [--user EMAIL]", "create an API token and print it once",
      cmd_token_create},
+    {"server list", "", "list the panels Lumi drives (database and environment)",
+     cmd_server_list},
+    {"server test", "ID", "test the connection to a panel", cmd_server_test},
     {"audit verify", "", "check the audit hash chain (exit 1 on a broken link)",
      cmd_audit_verify},
     {"audit export", "[--format csv|jsonl] [--since ISO8601]",

@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "provisioning/servers.h"
 #include "web/routes.h"
 #include "web/server.h"
 
@@ -73,7 +74,12 @@ int cmd_serve(int argc, char **argv)
     if (db == NULL)
         goto out;
     const char *engine = db_kind(db) == DB_POSTGRES ? "postgres" : "sqlite";
+    int synced = servers_sync_environment(db, &err);
     db_close(db);
+    if (synced != 0) {
+        cli_fail("%s", err.msg);
+        goto out;
+    }
 
     struct web_config cfg = {
         .listen = o.listen ? o.listen : config_str("LUMI_LISTEN"),

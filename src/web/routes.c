@@ -23,5 +23,13 @@ const struct web_route lumi_routes[] = {
     {"PATCH", "/api/admin/products/{id}", WEB_AUTH_ADMIN, h_products_update},
     {"DELETE", "/api/admin/products/{id}", WEB_AUTH_ADMIN, h_products_delete},
 
+    {"GET", "/api/admin/servers", WEB_AUTH_ADMIN, h_servers_list},
+    {"POST", "/api/admin/servers", WEB_AUTH_ADMIN, h_servers_create},
+    {"POST", "/api/admin/servers/test", WEB_AUTH_ADMIN, h_servers_test_unsaved},
+    {"GET", "/api/admin/servers/{id}", WEB_AUTH_ADMIN, h_servers_get},
+    {"PATCH", "/api/admin/servers/{id}", WEB_AUTH_ADMIN, h_servers_update},
+    {"DELETE", "/api/admin/servers/{id}", WEB_AUTH_ADMIN, h_servers_delete},
+    {"POST", "/api/admin/servers/{id}/test", WEB_AUTH_ADMIN, h_servers_test},
+
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

@@ -34,4 +34,13 @@ void h_products_get(struct web_req *req, struct web_resp *resp);
 void h_products_update(struct web_req *req, struct web_resp *resp);
 void h_products_delete(struct web_req *req, struct web_resp *resp);
 
+/* h_servers.c */
+void h_servers_list(struct web_req *req, struct web_resp *resp);
+void h_servers_create(struct web_req *req, struct web_resp *resp);
+void h_servers_get(struct web_req *req, struct web_resp *resp);
+void h_servers_update(struct web_req *req, struct web_resp *resp);
+void h_servers_delete(struct web_req *req, struct web_resp *resp);
+void h_servers_test(struct web_req *req, struct web_resp *resp);
+void h_servers_test_unsaved(struct web_req *req, struct web_resp *resp);
+
 #endif
