@@ -1,0 +1,44 @@
+/*
+ * invoices.h — invoices as orders and renewals create them.
+ *
+ * (The payment side — gateways, partial payments, refunds — extends this
+ * module in its own issue.) Numbers are sequential and gapless per
+ * installation ("INV-000001"): the counter lives in `settings` and is taken
+ * in the caller's transaction, so a rolled-back invoice does not use one.
+ */
+#ifndef LUMI_BILLING_INVOICES_H
+#define LUMI_BILLING_INVOICES_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audit/audit.h"
+#include "core/err.h"
+#include "db/db.h"
+
+struct invoice_item_in {
+    const char *description;
+    int64_t quantity;          /* > 0 */
+    int64_t unit_amount;       /* minor units, >= 0 */
+    int64_t service_id;        /* 0: none */
+    const char *kind;          /* "setup" | "recurring" | "other" */
+    const char *period_start;  /* ISO-8601 or NULL */
+    const char *period_end;
+};
+
+/**
+ * Creates an unpaid invoice with items inside the caller's transaction and
+ * audits INVOICE_CREATED. Totals are computed here (subtotal = Σ quantity ×
+ * unit_amount, checked for overflow; tax 0). *id_out gets the id.
+ */
+int invoices_create(struct db *db, const struct audit_actor *actor, int64_t client_id,
+                    const char *currency, const char *due_date,
+                    const struct invoice_item_in *items, size_t nitems, int64_t *id_out,
+                    struct lumi_err *err);
+
+/** {id, number, client_id, status, currency, subtotal, tax, total, amount_paid,
+ *  amount_refunded, due_date, paid_at, items:[…]} or NULL with LUMI_ENOTFOUND. */
+json_t *invoices_get(struct db *db, int64_t id, struct lumi_err *err);
+
+#endif

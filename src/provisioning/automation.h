@@ -1,0 +1,41 @@
+/*
+ * automation.h — the automation pass (`lumi cron`, and hourly in the scheduler).
+ *
+ * Renewal invoices `renew_days_before` days before a service's next_due_date;
+ * suspension (reason overdue) of active services whose renewal invoice is
+ * unpaid `suspend_days_after_due` days past its due date; termination of
+ * services suspended for overdue for `terminate_days_after_suspend` days.
+ * Each service is handled in its own transaction: one failing service never
+ * stops the run. With dry_run nothing changes and the plan is printed.
+ * Settings live in the `settings` table (keys below) with these defaults.
+ */
+#ifndef LUMI_PROVISIONING_AUTOMATION_H
+#define LUMI_PROVISIONING_AUTOMATION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/err.h"
+#include "db/db.h"
+
+#define AUTOMATION_RENEW_DAYS_DEFAULT 7      /* settings key automation.renew_days_before */
+#define AUTOMATION_SUSPEND_DAYS_DEFAULT 3    /* automation.suspend_days_after_due */
+#define AUTOMATION_TERMINATE_DAYS_DEFAULT 30 /* automation.terminate_days_after_suspend */
+
+struct automation_report {
+    int invoices_created;
+    int suspensions_queued;
+    int terminations_queued;
+    int errors;
+};
+
+/**
+ * One pass as of `now` (seconds since the epoch). plan (may be NULL) gets one
+ * line per action taken or, with dry_run, planned. Returns 0 (see the
+ * report's errors) or < 0 when the pass could not run at all.
+ */
+int automation_run(struct db *db, int64_t now, bool dry_run, FILE *plan,
+                   struct automation_report *report, struct lumi_err *err);
+
+#endif
