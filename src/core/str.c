@@ -125,7 +125,7 @@ int hex_encode(const void *p, size_t n, char *out, size_t outsz)
     return 0;
 }
 
-static int hexval(char c)
+int hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -142,10 +142,31 @@ int hex_decode(const char *hex, size_t len, void *out, size_t outsz)
     if (len % 2 != 0 || len / 2 > outsz)
         return LUMI_EINVAL;
     for (size_t i = 0; i < len; i += 2) {
-        int hi = hexval(hex[i]), lo = hexval(hex[i + 1]);
+        int hi = hex_digit(hex[i]), lo = hex_digit(hex[i + 1]);
         if (hi < 0 || lo < 0)
             return LUMI_EINVAL;
         o[i / 2] = (unsigned char)(hi << 4 | lo);
     }
     return (int)(len / 2);
+}
+
+char *str_url_decode(const char *s, size_t len, bool plus_is_space)
+{
+    char *out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '+' && plus_is_space) {
+            out[o++] = ' ';
+        } else if (s[i] == '%' && i + 2 < len && hex_digit(s[i + 1]) >= 0 &&
+                   hex_digit(s[i + 2]) >= 0) {
+            out[o++] = (char)(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
 }

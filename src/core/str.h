@@ -43,6 +43,16 @@ char *str_lower(char *s);
 /** True if s is non-NULL and has at least one non-space character. */
 bool str_present(const char *s);
 
+/** The value of one hex digit (either case), or -1. */
+int hex_digit(char c);
+
+/**
+ * Percent-decodes s[0..len) into a new string (caller frees): %XX becomes the
+ * byte, and '+' a space when plus_is_space (form and query encoding); a '%'
+ * not followed by two hex digits stays as it is. NULL only when out of memory.
+ */
+char *str_url_decode(const char *s, size_t len, bool plus_is_space);
+
 /** Lower-case hex of n bytes into out (needs 2n+1 bytes). Returns 0 or LUMI_EINVAL if too small. */
 int hex_encode(const void *p, size_t n, char *out, size_t outsz);
 

@@ -113,33 +113,6 @@ static void scrub(char *s, const char *secret, size_t len)
         memset(p, '*', len);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes s[0..n) into out (outsz bytes, terminated); returns its length. */
-static size_t pct_decode(const char *s, size_t n, char *out, size_t outsz)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 1 < outsz; i++) {
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-    return o;
-}
-
 /* Scrubs the password of the credentials p..at ("user:password") from msg, as written
  * and percent-decoded. */
 static void scrub_userinfo(char *msg, const char *p, const char *at)
@@ -148,9 +121,11 @@ static void scrub_userinfo(char *msg, const char *p, const char *at)
     if (colon == NULL)
         return;
     size_t n = (size_t)(at - colon - 1);
-    char decoded[256];
     scrub(msg, colon + 1, n);
-    scrub(msg, decoded, pct_decode(colon + 1, n, decoded, sizeof decoded));
+    char *decoded = str_url_decode(colon + 1, n, false);
+    if (decoded != NULL)
+        scrub(msg, decoded, strlen(decoded));
+    free(decoded);
 }
 
 /* Removes the URL's password (as written, percent-decoded, or ?password=) from msg. */

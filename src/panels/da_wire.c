@@ -40,17 +40,6 @@ static const char LOGIN_REJECTED[] =
 /* Url-encoded answers                                                      */
 /* ------------------------------------------------------------------------ */
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /*
  * Recognises an HTML entity at p[0..n) (p[0] == '&') by its syntax. Sets
  * *len to its length and *cp to the code point (0 when the number is not a
@@ -78,7 +67,7 @@ static bool entity_at(const char *p, size_t n, uint32_t *cp, size_t *len)
     size_t i = hex ? 3 : 2, start = i, maxdigits = hex ? 6 : 7;
     uint32_t v = 0;
     for (; i < n && i - start < maxdigits; i++) {
-        int d = hexval(p[i]);
+        int d = hex_digit(p[i]);
         if (d < 0 || (!hex && d > 9))
             break;
         v = v * (hex ? 16 : 10) + (uint32_t)d;
@@ -173,8 +162,8 @@ static int decode_part(const char *p, size_t n, struct buf *tmp, struct buf *out
         int hi, lo;
         if (t[i] == '+') {
             rc = buf_append_char(&bytes, ' ');
-        } else if (t[i] == '%' && i + 2 < tmp->len && (hi = hexval(t[i + 1])) >= 0 &&
-                   (lo = hexval(t[i + 2])) >= 0) {
+        } else if (t[i] == '%' && i + 2 < tmp->len && (hi = hex_digit(t[i + 1])) >= 0 &&
+                   (lo = hex_digit(t[i + 2])) >= 0) {
             rc = buf_append_char(&bytes, (char)(hi * 16 + lo));
             i += 2;
         } else {

@@ -98,38 +98,6 @@ struct fake_server {
 
 /* ---- decoding helpers ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes form/query text s[0..len): '+' is a space, %XX a byte; a stray '%' stays. */
-static char *url_decode(const char *s, size_t len)
-{
-    char *out = malloc(len + 1);
-    if (out == NULL)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '+') {
-            out[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
 /* Finds name in an '&'-separated list of key=value (both encoded); value decoded, caller frees. */
 static char *find_pair(const char *s, size_t len, const char *name)
 {
@@ -141,13 +109,13 @@ static char *find_pair(const char *s, size_t len, const char *name)
         size_t eq = i;
         while (eq < end && s[eq] != '=')
             eq++;
-        char *key = url_decode(s + i, eq - i);
+        char *key = str_url_decode(s + i, eq - i, true);
         if (key == NULL)
             return NULL;
         bool match = strcmp(key, name) == 0;
         free(key);
         if (match)
-            return eq < end ? url_decode(s + eq + 1, end - eq - 1) : str_dup("");
+            return eq < end ? str_url_decode(s + eq + 1, end - eq - 1, true) : str_dup("");
         i = end + 1;
     }
     return NULL;
@@ -245,8 +213,8 @@ static void parse_query_pairs(struct req_ctx *c)
         if (p == NULL)
             return;
         c->pairs = p;
-        p[c->npairs].key = url_decode(s + i, eq - i);
-        p[c->npairs].value = eq < end ? url_decode(s + eq + 1, end - eq - 1) : str_dup("");
+        p[c->npairs].key = str_url_decode(s + i, eq - i, true);
+        p[c->npairs].value = eq < end ? str_url_decode(s + eq + 1, end - eq - 1, true) : str_dup("");
         c->npairs++;
         i = end + 1;
     }

@@ -66,33 +66,12 @@ struct ctx {
 
 /* ---- small helpers ---- */
 
-static int hexv(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..n) (a path segment: '+' stays). Caller frees. */
 static char *pct_decode(const char *s, size_t n)
 {
-    char *out = malloc(n + 1);
-    size_t o = 0;
+    char *out = str_url_decode(s, n, false);
     if (out == NULL)
         fail_msg("fake_ptero: out of memory");
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && hexv(s[i + 1]) >= 0 && hexv(s[i + 2]) >= 0) {
-            out[o++] = (char)(hexv(s[i + 1]) * 16 + hexv(s[i + 2]));
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
     return out;
 }
 

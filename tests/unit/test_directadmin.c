@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "fakes/fake_directadmin.h"
+#include "core/str.h"
 #include "panels/directadmin.h"
 #include "panels/panel.h"
 
@@ -94,17 +95,6 @@ static void assert_has(const char *text, const char *part)
         fail_msg("\"%s\" does not contain \"%s\"", text ? text : "(null)", part);
 }
 
-static int hexv(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A field of a form body, percent-decoded (independent of the client's parser); NULL if absent. */
 static char *form_get(const char *body, const char *name)
 {
@@ -116,8 +106,8 @@ static char *form_get(const char *body, const char *name)
             char *out = calloc(1, len + 1);
             size_t o = 0;
             for (size_t i = nl + 1; i < len; i++) {
-                if (p[i] == '%' && i + 2 < len + 1 && hexv(p[i + 1]) >= 0 && hexv(p[i + 2]) >= 0) {
-                    out[o++] = (char)(hexv(p[i + 1]) * 16 + hexv(p[i + 2]));
+                if (p[i] == '%' && i + 2 < len + 1 && hex_digit(p[i + 1]) >= 0 && hex_digit(p[i + 2]) >= 0) {
+                    out[o++] = (char)(hex_digit(p[i + 1]) * 16 + hex_digit(p[i + 2]));
                     i += 2;
                 } else {
                     out[o++] = p[i] == '+' ? ' ' : p[i];
