@@ -570,7 +570,7 @@ static int perform(const struct panel_conn *c, const struct da_send *s, const ch
         .max_response = DA_MAX_RESPONSE,
         .ca_file = c->ca_file,
         .rate_key = c->server_id > 0 ? rate_key : NULL, /* unsaved panel: no shared budget */
-        .rate_per_minute = DA_RATE_PER_MINUTE,
+        .rate_per_minute = c->rate_per_minute > 0 ? c->rate_per_minute : DA_RATE_PER_MINUTE,
     };
     return hc_perform(&req, res, e);
 }

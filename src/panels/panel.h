@@ -34,7 +34,8 @@ struct panel_conn {
     const char *password;     /* DirectAdmin password or login key */
     const char *api_version;  /* DirectAdmin: "v2" (default) | "v1" */
     const char *ca_file;      /* NULL: system CAs */
-    int64_t server_id;        /* Lumi's servers.id: the rate-limit key */
+    int64_t server_id;        /* Lumi's servers.id: the rate-limit key (0: unsaved, no limit) */
+    int rate_per_minute;      /* 0: the panel type's default budget */
     int timeout_ms;           /* 0: default 30 s */
     int connect_timeout_ms;   /* 0: default 5 s */
 };

@@ -654,7 +654,7 @@ static int call_ex(const struct panel_conn *c, const char *method, const char *p
         .timeout_ms = c->timeout_ms,
         .ca_file = c->ca_file,
         .rate_key = c->server_id > 0 ? rate_key : NULL, /* unsaved panel: no shared budget */
-        .rate_per_minute = PTERO_RATE_PER_MINUTE,
+        .rate_per_minute = c->rate_per_minute > 0 ? c->rate_per_minute : PTERO_RATE_PER_MINUTE,
     };
     if (hc_perform(&req, &res, e) != 0) {
         char msg[HC_MSG_MAX];

@@ -541,7 +541,7 @@ static int call(const struct panel_conn *c, const char *method, const char *path
         .timeout_ms = c->timeout_ms,
         .ca_file = c->ca_file,
         .rate_key = c->server_id > 0 ? rate_key : NULL,
-        .rate_per_minute = VF_RATE_PER_MINUTE,
+        .rate_per_minute = c->rate_per_minute > 0 ? c->rate_per_minute : VF_RATE_PER_MINUTE,
     };
     if (hc_perform(&req, &res, e) != 0) {
         reword(e, method, path);

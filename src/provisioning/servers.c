@@ -37,6 +37,7 @@ struct srv {
     char group[NAME_MAX_LEN + 1];
     char source[16];
     int64_t max_accounts, account_count, fill_order;
+    int64_t rate_limit; /* requests per minute; 0 = the panel type's default */
     bool active, has_secret;
     const char *new_secret; /* borrowed from the input; NULL = keep */
 };
@@ -44,7 +45,7 @@ struct srv {
 #define SERVER_COLUMNS                                                                         \
     "id, name, type, url, username, secret_enc, api_version, max_accounts, account_count, "    \
     "active, source, env_key, group_name, fill_order, status_ok, status_message, "             \
-    "status_latency_ms, status_checked_at, created_at, updated_at"
+    "status_latency_ms, status_checked_at, created_at, updated_at, settings"
 
 static const char SQL_GET[] = "SELECT " SERVER_COLUMNS " FROM servers WHERE id = $1";
 static const char SQL_LIST[] =
@@ -91,6 +92,15 @@ static const char *col(struct db_stmt *st, int i)
     return s ? s : "";
 }
 
+/* servers.settings is a JSON object of per-server options. */
+static int64_t settings_rate_limit(const char *settings)
+{
+    json_t *o = json_loads(settings, 0, NULL);
+    int64_t v = json_integer_value(json_object_get(o, "rate_limit_per_minute"));
+    json_decref(o);
+    return v > 0 ? v : 0;
+}
+
 static void srv_read(struct db_stmt *st, struct srv *s)
 {
     memset(s, 0, sizeof *s);
@@ -107,6 +117,7 @@ static void srv_read(struct db_stmt *st, struct srv *s)
     str_copy(s->source, col(st, 10), sizeof s->source);
     str_copy(s->group, col(st, 12), sizeof s->group);
     s->fill_order = db_col_int64(st, 13);
+    s->rate_limit = settings_rate_limit(col(st, 20));
     if (str_eq(s->source, "environment")) {
         const struct env_panel *p = env_panel_for(s->type);
         s->has_secret = p != NULL && config_has(p->secret_var);
@@ -132,13 +143,14 @@ static json_t *row_to_json(struct db_stmt *st, struct lumi_err *err)
         db_col_is_null(st, 16) ? json_null() : json_integer(db_col_int64(st, 16)), "checked_at",
         text_or_null(st, 17));
     json_t *o = json_pack(
-        "{s:I s:s s:s s:s s:o s:o s:o s:o s:I s:I s:b s:s s:o s:I s:o s:s s:s}", "id",
+        "{s:I s:s s:s s:s s:o s:o s:o s:o s:I s:I s:I s:b s:s s:o s:I s:o s:s s:s}", "id",
         (json_int_t)s.id, "name", s.name, "type", s.type, "url", s.url, "api_key",
         da ? json_null() : json_incref(mask), "username",
         da ? json_string(s.username) : json_null(), "password",
         da ? json_incref(mask) : json_null(), "api_version",
         da ? json_string(s.api_version[0] ? s.api_version : "v2") : json_null(), "max_accounts",
-        (json_int_t)s.max_accounts, "account_count", (json_int_t)s.account_count, "active",
+        (json_int_t)s.max_accounts, "account_count", (json_int_t)s.account_count,
+        "rate_limit_per_minute", (json_int_t)s.rate_limit, "active",
         s.active, "source", s.source, "group", s.group[0] ? json_string(s.group) : json_null(),
         "fill_order", (json_int_t)s.fill_order, "status", status, "created_at", col(st, 18),
         "updated_at", col(st, 19));
@@ -206,7 +218,7 @@ static int apply_input(const json_t *in, bool creating, struct srv *s, struct lu
     static const char *const fields[] = {"name",        "type",         "url",   "api_key",
                                          "username",    "password",     "api_version",
                                          "max_accounts", "active",      "group", "fill_order",
-                                         NULL};
+                                         "rate_limit_per_minute", NULL};
     static const char *const types[] = {"pterodactyl", "directadmin", "virtfusion", NULL};
     static const char *const versions[] = {"v2", "v1", NULL};
     const char *v = NULL;
@@ -274,6 +286,10 @@ static int apply_input(const json_t *in, bool creating, struct srv *s, struct lu
         return rc;
     if (rc == 1)
         s->fill_order = n;
+    if ((rc = jsonx_take_int(in, "rate_limit_per_minute", false, 0, 1000000, &n, err)) < 0)
+        return rc;
+    if (rc == 1)
+        s->rate_limit = n;
     bool b;
     if ((rc = jsonx_take_bool(in, "active", false, &b, err)) < 0)
         return rc;
@@ -320,6 +336,9 @@ static int seal_secret(struct db *db, int64_t id, const char *secret, struct lum
 
 static int bind_srv(struct db_stmt *st, const struct srv *s, const char *now)
 {
+    char settings[64];
+    snprintf(settings, sizeof settings, "{\"rate_limit_per_minute\":%lld}",
+             (long long)s->rate_limit);
     db_bind_text(st, 1, s->name);
     db_bind_text(st, 2, s->type);
     db_bind_text(st, 3, s->url);
@@ -330,7 +349,8 @@ static int bind_srv(struct db_stmt *st, const struct srv *s, const char *now)
     db_bind_text(st, 8, nullable(s->group));
     db_bind_int64(st, 9, s->fill_order);
     db_bind_text(st, 10, now);
-    return 11;
+    db_bind_text(st, 11, settings);
+    return 12;
 }
 
 static int insert_srv(struct db *db, struct srv *s, const char *source, const char *env_key,
@@ -338,8 +358,8 @@ static int insert_srv(struct db *db, struct srv *s, const char *source, const ch
 {
     static const char sql[] =
         "INSERT INTO servers (name, type, url, username, api_version, max_accounts, active, "
-        "group_name, fill_order, created_at, updated_at, source, env_key) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) RETURNING id";
+        "group_name, fill_order, created_at, updated_at, settings, source, env_key) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13) RETURNING id";
     char now[UTC_ISO_LEN];
     utc_now_iso(now);
     struct db_stmt *st = db_prepare(db, sql, err);
@@ -363,8 +383,8 @@ static int update_srv(struct db *db, const struct srv *s, struct lumi_err *err)
 {
     static const char sql[] =
         "UPDATE servers SET name = $1, type = $2, url = $3, username = $4, api_version = $5, "
-        "max_accounts = $6, active = $7, group_name = $8, fill_order = $9, updated_at = $10 "
-        "WHERE id = $11";
+        "max_accounts = $6, active = $7, group_name = $8, fill_order = $9, updated_at = $10, "
+        "settings = $11 WHERE id = $12";
     char now[UTC_ISO_LEN];
     utc_now_iso(now);
     struct db_stmt *st = db_prepare(db, sql, err);
@@ -590,6 +610,7 @@ static int sync_one(struct db *db, const struct env_panel *p, struct lumi_err *e
         want.id = cur.id;
         want.max_accounts = cur.max_accounts;
         want.fill_order = cur.fill_order;
+        want.rate_limit = cur.rate_limit;
         str_copy(want.group, cur.group, sizeof want.group);
         if (env_same(&want, &cur))
             return 0;
@@ -633,6 +654,7 @@ static void conn_fill(struct server_conn *sc, int64_t id)
     sc->conn.type = sc->type;
     sc->conn.url = sc->url;
     sc->conn.server_id = id;
+    sc->conn.rate_per_minute = (int)sc->rate_limit;
     if (is_directadmin(sc->type)) {
         sc->conn.username = sc->username;
         sc->conn.password = sc->secret;
@@ -688,6 +710,7 @@ int servers_conn(struct db *db, int64_t id, struct server_conn *sc, struct lumi_
         str_copy(sc->url, col(st, 3), sizeof sc->url);
         str_copy(sc->username, col(st, 4), sizeof sc->username);
         str_copy(sc->api_version, col(st, 6), sizeof sc->api_version);
+        sc->rate_limit = settings_rate_limit(col(st, 20));
         if (str_eq(col(st, 10), "environment"))
             rc = env_secret(sc, err);
         else if (db_col_is_null(st, 5))

@@ -36,7 +36,9 @@ json_t *servers_get(struct db *db, int64_t id, struct lumi_err *err);
 
 /**
  * Creates a server from {name, type, url, api_key | username+password,
- * api_version?, max_accounts?, active?, group?, fill_order?}. Validation
+ * api_version?, max_accounts?, active?, group?, fill_order?,
+ * rate_limit_per_minute? (0 = the panel type's default: Pterodactyl 240,
+ * DirectAdmin and VirtFusion 120)}. Validation
  * errors are LUMI_EINVAL naming the field.
  */
 json_t *servers_create(struct db *db, const struct audit_actor *actor, const json_t *input,
@@ -70,6 +72,7 @@ struct server_conn {
     char username[256];
     char secret[1024];      /* wiped by servers_conn_clear */
     char api_version[4];
+    int64_t rate_limit;
 };
 
 /** Resolves server id into *out, decrypting its secret. LUMI_ENOTFOUND, LUMI_EINVAL (no secret). */

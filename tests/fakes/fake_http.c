@@ -2,13 +2,15 @@
  * fake_http.c — the HTTP server under every fake upstream (see fake_http.h).
  *
  * Owns one libmicrohttpd daemon per fake, the log of recorded requests and
- * the armed fault. Threading: the daemon runs ONE internal polling thread,
- * so requests are handled one after another. Two mutexes, never held
- * together: `rec_mu` guards the recorded requests and the fault (short
+ * the armed fault. Threading: the daemon runs a thread per connection, so
+ * concurrent clients are served concurrently (as by a real panel), but the
+ * handlers never run at the same time. Mutexes, never held together:
+ * `rec_mu` guards the recorded requests, the fault and the latency (short
  * critical sections, so fake_request_count() works while a test holds the
  * state lock); `state_mu` is the fake's state lock, held around every
- * handler call and by fake_lock()/fake_unlock() on the test thread.
- * A SLOW fault sleeps without any lock held.
+ * handler call and by fake_lock()/fake_unlock() on the test thread;
+ * `live_mu` guards the list of request contexts. A SLOW fault and the
+ * latency sleep without any lock held.
  *
  * The raw request target comes from MHD's URI log callback (MHD decodes the
  * path it passes to the access handler); we split path and query ourselves
@@ -93,7 +95,9 @@ struct fake_server {
     int fault_param;
     char *fault_filter;
 
-    struct req_ctx *live; /* only touched on the MHD thread, or after it stopped */
+    pthread_mutex_t live_mu;
+    struct req_ctx *live; /* live_mu */
+    int latency_ms;       /* rec_mu; every request waits this long (outside any lock) */
 };
 
 /* ---- decoding helpers ---- */
@@ -128,12 +132,14 @@ static void ctx_free(struct req_ctx *c)
     if (c == NULL)
         return;
     struct fake_server *f = c->f;
+    pthread_mutex_lock(&f->live_mu);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else if (f->live == c)
         f->live = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
+    pthread_mutex_unlock(&f->live_mu);
     free(c->path);
     free(c->query);
     buf_free(&c->body);
@@ -162,10 +168,12 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     const char *q = strchr(uri, '?');
     c->path = q != NULL ? str_ndup(uri, (size_t)(q - uri)) : str_dup(uri);
     c->query = str_dup(q != NULL ? q + 1 : "");
+    pthread_mutex_lock(&f->live_mu);
     c->next = f->live;
     if (f->live != NULL)
         f->live->prev = c;
     f->live = c;
+    pthread_mutex_unlock(&f->live_mu);
     return c;
 }
 
@@ -372,7 +380,13 @@ static enum MHD_Result finish(struct fake_server *f, struct req_ctx *c, const ch
     rq.basic_password = c->basic_password;
     resp_init(&w, &wp);
 
-    switch (record_and_pick_fault(f, c, method, &param)) {
+    enum fake_fault fault = record_and_pick_fault(f, c, method, &param);
+    pthread_mutex_lock(&f->rec_mu);
+    int latency = f->latency_ms;
+    pthread_mutex_unlock(&f->rec_mu);
+    if (latency > 0)
+        sleep_ms(latency);
+    switch (fault) {
     case FAKE_FAULT_NONE:
         if (c->too_large)
             fake_reply(&w, 413, "text/plain", "request body too large");
@@ -451,6 +465,7 @@ struct fake_server *fake_start(fake_handler handler, void *state)
     f->state = state;
     pthread_mutex_init(&f->state_mu, NULL);
     pthread_mutex_init(&f->rec_mu, NULL);
+    pthread_mutex_init(&f->live_mu, NULL);
 
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof(sa));
@@ -458,7 +473,11 @@ struct fake_server *fake_start(fake_handler handler, void *state)
     sa.sin_port = 0;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
-    f->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL,
+    /* A thread per connection, like a real panel's worker pool: slow answers
+     * to one client do not hold up the others. */
+    f->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                  MHD_USE_AUTO,
+                              0, NULL, NULL,
                               on_request, f, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                               MHD_OPTION_URI_LOG_CALLBACK, on_uri, f, MHD_OPTION_NOTIFY_COMPLETED,
                               on_completed, f, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -493,6 +512,7 @@ void fake_stop(struct fake_server *f)
     free(f->fault_filter);
     pthread_mutex_destroy(&f->state_mu);
     pthread_mutex_destroy(&f->rec_mu);
+    pthread_mutex_destroy(&f->live_mu);
     free(f);
 }
 
@@ -622,4 +642,11 @@ void fake_lock(struct fake_server *f)
 void fake_unlock(struct fake_server *f)
 {
     pthread_mutex_unlock(&f->state_mu);
+}
+
+void fake_set_latency(struct fake_server *f, int ms)
+{
+    pthread_mutex_lock(&f->rec_mu);
+    f->latency_ms = ms;
+    pthread_mutex_unlock(&f->rec_mu);
 }

@@ -85,6 +85,9 @@ enum fake_fault {
 void fake_fault(struct fake_server *f, enum fake_fault fault, int count, int param,
                 const char *path_filter);
 
+/** Delays every answer by ms (0: none), without blocking other connections. */
+void fake_set_latency(struct fake_server *f, int ms);
+
 /** Number of requests received so far (faulted ones included). */
 size_t fake_request_count(struct fake_server *f);
 

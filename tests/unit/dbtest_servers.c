@@ -173,17 +173,19 @@ static void update_replaces_secret_and_audits_without_it(void **state)
     assert_string_equal(json_string_value(json_object_get(s, "api_version")), "v2");
     json_decref(s);
     struct lumi_err err;
-    json_t *patch = json_pack("{s:s s:s s:i}", "password", "new-password-2", "api_version", "v1",
-                              "max_accounts", 3);
+    json_t *patch = json_pack("{s:s s:s s:i s:i}", "password", "new-password-2", "api_version",
+                              "v1", "max_accounts", 3, "rate_limit_per_minute", 600);
     json_t *out = servers_update(f->db, &ACTOR, id, patch, &err);
     json_decref(patch);
     assert_non_null(out);
     assert_string_equal(json_string_value(json_object_get(out, "api_version")), "v1");
+    assert_int_equal(json_integer_value(json_object_get(out, "rate_limit_per_minute")), 600);
     json_decref(out);
     struct server_conn sc;
     assert_int_equal(servers_conn(f->db, id, &sc, &err), 0);
     assert_string_equal(sc.conn.password, "new-password-2");
     assert_string_equal(sc.conn.api_version, "v1");
+    assert_int_equal(sc.conn.rate_per_minute, 600);
     servers_conn_clear(&sc);
     assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'SERVER_UPDATED'") == 1);
     assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log WHERE details LIKE '%password-%'") == 0);
