@@ -268,11 +268,19 @@ static const char m0005_audit[] =
     "CREATE INDEX audit_log_ip ON audit_log (ip, id);"
     "CREATE INDEX audit_log_at ON audit_log (at, id);";
 
+/* At most one open job per service and action (jobs_enqueue relies on it with
+ * ON CONFLICT … DO NOTHING); the admin job list by status, newest first. */
+static const char m0006_jobs_open_once[] =
+    "CREATE UNIQUE INDEX jobs_open_once ON jobs (service_id, action)"
+    "  WHERE status IN ('queued', 'running');"
+    "CREATE INDEX jobs_status_id ON jobs (status, id);";
+
 const struct migration lumi_migrations[] = {
     {1, "accounts", m0001_accounts},
     {2, "catalogue", m0002_catalogue},
     {3, "billing", m0003_billing},
     {4, "jobs", m0004_jobs},
     {5, "audit", m0005_audit},
+    {6, "jobs_open_once", m0006_jobs_open_once},
 };
 const size_t lumi_migrations_count = sizeof lumi_migrations / sizeof lumi_migrations[0];

@@ -63,12 +63,33 @@ int jobs_claim(struct db *db, const char *worker_id, int lease_s, struct job *ou
 int jobs_claim_id(struct db *db, int64_t job_id, const char *worker_id, int lease_s,
                   struct job *out, struct lumi_err *err);
 
+/**
+ * Extends the lease of a job this worker holds (its own statement, outside
+ * transactions): called before every panel call so that a slow job is not
+ * taken over while it is still running. 0, or LUMI_ECONFLICT when another
+ * worker has taken the job over (then make no further panel call).
+ */
+int jobs_touch(struct db *db, const struct job *job, int lease_s, struct lumi_err *err);
+
+/**
+ * Inside the transaction that records a job's outcome: confirms that this
+ * worker still holds the job and locks its row until commit. LUMI_ECONFLICT
+ * when it was taken over: roll back and leave the outcome to the new holder.
+ */
+int jobs_hold(struct db *db, const struct job *job, struct lumi_err *err);
+
 /** Marks the job done. */
 int jobs_complete(struct db *db, int64_t job_id, struct lumi_err *err);
 
 /** Puts the job back in the queue, due in delay_s seconds, with the reason. */
 int jobs_retry_later(struct db *db, int64_t job_id, int64_t delay_s, const char *error,
                      struct lumi_err *err);
+
+/**
+ * Puts a claimed job back, due in delay_s seconds, without using up its
+ * attempt (the worker could not start it: its panel server had no free slot).
+ */
+int jobs_release(struct db *db, int64_t job_id, int64_t delay_s, struct lumi_err *err);
 
 /** Gives up: status failed with the reason (stays visible until retried). */
 int jobs_fail(struct db *db, int64_t job_id, const char *error, struct lumi_err *err);
