@@ -1126,22 +1126,30 @@ static int cfg_array(const json_t *cfg, const char *key, bool strings, json_t **
     return *out != NULL ? 0 : fail(e, HC_INVALID, 0, "out of memory");
 }
 
-/* The first allocation of the node that no server uses. */
+/*
+ * A free allocation of the node, chosen at random among the free ones so that
+ * creates running in parallel on one node rarely pick the same (a collision is
+ * answered 422 and retried: see p_create).
+ */
 static int free_allocation(const struct panel_conn *c, int64_t node, int64_t *out,
                            struct hc_error *e)
 {
     char path[64];
-    size_t i;
+    size_t i, nfree = 0;
     json_t *item;
     int rc = -1;
     snprintf(path, sizeof path, "/nodes/%" PRId64 "/allocations", node);
     json_t *list = list_all(c, path, e);
     if (list == NULL)
         return -1;
+    json_array_foreach(list, i, item) nfree += json_is_false(json_object_get(item, "assigned"));
+    size_t pick = nfree > 0 ? (size_t)randombytes_uniform((uint32_t)nfree) : 0;
     json_array_foreach(list, i, item)
     {
-        if (json_is_false(json_object_get(item, "assigned")) && attr_id(item, "id", out)) {
-            rc = 0;
+        if (!json_is_false(json_object_get(item, "assigned")))
+            continue;
+        if (pick-- == 0) {
+            rc = attr_id(item, "id", out) ? 0 : -1;
             break;
         }
     }
@@ -1397,6 +1405,13 @@ static int p_create(const struct panel_conn *c, const struct panel_service *s,
         /* An earlier attempt created it after all: adopt it (find checks the owner). */
         if (has_field_rule(errbody, "external_id", "unique"))
             rc = adopt_existing(c, s, out, e);
+        else if (has_field_rule(errbody, "allocation.default", "exists") &&
+                 json_object_get(body, "deploy") == NULL &&
+                 json_object_get(s->config, "allocation_id") == NULL)
+            /* The free allocation Lumi picked was taken by a parallel create. */
+            hc_fail(e, HC_UPSTREAM,
+                    "the free allocation Lumi picked on the Pterodactyl node was taken meanwhile; "
+                    "the next attempt picks another");
         goto out;
     }
     const json_t *attrs = item_attributes(root, "server");
