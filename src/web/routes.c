@@ -31,5 +31,17 @@ const struct web_route lumi_routes[] = {
     {"DELETE", "/api/admin/servers/{id}", WEB_AUTH_ADMIN, h_servers_delete},
     {"POST", "/api/admin/servers/{id}/test", WEB_AUTH_ADMIN, h_servers_test},
 
+    {"GET", "/api/admin/services", WEB_AUTH_ADMIN, h_services_list},
+    {"POST", "/api/admin/services", WEB_AUTH_ADMIN, h_services_create},
+    {"GET", "/api/admin/services/{id}", WEB_AUTH_ADMIN, h_services_get},
+    {"POST", "/api/admin/services/{id}/provision", WEB_AUTH_ADMIN, h_services_provision},
+    {"POST", "/api/admin/services/{id}/suspend", WEB_AUTH_ADMIN, h_services_suspend},
+    {"POST", "/api/admin/services/{id}/unsuspend", WEB_AUTH_ADMIN, h_services_unsuspend},
+    {"POST", "/api/admin/services/{id}/terminate", WEB_AUTH_ADMIN, h_services_terminate},
+    {"POST", "/api/admin/services/{id}/retry", WEB_AUTH_ADMIN, h_services_retry},
+
+    {"GET", "/api/admin/jobs", WEB_AUTH_ADMIN, h_jobs_list},
+    {"GET", "/api/admin/jobs/{id}", WEB_AUTH_ADMIN, h_jobs_get},
+
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

@@ -43,4 +43,18 @@ void h_servers_delete(struct web_req *req, struct web_resp *resp);
 void h_servers_test(struct web_req *req, struct web_resp *resp);
 void h_servers_test_unsaved(struct web_req *req, struct web_resp *resp);
 
+/* h_services.c */
+void h_services_list(struct web_req *req, struct web_resp *resp);
+void h_services_create(struct web_req *req, struct web_resp *resp);
+void h_services_get(struct web_req *req, struct web_resp *resp);
+void h_services_provision(struct web_req *req, struct web_resp *resp);
+void h_services_suspend(struct web_req *req, struct web_resp *resp);
+void h_services_unsuspend(struct web_req *req, struct web_resp *resp);
+void h_services_terminate(struct web_req *req, struct web_resp *resp);
+void h_services_retry(struct web_req *req, struct web_resp *resp);
+
+/* h_jobs.c */
+void h_jobs_list(struct web_req *req, struct web_resp *resp);
+void h_jobs_get(struct web_req *req, struct web_resp *resp);
+
 #endif

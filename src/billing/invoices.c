@@ -1,0 +1,331 @@
+/*
+ * invoices.c — invoices as orders and renewals create them (see invoices.h).
+ *
+ * Owns the SQL over `invoices`, `invoice_items` and the settings row
+ * "invoice.next_number" that numbers them. The number is taken with an
+ * UPDATE of that row inside the caller's transaction: on PostgreSQL the row
+ * lock serialises concurrent invoices until commit, on SQLite the
+ * BEGIN IMMEDIATE write lock does; a rollback gives the number back, so
+ * numbers stay gapless. settings.value is TEXT on both engines, hence the
+ * explicit casts.
+ *
+ * Stateless and thread-safe: everything goes through the caller's connection.
+ */
+#include "billing/invoices.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/utc.h"
+
+#define DESCRIPTION_MAX 500
+
+/* The counter holds the NEXT number; created at 1 the first time. */
+static const char SQL_COUNTER_CREATE[] =
+    "INSERT INTO settings (key, value, updated_at) VALUES ('invoice.next_number', '1', $1)"
+    " ON CONFLICT (key) DO NOTHING";
+
+static const char SQL_COUNTER_TAKE[] =
+    "UPDATE settings SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT), updated_at = $1"
+    " WHERE key = 'invoice.next_number' RETURNING CAST(value AS BIGINT) - 1";
+
+static const char SQL_INSERT[] =
+    "INSERT INTO invoices (number, client_id, status, currency, subtotal, tax, total,"
+    " amount_paid, amount_refunded, due_date, created_at, updated_at)"
+    " VALUES ($1, $2, 'unpaid', $3, $4, 0, $4, 0, 0, $5, $6, $6) RETURNING id";
+
+static const char SQL_INSERT_ITEM[] =
+    "INSERT INTO invoice_items (invoice_id, service_id, kind, description, quantity,"
+    " unit_amount, amount, period_start, period_end)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+static const char SQL_GET[] =
+    "SELECT id, number, client_id, status, currency, subtotal, tax, total, amount_paid,"
+    " amount_refunded, due_date, paid_at, created_at, updated_at FROM invoices WHERE id = $1";
+
+static const char SQL_ITEMS[] =
+    "SELECT id, service_id, kind, description, quantity, unit_amount, amount, period_start,"
+    " period_end FROM invoice_items WHERE invoice_id = $1 ORDER BY id";
+
+static int bind_fail(struct lumi_err *err)
+{
+    return err_set(err, LUMI_EDB, "cannot bind a parameter");
+}
+
+static int take_number(struct db *db, const char *now, int64_t *number, struct lumi_err *err)
+{
+    const char *params[] = {now};
+    int rc = db_execp(db, SQL_COUNTER_CREATE, 1, params, NULL, err);
+    if (rc < 0)
+        return rc;
+    rc = db_query_int64(db, SQL_COUNTER_TAKE, 1, params, number, err);
+    if (rc == LUMI_ENOTFOUND)
+        return err_set(err, LUMI_EINTERNAL, "the invoice number counter is missing");
+    if (rc < 0)
+        return rc;
+    if (*number < 1)
+        return err_set(err, LUMI_EINTERNAL, "the invoice number counter holds %" PRId64, *number);
+    return 0;
+}
+
+/* Checks items and computes their amounts and the subtotal without overflow. */
+static int check_items(const struct invoice_item_in *items, size_t nitems, int64_t *amounts,
+                       int64_t *subtotal, struct lumi_err *err)
+{
+    static const char *const kinds[] = {"setup", "recurring", "other"};
+    int64_t sum = 0;
+    if (nitems == 0)
+        return err_set(err, LUMI_EINVAL, "an invoice needs at least one item");
+    for (size_t i = 0; i < nitems; i++) {
+        const struct invoice_item_in *it = &items[i];
+        bool kind_ok = it->kind == NULL;
+        for (size_t k = 0; k < 3 && !kind_ok; k++)
+            kind_ok = strcmp(it->kind, kinds[k]) == 0;
+        if (it->description == NULL || it->description[0] == '\0' ||
+            strlen(it->description) > DESCRIPTION_MAX)
+            return err_set(err, LUMI_EINVAL, "item %zu needs a description of 1 to %d bytes", i + 1,
+                           DESCRIPTION_MAX);
+        if (!kind_ok)
+            return err_set(err, LUMI_EINVAL, "item %zu has an unknown kind '%s'", i + 1, it->kind);
+        if (it->quantity <= 0 || it->quantity > INT32_MAX)
+            return err_set(err, LUMI_EINVAL, "item %zu: quantity must be from 1 to %d", i + 1,
+                           INT32_MAX);
+        if (it->unit_amount < 0)
+            return err_set(err, LUMI_EINVAL, "item %zu: unit_amount must be >= 0", i + 1);
+        if (__builtin_mul_overflow(it->quantity, it->unit_amount, &amounts[i]) ||
+            __builtin_add_overflow(sum, amounts[i], &sum))
+            return err_set(err, LUMI_EINVAL, "the invoice total is too large");
+    }
+    *subtotal = sum;
+    return 0;
+}
+
+static int insert_invoice(struct db *db, const char *number, int64_t client_id,
+                          const char *currency, int64_t subtotal, const char *due_date,
+                          const char *now, int64_t *id, struct lumi_err *err)
+{
+    int rc;
+    struct db_stmt *st = db_prepare(db, SQL_INSERT, err);
+    if (st == NULL)
+        return LUMI_EDB;
+    if (db_bind_text(st, 1, number) < 0 || db_bind_int64(st, 2, client_id) < 0 ||
+        db_bind_text(st, 3, currency) < 0 || db_bind_int64(st, 4, subtotal) < 0 ||
+        db_bind_text(st, 5, due_date) < 0 || db_bind_text(st, 6, now) < 0) {
+        rc = bind_fail(err);
+        goto out;
+    }
+    rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        *id = db_col_int64(st, 0);
+        rc = 0;
+    } else if (rc == DB_DONE) {
+        rc = err_set(err, LUMI_EDB, "inserting an invoice returned no id");
+    }
+out:
+    db_finalize(st);
+    return rc;
+}
+
+static int insert_item(struct db *db, int64_t invoice_id, const struct invoice_item_in *it,
+                       int64_t amount, struct lumi_err *err)
+{
+    int rc = 0;
+    struct db_stmt *st = db_prepare(db, SQL_INSERT_ITEM, err);
+    if (st == NULL)
+        return LUMI_EDB;
+    if (db_bind_int64(st, 1, invoice_id) < 0 ||
+        (it->service_id > 0 ? db_bind_int64(st, 2, it->service_id) : db_bind_null(st, 2)) < 0 ||
+        db_bind_text(st, 3, it->kind != NULL ? it->kind : "other") < 0 ||
+        db_bind_text(st, 4, it->description) < 0 || db_bind_int64(st, 5, it->quantity) < 0 ||
+        db_bind_int64(st, 6, it->unit_amount) < 0 || db_bind_int64(st, 7, amount) < 0 ||
+        db_bind_text(st, 8, it->period_start) < 0 || db_bind_text(st, 9, it->period_end) < 0) {
+        rc = bind_fail(err);
+        goto out;
+    }
+    rc = db_step(st, err);
+    if (rc > 0)
+        rc = err_set(err, LUMI_EDB, "an INSERT returned rows");
+out:
+    db_finalize(st);
+    return rc;
+}
+
+int invoices_create(struct db *db, const struct audit_actor *actor, int64_t client_id,
+                    const char *currency, const char *due_date, const struct invoice_item_in *items,
+                    size_t nitems, int64_t *id_out, struct lumi_err *err)
+{
+    struct lumi_err local;
+    char now[UTC_ISO_LEN];
+    char number[32];
+    int64_t *amounts = NULL;
+    int64_t subtotal = 0, seq = 0, id = 0;
+    json_t *details = NULL;
+    int rc;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    if (!db_in_tx(db)) {
+        rc = err_set(err, LUMI_EINTERNAL, "invoices_create needs an open transaction");
+        goto out;
+    }
+    if (currency == NULL || due_date == NULL || client_id <= 0) {
+        rc = err_set(err, LUMI_EINVAL, "an invoice needs a client, a currency and a due date");
+        goto out;
+    }
+    amounts = calloc(nitems > 0 ? nitems : 1, sizeof *amounts);
+    if (amounts == NULL) {
+        rc = err_set(err, LUMI_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = check_items(items, nitems, amounts, &subtotal, err);
+    if (rc < 0)
+        goto out;
+    utc_now_iso(now);
+    rc = take_number(db, now, &seq, err);
+    if (rc < 0)
+        goto out;
+    if (snprintf(number, sizeof number, "INV-%06" PRId64, seq) >= (int)sizeof number) {
+        rc = err_set(err, LUMI_EINTERNAL, "invoice number too long");
+        goto out;
+    }
+    rc = insert_invoice(db, number, client_id, currency, subtotal, due_date, now, &id, err);
+    /* The client is a foreign key: a violation means it does not exist. */
+    if (rc == LUMI_EINVAL)
+        rc = err_set(err, LUMI_EINVAL, "client %" PRId64 " does not exist", client_id);
+    if (rc < 0)
+        goto out;
+    for (size_t i = 0; i < nitems; i++) {
+        rc = insert_item(db, id, &items[i], amounts[i], err);
+        if (rc < 0)
+            goto out;
+    }
+    details = json_pack("{s:s, s:I, s:s, s:I}", "number", number, "total", (json_int_t)subtotal,
+                        "currency", currency, "client_id", (json_int_t)client_id);
+    if (details == NULL) {
+        rc = err_set(err, LUMI_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = audit_append_id(db, actor, "INVOICE_CREATED", "invoice", id, details, err);
+    if (rc < 0)
+        goto out;
+    if (id_out != NULL)
+        *id_out = id;
+out:
+    json_decref(details);
+    free(amounts);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static json_t *text_or_null(struct db_stmt *st, int col)
+{
+    return db_col_is_null(st, col) ? json_null() : json_string(db_col_text(st, col));
+}
+
+static json_t *int_or_null(struct db_stmt *st, int col)
+{
+    return db_col_is_null(st, col) ? json_null() : json_integer(db_col_int64(st, col));
+}
+
+static json_t *item_row(struct db_stmt *st)
+{
+    return json_pack("{s:I, s:o, s:s, s:s, s:I, s:I, s:I, s:o, s:o}", "id",
+                     (json_int_t)db_col_int64(st, 0), "service_id", int_or_null(st, 1), "kind",
+                     db_col_text(st, 2), "description", db_col_text(st, 3), "quantity",
+                     (json_int_t)db_col_int64(st, 4), "unit_amount",
+                     (json_int_t)db_col_int64(st, 5), "amount", (json_int_t)db_col_int64(st, 6),
+                     "period_start", text_or_null(st, 7), "period_end", text_or_null(st, 8));
+}
+
+static json_t *invoice_row(struct db_stmt *st)
+{
+    return json_pack("{s:I, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:o, s:s, s:s}", "id",
+                     (json_int_t)db_col_int64(st, 0), "number", db_col_text(st, 1), "client_id",
+                     (json_int_t)db_col_int64(st, 2), "status", db_col_text(st, 3), "currency",
+                     db_col_text(st, 4), "subtotal", (json_int_t)db_col_int64(st, 5), "tax",
+                     (json_int_t)db_col_int64(st, 6), "total", (json_int_t)db_col_int64(st, 7),
+                     "amount_paid", (json_int_t)db_col_int64(st, 8), "amount_refunded",
+                     (json_int_t)db_col_int64(st, 9), "due_date", db_col_text(st, 10), "paid_at",
+                     text_or_null(st, 11), "created_at", db_col_text(st, 12), "updated_at",
+                     db_col_text(st, 13));
+}
+
+static json_t *fetch_items(struct db *db, int64_t id, struct lumi_err *err)
+{
+    json_t *items = json_array();
+    json_t *result = NULL;
+    int rc;
+    struct db_stmt *st = db_prepare(db, SQL_ITEMS, err);
+    if (st == NULL || items == NULL)
+        goto out;
+    if (db_bind_int64(st, 1, id) < 0) {
+        bind_fail(err);
+        goto out;
+    }
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        json_t *row = item_row(st);
+        if (row == NULL || json_array_append_new(items, row) < 0) {
+            err_set(err, LUMI_ENOMEM, "out of memory reading invoice items");
+            goto out;
+        }
+    }
+    if (rc < 0)
+        goto out;
+    result = items;
+    items = NULL;
+out:
+    if (result == NULL && err->code == 0)
+        err_set(err, LUMI_ENOMEM, "out of memory");
+    db_finalize(st);
+    json_decref(items);
+    return result;
+}
+
+json_t *invoices_get(struct db *db, int64_t id, struct lumi_err *err)
+{
+    struct lumi_err local;
+    json_t *inv = NULL;
+    json_t *result = NULL;
+    json_t *items = NULL;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    struct db_stmt *st = db_prepare(db, SQL_GET, err);
+    if (st == NULL)
+        goto out;
+    if (db_bind_int64(st, 1, id) < 0) {
+        bind_fail(err);
+        goto out;
+    }
+    int rc = db_step(st, err);
+    if (rc == DB_DONE) {
+        err_set(err, LUMI_ENOTFOUND, "invoice %" PRId64 " not found", id);
+        goto out;
+    }
+    if (rc < 0)
+        goto out;
+    inv = invoice_row(st);
+    db_finalize(st);
+    st = NULL;
+    if (inv == NULL) {
+        err_set(err, LUMI_ENOMEM, "out of memory reading an invoice");
+        goto out;
+    }
+    items = fetch_items(db, id, err);
+    if (items == NULL)
+        goto out;
+    if (json_object_set_new(inv, "items", items) < 0) {
+        err_set(err, LUMI_ENOMEM, "out of memory");
+        goto out;
+    }
+    result = inv;
+    inv = NULL;
+out:
+    db_finalize(st);
+    json_decref(inv);
+    return result;
+}

@@ -1,0 +1,1016 @@
+/*
+ * services.c — orders and lifecycle requests of services (see services.h).
+ *
+ * Owns the SQL over `services`, the reads of `provision_attempts`, the
+ * placement of a new service on a server (a product's server, or the best
+ * server of its group), and the settings row "installation.id" that makes
+ * remote keys unique per installation. Panel calls never happen here: a
+ * decision is a row in `jobs`, written in the same transaction as the check
+ * that allowed it (provision.c runs it later).
+ *
+ * Placement takes a slot with servers_reserve_slot, a guarded UPDATE, so two
+ * concurrent orders can never overfill a server; a candidate that filled up
+ * since it was listed is skipped for the next one. On PostgreSQL the service
+ * row is locked (FOR UPDATE) while a request checks its status; on SQLite
+ * BEGIN IMMEDIATE already serialises writers.
+ *
+ * Stateless and thread-safe: everything goes through the caller's connection.
+ */
+#include "provisioning/services.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "billing/invoices.h"
+#include "billing/listing.h"
+#include "core/crypto.h"
+#include "core/json.h"
+#include "core/str.h"
+#include "core/utc.h"
+#include "provisioning/jobs.h"
+#include "provisioning/servers.h"
+
+#define DOMAIN_MAX 253
+#define REASON_MAX 200
+#define CANDIDATES_MAX 64
+#define ATTEMPTS_SHOWN 20
+
+#define SERVICE_COLUMNS                                                                            \
+    "id, client_id, product_id, server_id, status, suspend_reason, remote_key, external_id,"       \
+    " username, domain, billing_cycle, recurring_amount, currency, next_due_date, last_error,"     \
+    " created_at, updated_at, terminated_at"
+
+static const char SQL_GET[] = "SELECT " SERVICE_COLUMNS " FROM services WHERE id = $1";
+
+static const char SQL_LIST[] =
+    "SELECT " SERVICE_COLUMNS " FROM services WHERE id > $1 ORDER BY id LIMIT $2";
+
+static const char SQL_LIST_STATUS[] =
+    "SELECT " SERVICE_COLUMNS " FROM services WHERE id > $1 AND status = $3"
+    " ORDER BY id LIMIT $2";
+
+static const char SQL_STATE[] = "SELECT status FROM services WHERE id = $1";
+static const char SQL_STATE_LOCKED[] = "SELECT status FROM services WHERE id = $1 FOR UPDATE";
+
+static const char SQL_CLIENT[] = "SELECT role, status FROM users WHERE id = $1";
+
+static const char SQL_PRODUCT[] =
+    "SELECT name, server_id, server_group, fill_strategy, price, currency, billing_cycle,"
+    " setup_fee, autosetup, active FROM products WHERE id = $1";
+
+static const char SQL_SERVER_TYPE[] = "SELECT type FROM servers WHERE id = $1";
+
+/* Servers of a group that have room, best first. An unlimited server
+ * (max_accounts 0) counts as empty; ratios are compared in millionths so
+ * both engines order them the same way without floating point. */
+static const char SQL_GROUP_LEAST_FULL[] =
+    "SELECT id FROM servers WHERE group_name = $1 AND active = 1"
+    " AND (max_accounts = 0 OR account_count < max_accounts)"
+    " ORDER BY CASE WHEN max_accounts = 0 THEN 0"
+    " ELSE CAST(account_count AS BIGINT) * 1000000 / max_accounts END, fill_order, id LIMIT $2";
+
+static const char SQL_GROUP_IN_ORDER[] =
+    "SELECT id FROM servers WHERE group_name = $1 AND active = 1"
+    " AND (max_accounts = 0 OR account_count < max_accounts)"
+    " ORDER BY fill_order, id LIMIT $2";
+
+static const char SQL_INSTALLATION_CREATE[] =
+    "INSERT INTO settings (key, value, updated_at) VALUES ('installation.id', $1, $2)"
+    " ON CONFLICT (key) DO NOTHING";
+
+static const char SQL_INSTALLATION_GET[] =
+    "SELECT value FROM settings WHERE key = 'installation.id'";
+
+static const char SQL_INSERT[] =
+    "INSERT INTO services (client_id, product_id, server_id, status, remote_key, domain,"
+    " billing_cycle, recurring_amount, currency, next_due_date, created_at, updated_at)"
+    " VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id";
+
+static const char SQL_SET_REMOTE_KEY[] = "UPDATE services SET remote_key = $1 WHERE id = $2";
+
+static const char SQL_OPEN_TERMINATION[] =
+    "SELECT COUNT(*) FROM jobs WHERE service_id = $1 AND action = 'terminate'"
+    " AND status IN ('queued', 'running')";
+
+static const char SQL_ATTEMPTS[] =
+    "SELECT id, job_id, server_id, action, attempt, started_at, duration_ms, outcome,"
+    " http_status, error FROM provision_attempts WHERE service_id = $1"
+    " ORDER BY id DESC LIMIT $2";
+
+static const char SQL_PAID_ITEMS[] =
+    "SELECT i.service_id, i.kind, i.period_end, s.status, s.suspend_reason, p.autosetup"
+    " FROM invoice_items i JOIN services s ON s.id = i.service_id"
+    " JOIN products p ON p.id = s.product_id WHERE i.invoice_id = $1 ORDER BY i.id";
+
+static const char SQL_ADVANCE_DUE[] =
+    "UPDATE services SET next_due_date = $1, updated_at = $2"
+    " WHERE id = $3 AND (next_due_date IS NULL OR next_due_date < $1)";
+
+static const char *const STATUSES[] = {"pending",    "provisioning", "active",    "suspended",
+                                       "terminated", "failed",       "cancelled", NULL};
+static const char *const SUSPEND_REASONS[] = {"overdue", "manual", "abuse", "dispute", NULL};
+static const char *const ORDER_KEYS[] = {"client_id", "product_id", "domain", NULL};
+
+/* Columns answered as integers; everything else is text or null. */
+static const char *const INT_COLUMNS[] = {
+    "id",     "client_id", "product_id",  "server_id",   "recurring_amount",
+    "job_id", "attempt",   "duration_ms", "http_status", NULL};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static bool in_list(const char *s, const char *const *list)
+{
+    for (size_t i = 0; s != NULL && list[i] != NULL; i++)
+        if (strcmp(s, list[i]) == 0)
+            return true;
+    return false;
+}
+
+static int bind_fail(struct lumi_err *err)
+{
+    return err_set(err, LUMI_EDB, "cannot bind a parameter");
+}
+
+static int nomem(struct lumi_err *err)
+{
+    return err_set(err, LUMI_ENOMEM, "out of memory");
+}
+
+int services_cycle_months(const char *billing_cycle)
+{
+    static const struct {
+        const char *name;
+        int months;
+    } cycles[] = {
+        {"monthly", 1}, {"quarterly", 3}, {"semiannually", 6}, {"annually", 12}, {"onetime", 0}};
+    for (size_t i = 0; billing_cycle != NULL && i < sizeof cycles / sizeof cycles[0]; i++)
+        if (strcmp(billing_cycle, cycles[i].name) == 0)
+            return cycles[i].months;
+    return -1;
+}
+
+/* A row as a JSON object keyed by column name. */
+static json_t *row_to_json(struct db_stmt *st, struct lumi_err *err)
+{
+    json_t *o = json_object();
+    for (int i = 0; o != NULL && i < db_col_count(st); i++) {
+        const char *name = db_col_name(st, i);
+        json_t *v;
+        if (db_col_is_null(st, i))
+            v = json_null();
+        else if (in_list(name, INT_COLUMNS))
+            v = json_integer(db_col_int64(st, i));
+        else
+            v = json_string(db_col_text(st, i));
+        if (json_object_set_new(o, name, v) < 0) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
+    if (o == NULL)
+        nomem(err);
+    return o;
+}
+
+/* Runs sql with $1 = id and answers its rows as a JSON array. limit > 0 binds $2. */
+static json_t *rows_by_id(struct db *db, const char *sql, int64_t id, int limit,
+                          struct lumi_err *err)
+{
+    json_t *rows = json_array();
+    json_t *result = NULL;
+    int rc;
+    struct db_stmt *st = db_prepare(db, sql, err);
+    if (st == NULL || rows == NULL)
+        goto out;
+    if (db_bind_int64(st, 1, id) < 0 || (limit > 0 && db_bind_int64(st, 2, limit) < 0)) {
+        bind_fail(err);
+        goto out;
+    }
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        json_t *row = row_to_json(st, err);
+        if (row == NULL || json_array_append_new(rows, row) < 0)
+            goto out;
+    }
+    if (rc < 0)
+        goto out;
+    result = rows;
+    rows = NULL;
+out:
+    if (result == NULL && err->code == 0)
+        nomem(err);
+    db_finalize(st);
+    json_decref(rows);
+    return result;
+}
+
+/* The services row as JSON, or NULL with LUMI_ENOTFOUND. */
+static json_t *fetch_service(struct db *db, int64_t id, struct lumi_err *err)
+{
+    json_t *rows = rows_by_id(db, SQL_GET, id, 0, err);
+    json_t *s = NULL;
+    if (rows == NULL)
+        return NULL;
+    if (json_array_size(rows) == 0)
+        err_set(err, LUMI_ENOTFOUND, "service %" PRId64 " not found", id);
+    else
+        s = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    return s;
+}
+
+/* First column of the first row of sql ($1 = id when id > 0) as text into out. */
+static int query_text(struct db *db, const char *sql, int64_t id, char *out, size_t outsz,
+                      struct lumi_err *err)
+{
+    int rc;
+    struct db_stmt *st = db_prepare(db, sql, err);
+    if (st == NULL)
+        return LUMI_EDB;
+    if (id > 0 && db_bind_int64(st, 1, id) < 0) {
+        rc = bind_fail(err);
+        goto out;
+    }
+    rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        const char *v = db_col_text(st, 0);
+        str_copy(out, v != NULL ? v : "", outsz);
+        rc = 0;
+    } else if (rc == DB_DONE) {
+        rc = LUMI_ENOTFOUND;
+    }
+out:
+    db_finalize(st);
+    return rc;
+}
+
+/* ---- orders ------------------------------------------------------------- */
+
+struct order {
+    int64_t client_id;
+    int64_t product_id;
+    char domain[DOMAIN_MAX + 1]; /* "" when none */
+    /* from the product */
+    char name[256];
+    int64_t server_id; /* 0 when the product names a group */
+    char group[256];
+    char fill[16];
+    int64_t price, setup_fee;
+    char currency[8];
+    char cycle[16];
+    char autosetup[16];
+    /* decided here */
+    int64_t placed;
+    char server_type[16];
+};
+
+/* Hostname rules: labels of [a-z0-9-] (1..63, no '-' at either end), at least two labels. */
+static int normalise_domain(const char *in, char out[DOMAIN_MAX + 1], struct lumi_err *err)
+{
+    size_t n = strlen(in), label = 0, labels = 1;
+    if (n > DOMAIN_MAX)
+        return err_set(err, LUMI_EINVAL, "field 'domain' is longer than %d characters", DOMAIN_MAX);
+    for (size_t i = 0; i < n; i++) {
+        char c = (char)tolower((unsigned char)in[i]);
+        bool end_of_label = i + 1 == n || in[i + 1] == '.';
+        if (c == '.') {
+            if (label == 0 || i + 1 == n)
+                goto bad;
+            label = 0;
+            labels++;
+        } else if (isalnum((unsigned char)c) || c == '-') {
+            if (c == '-' && (label == 0 || end_of_label))
+                goto bad;
+            if (++label > 63)
+                goto bad;
+        } else {
+            goto bad;
+        }
+        out[i] = c;
+    }
+    out[n] = '\0';
+    if (labels < 2)
+        goto bad;
+    return 0;
+bad:
+    return err_set(err, LUMI_EINVAL,
+                   "field 'domain' must be a domain name such as \"example.com\" (letters, "
+                   "digits, '-' and '.')");
+}
+
+static int read_order(const json_t *in, struct order *o, struct lumi_err *err)
+{
+    const char *domain = NULL;
+    int rc = jsonx_check_keys(in, ORDER_KEYS, err);
+    if (rc < 0)
+        return rc;
+    rc = jsonx_take_int(in, "client_id", true, 1, INT64_MAX, &o->client_id, err);
+    if (rc < 0)
+        return rc;
+    rc = jsonx_take_int(in, "product_id", true, 1, INT64_MAX, &o->product_id, err);
+    if (rc < 0)
+        return rc;
+    rc = jsonx_take_str(in, "domain", false, DOMAIN_MAX, &domain, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 1 && domain[0] != '\0')
+        return normalise_domain(domain, o->domain, err);
+    return 0;
+}
+
+static int check_client(struct db *db, int64_t id, struct lumi_err *err)
+{
+    int rc;
+    struct db_stmt *st = db_prepare(db, SQL_CLIENT, err);
+    if (st == NULL)
+        return LUMI_EDB;
+    if (db_bind_int64(st, 1, id) < 0) {
+        rc = bind_fail(err);
+        goto out;
+    }
+    rc = db_step(st, err);
+    if (rc < 0)
+        goto out;
+    if (rc == DB_DONE || !str_eq(db_col_text(st, 0), "client"))
+        rc = err_set(err, LUMI_EINVAL, "field 'client_id': client %" PRId64 " does not exist", id);
+    else if (!str_eq(db_col_text(st, 1), "active"))
+        rc = err_set(err, LUMI_EINVAL, "field 'client_id': client %" PRId64 " is disabled", id);
+    else
+        rc = 0;
+out:
+    db_finalize(st);
+    return rc;
+}
+
+static int load_product(struct db *db, struct order *o, struct lumi_err *err)
+{
+    int rc;
+    struct db_stmt *st = db_prepare(db, SQL_PRODUCT, err);
+    if (st == NULL)
+        return LUMI_EDB;
+    if (db_bind_int64(st, 1, o->product_id) < 0) {
+        rc = bind_fail(err);
+        goto out;
+    }
+    rc = db_step(st, err);
+    if (rc < 0)
+        goto out;
+    if (rc == DB_DONE) {
+        rc = err_set(err, LUMI_EINVAL, "field 'product_id': product %" PRId64 " does not exist",
+                     o->product_id);
+        goto out;
+    }
+    if (db_col_int64(st, 9) == 0) {
+        rc = err_set(err, LUMI_EINVAL, "field 'product_id': product %" PRId64 " is not active",
+                     o->product_id);
+        goto out;
+    }
+    str_copy(o->name, db_col_text(st, 0), sizeof o->name);
+    o->server_id = db_col_is_null(st, 1) ? 0 : db_col_int64(st, 1);
+    str_copy(o->group, db_col_is_null(st, 2) ? "" : db_col_text(st, 2), sizeof o->group);
+    str_copy(o->fill, db_col_text(st, 3), sizeof o->fill);
+    o->price = db_col_int64(st, 4);
+    str_copy(o->currency, db_col_text(st, 5), sizeof o->currency);
+    str_copy(o->cycle, db_col_text(st, 6), sizeof o->cycle);
+    o->setup_fee = db_col_int64(st, 7);
+    str_copy(o->autosetup, db_col_text(st, 8), sizeof o->autosetup);
+    rc = services_cycle_months(o->cycle) < 0
+             ? err_set(err, LUMI_EINTERNAL, "product %" PRId64 " has an unknown billing cycle",
+                       o->product_id)
+             : 0;
+out:
+    db_finalize(st);
+    return rc;
+}
+
+/* The group's servers with room, best first, into ids (at most CANDIDATES_MAX). */
+static int group_candidates(struct db *db, const struct order *o, int64_t *ids, size_t *n,
+                            struct lumi_err *err)
+{
+    int rc;
+    const char *sql = strcmp(o->fill, "in_order") == 0 ? SQL_GROUP_IN_ORDER : SQL_GROUP_LEAST_FULL;
+    struct db_stmt *st = db_prepare(db, sql, err);
+    *n = 0;
+    if (st == NULL)
+        return LUMI_EDB;
+    if (db_bind_text(st, 1, o->group) < 0 || db_bind_int64(st, 2, CANDIDATES_MAX) < 0) {
+        rc = bind_fail(err);
+        goto out;
+    }
+    while ((rc = db_step(st, err)) == DB_ROW && *n < CANDIDATES_MAX)
+        ids[(*n)++] = db_col_int64(st, 0);
+    if (rc > 0)
+        rc = 0;
+out:
+    db_finalize(st);
+    return rc;
+}
+
+static int place(struct db *db, struct order *o, struct lumi_err *err)
+{
+    int64_t ids[CANDIDATES_MAX];
+    size_t n = 0;
+    int rc;
+    if (o->server_id > 0) {
+        rc = servers_reserve_slot(db, o->server_id, err);
+        if (rc < 0)
+            return rc;
+        o->placed = o->server_id;
+        return 0;
+    }
+    if (o->group[0] == '\0')
+        return err_set(err, LUMI_EINVAL, "product %" PRId64 " has no server or server group",
+                       o->product_id);
+    rc = group_candidates(db, o, ids, &n, err);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        /* Another order may have taken the last slot since the list was read. */
+        rc = servers_reserve_slot(db, ids[i], err);
+        if (rc == 0) {
+            o->placed = ids[i];
+            err_clear(err);
+            return 0;
+        }
+        if (rc != LUMI_ECONFLICT)
+            return rc;
+    }
+    return err_set(err, LUMI_ECONFLICT,
+                   "no active server in group '%.200s' has room for product %" PRId64, o->group,
+                   o->product_id);
+}
+
+/* The installation's id: 8 random hex characters, created once. */
+static int installation_id(struct db *db, char out[16], const char *now, struct lumi_err *err)
+{
+    char fresh[16];
+    if (crypto_random_token(4, fresh, sizeof fresh) < 0)
+        return err_set(err, LUMI_EINTERNAL, "cannot make an installation id");
+    const char *params[] = {fresh, now};
+    int rc = db_execp(db, SQL_INSTALLATION_CREATE, 2, params, NULL, err);
+    if (rc < 0)
+        return rc;
+    rc = query_text(db, SQL_INSTALLATION_GET, 0, out, 16, err);
+    if (rc == LUMI_ENOTFOUND)
+        return err_set(err, LUMI_EINTERNAL, "the installation id is missing");
+    return rc;
+}
+
+static int insert_service(struct db *db, const struct order *o, const char *now,
+                          const char *next_due, int64_t *id, struct lumi_err *err)
+{
+    char tmp_key[48] = "tmp-";
+    int rc;
+    /* Unique until the id is known and the real key replaces it below. */
+    if (crypto_random_token(16, tmp_key + 4, sizeof tmp_key - 4) < 0)
+        return err_set(err, LUMI_EINTERNAL, "cannot make a temporary key");
+    struct db_stmt *st = db_prepare(db, SQL_INSERT, err);
+    if (st == NULL)
+        return LUMI_EDB;
+    if (db_bind_int64(st, 1, o->client_id) < 0 || db_bind_int64(st, 2, o->product_id) < 0 ||
+        db_bind_int64(st, 3, o->placed) < 0 || db_bind_text(st, 4, tmp_key) < 0 ||
+        db_bind_text(st, 5, o->domain[0] != '\0' ? o->domain : NULL) < 0 ||
+        db_bind_text(st, 6, o->cycle) < 0 || db_bind_int64(st, 7, o->price) < 0 ||
+        db_bind_text(st, 8, o->currency) < 0 || db_bind_text(st, 9, next_due) < 0 ||
+        db_bind_text(st, 10, now) < 0) {
+        rc = bind_fail(err);
+        goto out;
+    }
+    rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        *id = db_col_int64(st, 0);
+        rc = 0;
+    } else if (rc == DB_DONE) {
+        rc = err_set(err, LUMI_EDB, "inserting a service returned no id");
+    }
+out:
+    db_finalize(st);
+    return rc;
+}
+
+static int set_remote_key(struct db *db, int64_t id, const char *installation, char *key,
+                          size_t keysz, struct lumi_err *err)
+{
+    char idt[24];
+    if (snprintf(key, keysz, "lumi-%s-%" PRId64, installation, id) >= (int)keysz)
+        return err_set(err, LUMI_EINTERNAL, "remote key too long");
+    snprintf(idt, sizeof idt, "%" PRId64, id);
+    const char *params[] = {key, idt};
+    return db_execp(db, SQL_SET_REMOTE_KEY, 2, params, NULL, err);
+}
+
+/* The first invoice: the setup fee (when there is one) and the first period. */
+static int first_invoice(struct db *db, const struct audit_actor *actor, const struct order *o,
+                         int64_t service_id, const char *now, const char *next_due,
+                         int64_t *invoice_id, struct lumi_err *err)
+{
+    char setup_desc[300], period_desc[600];
+    struct invoice_item_in items[2];
+    size_t n = 0;
+    const char *sep = o->domain[0] != '\0' ? " - " : "";
+    if (o->setup_fee > 0) {
+        snprintf(setup_desc, sizeof setup_desc, "Setup fee: %.200s", o->name);
+        items[n++] =
+            (struct invoice_item_in){setup_desc, 1, o->setup_fee, service_id, "setup", NULL, NULL};
+    }
+    if (next_due != NULL) {
+        snprintf(period_desc, sizeof period_desc, "%.200s%s%s (%.10s to %.10s)", o->name, sep,
+                 o->domain, now, next_due);
+        items[n++] = (struct invoice_item_in){period_desc, 1,   o->price, service_id,
+                                              "recurring", now, next_due};
+    } else {
+        snprintf(period_desc, sizeof period_desc, "%.200s%s%s", o->name, sep, o->domain);
+        items[n++] =
+            (struct invoice_item_in){period_desc, 1, o->price, service_id, "other", NULL, NULL};
+    }
+    return invoices_create(db, actor, o->client_id, o->currency, now, items, n, invoice_id, err);
+}
+
+/* The answer to an order: the service, its invoice and its job (or null). */
+static json_t *order_answer(struct db *db, int64_t service_id, int64_t invoice_id, int64_t job_id,
+                            struct lumi_err *err)
+{
+    json_t *s = fetch_service(db, service_id, err);
+    json_t *inv = NULL, *job = NULL;
+    if (s == NULL)
+        return NULL;
+    inv = invoices_get(db, invoice_id, err);
+    if (inv == NULL)
+        goto fail;
+    if (job_id > 0) {
+        job = jobs_get(db, job_id, err);
+        if (job == NULL)
+            goto fail;
+    } else {
+        job = json_null();
+    }
+    if (json_object_set_new(s, "invoice_id", json_integer(invoice_id)) < 0 ||
+        json_object_set_new(s, "invoice", inv) < 0 || json_object_set_new(s, "job", job) < 0) {
+        nomem(err);
+        json_decref(s);
+        return NULL;
+    }
+    return s;
+fail:
+    json_decref(inv);
+    json_decref(s);
+    return NULL;
+}
+
+json_t *services_order(struct db *db, const struct audit_actor *actor, const json_t *input,
+                       struct lumi_err *err)
+{
+    struct lumi_err local;
+    struct order o;
+    char now[UTC_ISO_LEN], due[UTC_ISO_LEN], installation[16], remote_key[64];
+    const char *next_due = NULL;
+    int64_t service_id = 0, invoice_id = 0, job_id = 0;
+    json_t *details = NULL, *result = NULL;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    memset(&o, 0, sizeof o);
+    if (read_order(input, &o, err) < 0)
+        goto out;
+    if (db_begin(db, err) < 0)
+        goto out;
+    if (check_client(db, o.client_id, err) < 0 || load_product(db, &o, err) < 0 ||
+        place(db, &o, err) < 0)
+        goto out;
+    if (query_text(db, SQL_SERVER_TYPE, o.placed, o.server_type, sizeof o.server_type, err) < 0)
+        goto out;
+    if (strcmp(o.server_type, "directadmin") == 0 && o.domain[0] == '\0') {
+        err_set(err, LUMI_EINVAL,
+                "field 'domain' is required: product %" PRId64 " is hosted on DirectAdmin",
+                o.product_id);
+        goto out;
+    }
+    int64_t t = utc_now();
+    utc_format(t, now);
+    int months = services_cycle_months(o.cycle);
+    if (months > 0) {
+        if (utc_format(utc_add_months(t, months), due) < 0) {
+            err_set(err, LUMI_EINTERNAL, "cannot compute the next due date");
+            goto out;
+        }
+        next_due = due;
+    }
+    if (installation_id(db, installation, now, err) < 0 ||
+        insert_service(db, &o, now, next_due, &service_id, err) < 0 ||
+        set_remote_key(db, service_id, installation, remote_key, sizeof remote_key, err) < 0 ||
+        first_invoice(db, actor, &o, service_id, now, next_due, &invoice_id, err) < 0)
+        goto out;
+    if (strcmp(o.autosetup, "order") == 0 &&
+        jobs_enqueue(db, service_id, "provision", NULL, &job_id, err) < 0)
+        goto out;
+    details = json_pack(
+        "{s:I, s:I, s:I, s:s, s:s?, s:I, s:s, s:I, s:s, s:o}", "client_id", (json_int_t)o.client_id,
+        "product_id", (json_int_t)o.product_id, "server_id", (json_int_t)o.placed, "remote_key",
+        remote_key, "domain", o.domain[0] != '\0' ? o.domain : NULL, "invoice_id",
+        (json_int_t)invoice_id, "autosetup", o.autosetup, "recurring_amount", (json_int_t)o.price,
+        "currency", o.currency, "job_id", job_id > 0 ? json_integer(job_id) : json_null());
+    if (details == NULL) {
+        nomem(err);
+        goto out;
+    }
+    if (audit_append_id(db, actor, "SERVICE_ORDERED", "service", service_id, details, err) < 0)
+        goto out;
+    result = order_answer(db, service_id, invoice_id, job_id, err);
+    if (result != NULL && db_commit(db, err) < 0) {
+        json_decref(result);
+        result = NULL;
+    }
+out:
+    if (result == NULL)
+        db_rollback(db);
+    json_decref(details);
+    return result;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+json_t *services_get(struct db *db, int64_t id, struct lumi_err *err)
+{
+    struct lumi_err local;
+    json_t *s = NULL, *jobs = NULL, *attempts = NULL;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    s = fetch_service(db, id, err);
+    if (s == NULL)
+        goto fail;
+    jobs = jobs_of_service(db, id, err);
+    if (jobs == NULL)
+        goto fail;
+    attempts = rows_by_id(db, SQL_ATTEMPTS, id, ATTEMPTS_SHOWN, err);
+    if (attempts == NULL)
+        goto fail;
+    if (json_object_set_new(s, "jobs", jobs) < 0 ||
+        json_object_set_new(s, "attempts", attempts) < 0) {
+        jobs = attempts = NULL;
+        nomem(err);
+        goto fail;
+    }
+    return s;
+fail:
+    json_decref(jobs);
+    json_decref(attempts);
+    json_decref(s);
+    return NULL;
+}
+
+json_t *services_list(struct db *db, const char *status, int64_t after_id, int limit,
+                      int64_t *next_cursor, struct lumi_err *err)
+{
+    struct lumi_err local;
+    json_t *rows = NULL, *result = NULL;
+    struct db_stmt *st = NULL;
+    int rc;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    *next_cursor = 0;
+    if (limit < 1 || limit > LISTING_PAGE_MAX) {
+        err_set(err, LUMI_EINVAL, "limit must be from 1 to %d", LISTING_PAGE_MAX);
+        goto out;
+    }
+    if (status != NULL && !in_list(status, STATUSES)) {
+        err_set(err, LUMI_EINVAL,
+                "status must be one of pending, provisioning, active, suspended, terminated, "
+                "failed, cancelled");
+        goto out;
+    }
+    st = db_prepare(db, status != NULL ? SQL_LIST_STATUS : SQL_LIST, err);
+    rows = json_array();
+    if (st == NULL || rows == NULL)
+        goto out;
+    /* One row more than asked tells whether another page follows. */
+    if (db_bind_int64(st, 1, after_id) < 0 || db_bind_int64(st, 2, (int64_t)limit + 1) < 0 ||
+        (status != NULL && db_bind_text(st, 3, status) < 0)) {
+        bind_fail(err);
+        goto out;
+    }
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        if (json_array_size(rows) == (size_t)limit) {
+            json_t *last = json_array_get(rows, (size_t)limit - 1);
+            *next_cursor = json_integer_value(json_object_get(last, "id"));
+            break;
+        }
+        json_t *row = row_to_json(st, err);
+        if (row == NULL || json_array_append_new(rows, row) < 0)
+            goto out;
+    }
+    if (rc < 0)
+        goto out;
+    result = rows;
+    rows = NULL;
+out:
+    if (result == NULL && err->code == 0)
+        nomem(err);
+    db_finalize(st);
+    json_decref(rows);
+    return result;
+}
+
+/* ---- lifecycle requests ------------------------------------------------- */
+
+/* Reads (and on PostgreSQL locks) the service's status. */
+static int lock_status(struct db *db, int64_t id, char status[24], struct lumi_err *err)
+{
+    const char *sql = db_kind(db) == DB_POSTGRES ? SQL_STATE_LOCKED : SQL_STATE;
+    int rc = query_text(db, sql, id, status, 24, err);
+    if (rc == LUMI_ENOTFOUND)
+        return err_set(err, LUMI_ENOTFOUND, "service %" PRId64 " not found", id);
+    return rc;
+}
+
+/* Whether the status allows the action; LUMI_ECONFLICT with the reason when not. */
+static int check_transition(int64_t id, const char *action, const char *status,
+                            struct lumi_err *err)
+{
+    if (strcmp(action, "provision") == 0) {
+        if (strcmp(status, "pending") == 0 || strcmp(status, "failed") == 0)
+            return 0;
+        return err_set(err, LUMI_ECONFLICT,
+                       "service %" PRId64
+                       " is %s; only pending or failed services can be provisioned",
+                       id, status);
+    }
+    if (strcmp(action, "suspend") == 0) {
+        if (strcmp(status, "active") == 0)
+            return 0;
+        return err_set(err, LUMI_ECONFLICT,
+                       "service %" PRId64 " is %s; only active services can be suspended", id,
+                       status);
+    }
+    if (strcmp(action, "unsuspend") == 0) {
+        if (strcmp(status, "suspended") == 0)
+            return 0;
+        return err_set(err, LUMI_ECONFLICT,
+                       "service %" PRId64 " is %s; only suspended services can be unsuspended", id,
+                       status);
+    }
+    if (strcmp(status, "terminated") == 0 || strcmp(status, "cancelled") == 0)
+        return err_set(err, LUMI_ECONFLICT, "service %" PRId64 " is already %s", id, status);
+    return 0;
+}
+
+/* A queued termination makes every other request moot. */
+static int check_no_termination(struct db *db, int64_t id, struct lumi_err *err)
+{
+    char idt[24];
+    int64_t n = 0;
+    snprintf(idt, sizeof idt, "%" PRId64, id);
+    const char *params[] = {idt};
+    int rc = db_query_int64(db, SQL_OPEN_TERMINATION, 1, params, &n, err);
+    if (rc < 0)
+        return rc;
+    if (n > 0)
+        return err_set(err, LUMI_ECONFLICT,
+                       "service %" PRId64 " has a termination queued; nothing else can be "
+                       "requested",
+                       id);
+    return 0;
+}
+
+/* Audits SERVICE_<WHAT>_REQUESTED; extra (may be NULL) is merged into the details. */
+static int audit_request(struct db *db, const struct audit_actor *actor, int64_t id,
+                         const char *what, int64_t job_id, const char *reason, json_t *extra,
+                         struct lumi_err *err)
+{
+    char action[64];
+    size_t i = 0;
+    for (const char *p = "SERVICE_"; *p; p++)
+        action[i++] = *p;
+    for (const char *p = what; *p && i < 40; p++)
+        action[i++] = (char)toupper((unsigned char)*p);
+    str_copy(action + i, "_REQUESTED", sizeof action - i);
+    json_t *details = json_pack("{s:I, s:s?}", "job_id", (json_int_t)job_id, "reason", reason);
+    if (details == NULL || (extra != NULL && json_object_update(details, extra) < 0)) {
+        json_decref(details);
+        return nomem(err);
+    }
+    int rc = audit_append_id(db, actor, action, "service", id, details, err);
+    json_decref(details);
+    return rc;
+}
+
+json_t *services_request(struct db *db, const struct audit_actor *actor, int64_t id,
+                         const char *action, const char *reason, struct lumi_err *err)
+{
+    struct lumi_err local;
+    char status[24];
+    int64_t job_id = 0;
+    json_t *args = NULL, *extra = NULL, *job = NULL;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    if (action == NULL || (strcmp(action, "provision") != 0 && strcmp(action, "suspend") != 0 &&
+                           strcmp(action, "unsuspend") != 0 && strcmp(action, "terminate") != 0)) {
+        err_set(err, LUMI_EINVAL, "action must be one of provision, suspend, unsuspend, terminate");
+        goto out;
+    }
+    if (reason != NULL && reason[0] == '\0')
+        reason = NULL;
+    if (strcmp(action, "suspend") == 0) {
+        if (reason == NULL)
+            reason = "manual";
+        if (!in_list(reason, SUSPEND_REASONS)) {
+            err_set(err, LUMI_EINVAL, "reason must be one of overdue, manual, abuse, dispute");
+            goto out;
+        }
+    } else if (reason != NULL && strlen(reason) > REASON_MAX) {
+        err_set(err, LUMI_EINVAL, "reason is longer than %d characters", REASON_MAX);
+        goto out;
+    }
+    if (reason != NULL) {
+        args = json_pack("{s:s}", "reason", reason);
+        if (args == NULL) {
+            nomem(err);
+            goto out;
+        }
+    }
+    if (db_begin(db, err) < 0 || lock_status(db, id, status, err) < 0 ||
+        check_transition(id, action, status, err) < 0 || check_no_termination(db, id, err) < 0)
+        goto out;
+    if (jobs_enqueue(db, id, action, args, &job_id, err) < 0)
+        goto out;
+    extra = json_pack("{s:s}", "status", status);
+    if (extra == NULL) {
+        nomem(err);
+        goto out;
+    }
+    if (audit_request(db, actor, id, action, job_id, reason, extra, err) < 0)
+        goto out;
+    job = jobs_get(db, job_id, err);
+    if (job != NULL && db_commit(db, err) < 0) {
+        json_decref(job);
+        job = NULL;
+    }
+out:
+    if (job == NULL)
+        db_rollback(db);
+    json_decref(args);
+    json_decref(extra);
+    return job;
+}
+
+json_t *services_retry(struct db *db, const struct audit_actor *actor, int64_t id,
+                       struct lumi_err *err)
+{
+    struct lumi_err local;
+    char status[24];
+    int64_t job_id = 0;
+    json_t *job = NULL;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    if (db_begin(db, err) < 0 || lock_status(db, id, status, err) < 0)
+        goto out;
+    if (strcmp(status, "terminated") == 0 || strcmp(status, "cancelled") == 0) {
+        err_set(err, LUMI_ECONFLICT, "service %" PRId64 " is %s; nothing to retry", id, status);
+        goto out;
+    }
+    int rc = jobs_requeue_failed(db, id, &job_id, err);
+    if (rc == LUMI_ENOTFOUND) {
+        err_set(err, LUMI_ECONFLICT, "service %" PRId64 " has no failed job to retry", id);
+        goto out;
+    }
+    if (rc < 0 || audit_request(db, actor, id, "retry", job_id, NULL, NULL, err) < 0)
+        goto out;
+    job = jobs_get(db, job_id, err);
+    if (job != NULL && db_commit(db, err) < 0) {
+        json_decref(job);
+        job = NULL;
+    }
+out:
+    if (job == NULL)
+        db_rollback(db);
+    return job;
+}
+
+/* ---- payment ------------------------------------------------------------ */
+
+struct paid_item {
+    int64_t service_id;
+    bool recurring;
+    char period_end[UTC_ISO_LEN];
+    char status[24];
+    char suspend_reason[24];
+    char autosetup[16];
+};
+
+static int paid_items(struct db *db, int64_t invoice_id, struct paid_item **out, size_t *n,
+                      struct lumi_err *err)
+{
+    struct paid_item *items = NULL;
+    size_t cap = 0;
+    int rc;
+    *n = 0;
+    struct db_stmt *st = db_prepare(db, SQL_PAID_ITEMS, err);
+    if (st == NULL)
+        return LUMI_EDB;
+    if (db_bind_int64(st, 1, invoice_id) < 0) {
+        rc = bind_fail(err);
+        goto out;
+    }
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        if (*n == cap) {
+            size_t ncap = cap == 0 ? 8 : cap * 2;
+            struct paid_item *grown = realloc(items, ncap * sizeof *grown);
+            if (grown == NULL) {
+                rc = nomem(err);
+                goto out;
+            }
+            items = grown;
+            cap = ncap;
+        }
+        struct paid_item *it = &items[(*n)++];
+        memset(it, 0, sizeof *it);
+        it->service_id = db_col_int64(st, 0);
+        it->recurring = str_eq(db_col_text(st, 1), "recurring") && !db_col_is_null(st, 2);
+        if (it->recurring)
+            str_copy(it->period_end, db_col_text(st, 2), sizeof it->period_end);
+        str_copy(it->status, db_col_text(st, 3), sizeof it->status);
+        if (!db_col_is_null(st, 4))
+            str_copy(it->suspend_reason, db_col_text(st, 4), sizeof it->suspend_reason);
+        str_copy(it->autosetup, db_col_text(st, 5), sizeof it->autosetup);
+    }
+out:
+    db_finalize(st);
+    if (rc < 0) {
+        free(items);
+        *n = 0;
+        return rc;
+    }
+    *out = items;
+    return 0;
+}
+
+static int queue_after_payment(struct db *db, const struct audit_actor *actor,
+                               const struct paid_item *it, int64_t invoice_id, struct lumi_err *err)
+{
+    const char *action = NULL;
+    int64_t job_id = 0;
+    if (strcmp(it->status, "pending") == 0 && strcmp(it->autosetup, "payment") == 0)
+        action = "provision";
+    /* Only Lumi's own overdue suspension is lifted by a payment, never an admin's. */
+    else if (strcmp(it->status, "suspended") == 0 && strcmp(it->suspend_reason, "overdue") == 0)
+        action = "unsuspend";
+    if (action == NULL)
+        return 0;
+    int rc = jobs_enqueue(db, it->service_id, action, NULL, &job_id, err);
+    if (rc < 0)
+        return rc;
+    json_t *extra =
+        json_pack("{s:I, s:s}", "invoice_id", (json_int_t)invoice_id, "trigger", "invoice_paid");
+    if (extra == NULL)
+        return nomem(err);
+    rc = audit_request(db, actor, it->service_id, action, job_id, NULL, extra, err);
+    json_decref(extra);
+    return rc;
+}
+
+int services_on_invoice_paid(struct db *db, const struct audit_actor *actor, int64_t invoice_id,
+                             struct lumi_err *err)
+{
+    struct lumi_err local;
+    struct paid_item *items = NULL;
+    size_t n = 0;
+    char now[UTC_ISO_LEN];
+    int rc;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    if (!db_in_tx(db))
+        return err_set(err, LUMI_EINTERNAL, "services_on_invoice_paid needs an open transaction");
+    rc = paid_items(db, invoice_id, &items, &n, err);
+    if (rc < 0)
+        goto out;
+    utc_now_iso(now);
+    for (size_t i = 0; i < n; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = items[j].service_id == items[i].service_id;
+        if (!seen) {
+            rc = queue_after_payment(db, actor, &items[i], invoice_id, err);
+            if (rc < 0)
+                goto out;
+        }
+        if (items[i].recurring) {
+            char idt[24];
+            snprintf(idt, sizeof idt, "%" PRId64, items[i].service_id);
+            const char *params[] = {items[i].period_end, now, idt};
+            rc = db_execp(db, SQL_ADVANCE_DUE, 3, params, NULL, err);
+            if (rc < 0)
+                goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(items);
+    return rc;
+}
