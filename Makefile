@@ -47,9 +47,12 @@ fuzz:
 	       build-fuzz/corpus/$$name fuzz/corpus/$$name || exit 1; \
 	 done
 
-bench: build
-	@cmake --build build -j $(JOBS) >/dev/null
-	@for b in build/bench/bench_*; do echo "== $$b"; $$b || exit 1; done
+# Benchmarks use the test fakes, so they build with the tests (no sanitizers).
+bench:
+	@scripts/setup.sh --test
+	@cmake -S . -B build-test -DLUMI_TESTS=ON $(CMAKE_QUIET)
+	@cmake --build build-test -j $(JOBS) -- --no-print-directory >/dev/null
+	@for b in build-test/bench/bench_*; do echo "== $$b"; $$b || exit 1; done
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

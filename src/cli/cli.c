@@ -16,11 +16,18 @@
 #include "db/migrate.h"
 
 int cmd_serve(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_admin_create(int argc, char **argv);
 int cmd_token_create(int argc, char **argv);
 int cmd_server_list(int argc, char **argv);
 int cmd_server_test(int argc, char **argv);
+int cmd_service_provision(int argc, char **argv);
+int cmd_service_suspend(int argc, char **argv);
+int cmd_service_unsuspend(int argc, char **argv);
+int cmd_service_terminate(int argc, char **argv);
+int cmd_cron(int argc, char **argv);
+int cmd_reconcile(int argc, char **argv);
 int cmd_audit_verify(int argc, char **argv);
 int cmd_audit_export(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
@@ -28,6 +35,7 @@ static int cmd_version(int argc, char **argv);
 static const struct cli_command commands[] = {
     {"serve", "[--listen ADDR:PORT] [--no-worker]",
      "serve HTTP (JSON API, webhooks, pages); migrates first", cmd_serve},
+    {"worker", "", "job worker and scheduler only", cmd_worker},
     {"migrate", "", "apply database migrations", cmd_migrate},
     {"admin create", "EMAIL [--role admin|staff]",
      "create an admin account (password read from stdin)", cmd_admin_create},
@@ -36,6 +44,19 @@ static const struct cli_command commands[] = {
     {"server list", "", "list the panels Lumi drives (database and environment)",
      cmd_server_list},
     {"server test", "ID", "test the connection to a panel", cmd_server_test},
+    {"service provision", "ID [--reason TEXT]", "provision a service now and wait for the panel",
+     cmd_service_provision},
+    {"service suspend", "ID [--reason overdue|manual|abuse|dispute]",
+     "suspend a service and wait for the panel", cmd_service_suspend},
+    {"service unsuspend", "ID [--reason TEXT]", "unsuspend a service and wait for the panel",
+     cmd_service_unsuspend},
+    {"service terminate", "ID [--reason TEXT]", "terminate a service and wait for the panel",
+     cmd_service_terminate},
+    {"cron", "[--dry-run]",
+     "one automation pass: renewal invoices, overdue suspension, termination", cmd_cron},
+    {"reconcile", "[--server ID]",
+     "list differences between Lumi's services and the panels (changes nothing; exit 1 when any)",
+     cmd_reconcile},
     {"audit verify", "", "check the audit hash chain (exit 1 on a broken link)",
      cmd_audit_verify},
     {"audit export", "[--format csv|jsonl] [--since ISO8601]",

@@ -1,10 +1,12 @@
 /*
- * cmd_serve.c — `lumi serve`: migrate, then serve HTTP until SIGTERM/SIGINT.
+ * cmd_serve.c — `lumi serve`: migrate, then serve HTTP (and, unless
+ * --no-worker, run the job worker and the scheduler) until SIGTERM/SIGINT.
  *
  * SIGINT and SIGTERM are blocked before any thread starts (threads inherit
  * the mask) and taken synchronously with sigwait() on the main thread, so
  * shutdown runs as ordinary code: stop accepting, finish in-flight requests,
- * close, exit 0.
+ * let running jobs finish, close, exit 0. The worker starts after the web
+ * server and stops after it.
  */
 #include <curl/curl.h>
 #include <signal.h>
@@ -15,8 +17,11 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "provisioning/servers.h"
+#include "provisioning/worker.h"
 #include "web/routes.h"
 #include "web/server.h"
+
+void cmd_worker_config(struct worker_config *c); /* cmd_worker.c */
 
 struct serve_opts {
     const char *listen;
@@ -96,11 +101,23 @@ int cmd_serve(int argc, char **argv)
         cli_fail("%s", err.msg);
         goto out;
     }
-    log_info("server.started", "listen=%s port=%d database=%s version=%s", cfg.listen,
-             web_server_port(srv), engine, LUMI_VERSION);
+    struct worker *worker = NULL;
+    if (!o.no_worker) {
+        struct worker_config wcfg;
+        cmd_worker_config(&wcfg);
+        worker = worker_start(&wcfg, &err);
+        if (worker == NULL) {
+            web_server_stop(srv);
+            cli_fail("%s", err.msg);
+            goto out;
+        }
+    }
+    log_info("server.started", "listen=%s port=%d database=%s version=%s worker=%s", cfg.listen,
+             web_server_port(srv), engine, LUMI_VERSION, worker != NULL ? "on" : "off");
     int sig = wait_for_signal();
     log_info("server.stopping", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
     web_server_stop(srv);
+    worker_stop(worker);
     log_info("server.stopped", "%s", "clean=1");
     rc = CLI_OK;
 out:

@@ -12,6 +12,7 @@
 #ifndef LUMI_PROVISIONING_WORKER_H
 #define LUMI_PROVISIONING_WORKER_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 

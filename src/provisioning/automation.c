@@ -1,0 +1,674 @@
+/*
+ * automation.c — the automation pass: renewal invoices, overdue suspension,
+ * termination (see automation.h).
+ *
+ * Owns the three settings "automation.*" (one declarative table, read and
+ * validated at the start of every pass) and the read-only SQL that picks
+ * candidates. Each phase walks its candidates in keyset batches of ids, and
+ * each service is then handled in its OWN transaction, which re-reads the
+ * service and re-checks every condition before acting: a candidate list is
+ * only a hint, because the worker, the web API and a second pass may change
+ * the rows in between. A failing service is rolled back, logged with its id
+ * and counted; the pass goes on with the next one.
+ *
+ * Idempotence: a renewal is skipped when a 'recurring' invoice item for the
+ * period starting at next_due_date exists; a suspend/terminate is skipped
+ * while such a job is open (queued/running) or has failed since the overdue
+ * began (the failure stays visible for an admin; re-queueing it every hour
+ * would only bury it). On PostgreSQL the service row is locked (FOR UPDATE)
+ * at the start of each transaction so two concurrent passes (`lumi cron`
+ * beside the scheduler) cannot both create the same renewal; on SQLite the
+ * BEGIN IMMEDIATE write lock already serialises them.
+ *
+ * Dry run: no transaction is opened and nothing is written; the same reads
+ * and checks run and each action is printed as "would …". A dry run cannot
+ * foresee that a renewal it would create is itself already overdue.
+ *
+ * Termination measures "suspended since" by the latest SERVICE_SUSPENDED
+ * audit row of the service (entity 'service'), falling back to the
+ * service's updated_at when there is none. It also requires that the
+ * service still has an unpaid invoice and no open unsuspend job, so a
+ * client who paid is never terminated while the unsuspension is pending.
+ *
+ * Threading: stateless; uses only the connection it is given (one thread).
+ */
+#include "provisioning/automation.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "billing/invoices.h"
+#include "core/log.h"
+#include "core/money.h"
+#include "core/str.h"
+#include "core/utc.h"
+#include "provisioning/jobs.h"
+#include "provisioning/services.h"
+
+#define DAY_S 86400
+#define BATCH 200
+#define BUSY_TRIES 3
+
+/* --- settings -------------------------------------------------------------- */
+
+struct settings {
+    int renew_days;
+    int suspend_days;
+    int terminate_days;
+};
+
+static const struct setting_def {
+    const char *key;
+    int dflt, min, max;
+    size_t offset;
+} SETTINGS[] = {
+    {"automation.renew_days_before", AUTOMATION_RENEW_DAYS_DEFAULT, 0, 365,
+     offsetof(struct settings, renew_days)},
+    {"automation.suspend_days_after_due", AUTOMATION_SUSPEND_DAYS_DEFAULT, 0, 365,
+     offsetof(struct settings, suspend_days)},
+    /* At least one day: a zero would terminate right after the suspension. */
+    {"automation.terminate_days_after_suspend", AUTOMATION_TERMINATE_DAYS_DEFAULT, 1, 3650,
+     offsetof(struct settings, terminate_days)},
+};
+
+static int load_settings(struct db *db, struct settings *s, struct lumi_err *err)
+{
+    int rc = 0;
+    struct db_stmt *st = NULL;
+    for (size_t i = 0; i < sizeof SETTINGS / sizeof SETTINGS[0]; i++) {
+        const struct setting_def *d = &SETTINGS[i];
+        int *field = (int *)((char *)s + d->offset);
+        int64_t v = d->dflt;
+        st = db_prepare(db, "SELECT value FROM settings WHERE key = $1", err);
+        if (st == NULL) {
+            rc = err->code;
+            goto out;
+        }
+        db_bind_text(st, 1, d->key);
+        rc = db_step(st, err);
+        if (rc < 0)
+            goto out;
+        if (rc == DB_ROW && str_to_i64z(db_col_text(st, 0), d->min, d->max, &v) != 0) {
+            rc = err_set(err, LUMI_EINVAL,
+                         "setting '%s' must be a whole number of days from %d to %d", d->key,
+                         d->min, d->max);
+            goto out;
+        }
+        db_finalize(st);
+        st = NULL;
+        *field = (int)v;
+        rc = 0;
+    }
+out:
+    db_finalize(st);
+    return rc;
+}
+
+/* --- the pass ------------------------------------------------------------- */
+
+struct run {
+    struct db *db;
+    int64_t now;
+    bool dry;
+    FILE *plan;
+    struct automation_report *report;
+    struct settings set;
+    char now_iso[UTC_ISO_LEN];
+    char renew_cutoff[UTC_ISO_LEN];   /* next_due_date up to here is renewed */
+    char suspend_cutoff[UTC_ISO_LEN]; /* invoices due up to here are overdue */
+    char terminate_cutoff[UTC_ISO_LEN];
+};
+
+static void plan_line(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void plan_line(struct run *r, const char *fmt, ...)
+{
+    if (r->plan == NULL)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(r->plan, fmt, ap);
+    va_end(ap);
+    fputc('\n', r->plan);
+}
+
+/* The date part of a stored time, for plan lines ("2026-12-01"). */
+static const char *day(const char *iso, char out[11])
+{
+    str_copy(out, iso != NULL ? iso : "?", 11);
+    return out;
+}
+
+/* Opens the service's transaction (not in a dry run) and locks its row on PostgreSQL. */
+static int begin_service(struct run *r, int64_t id, struct lumi_err *err)
+{
+    if (r->dry)
+        return 0;
+    int rc = db_begin(r->db, err);
+    if (rc != 0 || db_kind(r->db) != DB_POSTGRES)
+        return rc;
+    struct db_stmt *st = db_prepare(r->db, "SELECT id FROM services WHERE id = $1 FOR UPDATE", err);
+    if (st == NULL)
+        return err->code;
+    db_bind_int64(st, 1, id);
+    rc = db_step(st, err);
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+/* Commits (rc == 0) or rolls back; a dry run has nothing open. */
+static int end_service(struct run *r, int rc, struct lumi_err *err)
+{
+    if (r->dry)
+        return rc;
+    if (rc == 0)
+        rc = db_commit(r->db, err);
+    if (rc != 0)
+        db_rollback(r->db);
+    return rc;
+}
+
+static int count_of(struct db *db, const char *sql, int64_t id, const char *a, const char *b,
+                    int64_t *n, struct lumi_err *err)
+{
+    struct db_stmt *st = db_prepare(db, sql, err);
+    if (st == NULL)
+        return err->code;
+    db_bind_int64(st, 1, id);
+    if (a != NULL)
+        db_bind_text(st, 2, a);
+    if (b != NULL)
+        db_bind_text(st, 3, b);
+    int rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        *n = db_col_int64(st, 0);
+        rc = 0;
+    } else if (rc == DB_DONE) {
+        rc = err_set(err, LUMI_EDB, "a count returned no row");
+    }
+    db_finalize(st);
+    return rc;
+}
+
+/*
+ * Is a job for action already under way — open, or failed since `since`?
+ * A failed one is left for an admin to retry (it is visible in the jobs list).
+ */
+static int job_pending(struct run *r, int64_t id, const char *action, const char *since,
+                       bool *pending, struct lumi_err *err)
+{
+    static const char sql[] =
+        "SELECT COUNT(*) FROM jobs WHERE service_id = $1 AND action = $2"
+        " AND (status IN ('queued','running') OR (status = 'failed' AND created_at >= $3))";
+    int64_t n = 0;
+    int rc = count_of(r->db, sql, id, action, since, &n, err);
+    *pending = n > 0;
+    if (rc == 0 && n > 0 && !r->dry)
+        log_info("automation.skip", "service=%" PRId64 " action=%s reason=job_pending", id, action);
+    return rc;
+}
+
+static int queue_job(struct run *r, int64_t id, const char *action, const char *audit_action,
+                     json_t *details, int64_t *job_id, struct lumi_err *err)
+{
+    json_t *args = str_eq(action, "suspend") ? json_pack("{s:s}", "reason", "overdue") : NULL;
+    int rc = jobs_enqueue(r->db, id, action, args, job_id, err);
+    json_decref(args);
+    if (rc == 0)
+        rc = json_object_set_new(details, "job_id", json_integer(*job_id)) == 0
+                 ? 0
+                 : err_set(err, LUMI_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = audit_append_id(r->db, &AUDIT_SYSTEM, audit_action, "service", id, details, err);
+    return rc;
+}
+
+/* --- phase 1: renewal invoices ------------------------------------------ */
+
+static const char SQL_RENEW_CANDIDATES[] =
+    "SELECT id FROM services WHERE status IN ('active','suspended') AND billing_cycle <> 'onetime'"
+    " AND next_due_date IS NOT NULL AND next_due_date <= $1 AND id > $2 ORDER BY id LIMIT $3";
+
+static const char SQL_RENEW_SERVICE[] =
+    "SELECT s.client_id, s.status, s.billing_cycle, s.next_due_date, s.recurring_amount,"
+    " s.currency, p.name, s.domain FROM services s JOIN products p ON p.id = s.product_id"
+    " WHERE s.id = $1";
+
+static const char SQL_RENEWED[] =
+    "SELECT COUNT(*) FROM invoice_items WHERE service_id = $1 AND kind = 'recurring'"
+    " AND (period_start = $2 OR period_start = $3)";
+
+struct renewal {
+    int64_t client_id, amount;
+    char status[16], cycle[16], due_raw[40], currency[4];
+    char product[201], domain[256];
+    char start[UTC_ISO_LEN], end[UTC_ISO_LEN];
+};
+
+/* 1 when the service is due for a renewal (r filled), 0 when not, < 0 on error. */
+static int renewal_read(struct run *r, int64_t id, struct renewal *rn, struct lumi_err *err)
+{
+    memset(rn, 0, sizeof *rn);
+    struct db_stmt *st = db_prepare(r->db, SQL_RENEW_SERVICE, err);
+    if (st == NULL)
+        return err->code;
+    db_bind_int64(st, 1, id);
+    int rc = db_step(st, err);
+    const char *currency = "";
+    if (rc == DB_ROW) {
+        rn->client_id = db_col_int64(st, 0);
+        str_copy(rn->status, db_col_text(st, 1) ? db_col_text(st, 1) : "", sizeof rn->status);
+        str_copy(rn->cycle, db_col_text(st, 2) ? db_col_text(st, 2) : "", sizeof rn->cycle);
+        str_copy(rn->due_raw, db_col_text(st, 3) ? db_col_text(st, 3) : "", sizeof rn->due_raw);
+        rn->amount = db_col_int64(st, 4);
+        currency = db_col_text(st, 5) ? db_col_text(st, 5) : "";
+        if (money_currency_normalize(currency, rn->currency) != 0)
+            rc = err_set(err, LUMI_EINVAL, "service %" PRId64 " has an unknown currency '%.8s'", id,
+                         currency);
+        str_copy(rn->product, db_col_text(st, 6) ? db_col_text(st, 6) : "", sizeof rn->product);
+        str_copy(rn->domain, db_col_text(st, 7) ? db_col_text(st, 7) : "", sizeof rn->domain);
+    }
+    db_finalize(st);
+    if (rc <= 0) /* error, or the service is gone */
+        return rc;
+    if (!str_eq(rn->status, "active") && !str_eq(rn->status, "suspended"))
+        return 0;
+    int months = services_cycle_months(rn->cycle);
+    if (months < 0)
+        return err_set(err, LUMI_EINVAL, "service %" PRId64 " has an unknown billing cycle '%s'",
+                       id, rn->cycle);
+    if (months == 0 || rn->due_raw[0] == '\0')
+        return 0;
+    int64_t start = 0;
+    if (utc_parse(rn->due_raw, &start, err) != 0)
+        return err_set(err, LUMI_EINVAL, "service %" PRId64 " has an unreadable next_due_date '%s'",
+                       id, rn->due_raw);
+    if (utc_format(start, rn->start) != 0 ||
+        utc_format(utc_add_months(start, months), rn->end) != 0)
+        return err_set(err, LUMI_EINVAL, "service %" PRId64 ": next_due_date out of range", id);
+    if (strcmp(rn->start, r->renew_cutoff) > 0)
+        return 0;
+    int64_t n = 0;
+    rc = count_of(r->db, SQL_RENEWED, id, rn->start, rn->due_raw, &n, err);
+    if (rc != 0)
+        return rc;
+    return n == 0 ? 1 : 0;
+}
+
+static int invoice_number(struct db *db, int64_t invoice_id, char *out, size_t outsz,
+                          struct lumi_err *err)
+{
+    struct db_stmt *st = db_prepare(db, "SELECT number FROM invoices WHERE id = $1", err);
+    if (st == NULL)
+        return err->code;
+    db_bind_int64(st, 1, invoice_id);
+    int rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        str_copy(out, db_col_text(st, 0) ? db_col_text(st, 0) : "", outsz);
+        rc = 0;
+    } else if (rc == DB_DONE) {
+        rc = err_set(err, LUMI_EINTERNAL, "invoice %" PRId64 " vanished", invoice_id);
+    }
+    db_finalize(st);
+    return rc;
+}
+
+static int renew_one(struct run *r, int64_t id, struct lumi_err *err)
+{
+    struct renewal rn;
+    char number[32] = "", description[600], d1[11], d2[11];
+    int64_t invoice_id = 0;
+    int rc = begin_service(r, id, err);
+    if (rc != 0)
+        goto out;
+    rc = renewal_read(r, id, &rn, err);
+    if (rc <= 0)
+        goto out;
+    rc = 0;
+    day(rn.start, d1);
+    day(rn.end, d2);
+    if (r->dry) {
+        plan_line(r,
+                  "would create renewal invoice for service %" PRId64 " (period %s to %s, %" PRId64
+                  " %s)",
+                  id, d1, d2, rn.amount, rn.currency);
+        r->report->invoices_created++;
+        goto out;
+    }
+    snprintf(description, sizeof description, "%.200s%s%.200s%s, %s to %s", rn.product,
+             rn.domain[0] ? " (" : "", rn.domain, rn.domain[0] ? ")" : "", d1, d2);
+    struct invoice_item_in item = {
+        .description = description,
+        .quantity = 1,
+        .unit_amount = rn.amount,
+        .service_id = id,
+        .kind = "recurring",
+        .period_start = rn.start,
+        .period_end = rn.end,
+    };
+    rc = invoices_create(r->db, &AUDIT_SYSTEM, rn.client_id, rn.currency, rn.start, &item, 1,
+                         &invoice_id, err);
+    if (rc == 0)
+        rc = invoice_number(r->db, invoice_id, number, sizeof number, err);
+out:
+    rc = end_service(r, rc, err);
+    if (rc == 0 && invoice_id > 0) {
+        r->report->invoices_created++;
+        log_info("automation.renewal",
+                 "service=%" PRId64 " invoice=%s period_start=%s amount=%" PRId64 " currency=%s",
+                 id, number, rn.start, rn.amount, rn.currency);
+        plan_line(r,
+                  "created renewal invoice %s for service %" PRId64 " (period %s to %s, %" PRId64
+                  " %s)",
+                  number, id, d1, d2, rn.amount, rn.currency);
+    }
+    return rc;
+}
+
+/* --- phase 2: overdue suspension ---------------------------------------- */
+
+static const char SQL_SUSPEND_CANDIDATES[] =
+    "SELECT s.id FROM services s WHERE s.status = 'active' AND EXISTS ("
+    " SELECT 1 FROM invoice_items ii JOIN invoices i ON i.id = ii.invoice_id"
+    " WHERE ii.service_id = s.id AND i.status IN ('unpaid','partially_paid')"
+    " AND i.due_date <= $1) AND s.id > $2 ORDER BY s.id LIMIT $3";
+
+/* The oldest overdue unpaid invoice of the service. */
+static const char SQL_OVERDUE_INVOICE[] =
+    "SELECT i.id, i.number, i.due_date FROM invoices i"
+    " WHERE i.status IN ('unpaid','partially_paid') AND i.due_date <= $2 AND EXISTS ("
+    " SELECT 1 FROM invoice_items ii WHERE ii.invoice_id = i.id AND ii.service_id = $1)"
+    " ORDER BY i.due_date, i.id LIMIT 1";
+
+static const char SQL_STATUS[] = "SELECT status, suspend_reason FROM services WHERE id = $1";
+
+struct overdue {
+    int64_t invoice_id;
+    char number[32];
+    char due[40];
+};
+
+/* 1 with o filled when the service has an unpaid invoice due at or before cutoff. */
+static int overdue_invoice(struct run *r, int64_t id, const char *cutoff, struct overdue *o,
+                           struct lumi_err *err)
+{
+    memset(o, 0, sizeof *o);
+    struct db_stmt *st = db_prepare(r->db, SQL_OVERDUE_INVOICE, err);
+    if (st == NULL)
+        return err->code;
+    db_bind_int64(st, 1, id);
+    db_bind_text(st, 2, cutoff);
+    int rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        o->invoice_id = db_col_int64(st, 0);
+        str_copy(o->number, db_col_text(st, 1) ? db_col_text(st, 1) : "", sizeof o->number);
+        str_copy(o->due, db_col_text(st, 2) ? db_col_text(st, 2) : "", sizeof o->due);
+    }
+    db_finalize(st);
+    return rc;
+}
+
+/* The service's status and suspend reason (empty strings when NULL); 0 when gone. */
+static int service_status(struct run *r, int64_t id, char status[16], char reason[32],
+                          struct lumi_err *err)
+{
+    struct db_stmt *st = db_prepare(r->db, SQL_STATUS, err);
+    if (st == NULL)
+        return err->code;
+    db_bind_int64(st, 1, id);
+    int rc = db_step(st, err);
+    status[0] = reason[0] = '\0';
+    if (rc == DB_ROW) {
+        str_copy(status, db_col_text(st, 0) ? db_col_text(st, 0) : "", 16);
+        str_copy(reason, db_col_text(st, 1) ? db_col_text(st, 1) : "", 32);
+    }
+    db_finalize(st);
+    return rc;
+}
+
+static int suspend_one(struct run *r, int64_t id, struct lumi_err *err)
+{
+    struct overdue o;
+    char status[16], reason[32], d[11];
+    bool pending = false;
+    int64_t job_id = 0;
+    json_t *details = NULL;
+    int rc = begin_service(r, id, err);
+    if (rc != 0)
+        goto out;
+    rc = service_status(r, id, status, reason, err);
+    if (rc <= 0 || !str_eq(status, "active"))
+        goto out;
+    rc = overdue_invoice(r, id, r->suspend_cutoff, &o, err);
+    if (rc <= 0)
+        goto out;
+    rc = job_pending(r, id, "suspend", o.due, &pending, err);
+    if (rc != 0 || pending)
+        goto out;
+    day(o.due, d);
+    if (r->dry) {
+        plan_line(r, "would suspend service %" PRId64 " (invoice %s overdue since %s)", id,
+                  o.number, d);
+        r->report->suspensions_queued++;
+        goto out;
+    }
+    details = json_pack("{s:s s:I s:s s:s}", "reason", "overdue", "invoice_id",
+                        (json_int_t)o.invoice_id, "invoice", o.number, "due_date", o.due);
+    rc = details != NULL
+             ? queue_job(r, id, "suspend", "AUTOMATION_SUSPEND_QUEUED", details, &job_id, err)
+             : err_set(err, LUMI_ENOMEM, "out of memory");
+out:
+    json_decref(details);
+    rc = end_service(r, rc < 0 ? rc : 0, err);
+    if (rc == 0 && job_id > 0) {
+        r->report->suspensions_queued++;
+        log_info("automation.suspend_queued", "service=%" PRId64 " job=%" PRId64 " invoice=%s", id,
+                 job_id, o.number);
+        plan_line(r,
+                  "queued suspension of service %" PRId64
+                  " (invoice %s overdue since %s; job %" PRId64 ")",
+                  id, o.number, d, job_id);
+    }
+    return rc;
+}
+
+/* --- phase 3: termination ------------------------------------------------- */
+
+static const char SQL_TERMINATE_CANDIDATES[] =
+    "SELECT id FROM services WHERE status = 'suspended' AND suspend_reason = 'overdue'"
+    " AND id > $1 ORDER BY id LIMIT $2";
+
+/* When the service was last suspended: its latest SERVICE_SUSPENDED audit row, else updated_at. */
+static const char SQL_SUSPENDED_SINCE[] =
+    "SELECT COALESCE((SELECT MAX(a.at) FROM audit_log a WHERE a.entity = 'service'"
+    " AND a.entity_id = $2 AND a.action = 'SERVICE_SUSPENDED'), s.updated_at)"
+    " FROM services s WHERE s.id = $1";
+
+static const char SQL_OPEN_UNSUSPEND[] =
+    "SELECT COUNT(*) FROM jobs WHERE service_id = $1 AND action = 'unsuspend'"
+    " AND status IN ('queued','running')";
+
+static int suspended_since(struct run *r, int64_t id, char *out, size_t outsz, struct lumi_err *err)
+{
+    char idt[24];
+    snprintf(idt, sizeof idt, "%" PRId64, id);
+    struct db_stmt *st = db_prepare(r->db, SQL_SUSPENDED_SINCE, err);
+    if (st == NULL)
+        return err->code;
+    db_bind_int64(st, 1, id);
+    db_bind_text(st, 2, idt);
+    int rc = db_step(st, err);
+    out[0] = '\0';
+    if (rc == DB_ROW)
+        str_copy(out, db_col_text(st, 0) ? db_col_text(st, 0) : "", outsz);
+    db_finalize(st);
+    return rc;
+}
+
+static int terminate_one(struct run *r, int64_t id, struct lumi_err *err)
+{
+    struct overdue o;
+    char status[16], reason[32], since[40], d[11];
+    bool pending = false;
+    int64_t job_id = 0, unsuspending = 0;
+    json_t *details = NULL;
+    int rc = begin_service(r, id, err);
+    if (rc != 0)
+        goto out;
+    rc = service_status(r, id, status, reason, err);
+    if (rc <= 0 || !str_eq(status, "suspended") || !str_eq(reason, "overdue"))
+        goto out;
+    rc = suspended_since(r, id, since, sizeof since, err);
+    if (rc <= 0 || since[0] == '\0' || strcmp(since, r->terminate_cutoff) > 0)
+        goto out;
+    /* Paid in the meantime (unsuspension under way, or nothing unpaid left): keep it. */
+    rc = count_of(r->db, SQL_OPEN_UNSUSPEND, id, NULL, NULL, &unsuspending, err);
+    if (rc != 0 || unsuspending > 0)
+        goto out;
+    rc = overdue_invoice(r, id, r->now_iso, &o, err);
+    if (rc <= 0)
+        goto out;
+    rc = job_pending(r, id, "terminate", since, &pending, err);
+    if (rc != 0 || pending)
+        goto out;
+    day(since, d);
+    if (r->dry) {
+        plan_line(r, "would terminate service %" PRId64 " (suspended for overdue since %s)", id, d);
+        r->report->terminations_queued++;
+        goto out;
+    }
+    details = json_pack("{s:s s:s s:i s:s}", "reason", "overdue", "suspended_since", since,
+                        "terminate_days_after_suspend", r->set.terminate_days, "invoice", o.number);
+    rc = details != NULL
+             ? queue_job(r, id, "terminate", "AUTOMATION_TERMINATE_QUEUED", details, &job_id, err)
+             : err_set(err, LUMI_ENOMEM, "out of memory");
+out:
+    json_decref(details);
+    rc = end_service(r, rc < 0 ? rc : 0, err);
+    if (rc == 0 && job_id > 0) {
+        r->report->terminations_queued++;
+        log_info("automation.terminate_queued",
+                 "service=%" PRId64 " job=%" PRId64 " suspended_since=%s", id, job_id, since);
+        plan_line(r,
+                  "queued termination of service %" PRId64
+                  " (suspended for overdue since %s; job %" PRId64 ")",
+                  id, d, job_id);
+    }
+    return rc;
+}
+
+/* --- driving the phases ------------------------------------------------------ */
+
+typedef int (*service_fn)(struct run *r, int64_t id, struct lumi_err *err);
+
+/* Handles one service; its failure is counted and logged, never returned. */
+static void run_service(struct run *r, const char *phase, service_fn fn, int64_t id)
+{
+    struct lumi_err err;
+    int rc = 0;
+    for (int attempt = 0; attempt < BUSY_TRIES; attempt++) {
+        err_clear(&err);
+        rc = fn(r, id, &err);
+        if (rc != LUMI_EBUSY)
+            break;
+    }
+    if (rc < 0) {
+        char q[256];
+        r->report->errors++;
+        log_error("automation.failed", "phase=%s service=%" PRId64 " code=%s error=%s", phase, id,
+                  err_code_name(rc), log_quote(err.msg, q, sizeof q));
+    }
+}
+
+/*
+ * Walks the candidates of a phase in batches of ids (the statement is
+ * finished before any service is handled). cutoff NULL: the SQL has no
+ * cutoff parameter and takes ($1 after_id, $2 limit).
+ */
+static int run_phase(struct run *r, const char *phase, const char *sql, const char *cutoff,
+                     service_fn fn, struct lumi_err *err)
+{
+    int64_t ids[BATCH], after = 0;
+    size_t n;
+    do {
+        n = 0;
+        struct db_stmt *st = db_prepare(r->db, sql, err);
+        if (st == NULL)
+            return err->code;
+        int p = 1;
+        if (cutoff != NULL)
+            db_bind_text(st, p++, cutoff);
+        db_bind_int64(st, p++, after);
+        db_bind_int64(st, p, BATCH);
+        int rc;
+        while ((rc = db_step(st, err)) == DB_ROW && n < BATCH)
+            ids[n++] = db_col_int64(st, 0);
+        db_finalize(st);
+        if (rc < 0)
+            return rc;
+        for (size_t i = 0; i < n; i++)
+            run_service(r, phase, fn, ids[i]);
+        if (n > 0)
+            after = ids[n - 1];
+    } while (n == BATCH);
+    return 0;
+}
+
+static int cutoff(int64_t t, char out[UTC_ISO_LEN], struct lumi_err *err)
+{
+    if (utc_format(t, out) != 0)
+        return err_set(err, LUMI_EINVAL, "the time of the automation pass is out of range");
+    return 0;
+}
+
+int automation_run(struct db *db, int64_t now, bool dry_run, FILE *plan,
+                   struct automation_report *report, struct lumi_err *err)
+{
+    struct lumi_err local;
+    struct automation_report dummy;
+    struct run r;
+    int rc;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    if (report == NULL)
+        report = &dummy;
+    memset(report, 0, sizeof *report);
+    memset(&r, 0, sizeof r);
+    r.db = db;
+    r.now = now;
+    r.dry = dry_run;
+    r.plan = plan;
+    r.report = report;
+    if (db_in_tx(db))
+        return err_set(err, LUMI_EINTERNAL, "automation_run must not run inside a transaction");
+    rc = load_settings(db, &r.set, err);
+    if (rc == 0)
+        rc = cutoff(now, r.now_iso, err);
+    if (rc == 0)
+        rc = cutoff(now + (int64_t)r.set.renew_days * DAY_S, r.renew_cutoff, err);
+    if (rc == 0)
+        rc = cutoff(now - (int64_t)r.set.suspend_days * DAY_S, r.suspend_cutoff, err);
+    if (rc == 0)
+        rc = cutoff(now - (int64_t)r.set.terminate_days * DAY_S, r.terminate_cutoff, err);
+    if (rc != 0)
+        return rc;
+    log_info("automation.start",
+             "now=%s dry_run=%d renew_days_before=%d "
+             "suspend_days_after_due=%d terminate_days_after_suspend=%d",
+             r.now_iso, dry_run ? 1 : 0, r.set.renew_days, r.set.suspend_days,
+             r.set.terminate_days);
+    rc = run_phase(&r, "renewal", SQL_RENEW_CANDIDATES, r.renew_cutoff, renew_one, err);
+    if (rc == 0)
+        rc =
+            run_phase(&r, "suspension", SQL_SUSPEND_CANDIDATES, r.suspend_cutoff, suspend_one, err);
+    if (rc == 0)
+        rc = run_phase(&r, "termination", SQL_TERMINATE_CANDIDATES, NULL, terminate_one, err);
+    log_info("automation.done", "dry_run=%d invoices=%d suspensions=%d terminations=%d errors=%d",
+             dry_run ? 1 : 0, report->invoices_created, report->suspensions_queued,
+             report->terminations_queued, report->errors);
+    return rc;
+}
