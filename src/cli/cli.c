@@ -6,6 +6,8 @@
  */
 #include "cli/cli.h"
 
+#include <curl/curl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "db/migrate.h"
+#include "provisioning/servers.h"
 
 int cmd_serve(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
@@ -182,6 +185,60 @@ struct db *cli_open_db(void)
         return NULL;
     }
     return db;
+}
+
+static void daemon_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+}
+
+int cli_daemon_begin(const char **engine)
+{
+    struct lumi_err err;
+    sigset_t set;
+    if (cli_load_config() != 0)
+        return -1;
+    if (config_require("LUMI_SECRET_KEY", &err) != 0) {
+        cli_fail("%s", err.msg);
+        return -1;
+    }
+    daemon_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct db *db = cli_open_db();
+    if (db == NULL)
+        return -1;
+    *engine = db_kind(db) == DB_POSTGRES ? "postgres" : "sqlite";
+    int rc = servers_sync_environment(db, &err);
+    db_close(db);
+    if (rc != 0) {
+        cli_fail("%s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_wait_for_signal(void)
+{
+    sigset_t set;
+    int sig = 0;
+    daemon_signals(&set);
+    while (sigwait(&set, &sig) != 0)
+        ;
+    return sig;
+}
+
+const char *cli_signal_name(int sig)
+{
+    return sig == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+void cli_daemon_end(void)
+{
+    curl_global_cleanup();
 }
 
 static int cmd_version(int argc, char **argv)

@@ -35,6 +35,26 @@ int cli_load_config(void);
 /** Opens DATABASE_URL and applies migrations; prints the error and returns NULL on failure. */
 struct db *cli_open_db(void);
 
+/**
+ * Start-up shared by the long-running commands (serve, worker): loads the
+ * configuration, requires LUMI_SECRET_KEY, blocks SIGINT and SIGTERM (before
+ * any thread starts, so every thread inherits the mask and
+ * cli_wait_for_signal takes them), ignores SIGPIPE, initialises libcurl,
+ * migrates, and brings the environment's panels into the servers table.
+ * 0 with *engine "sqlite" or "postgres"; -1 after printing the error.
+ * Call cli_daemon_end() afterwards in either case.
+ */
+int cli_daemon_begin(const char **engine);
+
+/** Blocks until SIGINT or SIGTERM arrives; returns which. */
+int cli_wait_for_signal(void);
+
+/** Undoes cli_daemon_begin's process-wide set-up. */
+void cli_daemon_end(void);
+
+/** Name of a signal cli_wait_for_signal returns, for logs. */
+const char *cli_signal_name(int sig);
+
 /** Prints "lumi: MESSAGE" on stderr and returns CLI_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

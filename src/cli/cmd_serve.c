@@ -43,48 +43,16 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
     return 0;
 }
 
-static int wait_for_signal(void)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    int sig = 0;
-    while (sigwait(&set, &sig) != 0)
-        ;
-    return sig;
-}
-
 int cmd_serve(int argc, char **argv)
 {
     struct serve_opts o = {0};
     struct lumi_err err;
     if (parse_opts(argc, argv, &o) != 0)
         return cli_usage_of(cmd_serve);
-    if (cli_load_config() != 0)
-        return CLI_FAIL;
-    if (config_require("LUMI_SECRET_KEY", &err) != 0)
-        return cli_fail("%s", err.msg);
-
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-
     int rc = CLI_FAIL;
-    struct db *db = cli_open_db();
-    if (db == NULL)
+    const char *engine = NULL;
+    if (cli_daemon_begin(&engine) != 0)
         goto out;
-    const char *engine = db_kind(db) == DB_POSTGRES ? "postgres" : "sqlite";
-    int synced = servers_sync_environment(db, &err);
-    db_close(db);
-    if (synced != 0) {
-        cli_fail("%s", err.msg);
-        goto out;
-    }
 
     struct web_config cfg = {
         .listen = o.listen ? o.listen : config_str("LUMI_LISTEN"),
@@ -114,13 +82,13 @@ int cmd_serve(int argc, char **argv)
     }
     log_info("server.started", "listen=%s port=%d database=%s version=%s worker=%s", cfg.listen,
              web_server_port(srv), engine, LUMI_VERSION, worker != NULL ? "on" : "off");
-    int sig = wait_for_signal();
-    log_info("server.stopping", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    int sig = cli_wait_for_signal();
+    log_info("server.stopping", "signal=%s", cli_signal_name(sig));
     web_server_stop(srv);
     worker_stop(worker);
     log_info("server.stopped", "%s", "clean=1");
     rc = CLI_OK;
 out:
-    curl_global_cleanup();
+    cli_daemon_end();
     return rc;
 }

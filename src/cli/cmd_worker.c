@@ -37,30 +37,10 @@ int cmd_worker(int argc, char **argv)
     struct lumi_err err;
     if (argc != 1)
         return cli_usage_of(cmd_worker);
-    if (cli_load_config() != 0)
-        return CLI_FAIL;
-    if (config_require("LUMI_SECRET_KEY", &err) != 0)
-        return cli_fail("%s", err.msg);
-
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-
     int rc = CLI_FAIL;
-    struct db *db = cli_open_db();
-    if (db == NULL)
+    const char *engine = NULL;
+    if (cli_daemon_begin(&engine) != 0)
         goto out;
-    const char *engine = db_kind(db) == DB_POSTGRES ? "postgres" : "sqlite";
-    int synced = servers_sync_environment(db, &err);
-    db_close(db);
-    if (synced != 0) {
-        cli_fail("%s", err.msg);
-        goto out;
-    }
     struct worker_config cfg;
     cmd_worker_config(&cfg);
     struct worker *w = worker_start(&cfg, &err);
@@ -69,13 +49,11 @@ int cmd_worker(int argc, char **argv)
         goto out;
     }
     log_info("worker.process_started", "database=%s version=%s", engine, LUMI_VERSION);
-    int sig = 0;
-    while (sigwait(&set, &sig) != 0)
-        ;
-    log_info("worker.stopping", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    int sig = cli_wait_for_signal();
+    log_info("worker.stopping", "signal=%s", cli_signal_name(sig));
     worker_stop(w);
     rc = CLI_OK;
 out:
-    curl_global_cleanup();
+    cli_daemon_end();
     return rc;
 }

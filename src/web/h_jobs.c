@@ -20,20 +20,9 @@ void h_jobs_list(struct web_req *req, struct web_resp *resp)
     struct lumi_err err = {0};
     int limit = 0;
     int64_t before = 0, next = 0;
-    const char *status = web_query(req, "status");
-    if (status != NULL && status[0] == '\0')
-        status = NULL;
-    if (status != NULL) {
-        bool known = false;
-        for (size_t i = 0; STATUSES[i] != NULL && !known; i++)
-            known = strcmp(status, STATUSES[i]) == 0;
-        if (!known) {
-            web_reply_error(resp, 400, "invalid_request",
-                            "query parameter 'status' must be one of queued, running, failed, "
-                            "done, cancelled");
-            return;
-        }
-    }
+    const char *status = NULL;
+    if (web_query_enum(req, resp, "status", STATUSES, &status) != 0)
+        return;
     if (web_page_params(req, resp, PAGE_DEFAULT, LISTING_PAGE_MAX, &limit, &before) != 0)
         return;
     json_t *rows = jobs_list(req->db, status, before, limit, &next, &err);

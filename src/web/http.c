@@ -328,3 +328,25 @@ void web_reply_page(struct web_resp *resp, json_t *rows, int64_t next)
     web_reply_json(resp, 200,
                    json_pack("{s:o s:s?}", "data", rows, "next_cursor", next > 0 ? cursor : NULL));
 }
+
+int web_query_enum(struct web_req *req, struct web_resp *resp, const char *name,
+                   const char *const *choices, const char **out)
+{
+    const char *v = web_query(req, name);
+    *out = NULL;
+    if (v == NULL || *v == '\0')
+        return 0;
+    for (size_t i = 0; choices[i] != NULL; i++)
+        if (strcmp(v, choices[i]) == 0) {
+            *out = choices[i];
+            return 0;
+        }
+    struct buf list;
+    buf_init(&list, 1024);
+    for (size_t i = 0; choices[i] != NULL; i++)
+        buf_printf(&list, "%s%s", i ? ", " : "", choices[i]);
+    web_reply_error(resp, 400, "invalid_request", "query parameter '%s' must be one of %s", name,
+                    buf_cstr(&list));
+    buf_free(&list);
+    return -1;
+}

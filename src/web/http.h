@@ -82,6 +82,14 @@ json_t *web_json_body(struct web_req *req, struct web_resp *resp);
 int web_page_params(struct web_req *req, struct web_resp *resp, int def, int max, int *limit,
                     int64_t *cursor);
 
+/**
+ * Reads an optional query parameter that must be one of the NULL-terminated
+ * choices: *out is NULL when absent or empty. On another value answers 400
+ * listing the choices and returns < 0.
+ */
+int web_query_enum(struct web_req *req, struct web_resp *resp, const char *name,
+                   const char *const *choices, const char **out);
+
 /** Answers 200 {"data": rows, "next_cursor": "<next>" | null (when next is 0)}; takes rows. */
 void web_reply_page(struct web_resp *resp, json_t *rows, int64_t next);
 
