@@ -9,6 +9,9 @@
  * numbers stay gapless. settings.value is TEXT on both engines, hence the
  * explicit casts.
  *
+ * The admin API functions (invoices_create_json, invoices_cancel) open their
+ * own transaction; invoices_create runs in the caller's.
+ *
  * Stateless and thread-safe: everything goes through the caller's connection.
  */
 #include "billing/invoices.h"
@@ -19,6 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "billing/listing.h"
+#include "core/json.h"
+#include "core/money.h"
 #include "core/utc.h"
 
 #define DESCRIPTION_MAX 500
@@ -328,4 +334,277 @@ out:
     db_finalize(st);
     json_decref(inv);
     return result;
+}
+
+/* ---- the admin API: create from JSON, list, cancel ---------------------- */
+
+#define ITEMS_MAX 100
+
+const char *const INVOICE_STATUSES[] = {
+    "unpaid", "paid", "partially_paid", "refunded", "partially_refunded", "cancelled", NULL};
+
+static const char SQL_LIST[] =
+    "SELECT id, number, client_id, status, currency, subtotal, tax, total, amount_paid,"
+    " amount_refunded, due_date, paid_at, created_at, updated_at FROM invoices"
+    " WHERE id > $1 ORDER BY id LIMIT $2";
+
+static const char SQL_LIST_STATUS[] =
+    "SELECT id, number, client_id, status, currency, subtotal, tax, total, amount_paid,"
+    " amount_refunded, due_date, paid_at, created_at, updated_at FROM invoices"
+    " WHERE id > $1 AND status = $3 ORDER BY id LIMIT $2";
+
+static const char SQL_STATE[] =
+    "SELECT status, amount_paid, amount_refunded, number FROM invoices WHERE id = $1";
+static const char SQL_STATE_LOCKED[] =
+    "SELECT status, amount_paid, amount_refunded, number FROM invoices WHERE id = $1 FOR UPDATE";
+
+static const char SQL_SERVICE_OWNER[] = "SELECT client_id FROM services WHERE id = $1";
+
+static const char SQL_CANCEL[] =
+    "UPDATE invoices SET status = 'cancelled', updated_at = $2 WHERE id = $1";
+
+/* Reads items[i] into *it; the messages name the member ("items[2].quantity"). */
+static int take_item(const json_t *obj, size_t i, struct invoice_item_in *it, struct lumi_err *err)
+{
+    static const char *const allowed[] = {"description", "quantity", "unit_amount", "service_id",
+                                          NULL};
+    struct lumi_err inner = {0};
+    int64_t service_id = 0;
+    if (!json_is_object(obj))
+        return err_set(err, LUMI_EINVAL, "field 'items[%zu]' must be an object", i);
+    memset(it, 0, sizeof *it);
+    it->kind = "other";
+    if (jsonx_check_keys(obj, allowed, &inner) < 0 ||
+        jsonx_take_str(obj, "description", true, DESCRIPTION_MAX, &it->description, &inner) < 0 ||
+        jsonx_take_int(obj, "quantity", true, 1, INT32_MAX, &it->quantity, &inner) < 0 ||
+        jsonx_take_int(obj, "unit_amount", true, 0, INT64_MAX, &it->unit_amount, &inner) < 0 ||
+        jsonx_take_int(obj, "service_id", false, 1, INT64_MAX, &service_id, &inner) < 0)
+        return err_set(err, LUMI_EINVAL, "items[%zu]: %s", i, inner.msg);
+    if (it->description[0] == '\0')
+        return err_set(err, LUMI_EINVAL, "items[%zu]: field 'description' must not be empty", i);
+    it->service_id = service_id;
+    return 0;
+}
+
+/* An item's service must exist and belong to the invoice's client. */
+static int check_service(struct db *db, size_t i, int64_t service_id, int64_t client_id,
+                         struct lumi_err *err)
+{
+    char idtext[24];
+    int64_t owner = 0;
+    snprintf(idtext, sizeof idtext, "%" PRId64, service_id);
+    const char *params[] = {idtext};
+    int rc = db_query_int64(db, SQL_SERVICE_OWNER, 1, params, &owner, err);
+    if (rc == LUMI_ENOTFOUND)
+        return err_set(err, LUMI_EINVAL,
+                       "items[%zu]: field 'service_id': service %" PRId64 " does not exist", i,
+                       service_id);
+    if (rc < 0)
+        return rc;
+    if (owner != client_id)
+        return err_set(err, LUMI_EINVAL,
+                       "items[%zu]: field 'service_id': service %" PRId64
+                       " belongs to another client",
+                       i, service_id);
+    return 0;
+}
+
+json_t *invoices_create_json(struct db *db, const struct audit_actor *actor, const json_t *body,
+                             struct lumi_err *err)
+{
+    static const char *const allowed[] = {"client_id", "currency", "due_date", "items", NULL};
+    struct lumi_err local;
+    struct invoice_item_in *items = NULL;
+    const char *currency_in = NULL, *due_in = NULL;
+    char currency[4], due[UTC_ISO_LEN];
+    int64_t client_id = 0, id = 0, due_t = 0;
+    json_t *result = NULL;
+    bool in_tx = false;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    if (jsonx_check_keys(body, allowed, err) < 0 ||
+        jsonx_take_int(body, "client_id", true, 1, INT64_MAX, &client_id, err) < 0 ||
+        jsonx_take_str(body, "currency", true, 3, &currency_in, err) < 0 ||
+        jsonx_take_str(body, "due_date", false, 40, &due_in, err) < 0)
+        goto out;
+    if (money_currency_normalize(currency_in, currency) < 0) {
+        err_set(err, LUMI_EINVAL, "field 'currency' is not a known currency code");
+        goto out;
+    }
+    if (due_in != NULL) {
+        if (utc_parse(due_in, &due_t, NULL) < 0) {
+            err_set(err, LUMI_EINVAL, "field 'due_date' must be a date (YYYY-MM-DD)");
+            goto out;
+        }
+    } else {
+        due_t = utc_now();
+    }
+    if (utc_format(due_t, due) < 0) {
+        err_set(err, LUMI_EINVAL, "field 'due_date' is out of range");
+        goto out;
+    }
+    const json_t *arr = json_object_get(body, "items");
+    if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > ITEMS_MAX) {
+        err_set(err, LUMI_EINVAL, "field 'items' must be a list of 1 to %d items", ITEMS_MAX);
+        goto out;
+    }
+    size_t n = json_array_size(arr);
+    items = calloc(n, sizeof *items);
+    if (items == NULL) {
+        err_set(err, LUMI_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (take_item(json_array_get(arr, i), i, &items[i], err) < 0)
+            goto out;
+    if (db_begin(db, err) < 0)
+        goto out;
+    in_tx = true;
+    for (size_t i = 0; i < n; i++)
+        if (items[i].service_id > 0 &&
+            check_service(db, i, items[i].service_id, client_id, err) < 0)
+            goto out;
+    if (invoices_create(db, actor, client_id, currency, due, items, n, &id, err) < 0)
+        goto out;
+    if (db_commit(db, err) < 0)
+        goto out;
+    in_tx = false;
+    result = invoices_get(db, id, err);
+out:
+    if (in_tx)
+        db_rollback(db);
+    free(items);
+    return result;
+}
+
+json_t *invoices_list(struct db *db, const char *status, int64_t after_id, int limit,
+                      int64_t *next_cursor, struct lumi_err *err)
+{
+    struct lumi_err local;
+    json_t *rows = NULL, *result = NULL;
+    struct db_stmt *st = NULL;
+    int rc;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    *next_cursor = 0;
+    if (limit < 1 || limit > LISTING_PAGE_MAX) {
+        err_set(err, LUMI_EINVAL, "limit must be from 1 to %d", LISTING_PAGE_MAX);
+        goto out;
+    }
+    bool known = status == NULL;
+    for (size_t i = 0; !known && INVOICE_STATUSES[i] != NULL; i++)
+        known = strcmp(status, INVOICE_STATUSES[i]) == 0;
+    if (!known) {
+        err_set(err, LUMI_EINVAL,
+                "status must be one of unpaid, paid, partially_paid, refunded,"
+                " partially_refunded, cancelled");
+        goto out;
+    }
+    st = db_prepare(db, status != NULL ? SQL_LIST_STATUS : SQL_LIST, err);
+    rows = json_array();
+    if (st == NULL || rows == NULL)
+        goto out;
+    /* One row more than asked tells whether another page follows. */
+    if (db_bind_int64(st, 1, after_id) < 0 || db_bind_int64(st, 2, (int64_t)limit + 1) < 0 ||
+        (status != NULL && db_bind_text(st, 3, status) < 0)) {
+        bind_fail(err);
+        goto out;
+    }
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        if (json_array_size(rows) == (size_t)limit) {
+            json_t *last = json_array_get(rows, (size_t)limit - 1);
+            *next_cursor = json_integer_value(json_object_get(last, "id"));
+            break;
+        }
+        json_t *row = invoice_row(st);
+        if (row == NULL || json_array_append_new(rows, row) < 0)
+            goto out;
+    }
+    if (rc < 0)
+        goto out;
+    result = rows;
+    rows = NULL;
+out:
+    if (result == NULL && err->code == 0)
+        err_set(err, LUMI_ENOMEM, "out of memory");
+    db_finalize(st);
+    json_decref(rows);
+    return result;
+}
+
+int invoices_cancel(struct db *db, const struct audit_actor *actor, int64_t id,
+                    struct lumi_err *err)
+{
+    struct lumi_err local;
+    struct db_stmt *st = NULL;
+    char now[UTC_ISO_LEN];
+    char status[24] = "", number[32] = "";
+    int64_t paid = 0, refunded = 0;
+    json_t *details = NULL;
+    bool in_tx = false;
+    int rc;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    rc = db_begin(db, err);
+    if (rc < 0)
+        goto out;
+    in_tx = true;
+    st = db_prepare(db, db_kind(db) == DB_POSTGRES ? SQL_STATE_LOCKED : SQL_STATE, err);
+    if (st == NULL) {
+        rc = LUMI_EDB;
+        goto out;
+    }
+    if (db_bind_int64(st, 1, id) < 0) {
+        rc = bind_fail(err);
+        goto out;
+    }
+    rc = db_step(st, err);
+    if (rc == DB_DONE) {
+        rc = err_set(err, LUMI_ENOTFOUND, "invoice %" PRId64 " not found", id);
+        goto out;
+    }
+    if (rc < 0)
+        goto out;
+    snprintf(status, sizeof status, "%s", db_col_text(st, 0));
+    paid = db_col_int64(st, 1);
+    refunded = db_col_int64(st, 2);
+    snprintf(number, sizeof number, "%s", db_col_text(st, 3));
+    db_finalize(st);
+    st = NULL;
+    if (strcmp(status, "unpaid") != 0 || paid != 0 || refunded != 0) {
+        rc = err_set(err, LUMI_ECONFLICT,
+                     "invoice %s is %s with %" PRId64 " paid: only an unpaid invoice with "
+                     "nothing paid can be cancelled",
+                     number, status, paid);
+        goto out;
+    }
+    utc_now_iso(now);
+    const char *params[] = {NULL, now};
+    char idtext[24];
+    snprintf(idtext, sizeof idtext, "%" PRId64, id);
+    params[0] = idtext;
+    rc = db_execp(db, SQL_CANCEL, 2, params, NULL, err);
+    if (rc < 0)
+        goto out;
+    details = json_pack("{s:s, s:s}", "number", number, "status_from", status);
+    if (details == NULL) {
+        rc = err_set(err, LUMI_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = audit_append_id(db, actor, "INVOICE_CANCELLED", "invoice", id, details, err);
+    if (rc < 0)
+        goto out;
+    rc = db_commit(db, err);
+    if (rc < 0)
+        goto out;
+    in_tx = false;
+out:
+    db_finalize(st);
+    if (in_tx)
+        db_rollback(db);
+    json_decref(details);
+    return rc < 0 ? rc : 0;
 }

@@ -41,4 +41,28 @@ int invoices_create(struct db *db, const struct audit_actor *actor, int64_t clie
  *  amount_refunded, due_date, paid_at, items:[…]} or NULL with LUMI_ENOTFOUND. */
 json_t *invoices_get(struct db *db, int64_t id, struct lumi_err *err);
 
+/** Statuses an invoice can have, NULL-terminated (for ?status= filters). */
+extern const char *const INVOICE_STATUSES[];
+
+/**
+ * The admin's POST /api/admin/invoices (own transaction): body {client_id,
+ * currency, due_date? (YYYY-MM-DD, default today), items: [{description,
+ * quantity, unit_amount, service_id?}]}. LUMI_EINVAL naming the field
+ * ("items[2].quantity ..."). Answers the invoice as invoices_get does.
+ */
+json_t *invoices_create_json(struct db *db, const struct audit_actor *actor, const json_t *body,
+                             struct lumi_err *err);
+
+/** Keyset page (ascending ids) of invoices without items, optionally of one status. */
+json_t *invoices_list(struct db *db, const char *status, int64_t after_id, int limit,
+                      int64_t *next_cursor, struct lumi_err *err);
+
+/**
+ * Cancels an unpaid invoice with nothing paid (own transaction) and audits
+ * INVOICE_CANCELLED. LUMI_ECONFLICT naming the status otherwise,
+ * LUMI_ENOTFOUND when there is no such invoice.
+ */
+int invoices_cancel(struct db *db, const struct audit_actor *actor, int64_t id,
+                    struct lumi_err *err);
+
 #endif

@@ -39,6 +39,11 @@ const struct web_route lumi_routes[] = {
     {"POST", "/api/admin/services/{id}/unsuspend", WEB_AUTH_ADMIN, h_services_unsuspend},
     {"POST", "/api/admin/services/{id}/terminate", WEB_AUTH_ADMIN, h_services_terminate},
     {"POST", "/api/admin/services/{id}/retry", WEB_AUTH_ADMIN, h_services_retry},
+    {"GET", "/api/admin/invoices", WEB_AUTH_ADMIN, h_invoices_list},
+    {"POST", "/api/admin/invoices", WEB_AUTH_ADMIN, h_invoices_create},
+    {"GET", "/api/admin/invoices/{id}", WEB_AUTH_ADMIN, h_invoices_get},
+    {"POST", "/api/admin/invoices/{id}/payments", WEB_AUTH_ADMIN, h_invoices_pay},
+    {"POST", "/api/admin/invoices/{id}/cancel", WEB_AUTH_ADMIN, h_invoices_cancel},
 
     {"GET", "/api/admin/jobs", WEB_AUTH_ADMIN, h_jobs_list},
     {"GET", "/api/admin/jobs/{id}", WEB_AUTH_ADMIN, h_jobs_get},

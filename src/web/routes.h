@@ -57,4 +57,11 @@ void h_services_retry(struct web_req *req, struct web_resp *resp);
 void h_jobs_list(struct web_req *req, struct web_resp *resp);
 void h_jobs_get(struct web_req *req, struct web_resp *resp);
 
+/* h_invoices.c */
+void h_invoices_list(struct web_req *req, struct web_resp *resp);
+void h_invoices_create(struct web_req *req, struct web_resp *resp);
+void h_invoices_get(struct web_req *req, struct web_resp *resp);
+void h_invoices_pay(struct web_req *req, struct web_resp *resp);
+void h_invoices_cancel(struct web_req *req, struct web_resp *resp);
+
 #endif

@@ -1,0 +1,413 @@
+/*
+ * bb_invoices.c — the invoice admin API through the real binary (`lumi
+ * serve`, admin token from `lumi token create`): an invoice is created with
+ * sequential number and items (201), listed (with ?status=) and read with its
+ * transactions; bad bodies answer 400 naming the field and write nothing; a
+ * manual payment applies partially then fully, a repeated reference answers
+ * 200 "duplicate": true with the invoice unchanged, a payment larger than
+ * what is due answers 409 and is audited as PAYMENT_MISMATCH; only an unpaid
+ * invoice with nothing paid can be cancelled. Runs on SQLite and PostgreSQL.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/crypto.h"
+#include "support/httpc.h"
+#include "support/proc.h"
+#include "support/testdb.h"
+
+#define SECRET_KEY "5b1c2d3e4a5b6c7d8e9fa0b1c2d3e4f5061728394a5b6c7d8e9f0a1b2c3d4e5f"
+
+struct ctx {
+    char *url;
+    char env_db[600];
+    const char *env[4];
+    struct lumi_server srv;
+    struct db *db; /* the test's own connection, for row counts */
+    char auth[160];
+    int64_t client_id;
+    int64_t first; /* the invoice created first */
+};
+
+static struct ctx *C;
+
+/* ---- plumbing ----------------------------------------------------------- */
+
+static struct http_result api(const char *method, const char *path, const char *body)
+{
+    char url[512];
+    struct http_result r;
+    const char *h[] = {C->auth, NULL};
+    snprintf(url, sizeof url, "%s%s", C->srv.base_url, path);
+    if (http_request(method, url, h, body, &r) != 0)
+        fail_msg("%s %s: no answer", method, path);
+    return r;
+}
+
+static struct http_result apif(const char *method, const char *body, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static struct http_result apif(const char *method, const char *body, const char *fmt, ...)
+{
+    char path[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    return api(method, path, body);
+}
+
+static int64_t count_sql(const char *sql)
+{
+    struct lumi_err err;
+    int64_t n = -1;
+    if (db_query_int64(C->db, sql, 0, NULL, &n, &err) != 0)
+        fail_msg("%s: %s", sql, err.msg);
+    return n;
+}
+
+static int64_t audit_count(const char *action)
+{
+    struct lumi_err err;
+    int64_t n = -1;
+    const char *p[] = {action};
+    if (db_query_int64(C->db, "SELECT COUNT(*) FROM audit_log WHERE action = $1", 1, p, &n, &err) !=
+        0)
+        fail_msg("audit count: %s", err.msg);
+    return n;
+}
+
+static const char *str_of(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s != NULL ? s : "";
+}
+
+static int64_t int_of(const json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+static const char *error_message(const struct http_result *r)
+{
+    return str_of(json_object_get(r->json, "error"), "message");
+}
+
+/* Creates an invoice of total for the client; answers its id. */
+static int64_t invoice(int64_t total)
+{
+    char body[400];
+    snprintf(body, sizeof body,
+             "{\"client_id\":%" PRId64 ",\"currency\":\"USD\",\"items\":"
+             "[{\"description\":\"Support hours\",\"quantity\":1,\"unit_amount\":%" PRId64 "}]}",
+             C->client_id, total);
+    struct http_result r = api("POST", "/api/admin/invoices", body);
+    if (r.status != 201)
+        fail_msg("create invoice: %ld %s", r.status, buf_cstr(&r.body));
+    int64_t id = int_of(r.json, "id");
+    http_result_free(&r);
+    assert_true(id > 0);
+    return id;
+}
+
+/* POSTs a manual payment; expects status; answers the body (caller decrefs). */
+static json_t *pay(int64_t id, const char *body, long status)
+{
+    struct http_result r = apif("POST", body, "/api/admin/invoices/%" PRId64 "/payments", id);
+    if (r.status != status)
+        fail_msg("pay %" PRId64 " %s: %ld %s", id, body, r.status, buf_cstr(&r.body));
+    json_t *j = json_incref(r.json);
+    http_result_free(&r);
+    return j;
+}
+
+static int setup(void **state)
+{
+    C = calloc(1, sizeof *C);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    crypto_init();
+    C->url = testdb_create();
+    snprintf(C->env_db, sizeof C->env_db, "DATABASE_URL=%s", C->url);
+    C->env[0] = C->env_db;
+    C->env[1] = "LUMI_SECRET_KEY=" SECRET_KEY;
+    C->env[2] = NULL;
+
+    struct lumi_run_result r;
+    const char *tok[] = {"token", "create", "invoices-test", NULL};
+    if (lumi_run(tok, C->env, NULL, &r) != 0 || r.exit_code != 0)
+        fail_msg("token create: %s", buf_cstr(&r.err));
+    snprintf(C->auth, sizeof C->auth, "Authorization: Bearer %.*s",
+             (int)strcspn(buf_cstr(&r.out), "\n"), buf_cstr(&r.out));
+    lumi_run_result_free(&r);
+    C->db = testdb_open(C->url);
+    lumi_serve_start(&C->srv, C->env);
+
+    struct http_result c = api("POST", "/api/admin/clients",
+                               "{\"email\":\"ada@example.com\",\"first_name\":\"Ada\","
+                               "\"last_name\":\"L\"}");
+    if (c.status != 201)
+        fail_msg("client: %ld %s", c.status, buf_cstr(&c.body));
+    C->client_id = int_of(c.json, "id");
+    http_result_free(&c);
+    *state = C;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    int status = lumi_serve_stop(&C->srv);
+    if (status != 0)
+        fprintf(stderr, "lumi serve exited %d\n", status);
+    db_close(C->db);
+    testdb_drop(C->url);
+    free(C);
+    curl_global_cleanup();
+    return status == 0 ? 0 : -1;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void create_list_and_get(void **state)
+{
+    (void)state;
+    char body[600];
+    snprintf(body, sizeof body,
+             "{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"due_date\":\"2026-12-01\","
+             "\"items\":[{\"description\":\"Setup\",\"quantity\":1,\"unit_amount\":500},"
+             "{\"description\":\"Hours\",\"quantity\":3,\"unit_amount\":1000}]}",
+             C->client_id);
+    struct http_result r = api("POST", "/api/admin/invoices", body);
+    if (r.status != 201)
+        fail_msg("create: %ld %s", r.status, buf_cstr(&r.body));
+    C->first = int_of(r.json, "id");
+    char *loc = http_header(&r, "Location");
+    assert_non_null(loc);
+    char want[64];
+    snprintf(want, sizeof want, "/api/admin/invoices/%" PRId64, C->first);
+    assert_string_equal(loc, want);
+    free(loc);
+    assert_string_equal(str_of(r.json, "number"), "INV-000001");
+    assert_string_equal(str_of(r.json, "status"), "unpaid");
+    assert_string_equal(str_of(r.json, "currency"), "usd");
+    assert_int_equal(int_of(r.json, "total"), 3500);
+    assert_string_equal(str_of(r.json, "due_date"), "2026-12-01T00:00:00Z");
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
+    assert_int_equal(int_of(json_array_get(json_object_get(r.json, "items"), 1), "amount"), 3000);
+    http_result_free(&r);
+    assert_int_equal(audit_count("INVOICE_CREATED"), 1);
+
+    r = apif("GET", NULL, "/api/admin/invoices/%" PRId64, C->first);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
+    assert_true(json_is_array(json_object_get(r.json, "transactions")));
+    assert_int_equal(json_array_size(json_object_get(r.json, "transactions")), 0);
+    http_result_free(&r);
+
+    int64_t second = invoice(100);
+    r = api("GET", "/api/admin/invoices?limit=1", NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
+    assert_true(json_is_string(json_object_get(r.json, "next_cursor")));
+    http_result_free(&r);
+    r = api("GET", "/api/admin/invoices?status=unpaid", NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "data")), 2);
+    assert_int_equal(int_of(json_array_get(json_object_get(r.json, "data"), 1), "id"), second);
+    http_result_free(&r);
+    r = api("GET", "/api/admin/invoices?status=paid", NULL);
+    assert_int_equal(json_array_size(json_object_get(r.json, "data")), 0);
+    http_result_free(&r);
+    r = api("GET", "/api/admin/invoices?status=bogus", NULL);
+    assert_int_equal(r.status, 400);
+    http_result_free(&r);
+    r = api("GET", "/api/admin/invoices/99999", NULL);
+    assert_int_equal(r.status, 404);
+    http_result_free(&r);
+}
+
+static void bad_bodies_answer_400_and_write_nothing(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *names;
+    } cases[] = {
+        {"{\"currency\":\"usd\",\"items\":[{\"description\":\"x\",\"quantity\":1,"
+         "\"unit_amount\":1}]}",
+         "client_id"},
+        {"{\"client_id\":%" PRId64 ",\"currency\":\"zzz\",\"items\":[{\"description\":\"x\","
+         "\"quantity\":1,\"unit_amount\":1}]}",
+         "currency"},
+        {"{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"items\":[]}", "items"},
+        {"{\"client_id\":%" PRId64 ",\"currency\":\"usd\"}", "items"},
+        {"{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"items\":[{\"description\":\"x\","
+         "\"quantity\":0,\"unit_amount\":1}]}",
+         "quantity"},
+        {"{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"items\":[{\"description\":\"x\","
+         "\"quantity\":1,\"unit_amount\":-5}]}",
+         "unit_amount"},
+        {"{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"items\":[{\"description\":\"\","
+         "\"quantity\":1,\"unit_amount\":1}]}",
+         "description"},
+        {"{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"items\":[{\"description\":\"x\","
+         "\"quantity\":1,\"unit_amount\":1.5}]}",
+         "unit_amount"},
+        {"{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"due_date\":\"tomorrow\","
+         "\"items\":[{\"description\":\"x\",\"quantity\":1,\"unit_amount\":1}]}",
+         "due_date"},
+        {"{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"items\":[{\"description\":\"x\","
+         "\"quantity\":1,\"unit_amount\":1,\"service_id\":4242}]}",
+         "service_id"},
+        {"{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"colour\":1,"
+         "\"items\":[{\"description\":\"x\",\"quantity\":1,\"unit_amount\":1}]}",
+         "colour"},
+        {"{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"items\":[{\"description\":\"x\","
+         "\"quantity\":2147483647,\"unit_amount\":9223372036854775807}]}",
+         "total"},
+    };
+    int64_t invoices = count_sql("SELECT COUNT(*) FROM invoices");
+    int64_t items = count_sql("SELECT COUNT(*) FROM invoice_items");
+    int64_t audits = count_sql("SELECT COUNT(*) FROM audit_log");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char body[600];
+        snprintf(body, sizeof body, cases[i].body, C->client_id);
+        struct http_result r = api("POST", "/api/admin/invoices", body);
+        if (r.status != 400 || strstr(error_message(&r), cases[i].names) == NULL)
+            fail_msg("case %zu %s: %ld %s", i, body, r.status, buf_cstr(&r.body));
+        assert_string_equal(http_error_code(&r), "invalid_request");
+        http_result_free(&r);
+    }
+    /* an unknown client is named too */
+    struct http_result r = api("POST", "/api/admin/invoices",
+                               "{\"client_id\":777777,\"currency\":\"usd\",\"items\":"
+                               "[{\"description\":\"x\",\"quantity\":1,\"unit_amount\":1}]}");
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(error_message(&r), "client"));
+    http_result_free(&r);
+    r = api("POST", "/api/admin/invoices", "{not json");
+    assert_int_equal(r.status, 400);
+    http_result_free(&r);
+    assert_true(count_sql("SELECT COUNT(*) FROM invoices") == invoices);
+    assert_true(count_sql("SELECT COUNT(*) FROM invoice_items") == items);
+    assert_true(count_sql("SELECT COUNT(*) FROM audit_log") == audits);
+    /* the number of a refused invoice is not used up */
+    int64_t id = invoice(1);
+    r = apif("GET", NULL, "/api/admin/invoices/%" PRId64, id);
+    assert_string_equal(str_of(r.json, "number"), "INV-000003");
+    http_result_free(&r);
+}
+
+static void manual_payments_partial_full_duplicate_and_mismatch(void **state)
+{
+    (void)state;
+    int64_t id = C->first; /* 3500 usd */
+    json_t *j = pay(id, "{\"amount\":1000,\"reference\":\"bank-001\"}", 200);
+    assert_string_equal(str_of(j, "status"), "partially_paid");
+    assert_int_equal(int_of(j, "amount_paid"), 1000);
+    assert_true(json_is_false(json_object_get(j, "duplicate")));
+    json_decref(j);
+
+    j = pay(id, "{\"amount\":1000,\"reference\":\"bank-001\"}", 200);
+    assert_true(json_is_true(json_object_get(j, "duplicate")));
+    assert_int_equal(int_of(j, "amount_paid"), 1000);
+    json_decref(j);
+
+    j = pay(id, "{\"amount\":2501,\"reference\":\"bank-002\"}", 409);
+    assert_string_equal(str_of(json_object_get(j, "error"), "code"), "conflict");
+    assert_non_null(strstr(str_of(json_object_get(j, "error"), "message"), "2500"));
+    json_decref(j);
+    assert_int_equal(audit_count("PAYMENT_MISMATCH"), 1);
+
+    int64_t audits = count_sql("SELECT COUNT(*) FROM audit_log");
+    static const char *const bad[] = {"{\"amount\":0,\"reference\":\"x\"}",
+                                      "{\"amount\":-1,\"reference\":\"x\"}",
+                                      "{\"amount\":\"10\",\"reference\":\"x\"}",
+                                      "{\"amount\":10}",
+                                      "{\"amount\":10,\"reference\":\"\"}",
+                                      "{\"amount\":10,\"reference\":\"x\",\"extra\":1}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        j = pay(id, bad[i], 400);
+        json_decref(j);
+    }
+    assert_true(count_sql("SELECT COUNT(*) FROM audit_log") == audits);
+    j = pay(99999, "{\"amount\":10,\"reference\":\"x\"}", 404);
+    json_decref(j);
+
+    j = pay(id, "{\"amount\":2500,\"reference\":\"bank-002\"}", 200);
+    assert_string_equal(str_of(j, "status"), "paid");
+    assert_true(json_is_string(json_object_get(j, "paid_at")));
+    json_decref(j);
+
+    struct http_result r = apif("GET", NULL, "/api/admin/invoices/%" PRId64, id);
+    const json_t *txs = json_object_get(r.json, "transactions");
+    assert_int_equal(json_array_size(txs), 2);
+    assert_string_equal(str_of(json_array_get(txs, 0), "gateway"), "manual");
+    assert_string_equal(str_of(json_array_get(txs, 0), "gateway_ref"), "bank-001");
+    assert_int_equal(int_of(json_array_get(txs, 1), "amount"), 2500);
+    http_result_free(&r);
+    assert_true(count_sql("SELECT COUNT(*) FROM transactions") == 2);
+    assert_int_equal(audit_count("PAYMENT_RECEIVED"), 2);
+    assert_int_equal(audit_count("INVOICE_PAID"), 1);
+    assert_true(count_sql("SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_RECEIVED'"
+                          " AND actor_type = 'api_token' AND ip = '127.0.0.1'"
+                          " AND details LIKE '%bank-001%'") == 1);
+    /* a paid invoice takes no more */
+    j = pay(id, "{\"amount\":1,\"reference\":\"bank-003\"}", 409);
+    json_decref(j);
+}
+
+static void cancel_only_unpaid_with_nothing_paid(void **state)
+{
+    (void)state;
+    int64_t fresh = invoice(900), part = invoice(900);
+    json_t *j = pay(part, "{\"amount\":100,\"reference\":\"cash-1\"}", 200);
+    json_decref(j);
+
+    struct http_result r = apif("POST", NULL, "/api/admin/invoices/%" PRId64 "/cancel", fresh);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(str_of(r.json, "status"), "cancelled");
+    http_result_free(&r);
+    assert_int_equal(audit_count("INVOICE_CANCELLED"), 1);
+
+    r = apif("POST", NULL, "/api/admin/invoices/%" PRId64 "/cancel", fresh);
+    assert_int_equal(r.status, 409);
+    http_result_free(&r);
+    r = apif("POST", NULL, "/api/admin/invoices/%" PRId64 "/cancel", part);
+    assert_int_equal(r.status, 409);
+    assert_non_null(strstr(error_message(&r), "partially_paid"));
+    http_result_free(&r);
+    r = apif("POST", NULL, "/api/admin/invoices/%" PRId64 "/cancel", C->first);
+    assert_int_equal(r.status, 409);
+    http_result_free(&r);
+    r = api("POST", "/api/admin/invoices/99999/cancel", NULL);
+    assert_int_equal(r.status, 404);
+    http_result_free(&r);
+    assert_int_equal(audit_count("INVOICE_CANCELLED"), 1);
+
+    j = pay(fresh, "{\"amount\":900,\"reference\":\"cash-2\"}", 409);
+    assert_non_null(strstr(str_of(json_object_get(j, "error"), "message"), "cancelled"));
+    json_decref(j);
+    r = apif("GET", NULL, "/api/admin/invoices/%" PRId64, fresh);
+    assert_string_equal(str_of(r.json, "status"), "cancelled");
+    assert_int_equal(int_of(r.json, "amount_paid"), 0);
+    http_result_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(create_list_and_get),
+        cmocka_unit_test(bad_bodies_answer_400_and_write_nothing),
+        cmocka_unit_test(manual_payments_partial_full_duplicate_and_mismatch),
+        cmocka_unit_test(cancel_only_unpaid_with_nothing_paid),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
