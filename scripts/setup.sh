@@ -2,7 +2,8 @@
 # Installs the Debian packages Lumi needs to build, run and test — only those
 # that are missing, quietly. Works as root on a fresh Debian 12.
 #   scripts/setup.sh          build + run dependencies
-#   scripts/setup.sh --test   also test dependencies (PostgreSQL server, cmocka, clang)
+#   scripts/setup.sh --test   also test dependencies (PostgreSQL server, cmocka, clang,
+#                             Node.js for the Stripe SDK interoperability test)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config
@@ -10,6 +11,11 @@ pkgs=(build-essential cmake pkg-config
       libssl-dev libsodium-dev zlib1g-dev)
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev postgresql clang libclang-rt-14-dev curl)
+    # Node.js runs the official Stripe SDK in the interoperability test; a
+    # node/npm already on the machine (e.g. from NodeSource) is used as it is.
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        pkgs+=(nodejs npm)
+    fi
 fi
 
 missing=()
