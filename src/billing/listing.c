@@ -7,6 +7,13 @@
 json_t *listing_page(struct db *db, const char *sql, int64_t after_id, int limit,
                      listing_row_fn row_fn, int64_t *next_cursor, struct lumi_err *err)
 {
+    return listing_page_filtered(db, sql, NULL, after_id, limit, row_fn, next_cursor, err);
+}
+
+json_t *listing_page_filtered(struct db *db, const char *sql, const char *filter, int64_t after_id,
+                              int limit, listing_row_fn row_fn, int64_t *next_cursor,
+                              struct lumi_err *err)
+{
     json_t *rows = NULL, *result = NULL;
     struct db_stmt *st = NULL;
     int rc;
@@ -22,6 +29,8 @@ json_t *listing_page(struct db *db, const char *sql, int64_t after_id, int limit
     /* One row more than asked tells whether another page follows. */
     db_bind_int64(st, 1, after_id);
     db_bind_int64(st, 2, (int64_t)limit + 1);
+    if (filter != NULL)
+        db_bind_text(st, 3, filter);
     while ((rc = db_step(st, err)) == DB_ROW) {
         if (json_array_size(rows) == (size_t)limit) {
             json_t *last = json_array_get(rows, (size_t)limit - 1);

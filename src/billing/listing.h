@@ -26,4 +26,9 @@ typedef json_t *(*listing_row_fn)(struct db_stmt *st, struct lumi_err *err);
 json_t *listing_page(struct db *db, const char *sql, int64_t after_id, int limit,
                      listing_row_fn row_fn, int64_t *next_cursor, struct lumi_err *err);
 
+/** As listing_page, for SQL that also filters on a value: filter (when not NULL) is bound as $3. */
+json_t *listing_page_filtered(struct db *db, const char *sql, const char *filter, int64_t after_id,
+                              int limit, listing_row_fn row_fn, int64_t *next_cursor,
+                              struct lumi_err *err);
+
 #endif

@@ -666,53 +666,18 @@ json_t *services_list(struct db *db, const char *status, int64_t after_id, int l
                       int64_t *next_cursor, struct lumi_err *err)
 {
     struct lumi_err local;
-    json_t *rows = NULL, *result = NULL;
-    struct db_stmt *st = NULL;
-    int rc;
     if (err == NULL)
         err = &local;
     err_clear(err);
     *next_cursor = 0;
-    if (limit < 1 || limit > LISTING_PAGE_MAX) {
-        err_set(err, LUMI_EINVAL, "limit must be from 1 to %d", LISTING_PAGE_MAX);
-        goto out;
-    }
     if (status != NULL && !in_list(status, STATUSES)) {
         err_set(err, LUMI_EINVAL,
                 "status must be one of pending, provisioning, active, suspended, terminated, "
                 "failed, cancelled");
-        goto out;
+        return NULL;
     }
-    st = db_prepare(db, status != NULL ? SQL_LIST_STATUS : SQL_LIST, err);
-    rows = json_array();
-    if (st == NULL || rows == NULL)
-        goto out;
-    /* One row more than asked tells whether another page follows. */
-    if (db_bind_int64(st, 1, after_id) < 0 || db_bind_int64(st, 2, (int64_t)limit + 1) < 0 ||
-        (status != NULL && db_bind_text(st, 3, status) < 0)) {
-        bind_fail(err);
-        goto out;
-    }
-    while ((rc = db_step(st, err)) == DB_ROW) {
-        if (json_array_size(rows) == (size_t)limit) {
-            json_t *last = json_array_get(rows, (size_t)limit - 1);
-            *next_cursor = json_integer_value(json_object_get(last, "id"));
-            break;
-        }
-        json_t *row = row_to_json(st, err);
-        if (row == NULL || json_array_append_new(rows, row) < 0)
-            goto out;
-    }
-    if (rc < 0)
-        goto out;
-    result = rows;
-    rows = NULL;
-out:
-    if (result == NULL && err->code == 0)
-        nomem(err);
-    db_finalize(st);
-    json_decref(rows);
-    return result;
+    return listing_page_filtered(db, status != NULL ? SQL_LIST_STATUS : SQL_LIST, status, after_id,
+                                 limit, row_to_json, next_cursor, err);
 }
 
 /* ---- lifecycle requests ------------------------------------------------- */
