@@ -261,23 +261,8 @@ static json_t *row_to_json(struct db_stmt *st, struct lumi_err *err)
 /* The row as JSON; lock: for a change inside the open transaction. */
 static json_t *fetch_client(struct db *db, int64_t id, bool lock, struct lumi_err *err)
 {
-    json_t *c = NULL;
     const char *sql = lock && db_kind(db) == DB_POSTGRES ? SQL_GET_LOCKED : SQL_GET;
-    struct db_stmt *st = db_prepare(db, sql, err);
-    if (st == NULL)
-        goto out;
-    if (db_bind_int64(st, 1, id) < 0) {
-        err_set(err, LUMI_EDB, "cannot bind a parameter");
-        goto out;
-    }
-    int rc = db_step(st, err);
-    if (rc == DB_ROW)
-        c = row_to_json(st, err);
-    else if (rc == DB_DONE)
-        err_set(err, LUMI_ENOTFOUND, "client %" PRId64 " not found", id);
-out:
-    db_finalize(st);
-    return c;
+    return listing_get(db, sql, id, row_to_json, "client", err);
 }
 
 /* Binds the WRITE_FIELDS of c as $1.., then the hash (NULL = keep) after them. */

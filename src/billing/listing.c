@@ -52,3 +52,20 @@ out:
     json_decref(rows);
     return result;
 }
+
+json_t *listing_get(struct db *db, const char *sql, int64_t id, listing_row_fn row_fn,
+                    const char *what, struct lumi_err *err)
+{
+    json_t *o = NULL;
+    struct db_stmt *st = db_prepare(db, sql, err);
+    if (st == NULL)
+        return NULL;
+    db_bind_int64(st, 1, id);
+    int rc = db_step(st, err);
+    if (rc == DB_ROW)
+        o = row_fn(st, err);
+    else if (rc == DB_DONE)
+        err_set(err, LUMI_ENOTFOUND, "%s %lld not found", what, (long long)id);
+    db_finalize(st);
+    return o;
+}

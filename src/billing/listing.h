@@ -31,4 +31,11 @@ json_t *listing_page_filtered(struct db *db, const char *sql, const char *filter
                               int limit, listing_row_fn row_fn, int64_t *next_cursor,
                               struct lumi_err *err);
 
+/**
+ * Runs sql with $1 = id and makes its row into JSON with row_fn; NULL with
+ * LUMI_ENOTFOUND "<what> <id> not found" when there is no such row.
+ */
+json_t *listing_get(struct db *db, const char *sql, int64_t id, listing_row_fn row_fn,
+                    const char *what, struct lumi_err *err);
+
 #endif

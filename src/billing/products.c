@@ -305,23 +305,8 @@ static json_t *row_to_json(struct db_stmt *st, struct lumi_err *err)
 /* The row as JSON; lock: for a change inside the open transaction. */
 static json_t *fetch_product(struct db *db, int64_t id, bool lock, struct lumi_err *err)
 {
-    json_t *p = NULL;
     const char *sql = lock && db_kind(db) == DB_POSTGRES ? SQL_GET_LOCKED : SQL_GET;
-    struct db_stmt *st = db_prepare(db, sql, err);
-    if (st == NULL)
-        goto out;
-    if (db_bind_int64(st, 1, id) < 0) {
-        err_set(err, LUMI_EDB, "cannot bind a parameter");
-        goto out;
-    }
-    int rc = db_step(st, err);
-    if (rc == DB_ROW)
-        p = row_to_json(st, err);
-    else if (rc == DB_DONE)
-        err_set(err, LUMI_ENOTFOUND, "product %" PRId64 " not found", id);
-out:
-    db_finalize(st);
-    return p;
+    return listing_get(db, sql, id, row_to_json, "product", err);
 }
 
 /* Runs sql with $1 = id; *count gets the first column of the first row. */

@@ -50,11 +50,7 @@ void h_clients_create(struct web_req *req, struct web_resp *resp)
         web_reply_err(resp, &err);
         return;
     }
-    char location[64];
-    snprintf(location, sizeof location, "/api/admin/clients/%" JSON_INTEGER_FORMAT,
-             json_integer_value(json_object_get(client, "id")));
-    web_add_header(resp, "Location", location);
-    web_reply_json(resp, 201, client);
+    web_reply_created(resp, "/api/admin/clients", client);
 }
 
 void h_clients_get(struct web_req *req, struct web_resp *resp)

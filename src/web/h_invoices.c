@@ -54,11 +54,7 @@ void h_invoices_create(struct web_req *req, struct web_resp *resp)
         web_reply_err(resp, &err);
         return;
     }
-    char location[64];
-    snprintf(location, sizeof location, "/api/admin/invoices/%" JSON_INTEGER_FORMAT,
-             json_integer_value(json_object_get(invoice, "id")));
-    web_add_header(resp, "Location", location);
-    web_reply_json(resp, 201, invoice);
+    web_reply_created(resp, "/api/admin/invoices", invoice);
 }
 
 void h_invoices_get(struct web_req *req, struct web_resp *resp)

@@ -50,11 +50,7 @@ void h_products_create(struct web_req *req, struct web_resp *resp)
         web_reply_err(resp, &err);
         return;
     }
-    char location[64];
-    snprintf(location, sizeof location, "/api/admin/products/%" JSON_INTEGER_FORMAT,
-             json_integer_value(json_object_get(product, "id")));
-    web_add_header(resp, "Location", location);
-    web_reply_json(resp, 201, product);
+    web_reply_created(resp, "/api/admin/products", product);
 }
 
 void h_products_get(struct web_req *req, struct web_resp *resp)

@@ -51,13 +51,10 @@ void h_servers_create(struct web_req *req, struct web_resp *resp)
     struct audit_actor actor = auth_actor(req);
     json_t *server = servers_create(req->db, &actor, body, &err);
     json_decref(body);
-    if (server != NULL) {
-        char location[64];
-        snprintf(location, sizeof location, "/api/admin/servers/%" JSON_INTEGER_FORMAT,
-                 json_integer_value(json_object_get(server, "id")));
-        web_add_header(resp, "Location", location);
-    }
-    reply(resp, 201, server, &err);
+    if (server == NULL)
+        web_reply_err(resp, &err);
+    else
+        web_reply_created(resp, "/api/admin/servers", server);
 }
 
 void h_servers_get(struct web_req *req, struct web_resp *resp)

@@ -60,11 +60,7 @@ void h_services_create(struct web_req *req, struct web_resp *resp)
         web_reply_err(resp, &err);
         return;
     }
-    char location[64];
-    snprintf(location, sizeof location, "/api/admin/services/%" JSON_INTEGER_FORMAT,
-             json_integer_value(json_object_get(service, "id")));
-    web_add_header(resp, "Location", location);
-    web_reply_json(resp, 201, service);
+    web_reply_created(resp, "/api/admin/services", service);
 }
 
 void h_services_get(struct web_req *req, struct web_resp *resp)

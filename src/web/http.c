@@ -350,3 +350,12 @@ int web_query_enum(struct web_req *req, struct web_resp *resp, const char *name,
     buf_free(&list);
     return -1;
 }
+
+void web_reply_created(struct web_resp *resp, const char *collection, json_t *obj)
+{
+    char location[256];
+    snprintf(location, sizeof location, "%s/%" JSON_INTEGER_FORMAT, collection,
+             json_integer_value(json_object_get(obj, "id")));
+    web_add_header(resp, "Location", location);
+    web_reply_json(resp, 201, obj);
+}

@@ -96,6 +96,12 @@ void web_reply_page(struct web_resp *resp, json_t *rows, int64_t next);
 /** Answers status with a JSON value (stolen reference: the helper decrefs it). */
 void web_reply_json(struct web_resp *resp, int status, json_t *value);
 
+/**
+ * Answers 201 Created with obj (taken) and "Location: <collection>/<obj.id>",
+ * e.g. web_reply_created(resp, "/api/admin/products", product).
+ */
+void web_reply_created(struct web_resp *resp, const char *collection, json_t *obj);
+
 /** Answers with the error envelope {"error":{"code","message"}}. */
 void web_reply_error(struct web_resp *resp, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
