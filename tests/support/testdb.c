@@ -163,3 +163,26 @@ struct db *testdb_open_migrated(const char *url)
     }
     return db;
 }
+
+int64_t testdb_int64(struct db *db, const char *sql)
+{
+    struct lumi_err err;
+    int64_t n = -1;
+    if (db_query_int64(db, sql, 0, NULL, &n, &err) != 0)
+        fail_msg("%s: %s", sql, err.msg);
+    return n;
+}
+
+void testdb_exec(struct db *db, const char *sql)
+{
+    struct lumi_err err;
+    if (db_exec(db, sql, &err) != 0)
+        fail_msg("%s: %s", sql, err.msg);
+}
+
+void testdb_execp(struct db *db, const char *sql, int n, const char *const *params)
+{
+    struct lumi_err err;
+    if (db_execp(db, sql, n, params, NULL, &err) != 0)
+        fail_msg("%s: %s", sql, err.msg);
+}

@@ -10,6 +10,7 @@
 #define LUMI_TEST_TESTDB_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "db/db.h"
 
@@ -27,5 +28,14 @@ struct db *testdb_open(const char *url);
 
 /** testdb_open + db_migrate, or fails the test. */
 struct db *testdb_open_migrated(const char *url);
+
+/** The first column of the first row of sql as an integer, or fails the test. */
+int64_t testdb_int64(struct db *db, const char *sql);
+
+/** Runs sql (no parameters, no results), or fails the test. */
+void testdb_exec(struct db *db, const char *sql);
+
+/** Runs sql with n text parameters, or fails the test. */
+void testdb_execp(struct db *db, const char *sql, int n, const char *const *params);
 
 #endif

@@ -61,13 +61,6 @@ static int64_t append_one(struct db *db, const char *action, int n)
     return id;
 }
 
-static void exec_sql(struct db *db, const char *sql)
-{
-    struct lumi_err err;
-    if (db_exec(db, sql, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-}
-
 static struct audit_verify_result verify(struct db *db)
 {
     struct audit_verify_result res;
@@ -124,8 +117,7 @@ static void chain_links_rows(void **state)
                         "0000000000000000000000000000000000000000000000000000000000000000");
     assert_string_equal(json_string_value(json_object_get(row1, "actor_email")),
                         "admin@example.com");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(row2, "details"), "n")),
-                     2);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(row2, "details"), "n")), 2);
     json_decref(row1);
     json_decref(row2);
 }
@@ -136,7 +128,7 @@ static void edited_row_is_detected(void **state)
     for (int i = 1; i <= 5; i++)
         append_one(f->db, "PAYMENT_RECEIVED", i);
     /* Change the amount in row 3's details, as a tamperer would. */
-    exec_sql(f->db, "UPDATE audit_log SET details = '{\"n\":300}' WHERE id = 3");
+    testdb_exec(f->db, "UPDATE audit_log SET details = '{\"n\":300}' WHERE id = 3");
     struct audit_verify_result r = verify(f->db);
     assert_true(r.broken_id == 3);
     assert_true(r.last_good_id == 2);
@@ -148,7 +140,7 @@ static void edited_actor_is_detected(void **state)
     struct fixture *f = *state;
     for (int i = 1; i <= 4; i++)
         append_one(f->db, "LOGIN", i);
-    exec_sql(f->db, "UPDATE audit_log SET ip = '203.0.113.9' WHERE id = 4");
+    testdb_exec(f->db, "UPDATE audit_log SET ip = '203.0.113.9' WHERE id = 4");
     assert_true(verify(f->db).broken_id == 4);
 }
 
@@ -157,7 +149,7 @@ static void deleted_row_is_detected(void **state)
     struct fixture *f = *state;
     for (int i = 1; i <= 5; i++)
         append_one(f->db, "PAYMENT_RECEIVED", i);
-    exec_sql(f->db, "DELETE FROM audit_log WHERE id = 3");
+    testdb_exec(f->db, "DELETE FROM audit_log WHERE id = 3");
     struct audit_verify_result r = verify(f->db);
     assert_true(r.broken_id == 4);
     assert_true(r.last_good_id == 2);
@@ -168,7 +160,7 @@ static void deleted_first_row_is_detected(void **state)
     struct fixture *f = *state;
     for (int i = 1; i <= 3; i++)
         append_one(f->db, "PAYMENT_RECEIVED", i);
-    exec_sql(f->db, "DELETE FROM audit_log WHERE id = 1");
+    testdb_exec(f->db, "DELETE FROM audit_log WHERE id = 1");
     struct audit_verify_result r = verify(f->db);
     assert_true(r.broken_id == 2);
     assert_true(r.last_good_id == 0);
@@ -180,9 +172,9 @@ static void reordered_rows_are_detected(void **state)
     for (int i = 1; i <= 5; i++)
         append_one(f->db, i % 2 ? "INVOICE_PAID" : "PAYMENT_RECEIVED", i);
     /* Swap rows 2 and 3 (ids stay consecutive; contents move). */
-    exec_sql(f->db, "UPDATE audit_log SET id = 1000 WHERE id = 2");
-    exec_sql(f->db, "UPDATE audit_log SET id = 2 WHERE id = 3");
-    exec_sql(f->db, "UPDATE audit_log SET id = 3 WHERE id = 1000");
+    testdb_exec(f->db, "UPDATE audit_log SET id = 1000 WHERE id = 2");
+    testdb_exec(f->db, "UPDATE audit_log SET id = 2 WHERE id = 3");
+    testdb_exec(f->db, "UPDATE audit_log SET id = 3 WHERE id = 1000");
     struct audit_verify_result r = verify(f->db);
     assert_true(r.broken_id == 2);
     assert_true(r.last_good_id == 1);
@@ -195,9 +187,9 @@ static void recomputed_hash_still_breaks_next_link(void **state)
     struct fixture *f = *state;
     for (int i = 1; i <= 3; i++)
         append_one(f->db, "PAYMENT_RECEIVED", i);
-    exec_sql(f->db, "UPDATE audit_log SET hash = "
-                    "'1111111111111111111111111111111111111111111111111111111111111111' "
-                    "WHERE id = 2");
+    testdb_exec(f->db, "UPDATE audit_log SET hash = "
+                       "'1111111111111111111111111111111111111111111111111111111111111111' "
+                       "WHERE id = 2");
     assert_true(verify(f->db).broken_id == 2);
 }
 

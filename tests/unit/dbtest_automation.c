@@ -54,22 +54,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void exec(struct db *db, const char *sql)
-{
-    struct lumi_err err;
-    if (db_exec(db, sql, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-}
-
-static int64_t count(struct db *db, const char *sql)
-{
-    struct lumi_err err;
-    int64_t n = -1;
-    if (db_query_int64(db, sql, 0, NULL, &n, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-    return n;
-}
-
 static int64_t countf(struct db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int64_t countf(struct db *db, const char *fmt, ...)
@@ -80,7 +64,7 @@ static int64_t countf(struct db *db, const char *fmt, ...)
     int n = vsnprintf(sql, sizeof sql, fmt, ap);
     va_end(ap);
     assert_true(n > 0 && (size_t)n < sizeof sql);
-    return count(db, sql);
+    return testdb_int64(db, sql);
 }
 
 static void iso(int64_t t, char out[UTC_ISO_LEN])
@@ -100,13 +84,14 @@ static int64_t at(const char *s)
 /* A client, a Pterodactyl server and a monthly product. */
 static void seed(struct fixture *f)
 {
-    exec(f->db, "INSERT INTO users (email, role, created_at, updated_at) VALUES "
+    testdb_exec(f->db,
+                "INSERT INTO users (email, role, created_at, updated_at) VALUES "
                 "('client@example.com', 'client', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')");
-    f->client = count(f->db, "SELECT id FROM users WHERE email = 'client@example.com'");
-    exec(f->db, "INSERT INTO servers (name, type, url, created_at, updated_at) VALUES "
-                "('games', 'pterodactyl', 'https://panel.test', '2026-01-01T00:00:00Z', "
-                "'2026-01-01T00:00:00Z')");
-    f->server = count(f->db, "SELECT id FROM servers");
+    f->client = testdb_int64(f->db, "SELECT id FROM users WHERE email = 'client@example.com'");
+    testdb_exec(f->db, "INSERT INTO servers (name, type, url, created_at, updated_at) VALUES "
+                       "('games', 'pterodactyl', 'https://panel.test', '2026-01-01T00:00:00Z', "
+                       "'2026-01-01T00:00:00Z')");
+    f->server = testdb_int64(f->db, "SELECT id FROM servers");
     char sql[512];
     snprintf(sql, sizeof sql,
              "INSERT INTO products (name, type, server_id, price, currency, billing_cycle, "
@@ -114,8 +99,8 @@ static void seed(struct fixture *f)
              ", 1500, 'usd', 'monthly', 'order', '2026-01-01T00:00:00Z', "
              "'2026-01-01T00:00:00Z')",
              f->server);
-    exec(f->db, sql);
-    f->product = count(f->db, "SELECT id FROM products");
+    testdb_exec(f->db, sql);
+    f->product = testdb_int64(f->db, "SELECT id FROM products");
 }
 
 /* A service; amount 0, currency NULL and updated_at NULL take the usual values. */
@@ -140,7 +125,7 @@ static int64_t add_service_ex(struct fixture *f, struct svc s)
              s.cycle ? s.cycle : "monthly", s.amount ? s.amount : 1500,
              s.currency ? s.currency : "usd", due,
              s.updated_at ? s.updated_at : "2026-01-01T00:00:00Z");
-    exec(f->db, sql);
+    testdb_exec(f->db, sql);
     return countf(f->db, "SELECT id FROM services WHERE remote_key = '%s'", key);
 }
 
@@ -162,14 +147,14 @@ static int64_t add_invoice(struct fixture *f, const char *number, const char *st
              ", '%s', 'usd', 1500, 1500, %d, '%s', '2026-01-01T00:00:00Z', "
              "'2026-01-01T00:00:00Z')",
              number, f->client, status, strcmp(status, "paid") == 0 ? 1500 : 0, due);
-    exec(f->db, sql);
+    testdb_exec(f->db, sql);
     int64_t id = countf(f->db, "SELECT id FROM invoices WHERE number = '%s'", number);
     snprintf(sql, sizeof sql,
              "INSERT INTO invoice_items (invoice_id, service_id, kind, description, quantity, "
              "unit_amount, amount) VALUES (%" PRId64 ", %" PRId64
              ", 'recurring', 'Game S', 1, 1500, 1500)",
              id, service_id);
-    exec(f->db, sql);
+    testdb_exec(f->db, sql);
     return id;
 }
 
@@ -180,7 +165,7 @@ static void set_setting(struct db *db, const char *key, const char *value)
              "INSERT INTO settings (key, value, updated_at) VALUES ('%s', '%s', "
              "'2026-01-01T00:00:00Z') ON CONFLICT (key) DO UPDATE SET value = excluded.value",
              key, value);
-    exec(db, sql);
+    testdb_exec(db, sql);
 }
 
 /* What the executor writes when a suspension is confirmed (its time is now). */
@@ -274,8 +259,8 @@ static void renewal_invoice_created_once_for_the_next_period(void **state)
                        "SELECT COUNT(*) FROM invoice_items WHERE service_id IN (%" PRId64
                        ", %" PRId64 ", %" PRId64 ", %" PRId64 ")",
                        s3, s4, s5, s6) == 0);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'INVOICE_CREATED'") ==
-                2);
+    assert_true(testdb_int64(
+                    f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'INVOICE_CREATED'") == 2);
 
     /* Idempotent: a second pass creates nothing. */
     plan = run(f->db, now, false, &rep);
@@ -283,7 +268,7 @@ static void renewal_invoice_created_once_for_the_next_period(void **state)
     assert_int_equal(rep.errors, 0);
     assert_string_equal(plan, "");
     free(plan);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM invoices") == 2);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM invoices") == 2);
 
     /* A longer lead time reaches the service due on the 10th. */
     set_setting(f->db, "automation.renew_days_before", "20");
@@ -304,7 +289,7 @@ static void renewal_invoice_created_once_for_the_next_period(void **state)
     set_setting(f->db, "automation.terminate_days_after_suspend", "0");
     struct lumi_err err;
     assert_true(automation_run(f->db, now, false, NULL, &rep, &err) == LUMI_EINVAL);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM invoices") == 3);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM invoices") == 3);
 }
 
 /* --- suspension -------------------------------------------------------------- */
@@ -347,13 +332,13 @@ static void overdue_suspension_only_past_grace_and_only_unpaid(void **state)
                        "AND args LIKE '%%\"reason\":\"overdue\"%%' AND service_id IN (%" PRId64
                        ", %" PRId64 ")",
                        a, d) == 2);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM jobs") == 2);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs") == 2);
     assert_true(countf(f->db,
                        "SELECT COUNT(*) FROM audit_log WHERE action = 'AUTOMATION_SUSPEND_QUEUED' "
                        "AND entity = 'service' AND entity_id = '%" PRId64 "'",
                        a) == 1);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = "
-                             "'AUTOMATION_SUSPEND_QUEUED'") == 2);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = "
+                                    "'AUTOMATION_SUSPEND_QUEUED'") == 2);
     /* The service's status changes only when the panel confirms (the job's business). */
     assert_true(countf(f->db,
                        "SELECT COUNT(*) FROM services WHERE id = %" PRId64 " AND status = 'active'",
@@ -364,8 +349,8 @@ static void overdue_suspension_only_past_grace_and_only_unpaid(void **state)
     assert_int_equal(rep.suspensions_queued, 0);
     assert_string_equal(plan, "");
     free(plan);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM jobs") == 2);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log") == 2);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs") == 2);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log") == 2);
 
     /* Two days later B's grace is over too. A's job failed meanwhile: left for an admin. */
     char sql[256];
@@ -373,7 +358,7 @@ static void overdue_suspension_only_past_grace_and_only_unpaid(void **state)
         sql, sizeof sql,
         "UPDATE jobs SET status = 'failed', last_error = 'panel down' WHERE service_id = %" PRId64,
         a);
-    exec(f->db, sql);
+    testdb_exec(f->db, sql);
     plan = run(f->db, now + 2 * DAY, false, &rep);
     assert_int_equal(rep.suspensions_queued, 1);
     contains(plan, "queued suspension of service %" PRId64 " (invoice TST-B", b);
@@ -434,7 +419,7 @@ static void termination_only_after_long_overdue_suspension(void **state)
              "INSERT INTO jobs (service_id, action, status, max_attempts, run_at, created_at, "
              "updated_at) VALUES (%" PRId64 ", 'unsuspend', 'queued', 8, '%s', '%s', '%s')",
              t6, long_ago, long_ago, long_ago);
-    exec(f->db, sql);
+    testdb_exec(f->db, sql);
 
     struct automation_report rep;
     char *plan = run(f->db, real + 29 * DAY, false, &rep);
@@ -453,14 +438,14 @@ static void termination_only_after_long_overdue_suspension(void **state)
     plan = run(f->db, real + 90 * DAY, false, &rep);
     assert_int_equal(rep.terminations_queued, 0);
     free(plan);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM jobs WHERE action = 'terminate'") == 2);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs WHERE action = 'terminate'") == 2);
     assert_true(
         countf(f->db,
                "SELECT COUNT(*) FROM jobs WHERE action = 'terminate' AND service_id IN (%" PRId64
                ", %" PRId64 ")",
                t1, t4) == 2);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = "
-                             "'AUTOMATION_TERMINATE_QUEUED'") == 2);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = "
+                                    "'AUTOMATION_TERMINATE_QUEUED'") == 2);
     assert_true(countf(f->db,
                        "SELECT COUNT(*) FROM jobs WHERE service_id IN (%" PRId64 ", %" PRId64
                        ", %" PRId64 ") AND action = 'terminate'",
@@ -471,14 +456,15 @@ static void termination_only_after_long_overdue_suspension(void **state)
 
 static void snapshot(struct db *db, int64_t out[8])
 {
-    out[0] = count(db, "SELECT COUNT(*) FROM services");
-    out[1] = count(db, "SELECT COUNT(*) FROM invoices");
-    out[2] = count(db, "SELECT COUNT(*) FROM invoice_items");
-    out[3] = count(db, "SELECT COUNT(*) FROM jobs");
-    out[4] = count(db, "SELECT COUNT(*) FROM audit_log");
-    out[5] = count(db, "SELECT COUNT(*) FROM settings");
-    out[6] = count(db, "SELECT COUNT(*) FROM services WHERE status = 'active'");
-    out[7] = count(db, "SELECT COUNT(*) FROM services WHERE updated_at > '2026-01-01T00:00:00Z'");
+    out[0] = testdb_int64(db, "SELECT COUNT(*) FROM services");
+    out[1] = testdb_int64(db, "SELECT COUNT(*) FROM invoices");
+    out[2] = testdb_int64(db, "SELECT COUNT(*) FROM invoice_items");
+    out[3] = testdb_int64(db, "SELECT COUNT(*) FROM jobs");
+    out[4] = testdb_int64(db, "SELECT COUNT(*) FROM audit_log");
+    out[5] = testdb_int64(db, "SELECT COUNT(*) FROM settings");
+    out[6] = testdb_int64(db, "SELECT COUNT(*) FROM services WHERE status = 'active'");
+    out[7] =
+        testdb_int64(db, "SELECT COUNT(*) FROM services WHERE updated_at > '2026-01-01T00:00:00Z'");
 }
 
 static void dry_run_changes_nothing_and_prints_the_plan(void **state)
@@ -574,7 +560,7 @@ static void broken_service_does_not_stop_the_others(void **state)
     plan = run(f->db, now, true, &rep);
     assert_int_equal(rep.errors, 2);
     free(plan);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM invoices") == 2);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM invoices") == 2);
 }
 
 int main(void)

@@ -60,15 +60,6 @@ static void exec_ok(struct db *db, const char *sql, int nparams, const char *con
         fail_msg("%s: %s", sql, err.msg);
 }
 
-static int64_t count(struct db *db, const char *sql)
-{
-    struct lumi_err err;
-    int64_t n = -1;
-    if (db_query_int64(db, sql, 0, NULL, &n, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-    return n;
-}
-
 /* COUNT(*) of kv, or the error code. */
 static int64_t count_or_error(struct db *db, struct lumi_err *err)
 {
@@ -176,7 +167,7 @@ static void insert_returning_gives_increasing_ids(void **state)
     int64_t b = insert_user(f->db, "b@example.com", &err);
     assert_true(a > 0);
     assert_true(b > a);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM users") == 2);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM users") == 2);
 }
 
 static void changes_counts_rows_of_the_statement(void **state)
@@ -217,7 +208,7 @@ static void step_after_done_does_not_run_again(void **state)
     assert_rc(db_step(st, &err), DB_DONE, err);
     assert_rc(db_step(st, &err), DB_DONE, err);
     db_finalize(st);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM kv") == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM kv") == 1);
 }
 
 static void unique_violation_is_conflict_and_rollback_leaves_nothing(void **state)
@@ -234,7 +225,7 @@ static void unique_violation_is_conflict_and_rollback_leaves_nothing(void **stat
     assert_true(strlen(err.msg) > 0);
     db_rollback(f->db);
     assert_false(db_in_tx(f->db));
-    assert_true(count(f->db, "SELECT COUNT(*) FROM users") == 0);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM users") == 0);
 }
 
 static void primary_key_violation_is_conflict(void **state)
@@ -256,7 +247,7 @@ static void foreign_key_violation_is_einval(void **state)
                       " expires_at, last_seen_at) VALUES ('h', $1, 'c', $2, $2, $2)",
                       2, p, NULL, &err);
     assert_rc(rc, LUMI_EINVAL, err);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM sessions") == 0);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM sessions") == 0);
 }
 
 static void check_and_not_null_violations_are_einval(void **state)
@@ -285,10 +276,10 @@ static void commit_is_visible_to_another_connection(void **state)
     assert_rc(db_begin(f->db, &err), 0, err);
     exec_ok(f->db, "INSERT INTO kv (k) VALUES ('shared')", 0, NULL);
     /* Not yet committed: the other connection does not see it. */
-    assert_true(count(other, "SELECT COUNT(*) FROM kv") == 0);
+    assert_true(testdb_int64(other, "SELECT COUNT(*) FROM kv") == 0);
     assert_rc(db_commit(f->db, &err), 0, err);
     assert_false(db_in_tx(f->db));
-    assert_true(count(other, "SELECT COUNT(*) FROM kv") == 1);
+    assert_true(testdb_int64(other, "SELECT COUNT(*) FROM kv") == 1);
     db_close(other);
 }
 
@@ -299,11 +290,11 @@ static void rollback_is_invisible(void **state)
     struct db *other = testdb_open(f->url);
     assert_rc(db_begin(f->db, &err), 0, err);
     exec_ok(f->db, "INSERT INTO kv (k) VALUES ('gone')", 0, NULL);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM kv") == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM kv") == 1);
     db_rollback(f->db);
     db_rollback(f->db); /* harmless when nothing is open */
-    assert_true(count(f->db, "SELECT COUNT(*) FROM kv") == 0);
-    assert_true(count(other, "SELECT COUNT(*) FROM kv") == 0);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM kv") == 0);
+    assert_true(testdb_int64(other, "SELECT COUNT(*) FROM kv") == 0);
     db_close(other);
 }
 
@@ -467,7 +458,7 @@ static void lost_connection_is_reported_then_reopened(void **state)
     err_clear(&err);
     assert_true(count_or_error(f->db, &err) < 0);
     assert_true(err.code == LUMI_EDB);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM kv") == 0);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM kv") == 0);
 
     /* Inside a transaction the work is gone: commit must fail, rollback recovers. */
     assert_rc(db_begin(f->db, &err), 0, err);
@@ -477,7 +468,7 @@ static void lost_connection_is_reported_then_reopened(void **state)
     assert_true(count_or_error(f->db, &err) < 0);
     assert_true(db_commit(f->db, &err) == LUMI_EDB);
     assert_false(db_in_tx(f->db));
-    assert_true(count(f->db, "SELECT COUNT(*) FROM kv") == 0);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM kv") == 0);
 }
 
 static void bad_url_error_hides_the_password(void **state)

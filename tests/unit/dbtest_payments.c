@@ -57,22 +57,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void exec(struct db *db, const char *sql)
-{
-    struct lumi_err err;
-    if (db_exec(db, sql, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-}
-
-static int64_t count(struct db *db, const char *sql)
-{
-    struct lumi_err err;
-    int64_t n = -1;
-    if (db_query_int64(db, sql, 0, NULL, &n, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-    return n;
-}
-
 static int64_t countf(struct db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int64_t countf(struct db *db, const char *fmt, ...)
@@ -83,7 +67,7 @@ static int64_t countf(struct db *db, const char *fmt, ...)
     int n = vsnprintf(sql, sizeof sql, fmt, ap);
     va_end(ap);
     assert_true(n > 0 && (size_t)n < sizeof sql);
-    return count(db, sql);
+    return testdb_int64(db, sql);
 }
 
 static int64_t audits(struct fixture *f, const char *action)
@@ -95,20 +79,21 @@ static int64_t audits(struct fixture *f, const char *action)
 static void seed(struct fixture *f, const char *autosetup)
 {
     char sql[512];
-    exec(f->db, "INSERT INTO users (email, role, created_at, updated_at) VALUES "
+    testdb_exec(f->db,
+                "INSERT INTO users (email, role, created_at, updated_at) VALUES "
                 "('client@example.com', 'client', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')");
-    f->client = count(f->db, "SELECT id FROM users WHERE email = 'client@example.com'");
-    exec(f->db, "INSERT INTO servers (name, type, url, created_at, updated_at) VALUES "
-                "('games', 'pterodactyl', 'https://panel.test', '2026-01-01T00:00:00Z', "
-                "'2026-01-01T00:00:00Z')");
-    f->server = count(f->db, "SELECT id FROM servers");
+    f->client = testdb_int64(f->db, "SELECT id FROM users WHERE email = 'client@example.com'");
+    testdb_exec(f->db, "INSERT INTO servers (name, type, url, created_at, updated_at) VALUES "
+                       "('games', 'pterodactyl', 'https://panel.test', '2026-01-01T00:00:00Z', "
+                       "'2026-01-01T00:00:00Z')");
+    f->server = testdb_int64(f->db, "SELECT id FROM servers");
     snprintf(sql, sizeof sql,
              "INSERT INTO products (name, type, server_id, price, currency, billing_cycle, "
              "autosetup, created_at, updated_at) VALUES ('Game S', 'game_server', %" PRId64
              ", 1500, 'usd', 'monthly', '%s', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
              f->server, autosetup);
-    exec(f->db, sql);
-    f->product = count(f->db, "SELECT id FROM products");
+    testdb_exec(f->db, sql);
+    f->product = testdb_int64(f->db, "SELECT id FROM products");
 }
 
 static int64_t add_service(struct fixture *f, const char *status, const char *reason)
@@ -123,7 +108,7 @@ static int64_t add_service(struct fixture *f, const char *status, const char *re
              ", '%s', %s, '%s', '%d', 'monthly', 1500, 'usd', '2026-02-01T00:00:00Z', "
              "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
              f->client, f->product, f->server, status, r, key, f->next_key);
-    exec(f->db, sql);
+    testdb_exec(f->db, sql);
     return countf(f->db, "SELECT id FROM services WHERE remote_key = '%s'", key);
 }
 
@@ -207,10 +192,10 @@ static void partial_then_full_payment_marks_paid_once(void **state)
                        inv) == 1);
     assert_true(audits(f, "PAYMENT_RECEIVED") == 2);
     assert_true(audits(f, "INVOICE_PAID") == 1);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM transactions") == 2);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM transactions") == 2);
     /* the actor's IP is on the audit rows */
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'INVOICE_PAID'"
-                             " AND ip = '192.0.2.7'") == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'INVOICE_PAID'"
+                                    " AND ip = '192.0.2.7'") == 1);
     /* nothing more is due: a third payment is a mismatch, INVOICE_PAID stays once */
     assert_int_equal(apply(f, "payment", "stripe", "ch_3", 1, "usd", inv, NULL), PAYMENT_MISMATCH);
     assert_true(audits(f, "INVOICE_PAID") == 1);
@@ -230,7 +215,7 @@ static void duplicate_reference_counts_once(void **state)
                          PAYMENT_DUPLICATE);
         assert_true(res.transaction_id == 0);
     }
-    assert_true(count(f->db, "SELECT COUNT(*) FROM transactions") == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM transactions") == 1);
     assert_true(inv_col(f, "amount_paid", inv) == 700);
     assert_true(audits(f, "PAYMENT_RECEIVED") == 1);
     /* the same reference at another gateway or as another kind is a different movement */
@@ -253,10 +238,11 @@ static void wrong_currency_and_overpayment_are_audited_mismatches(void **state)
     assert_non_null(strstr(res.message, "1500"));
     assert_status(f, inv, "unpaid");
     assert_true(inv_col(f, "amount_paid", inv) == 0);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM transactions") == 0);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM transactions") == 0);
     assert_true(audits(f, "PAYMENT_MISMATCH") == 2);
     assert_true(audits(f, "PAYMENT_RECEIVED") == 0);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_MISMATCH'"
+    assert_true(testdb_int64(f->db,
+                             "SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_MISMATCH'"
                              " AND details LIKE '%\"expected\"%' AND details LIKE '%\"received\"%'"
                              " AND details LIKE '%ch_big%'") == 1);
     /* a corrected payment with the refused reference still applies */
@@ -337,7 +323,7 @@ static void paid_invoice_queues_provisioning_of_service_waiting_for_payment(void
     int64_t inv = add_invoice(f, svc);
     assert_int_equal(apply(f, "payment", "stripe", "ch_a", 1000, "usd", inv, NULL),
                      PAYMENT_APPLIED);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM jobs") == 0);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs") == 0);
     assert_int_equal(apply(f, "payment", "stripe", "ch_b", 500, "usd", inv, NULL), PAYMENT_APPLIED);
     assert_true(countf(f->db,
                        "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64
@@ -346,7 +332,7 @@ static void paid_invoice_queues_provisioning_of_service_waiting_for_payment(void
     /* a redelivery queues nothing more */
     assert_int_equal(apply(f, "payment", "stripe", "ch_b", 500, "usd", inv, NULL),
                      PAYMENT_DUPLICATE);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM jobs") == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs") == 1);
 }
 
 static void paid_invoice_unsuspends_overdue_but_not_abuse(void **state)
@@ -373,9 +359,9 @@ static void failure_rolls_everything_back(void **state)
     seed(f, "payment");
     int64_t svc = add_service(f, "pending", NULL);
     int64_t inv = add_invoice(f, svc);
-    int64_t audit_before = count(f->db, "SELECT COUNT(*) FROM audit_log");
+    int64_t audit_before = testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log");
     /* queueing the provision job fails: the payment must not stay half-applied */
-    exec(f->db, "ALTER TABLE jobs RENAME TO jobs_away");
+    testdb_exec(f->db, "ALTER TABLE jobs RENAME TO jobs_away");
     struct payment_in p = {.kind = "payment",
                            .gateway = "stripe",
                            .gateway_ref = "ch_fail",
@@ -385,11 +371,11 @@ static void failure_rolls_everything_back(void **state)
     assert_int_equal(db_begin(f->db, &err), 0);
     assert_true(payments_apply(f->db, &ACTOR, &p, &res, &err) < 0);
     db_rollback(f->db);
-    exec(f->db, "ALTER TABLE jobs_away RENAME TO jobs");
+    testdb_exec(f->db, "ALTER TABLE jobs_away RENAME TO jobs");
     assert_status(f, inv, "unpaid");
     assert_true(inv_col(f, "amount_paid", inv) == 0);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM transactions") == 0);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log") == audit_before);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM transactions") == 0);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log") == audit_before);
     /* an unknown invoice and bad input are errors, not outcomes */
     p.invoice_id = 424242;
     assert_int_equal(db_begin(f->db, &err), 0);
@@ -407,7 +393,7 @@ static void failure_rolls_everything_back(void **state)
     assert_int_equal(apply(f, "payment", "stripe", "ch_fail", 1500, "usd", inv, NULL),
                      PAYMENT_APPLIED);
     assert_status(f, inv, "paid");
-    assert_true(count(f->db, "SELECT COUNT(*) FROM jobs") == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs") == 1);
 }
 
 int main(void)

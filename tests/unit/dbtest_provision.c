@@ -93,22 +93,6 @@ static int teardown(void **state)
 
 /* --- rows ------------------------------------------------------------------ */
 
-static void exec_sql(struct db *db, const char *sql, int n, const char *const *params)
-{
-    struct lumi_err err;
-    if (db_execp(db, sql, n, params, NULL, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-}
-
-static int64_t count(struct db *db, const char *sql)
-{
-    struct lumi_err err;
-    int64_t n = -1;
-    if (db_query_int64(db, sql, 0, NULL, &n, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-    return n;
-}
-
 static int64_t count1(struct db *db, const char *sql, const char *param)
 {
     struct lumi_err err;
@@ -149,11 +133,12 @@ static void assert_service(struct fixture *f, const char *status)
 static void add_client(struct fixture *f)
 {
     const char *p[] = {CLIENT_EMAIL};
-    exec_sql(f->db,
-             "INSERT INTO users (email, role, first_name, last_name, created_at, updated_at) "
-             "VALUES ($1, 'client', 'Ann', 'Lee', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
-             1, p);
-    f->client_id = count(f->db, "SELECT MAX(id) FROM users");
+    testdb_execp(
+        f->db,
+        "INSERT INTO users (email, role, first_name, last_name, created_at, updated_at) "
+        "VALUES ($1, 'client', 'Ann', 'Lee', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+        1, p);
+    f->client_id = testdb_int64(f->db, "SELECT MAX(id) FROM users");
 }
 
 static void add_server(struct fixture *f, const char *json)
@@ -177,12 +162,13 @@ static int64_t add_product(struct fixture *f, const char *type, const char *conf
     char sid[24];
     snprintf(sid, sizeof sid, "%lld", (long long)f->server_id);
     const char *p[] = {type, sid, config};
-    exec_sql(f->db,
-             "INSERT INTO products (name, type, server_id, price, currency, billing_cycle, "
-             "autosetup, config, created_at, updated_at) VALUES ('Plan', $1, CAST($2 AS BIGINT), "
-             "500, 'usd', 'monthly', 'order', $3, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
-             3, p);
-    return count(f->db, "SELECT MAX(id) FROM products");
+    testdb_execp(
+        f->db,
+        "INSERT INTO products (name, type, server_id, price, currency, billing_cycle, "
+        "autosetup, config, created_at, updated_at) VALUES ('Plan', $1, CAST($2 AS BIGINT), "
+        "500, 'usd', 'monthly', 'order', $3, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+        3, p);
+    return testdb_int64(f->db, "SELECT MAX(id) FROM products");
 }
 
 /* A pending service on the fixture's server, holding one of its slots. */
@@ -192,22 +178,23 @@ static void add_service(struct fixture *f, const char *domain, bool with_server)
     snprintf(cid, sizeof cid, "%lld", (long long)f->client_id);
     snprintf(pid, sizeof pid, "%lld", (long long)f->product_id);
     snprintf(sid, sizeof sid, "%lld", (long long)f->server_id);
-    int64_t next = count(f->db, "SELECT COALESCE(MAX(id), 0) + 1 FROM services");
+    int64_t next = testdb_int64(f->db, "SELECT COALESCE(MAX(id), 0) + 1 FROM services");
     char key[64];
     snprintf(key, sizeof key, "lumi-test-%lld", (long long)next);
     const char *p[] = {cid, pid, with_server ? sid : NULL, key, domain};
-    exec_sql(f->db,
-             "INSERT INTO services (client_id, product_id, server_id, status, remote_key, domain, "
-             "billing_cycle, recurring_amount, currency, created_at, updated_at) VALUES "
-             "(CAST($1 AS BIGINT), CAST($2 AS BIGINT), CAST($3 AS BIGINT), 'pending', $4, $5, "
-             "'monthly', 500, 'usd', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
-             5, p);
-    f->service_id = count(f->db, "SELECT MAX(id) FROM services");
+    testdb_execp(
+        f->db,
+        "INSERT INTO services (client_id, product_id, server_id, status, remote_key, domain, "
+        "billing_cycle, recurring_amount, currency, created_at, updated_at) VALUES "
+        "(CAST($1 AS BIGINT), CAST($2 AS BIGINT), CAST($3 AS BIGINT), 'pending', $4, $5, "
+        "'monthly', 500, 'usd', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+        5, p);
+    f->service_id = testdb_int64(f->db, "SELECT MAX(id) FROM services");
     if (with_server)
-        exec_sql(f->db,
-                 "UPDATE servers SET account_count = account_count + 1 "
-                 "WHERE id = CAST($1 AS BIGINT)",
-                 1, (const char *const[]){sid});
+        testdb_execp(f->db,
+                     "UPDATE servers SET account_count = account_count + 1 "
+                     "WHERE id = CAST($1 AS BIGINT)",
+                     1, (const char *const[]){sid});
 }
 
 static int64_t add_job(struct fixture *f, const char *action, const char *args)
@@ -215,12 +202,13 @@ static int64_t add_job(struct fixture *f, const char *action, const char *args)
     char svc[24];
     snprintf(svc, sizeof svc, "%lld", (long long)f->service_id);
     const char *p[] = {svc, action, args ? args : "{}"};
-    exec_sql(f->db,
-             "INSERT INTO jobs (service_id, action, status, args, attempts, max_attempts, run_at, "
-             "created_at, updated_at) VALUES (CAST($1 AS BIGINT), $2, 'running', $3, 0, 8, "
-             "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
-             3, p);
-    return count(f->db, "SELECT MAX(id) FROM jobs");
+    testdb_execp(
+        f->db,
+        "INSERT INTO jobs (service_id, action, status, args, attempts, max_attempts, run_at, "
+        "created_at, updated_at) VALUES (CAST($1 AS BIGINT), $2, 'running', $3, 0, 8, "
+        "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+        3, p);
+    return testdb_int64(f->db, "SELECT MAX(id) FROM jobs");
 }
 
 /* Runs attempt `attempt` of job_id as the worker would after claiming it. */
@@ -243,11 +231,11 @@ static int run_job(struct fixture *f, int64_t job_id, const char *action, const 
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)job_id);
     /* As jobs_claim leaves it: running, held by this worker, under a lease. */
-    exec_sql(f->db,
-             "UPDATE jobs SET status = 'running', attempts = CAST($1 AS INTEGER), "
-             "locked_by = 'test-worker', locked_until = '2999-01-01T00:00:00Z' "
-             "WHERE id = CAST($2 AS BIGINT)",
-             2, (const char *const[]){a, id});
+    testdb_execp(f->db,
+                 "UPDATE jobs SET status = 'running', attempts = CAST($1 AS INTEGER), "
+                 "locked_by = 'test-worker', locked_until = '2999-01-01T00:00:00Z' "
+                 "WHERE id = CAST($2 AS BIGINT)",
+                 2, (const char *const[]){a, id});
     int rc = provision_run_job(f->db, &j, &err);
     json_decref(j.args);
     if (rc < 0)
@@ -392,10 +380,10 @@ static void taken_over_job_calls_nothing_and_records_nothing(void **state)
     int64_t job = add_job(f, "provision", NULL);
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)job);
-    exec_sql(f->db,
-             "UPDATE jobs SET locked_by = 'another-worker', attempts = 1 "
-             "WHERE id = CAST($1 AS BIGINT)",
-             1, (const char *const[]){id});
+    testdb_execp(f->db,
+                 "UPDATE jobs SET locked_by = 'another-worker', attempts = 1 "
+                 "WHERE id = CAST($1 AS BIGINT)",
+                 1, (const char *const[]){id});
     size_t calls_before = fake_request_count(fake_ptero_http(f->fp));
     struct job j;
     struct lumi_err err = {0};
@@ -411,8 +399,8 @@ static void taken_over_job_calls_nothing_and_records_nothing(void **state)
     assert_int_equal(fake_request_count(fake_ptero_http(f->fp)), calls_before);
     assert_int_equal(fake_ptero_server_count(f->fp), 0);
     assert_service(f, "pending");
-    assert_true(count(f->db, "SELECT COUNT(*) FROM provision_attempts") == 0);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM jobs WHERE status = 'running'") == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM provision_attempts") == 0);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs WHERE status = 'running'") == 1);
 }
 
 /* --- success on each panel ----------------------------------------------------- */
@@ -444,19 +432,19 @@ static void provisions_on_pterodactyl(void **state)
     assert_string_equal(json_string_value(json_object_get(user, "password")), pw);
     json_decref(user);
 
-    assert_true(count(f->db, "SELECT COUNT(*) FROM jobs WHERE status = 'done'") == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs WHERE status = 'done'") == 1);
     assert_true(audit_count(f, "SERVICE_PROVISIONED") == 1);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM provision_attempts") == 2);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM provision_attempts") == 2);
     assert_attempt(f, job, 0, "find", "success");
     assert_attempt(f, job, 1, "create", "success");
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log WHERE details LIKE '%remote_id%'") ==
-                1);
+    assert_true(testdb_int64(
+                    f->db, "SELECT COUNT(*) FROM audit_log WHERE details LIKE '%remote_id%'") == 1);
 
     /* Provisioning again adopts: still one server, nothing created. */
     assert_int_equal(run_action(f, "provision", NULL), PROVISION_DONE);
     assert_int_equal(fake_ptero_server_count(f->fp), 1);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM provision_attempts WHERE action = 'create'") ==
-                1);
+    assert_true(testdb_int64(
+                    f->db, "SELECT COUNT(*) FROM provision_attempts WHERE action = 'create'") == 1);
     assert_secret_nowhere(f, pw);
     free(pw);
     free(puk);
@@ -526,7 +514,7 @@ static void lost_create_answer_is_adopted_on_directadmin(void **state)
     char *err = service_col(f, "SELECT last_error FROM services WHERE id = $1");
     assert_non_null(err);
     free(err);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM jobs WHERE status = 'queued'") == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs WHERE status = 'queued'") == 1);
     assert_attempt(f, job, 1, "create", "timeout");
     assert_true(audit_count(f, "SERVICE_PROVISIONED") == 0);
 
@@ -534,7 +522,7 @@ static void lost_create_answer_is_adopted_on_directadmin(void **state)
     assert_service(f, "active");
     assert_int_equal(fake_da_account_count(f->da), 1);
     assert_attempt(f, job, 2, "find", "success");
-    assert_true(count(f->db, "SELECT COUNT(*) FROM provision_attempts") == 3);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM provision_attempts") == 3);
     char *user = service_col(f, "SELECT username FROM services WHERE id = $1");
     char *ext = service_col(f, "SELECT external_id FROM services WHERE id = $1");
     assert_string_equal(ext, user);
@@ -593,8 +581,8 @@ static void server_created_before_a_crash_is_adopted_on_pterodactyl(void **state
     struct fake_recorded rec;
     assert_int_equal(
         fake_find_last(fake_ptero_http(f->fp), "POST", "/api/application/servers", &rec), -1);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM provision_attempts WHERE action = 'create'") ==
-                0);
+    assert_true(testdb_int64(
+                    f->db, "SELECT COUNT(*) FROM provision_attempts WHERE action = 'create'") == 0);
     free(ext);
     free(key);
 }
@@ -612,7 +600,8 @@ static void server_error_is_retried_then_succeeds(void **state)
     char *err = service_col(f, "SELECT last_error FROM services WHERE id = $1");
     assert_non_null(strstr(err, "500"));
     free(err);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM provision_attempts WHERE http_status = 500 "
+    assert_true(testdb_int64(f->db,
+                             "SELECT COUNT(*) FROM provision_attempts WHERE http_status = 500 "
                              "AND outcome = 'upstream'") == 1);
     assert_int_equal(fake_ptero_server_count(f->fp), 0);
 
@@ -621,8 +610,9 @@ static void server_error_is_retried_then_succeeds(void **state)
     assert_int_equal(fake_ptero_server_count(f->fp), 1);
     char *le = service_col(f, "SELECT last_error FROM services WHERE id = $1");
     assert_null(le);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM jobs WHERE status = 'done'") == 1);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM provision_attempts WHERE attempt = 2") == 2);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs WHERE status = 'done'") == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM provision_attempts WHERE attempt = 2") ==
+                2);
 }
 
 static void rate_limit_waits_at_least_retry_after(void **state)
@@ -639,7 +629,8 @@ static void rate_limit_waits_at_least_retry_after(void **state)
     assert_int_equal(utc_parse(run_at, &t, &err), 0);
     assert_true(t >= before + 2);
     free(run_at);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM provision_attempts WHERE http_status = 429 "
+    assert_true(testdb_int64(f->db,
+                             "SELECT COUNT(*) FROM provision_attempts WHERE http_status = 429 "
                              "AND outcome = 'rate_limited'") == 1);
     assert_service(f, "pending");
 }
@@ -655,12 +646,13 @@ static void refused_input_fails_at_once_with_the_panels_reason(void **state)
     assert_non_null(err);
     assert_non_null(strstr(err, "limits.io must be between 10 and 1000"));
     free(err);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM jobs WHERE status = 'failed'") == 1);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM provision_attempts WHERE http_status = 422 "
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs WHERE status = 'failed'") == 1);
+    assert_true(testdb_int64(f->db,
+                             "SELECT COUNT(*) FROM provision_attempts WHERE http_status = 422 "
                              "AND outcome = 'invalid'") == 1);
     assert_true(audit_count(f, "SERVICE_PROVISION_FAILED") == 1);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log WHERE details LIKE '%limits.io%'") ==
-                1);
+    assert_true(testdb_int64(
+                    f->db, "SELECT COUNT(*) FROM audit_log WHERE details LIKE '%limits.io%'") == 1);
     assert_int_equal(fake_ptero_server_count(f->fp), 0);
 }
 
@@ -686,11 +678,11 @@ static void dead_panel_is_retried_until_attempts_run_out(void **state)
     }
     assert_int_equal(run_job(f, job, "provision", NULL, 3, 3), PROVISION_FAILED);
     assert_service(f, "failed");
-    assert_true(count(f->db, "SELECT COUNT(*) FROM provision_attempts WHERE outcome = "
-                             "'connection' AND action = 'find'") == 3);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM provision_attempts WHERE action = 'create'") ==
-                0);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM jobs WHERE status = 'failed'") == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM provision_attempts WHERE outcome = "
+                                    "'connection' AND action = 'find'") == 3);
+    assert_true(testdb_int64(
+                    f->db, "SELECT COUNT(*) FROM provision_attempts WHERE action = 'create'") == 0);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs WHERE status = 'failed'") == 1);
     assert_true(audit_count(f, "SERVICE_PROVISION_FAILED") == 1);
     assert_true(audit_count(f, "SERVICE_PROVISIONED") == 0);
     char *err = service_col(f, "SELECT last_error FROM services WHERE id = $1");
@@ -746,8 +738,10 @@ static void suspend_and_unsuspend_are_idempotent(void **state)
     }
     assert_true(audit_count(f, "SERVICE_SUSPENDED") == 2);
     assert_true(audit_count(f, "SERVICE_UNSUSPENDED") == 2);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log WHERE details LIKE '%overdue%'") == 2);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM provision_attempts WHERE action = 'suspend' "
+    assert_true(
+        testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log WHERE details LIKE '%overdue%'") == 2);
+    assert_true(testdb_int64(f->db,
+                             "SELECT COUNT(*) FROM provision_attempts WHERE action = 'suspend' "
                              "AND outcome = 'success'") == 2);
     free(user);
 }
@@ -770,7 +764,7 @@ static void failed_suspend_keeps_the_status_with_the_reason(void **state)
     assert_service(f, "active");
     assert_null(service_col(f, "SELECT suspend_reason FROM services WHERE id = $1"));
     assert_true(audit_count(f, "SERVICE_SUSPEND_FAILED") == 1);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM jobs WHERE status = 'failed'") == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs WHERE status = 'failed'") == 1);
     char *key = remote_key(f);
     struct fake_ptero_server s;
     assert_int_equal(fake_ptero_find_server(f->fp, key, &s), 1);
@@ -783,7 +777,7 @@ static void terminate_removes_the_resource_and_scrubs_credentials(void **state)
     struct fixture *f = *state;
     with_pterodactyl(f, NULL);
     assert_int_equal(run_action(f, "provision", NULL), PROVISION_DONE);
-    assert_true(count(f->db, "SELECT account_count FROM servers") == 1);
+    assert_true(testdb_int64(f->db, "SELECT account_count FROM servers") == 1);
 
     assert_int_equal(run_action(f, "terminate", NULL), PROVISION_DONE);
     assert_service(f, "terminated");
@@ -792,16 +786,16 @@ static void terminate_removes_the_resource_and_scrubs_credentials(void **state)
     char *at = service_col(f, "SELECT terminated_at FROM services WHERE id = $1");
     assert_non_null(at);
     free(at);
-    assert_true(count(f->db, "SELECT account_count FROM servers") == 0);
+    assert_true(testdb_int64(f->db, "SELECT account_count FROM servers") == 0);
     assert_true(audit_count(f, "SERVICE_TERMINATED") == 1);
     /* History stays: the service row, its attempts and audit rows. */
-    assert_true(count(f->db, "SELECT COUNT(*) FROM services") == 1);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM provision_attempts") == 3);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM services") == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM provision_attempts") == 3);
 
     /* Terminating again is harmless: the slot is not given back twice. */
-    exec_sql(f->db, "UPDATE servers SET account_count = 5", 0, NULL);
+    testdb_execp(f->db, "UPDATE servers SET account_count = 5", 0, NULL);
     assert_int_equal(run_action(f, "terminate", NULL), PROVISION_DONE);
-    assert_true(count(f->db, "SELECT account_count FROM servers") == 5);
+    assert_true(testdb_int64(f->db, "SELECT account_count FROM servers") == 5);
     /* Other actions on a terminated service fail without calling the panel. */
     size_t before = fake_request_count(fake_ptero_http(f->fp));
     assert_int_equal(run_action(f, "suspend", NULL), PROVISION_FAILED);
@@ -824,7 +818,7 @@ static void package_and_password_changes_are_stored_on_success(void **state)
     char pkg[32];
     assert_true(fake_da_package(f->da, user, pkg, sizeof pkg));
     assert_string_equal(pkg, "pro");
-    assert_true(count(f->db, "SELECT product_id FROM services") == pro);
+    assert_true(testdb_int64(f->db, "SELECT product_id FROM services") == pro);
     assert_true(audit_count(f, "SERVICE_PACKAGE_CHANGED") == 1);
 
     assert_int_equal(run_action(f, "change_password", NULL), PROVISION_DONE);

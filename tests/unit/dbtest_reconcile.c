@@ -63,22 +63,6 @@ static void load_config(void)
         fail_msg("config: %s", err.msg);
 }
 
-static void exec_sql(struct db *db, const char *sql, int n, const char *const *params)
-{
-    struct lumi_err err;
-    if (db_execp(db, sql, n, params, NULL, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-}
-
-static int64_t count(struct db *db, const char *sql)
-{
-    struct lumi_err err;
-    int64_t n = -1;
-    if (db_query_int64(db, sql, 0, NULL, &n, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-    return n;
-}
-
 static int64_t add_server(struct fixture *f, const char *json)
 {
     struct lumi_err err;
@@ -141,23 +125,24 @@ static int setup(void **state)
     f->log = tmpfile();
     assert_non_null(f->log);
     log_set_output(f->log);
-    exec_sql(f->db,
-             "INSERT INTO users (email, role, first_name, last_name, created_at, updated_at) "
-             "VALUES ('ann@example.com', 'client', 'Ann', 'Lee', '2026-01-01T00:00:00Z', "
-             "'2026-01-01T00:00:00Z')",
-             0, NULL);
-    f->client_id = count(f->db, "SELECT MAX(id) FROM users");
-    exec_sql(
+    testdb_execp(f->db,
+                 "INSERT INTO users (email, role, first_name, last_name, created_at, updated_at) "
+                 "VALUES ('ann@example.com', 'client', 'Ann', 'Lee', '2026-01-01T00:00:00Z', "
+                 "'2026-01-01T00:00:00Z')",
+                 0, NULL);
+    f->client_id = testdb_int64(f->db, "SELECT MAX(id) FROM users");
+    testdb_execp(
         f->db,
         "INSERT INTO settings (key, value, updated_at) VALUES ('installation.id', '" INSTALLATION
         "', '2026-01-01T00:00:00Z')",
         0, NULL);
-    exec_sql(f->db,
-             "INSERT INTO products (name, type, price, currency, billing_cycle, autosetup, config, "
-             "created_at, updated_at) VALUES ('Plan', 'other', 500, 'usd', 'monthly', 'order', "
-             "'{}', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
-             0, NULL);
-    f->product_id = count(f->db, "SELECT MAX(id) FROM products");
+    testdb_execp(
+        f->db,
+        "INSERT INTO products (name, type, price, currency, billing_cycle, autosetup, config, "
+        "created_at, updated_at) VALUES ('Plan', 'other', 500, 'usd', 'monthly', 'order', "
+        "'{}', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+        0, NULL);
+    f->product_id = testdb_int64(f->db, "SELECT MAX(id) FROM products");
     *state = f;
     return 0;
 }
@@ -190,21 +175,21 @@ static int64_t add_service(struct fixture *f, int64_t server_id, const char *sta
     snprintf(pid, sizeof pid, "%lld", (long long)f->product_id);
     snprintf(sid, sizeof sid, "%lld", (long long)server_id);
     snprintf(key, sizeof key, "tmp-%lld",
-             (long long)count(f->db, "SELECT COALESCE(MAX(id), 0) + 1 FROM services"));
+             (long long)testdb_int64(f->db, "SELECT COALESCE(MAX(id), 0) + 1 FROM services"));
     const char *p[] = {cid, pid, sid, status, reason, key, external_id, username};
-    exec_sql(f->db,
-             "INSERT INTO services (client_id, product_id, server_id, status, suspend_reason, "
-             "remote_key, external_id, username, billing_cycle, recurring_amount, currency, "
-             "created_at, updated_at) VALUES (CAST($1 AS BIGINT), CAST($2 AS BIGINT), "
-             "CAST($3 AS BIGINT), $4, $5, $6, $7, $8, 'monthly', 500, 'usd', "
-             "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
-             8, p);
-    int64_t id = count(f->db, "SELECT MAX(id) FROM services");
+    testdb_execp(f->db,
+                 "INSERT INTO services (client_id, product_id, server_id, status, suspend_reason, "
+                 "remote_key, external_id, username, billing_cycle, recurring_amount, currency, "
+                 "created_at, updated_at) VALUES (CAST($1 AS BIGINT), CAST($2 AS BIGINT), "
+                 "CAST($3 AS BIGINT), $4, $5, $6, $7, $8, 'monthly', 500, 'usd', "
+                 "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+                 8, p);
+    int64_t id = testdb_int64(f->db, "SELECT MAX(id) FROM services");
     char idt[24];
     snprintf(idt, sizeof idt, "%lld", (long long)id);
     snprintf(key, sizeof key, PREFIX "%lld", (long long)id);
-    exec_sql(f->db, "UPDATE services SET remote_key = $1 WHERE id = CAST($2 AS BIGINT)", 2,
-             (const char *const[]){key, idt});
+    testdb_execp(f->db, "UPDATE services SET remote_key = $1 WHERE id = CAST($2 AS BIGINT)", 2,
+                 (const char *const[]){key, idt});
     return id;
 }
 
@@ -527,7 +512,7 @@ static void server_option_limits_the_pass(void **state)
     assert_int_equal(f->rep.missing, 2);
 
     /* an inactive server is skipped by the full pass, but checked when named */
-    exec_sql(f->db, "UPDATE servers SET active = 0 WHERE type = 'virtfusion'", 0, NULL);
+    testdb_execp(f->db, "UPDATE servers SET active = 0 WHERE type = 'virtfusion'", 0, NULL);
     assert_int_equal(run(f, 0), 0);
     assert_int_equal(f->rep.servers, 1);
     assert_int_equal(run(f, f->vf_id), 0);
@@ -568,13 +553,13 @@ static void the_pass_changes_nothing(void **state)
         "SELECT COUNT(*) FROM services WHERE status = 'suspended'"};
     int64_t before[6];
     for (size_t i = 0; i < 6; i++)
-        before[i] = count(f->db, counts[i]);
+        before[i] = testdb_int64(f->db, counts[i]);
     clear_requests(f);
 
     assert_int_equal(run(f, 0), 0);
     assert_true(f->rep.missing + f->rep.orphaned + f->rep.suspended_mismatch >= 4);
     for (size_t i = 0; i < 6; i++)
-        assert_int_equal(count(f->db, counts[i]), before[i]);
+        assert_int_equal(testdb_int64(f->db, counts[i]), before[i]);
 
     struct fake_server *fakes[] = {fake_ptero_http(f->fp), fake_da_http(f->da),
                                    fake_vf_http(f->vf)};

@@ -70,15 +70,6 @@ static json_t *create(struct db *db, const char *body)
     return out;
 }
 
-static int64_t count(struct db *db, const char *sql)
-{
-    struct lumi_err err;
-    int64_t n = -1;
-    if (db_query_int64(db, sql, 0, NULL, &n, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-    return n;
-}
-
 static void secret_is_sealed_and_masked(void **state)
 {
     struct fixture *f = *state;
@@ -95,11 +86,14 @@ static void secret_is_sealed_and_masked(void **state)
     json_decref(s);
 
     /* At rest: not the plaintext; the audit row does not carry it either. */
-    assert_true(count(f->db, "SELECT COUNT(*) FROM servers WHERE secret_enc LIKE '%SuperSecret%'") ==
-                0);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log WHERE details LIKE '%SuperSecret%'") ==
-                0);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'SERVER_CREATED'") == 1);
+    assert_true(
+        testdb_int64(f->db, "SELECT COUNT(*) FROM servers WHERE secret_enc LIKE '%SuperSecret%'") ==
+        0);
+    assert_true(
+        testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log WHERE details LIKE '%SuperSecret%'") ==
+        0);
+    assert_true(
+        testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'SERVER_CREATED'") == 1);
 
     struct server_conn sc;
     struct lumi_err err;
@@ -139,9 +133,11 @@ static void invalid_input_changes_nothing(void **state)
     const char *bad[] = {
         "{\"name\":\"x\",\"type\":\"cpanel\",\"url\":\"https://x.test\",\"api_key\":\"k\"}",
         "{\"name\":\"x\",\"type\":\"pterodactyl\",\"url\":\"ftp://x.test\",\"api_key\":\"k\"}",
-        "{\"name\":\"x\",\"type\":\"pterodactyl\",\"url\":\"https://u:p@x.test\",\"api_key\":\"k\"}",
+        "{\"name\":\"x\",\"type\":\"pterodactyl\",\"url\":\"https://"
+        "u:p@x.test\",\"api_key\":\"k\"}",
         "{\"name\":\"x\",\"type\":\"pterodactyl\",\"url\":\"https://x.test\"}",
-        "{\"name\":\"x\",\"type\":\"directadmin\",\"url\":\"https://x.test\",\"username\":\"admin\"}",
+        "{\"name\":\"x\",\"type\":\"directadmin\",\"url\":\"https://"
+        "x.test\",\"username\":\"admin\"}",
         "{\"name\":\"x\",\"type\":\"directadmin\",\"url\":\"https://x.test\",\"api_key\":\"k\"}",
         "{\"name\":\"x\",\"type\":\"directadmin\",\"url\":\"https://x.test\",\"username\":\"a\","
         "\"password\":\"p\",\"api_version\":\"v3\"}",
@@ -160,15 +156,16 @@ static void invalid_input_changes_nothing(void **state)
         assert_true(strlen(err.msg) > 10);
         json_decref(in);
     }
-    assert_true(count(f->db, "SELECT COUNT(*) FROM servers") == 0);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log") == 0);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM servers") == 0);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log") == 0);
 }
 
 static void update_replaces_secret_and_audits_without_it(void **state)
 {
     struct fixture *f = *state;
-    json_t *s = create(f->db, "{\"name\":\"web\",\"type\":\"directadmin\",\"url\":\"https://da.test:2222\","
-                              "\"username\":\"admin\",\"password\":\"old-password-1\"}");
+    json_t *s =
+        create(f->db, "{\"name\":\"web\",\"type\":\"directadmin\",\"url\":\"https://da.test:2222\","
+                      "\"username\":\"admin\",\"password\":\"old-password-1\"}");
     int64_t id = json_integer_value(json_object_get(s, "id"));
     assert_string_equal(json_string_value(json_object_get(s, "api_version")), "v2");
     json_decref(s);
@@ -187,8 +184,10 @@ static void update_replaces_secret_and_audits_without_it(void **state)
     assert_string_equal(sc.conn.api_version, "v1");
     assert_int_equal(sc.conn.rate_per_minute, 600);
     servers_conn_clear(&sc);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'SERVER_UPDATED'") == 1);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log WHERE details LIKE '%password-%'") == 0);
+    assert_true(
+        testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'SERVER_UPDATED'") == 1);
+    assert_true(testdb_int64(
+                    f->db, "SELECT COUNT(*) FROM audit_log WHERE details LIKE '%password-%'") == 0);
 
     /* Type cannot change. */
     patch = json_pack("{s:s}", "type", "pterodactyl");
@@ -200,8 +199,9 @@ static void update_replaces_secret_and_audits_without_it(void **state)
 static void delete_refused_while_used(void **state)
 {
     struct fixture *f = *state;
-    json_t *s = create(f->db, "{\"name\":\"vps\",\"type\":\"virtfusion\",\"url\":\"https://vf.test\","
-                              "\"api_key\":\"token-123456\"}");
+    json_t *s =
+        create(f->db, "{\"name\":\"vps\",\"type\":\"virtfusion\",\"url\":\"https://vf.test\","
+                      "\"api_key\":\"token-123456\"}");
     int64_t id = json_integer_value(json_object_get(s, "id"));
     json_decref(s);
     char sql[400];
@@ -216,8 +216,9 @@ static void delete_refused_while_used(void **state)
     assert_non_null(strstr(err.msg, "used by"));
     assert_int_equal(db_exec(f->db, "DELETE FROM products", &err), 0);
     assert_int_equal(servers_delete(f->db, &ACTOR, id, &err), 0);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM servers") == 0);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'SERVER_DELETED'") == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM servers") == 0);
+    assert_true(
+        testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'SERVER_DELETED'") == 1);
 }
 
 static void environment_servers_follow_configuration(void **state)
@@ -229,11 +230,13 @@ static void environment_servers_follow_configuration(void **state)
     load_config();
     assert_int_equal(servers_sync_environment(f->db, &err), 0);
     assert_int_equal(servers_sync_environment(f->db, &err), 0); /* idempotent */
-    assert_true(count(f->db, "SELECT COUNT(*) FROM servers WHERE source = 'environment'") == 1);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log") == 1);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM servers WHERE secret_enc IS NOT NULL") == 0);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM servers WHERE source = 'environment'") ==
+                1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log") == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM servers WHERE secret_enc IS NOT NULL") ==
+                0);
 
-    int64_t id = count(f->db, "SELECT id FROM servers");
+    int64_t id = testdb_int64(f->db, "SELECT id FROM servers");
     json_t *s = servers_get(f->db, id, &err);
     assert_string_equal(json_string_value(json_object_get(s, "api_key")), "********");
     assert_string_equal(json_string_value(json_object_get(s, "url")), "https://games.example.com");
@@ -253,8 +256,9 @@ static void environment_servers_follow_configuration(void **state)
     unsetenv("PTERODACTYL_API_KEY");
     load_config();
     assert_int_equal(servers_sync_environment(f->db, &err), 0);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM servers WHERE active = 0") == 1);
-    assert_true(count(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'SERVER_UPDATED'") == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM servers WHERE active = 0") == 1);
+    assert_true(
+        testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'SERVER_UPDATED'") == 1);
 }
 
 /* --- placement ------------------------------------------------------------- */
@@ -299,8 +303,9 @@ static void *reserve_thread(void *arg)
 static void concurrent_orders_cannot_overfill(void **state)
 {
     struct fixture *f = *state;
-    json_t *s = create(f->db, "{\"name\":\"small\",\"type\":\"virtfusion\",\"url\":\"https://vf.test\","
-                              "\"api_key\":\"token-123456\",\"max_accounts\":5}");
+    json_t *s =
+        create(f->db, "{\"name\":\"small\",\"type\":\"virtfusion\",\"url\":\"https://vf.test\","
+                      "\"api_key\":\"token-123456\",\"max_accounts\":5}");
     int64_t id = json_integer_value(json_object_get(s, "id"));
     json_decref(s);
     pthread_t t[CONTENDERS];
@@ -317,7 +322,7 @@ static void concurrent_orders_cannot_overfill(void **state)
     }
     assert_int_equal(errors, 0);
     assert_int_equal(got, 5);
-    assert_true(count(f->db, "SELECT account_count FROM servers") == 5);
+    assert_true(testdb_int64(f->db, "SELECT account_count FROM servers") == 5);
 
     struct lumi_err err;
     assert_int_equal(db_begin(f->db, &err), 0);
