@@ -62,11 +62,7 @@ void h_clients_get(struct web_req *req, struct web_resp *resp)
         return;
     }
     json_t *client = clients_get(req->db, id, &err);
-    if (client == NULL) {
-        web_reply_err(resp, &err);
-        return;
-    }
-    web_reply_json(resp, 200, client);
+    web_reply_result(resp, 200, client, &err);
 }
 
 void h_clients_update(struct web_req *req, struct web_resp *resp)
@@ -83,9 +79,5 @@ void h_clients_update(struct web_req *req, struct web_resp *resp)
     struct audit_actor actor = auth_actor(req);
     json_t *client = clients_update(req->db, &actor, id, patch, &err);
     json_decref(patch);
-    if (client == NULL) {
-        web_reply_err(resp, &err);
-        return;
-    }
-    web_reply_json(resp, 200, client);
+    web_reply_result(resp, 200, client, &err);
 }

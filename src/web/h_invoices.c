@@ -93,11 +93,7 @@ void h_invoices_pay(struct web_req *req, struct web_resp *resp)
     struct audit_actor actor = auth_actor(req);
     json_t *invoice = payments_manual(req->db, &actor, id, body, &err);
     json_decref(body);
-    if (invoice == NULL) {
-        web_reply_err(resp, &err);
-        return;
-    }
-    web_reply_json(resp, 200, invoice);
+    web_reply_result(resp, 200, invoice, &err);
 }
 
 void h_invoices_cancel(struct web_req *req, struct web_resp *resp)
@@ -114,9 +110,5 @@ void h_invoices_cancel(struct web_req *req, struct web_resp *resp)
         return;
     }
     json_t *invoice = invoices_get(req->db, id, &err);
-    if (invoice == NULL) {
-        web_reply_err(resp, &err);
-        return;
-    }
-    web_reply_json(resp, 200, invoice);
+    web_reply_result(resp, 200, invoice, &err);
 }

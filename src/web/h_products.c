@@ -62,11 +62,7 @@ void h_products_get(struct web_req *req, struct web_resp *resp)
         return;
     }
     json_t *product = products_get(req->db, id, &err);
-    if (product == NULL) {
-        web_reply_err(resp, &err);
-        return;
-    }
-    web_reply_json(resp, 200, product);
+    web_reply_result(resp, 200, product, &err);
 }
 
 void h_products_update(struct web_req *req, struct web_resp *resp)
@@ -83,11 +79,7 @@ void h_products_update(struct web_req *req, struct web_resp *resp)
     struct audit_actor actor = auth_actor(req);
     json_t *product = products_update(req->db, &actor, id, patch, &err);
     json_decref(patch);
-    if (product == NULL) {
-        web_reply_err(resp, &err);
-        return;
-    }
-    web_reply_json(resp, 200, product);
+    web_reply_result(resp, 200, product, &err);
 }
 
 void h_products_delete(struct web_req *req, struct web_resp *resp)

@@ -20,14 +20,6 @@ static int64_t id_or_404(struct web_req *req, struct web_resp *resp)
     return id;
 }
 
-static void reply(struct web_resp *resp, int status, json_t *value, const struct lumi_err *err)
-{
-    if (value == NULL)
-        web_reply_err(resp, err);
-    else
-        web_reply_json(resp, status, value);
-}
-
 void h_servers_list(struct web_req *req, struct web_resp *resp)
 {
     struct lumi_err err = {0};
@@ -62,7 +54,7 @@ void h_servers_get(struct web_req *req, struct web_resp *resp)
     struct lumi_err err = {0};
     int64_t id = id_or_404(req, resp);
     if (id > 0)
-        reply(resp, 200, servers_get(req->db, id, &err), &err);
+        web_reply_result(resp, 200, servers_get(req->db, id, &err), &err);
 }
 
 void h_servers_update(struct web_req *req, struct web_resp *resp)
@@ -77,7 +69,7 @@ void h_servers_update(struct web_req *req, struct web_resp *resp)
     struct audit_actor actor = auth_actor(req);
     json_t *server = servers_update(req->db, &actor, id, body, &err);
     json_decref(body);
-    reply(resp, 200, server, &err);
+    web_reply_result(resp, 200, server, &err);
 }
 
 void h_servers_delete(struct web_req *req, struct web_resp *resp)
@@ -100,7 +92,7 @@ void h_servers_test(struct web_req *req, struct web_resp *resp)
     if (id <= 0)
         return;
     struct audit_actor actor = auth_actor(req);
-    reply(resp, 200, servers_test(req->db, &actor, id, &err), &err);
+    web_reply_result(resp, 200, servers_test(req->db, &actor, id, &err), &err);
 }
 
 void h_servers_test_unsaved(struct web_req *req, struct web_resp *resp)
@@ -111,5 +103,5 @@ void h_servers_test_unsaved(struct web_req *req, struct web_resp *resp)
         return;
     json_t *result = servers_test_unsaved(body, &err);
     json_decref(body);
-    reply(resp, 200, result, &err);
+    web_reply_result(resp, 200, result, &err);
 }

@@ -359,3 +359,12 @@ void web_reply_created(struct web_resp *resp, const char *collection, json_t *ob
     web_add_header(resp, "Location", location);
     web_reply_json(resp, 201, obj);
 }
+
+void web_reply_result(struct web_resp *resp, int status, json_t *value,
+                      const struct lumi_err *err)
+{
+    if (value == NULL)
+        web_reply_err(resp, err);
+    else
+        web_reply_json(resp, status, value);
+}

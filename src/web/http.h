@@ -102,6 +102,10 @@ void web_reply_json(struct web_resp *resp, int status, json_t *value);
  */
 void web_reply_created(struct web_resp *resp, const char *collection, json_t *obj);
 
+/** Answers status with value (taken) when it is not NULL, else the error err describes. */
+void web_reply_result(struct web_resp *resp, int status, json_t *value,
+                      const struct lumi_err *err);
+
 /** Answers with the error envelope {"error":{"code","message"}}. */
 void web_reply_error(struct web_resp *resp, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
