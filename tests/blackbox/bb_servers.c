@@ -63,13 +63,7 @@ static int setup(void **state)
     C->env[3] = "PTERODACTYL_API_KEY=" PTERO_KEY;
     C->env[4] = NULL;
 
-    struct lumi_run_result r;
-    const char *tok[] = {"token", "create", "servers-test", NULL};
-    if (lumi_run(tok, C->env, NULL, &r) != 0 || r.exit_code != 0)
-        fail_msg("token create: %s", buf_cstr(&r.err));
-    snprintf(C->auth, sizeof C->auth, "Authorization: Bearer %.*s",
-             (int)strcspn(buf_cstr(&r.out), "\n"), buf_cstr(&r.out));
-    lumi_run_result_free(&r);
+    lumi_token_header(C->env, "servers-test", C->auth, sizeof C->auth);
     lumi_serve_start(&C->srv, C->env);
     *state = C;
     return 0;
@@ -90,12 +84,7 @@ static int teardown(void **state)
 
 static struct http_result api(const char *method, const char *path, const char *body)
 {
-    char url[512];
-    struct http_result r;
-    const char *h[] = {C->auth, NULL};
-    snprintf(url, sizeof url, "%s%s", C->srv.base_url, path);
-    if (http_request(method, url, h, body, &r) != 0)
-        fail_msg("%s %s: no answer", method, path);
+    struct http_result r = http_api(C->srv.base_url, C->auth, method, path, body);
     buf_append_str(&C->seen, buf_cstr(&r.body));
     return r;
 }
@@ -132,9 +121,11 @@ static int64_t env_server_id(void)
     json_t *data = json_object_get(r.json, "data"), *s;
     size_t i;
     int64_t id = 0;
-    json_array_foreach(data, i, s) if (strcmp(json_string_value(json_object_get(s, "source")),
-                                              "environment") == 0) id =
-        json_integer_value(json_object_get(s, "id"));
+    json_array_foreach(data, i, s)
+    {
+        if (strcmp(json_string_value(json_object_get(s, "source")), "environment") == 0)
+            id = json_integer_value(json_object_get(s, "id"));
+    }
     http_result_free(&r);
     return id;
 }

@@ -55,12 +55,7 @@ static struct ctx *C;
 
 static struct http_result api(const char *method, const char *path, const char *body)
 {
-    char url[512];
-    struct http_result r;
-    const char *h[] = {C->auth, NULL};
-    snprintf(url, sizeof url, "%s%s", C->srv.base_url, path);
-    if (http_request(method, url, h, body, &r) != 0)
-        fail_msg("%s %s: no answer", method, path);
+    struct http_result r = http_api(C->srv.base_url, C->auth, method, path, body);
     if (strstr(buf_cstr(&r.body), "password_enc") != NULL ||
         strstr(buf_cstr(&r.body), PTERO_KEY) != NULL)
         fail_msg("%s %s leaks a secret: %s", method, path, buf_cstr(&r.body));
@@ -205,13 +200,7 @@ static int setup(void **state)
     C->env[1] = "LUMI_SECRET_KEY=" SECRET_KEY;
     C->env[2] = NULL;
 
-    struct lumi_run_result r;
-    const char *tok[] = {"token", "create", "services-test", NULL};
-    if (lumi_run(tok, C->env, NULL, &r) != 0 || r.exit_code != 0)
-        fail_msg("token create: %s", buf_cstr(&r.err));
-    snprintf(C->auth, sizeof C->auth, "Authorization: Bearer %.*s",
-             (int)strcspn(buf_cstr(&r.out), "\n"), buf_cstr(&r.out));
-    lumi_run_result_free(&r);
+    lumi_token_header(C->env, "services-test", C->auth, sizeof C->auth);
     C->db = testdb_open(C->url);
     lumi_serve_start(&C->srv, C->env);
 

@@ -11,9 +11,16 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "core/str.h"
 
@@ -182,4 +189,16 @@ const char *http_error_code(const struct http_result *res)
 {
     json_t *err = json_object_get(res->json, "error");
     return json_string_value(json_object_get(err, "code"));
+}
+
+struct http_result http_api(const char *base_url, const char *header, const char *method,
+                            const char *path, const char *body)
+{
+    char url[1024];
+    struct http_result r;
+    const char *headers[] = {header, NULL};
+    snprintf(url, sizeof url, "%s%s", base_url, path);
+    if (http_request(method, url, header != NULL ? headers : NULL, body, &r) != 0)
+        fail_msg("%s %s: no answer", method, path);
+    return r;
 }

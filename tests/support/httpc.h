@@ -25,6 +25,14 @@ int http_request(const char *method, const char *url, const char *const *headers
                  const char *body, struct http_result *res);
 void http_result_free(struct http_result *res);
 
+/**
+ * Sends method base_url+path with one extra header line (e.g. the
+ * Authorization header; may be NULL) and body (may be NULL); fails the test
+ * when no answer arrives. Free the result with http_result_free.
+ */
+struct http_result http_api(const char *base_url, const char *header, const char *method,
+                            const char *path, const char *body);
+
 /** Value of a response header (case-insensitive name; first occurrence) or NULL. Caller frees. */
 char *http_header(const struct http_result *res, const char *name);
 

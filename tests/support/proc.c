@@ -519,3 +519,16 @@ int lumi_serve_stop(struct lumi_server *s)
     s->pid = 0;
     return exit_status(status);
 }
+
+void lumi_token_header(const char *const *env, const char *name, char *out, size_t outsz)
+{
+    struct lumi_run_result r;
+    const char *argv[] = {"token", "create", name, NULL};
+    if (lumi_run(argv, env, NULL, &r) != 0 || r.exit_code != 0)
+        fail_msg("token create: %s", buf_cstr(&r.err));
+    int n = snprintf(out, outsz, "Authorization: Bearer %.*s", (int)strcspn(buf_cstr(&r.out), "\n"),
+                     buf_cstr(&r.out));
+    lumi_run_result_free(&r);
+    if (n < 0 || (size_t)n >= outsz)
+        fail_msg("token header does not fit in %zu bytes", outsz);
+}

@@ -11,6 +11,8 @@
 #ifndef LUMI_TEST_PROC_H
 #define LUMI_TEST_PROC_H
 
+#include <stddef.h>
+
 #include "core/buf.h"
 
 struct lumi_run_result {
@@ -28,6 +30,12 @@ struct lumi_run_result {
 int lumi_run(const char *const *argv, const char *const *env, const char *stdin_text,
              struct lumi_run_result *res);
 void lumi_run_result_free(struct lumi_run_result *res);
+
+/**
+ * Runs `lumi token create NAME` with env and writes "Authorization: Bearer
+ * <token>" into out; fails the test when the command fails.
+ */
+void lumi_token_header(const char *const *env, const char *name, char *out, size_t outsz);
 
 struct lumi_server {
     int pid;
