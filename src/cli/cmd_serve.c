@@ -60,6 +60,7 @@ int cmd_serve(int argc, char **argv)
         .max_body = (size_t)config_int("LUMI_MAX_BODY"),
         .io_threads = (int)config_int("LUMI_HTTP_THREADS"),
         .workers = (int)config_int("LUMI_WORKERS"),
+        .batch_max = (int)config_int("LUMI_BATCH_MAX"),
         .queue_max = (int)config_int("LUMI_QUEUE_MAX"),
         .request_timeout_s = 60,
         .routes = lumi_routes,

@@ -87,6 +87,8 @@ static const struct cfg_def defs[] = {
     {"LUMI_JOB_MAX_ATTEMPTS",   CFG_INT,  "8",                         1,    100,      false, NULL,              NULL,               NULL},
     {"LUMI_JOB_LEASE_S",        CFG_INT,  "120",                       2,    86400,    false, NULL,              NULL,               NULL},
     {"LUMI_SCHEDULER_INTERVAL_S", CFG_INT, "3600",                     10,   86400,    false, NULL,              NULL,               NULL},
+    {"LUMI_CA_FILE",            CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
+    {"LUMI_BATCH_MAX",          CFG_INT,  "128",                       1,    4096,     false, NULL,              NULL,               NULL},
     {"STRIPE_SECRET_KEY",       CFG_STR,  NULL,                        0,    0,        true,  NULL,              NULL,               NULL},
     {"STRIPE_PUBLISHABLE_KEY",  CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
     {"STRIPE_WEBHOOK_SECRET",   CFG_STR,  NULL,                        0,    0,        true,  NULL,              NULL,               NULL},

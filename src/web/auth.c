@@ -37,7 +37,8 @@ static bool is_staff_role(const char *role)
 }
 
 /* Bearer token: 0 ok, <0 answered. */
-static int auth_token(struct web_req *req, struct web_resp *resp, const char *token)
+static int auth_token(struct web_req *req, struct web_resp *resp, const char *token,
+                      bool staff_only)
 {
     static const char sql[] =
         "SELECT t.id, t.user_id, t.revoked_at, u.role, u.email, u.status "
@@ -72,7 +73,7 @@ static int auth_token(struct web_req *req, struct web_resp *resp, const char *to
         set_principal_user(who, 0, "admin", NULL);
     bool disabled = owned && !str_eq(db_col_text(st, 5), "active");
     db_finalize(st);
-    if (disabled || !is_staff_role(who->role))
+    if (disabled || (staff_only && !is_staff_role(who->role)))
         return deny(resp, 403, "forbidden", "this account cannot use the admin API");
     return 0;
 }
@@ -83,7 +84,8 @@ static bool is_safe_method(const char *m)
 }
 
 /* Session cookie: 0 ok, <0 answered. */
-static int auth_session(struct web_req *req, struct web_resp *resp, const char *cookie)
+static int auth_session(struct web_req *req, struct web_resp *resp, const char *cookie,
+                        bool staff_only)
 {
     static const char sql[] =
         "SELECT s.id, s.user_id, s.csrf_token, s.expires_at, u.role, u.email, u.status "
@@ -119,14 +121,14 @@ static int auth_session(struct web_req *req, struct web_resp *resp, const char *
     bool csrf_ok = sent != NULL && csrf != NULL && strlen(sent) == strlen(csrf) &&
                    crypto_ct_equal(sent, csrf, strlen(csrf));
     db_finalize(st);
-    if (disabled || !is_staff_role(who->role))
+    if (disabled || (staff_only && !is_staff_role(who->role)))
         return deny(resp, 403, "forbidden", "this account cannot use the admin API");
     if (!is_safe_method(req->method) && !csrf_ok)
         return deny(resp, 403, "forbidden", "missing or invalid X-CSRF-Token header");
     return 0;
 }
 
-int auth_require_admin(struct web_req *req, struct web_resp *resp)
+static int authenticate(struct web_req *req, struct web_resp *resp, bool staff_only)
 {
     memset(&req->who, 0, sizeof req->who);
     const char *authz = web_header(req, "Authorization");
@@ -137,13 +139,28 @@ int auth_require_admin(struct web_req *req, struct web_resp *resp)
         const char *token = authz + 7;
         while (*token == ' ')
             token++;
-        return auth_token(req, resp, token);
+        return auth_token(req, resp, token, staff_only);
     }
     const char *cookie = web_cookie(req, AUTH_SESSION_COOKIE);
     if (cookie != NULL && *cookie != '\0')
-        return auth_session(req, resp, cookie);
+        return auth_session(req, resp, cookie, staff_only);
     return deny(resp, 401, "unauthorized",
                 "authentication required: send 'Authorization: Bearer <token>' or log in");
+}
+
+int auth_require_admin(struct web_req *req, struct web_resp *resp)
+{
+    return authenticate(req, resp, true);
+}
+
+int auth_require_user(struct web_req *req, struct web_resp *resp)
+{
+    return authenticate(req, resp, false);
+}
+
+int64_t auth_client_scope(const struct web_req *req)
+{
+    return str_eq(req->who.role, "client") ? req->who.user_id : 0;
 }
 
 struct audit_actor auth_actor(const struct web_req *req)

@@ -10,6 +10,7 @@
 #define LUMI_WEB_AUTH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "audit/audit.h"
 #include "web/http.h"
@@ -24,6 +25,16 @@
  * resp and returns < 0.
  */
 int auth_require_admin(struct web_req *req, struct web_resp *resp);
+
+/**
+ * Like auth_require_admin, but any active account may call (admins, staff
+ * and clients; a client's session needs the CSRF token just the same).
+ * Handlers then restrict clients to their own data (auth_client_scope).
+ */
+int auth_require_user(struct web_req *req, struct web_resp *resp);
+
+/** The client id a caller is restricted to: its own id for a client, 0 (no restriction) for staff. */
+int64_t auth_client_scope(const struct web_req *req);
 
 /** The audit actor for the authenticated caller of req (strings borrowed from req). */
 struct audit_actor auth_actor(const struct web_req *req);

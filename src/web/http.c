@@ -156,6 +156,49 @@ static bool is_json_type(const char *ct)
     return strncasecmp(cs, "utf-8", 5) == 0 || strncasecmp(cs, "utf8", 4) == 0;
 }
 
+static bool has_type(const char *ct, const char *type)
+{
+    size_t n = strlen(type);
+    if (ct == NULL)
+        return false;
+    ct = skip_spaces(ct);
+    if (strncasecmp(ct, type, n) != 0)
+        return false;
+    ct = skip_spaces(ct + n);
+    return *ct == '\0' || *ct == ';';
+}
+
+bool web_is_form(const struct web_req *req)
+{
+    return has_type(web_header(req, "Content-Type"), "application/x-www-form-urlencoded");
+}
+
+const char *web_form_value(struct web_req *req, const char *name)
+{
+    if (!web_is_form(req))
+        return NULL;
+    struct web_exchange *x = exchange_of_req(req);
+    size_t nlen = strlen(name);
+    const char *p = req->body, *end = req->body + req->body_len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        const char *kend = eq ? eq : stop;
+        char *key = str_url_decode(p, (size_t)(kend - p), true);
+        bool match = key != NULL && strlen(key) == nlen && memcmp(key, name, nlen) == 0;
+        free(key);
+        if (match) {
+            char *v = eq ? str_url_decode(eq + 1, (size_t)(stop - eq - 1), true) : str_dup("");
+            char *copy = arena_strdup(&x->arena, v);
+            free(v);
+            return copy;
+        }
+        p = stop + 1;
+    }
+    return NULL;
+}
+
 json_t *web_json_body(struct web_req *req, struct web_resp *resp)
 {
     struct lumi_err err;

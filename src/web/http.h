@@ -74,6 +74,12 @@ const char *web_cookie(const struct web_req *req, const char *name);
  */
 json_t *web_json_body(struct web_req *req, struct web_resp *resp);
 
+/** True when the body is application/x-www-form-urlencoded (an HTML form post). */
+bool web_is_form(const struct web_req *req);
+
+/** A field of a form body, URL-decoded (request-scoped), or NULL when absent or not a form. */
+const char *web_form_value(struct web_req *req, const char *name);
+
 /**
  * Reads the paging parameters of a list route: ?limit= (1..max, default
  * def) and ?cursor= (a next_cursor from an earlier page: a positive id).
@@ -119,6 +125,25 @@ void web_reply_text(struct web_resp *resp, int status, const char *content_type,
 
 /** Adds a response header (copied). */
 void web_add_header(struct web_resp *resp, const char *name, const char *value);
+
+/**
+ * A step of work that must be durable before the answer: runs inside a
+ * transaction shared with other requests, in its own savepoint; fills resp
+ * and returns 0 to keep its changes, or a negative code to have them rolled
+ * back (resp is still the answer).
+ */
+typedef int (*web_tx_fn)(struct db *db, void *arg, struct web_resp *resp);
+
+/**
+ * Group commit (db/batch.h): hands fn to the server's batch writer and
+ * answers only once the transaction holding it is committed — durable, on
+ * disk — or 503 when that commit fails. The handler must return right after
+ * this call and not touch req or resp again; arg is released with free_arg
+ * (may be NULL) once fn has run. fn runs on the batch thread, not the
+ * handler's, and must not use req->db.
+ */
+void web_reply_after_commit(struct web_req *req, struct web_resp *resp, web_tx_fn fn, void *arg,
+                            void (*free_arg)(void *));
 
 /** Redirect (303 See Other) to location. */
 void web_redirect(struct web_resp *resp, const char *location);

@@ -66,6 +66,7 @@ struct web_exchange {
     struct buf upload; /* body so far; max = max_body */
     bool too_large;    /* the body went over max_body: discard, answer 413 */
     bool db_failed;    /* a handler answered LUMI_EDB: the worker reopens its connection */
+    bool deferred;     /* answered later by the group commit, not by the worker */
 
     struct web_kvlist headers;
     struct web_kvlist cookies;

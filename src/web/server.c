@@ -37,6 +37,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "db/batch.h"
 #include "web/auth.h"
 #include "web/internal.h"
 #include "web/pool.h"
@@ -56,6 +57,7 @@ struct web_server {
     int request_timeout_s;
     const struct web_route *routes;
     struct wpool *pool;
+    struct db_batch *batch; /* group commit; NULL when cfg->batch_max is 0 */
 
     pthread_mutex_t lock;
     pthread_cond_t idle; /* signalled when inflight drops */
@@ -399,7 +401,12 @@ static void run_handler(struct web_server *s, struct web_exchange *x, void **slo
         }
     }
     x->req.db = db;
-    if (x->route->auth != WEB_AUTH_ADMIN || auth_require_admin(&x->req, &x->resp) == 0)
+    int allowed = 0;
+    if (x->route->auth == WEB_AUTH_ADMIN)
+        allowed = auth_require_admin(&x->req, &x->resp);
+    else if (x->route->auth == WEB_AUTH_USER)
+        allowed = auth_require_user(&x->req, &x->resp);
+    if (allowed == 0)
         x->route->handler(&x->req, &x->resp);
     if (db_in_tx(db)) {
         log_warn("http.tx_left_open", "route=%s", x->route->pattern);
@@ -427,6 +434,10 @@ static void run_exchange(void *item, void **slot, void *arg)
                         "the server is busy; the request waited too long, try again");
     else
         run_handler(s, x, slot);
+    if (x->deferred) { /* the batch writer answers it */
+        log_set_context(NULL);
+        return;
+    }
     if (x->resp.status == 0) {
         log_error("http.no_response", "route=%s", x->route->pattern);
         web_reply_error(&x->resp, 500, "internal_error", "the request was not answered");
@@ -436,6 +447,77 @@ static void run_exchange(void *item, void **slot, void *arg)
     struct MHD_Connection *conn = x->conn;
     atomic_store(&x->phase, PHASE_READY);
     MHD_resume_connection(conn);
+}
+
+/* ---- group commit ---- */
+
+struct deferred {
+    struct db_batch_item item; /* first: the batch hands it back */
+    struct web_exchange *x;
+    web_tx_fn fn;
+    void *arg;
+    void (*free_arg)(void *);
+};
+
+static int deferred_apply(struct db *db, struct db_batch_item *it)
+{
+    struct deferred *d = (struct deferred *)it;
+    log_set_context(d->x->request_id);
+    int rc = d->fn(db, d->arg, &d->x->resp);
+    log_set_context(NULL);
+    if (d->free_arg != NULL)
+        d->free_arg(d->arg);
+    d->free_arg = NULL;
+    return rc;
+}
+
+static void deferred_done(struct db_batch_item *it, int rc, const struct lumi_err *err)
+{
+    struct deferred *d = (struct deferred *)it;
+    struct web_exchange *x = d->x;
+    if (d->free_arg != NULL) /* the batch failed before fn ran */
+        d->free_arg(d->arg);
+    if (rc != 0) {
+        log_set_context(x->request_id);
+        log_error("http.commit_failed", "route=%s code=%d", x->route->pattern, rc);
+        log_set_context(NULL);
+        (void)err; /* logged by the batch; its text is not for the caller */
+        web_reply_error(&x->resp, 503, "unavailable",
+                        "the change could not be stored; nothing was changed, try again");
+    } else if (x->resp.status == 0) {
+        web_reply_error(&x->resp, 500, "internal_error", "the request was not answered");
+    }
+    /* x (and d, in its arena) is not ours once resumed. */
+    struct MHD_Connection *conn = x->conn;
+    atomic_store(&x->phase, PHASE_READY);
+    MHD_resume_connection(conn);
+}
+
+void web_reply_after_commit(struct web_req *req, struct web_resp *resp, web_tx_fn fn, void *arg,
+                            void (*free_arg)(void *))
+{
+    struct web_exchange *x = exchange_of_req(req);
+    struct deferred *d = arena_alloc(&x->arena, sizeof *d);
+    if (d == NULL || x->server->batch == NULL) {
+        if (free_arg != NULL)
+            free_arg(arg);
+        web_reply_error(resp, 503, "unavailable", "durable writes are not available");
+        return;
+    }
+    memset(d, 0, sizeof *d);
+    d->item.apply = deferred_apply;
+    d->item.done = deferred_done;
+    d->x = x;
+    d->fn = fn;
+    d->arg = arg;
+    d->free_arg = free_arg;
+    x->deferred = true;
+    if (db_batch_submit(x->server->batch, &d->item) != 0) {
+        x->deferred = false;
+        if (free_arg != NULL)
+            free_arg(arg);
+        web_reply_error(resp, 503, "unavailable", "the server is shutting down");
+    }
 }
 
 static void worker_exit(void *slot, void *arg)
@@ -636,6 +718,11 @@ struct web_server *web_server_start(const struct web_config *cfg, struct lumi_er
     s->listen_fd = open_listener(cfg->listen, err);
     if (s->listen_fd < 0)
         goto fail;
+    if (cfg->batch_max > 0) {
+        s->batch = db_batch_start(s->database_url, cfg->batch_max, err);
+        if (s->batch == NULL)
+            goto fail;
+    }
     s->pool = wpool_start(cfg->workers, cfg->queue_max, run_exchange, worker_exit, s, err);
     if (s->pool == NULL)
         goto fail;
@@ -645,6 +732,7 @@ struct web_server *web_server_start(const struct web_config *cfg, struct lumi_er
     return s;
 fail:
     wpool_stop(s->pool);
+    db_batch_stop(s->batch);
     /* libmicrohttpd may or may not have closed a socket it was given before failing. */
     if (s->listen_fd >= 0 && fcntl(s->listen_fd, F_GETFD) != -1)
         close(s->listen_fd);
@@ -674,6 +762,8 @@ void web_server_stop(struct web_server *s)
     }
     /* Runs or refuses what is still queued, so every suspended connection is resumed. */
     wpool_stop(s->pool);
+    /* After the pool: nothing submits any more; what is queued commits and resumes. */
+    db_batch_stop(s->batch);
     MHD_stop_daemon(s->mhd);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);

@@ -25,6 +25,7 @@ typedef void (*web_handler_fn)(struct web_req *req, struct web_resp *resp);
 enum web_auth {
     WEB_AUTH_PUBLIC = 0, /* anyone */
     WEB_AUTH_ADMIN,      /* admin or staff: Bearer token, or session cookie + X-CSRF-Token on writes */
+    WEB_AUTH_USER,       /* any account, clients included (handlers scope clients to their data) */
 };
 
 /** One route: method + pattern with {name} segments ("/api/admin/products/{id}"). */
@@ -43,6 +44,8 @@ struct web_config {
     int workers;                 /* handler threads */
     int queue_max;               /* queued requests before 503 */
     int request_timeout_s;       /* queue + handler deadline */
+    int batch_max;               /* group commit: most requests per transaction (0: off, then
+                                    web_reply_after_commit answers 503) */
     const struct web_route *routes;  /* terminated by a {NULL} entry; borrowed */
 };
 

@@ -1,0 +1,66 @@
+/*
+ * batch.h — group commit: many small write transactions made durable by one
+ * commit.
+ *
+ * A webhook must be on disk before it is answered 2xx. One fsync per
+ * delivery caps a single SQLite writer at a few thousand deliveries a
+ * second, so a batch thread with its own connection takes whatever has been
+ * submitted (up to max items), opens one transaction, runs each item inside
+ * its own SAVEPOINT (an item that fails is rolled back alone, the others
+ * stay), commits once, and only then tells every item how it ended. An item
+ * is therefore never reported durable before the commit that holds it has
+ * returned — with SQLite's synchronous=FULL (or PostgreSQL's default
+ * synchronous_commit) that means on disk.
+ *
+ * Items are caller-owned and must stay valid until their done callback has
+ * run. Callbacks run on the batch thread, one at a time.
+ */
+#ifndef LUMI_DB_BATCH_H
+#define LUMI_DB_BATCH_H
+
+#include "core/err.h"
+#include "db/db.h"
+
+struct db_batch_item;
+
+/**
+ * Applies the item inside the open batch transaction (its own savepoint).
+ * 0 keeps its changes; a negative code rolls them back (the item is still
+ * answered through done with that code).
+ */
+typedef int (*db_batch_apply_fn)(struct db *db, struct db_batch_item *it);
+
+/**
+ * Called once per item after the batch ended: rc is 0 when the batch
+ * committed (the item's changes are durable — or were rolled back alone if
+ * its apply failed, which the item knows), or the failure code when the
+ * batch could not be committed (nothing of the item was stored), with err
+ * saying why.
+ */
+typedef void (*db_batch_done_fn)(struct db_batch_item *it, int rc, const struct lumi_err *err);
+
+struct db_batch_item {
+    db_batch_apply_fn apply;
+    db_batch_done_fn done;
+    /* private to batch.c */
+    struct db_batch_item *next;
+};
+
+struct db_batch;
+
+/**
+ * Starts the batch thread with its own connection to url; at most max items
+ * share one transaction. NULL with err when the database cannot be opened.
+ */
+struct db_batch *db_batch_start(const char *url, int max, struct lumi_err *err);
+
+/** Queues it (apply and done set). LUMI_EBUSY when the batch is stopping. */
+int db_batch_submit(struct db_batch *b, struct db_batch_item *it);
+
+/** Items committed, and commits made, so far (for metrics and tests). */
+void db_batch_stats(struct db_batch *b, long long *items, long long *commits);
+
+/** Runs everything already submitted, then joins the thread and frees b. NULL is a no-op. */
+void db_batch_stop(struct db_batch *b);
+
+#endif

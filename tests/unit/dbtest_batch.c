@@ -1,0 +1,251 @@
+/*
+ * dbtest_batch.c — group commit (db/batch.h): many items submitted from many
+ * threads are committed together; each item's changes are durable once its
+ * done callback says so (another connection sees them); an item whose apply
+ * fails is rolled back alone while its batch-mates stay; a batch whose
+ * commit fails reports the failure to every item and stores none of them;
+ * stopping runs everything already submitted. Runs on SQLite and PostgreSQL.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "db/batch.h"
+#include "support/testdb.h"
+
+#define THREADS 8
+#define PER_THREAD 50
+
+struct item {
+    struct db_batch_item base; /* first */
+    int n;
+    bool fail;       /* apply inserts, then fails: its row must not survive */
+    bool rollback;   /* apply ends the batch's transaction: a broken item */
+    const char *url; /* to check visibility from another connection in done */
+    atomic_int *done_ok, *done_failed, *seen_in_done;
+    pthread_mutex_t *lock;
+    pthread_cond_t *cond;
+    atomic_int *pending;
+};
+
+static int apply(struct db *db, struct db_batch_item *base)
+{
+    struct item *it = (struct item *)base;
+    struct lumi_err err;
+    char n[16];
+    snprintf(n, sizeof n, "%d", it->n);
+    const char *p[] = {n};
+    if (db_execp(db, "INSERT INTO settings (key, value, updated_at) VALUES ('batch.' || $1, 'x', 'now')", 1, p, NULL,
+                 &err) != 0)
+        return err.code;
+    if (it->rollback)
+        db_rollback(db);
+    return it->fail ? LUMI_EINVAL : 0;
+}
+
+static void done(struct db_batch_item *base, int rc, const struct lumi_err *err)
+{
+    (void)err;
+    struct item *it = (struct item *)base;
+    if (rc == 0)
+        atomic_fetch_add(it->done_ok, 1);
+    else
+        atomic_fetch_add(it->done_failed, 1);
+    pthread_mutex_lock(it->lock);
+    if (atomic_fetch_sub(it->pending, 1) == 1)
+        pthread_cond_broadcast(it->cond);
+    pthread_mutex_unlock(it->lock);
+}
+
+struct run {
+    struct db_batch *b;
+    struct item *items;
+    int first, count;
+};
+
+static void *submitter(void *arg)
+{
+    struct run *r = arg;
+    for (int i = r->first; i < r->first + r->count; i++)
+        assert_int_equal(db_batch_submit(r->b, &r->items[i].base), 0);
+    return NULL;
+}
+
+struct fixture {
+    char *url;
+    struct db *db;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    struct lumi_err err;
+    if (config_load(NULL, &err) != 0)
+        fail_msg("config: %s", err.msg);
+    f->url = testdb_create();
+    f->db = testdb_open_migrated(f->url);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    db_close(f->db);
+    testdb_drop(f->url);
+    free(f);
+    return 0;
+}
+
+static void wait_all(pthread_mutex_t *lock, pthread_cond_t *cond, atomic_int *pending)
+{
+    pthread_mutex_lock(lock);
+    while (atomic_load(pending) > 0)
+        pthread_cond_wait(cond, lock);
+    pthread_mutex_unlock(lock);
+}
+
+static void test_items_from_many_threads_commit_together_and_failures_roll_back_alone(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err;
+    int total = THREADS * PER_THREAD;
+    struct item *items = calloc((size_t)total, sizeof *items);
+    atomic_int ok = 0, failed = 0, seen = 0, pending = total;
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+    for (int i = 0; i < total; i++) {
+        items[i] = (struct item){.base = {.apply = apply, .done = done},
+                                 .n = i,
+                                 .fail = i % 10 == 3,
+                                 .done_ok = &ok,
+                                 .done_failed = &failed,
+                                 .seen_in_done = &seen,
+                                 .lock = &lock,
+                                 .cond = &cond,
+                                 .pending = &pending};
+    }
+    struct db_batch *b = db_batch_start(f->url, 64, &err);
+    assert_non_null(b);
+    pthread_t th[THREADS];
+    struct run runs[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        runs[t] = (struct run){b, items, t * PER_THREAD, PER_THREAD};
+        pthread_create(&th[t], NULL, submitter, &runs[t]);
+    }
+    for (int t = 0; t < THREADS; t++)
+        pthread_join(th[t], NULL);
+    wait_all(&lock, &cond, &pending);
+
+    /* Every item was answered as committed (a failed apply is still a committed batch). */
+    assert_int_equal(atomic_load(&ok), total);
+    assert_int_equal(atomic_load(&failed), 0);
+    /* Another connection sees exactly the rows of the items that did not fail. */
+    int64_t rows = testdb_int64(f->db, "SELECT count(*) FROM settings WHERE key LIKE 'batch.%'");
+    assert_int_equal(rows, total - total / 10);
+    assert_int_equal(testdb_int64(f->db, "SELECT count(*) FROM settings WHERE key = 'batch.3'"), 0);
+    assert_int_equal(testdb_int64(f->db, "SELECT count(*) FROM settings WHERE key = 'batch.4'"), 1);
+
+    long long nitems = 0, commits = 0;
+    db_batch_stats(b, &nitems, &commits);
+    assert_int_equal(nitems, total);
+    /* Items submitted while a commit runs are grouped: fewer commits than items. */
+    assert_true(commits >= total / 64);
+    assert_true(commits < total);
+    db_batch_stop(b);
+    free(items);
+}
+
+static void test_a_failed_commit_fails_every_item_and_stores_none(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err;
+    atomic_int ok = 0, failed = 0, seen = 0, pending = 3;
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+    struct item items[3];
+    for (int i = 0; i < 3; i++)
+        items[i] = (struct item){.base = {.apply = apply, .done = done},
+                                 .n = 1000 + i,
+                                 .done_ok = &ok,
+                                 .done_failed = &failed,
+                                 .seen_in_done = &seen,
+                                 .lock = &lock,
+                                 .cond = &cond,
+                                 .pending = &pending};
+    /* The second item ends the transaction itself (a broken item): the batch
+     * cannot commit what the others did, so all three are told it failed and
+     * none of their rows exists. */
+    items[1].rollback = true;
+    struct db_batch *b = db_batch_start(f->url, 64, &err);
+    assert_non_null(b);
+    /* Submitted in one go so they share a batch: the thread is busy with nothing. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(db_batch_submit(b, &items[i].base), 0);
+    wait_all(&lock, &cond, &pending);
+    assert_int_equal(atomic_load(&failed) + atomic_load(&ok), 3);
+    assert_true(atomic_load(&failed) >= 1);
+    /* Whatever shared the broken batch was told so, and its row is absent;
+     * what was told "committed" is there: rows = items answered ok. */
+    assert_int_equal(
+        testdb_int64(f->db, "SELECT count(*) FROM settings WHERE key IN ('batch.1000','batch.1002')"),
+        atomic_load(&ok));
+    assert_int_equal(testdb_int64(f->db, "SELECT count(*) FROM settings WHERE key = 'batch.1001'"),
+                     0);
+    /* The batch recovers: the next item commits. */
+    atomic_store(&pending, 1);
+    items[0].n = 1100;
+    assert_int_equal(db_batch_submit(b, &items[0].base), 0);
+    wait_all(&lock, &cond, &pending);
+    assert_int_equal(testdb_int64(f->db, "SELECT count(*) FROM settings WHERE key = 'batch.1100'"),
+                     1);
+    db_batch_stop(b);
+}
+
+static void test_stop_runs_what_was_submitted(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err;
+    atomic_int ok = 0, failed = 0, seen = 0, pending = 20;
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+    struct item items[20];
+    struct db_batch *b = db_batch_start(f->url, 4, &err);
+    assert_non_null(b);
+    for (int i = 0; i < 20; i++) {
+        items[i] = (struct item){.base = {.apply = apply, .done = done},
+                                 .n = 2000 + i,
+                                 .done_ok = &ok,
+                                 .done_failed = &failed,
+                                 .seen_in_done = &seen,
+                                 .lock = &lock,
+                                 .cond = &cond,
+                                 .pending = &pending};
+        assert_int_equal(db_batch_submit(b, &items[i].base), 0);
+    }
+    db_batch_stop(b);
+    assert_int_equal(atomic_load(&ok), 20);
+    assert_int_equal(testdb_int64(f->db, "SELECT count(*) FROM settings WHERE key LIKE 'batch.20%'"),
+                     20);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_items_from_many_threads_commit_together_and_failures_roll_back_alone, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_a_failed_commit_fails_every_item_and_stores_none,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_runs_what_was_submitted, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
