@@ -31,7 +31,13 @@ static int failing_loader(void *arg, const char *url, struct buf *pem, struct lu
     if (strncmp(url, "https://", 8) != 0)
         abort();
     const char *host = url + 8;
-    size_t hlen = strcspn(host, "/?#");
+    size_t hlen = strcspn(host, ":/?#");
+    /* An explicit port may follow the host: digits only, up to the path. */
+    if (host[hlen] == ':') {
+        size_t plen = strcspn(host + hlen + 1, "/?#");
+        if (plen == 0 || strspn(host + hlen + 1, "0123456789") != plen)
+            abort();
+    }
     static const char suffix[] = "paypal.com";
     size_t slen = sizeof suffix - 1;
     if (hlen < slen || strncasecmp(host + hlen - slen, suffix, slen) != 0)

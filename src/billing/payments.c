@@ -198,6 +198,12 @@ static int decide(const struct payment_in *p, const struct invoice_state *inv, i
                      due);
             return 1;
         }
+        if (p->must_settle && p->amount != due) {
+            snprintf(why, whysz,
+                     "the payment of %" PRId64 " does not settle the %" PRId64 " still due",
+                     p->amount, due);
+            return 1;
+        }
         if (__builtin_add_overflow(inv->paid, p->amount, paid))
             return err_set(err, LUMI_EINVAL, "the amount paid would overflow");
         *status = *paid == inv->total ? "paid" : "partially_paid";

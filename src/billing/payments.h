@@ -27,6 +27,8 @@ struct payment_in {
     const char *currency;    /* three letters, either case */
     int64_t invoice_id;
     const json_t *details; /* optional object stored on the transactions row; borrowed */
+    bool must_settle;      /* a payment must equal what is due exactly (a gateway checkout
+                              made for the full amount), else PAYMENT_MISMATCH */
 };
 
 enum payment_outcome {

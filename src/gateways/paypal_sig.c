@@ -55,6 +55,7 @@ struct paypal_cert_cache {
     paypal_clock_fn clock;
     void *clock_arg;
     EVP_MD *sha256;
+    char *ca_file; /* extra CA bundle for the default loader, or NULL */
 };
 
 static const char *const default_hosts[] = {"paypal.com", NULL};
@@ -63,11 +64,12 @@ static const char *const default_hosts[] = {"paypal.com", NULL};
 
 static int http_loader(void *arg, const char *url, struct buf *pem, struct lumi_err *err)
 {
-    (void)arg;
+    const struct paypal_cert_cache *c = arg;
     int rc = 0;
     struct hc_request req = {
         .method = "GET",
         .url = url,
+        .ca_file = c->ca_file,
         .connect_timeout_ms = 5000,
         .timeout_ms = 10000,
         .max_response = PAYPAL_CERT_PEM_MAX,
@@ -118,7 +120,7 @@ struct paypal_cert_cache *paypal_cert_cache_new(paypal_cert_loader_fn loader, vo
         return NULL;
     }
     c->loader = loader ? loader : http_loader;
-    c->loader_arg = loader_arg;
+    c->loader_arg = loader ? loader_arg : c;
     c->clock = clock ? clock : system_clock;
     c->clock_arg = clock_arg;
     return c;
@@ -139,7 +141,18 @@ void paypal_cert_cache_free(struct paypal_cert_cache *cache)
         entry_clear(&cache->entries[i]);
     EVP_MD_free(cache->sha256);
     pthread_mutex_destroy(&cache->lock);
+    free(cache->ca_file);
     free(cache);
+}
+
+int paypal_cert_cache_set_ca_file(struct paypal_cert_cache *cache, const char *ca_file)
+{
+    char *copy = NULL;
+    if (ca_file != NULL && (copy = str_dup(ca_file)) == NULL)
+        return LUMI_ENOMEM;
+    free(cache->ca_file);
+    cache->ca_file = copy;
+    return 0;
 }
 
 size_t paypal_cert_cache_count(struct paypal_cert_cache *cache)
@@ -300,13 +313,32 @@ int paypal_cert_url_allowed(const char *url, const char *const *cert_hosts)
             return 0;
     }
     const char *host = url + sizeof scheme - 1;
-    size_t hlen = strcspn(host, "/?#");
+    size_t alen_all = strcspn(host, "/?#"); /* authority: host[:port] */
+    size_t hlen = alen_all;
+    const char *colon = memchr(host, ':', alen_all);
+    if (colon != NULL) {
+        /* An explicit port is only digits (1..65535); the host before it is
+         * checked like any other (tests serve the certificate on localhost:PORT). */
+        const char *port = colon + 1;
+        size_t plen = alen_all - (size_t)(port - host);
+        if (plen == 0 || plen > 5)
+            return 0;
+        long pv = 0;
+        for (size_t i = 0; i < plen; i++) {
+            if (port[i] < '0' || port[i] > '9')
+                return 0;
+            pv = pv * 10 + (port[i] - '0');
+        }
+        if (pv < 1 || pv > 65535)
+            return 0;
+        hlen = (size_t)(colon - host);
+    }
     if (hlen == 0 || hlen > HOST_MAX)
         return 0;
     bool has_letter = false;
     for (size_t i = 0; i < hlen; i++) {
         if (!host_char(host[i]))
-            return 0; /* '@' userinfo, ':' port, '[' IPv6, '%' encoding… */
+            return 0; /* '@' userinfo, '[' IPv6, '%' encoding, a second ':'… */
         if ((host[i] >= 'a' && host[i] <= 'z') || (host[i] >= 'A' && host[i] <= 'Z'))
             has_letter = true;
     }

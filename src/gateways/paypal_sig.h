@@ -57,6 +57,12 @@ struct paypal_cert_cache;
 struct paypal_cert_cache *paypal_cert_cache_new(paypal_cert_loader_fn loader, void *loader_arg,
                                                 paypal_clock_fn clock, void *clock_arg);
 
+/**
+ * Makes the default loader also trust the PEM bundle at ca_file (copied; NULL
+ * = the system's CAs only). Call before the cache is shared. 0 or LUMI_ENOMEM.
+ */
+int paypal_cert_cache_set_ca_file(struct paypal_cert_cache *cache, const char *ca_file);
+
 /** Frees the cache and every certificate in it. NULL is a no-op. */
 void paypal_cert_cache_free(struct paypal_cert_cache *cache);
 
@@ -64,9 +70,11 @@ void paypal_cert_cache_free(struct paypal_cert_cache *cache);
 size_t paypal_cert_cache_count(struct paypal_cert_cache *cache);
 
 /**
- * True when url is https://<host>[/…] and host equals, or is a subdomain of,
- * an entry of cert_hosts (NULL-terminated; NULL = {"paypal.com"}). No
- * userinfo, port, IP literal, or odd characters. Case-insensitive host match.
+ * True when url is https://<host>[:<port>][/…] and host equals, or is a
+ * subdomain of, an entry of cert_hosts (NULL-terminated; NULL =
+ * {"paypal.com"}). An explicit port must be decimal 1..65535 (tests serve the
+ * certificate from https://localhost:PORT). No userinfo, IP literal, or odd
+ * characters. Case-insensitive host match.
  */
 int paypal_cert_url_allowed(const char *url, const char *const *cert_hosts);
 

@@ -690,7 +690,7 @@ static int legacy_call(const struct panel_conn *c, const char *method, const cha
 {
     struct buf url, form;
     struct hc_response res;
-    enum da_api api;
+    enum da_api api = DA_API_V1; /* set below before any use; quiets -O3 */
     bool post = strcmp(method, "POST") == 0;
     int rc = -1;
     *out = NULL;

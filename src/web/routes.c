@@ -48,5 +48,18 @@ const struct web_route lumi_routes[] = {
     {"GET", "/api/admin/jobs", WEB_AUTH_ADMIN, h_jobs_list},
     {"GET", "/api/admin/jobs/{id}", WEB_AUTH_ADMIN, h_jobs_get},
 
+    {"POST", "/api/stripe/checkout", WEB_AUTH_USER, h_stripe_checkout},
+    {"POST", "/api/stripe/webhook", WEB_AUTH_PUBLIC, h_stripe_webhook},
+    {"POST", "/api/paypal/checkout", WEB_AUTH_USER, h_paypal_checkout},
+    {"GET", "/api/paypal/capture", WEB_AUTH_PUBLIC, h_paypal_capture},
+    {"POST", "/api/paypal/webhook", WEB_AUTH_PUBLIC, h_paypal_webhook},
+    {"GET", "/api/admin/webhook-events", WEB_AUTH_ADMIN, h_webhook_events_list},
+
+    {"GET", "/client/invoices/{id}", WEB_AUTH_PUBLIC, h_client_invoice},
+
+/* Server-rendered pages: each file lists its routes, one table row per line. */
+#include "web/routes_pages.inc"
+#include "web/routes_client.inc"
+
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

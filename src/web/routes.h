@@ -64,4 +64,19 @@ void h_invoices_get(struct web_req *req, struct web_resp *resp);
 void h_invoices_pay(struct web_req *req, struct web_resp *resp);
 void h_invoices_cancel(struct web_req *req, struct web_resp *resp);
 
+/* h_stripe.c */
+void h_stripe_checkout(struct web_req *req, struct web_resp *resp);
+void h_stripe_webhook(struct web_req *req, struct web_resp *resp);
+
+/* h_paypal.c */
+void h_paypal_checkout(struct web_req *req, struct web_resp *resp);
+void h_paypal_capture(struct web_req *req, struct web_resp *resp);
+void h_paypal_webhook(struct web_req *req, struct web_resp *resp);
+
+/* h_webhooks.c */
+void h_webhook_events_list(struct web_req *req, struct web_resp *resp);
+
+/* h_client.c */
+void h_client_invoice(struct web_req *req, struct web_resp *resp);
+
 #endif

@@ -98,6 +98,7 @@ struct fake_server {
     pthread_mutex_t live_mu;
     struct req_ctx *live; /* live_mu */
     int latency_ms;       /* rec_mu; every request waits this long (outside any lock) */
+    char *tls_cert, *tls_key; /* PEM copies, alive as long as the daemon (TLS fakes only) */
 };
 
 /* ---- decoding helpers ---- */
@@ -456,8 +457,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 /* ---- public API ---- */
 
-struct fake_server *fake_start(fake_handler handler, void *state)
+/* Starts the daemon; TLS when cert_pem/key_pem are given (then fake_url is https://localhost). */
+static struct fake_server *start_server(fake_handler handler, void *state, const char *cert_pem,
+                                        const char *key_pem)
 {
+    bool tls = cert_pem != NULL;
     struct fake_server *f = calloc(1, sizeof(*f));
     if (f == NULL)
         fail_msg("fake_start: out of memory");
@@ -473,18 +477,37 @@ struct fake_server *fake_start(fake_handler handler, void *state)
     sa.sin_port = 0;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
+    unsigned flags =
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+    if (tls) {
+        f->tls_cert = str_dup(cert_pem);
+        f->tls_key = str_dup(key_pem);
+        if (f->tls_cert == NULL || f->tls_key == NULL) {
+            fake_stop(f);
+            fail_msg("fake_start_tls: out of memory");
+            return NULL;
+        }
+        flags |= MHD_USE_TLS;
+    }
     /* A thread per connection, like a real panel's worker pool: slow answers
      * to one client do not hold up the others. */
-    f->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                                  MHD_USE_AUTO,
-                              0, NULL, NULL,
-                              on_request, f, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                              MHD_OPTION_URI_LOG_CALLBACK, on_uri, f, MHD_OPTION_NOTIFY_COMPLETED,
-                              on_completed, f, MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned)FAKE_CONN_TIMEOUT_S, MHD_OPTION_END);
+    if (tls)
+        f->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, f, MHD_OPTION_SOCK_ADDR,
+                                  (struct sockaddr *)&sa, MHD_OPTION_URI_LOG_CALLBACK, on_uri, f,
+                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)FAKE_CONN_TIMEOUT_S,
+                                  MHD_OPTION_HTTPS_MEM_KEY, f->tls_key, MHD_OPTION_HTTPS_MEM_CERT,
+                                  f->tls_cert, MHD_OPTION_END);
+    else
+        f->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, f, MHD_OPTION_SOCK_ADDR,
+                                  (struct sockaddr *)&sa, MHD_OPTION_URI_LOG_CALLBACK, on_uri, f,
+                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)FAKE_CONN_TIMEOUT_S,
+                                  MHD_OPTION_END);
     if (f->mhd == NULL) {
         fake_stop(f);
-        fail_msg("fake_start: could not start libmicrohttpd on 127.0.0.1");
+        fail_msg("fake_start: could not start libmicrohttpd%s on 127.0.0.1",
+                 tls ? " with TLS (bad certificate or key?)" : "");
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(f->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -494,8 +517,30 @@ struct fake_server *fake_start(fake_handler handler, void *state)
         return NULL;
     }
     f->port = info->port;
-    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d", f->port);
+    /* TLS: a name the test certificate can carry (SAN DNS:localhost). */
+    snprintf(f->url, sizeof(f->url), "%s://%s:%d", tls ? "https" : "http",
+             tls ? "localhost" : "127.0.0.1", f->port);
     return f;
+}
+
+struct fake_server *fake_start(fake_handler handler, void *state)
+{
+    return start_server(handler, state, NULL, NULL);
+}
+
+struct fake_server *fake_start_tls(fake_handler handler, void *state, const char *cert_pem,
+                                   const char *key_pem)
+{
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        fail_msg("fake_start_tls: this libmicrohttpd was built without TLS support "
+                 "(MHD_FEATURE_TLS); install one built with GnuTLS");
+        return NULL;
+    }
+    if (cert_pem == NULL || key_pem == NULL) {
+        fail_msg("fake_start_tls: a certificate and a key are required");
+        return NULL;
+    }
+    return start_server(handler, state, cert_pem, key_pem);
 }
 
 void fake_stop(struct fake_server *f)
@@ -510,6 +555,11 @@ void fake_stop(struct fake_server *f)
         fake_recorded_free(&f->recs[i]);
     free(f->recs);
     free(f->fault_filter);
+    free(f->tls_cert);
+    if (f->tls_key != NULL) {
+        sodium_memzero(f->tls_key, strlen(f->tls_key));
+        free(f->tls_key);
+    }
     pthread_mutex_destroy(&f->state_mu);
     pthread_mutex_destroy(&f->rec_mu);
     pthread_mutex_destroy(&f->live_mu);

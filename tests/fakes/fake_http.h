@@ -59,10 +59,19 @@ typedef void (*fake_handler)(void *state, const struct fake_request *r, struct f
 /** Starts a fake on 127.0.0.1:<free port>; aborts the test on failure. */
 struct fake_server *fake_start(fake_handler handler, void *state);
 
+/**
+ * As fake_start, over HTTPS (libmicrohttpd's TLS) with the given PEM
+ * certificate and private key (copied); fake_url is then
+ * "https://localhost:PORT", so the certificate should name localhost.
+ * Aborts the test when libmicrohttpd lacks TLS support or refuses the key.
+ */
+struct fake_server *fake_start_tls(fake_handler handler, void *state, const char *cert_pem,
+                                   const char *key_pem);
+
 /** Stops it and frees everything (NULL is a no-op). Does not free state. */
 void fake_stop(struct fake_server *f);
 
-/** "http://127.0.0.1:PORT" (borrowed). */
+/** "http://127.0.0.1:PORT" ("https://localhost:PORT" for fake_start_tls) (borrowed). */
 const char *fake_url(const struct fake_server *f);
 int fake_port(const struct fake_server *f);
 

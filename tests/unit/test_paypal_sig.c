@@ -278,8 +278,16 @@ static void cert_url_outside_allow_list_is_refused_without_fetch(void **state)
         "https://evil.example/api.paypal.com",
         "https://evil.example?x=api.paypal.com",
         "https://evil.example#.paypal.com",
-        "https://api.paypal.com:8443/cert",
+        "https://evil.example:443/cert",
+        "https://api.paypal.com:/cert",
+        "https://api.paypal.com:0/cert",
+        "https://api.paypal.com:65536/cert",
+        "https://api.paypal.com:84a3/cert",
+        "https://api.paypal.com:443:443/cert",
+        "https://api.paypal.com@evil.example:443/cert",
+        "https://127.0.0.1:8443/cert",
         "https://[::1]/cert",
+        "https://[::1]:8443/cert",
         "https://127.0.0.1/cert",
         "https://api.paypal.com\\@evil.example/cert",
         "https://api.paypal.com /cert",
@@ -314,6 +322,13 @@ static void allow_list_matches_host_or_subdomain(void **state)
     assert_true(paypal_cert_url_allowed("https://API.PayPal.COM/cert", NULL));
     assert_true(paypal_cert_url_allowed("https://a.b.paypal.com", NULL));
     assert_true(paypal_cert_url_allowed("https://a.b.paypal.com?x=1", NULL));
+    /* An explicit port on an allowed host is fine (tests use localhost:PORT). */
+    assert_true(paypal_cert_url_allowed("https://api.paypal.com:8443/cert", NULL));
+    assert_true(paypal_cert_url_allowed("https://api.paypal.com:443", NULL));
+    const char *const local[] = {"localhost", NULL};
+    assert_true(paypal_cert_url_allowed("https://localhost:40123/certs/webhook.pem", local));
+    assert_false(paypal_cert_url_allowed("https://localhost:40123/certs/webhook.pem", NULL));
+    assert_false(paypal_cert_url_allowed("https://evil.example:40123/c.pem", local));
     const char *const mine[] = {"certs.example.test", "sandbox.paypal.com", NULL};
     assert_true(paypal_cert_url_allowed("https://certs.example.test/c.pem", mine));
     assert_true(paypal_cert_url_allowed("https://eu.certs.example.test/c.pem", mine));

@@ -1,0 +1,161 @@
+/*
+ * h_stripe.c — /api/stripe/checkout and /api/stripe/webhook.
+ *
+ * The webhook is checked here (signature over the raw bytes, then the
+ * envelope) and applied by billing/webhooks.c inside the server's group
+ * commit, so a 2xx is only sent once the event row, its effect and its audit
+ * rows are durable together. A bad signature or body is a 400 that touches
+ * nothing; a delivery that cannot be applied yet (a refund for a payment not
+ * recorded yet) is a 409, so Stripe delivers it again later.
+ */
+#include "web/routes.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "billing/checkout.h"
+#include "billing/webhooks.h"
+#include "core/json.h"
+#include "core/str.h"
+#include "gateways/stripe.h"
+#include "gateways/stripe_sig.h"
+#include "web/auth.h"
+#include "web/gateways.h"
+
+/* The invoice id of a checkout request: JSON {invoice_id} or a form field. 0 = answered. */
+int64_t checkout_invoice_id(struct web_req *req, struct web_resp *resp)
+{
+    struct lumi_err err = {0};
+    int64_t id = 0;
+    if (web_is_form(req)) {
+        if (str_to_i64z(web_form_value(req, "invoice_id"), 1, INT64_MAX, &id) != 0) {
+            web_reply_error(resp, 400, "invalid_request", "invoice_id must be a positive integer");
+            return 0;
+        }
+        return id;
+    }
+    json_t *body = web_json_body(req, resp);
+    if (body == NULL)
+        return 0;
+    if (jsonx_take_int(body, "invoice_id", true, 1, INT64_MAX, &id, &err) < 0) {
+        web_reply_err(resp, &err);
+        id = 0;
+    }
+    json_decref(body);
+    return id;
+}
+
+/* {url, id_key: id} as JSON, or a 303 to url for a browser's form post. */
+void checkout_reply(struct web_req *req, struct web_resp *resp, json_t *started,
+                    const struct lumi_err *err)
+{
+    if (started == NULL) {
+        web_reply_err(resp, err);
+        return;
+    }
+    if (web_is_form(req)) {
+        const char *url = json_string_value(json_object_get(started, "url"));
+        web_redirect(resp, url != NULL ? url : "/");
+        json_decref(started);
+        return;
+    }
+    web_reply_json(resp, 200, started);
+}
+
+void h_stripe_checkout(struct web_req *req, struct web_resp *resp)
+{
+    struct lumi_err err = {0};
+    int64_t invoice_id = checkout_invoice_id(req, resp);
+    if (invoice_id == 0)
+        return;
+    struct audit_actor actor = auth_actor(req);
+    json_t *started = checkout_stripe_start(req->db, gateways_ctx(), &actor, invoice_id,
+                                            auth_client_scope(req), &err);
+    checkout_reply(req, resp, started, &err);
+}
+
+/* ---- webhook ---- */
+
+struct stripe_delivery {
+    json_t *event;
+    const char *raw; /* req->body: valid until the answer is sent */
+    size_t len;
+    const char *ip;
+    const char *user_agent;
+};
+
+static void delivery_free(void *arg)
+{
+    struct stripe_delivery *d = arg;
+    json_decref(d->event);
+    free(d);
+}
+
+/* Replies for a webhook outcome; returns what the group commit should do with the changes. */
+int webhook_reply(struct web_resp *resp, int rc, const struct webhook_outcome *out,
+                  const struct lumi_err *err)
+{
+    if (rc != 0) {
+        web_reply_err(resp, err);
+        return rc;
+    }
+    if (str_eq(out->status, "retry")) {
+        web_reply_error(resp, 409, "conflict", "%s", out->message);
+        return LUMI_ECONFLICT;
+    }
+    json_t *body = json_pack("{s:b, s:s, s:s}", "received", 1, "status", out->status, "message",
+                             out->message);
+    if (body != NULL && out->invoice_id > 0)
+        json_object_set_new(body, "invoice_id", json_integer(out->invoice_id));
+    web_reply_json(resp, 200, body);
+    return 0;
+}
+
+static int stripe_apply_tx(struct db *db, void *arg, struct web_resp *resp)
+{
+    struct stripe_delivery *d = arg;
+    struct lumi_err err = {0};
+    struct webhook_outcome out;
+    memset(&out, 0, sizeof out);
+    struct audit_actor actor = {
+        .type = "gateway", .id = "stripe", .ip = d->ip, .user_agent = d->user_agent};
+    int rc = webhooks_stripe_apply(db, &actor, d->event, d->raw, d->len, &out, &err);
+    return webhook_reply(resp, rc, &out, &err);
+}
+
+void h_stripe_webhook(struct web_req *req, struct web_resp *resp)
+{
+    struct lumi_err err = {0};
+    size_t nsecrets = 0;
+    const char *const *secrets = gateways_stripe_secrets(&nsecrets);
+    if (nsecrets == 0) {
+        web_reply_error(resp, 503, "unavailable", "Stripe webhooks are not configured");
+        return;
+    }
+    if (stripe_verify_signature(web_header(req, "Stripe-Signature"), req->body, req->body_len,
+                                secrets, nsecrets, (int64_t)time(NULL), STRIPE_SIG_TOLERANCE_S,
+                                &err) != 0) {
+        web_reply_err(resp, &err);
+        return;
+    }
+    json_t *ev = jsonx_parse_object(req->body, req->body_len, &err);
+    struct stripe_event env;
+    if (ev == NULL || stripe_event_parse(ev, &env, &err) != 0) {
+        json_decref(ev);
+        web_reply_error(resp, 400, "invalid_request", "%s", err.msg);
+        return;
+    }
+    struct stripe_delivery *d = calloc(1, sizeof *d);
+    if (d == NULL) {
+        json_decref(ev);
+        web_reply_error(resp, 500, "internal_error", "out of memory");
+        return;
+    }
+    d->event = ev;
+    d->raw = req->body;
+    d->len = req->body_len;
+    d->ip = req->client_ip;
+    d->user_agent = req->user_agent;
+    web_reply_after_commit(req, resp, stripe_apply_tx, d, delivery_free);
+}
