@@ -174,3 +174,46 @@ struct audit_actor auth_actor(const struct web_req *req)
     };
     return a;
 }
+
+int auth_session_principal(struct web_req *req, char csrf[AUTH_CSRF_LEN], struct lumi_err *err)
+{
+    static const char sql[] =
+        "SELECT s.id, s.user_id, s.csrf_token, s.expires_at, u.role, u.email, u.status "
+        "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
+    char hash[CRYPTO_SHA256_HEX], now[UTC_ISO_LEN];
+    memset(&req->who, 0, sizeof req->who);
+    csrf[0] = '\0';
+    const char *cookie = web_cookie(req, AUTH_SESSION_COOKIE);
+    if (cookie == NULL || *cookie == '\0')
+        return err_set(err, LUMI_EAUTH, "not logged in");
+    crypto_sha256_hex(cookie, strlen(cookie), hash);
+    utc_now_iso(now);
+    struct db_stmt *st = db_prepare(req->db, sql, err);
+    if (st == NULL)
+        return err->code;
+    db_bind_text(st, 1, hash);
+    int rc = db_step(st, err);
+    if (rc < 0) {
+        db_finalize(st);
+        return rc;
+    }
+    if (rc == DB_DONE || strcmp(db_col_text(st, 3), now) <= 0) {
+        db_finalize(st);
+        return err_set(err, LUMI_EAUTH, "the session has expired; log in again");
+    }
+    struct web_principal *who = &req->who;
+    who->kind = PRINCIPAL_USER;
+    who->session_id = db_col_int64(st, 0);
+    set_principal_user(who, db_col_int64(st, 1), db_col_text(st, 4), db_col_text(st, 5));
+    snprintf(who->id_text, sizeof who->id_text, "%lld", (long long)who->user_id);
+    bool disabled = !str_eq(db_col_text(st, 6), "active");
+    const char *token = db_col_text(st, 2);
+    str_copy(csrf, token ? token : "", AUTH_CSRF_LEN);
+    db_finalize(st);
+    if (disabled || !is_staff_role(who->role)) {
+        memset(&req->who, 0, sizeof req->who);
+        csrf[0] = '\0';
+        return err_set(err, LUMI_EFORBIDDEN, "this account cannot use the admin pages");
+    }
+    return 0;
+}

@@ -39,4 +39,17 @@ int64_t auth_client_scope(const struct web_req *req);
 /** The audit actor for the authenticated caller of req (strings borrowed from req). */
 struct audit_actor auth_actor(const struct web_req *req);
 
+/** Length of a session's CSRF token buffer (64 hex characters and a NUL). */
+#define AUTH_CSRF_LEN 65
+
+/**
+ * For server-rendered pages: looks up the lumi_session cookie of req without
+ * answering anything. On 0 req->who is the admin or staff member and csrf
+ * (AUTH_CSRF_LEN bytes) holds the session's CSRF token. LUMI_EAUTH when there
+ * is no cookie or the session is unknown or expired, LUMI_EFORBIDDEN for a
+ * client or disabled account, another negative code on a database error.
+ * The CSRF check itself is the caller's (a form field, not a header).
+ */
+int auth_session_principal(struct web_req *req, char csrf[AUTH_CSRF_LEN], struct lumi_err *err);
+
 #endif

@@ -1,0 +1,148 @@
+/*
+ * p_admin.c — GET/POST /admin/login, POST /admin/logout, GET /admin.
+ *
+ * Login runs through accounts_login, exactly as POST /api/admin/login: the
+ * same throttling, the same LOGIN / LOGIN_FAILED audit rows. The login form
+ * has its own CSRF token (no session exists yet): a random value in a
+ * short-lived cookie, echoed in a hidden field and compared in constant time,
+ * so another site cannot log a browser into an account of its choosing.
+ * Handlers run on the request's worker thread; no shared state.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "accounts/accounts.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/str.h"
+#include "web/page.h"
+#include "web/routes_pages.h"
+
+#define LOGIN_CSRF_COOKIE "lumi_login_csrf"
+#define LOGIN_CSRF_TTL_S 1800
+
+static bool secure_cookies(void)
+{
+    return str_starts_with(config_str("LUMI_BASE_URL"), "https://");
+}
+
+static void set_cookie(struct web_resp *resp, const char *name, const char *value, const char *path,
+                       const char *samesite, long long max_age)
+{
+    char cookie[256];
+    snprintf(cookie, sizeof cookie, "%s=%s; Path=%s; HttpOnly; SameSite=%s; Max-Age=%lld%s", name,
+             value, path, samesite, max_age, secure_cookies() ? "; Secure" : "");
+    web_add_header(resp, "Set-Cookie", cookie);
+}
+
+/* A return path after login: only a local admin page, never another site. */
+static bool next_is_safe(const char *next)
+{
+    if (next == NULL || !str_starts_with(next, "/admin"))
+        return false;
+    if (next[6] != '\0' && next[6] != '/' && next[6] != '?')
+        return false;
+    for (const char *p = next; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == '\\' || (unsigned char)*p == 0x7f)
+            return false;
+    return strstr(next, "//") == NULL;
+}
+
+/* Renders the login form with a fresh login CSRF token in cookie and field. */
+static void render_login(struct web_req *req, struct web_resp *resp, int status, const char *email,
+                         const char *next, const char *error)
+{
+    char token[65];
+    if (crypto_random_token(32, token, sizeof token) != 0) {
+        page_error(req, resp, 500, NULL, "could not make a random token");
+        return;
+    }
+    json_t *data = json_pack("{s:s s:s s:s s:s}", "title", "Log in", "login_csrf", token, "email",
+                             email ? email : "", "next", next_is_safe(next) ? next : "");
+    if (data != NULL && error != NULL)
+        json_object_set_new(data, "flash", page_flash("error", error));
+    page_render(req, resp, status, NULL, "login.html", data);
+    set_cookie(resp, LOGIN_CSRF_COOKIE, token, "/admin/login", "Strict", LOGIN_CSRF_TTL_S);
+}
+
+void p_login_form(struct web_req *req, struct web_resp *resp)
+{
+    render_login(req, resp, 200, NULL, web_query(req, "next"), NULL);
+}
+
+void p_login(struct web_req *req, struct web_resp *resp)
+{
+    struct lumi_err err = {0};
+    const char *email = web_form_value(req, "email");
+    const char *password = web_form_value(req, "password");
+    const char *next = web_form_value(req, "next");
+    const char *sent = web_form_value(req, "login_csrf");
+    const char *cookie = web_cookie(req, LOGIN_CSRF_COOKIE);
+    size_t n = cookie ? strlen(cookie) : 0;
+    if (sent == NULL || n < 32 || strlen(sent) != n || !crypto_ct_equal(sent, cookie, n)) {
+        render_login(req, resp, 403, email, next,
+                     "The login form expired or did not come from this site; please try again.");
+        return;
+    }
+    if (!str_present(email) || !str_present(password) || strlen(email) > 254 ||
+        strlen(password) > 1024) {
+        render_login(req, resp, 400, email, next, "Enter your e-mail address and password.");
+        return;
+    }
+    struct accounts_login_policy policy = {
+        .max_failures = config_int("LUMI_LOGIN_MAX_FAILURES"),
+        .window_s = config_int("LUMI_LOGIN_WINDOW"),
+        .session_ttl_s = AUTH_SESSION_TTL_S,
+    };
+    struct accounts_session s;
+    int rc = accounts_login(req->db, email, password, req->client_ip, req->user_agent, &policy, &s,
+                            &err);
+    if (rc == LUMI_ETHROTTLED) {
+        char retry[24];
+        render_login(req, resp, 429, email, next,
+                     "Too many failed attempts; wait a few minutes and try again.");
+        snprintf(retry, sizeof retry, "%lld", (long long)policy.window_s);
+        web_add_header(resp, "Retry-After", retry);
+        return;
+    }
+    if (rc == LUMI_EAUTH || rc == LUMI_EFORBIDDEN) {
+        render_login(req, resp, rc == LUMI_EAUTH ? 401 : 403, email, next,
+                     rc == LUMI_EAUTH ? "Wrong e-mail address or password."
+                                      : "This account cannot use the admin pages.");
+        return;
+    }
+    if (rc != 0) {
+        page_error(req, resp, err_http_status(rc), NULL, err.msg);
+        return;
+    }
+    web_redirect(resp, next_is_safe(next) ? next : "/admin");
+    page_security_headers(resp);
+    set_cookie(resp, AUTH_SESSION_COOKIE, s.token, "/", "Lax", AUTH_SESSION_TTL_S);
+    set_cookie(resp, LOGIN_CSRF_COOKIE, "", "/admin/login", "Strict", 0);
+    crypto_random(s.token, sizeof s.token); /* the cookie value lives on only in the header */
+}
+
+void p_logout(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    struct lumi_err err = {0};
+    if (page_require_admin(req, resp, &ctx) != 0)
+        return;
+    struct audit_actor actor = auth_actor(req);
+    if (accounts_logout(req->db, &actor, req->who.session_id, &err) != 0) {
+        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
+        return;
+    }
+    web_redirect(resp, "/admin/login");
+    page_security_headers(resp);
+    set_cookie(resp, AUTH_SESSION_COOKIE, "", "/", "Lax", 0);
+}
+
+void p_dashboard(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    if (page_require_admin(req, resp, &ctx) != 0)
+        return;
+    ctx.nav = "dashboard";
+    page_render(req, resp, 200, &ctx, "dashboard.html", json_pack("{s:s}", "title", "Dashboard"));
+}

@@ -1,0 +1,196 @@
+/*
+ * page.c — the page frame: session admission with form CSRF, rendering into
+ * the layout with the security headers, flash messages, static files.
+ *
+ * Runs on the request's worker thread; the only shared state is the parsed
+ * template set, which tmpl.c keeps read-only after start-up.
+ */
+#include "web/page.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/crypto.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "web/routes_pages.h"
+#include "web/tmpl.h"
+
+/* No inline script or style anywhere: app.js and style.css are the only code. */
+static const char CSP[] = "default-src 'self'; script-src 'self'; style-src 'self'; "
+                          "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; "
+                          "base-uri 'none'";
+
+void page_security_headers(struct web_resp *resp)
+{
+    web_add_header(resp, "Content-Security-Policy", CSP);
+    web_add_header(resp, "X-Frame-Options", "DENY");
+    web_add_header(resp, "Referrer-Policy", "same-origin");
+    web_add_header(resp, "Cache-Control", "no-store");
+}
+
+int page_url_encode(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        int rc;
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || *p == '.' || *p == '~' || *p == '/') {
+            rc = buf_append_char(b, (char)*p);
+        } else {
+            char enc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            rc = buf_append(b, enc, 3);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+json_t *page_flash(const char *kind, const char *msg)
+{
+    return json_pack("{s:s s:s}", "kind", kind, "message", msg ? msg : "");
+}
+
+void page_redirect_flash(struct web_resp *resp, const char *base, const char *kind, const char *msg)
+{
+    struct buf b;
+    buf_init(&b, 8192);
+    int rc = buf_append_str(&b, base);
+    if (rc == 0 && msg != NULL && *msg != '\0') {
+        rc = buf_printf(&b, "%c%s=", strchr(base, '?') ? '&' : '?', kind);
+        if (rc == 0)
+            rc = page_url_encode(&b, msg);
+    }
+    web_redirect(resp, rc == 0 ? buf_cstr(&b) : base);
+    buf_free(&b);
+}
+
+static bool is_safe_method(const char *m)
+{
+    return str_eq(m, "GET") || str_eq(m, "HEAD");
+}
+
+static void redirect_to_login(struct web_req *req, struct web_resp *resp)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    int rc = buf_append_str(&b, "/admin/login");
+    /* Only come back to a page that can be shown: a GET, by its path. */
+    if (rc == 0 && is_safe_method(req->method) && !str_eq(req->path, "/admin")) {
+        rc = buf_append_str(&b, "?next=");
+        if (rc == 0)
+            rc = page_url_encode(&b, req->path);
+    }
+    web_redirect(resp, rc == 0 ? buf_cstr(&b) : "/admin/login");
+    page_security_headers(resp);
+    buf_free(&b);
+}
+
+int page_require_admin(struct web_req *req, struct web_resp *resp, struct page_ctx *ctx)
+{
+    struct lumi_err err = {0};
+    memset(ctx, 0, sizeof *ctx);
+    int rc = auth_session_principal(req, ctx->csrf, &err);
+    if (rc == LUMI_EAUTH || rc == LUMI_EFORBIDDEN) {
+        redirect_to_login(req, resp);
+        return -1;
+    }
+    if (rc != 0) {
+        page_error(req, resp, err_http_status(rc), NULL, err.msg);
+        return -1;
+    }
+    if (!is_safe_method(req->method)) {
+        const char *sent = web_form_value(req, "csrf_token");
+        size_t n = strlen(ctx->csrf);
+        bool ok = sent != NULL && n > 0 && strlen(sent) == n && crypto_ct_equal(sent, ctx->csrf, n);
+        if (!ok) {
+            page_error(req, resp, 403, ctx,
+                       "This form has expired or did not come from Lumi (missing or wrong "
+                       "CSRF token). Go back, reload the page and try again.");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static json_t *nav_items(const char *active)
+{
+    static const struct {
+        const char *key, *href, *label;
+    } items[] = {
+        {"dashboard", "/admin", "Dashboard"},
+        {"servers", "/admin/servers", "Servers"},
+        {"audit", "/admin/audit-logs", "Audit log"},
+    };
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < sizeof items / sizeof items[0]; i++)
+        json_array_append_new(a, json_pack("{s:s s:s s:b}", "href", items[i].href, "label",
+                                           items[i].label, "active",
+                                           active != NULL && str_eq(active, items[i].key)));
+    return a;
+}
+
+void page_render(struct web_req *req, struct web_resp *resp, int status, const struct page_ctx *ctx,
+                 const char *tmpl, json_t *data)
+{
+    struct lumi_err err = {0};
+    struct buf out;
+    buf_init(&out, PAGE_MAX_HTML);
+    if (data == NULL)
+        data = json_object();
+    if (data == NULL)
+        goto fail;
+    if (ctx != NULL && req->who.kind == PRINCIPAL_USER) {
+        json_object_set_new(data, "me",
+                            json_pack("{s:s s:s}", "email", req->who.email, "role", req->who.role));
+        json_object_set_new(data, "csrf", json_string(ctx->csrf));
+        json_object_set_new(data, "nav", nav_items(ctx->nav));
+    }
+    if (json_object_get(data, "flash") == NULL) {
+        const char *ok = web_query(req, "ok");
+        const char *bad = web_query(req, "error");
+        if (bad != NULL && *bad != '\0')
+            json_object_set_new(data, "flash", page_flash("error", bad));
+        else if (ok != NULL && *ok != '\0')
+            json_object_set_new(data, "flash", page_flash("ok", ok));
+    }
+    if (tmpl_render(tmpl, data, &out, &err) != 0) {
+        log_error("page.render_failed", "template=%s reason=%s", tmpl, err.msg);
+        goto fail;
+    }
+    web_reply_text(resp, status, "text/html; charset=utf-8", buf_cstr(&out), out.len);
+    page_security_headers(resp);
+    json_decref(data);
+    buf_free(&out);
+    return;
+fail:
+    json_decref(data);
+    buf_free(&out);
+    static const char msg[] = "<!doctype html><title>Error</title><p>The page could not be "
+                              "rendered.</p>";
+    web_reply_text(resp, 500, "text/html; charset=utf-8", msg, sizeof msg - 1);
+    page_security_headers(resp);
+}
+
+void page_error(struct web_req *req, struct web_resp *resp, int status, const struct page_ctx *ctx,
+                const char *message)
+{
+    page_render(req, resp, status, ctx, "error.html",
+                json_pack("{s:s s:i s:s}", "title", "Error", "status", status, "message",
+                          message ? message : ""));
+}
+
+void p_static(struct web_req *req, struct web_resp *resp)
+{
+    char name[256];
+    const char *n = web_param(req, "name");
+    int w = snprintf(name, sizeof name, "static/%s", n ? n : "");
+    const struct tmpl_file *f = (w > 0 && (size_t)w < sizeof name) ? tmpl_file_find(name) : NULL;
+    if (f == NULL) {
+        web_reply_text(resp, 404, "text/plain; charset=utf-8", "not found\n", 10);
+        return;
+    }
+    web_reply_text(resp, 200, f->content_type, f->data, f->len);
+    web_add_header(resp, "Cache-Control", "public, max-age=3600");
+}

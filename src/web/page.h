@@ -1,0 +1,65 @@
+/*
+ * page.h — the frame every server-rendered admin page shares: session check
+ * with CSRF on form posts, rendering into the shared layout with the security
+ * headers, flash messages and URL helpers.
+ *
+ * Pages call the same domain functions as the JSON API (servers_*, audit_*,
+ * accounts_*), so a page never knows more or less than the API.
+ */
+#ifndef LUMI_WEB_PAGE_H
+#define LUMI_WEB_PAGE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "web/auth.h"
+#include "web/http.h"
+
+/** Largest rendered page. */
+#define PAGE_MAX_HTML (4 * 1024 * 1024)
+
+/** What page_require_admin learned; pass it to page_render. */
+struct page_ctx {
+    char csrf[AUTH_CSRF_LEN]; /* the session's CSRF token, for hidden form fields */
+    const char *nav;          /* active navigation entry: "dashboard", "servers", "audit" */
+};
+
+/**
+ * Admits an admin or staff session (lumi_session cookie) into req->who and
+ * fills ctx. Without one answers 303 to /admin/login?next=<path>; on any
+ * method but GET/HEAD the form field csrf_token must equal the session's
+ * token (constant time), else 403. Returns 0 to go on, < 0 when answered.
+ */
+int page_require_admin(struct web_req *req, struct web_resp *resp, struct page_ctx *ctx);
+
+/** Adds the security headers of every page (CSP, frame denial, no-store, referrer policy). */
+void page_security_headers(struct web_resp *resp);
+
+/**
+ * Renders templates/<tmpl> with data (taken; NULL = {}) plus "me", "csrf",
+ * "nav" and "flash" (from ?ok= / ?error=, unless data has one) as an HTML
+ * page with the security headers. ctx may be NULL (the login page).
+ */
+void page_render(struct web_req *req, struct web_resp *resp, int status, const struct page_ctx *ctx,
+                 const char *tmpl, json_t *data);
+
+/** Renders the error page with status and message (copied). */
+void page_error(struct web_req *req, struct web_resp *resp, int status, const struct page_ctx *ctx,
+                const char *message);
+
+/** Appends s URL-encoded (RFC 3986 unreserved kept) to b. 0 or LUMI_ETOOLARGE. */
+int page_url_encode(struct buf *b, const char *s);
+
+/**
+ * 303 to base (a local path) with "?ok=msg" or "?error=msg" appended
+ * (kind "ok" or "error"; msg may be NULL for none).
+ */
+void page_redirect_flash(struct web_resp *resp, const char *base, const char *kind,
+                         const char *msg);
+
+/** Object {"kind": kind, "message": msg} for data's "flash" (new reference). */
+json_t *page_flash(const char *kind, const char *msg);
+
+#endif
