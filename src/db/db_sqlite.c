@@ -13,6 +13,7 @@
  */
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -20,14 +21,30 @@
 
 #define BUSY_TIMEOUT_MS 5000
 
+/*
+ * Prepared statements are kept per connection, keyed by their SQL text: Lumi's
+ * SQL is a fixed set of constant strings, and compiling one costs more than
+ * running it. A cached statement is lent to one caller at a time (a nested use
+ * of the same SQL gets a fresh, uncached one) and reset when given back.
+ */
+#define STMT_CACHE_SLOTS 128
+
+struct cached_stmt {
+    char *sql;       /* the text as the caller wrote it ($n), NULL = empty slot */
+    uint64_t hash;
+    sqlite3_stmt *s; /* idle statement, or NULL while lent out */
+};
+
 struct sqlite_db {
     struct db base;
     sqlite3 *h;
+    struct cached_stmt cache[STMT_CACHE_SLOTS];
 };
 
 struct sqlite_stmt {
     struct db_stmt base;
     sqlite3_stmt *s;
+    struct cached_stmt *slot; /* where to give s back, or NULL (finalize) */
     sqlite3_int64 total_before; /* total_changes64 before the first step */
     int64_t changes;
     bool started;
@@ -135,6 +152,11 @@ fail:
 static void lite_close(struct db *db)
 {
     sqlite3 *h = handle(db);
+    struct sqlite_db *sd = (struct sqlite_db *)db;
+    for (size_t i = 0; i < STMT_CACHE_SLOTS; i++) {
+        sqlite3_finalize(sd->cache[i].s);
+        free(sd->cache[i].sql);
+    }
     if (sqlite3_close(h) != SQLITE_OK) {
         log_warn("db.sqlite_close", "msg=\"%s\" hint=\"statements left unfinalized\"",
                  sqlite3_errmsg(h));
@@ -165,12 +187,56 @@ static bool only_blank(sqlite3 *h, const char *tail)
     return true;
 }
 
+static uint64_t sql_hash(const char *sql)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)sql; *p != '\0'; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return h;
+}
+
+/* The cache slot for sql: its own (idle or lent), else an empty one, else NULL (full). */
+static struct cached_stmt *cache_slot(struct sqlite_db *sd, const char *sql, uint64_t hash)
+{
+    size_t start = (size_t)(hash % STMT_CACHE_SLOTS);
+    for (size_t n = 0; n < STMT_CACHE_SLOTS; n++) {
+        struct cached_stmt *c = &sd->cache[(start + n) % STMT_CACHE_SLOTS];
+        if (c->sql == NULL || (c->hash == hash && strcmp(c->sql, sql) == 0))
+            return c;
+    }
+    return NULL;
+}
+
+static struct sqlite_stmt *wrap(sqlite3_stmt *s, struct cached_stmt *slot, struct lumi_err *err)
+{
+    struct sqlite_stmt *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        err_set(err, LUMI_ENOMEM, "out of memory preparing a statement");
+        return NULL;
+    }
+    st->s = s;
+    st->slot = slot;
+    return st;
+}
+
 static struct db_stmt *lite_prepare(struct db *db, const char *sql, struct lumi_err *err)
 {
+    struct sqlite_db *sd = (struct sqlite_db *)db;
     struct sqlite_stmt *st = NULL;
     sqlite3_stmt *s = NULL;
     const char *tail = NULL;
-    char *rewritten = sql_dollar_to_question(sql);
+    char *rewritten = NULL;
+    uint64_t hash = sql_hash(sql);
+    struct cached_stmt *slot = cache_slot(sd, sql, hash);
+    if (slot != NULL && slot->s != NULL) { /* idle: lend it */
+        st = wrap(slot->s, slot, err);
+        if (st != NULL)
+            slot->s = NULL;
+        return st ? &st->base : NULL;
+    }
+    if (slot != NULL && slot->sql != NULL)
+        slot = NULL; /* lent out already: this use gets its own statement */
+    rewritten = sql_dollar_to_question(sql);
     if (rewritten == NULL) {
         err_set(err, LUMI_ENOMEM, "out of memory preparing a statement");
         goto fail;
@@ -188,12 +254,15 @@ static struct db_stmt *lite_prepare(struct db *db, const char *sql, struct lumi_
         err_set(err, LUMI_EINVAL, "db_prepare takes one statement; use db_exec for scripts");
         goto fail;
     }
-    st = calloc(1, sizeof *st);
-    if (st == NULL) {
-        err_set(err, LUMI_ENOMEM, "out of memory preparing a statement");
-        goto fail;
+    if (slot != NULL) { /* claim the empty slot; s comes back to it on finalize */
+        slot->sql = strdup(sql);
+        slot->hash = hash;
+        if (slot->sql == NULL)
+            slot = NULL;
     }
-    st->s = s;
+    st = wrap(s, slot, err);
+    if (st == NULL)
+        goto fail;
     free(rewritten);
     return &st->base;
 fail:
@@ -273,7 +342,14 @@ static int64_t lite_changes(struct db_stmt *st)
 
 static void lite_finalize(struct db_stmt *st)
 {
-    sqlite3_finalize(lite(st)->s);
+    struct sqlite_stmt *ls = lite(st);
+    if (ls->slot != NULL && ls->slot->s == NULL) {
+        sqlite3_reset(ls->s); /* its result was already reported by the last step */
+        sqlite3_clear_bindings(ls->s);
+        ls->slot->s = ls->s;
+    } else {
+        sqlite3_finalize(ls->s);
+    }
     free(st);
 }
 
