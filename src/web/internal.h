@@ -28,6 +28,7 @@
 #define WEB_REQUEST_ID_LEN 16    /* hex characters */
 
 struct MHD_Connection;
+struct deferred;
 
 /** Request-scoped bump allocator: many small allocations, one free. */
 struct web_arena {
@@ -63,10 +64,10 @@ struct web_exchange {
     struct web_req req;
     struct web_resp resp;
 
-    struct buf upload; /* body so far; max = max_body */
-    bool too_large;    /* the body went over max_body: discard, answer 413 */
-    bool db_failed;    /* a handler answered LUMI_EDB: the worker reopens its connection */
-    bool deferred;     /* answered later by the group commit, not by the worker */
+    struct buf upload;         /* body so far; max = max_body */
+    bool too_large;            /* the body went over max_body: discard, answer 413 */
+    bool db_failed;            /* a handler answered LUMI_EDB: the worker reopens its connection */
+    struct deferred *deferred; /* set: answered by the group commit once the worker is done */
 
     struct web_kvlist headers;
     struct web_kvlist cookies;

@@ -382,73 +382,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_warn("http.mhd", "message=%s", log_quote(msg, quoted, sizeof quoted));
 }
 
-/* ---- workers ---- */
-
-/* Runs auth and the handler with the worker's database connection (*slot). */
-static void run_handler(struct web_server *s, struct web_exchange *x, void **slot)
-{
-    struct lumi_err err;
-    char quoted[QUOTE_MAX];
-    struct db *db = *slot;
-    err_clear(&err);
-    if (db == NULL) {
-        db = db_open(s->database_url, &err);
-        if (db == NULL) {
-            log_error("http.db_open_failed", "message=%s",
-                      log_quote(err.msg, quoted, sizeof quoted));
-            web_reply_error(&x->resp, 503, "unavailable", "the database is unavailable");
-            return;
-        }
-    }
-    x->req.db = db;
-    int allowed = 0;
-    if (x->route->auth == WEB_AUTH_ADMIN)
-        allowed = auth_require_admin(&x->req, &x->resp);
-    else if (x->route->auth == WEB_AUTH_USER)
-        allowed = auth_require_user(&x->req, &x->resp);
-    if (allowed == 0)
-        x->route->handler(&x->req, &x->resp);
-    if (db_in_tx(db)) {
-        log_warn("http.tx_left_open", "route=%s", x->route->pattern);
-        db_rollback(db);
-    }
-    if (x->db_failed) {
-        db_close(db);
-        db = NULL;
-    }
-    x->req.db = NULL;
-    *slot = db;
-}
-
-static void run_exchange(void *item, void **slot, void *arg)
-{
-    struct web_server *s = arg;
-    struct web_exchange *x = item;
-    int64_t waited_ms = web_now_ms() - x->queued_ms;
-
-    log_set_context(x->request_id);
-    if (atomic_load(&s->abandon))
-        web_reply_error(&x->resp, 503, "unavailable", "the server is shutting down");
-    else if (s->request_timeout_s > 0 && waited_ms > (int64_t)s->request_timeout_s * 1000)
-        web_reply_error(&x->resp, 503, "unavailable",
-                        "the server is busy; the request waited too long, try again");
-    else
-        run_handler(s, x, slot);
-    if (x->deferred) { /* the batch writer answers it */
-        log_set_context(NULL);
-        return;
-    }
-    if (x->resp.status == 0) {
-        log_error("http.no_response", "route=%s", x->route->pattern);
-        web_reply_error(&x->resp, 500, "internal_error", "the request was not answered");
-    }
-    log_set_context(NULL);
-    /* Publish the response, then give the connection back; x is not ours after this. */
-    struct MHD_Connection *conn = x->conn;
-    atomic_store(&x->phase, PHASE_READY);
-    MHD_resume_connection(conn);
-}
-
 /* ---- group commit ---- */
 
 struct deferred {
@@ -511,13 +444,89 @@ void web_reply_after_commit(struct web_req *req, struct web_resp *resp, web_tx_f
     d->fn = fn;
     d->arg = arg;
     d->free_arg = free_arg;
-    x->deferred = true;
-    if (db_batch_submit(x->server->batch, &d->item) != 0) {
-        x->deferred = false;
-        if (free_arg != NULL)
-            free_arg(arg);
-        web_reply_error(resp, 503, "unavailable", "the server is shutting down");
+    /* Submitted by the worker once it is done with x (submit_deferred): the
+     * batch may answer, and libmicrohttpd free x, at any moment after that. */
+    x->deferred = d;
+}
+
+/* Hands x's deferred step to the batch writer: 0, or answers 503 and returns < 0. */
+static int submit_deferred(struct web_server *s, struct web_exchange *x)
+{
+    struct deferred *d = x->deferred;
+    if (db_batch_submit(s->batch, &d->item) == 0)
+        return 0;
+    x->deferred = NULL;
+    if (d->free_arg != NULL)
+        d->free_arg(d->arg);
+    web_reply_error(&x->resp, 503, "unavailable", "the server is shutting down");
+    return -1;
+}
+
+/* ---- workers ---- */
+
+/* Runs auth and the handler with the worker's database connection (*slot). */
+static void run_handler(struct web_server *s, struct web_exchange *x, void **slot)
+{
+    struct lumi_err err;
+    char quoted[QUOTE_MAX];
+    struct db *db = *slot;
+    err_clear(&err);
+    if (db == NULL) {
+        db = db_open(s->database_url, &err);
+        if (db == NULL) {
+            log_error("http.db_open_failed", "message=%s",
+                      log_quote(err.msg, quoted, sizeof quoted));
+            web_reply_error(&x->resp, 503, "unavailable", "the database is unavailable");
+            return;
+        }
     }
+    x->req.db = db;
+    int allowed = 0;
+    if (x->route->auth == WEB_AUTH_ADMIN)
+        allowed = auth_require_admin(&x->req, &x->resp);
+    else if (x->route->auth == WEB_AUTH_USER)
+        allowed = auth_require_user(&x->req, &x->resp);
+    if (allowed == 0)
+        x->route->handler(&x->req, &x->resp);
+    if (db_in_tx(db)) {
+        log_warn("http.tx_left_open", "route=%s", x->route->pattern);
+        db_rollback(db);
+    }
+    if (x->db_failed) {
+        db_close(db);
+        db = NULL;
+    }
+    x->req.db = NULL;
+    *slot = db;
+}
+
+static void run_exchange(void *item, void **slot, void *arg)
+{
+    struct web_server *s = arg;
+    struct web_exchange *x = item;
+    int64_t waited_ms = web_now_ms() - x->queued_ms;
+
+    log_set_context(x->request_id);
+    if (atomic_load(&s->abandon))
+        web_reply_error(&x->resp, 503, "unavailable", "the server is shutting down");
+    else if (s->request_timeout_s > 0 && waited_ms > (int64_t)s->request_timeout_s * 1000)
+        web_reply_error(&x->resp, 503, "unavailable",
+                        "the server is busy; the request waited too long, try again");
+    else
+        run_handler(s, x, slot);
+    if (x->deferred && submit_deferred(s, x) == 0) {
+        log_set_context(NULL);
+        return; /* the batch writer answers it; x is not ours any more */
+    }
+    if (x->resp.status == 0) {
+        log_error("http.no_response", "route=%s", x->route->pattern);
+        web_reply_error(&x->resp, 500, "internal_error", "the request was not answered");
+    }
+    log_set_context(NULL);
+    /* Publish the response, then give the connection back; x is not ours after this. */
+    struct MHD_Connection *conn = x->conn;
+    atomic_store(&x->phase, PHASE_READY);
+    MHD_resume_connection(conn);
 }
 
 static void worker_exit(void *slot, void *arg)

@@ -517,7 +517,10 @@ int lumi_serve_stop(struct lumi_server *s)
     }
     remember_server(s->pid, false);
     s->pid = 0;
-    return exit_status(status);
+    int code = exit_status(status);
+    if (code != 0)
+        print_log_tail(s); /* the caller fails the test on it: show why */
+    return code;
 }
 
 void lumi_token_header(const char *const *env, const char *name, char *out, size_t outsz)
