@@ -8,6 +8,7 @@
 #include "web/gateways.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/config.h"
@@ -113,4 +114,36 @@ struct paypal_cert_cache *gateways_paypal_certs(void)
 {
     pthread_once(&once, build);
     return certs;
+}
+
+struct audit_actor gateway_actor(const char *gateway, const char *ip, const char *user_agent)
+{
+    struct audit_actor a = {.type = "gateway", .id = gateway, .ip = ip, .user_agent = user_agent};
+    return a;
+}
+
+struct webhook_delivery *webhook_delivery_new(const struct web_req *req, json_t *event,
+                                              json_t *prepared)
+{
+    struct webhook_delivery *d = calloc(1, sizeof *d);
+    if (d == NULL) {
+        json_decref(event);
+        json_decref(prepared);
+        return NULL;
+    }
+    d->event = event;
+    d->prepared = prepared;
+    d->raw = req->body;
+    d->len = req->body_len;
+    d->ip = req->client_ip;
+    d->user_agent = req->user_agent;
+    return d;
+}
+
+void webhook_delivery_free(void *arg)
+{
+    struct webhook_delivery *d = arg;
+    json_decref(d->event);
+    json_decref(d->prepared);
+    free(d);
 }

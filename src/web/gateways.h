@@ -32,12 +32,38 @@ struct paypal_cert_cache *gateways_paypal_certs(void);
 
 /* Shared by h_stripe.c and h_paypal.c. */
 
-/** The invoice id of a checkout request (JSON {invoice_id} or form field); 0 when answered (400). */
+/** The invoice id of a checkout request (JSON {invoice_id} or form field); 0 when answered (400).
+ */
 int64_t checkout_invoice_id(struct web_req *req, struct web_resp *resp);
 
-/** Answers a started checkout: JSON 200, or 303 to its url for a form post; err when NULL. Takes started. */
+/** Answers a started checkout: JSON 200, or 303 to its url for a form post; err when NULL. Takes
+ * started. */
 void checkout_reply(struct web_req *req, struct web_resp *resp, json_t *started,
                     const struct lumi_err *err);
+
+/** The audit actor of a gateway ("stripe" | "paypal") calling from ip / user_agent (borrowed). */
+struct audit_actor gateway_actor(const char *gateway, const char *ip, const char *user_agent);
+
+/**
+ * A verified webhook on its way to the group commit: the parsed event, what
+ * was prepared before the transaction (may be NULL), and the raw body and
+ * caller borrowed from the request (valid until it is answered).
+ */
+struct webhook_delivery {
+    json_t *event;
+    json_t *prepared;
+    const char *raw;
+    size_t len;
+    const char *ip;
+    const char *user_agent;
+};
+
+/** Takes event and prepared (released even on failure); NULL when out of memory. */
+struct webhook_delivery *webhook_delivery_new(const struct web_req *req, json_t *event,
+                                              json_t *prepared);
+
+/** Frees a delivery and what it holds (a free_arg for web_reply_after_commit). */
+void webhook_delivery_free(void *arg);
 
 struct webhook_outcome;
 /**

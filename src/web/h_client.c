@@ -57,13 +57,12 @@ void h_client_invoice(struct web_req *req, struct web_resp *resp)
         return;
     }
     if (str_eq(paid, "stripe") && str_present(session_id)) {
-        struct audit_actor actor = {
-            .type = "gateway", .id = "stripe", .ip = req->client_ip, .user_agent = req->user_agent};
-        if (checkout_stripe_return(req->db, gateways_ctx(), &actor, id, session_id, &out,
-                                   &err) != 0) {
-            page(resp, err.code == LUMI_EUPSTREAM || err.code == LUMI_EBUSY ? 502 : 400,
-                 "Payment", "We could not confirm this payment with Stripe yet. If you paid, "
-                            "the invoice will be updated shortly.");
+        struct audit_actor actor = gateway_actor("stripe", req->client_ip, req->user_agent);
+        if (checkout_stripe_return(req->db, gateways_ctx(), &actor, id, session_id, &out, &err) !=
+            0) {
+            page(resp, err.code == LUMI_EUPSTREAM || err.code == LUMI_EBUSY ? 502 : 400, "Payment",
+                 "We could not confirm this payment with Stripe yet. If you paid, "
+                 "the invoice will be updated shortly.");
             return;
         }
         page(resp, 200, "Payment", outcome_text(out.result));

@@ -46,8 +46,7 @@ void h_paypal_capture(struct web_req *req, struct web_resp *resp)
         web_reply_error(resp, 400, "invalid_request", "token (the PayPal order id) is required");
         return;
     }
-    struct audit_actor actor = {
-        .type = "gateway", .id = "paypal", .ip = req->client_ip, .user_agent = req->user_agent};
+    struct audit_actor actor = gateway_actor("paypal", req->client_ip, req->user_agent);
     if (checkout_paypal_capture(req->db, gateways_ctx(), &actor, order_id, &out, &err) != 0) {
         web_reply_err(resp, &err);
         return;
@@ -60,31 +59,13 @@ void h_paypal_capture(struct web_req *req, struct web_resp *resp)
 
 /* ---- webhook ---- */
 
-struct paypal_delivery {
-    json_t *event;
-    json_t *prepared;
-    const char *raw;
-    size_t len;
-    const char *ip;
-    const char *user_agent;
-};
-
-static void delivery_free(void *arg)
-{
-    struct paypal_delivery *d = arg;
-    json_decref(d->event);
-    json_decref(d->prepared);
-    free(d);
-}
-
 static int paypal_apply_tx(struct db *db, void *arg, struct web_resp *resp)
 {
-    struct paypal_delivery *d = arg;
+    const struct webhook_delivery *d = arg;
     struct lumi_err err = {0};
     struct webhook_outcome out;
     memset(&out, 0, sizeof out);
-    struct audit_actor actor = {
-        .type = "gateway", .id = "paypal", .ip = d->ip, .user_agent = d->user_agent};
+    struct audit_actor actor = gateway_actor("paypal", d->ip, d->user_agent);
     int rc = webhooks_paypal_apply(db, &actor, d->event, d->raw, d->len, d->prepared, &out, &err);
     return webhook_reply(resp, rc, &out, &err);
 }
@@ -106,8 +87,7 @@ static int verify(struct web_req *req, struct web_resp *resp)
     }
     if (str_eq(config_str("PAYPAL_WEBHOOK_VERIFY"), "local")) {
         if (paypal_verify_local(&h, req->body, req->body_len, config_str("PAYPAL_WEBHOOK_ID"),
-                                gateways_paypal_cert_hosts(), gateways_paypal_certs(),
-                                &err) != 0) {
+                                gateways_paypal_cert_hosts(), gateways_paypal_certs(), &err) != 0) {
             web_reply_err(resp, &err);
             return -1;
         }
@@ -148,7 +128,8 @@ void h_paypal_webhook(struct web_req *req, struct web_resp *resp)
     }
     const char *id = json_string_value(json_object_get(ev, "id"));
     const char *type = json_string_value(json_object_get(ev, "event_type"));
-    if (!str_present(id) || !str_present(type) || !json_is_object(json_object_get(ev, "resource"))) {
+    if (!str_present(id) || !str_present(type) ||
+        !json_is_object(json_object_get(ev, "resource"))) {
         json_decref(ev);
         web_reply_error(resp, 400, "invalid_request",
                         "not a PayPal event: id, event_type and resource are required");
@@ -160,18 +141,10 @@ void h_paypal_webhook(struct web_req *req, struct web_resp *resp)
         web_reply_err(resp, &err);
         return;
     }
-    struct paypal_delivery *d = calloc(1, sizeof *d);
+    struct webhook_delivery *d = webhook_delivery_new(req, ev, prepared);
     if (d == NULL) {
-        json_decref(ev);
-        json_decref(prepared);
         web_reply_error(resp, 500, "internal_error", "out of memory");
         return;
     }
-    d->event = ev;
-    d->prepared = prepared;
-    d->raw = req->body;
-    d->len = req->body_len;
-    d->ip = req->client_ip;
-    d->user_agent = req->user_agent;
-    web_reply_after_commit(req, resp, paypal_apply_tx, d, delivery_free);
+    web_reply_after_commit(req, resp, paypal_apply_tx, d, webhook_delivery_free);
 }

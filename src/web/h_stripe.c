@@ -77,21 +77,6 @@ void h_stripe_checkout(struct web_req *req, struct web_resp *resp)
 
 /* ---- webhook ---- */
 
-struct stripe_delivery {
-    json_t *event;
-    const char *raw; /* req->body: valid until the answer is sent */
-    size_t len;
-    const char *ip;
-    const char *user_agent;
-};
-
-static void delivery_free(void *arg)
-{
-    struct stripe_delivery *d = arg;
-    json_decref(d->event);
-    free(d);
-}
-
 /* Replies for a webhook outcome; returns what the group commit should do with the changes. */
 int webhook_reply(struct web_resp *resp, int rc, const struct webhook_outcome *out,
                   const struct lumi_err *err)
@@ -104,8 +89,8 @@ int webhook_reply(struct web_resp *resp, int rc, const struct webhook_outcome *o
         web_reply_error(resp, 409, "conflict", "%s", out->message);
         return LUMI_ECONFLICT;
     }
-    json_t *body = json_pack("{s:b, s:s, s:s}", "received", 1, "status", out->status, "message",
-                             out->message);
+    json_t *body =
+        json_pack("{s:b, s:s, s:s}", "received", 1, "status", out->status, "message", out->message);
     if (body != NULL && out->invoice_id > 0)
         json_object_set_new(body, "invoice_id", json_integer(out->invoice_id));
     web_reply_json(resp, 200, body);
@@ -114,12 +99,11 @@ int webhook_reply(struct web_resp *resp, int rc, const struct webhook_outcome *o
 
 static int stripe_apply_tx(struct db *db, void *arg, struct web_resp *resp)
 {
-    struct stripe_delivery *d = arg;
+    const struct webhook_delivery *d = arg;
     struct lumi_err err = {0};
     struct webhook_outcome out;
     memset(&out, 0, sizeof out);
-    struct audit_actor actor = {
-        .type = "gateway", .id = "stripe", .ip = d->ip, .user_agent = d->user_agent};
+    struct audit_actor actor = gateway_actor("stripe", d->ip, d->user_agent);
     int rc = webhooks_stripe_apply(db, &actor, d->event, d->raw, d->len, &out, &err);
     return webhook_reply(resp, rc, &out, &err);
 }
@@ -146,16 +130,10 @@ void h_stripe_webhook(struct web_req *req, struct web_resp *resp)
         web_reply_error(resp, 400, "invalid_request", "%s", err.msg);
         return;
     }
-    struct stripe_delivery *d = calloc(1, sizeof *d);
+    struct webhook_delivery *d = webhook_delivery_new(req, ev, NULL);
     if (d == NULL) {
-        json_decref(ev);
         web_reply_error(resp, 500, "internal_error", "out of memory");
         return;
     }
-    d->event = ev;
-    d->raw = req->body;
-    d->len = req->body_len;
-    d->ip = req->client_ip;
-    d->user_agent = req->user_agent;
-    web_reply_after_commit(req, resp, stripe_apply_tx, d, delivery_free);
+    web_reply_after_commit(req, resp, stripe_apply_tx, d, webhook_delivery_free);
 }
