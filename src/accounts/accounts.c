@@ -333,8 +333,9 @@ int accounts_login(struct db *db, const char *email, const char *password, const
     pthread_once(&dummy_once, make_dummy_hash);
     bool known = u.id > 0 && u.hash[0] != '\0';
     bool ok = crypto_password_verify(known ? u.hash : dummy_hash, password) && known;
+    bool staff = str_eq(u.role, "admin") || str_eq(u.role, "staff");
     bool allowed = ok && str_eq(u.status, "active") &&
-                   (str_eq(u.role, "admin") || str_eq(u.role, "staff"));
+                   (policy->client_area ? str_eq(u.role, "client") : staff);
     if (u.id > 0) {
         snprintf(idtext, sizeof idtext, "%lld", (long long)u.id);
         actor.id = idtext;
@@ -353,7 +354,9 @@ int accounts_login(struct db *db, const char *email, const char *password, const
         }
         if (!ok)
             return err_set(err, LUMI_EAUTH, "wrong e-mail or password");
-        return err_set(err, LUMI_EFORBIDDEN, "this account cannot sign in to the admin area");
+        return err_set(err, LUMI_EFORBIDDEN, policy->client_area
+                                                 ? "this account cannot sign in to the client area"
+                                                 : "this account cannot sign in to the admin area");
     }
     rc = open_session(db, &actor, &u, ip, user_agent, policy, out, err);
     if (rc == 0) {

@@ -7,6 +7,7 @@
 #ifndef LUMI_ACCOUNTS_ACCOUNTS_H
 #define LUMI_ACCOUNTS_ACCOUNTS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "audit/audit.h"
@@ -51,13 +52,15 @@ struct accounts_login_policy {
     int64_t max_failures; /* per e-mail within window; per IP it is 4x */
     int64_t window_s;
     int64_t session_ttl_s;
+    bool client_area; /* true: only clients may sign in; false: only admins and staff */
 };
 
 /**
- * Checks the credentials of an admin or staff member and opens a session.
+ * Checks the credentials of an admin or staff member (or, with
+ * policy->client_area, of a client) and opens a session.
  * Errors: LUMI_ETHROTTLED (too many recent failures for this e-mail or IP;
  * checked before the password), LUMI_EAUTH (wrong e-mail or password),
- * LUMI_EFORBIDDEN (a client or disabled account). Every failure is audited
+ * LUMI_EFORBIDDEN (an account of the other area, or a disabled one). Every failure is audited
  * as LOGIN_FAILED and a success as LOGIN, with ip and user agent.
  */
 int accounts_login(struct db *db, const char *email, const char *password, const char *ip,

@@ -118,6 +118,8 @@ static int auth_session(struct web_req *req, struct web_resp *resp, const char *
     bool disabled = !str_eq(db_col_text(st, 6), "active");
     const char *csrf = db_col_text(st, 2);
     const char *sent = web_header(req, "X-CSRF-Token");
+    if (sent == NULL && web_is_form(req))
+        sent = web_form_value(req, "csrf_token"); /* a page's form post */
     bool csrf_ok = sent != NULL && csrf != NULL && strlen(sent) == strlen(csrf) &&
                    crypto_ct_equal(sent, csrf, strlen(csrf));
     db_finalize(st);
@@ -144,6 +146,9 @@ static int authenticate(struct web_req *req, struct web_resp *resp, bool staff_o
     const char *cookie = web_cookie(req, AUTH_SESSION_COOKIE);
     if (cookie != NULL && *cookie != '\0')
         return auth_session(req, resp, cookie, staff_only);
+    cookie = staff_only ? NULL : web_cookie(req, AUTH_CLIENT_COOKIE);
+    if (cookie != NULL && *cookie != '\0')
+        return auth_session(req, resp, cookie, false);
     return deny(resp, 401, "unauthorized",
                 "authentication required: send 'Authorization: Bearer <token>' or log in");
 }
@@ -175,7 +180,8 @@ struct audit_actor auth_actor(const struct web_req *req)
     return a;
 }
 
-int auth_session_principal(struct web_req *req, char csrf[AUTH_CSRF_LEN], struct lumi_err *err)
+int auth_session_principal(struct web_req *req, enum auth_area area, char csrf[AUTH_CSRF_LEN],
+                           struct lumi_err *err)
 {
     static const char sql[] =
         "SELECT s.id, s.user_id, s.csrf_token, s.expires_at, u.role, u.email, u.status "
@@ -183,7 +189,8 @@ int auth_session_principal(struct web_req *req, char csrf[AUTH_CSRF_LEN], struct
     char hash[CRYPTO_SHA256_HEX], now[UTC_ISO_LEN];
     memset(&req->who, 0, sizeof req->who);
     csrf[0] = '\0';
-    const char *cookie = web_cookie(req, AUTH_SESSION_COOKIE);
+    const char *cookie =
+        web_cookie(req, area == AUTH_AREA_CLIENT ? AUTH_CLIENT_COOKIE : AUTH_SESSION_COOKIE);
     if (cookie == NULL || *cookie == '\0')
         return err_set(err, LUMI_EAUTH, "not logged in");
     crypto_sha256_hex(cookie, strlen(cookie), hash);
@@ -210,10 +217,13 @@ int auth_session_principal(struct web_req *req, char csrf[AUTH_CSRF_LEN], struct
     const char *token = db_col_text(st, 2);
     str_copy(csrf, token ? token : "", AUTH_CSRF_LEN);
     db_finalize(st);
-    if (disabled || !is_staff_role(who->role)) {
+    bool fits = area == AUTH_AREA_CLIENT ? str_eq(who->role, "client") : is_staff_role(who->role);
+    if (disabled || !fits) {
         memset(&req->who, 0, sizeof req->who);
         csrf[0] = '\0';
-        return err_set(err, LUMI_EFORBIDDEN, "this account cannot use the admin pages");
+        return err_set(err, LUMI_EFORBIDDEN, area == AUTH_AREA_CLIENT
+                                                 ? "this account cannot use the client area"
+                                                 : "this account cannot use the admin pages");
     }
     return 0;
 }

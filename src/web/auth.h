@@ -17,6 +17,11 @@
 
 #define AUTH_SESSION_COOKIE "lumi_session"
 #define AUTH_SESSION_TTL_S (12 * 3600)
+/** A client's session in the client area (apart from an admin's, so one browser may hold both). */
+#define AUTH_CLIENT_COOKIE "lumi_client_session"
+
+/** Which pages a session cookie is for. */
+enum auth_area { AUTH_AREA_ADMIN, AUTH_AREA_CLIENT };
 
 /**
  * Authenticates req for an admin route and fills req->who. Returns 0 when the
@@ -28,7 +33,9 @@ int auth_require_admin(struct web_req *req, struct web_resp *resp);
 
 /**
  * Like auth_require_admin, but any active account may call (admins, staff
- * and clients; a client's session needs the CSRF token just the same).
+ * and clients, the latter also through the lumi_client_session cookie; a
+ * client's session needs the CSRF token just the same, in the header or, for
+ * a form post, the csrf_token field).
  * Handlers then restrict clients to their own data (auth_client_scope).
  */
 int auth_require_user(struct web_req *req, struct web_resp *resp);
@@ -43,13 +50,16 @@ struct audit_actor auth_actor(const struct web_req *req);
 #define AUTH_CSRF_LEN 65
 
 /**
- * For server-rendered pages: looks up the lumi_session cookie of req without
- * answering anything. On 0 req->who is the admin or staff member and csrf
- * (AUTH_CSRF_LEN bytes) holds the session's CSRF token. LUMI_EAUTH when there
- * is no cookie or the session is unknown or expired, LUMI_EFORBIDDEN for a
- * client or disabled account, another negative code on a database error.
- * The CSRF check itself is the caller's (a form field, not a header).
+ * For server-rendered pages: looks up the session cookie of the area
+ * (lumi_session for admin pages, lumi_client_session for the client area)
+ * without answering anything. On 0 req->who is the admin or staff member (or
+ * the client) and csrf (AUTH_CSRF_LEN bytes) holds the session's CSRF token.
+ * LUMI_EAUTH when there is no cookie or the session is unknown or expired,
+ * LUMI_EFORBIDDEN for an account of the other area or a disabled one,
+ * another negative code on a database error. The CSRF check itself is the
+ * caller's (a form field, not a header).
  */
-int auth_session_principal(struct web_req *req, char csrf[AUTH_CSRF_LEN], struct lumi_err *err);
+int auth_session_principal(struct web_req *req, enum auth_area area, char csrf[AUTH_CSRF_LEN],
+                           struct lumi_err *err);
 
 #endif

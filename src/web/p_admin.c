@@ -1,5 +1,5 @@
 /*
- * p_admin.c — GET/POST /admin/login, POST /admin/logout, GET /admin.
+ * p_admin.c — GET/POST /admin/login, POST /admin/logout.
  *
  * Login runs through accounts_login, exactly as POST /api/admin/login: the
  * same throttling, the same LOGIN / LOGIN_FAILED audit rows. The login form
@@ -136,13 +136,4 @@ void p_logout(struct web_req *req, struct web_resp *resp)
     web_redirect(resp, "/admin/login");
     page_security_headers(resp);
     set_cookie(resp, AUTH_SESSION_COOKIE, "", "/", "Lax", 0);
-}
-
-void p_dashboard(struct web_req *req, struct web_resp *resp)
-{
-    struct page_ctx ctx;
-    if (page_require_admin(req, resp, &ctx) != 0)
-        return;
-    ctx.nav = "dashboard";
-    page_render(req, resp, 200, &ctx, "dashboard.html", json_pack("{s:s}", "title", "Dashboard"));
 }

@@ -71,13 +71,14 @@ static bool is_safe_method(const char *m)
     return str_eq(m, "GET") || str_eq(m, "HEAD");
 }
 
-static void redirect_to_login(struct web_req *req, struct web_resp *resp)
+static void redirect_to_login(struct web_req *req, struct web_resp *resp, enum auth_area area)
 {
     struct buf b;
     buf_init(&b, 4096);
-    int rc = buf_append_str(&b, "/admin/login");
+    const char *home = area == AUTH_AREA_CLIENT ? "/client" : "/admin";
+    int rc = buf_printf(&b, "%s/login", home);
     /* Only come back to a page that can be shown: a GET, by its path. */
-    if (rc == 0 && is_safe_method(req->method) && !str_eq(req->path, "/admin")) {
+    if (rc == 0 && is_safe_method(req->method) && !str_eq(req->path, home)) {
         rc = buf_append_str(&b, "?next=");
         if (rc == 0)
             rc = page_url_encode(&b, req->path);
@@ -87,13 +88,15 @@ static void redirect_to_login(struct web_req *req, struct web_resp *resp)
     buf_free(&b);
 }
 
-int page_require_admin(struct web_req *req, struct web_resp *resp, struct page_ctx *ctx)
+static int require_area(struct web_req *req, struct web_resp *resp, struct page_ctx *ctx,
+                        enum auth_area area)
 {
     struct lumi_err err = {0};
     memset(ctx, 0, sizeof *ctx);
-    int rc = auth_session_principal(req, ctx->csrf, &err);
+    ctx->area = area;
+    int rc = auth_session_principal(req, area, ctx->csrf, &err);
     if (rc == LUMI_EAUTH || rc == LUMI_EFORBIDDEN) {
-        redirect_to_login(req, resp);
+        redirect_to_login(req, resp, area);
         return -1;
     }
     if (rc != 0) {
@@ -114,20 +117,48 @@ int page_require_admin(struct web_req *req, struct web_resp *resp, struct page_c
     return 0;
 }
 
-static json_t *nav_items(const char *active)
+int page_require_admin(struct web_req *req, struct web_resp *resp, struct page_ctx *ctx)
 {
-    static const struct {
-        const char *key, *href, *label;
-    } items[] = {
-        {"dashboard", "/admin", "Dashboard"},
-        {"servers", "/admin/servers", "Servers"},
-        {"audit", "/admin/audit-logs", "Audit log"},
-    };
+    return require_area(req, resp, ctx, AUTH_AREA_ADMIN);
+}
+
+int page_require_client(struct web_req *req, struct web_resp *resp, struct page_ctx *ctx)
+{
+    return require_area(req, resp, ctx, AUTH_AREA_CLIENT);
+}
+
+struct nav_item {
+    const char *key, *href, *label;
+};
+
+static const struct nav_item ADMIN_NAV[] = {
+    {"dashboard", "/admin", "Dashboard"},
+    {"clients", "/admin/clients", "Clients"},
+    {"products", "/admin/products", "Products"},
+    {"services", "/admin/services", "Services"},
+    {"invoices", "/admin/invoices", "Invoices"},
+    {"jobs", "/admin/jobs", "Jobs"},
+    {"webhooks", "/admin/webhook-events", "Webhooks"},
+    {"servers", "/admin/servers", "Servers"},
+    {"audit", "/admin/audit-logs", "Audit log"},
+    {"account", "/admin/account", "Account"},
+    {NULL, NULL, NULL},
+};
+
+static const struct nav_item CLIENT_NAV[] = {
+    {"services", "/client/services", "Services"},
+    {"invoices", "/client/invoices", "Invoices"},
+    {NULL, NULL, NULL},
+};
+
+static json_t *nav_items(const struct page_ctx *ctx)
+{
+    const struct nav_item *items = ctx->area == AUTH_AREA_CLIENT ? CLIENT_NAV : ADMIN_NAV;
     json_t *a = json_array();
-    for (size_t i = 0; a != NULL && i < sizeof items / sizeof items[0]; i++)
+    for (size_t i = 0; a != NULL && items[i].key != NULL; i++)
         json_array_append_new(a, json_pack("{s:s s:s s:b}", "href", items[i].href, "label",
                                            items[i].label, "active",
-                                           active != NULL && str_eq(active, items[i].key)));
+                                           ctx->nav != NULL && str_eq(ctx->nav, items[i].key)));
     return a;
 }
 
@@ -145,8 +176,11 @@ void page_render(struct web_req *req, struct web_resp *resp, int status, const s
         json_object_set_new(data, "me",
                             json_pack("{s:s s:s}", "email", req->who.email, "role", req->who.role));
         json_object_set_new(data, "csrf", json_string(ctx->csrf));
-        json_object_set_new(data, "nav", nav_items(ctx->nav));
+        json_object_set_new(data, "nav", nav_items(ctx));
     }
+    bool client = ctx != NULL ? ctx->area == AUTH_AREA_CLIENT : str_starts_with(req->path, "/client");
+    json_object_set_new(data, "home", json_string(client ? "/client" : "/admin"));
+    json_object_set_new(data, "logout", json_string(client ? "/client/logout" : "/admin/logout"));
     if (json_object_get(data, "flash") == NULL) {
         const char *ok = web_query(req, "ok");
         const char *bad = web_query(req, "error");

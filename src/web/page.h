@@ -23,7 +23,10 @@
 /** What page_require_admin learned; pass it to page_render. */
 struct page_ctx {
     char csrf[AUTH_CSRF_LEN]; /* the session's CSRF token, for hidden form fields */
-    const char *nav;          /* active navigation entry: "dashboard", "servers", "audit" */
+    const char *nav; /* active navigation entry: "dashboard", "clients", "products", "services",
+                        "invoices", "jobs", "webhooks", "servers", "audit", "account"; in the
+                        client area "services", "invoices" */
+    enum auth_area area; /* which navigation and logout the layout shows */
 };
 
 /**
@@ -34,12 +37,19 @@ struct page_ctx {
  */
 int page_require_admin(struct web_req *req, struct web_resp *resp, struct page_ctx *ctx);
 
+/**
+ * The client area's page_require_admin: admits a client's lumi_client_session
+ * into req->who (auth_client_scope(req) is then the client's id), else 303 to
+ * /client/login?next=<path>; form posts need the session's csrf_token field.
+ */
+int page_require_client(struct web_req *req, struct web_resp *resp, struct page_ctx *ctx);
+
 /** Adds the security headers of every page (CSP, frame denial, no-store, referrer policy). */
 void page_security_headers(struct web_resp *resp);
 
 /**
  * Renders templates/<tmpl> with data (taken; NULL = {}) plus "me", "csrf",
- * "nav" and "flash" (from ?ok= / ?error=, unless data has one) as an HTML
+ * "nav", "home" and "logout" (the area's paths) and "flash" (from ?ok= / ?error=, unless data has one) as an HTML
  * page with the security headers. ctx may be NULL (the login page).
  */
 void page_render(struct web_req *req, struct web_resp *resp, int status, const struct page_ctx *ctx,

@@ -3,6 +3,12 @@
  */
 #include "web/routes.h"
 
+#include "web/pages_account.h"
+#include "web/pages_billing.h"
+#include "web/pages_client.h"
+#include "web/pages_invoices.h"
+#include "web/pages_services.h"
+
 const struct web_route lumi_routes[] = {
     {"GET", "/healthz", WEB_AUTH_PUBLIC, h_healthz},
 
@@ -60,6 +66,10 @@ const struct web_route lumi_routes[] = {
 /* Server-rendered pages: each file lists its routes, one table row per line. */
 #include "web/routes_pages.inc"
 #include "web/routes_client.inc"
+#include "web/routes_pages_account.inc"
+#include "web/routes_pages_billing.inc"
+#include "web/routes_pages_invoices.inc"
+#include "web/routes_pages_services.inc"
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

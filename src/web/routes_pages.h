@@ -18,8 +18,6 @@ void p_login_form(struct web_req *req, struct web_resp *resp);
 void p_login(struct web_req *req, struct web_resp *resp);
 /** POST /admin/logout: ends the session, 303 to the login form. */
 void p_logout(struct web_req *req, struct web_resp *resp);
-/** GET /admin: the dashboard. */
-void p_dashboard(struct web_req *req, struct web_resp *resp);
 
 /* p_servers.c */
 /** GET /admin/servers: every server with its status. */
