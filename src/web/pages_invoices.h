@@ -7,4 +7,8 @@
 
 #include "web/http.h"
 
+/* p_dashboard.c */
+/** GET /admin: the dashboard. */
+void p_dashboard(struct web_req *req, struct web_resp *resp);
+
 #endif

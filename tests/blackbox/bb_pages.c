@@ -22,6 +22,7 @@
 #include "core/crypto.h"
 #include "core/str.h"
 #include "fakes/fake_pterodactyl.h"
+#include "support/browse.h"
 #include "support/httpc.h"
 #include "support/proc.h"
 #include "support/testdb.h"
@@ -91,38 +92,12 @@ static int teardown(void **state)
     return status == 0 ? 0 : -1;
 }
 
-/*
- * A browser-like request: cookies as one "Cookie:" value (may be NULL), a
- * form body (may be NULL), one more header line (may be NULL).
- */
-static struct http_result browse(const char *method, const char *path, const char *cookies,
-                                 const char *form, const char *extra)
-{
-    char url[1024], cookie_hdr[512];
-    const char *headers[4];
-    size_t n = 0;
-    snprintf(url, sizeof url, "%s%s", C->srv.base_url, path);
-    if (cookies != NULL) {
-        snprintf(cookie_hdr, sizeof cookie_hdr, "Cookie: %s", cookies);
-        headers[n++] = cookie_hdr;
-    }
-    if (form != NULL)
-        headers[n++] = FORM_TYPE;
-    if (extra != NULL)
-        headers[n++] = extra;
-    headers[n] = NULL;
-    struct http_result r;
-    if (http_request(method, url, headers, form, &r) != 0)
-        fail_msg("%s %s: no answer", method, path);
-    return r;
-}
-
 static struct http_result as_admin(const char *method, const char *path, const char *form,
                                    const char *extra)
 {
     char cookies[200];
     snprintf(cookies, sizeof cookies, "lumi_session=%s", C->session);
-    return browse(method, path, cookies, form, extra);
+    return browse(C->srv.base_url, method, path, cookies, form, extra);
 }
 
 static struct http_result api(const char *method, const char *path, const char *body)
@@ -130,78 +105,11 @@ static struct http_result api(const char *method, const char *path, const char *
     return http_api(C->srv.base_url, C->auth, method, path, body);
 }
 
-/* The whole Set-Cookie line for cookie `name` (caller frees), or NULL. */
-static char *set_cookie_line(const struct http_result *r, const char *name)
-{
-    size_t nlen = strlen(name);
-    const char *p = buf_cstr(&r->headers);
-    while ((p = strcasestr(p, "\nSet-Cookie:")) != NULL) {
-        p += 12;
-        while (*p == ' ')
-            p++;
-        if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
-            size_t len = strcspn(p, "\r\n");
-            return str_ndup(p, len);
-        }
-    }
-    return NULL;
-}
-
-/* The value of cookie `name` set by r, copied into out; false when not set. */
-static bool set_cookie_value(const struct http_result *r, const char *name, char *out, size_t sz)
-{
-    char *line = set_cookie_line(r, name);
-    if (line == NULL)
-        return false;
-    const char *v = line + strlen(name) + 1;
-    size_t len = strcspn(v, ";");
-    assert_true(len < sz);
-    memcpy(out, v, len);
-    out[len] = '\0';
-    free(line);
-    return true;
-}
-
-/* The text after `prefix` in body up to the next '"' (copied into out). */
-static bool attr_after(const char *body, const char *prefix, char *out, size_t sz)
-{
-    const char *p = strstr(body, prefix);
-    if (p == NULL)
-        return false;
-    p += strlen(prefix);
-    size_t len = strcspn(p, "\"");
-    if (len >= sz)
-        return false;
-    memcpy(out, p, len);
-    out[len] = '\0';
-    return true;
-}
-
-static size_t count_of(const char *hay, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle))
-        n++;
-    return n;
-}
-
-/* Undoes the template's attribute escaping of a URL (&amp; and &#61;). */
-static void html_unescape_url(char *s)
-{
-    char *w = s;
-    for (const char *r = s; *r;) {
-        if (strncmp(r, "&amp;", 5) == 0) {
-            *w++ = '&';
-            r += 5;
-        } else if (strncmp(r, "&#61;", 5) == 0) {
-            *w++ = '=';
-            r += 5;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-}
+#define set_cookie_line browse_set_cookie_line
+#define set_cookie_value browse_set_cookie_value
+#define attr_after browse_attr_after
+#define count_of browse_count
+#define html_unescape_url browse_unescape_url
 
 static void assert_header_contains(const struct http_result *r, const char *name, const char *want)
 {
@@ -214,7 +122,7 @@ static void assert_header_contains(const struct http_result *r, const char *name
 /* GET /admin/login; the login CSRF token from its cookie, checked against the hidden field. */
 static void login_form(char token[80])
 {
-    struct http_result r = browse("GET", "/admin/login", NULL, NULL, NULL);
+    struct http_result r = browse(C->srv.base_url, "GET", "/admin/login", NULL, NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_true(set_cookie_value(&r, "lumi_login_csrf", token, 80));
     char field[80];
@@ -233,7 +141,7 @@ static struct http_result post_login_as(const char *email_enc, const char *passw
     snprintf(form, sizeof form, "%s%s%semail=%s&password=%s&next=%s",
              with_csrf ? "login_csrf=" : "", with_csrf ? token : "", with_csrf ? "&" : "",
              email_enc, password, next);
-    return browse("POST", "/admin/login", cookies, form, NULL);
+    return browse(C->srv.base_url, "POST", "/admin/login", cookies, form, NULL);
 }
 
 static struct http_result post_login(const char *password, const char *next, bool with_csrf)
@@ -275,7 +183,7 @@ static void admin_pages_redirect_to_login_without_a_session(void **state)
     for (size_t i = 0; pages[i] != NULL; i++) {
         for (int bogus = 0; bogus < 2; bogus++) {
             struct http_result r = browse(
-                "GET", pages[i], bogus ? "lumi_session=not-a-real-session" : NULL, NULL, NULL);
+                C->srv.base_url, "GET", pages[i], bogus ? "lumi_session=not-a-real-session" : NULL, NULL, NULL);
             if (r.status != 303)
                 fail_msg("%s answered %ld without a session", pages[i], r.status);
             char *loc = http_header(&r, "Location");
@@ -287,28 +195,28 @@ static void admin_pages_redirect_to_login_without_a_session(void **state)
         }
     }
     /* Where the admin wanted to go is kept for after the login. */
-    struct http_result r = browse("GET", "/admin/audit-logs", NULL, NULL, NULL);
+    struct http_result r = browse(C->srv.base_url, "GET", "/admin/audit-logs", NULL, NULL, NULL);
     assert_header_contains(&r, "Location", "/admin/login?next=/admin/audit-logs");
     http_result_free(&r);
 
     /* A form post without a session changes nothing. */
     int64_t before = api_server_count();
-    r = browse("POST", "/admin/servers", NULL,
+    r = browse(C->srv.base_url, "POST", "/admin/servers", NULL,
                "type=pterodactyl&name=x&url=http%3A%2F%2F127.0.0.1%3A1&api_key=ptla_x", NULL);
     assert_int_equal(r.status, 303);
     http_result_free(&r);
     assert_int_equal(api_server_count(), before);
 
     /* The stylesheet and script are public and cacheable. */
-    r = browse("GET", "/static/style.css", NULL, NULL, NULL);
+    r = browse(C->srv.base_url, "GET", "/static/style.css", NULL, NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_header_contains(&r, "Content-Type", "text/css");
     http_result_free(&r);
-    r = browse("GET", "/static/app.js", NULL, NULL, NULL);
+    r = browse(C->srv.base_url, "GET", "/static/app.js", NULL, NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(buf_cstr(&r.body), "data-confirm"));
     http_result_free(&r);
-    r = browse("GET", "/static/..%2Flayout.html", NULL, NULL, NULL);
+    r = browse(C->srv.base_url, "GET", "/static/..%2Flayout.html", NULL, NULL, NULL);
     assert_int_equal(r.status, 404);
     http_result_free(&r);
 }
