@@ -61,7 +61,6 @@ const struct web_route lumi_routes[] = {
     {"POST", "/api/paypal/webhook", WEB_AUTH_PUBLIC, h_paypal_webhook},
     {"GET", "/api/admin/webhook-events", WEB_AUTH_ADMIN, h_webhook_events_list},
 
-    {"GET", "/client/invoices/{id}", WEB_AUTH_PUBLIC, h_client_invoice},
 
 /* Server-rendered pages: each file lists its routes, one table row per line. */
 #include "web/routes_pages.inc"
