@@ -1,10 +1,52 @@
 /*
  * pages_services.h — handlers of services, jobs and webhook events pages (p_services.c, p_jobs.c),
- * named by routes_pages_services.inc.
+ * named by routes_pages_services.inc, and the few query helpers both files share.
  */
 #ifndef LUMI_WEB_PAGES_SERVICES_H
 #define LUMI_WEB_PAGES_SERVICES_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "web/http.h"
+
+/* p_services.c */
+/** GET /admin/services: services with ?status= and keyset paging (?cursor=). */
+void p_services_list(struct web_req *req, struct web_resp *resp);
+/** GET /admin/services/new: the order form (client, product, domain). */
+void p_services_new(struct web_req *req, struct web_resp *resp);
+/** POST /admin/services: places the order (services_order), 303 to the new service. */
+void p_services_create(struct web_req *req, struct web_resp *resp);
+/** GET /admin/services/{id}: every field, jobs, provision attempts and the actions its status
+ * allows. */
+void p_services_detail(struct web_req *req, struct web_resp *resp);
+/** POST /admin/services/{id}/provision: queues provisioning, 303 back with a flash. */
+void p_services_provision(struct web_req *req, struct web_resp *resp);
+/** POST /admin/services/{id}/suspend: queues a suspension (form field reason), 303 back. */
+void p_services_suspend(struct web_req *req, struct web_resp *resp);
+/** POST /admin/services/{id}/unsuspend: queues unsuspension, 303 back. */
+void p_services_unsuspend(struct web_req *req, struct web_resp *resp);
+/** POST /admin/services/{id}/terminate: queues termination (optional reason), 303 back. */
+void p_services_terminate(struct web_req *req, struct web_resp *resp);
+/** POST /admin/services/{id}/retry: requeues the service's failed job, 303 back. */
+void p_services_retry(struct web_req *req, struct web_resp *resp);
+
+/* p_jobs.c */
+/** GET /admin/jobs: the job queue, newest first, ?status= tabs, keyset paging. */
+void p_jobs_list(struct web_req *req, struct web_resp *resp);
+/** GET /admin/webhook-events: what the gateways delivered (?gateway=, ?status=), newest first. */
+void p_webhook_events_list(struct web_req *req, struct web_resp *resp);
+
+/* Shared by p_services.c and p_jobs.c (defined in p_services.c). */
+
+/**
+ * The query parameter `name` when it is one of the NULL-terminated choices:
+ * *out is NULL when absent or empty. False (and *out NULL) for any other value.
+ */
+bool pages_svc_query_choice(struct web_req *req, const char *name, const char *const *choices,
+                            const char **out);
+
+/** ?cursor= as a positive id into *out (0 when absent or empty); false when malformed. */
+bool pages_svc_query_cursor(struct web_req *req, int64_t *out);
 
 #endif
