@@ -38,7 +38,10 @@
  * i.e. build-test/lumi), LUMI_STRIPE_FIXTURES (default
  * /work/shared/data/stripe/fixtures3.json). LUMI_HTTP_THREADS, LUMI_WORKERS,
  * LUMI_QUEUE_MAX and LUMI_BATCH_MAX are passed to the server when set, to try
- * other settings without rebuilding.
+ * other settings without rebuilding. BENCH_INPROC=1 (with BENCH_BATCH=K,
+ * default 64) measures the serial part alone instead: every delivery applied
+ * in this process, K per transaction with a savepoint each, as the
+ * group-commit thread does, without HTTP; it prints the time per delivery.
  *
  * Threading: one thread. The load generator is a single epoll loop (a thread
  * per connection would spend the 2 cores the server needs on switching);
@@ -81,6 +84,7 @@
 
 #include "audit/audit.h"
 #include "billing/invoices.h"
+#include "billing/webhooks.h"
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/log.h"
@@ -1168,6 +1172,54 @@ static void server_env(const char **env, char store[][160], const char *db_url, 
     env[k] = NULL;
 }
 
+/*
+ * BENCH_INPROC=1: the serial part alone. Applies every delivery in this
+ * process, in batches of 64 (one transaction, a savepoint each), as the group
+ * commit thread does, and prints the time per delivery: what one writer
+ * thread can do at most, without HTTP.
+ */
+static void inproc_apply(const char *url, struct delivery *d, int n)
+{
+    struct lumi_err err;
+    err_clear(&err);
+    struct db *db = db_open(url, &err);
+    if (db == NULL) {
+        fprintf(stderr, "inproc: %s\n", err.msg);
+        return;
+    }
+    json_t **evs = calloc((size_t)n, sizeof *evs);
+    for (int i = 0; i < n; i++)
+        evs[i] = json_loadb(d[i].body, d[i].len, 0, NULL);
+    struct audit_actor actor = {.type = "gateway", .id = "stripe", .ip = "127.0.0.1"};
+    int64_t t0 = mono_ns(), apply_ns = 0, commit_ns = 0;
+    int batch = getenv("BENCH_BATCH") ? atoi(getenv("BENCH_BATCH")) : 64;
+    for (int i = 0; i < n; i += batch) {
+        db_begin(db, &err);
+        int64_t a = mono_ns();
+        for (int j = i; j < n && j < i + batch; j++) {
+            struct webhook_outcome out;
+            db_exec(db, "SAVEPOINT lumi_item", &err);
+            if (webhooks_stripe_apply(db, &actor, evs[j], d[j].body, d[j].len, &out, &err) != 0)
+                fprintf(stderr, "inproc: %s\n", err.msg);
+            db_exec(db, "RELEASE SAVEPOINT lumi_item", &err);
+        }
+        int64_t c = mono_ns();
+        apply_ns += c - a;
+        if (db_commit(db, &err) != 0)
+            fprintf(stderr, "inproc: commit: %s\n", err.msg);
+        commit_ns += mono_ns() - c;
+    }
+    int64_t total = mono_ns() - t0;
+    printf("inproc: %d deliveries in batches of %d: %.1f us each (apply %.1f us, commit %.1f us)"
+           " = %.0f/s on one writer\n",
+           n, batch, (double)total / n / 1000.0, (double)apply_ns / n / 1000.0,
+           (double)commit_ns / n / 1000.0, (double)n * NS_PER_S / (double)total);
+    for (int i = 0; i < n; i++)
+        json_decref(evs[i]);
+    free(evs);
+    db_close(db);
+}
+
 int main(int argc, char **argv)
 {
     struct opts o;
@@ -1255,6 +1307,11 @@ int main(int argc, char **argv)
            (double)(mono_ns() - t) / NS_PER_S, mean_len);
     if (mean_len < 2500)
         printf("  note: bodies are smaller than the ~3 KB of real deliveries\n");
+
+    if (getenv("BENCH_INPROC") != NULL) {
+        inproc_apply(url, d, o.n);
+        goto out;
+    }
 
     /* 3. First delivery */
     lumi_serve_start(&srv, env);

@@ -470,6 +470,25 @@ static int capture(struct paypal_client *pc, const char *order_id, json_t **orde
     return err_set(err, LUMI_EUPSTREAM, "%s", perr->hc.message);
 }
 
+/* A capture PayPal refused for the payer's instrument is a failed payment the
+ * admin should see (not an order the buyer simply has not approved yet). */
+static int audit_declined(struct db *db, const struct audit_actor *actor, const char *order_id,
+                          int64_t invoice_id, const struct paypal_err *perr, struct lumi_err *err)
+{
+    if (str_eq(perr->issue, "ORDER_NOT_APPROVED"))
+        return 0;
+    int rc = db_begin(db, err);
+    if (rc < 0)
+        return rc;
+    struct pa_src src = {"paypal", NULL};
+    rc = pa_audit_failed(db, actor, &src, order_id, invoice_id, -1, NULL, perr->hc.message, err);
+    if (rc == 0)
+        rc = db_commit(db, err);
+    if (rc < 0)
+        db_rollback(db);
+    return rc;
+}
+
 int checkout_paypal_capture(struct db *db, const struct pay_ctx *ctx,
                             const struct audit_actor *actor, const char *order_id,
                             struct pay_outcome *out, struct lumi_err *err)
@@ -509,6 +528,9 @@ int checkout_paypal_capture(struct db *db, const struct pay_ctx *ctx,
         /* the buyer did not approve, or the instrument was declined: they can try again */
         str_copy(po.result, "failed", sizeof po.result);
         str_copy(po.message, perr.hc.message, sizeof po.message);
+        rc = audit_declined(db, actor, order_id, invoice_id, &perr, err);
+        if (rc < 0)
+            goto out;
         json_t *inv = invoices_get(db, invoice_id, NULL);
         str_copy(po.invoice_status,
                  inv != NULL ? json_string_value(json_object_get(inv, "status")) : "",

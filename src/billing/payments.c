@@ -442,6 +442,11 @@ int payments_apply(struct db *db, const struct audit_actor *actor, const struct 
         if (rc < 0)
             goto out;
     }
+    if (strcmp(p->kind, "chargeback") == 0) {
+        rc = services_on_chargeback(db, actor, p->invoice_id, NULL, err);
+        if (rc < 0)
+            goto out;
+    }
 out:
     if (rc >= 0 && out != NULL)
         *out = res;

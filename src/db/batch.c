@@ -5,6 +5,13 @@
  * batch thread detaches the whole queue (up to max items), works on it
  * without the lock, and calls every done callback before taking the next
  * batch. A broken connection is reopened for the next batch.
+ *
+ * On SQLite the WAL checkpoint (copying committed pages back into the
+ * database file) is not done by the batch thread: its connection has
+ * wal_autocheckpoint off, and a second thread with a connection of its own
+ * runs a PASSIVE checkpoint after every CKPT_EVERY commits. A checkpoint
+ * never blocks the writer, and the writer no longer pays for it while the
+ * deliveries of the next batch wait.
  */
 #include "db/batch.h"
 
@@ -17,6 +24,8 @@
 
 #include "core/log.h"
 
+#define CKPT_EVERY 8 /* commits between checkpoints (a batch writes tens of pages) */
+
 struct db_batch {
     char *url;
     int max;
@@ -27,7 +36,66 @@ struct db_batch {
     struct db_batch_item *head, *tail;
     bool stopping;
     _Atomic long long items, commits;
+    /* the checkpointer (SQLite only) */
+    bool ckpt_on;
+    pthread_t ckpt_thread;
+    pthread_mutex_t ckpt_lock;
+    pthread_cond_t ckpt_wake;
+    int ckpt_due; /* commits since the last wake-up */
+    bool ckpt_stopping;
 };
+
+/* The writer's connection: on SQLite without automatic checkpoints (the checkpointer's job). */
+static struct db *open_writer(struct db_batch *b, struct lumi_err *err)
+{
+    struct db *db = db_open(b->url, err);
+    if (db != NULL && db_kind(db) == DB_SQLITE &&
+        db_exec(db, "PRAGMA wal_autocheckpoint=0", err) != 0) {
+        db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+static void ckpt_note_commit(struct db_batch *b)
+{
+    if (!b->ckpt_on)
+        return;
+    pthread_mutex_lock(&b->ckpt_lock);
+    if (++b->ckpt_due >= CKPT_EVERY)
+        pthread_cond_signal(&b->ckpt_wake);
+    pthread_mutex_unlock(&b->ckpt_lock);
+}
+
+static void *ckpt_main(void *arg)
+{
+    struct db_batch *b = arg;
+    struct lumi_err err;
+    struct db *db = NULL;
+    pthread_mutex_lock(&b->ckpt_lock);
+    for (;;) {
+        while (b->ckpt_due < CKPT_EVERY && !b->ckpt_stopping)
+            pthread_cond_wait(&b->ckpt_wake, &b->ckpt_lock);
+        if (b->ckpt_stopping)
+            break;
+        b->ckpt_due = 0;
+        pthread_mutex_unlock(&b->ckpt_lock);
+        err_clear(&err);
+        if (db == NULL)
+            db = db_open(b->url, &err);
+        if (db != NULL && db_exec(db, "PRAGMA wal_checkpoint(PASSIVE)", &err) != 0) {
+            char quoted[256];
+            log_warn("batch.checkpoint_failed", "message=%s",
+                     log_quote(err.msg, quoted, sizeof quoted));
+            db_close(db);
+            db = NULL;
+        }
+        pthread_mutex_lock(&b->ckpt_lock);
+    }
+    pthread_mutex_unlock(&b->ckpt_lock);
+    db_close(db);
+    return NULL;
+}
 
 /* Detaches up to b->max items from the queue (lock held by the caller). */
 static struct db_batch_item *take(struct db_batch *b)
@@ -74,7 +142,7 @@ static void run_batch(struct db_batch *b, struct db_batch_item *list)
     err_clear(&err);
     int rc = 0;
     if (b->db == NULL) {
-        b->db = db_open(b->url, &err);
+        b->db = open_writer(b, &err);
         if (b->db == NULL)
             rc = err.code != 0 ? err.code : LUMI_EDB;
     }
@@ -103,6 +171,7 @@ static void run_batch(struct db_batch *b, struct db_batch_item *list)
     atomic_fetch_add(&b->items, n);
     atomic_fetch_add(&b->commits, 1);
     finish_all(list, 0, NULL);
+    ckpt_note_commit(b);
 }
 
 static void *batch_main(void *arg)
@@ -123,6 +192,21 @@ static void *batch_main(void *arg)
     return NULL;
 }
 
+/* Stops the checkpointer and frees its primitives. */
+static void stop_checkpointer(struct db_batch *b)
+{
+    if (b->ckpt_on) {
+        pthread_mutex_lock(&b->ckpt_lock);
+        b->ckpt_stopping = true;
+        pthread_cond_signal(&b->ckpt_wake);
+        pthread_mutex_unlock(&b->ckpt_lock);
+        pthread_join(b->ckpt_thread, NULL);
+        b->ckpt_on = false;
+    }
+    pthread_cond_destroy(&b->ckpt_wake);
+    pthread_mutex_destroy(&b->ckpt_lock);
+}
+
 struct db_batch *db_batch_start(const char *url, int max, struct lumi_err *err)
 {
     struct db_batch *b = calloc(1, sizeof *b);
@@ -132,7 +216,7 @@ struct db_batch *db_batch_start(const char *url, int max, struct lumi_err *err)
         return NULL;
     }
     b->max = max > 0 ? max : 1;
-    b->db = db_open(url, err);
+    b->db = open_writer(b, err);
     if (b->db == NULL) {
         free(b->url);
         free(b);
@@ -140,7 +224,12 @@ struct db_batch *db_batch_start(const char *url, int max, struct lumi_err *err)
     }
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->more, NULL);
+    pthread_mutex_init(&b->ckpt_lock, NULL);
+    pthread_cond_init(&b->ckpt_wake, NULL);
+    if (db_kind(b->db) == DB_SQLITE)
+        b->ckpt_on = pthread_create(&b->ckpt_thread, NULL, ckpt_main, b) == 0;
     if (pthread_create(&b->thread, NULL, batch_main, b) != 0) {
+        stop_checkpointer(b);
         db_close(b->db);
         pthread_cond_destroy(&b->more);
         pthread_mutex_destroy(&b->lock);
@@ -185,6 +274,8 @@ void db_batch_stop(struct db_batch *b)
     pthread_cond_signal(&b->more);
     pthread_mutex_unlock(&b->lock);
     pthread_join(b->thread, NULL);
+    stop_checkpointer(b);
+    /* What the checkpointer had not copied yet is copied on close (the last connection). */
     db_close(b->db);
     pthread_cond_destroy(&b->more);
     pthread_mutex_destroy(&b->lock);

@@ -979,3 +979,78 @@ out:
     free(items);
     return rc;
 }
+
+/* ---- chargeback ---------------------------------------------------------- */
+
+/* billing.dispute_action: true to suspend (default), false for "none". */
+static int dispute_suspends(struct db *db, bool *suspend, struct lumi_err *err)
+{
+    *suspend = true;
+    struct db_stmt *st = db_prepare(db, "SELECT value FROM settings WHERE key = $1", err);
+    if (st == NULL)
+        return LUMI_EDB;
+    db_bind_text(st, 1, SERVICES_DISPUTE_SETTING);
+    int rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        const char *v = db_col_text(st, 0);
+        if (str_eq(v, "none"))
+            *suspend = false;
+        else if (!str_eq(v, "suspend"))
+            rc = err_set(err, LUMI_EINVAL, "setting '%s' must be 'suspend' or 'none'",
+                         SERVICES_DISPUTE_SETTING);
+    }
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+int services_on_chargeback(struct db *db, const struct audit_actor *actor, int64_t invoice_id,
+                           int *queued, struct lumi_err *err)
+{
+    struct lumi_err local;
+    struct paid_item *items = NULL;
+    size_t n = 0;
+    bool suspend;
+    int count = 0;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    if (queued != NULL)
+        *queued = 0;
+    if (!db_in_tx(db))
+        return err_set(err, LUMI_EINTERNAL, "services_on_chargeback needs an open transaction");
+    int rc = dispute_suspends(db, &suspend, err);
+    if (rc < 0 || !suspend)
+        return rc;
+    rc = paid_items(db, invoice_id, &items, &n, err);
+    if (rc < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = items[j].service_id == items[i].service_id;
+        if (seen || !str_eq(items[i].status, "active"))
+            continue;
+        int64_t job_id = 0;
+        json_t *args = json_pack("{s:s}", "reason", "dispute");
+        rc = args != NULL ? jobs_enqueue(db, items[i].service_id, "suspend", args, &job_id, err)
+                          : nomem(err);
+        json_decref(args);
+        if (rc < 0)
+            goto out;
+        json_t *extra = json_pack("{s:I, s:s}", "invoice_id", (json_int_t)invoice_id, "trigger",
+                                  "chargeback");
+        rc = extra != NULL ? audit_request(db, actor, items[i].service_id, "suspend", job_id,
+                                           "dispute", extra, err)
+                           : nomem(err);
+        json_decref(extra);
+        if (rc < 0)
+            goto out;
+        count++;
+    }
+    rc = 0;
+    if (queued != NULL)
+        *queued = count;
+out:
+    free(items);
+    return rc;
+}

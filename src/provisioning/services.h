@@ -65,4 +65,19 @@ json_t *services_retry(struct db *db, const struct audit_actor *actor, int64_t i
 int services_on_invoice_paid(struct db *db, const struct audit_actor *actor, int64_t invoice_id,
                              struct lumi_err *err);
 
+/** The setting that says what a chargeback (dispute, PayPal reversal) does to services. */
+#define SERVICES_DISPUTE_SETTING "billing.dispute_action"
+
+/**
+ * What the payment code calls when a chargeback is recorded on an invoice,
+ * inside ITS transaction. With the setting billing.dispute_action = "suspend"
+ * (the default) the invoice's active services are queued for suspension with
+ * reason "dispute" (which a later payment never lifts: an admin decides);
+ * "none" only records the chargeback. Any other value is LUMI_EINVAL, so a
+ * typo fails the delivery (the gateway retries) instead of silently doing
+ * nothing. *queued (may be NULL) is the number of suspensions queued.
+ */
+int services_on_chargeback(struct db *db, const struct audit_actor *actor, int64_t invoice_id,
+                           int *queued, struct lumi_err *err);
+
 #endif

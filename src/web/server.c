@@ -178,10 +178,23 @@ static void client_ip(struct MHD_Connection *conn, char *out, size_t outsz)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)outsz);
 }
 
+struct deferred {
+    struct db_batch_item item; /* first: the batch hands it back */
+    struct web_exchange *x;
+    web_tx_fn fn;
+    void *arg;
+    void (*free_arg)(void *);
+};
+
 static void exchange_free(struct web_exchange *x)
 {
     if (x == NULL)
         return;
+    /* A deferred step's argument (a parsed webhook, say) is freed here, on
+     * libmicrohttpd's thread, not by the group-commit thread that ran it:
+     * that thread is the one every durable write waits for. */
+    if (x->deferred != NULL && x->deferred->free_arg != NULL)
+        x->deferred->free_arg(x->deferred->arg);
     buf_free(&x->upload);
     buf_free(&x->resp.body);
     arena_free(&x->arena);
@@ -384,32 +397,19 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- group commit ---- */
 
-struct deferred {
-    struct db_batch_item item; /* first: the batch hands it back */
-    struct web_exchange *x;
-    web_tx_fn fn;
-    void *arg;
-    void (*free_arg)(void *);
-};
-
 static int deferred_apply(struct db *db, struct db_batch_item *it)
 {
     struct deferred *d = (struct deferred *)it;
     log_set_context(d->x->request_id);
     int rc = d->fn(db, d->arg, &d->x->resp);
     log_set_context(NULL);
-    if (d->free_arg != NULL)
-        d->free_arg(d->arg);
-    d->free_arg = NULL;
-    return rc;
+    return rc; /* d->arg is freed with the exchange (exchange_free) */
 }
 
 static void deferred_done(struct db_batch_item *it, int rc, const struct lumi_err *err)
 {
     struct deferred *d = (struct deferred *)it;
     struct web_exchange *x = d->x;
-    if (d->free_arg != NULL) /* the batch failed before fn ran */
-        d->free_arg(d->arg);
     if (rc != 0) {
         log_set_context(x->request_id);
         log_error("http.commit_failed", "route=%s code=%d", x->route->pattern, rc);

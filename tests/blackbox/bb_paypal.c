@@ -401,6 +401,48 @@ static void order_approved_webhook_captures_server_side(void **state)
     assert_int_equal(payments_of(inv), 1);
 }
 
+static void declined_and_pending_captures_through_http(void **state)
+{
+    (void)state;
+    char oid[128], result[32];
+
+    /* The card is declined at capture (422 INSTRUMENT_DECLINED): nothing is paid, the failure
+     * is audited, and the buyer can try again with the same order. */
+    int64_t inv = invoice2(900, 0);
+    checkout(inv, oid, sizeof oid);
+    assert_int_equal(fake_paypal_approve(C->pp, oid), 0);
+    int64_t failed_before = count_sql("SELECT COUNT(*) FROM audit_log WHERE action = "
+                                      "'PAYMENT_FAILED'");
+    fake_paypal_decline_next_capture(C->pp);
+    capture_return(inv, oid, result, sizeof result);
+    assert_string_equal(result, "failed");
+    assert_invoice(inv, "unpaid", 0, 0);
+    assert_int_equal(payments_of(inv), 0);
+    assert_true(count_sql("SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_FAILED'") >
+                failed_before);
+    capture_return(inv, oid, result, sizeof result);
+    assert_string_equal(result, "paid");
+    assert_invoice(inv, "paid", 900, 0);
+
+    /* A PENDING capture (e.g. an eCheck) does not pay yet; the COMPLETED webhook for that
+     * capture does, once, and its redelivery changes nothing. */
+    int64_t inv2 = invoice2(1100, 0);
+    checkout(inv2, oid, sizeof oid);
+    assert_int_equal(fake_paypal_approve(C->pp, oid), 0);
+    fake_paypal_set_next_capture_status(C->pp, "PENDING");
+    capture_return(inv2, oid, result, sizeof result);
+    assert_string_equal(result, "pending");
+    assert_invoice(inv2, "unpaid", 0, 0);
+    assert_int_equal(payments_of(inv2), 0);
+    char *done = fake_paypal_event_capture(C->pp, "PAYMENT.CAPTURE.COMPLETED", oid, NULL);
+    assert_non_null(done);
+    deliver_expect(done, 200, "processed");
+    assert_invoice(inv2, "paid", 1100, 0);
+    deliver_expect(done, 200, "duplicate");
+    assert_int_equal(payments_of(inv2), 1);
+    free(done);
+}
+
 static void bad_deliveries_record_nothing(void **state)
 {
     (void)state;
@@ -497,6 +539,7 @@ int main(void)
         cmocka_unit_test(return_before_approval_fails_and_pays_nothing),
         cmocka_unit_test(webhooks_after_capture_then_refund),
         cmocka_unit_test(order_approved_webhook_captures_server_side),
+        cmocka_unit_test(declined_and_pending_captures_through_http),
         cmocka_unit_test(bad_deliveries_record_nothing),
         cmocka_unit_test(local_verification_with_fetched_certificate),
     };

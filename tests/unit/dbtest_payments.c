@@ -351,6 +351,54 @@ static void paid_invoice_unsuspends_overdue_but_not_abuse(void **state)
     assert_true(countf(f->db, "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64, abuse) == 0);
 }
 
+static void chargeback_suspends_active_services_per_setting(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err;
+    seed(f, "order");
+    int64_t a = add_service(f, "active", NULL), b = add_service(f, "active", NULL);
+    int64_t ia = add_invoice(f, a), ib = add_invoice(f, b);
+    assert_int_equal(apply(f, "payment", "stripe", "pi_a", 1500, "usd", ia, NULL),
+                     PAYMENT_APPLIED);
+    assert_int_equal(apply(f, "payment", "stripe", "pi_b", 1500, "usd", ib, NULL),
+                     PAYMENT_APPLIED);
+
+    /* Default: the disputed invoice's active service is queued for suspension, reason dispute. */
+    assert_int_equal(apply(f, "chargeback", "stripe", "dp_a", 1500, "usd", ia, NULL),
+                     PAYMENT_APPLIED);
+    assert_true(countf(f->db,
+                       "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64
+                       " AND action = 'suspend' AND status = 'queued' AND args LIKE '%%dispute%%'",
+                       a) == 1);
+    assert_true(countf(f->db,
+                       "SELECT COUNT(*) FROM audit_log WHERE action = 'SERVICE_SUSPEND_REQUESTED'"
+                       " AND entity_id = '%" PRId64 "' AND details LIKE '%%chargeback%%'",
+                       a) == 1);
+    /* A redelivered dispute queues nothing more. */
+    assert_int_equal(apply(f, "chargeback", "stripe", "dp_a", 1500, "usd", ia, NULL),
+                     PAYMENT_DUPLICATE);
+    assert_true(countf(f->db, "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64, a) == 1);
+
+    /* "none": the chargeback is recorded, the service is left alone. */
+    testdb_exec(f->db, "INSERT INTO settings (key, value, updated_at) VALUES "
+                       "('billing.dispute_action', 'none', '2026-01-01T00:00:00Z')");
+    assert_int_equal(apply(f, "chargeback", "stripe", "dp_b", 700, "usd", ib, NULL),
+                     PAYMENT_APPLIED);
+    assert_true(countf(f->db, "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64, b) == 0);
+
+    /* A value Lumi does not know fails the movement; nothing of it is stored. */
+    testdb_exec(f->db, "UPDATE settings SET value = 'maybe' WHERE key = 'billing.dispute_action'");
+    struct payment_in p = {.kind = "chargeback", .gateway = "stripe", .gateway_ref = "dp_b2",
+                           .amount = 100, .currency = "usd", .invoice_id = ib};
+    struct payment_result res;
+    assert_int_equal(db_begin(f->db, &err), 0);
+    assert_int_equal(payments_apply(f->db, &ACTOR, &p, &res, &err), LUMI_EINVAL);
+    assert_non_null(strstr(err.msg, "billing.dispute_action"));
+    db_rollback(f->db);
+    assert_true(countf(f->db, "SELECT COUNT(*) FROM transactions WHERE gateway_ref = 'dp_b2'") ==
+                0);
+}
+
 static void failure_rolls_everything_back(void **state)
 {
     struct fixture *f = *state;
@@ -406,6 +454,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(refunds_partial_then_full, setup, teardown),
         cmocka_unit_test_setup_teardown(
             chargeback_refunds_the_disputed_amount_and_reversal_restores, setup, teardown),
+        cmocka_unit_test_setup_teardown(chargeback_suspends_active_services_per_setting, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(cancel_only_unpaid_with_nothing_paid, setup, teardown),
         cmocka_unit_test_setup_teardown(
             paid_invoice_queues_provisioning_of_service_waiting_for_payment, setup, teardown),
