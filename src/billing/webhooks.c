@@ -60,6 +60,10 @@ static const char SQL_LIST[] =
     " AND (CAST($2 AS TEXT) IS NULL OR status = $2) AND (CAST($3 AS BIGINT) = 0 OR id < $3)"
     " ORDER BY id DESC LIMIT $4";
 
+static const char SQL_GET[] =
+    "SELECT id, gateway, event_id, event_type, status, error, received_at, processed_at, payload"
+    " FROM webhook_events WHERE id = $1";
+
 static int nomem(struct lumi_err *err)
 {
     return err_set(err, LUMI_ENOMEM, "out of memory");
@@ -730,4 +734,36 @@ out:
     db_finalize(st);
     json_decref(rows);
     return result;
+}
+
+json_t *webhooks_get(struct db *db, int64_t id, struct lumi_err *err)
+{
+    struct lumi_err local;
+    json_t *row = NULL;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    struct db_stmt *st = db_prepare(db, SQL_GET, err);
+    if (st == NULL)
+        return NULL;
+    if (db_bind_int64(st, 1, id) < 0) {
+        err_set(err, LUMI_EDB, "cannot bind a parameter");
+        goto out;
+    }
+    int rc = db_step(st, err);
+    if (rc == DB_DONE)
+        err_set(err, LUMI_ENOTFOUND, "webhook event %" PRId64 " not found", id);
+    if (rc != DB_ROW)
+        goto out;
+    row = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:s, s:s?, s:s?}", "id",
+                    (json_int_t)db_col_int64(st, 0), "gateway", db_col_text(st, 1), "event_id",
+                    db_col_text(st, 2), "event_type", db_col_text(st, 3), "status",
+                    db_col_text(st, 4), "error", db_col_text(st, 5), "received_at",
+                    db_col_text(st, 6), "processed_at", db_col_text(st, 7), "payload",
+                    db_col_text(st, 8));
+    if (row == NULL)
+        nomem(err);
+out:
+    db_finalize(st);
+    return row;
 }

@@ -79,4 +79,8 @@ int webhooks_paypal_apply(struct db *db, const struct audit_actor *actor, const 
 json_t *webhooks_list(struct db *db, const char *gateway, const char *status, int64_t before_id,
                       int limit, int64_t *next_cursor, struct lumi_err *err);
 
+/** One webhook_events row as webhooks_list answers it plus "payload" (the body as received,
+ *  text), or NULL with LUMI_ENOTFOUND. */
+json_t *webhooks_get(struct db *db, int64_t id, struct lumi_err *err);
+
 #endif

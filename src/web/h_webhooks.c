@@ -2,6 +2,7 @@
  * h_webhooks.c — GET /api/admin/webhook-events: what the gateways delivered
  * and what Lumi did with each (status processed | ignored | failed, error).
  * Newest first, keyset paging, ?gateway= and ?status= filters.
+ * GET /api/admin/webhook-events/{id}: one of them with the body as received.
  */
 #include "web/routes.h"
 
@@ -28,4 +29,17 @@ void h_webhook_events_list(struct web_req *req, struct web_resp *resp)
         return;
     }
     web_reply_page(resp, rows, next);
+}
+
+void h_webhook_events_get(struct web_req *req, struct web_resp *resp)
+{
+    struct lumi_err err = {0};
+    int64_t id = web_param_id(req, "id");
+    json_t *ev = id > 0 ? webhooks_get(req->db, id, &err) : NULL;
+    if (ev != NULL)
+        web_reply_json(resp, 200, ev);
+    else if (id <= 0)
+        web_reply_error(resp, 404, "not_found", "webhook event not found");
+    else
+        web_reply_err(resp, &err);
 }

@@ -196,3 +196,37 @@ void p_webhook_events_list(struct web_req *req, struct web_resp *resp)
     }
     page_render(req, resp, 200, &ctx, "webhook_events.html", data);
 }
+
+/* The body as received, indented when it is JSON (it always is, once verified). */
+static void pretty_payload(json_t *ev)
+{
+    const char *raw = json_string_value(json_object_get(ev, "payload"));
+    json_t *parsed = raw != NULL ? json_loads(raw, 0, NULL) : NULL;
+    char *pretty = parsed != NULL ? json_dumps(parsed, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    if (pretty != NULL)
+        json_object_set_new(ev, "payload", json_string(pretty));
+    free(pretty);
+    json_decref(parsed);
+}
+
+void p_webhook_event(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    struct lumi_err err = {0};
+    if (page_require_admin(req, resp, &ctx) != 0)
+        return;
+    ctx.nav = "webhooks";
+    int64_t id = web_param_id(req, "id");
+    json_t *ev = id > 0 ? webhooks_get(req->db, id, &err) : NULL;
+    if (ev == NULL) {
+        page_error(req, resp, id > 0 ? err_http_status(err.code) : 404, &ctx,
+                   id > 0 ? err.msg : "webhook event not found");
+        return;
+    }
+    json_object_set_new(ev, "badge", json_string(event_badge(str_of(ev, "status"))));
+    pretty_payload(ev);
+    char title[64];
+    snprintf(title, sizeof title, "Webhook event #%lld", (long long)id);
+    page_render(req, resp, 200, &ctx, "webhook_event.html",
+                json_pack("{s:s s:o}", "title", title, "event", ev));
+}

@@ -36,6 +36,8 @@ void p_services_retry(struct web_req *req, struct web_resp *resp);
 void p_jobs_list(struct web_req *req, struct web_resp *resp);
 /** GET /admin/webhook-events: what the gateways delivered (?gateway=, ?status=), newest first. */
 void p_webhook_events_list(struct web_req *req, struct web_resp *resp);
+/** GET /admin/webhook-events/{id}: one event with the body as received. */
+void p_webhook_event(struct web_req *req, struct web_resp *resp);
 
 /* Shared by p_services.c and p_jobs.c (defined in p_services.c). */
 

@@ -60,6 +60,7 @@ const struct web_route lumi_routes[] = {
     {"GET", "/api/paypal/capture", WEB_AUTH_PUBLIC, h_paypal_capture},
     {"POST", "/api/paypal/webhook", WEB_AUTH_PUBLIC, h_paypal_webhook},
     {"GET", "/api/admin/webhook-events", WEB_AUTH_ADMIN, h_webhook_events_list},
+    {"GET", "/api/admin/webhook-events/{id}", WEB_AUTH_ADMIN, h_webhook_events_get},
 
 
 /* Server-rendered pages: each file lists its routes, one table row per line. */
