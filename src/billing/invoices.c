@@ -348,6 +348,17 @@ static const char SQL_LIST[] =
     " amount_refunded, due_date, paid_at, created_at, updated_at FROM invoices"
     " WHERE id > $1 ORDER BY id LIMIT $2";
 
+#define INVOICE_LIST_COLUMNS                                                                     \
+    "id, number, client_id, status, currency, subtotal, tax, total, amount_paid,"                 \
+    " amount_refunded, due_date, paid_at, created_at, updated_at"
+
+static const char SQL_LIST_CLIENT[] = "SELECT " INVOICE_LIST_COLUMNS " FROM invoices"
+                                      " WHERE id > $1 AND client_id = $3 ORDER BY id LIMIT $2";
+
+static const char SQL_LIST_SERVICE[] =
+    "SELECT " INVOICE_LIST_COLUMNS " FROM invoices WHERE id > $1"
+    " AND id IN (SELECT invoice_id FROM invoice_items WHERE service_id = $3) ORDER BY id LIMIT $2";
+
 static const char SQL_LIST_STATUS[] =
     "SELECT id, number, client_id, status, currency, subtotal, tax, total, amount_paid,"
     " amount_refunded, due_date, paid_at, created_at, updated_at FROM invoices"
@@ -504,6 +515,23 @@ json_t *invoices_list(struct db *db, const char *status, int64_t after_id, int l
     }
     return listing_page_filtered(db, status != NULL ? SQL_LIST_STATUS : SQL_LIST, status, after_id,
                                  limit, invoice_row_fn, next_cursor, err);
+}
+
+json_t *invoices_list_of(struct db *db, enum invoices_owner owner, int64_t owner_id,
+                         int64_t after_id, int limit, int64_t *next_cursor, struct lumi_err *err)
+{
+    struct lumi_err local;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    *next_cursor = 0;
+    if (owner_id <= 0) {
+        err_set(err, LUMI_EINVAL, "%s must be a positive id",
+                owner == INVOICES_OF_CLIENT ? "client_id" : "service_id");
+        return NULL;
+    }
+    return listing_page_owned(db, owner == INVOICES_OF_CLIENT ? SQL_LIST_CLIENT : SQL_LIST_SERVICE,
+                              owner_id, after_id, limit, invoice_row_fn, next_cursor, err);
 }
 
 int invoices_cancel(struct db *db, const struct audit_actor *actor, int64_t id,

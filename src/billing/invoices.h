@@ -57,6 +57,13 @@ json_t *invoices_create_json(struct db *db, const struct audit_actor *actor, con
 json_t *invoices_list(struct db *db, const char *status, int64_t after_id, int limit,
                       int64_t *next_cursor, struct lumi_err *err);
 
+/** Whose invoices invoices_list_of answers. */
+enum invoices_owner { INVOICES_OF_CLIENT, INVOICES_OF_SERVICE };
+
+/** As invoices_list, only those of one client, or those with an item of one service. */
+json_t *invoices_list_of(struct db *db, enum invoices_owner owner, int64_t owner_id,
+                         int64_t after_id, int limit, int64_t *next_cursor, struct lumi_err *err);
+
 /**
  * Cancels an unpaid invoice with nothing paid (own transaction) and audits
  * INVOICE_CANCELLED. LUMI_ECONFLICT naming the status otherwise,

@@ -53,6 +53,10 @@ static const char SQL_LIST_STATUS[] =
     "SELECT " SERVICE_COLUMNS " FROM services WHERE id > $1 AND status = $3"
     " ORDER BY id LIMIT $2";
 
+static const char SQL_LIST_CLIENT[] =
+    "SELECT " SERVICE_COLUMNS " FROM services WHERE id > $1 AND client_id = $3"
+    " ORDER BY id LIMIT $2";
+
 static const char SQL_STATE[] = "SELECT status FROM services WHERE id = $1";
 static const char SQL_STATE_LOCKED[] = "SELECT status FROM services WHERE id = $1 FOR UPDATE";
 
@@ -678,6 +682,22 @@ json_t *services_list(struct db *db, const char *status, int64_t after_id, int l
     }
     return listing_page_filtered(db, status != NULL ? SQL_LIST_STATUS : SQL_LIST, status, after_id,
                                  limit, row_to_json, next_cursor, err);
+}
+
+json_t *services_list_of_client(struct db *db, int64_t client_id, int64_t after_id, int limit,
+                                int64_t *next_cursor, struct lumi_err *err)
+{
+    struct lumi_err local;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    *next_cursor = 0;
+    if (client_id <= 0) {
+        err_set(err, LUMI_EINVAL, "client_id must be a positive id");
+        return NULL;
+    }
+    return listing_page_owned(db, SQL_LIST_CLIENT, client_id, after_id, limit, row_to_json,
+                              next_cursor, err);
 }
 
 /* ---- lifecycle requests ------------------------------------------------- */

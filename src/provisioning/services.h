@@ -41,6 +41,10 @@ json_t *services_get(struct db *db, int64_t id, struct lumi_err *err);
 json_t *services_list(struct db *db, const char *status, int64_t after_id, int limit,
                       int64_t *next_cursor, struct lumi_err *err);
 
+/** As services_list, only the services of one client (any status). */
+json_t *services_list_of_client(struct db *db, int64_t client_id, int64_t after_id, int limit,
+                                int64_t *next_cursor, struct lumi_err *err);
+
 /**
  * Requests a lifecycle action (own transaction): "provision" (pending or
  * failed services), "suspend" with reason overdue|manual|abuse|dispute

@@ -29,11 +29,24 @@ void h_invoices_list(struct web_req *req, struct web_resp *resp)
     struct lumi_err err = {0};
     int limit = 0;
     int64_t after = 0, next = 0;
+    int64_t client_id = 0, service_id = 0;
     const char *status = NULL;
     if (web_page_params(req, resp, PAGE_DEFAULT, LISTING_PAGE_MAX, &limit, &after) != 0 ||
-        web_query_enum(req, resp, "status", INVOICE_STATUSES, &status) != 0)
+        web_query_enum(req, resp, "status", INVOICE_STATUSES, &status) != 0 ||
+        web_query_id(req, resp, "client_id", &client_id) != 0 ||
+        web_query_id(req, resp, "service_id", &service_id) != 0)
         return;
-    json_t *rows = invoices_list(req->db, status, after, limit, &next, &err);
+    if ((status != NULL) + (client_id > 0) + (service_id > 0) > 1) {
+        web_reply_error(resp, 400, "invalid_request",
+                        "use one of status, client_id and service_id at a time");
+        return;
+    }
+    json_t *rows =
+        client_id > 0    ? invoices_list_of(req->db, INVOICES_OF_CLIENT, client_id, after, limit,
+                                            &next, &err)
+        : service_id > 0 ? invoices_list_of(req->db, INVOICES_OF_SERVICE, service_id, after, limit,
+                                            &next, &err)
+                         : invoices_list(req->db, status, after, limit, &next, &err);
     if (rows == NULL) {
         web_reply_err(resp, &err);
         return;

@@ -35,12 +35,20 @@ void h_services_list(struct web_req *req, struct web_resp *resp)
     struct lumi_err err = {0};
     int limit = 0;
     int64_t after = 0, next = 0;
+    int64_t client_id = 0;
     const char *status = NULL;
-    if (web_query_enum(req, resp, "status", STATUSES, &status) != 0)
+    if (web_query_enum(req, resp, "status", STATUSES, &status) != 0 ||
+        web_query_id(req, resp, "client_id", &client_id) != 0)
         return;
     if (web_page_params(req, resp, PAGE_DEFAULT, LISTING_PAGE_MAX, &limit, &after) != 0)
         return;
-    json_t *rows = services_list(req->db, status, after, limit, &next, &err);
+    if (status != NULL && client_id > 0) {
+        web_reply_error(resp, 400, "invalid_request", "use status or client_id, not both");
+        return;
+    }
+    json_t *rows = client_id > 0
+                       ? services_list_of_client(req->db, client_id, after, limit, &next, &err)
+                       : services_list(req->db, status, after, limit, &next, &err);
     if (rows == NULL)
         web_reply_err(resp, &err);
     else

@@ -394,6 +394,19 @@ int web_query_enum(struct web_req *req, struct web_resp *resp, const char *name,
     return -1;
 }
 
+int web_query_id(struct web_req *req, struct web_resp *resp, const char *name, int64_t *out)
+{
+    const char *v = web_query(req, name);
+    *out = 0;
+    if (v == NULL || *v == '\0')
+        return 0;
+    if (str_to_i64z(v, 1, INT64_MAX, out) == 0)
+        return 0;
+    web_reply_error(resp, 400, "invalid_request", "query parameter '%s' must be a positive id",
+                    name);
+    return -1;
+}
+
 void web_reply_created(struct web_resp *resp, const char *collection, json_t *obj)
 {
     char location[256];

@@ -96,6 +96,12 @@ int web_page_params(struct web_req *req, struct web_resp *resp, int def, int max
 int web_query_enum(struct web_req *req, struct web_resp *resp, const char *name,
                    const char *const *choices, const char **out);
 
+/**
+ * Reads an optional query parameter that must be a positive id: *out is 0
+ * when absent or empty. On another value answers 400 and returns < 0.
+ */
+int web_query_id(struct web_req *req, struct web_resp *resp, const char *name, int64_t *out);
+
 /** Answers 200 {"data": rows, "next_cursor": "<next>" | null (when next is 0)}; takes rows. */
 void web_reply_page(struct web_resp *resp, json_t *rows, int64_t next);
 

@@ -7,9 +7,11 @@
  */
 #include "web/page.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -21,12 +23,64 @@ static const char CSP[] = "default-src 'self'; script-src 'self'; style-src 'sel
                           "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; "
                           "base-uri 'none'";
 
-void page_security_headers(struct web_resp *resp)
+/*
+ * The client area's pay buttons post to /api/stripe/checkout (or paypal), answered by a 303 to
+ * the gateway's checkout page; browsers apply form-action to that redirect
+ * too. So client pages also allow the gateways' checkout sites, and the
+ * configured API bases when they are not the real ones (a sandbox, the test
+ * fakes) — where those serve their checkout pages.
+ */
+static char client_csp[1024];
+static pthread_once_t client_csp_once = PTHREAD_ONCE_INIT;
+
+/* Appends " scheme://host[:port]" of url to b unless url is NULL or empty. */
+static void append_origin(struct buf *b, const char *url)
 {
-    web_add_header(resp, "Content-Security-Policy", CSP);
+    if (url == NULL || *url == '\0')
+        return;
+    const char *host = strstr(url, "://");
+    if (host == NULL)
+        return;
+    size_t len = (size_t)(host + 3 - url) + strcspn(host + 3, "/?#");
+    for (size_t i = 0; i < len; i++)
+        if (url[i] == ' ' || url[i] == ';' || url[i] == ',' || url[i] == '\'')
+            return; /* config checked it is a URL; never let it break the header */
+    buf_append_char(b, ' ');
+    buf_append(b, url, len);
+}
+
+static void build_client_csp(void)
+{
+    struct buf b;
+    buf_init(&b, sizeof client_csp - 1);
+    int rc = buf_append_str(&b, "default-src 'self'; script-src 'self'; style-src 'self'; "
+                                "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+                                "form-action 'self' https://checkout.stripe.com "
+                                "https://www.paypal.com https://www.sandbox.paypal.com");
+    const char *stripe = config_str("STRIPE_API_BASE"), *paypal = config_str("PAYPAL_API_BASE");
+    if (rc == 0 && stripe != NULL && !str_starts_with(stripe, "https://api.stripe.com"))
+        append_origin(&b, stripe);
+    if (rc == 0 && paypal != NULL && !str_starts_with(paypal, "https://api-m.paypal.com") &&
+        !str_starts_with(paypal, "https://api-m.sandbox.paypal.com"))
+        append_origin(&b, paypal);
+    str_copy(client_csp, b.len > 0 && b.len < sizeof client_csp ? buf_cstr(&b) : CSP,
+             sizeof client_csp);
+    buf_free(&b);
+}
+
+static void security_headers(struct web_resp *resp, bool client)
+{
+    if (client)
+        pthread_once(&client_csp_once, build_client_csp);
+    web_add_header(resp, "Content-Security-Policy", client ? client_csp : CSP);
     web_add_header(resp, "X-Frame-Options", "DENY");
     web_add_header(resp, "Referrer-Policy", "same-origin");
     web_add_header(resp, "Cache-Control", "no-store");
+}
+
+void page_security_headers(struct web_resp *resp)
+{
+    security_headers(resp, false);
 }
 
 int page_url_encode(struct buf *b, const char *s)
@@ -194,7 +248,7 @@ void page_render(struct web_req *req, struct web_resp *resp, int status, const s
         goto fail;
     }
     web_reply_text(resp, status, "text/html; charset=utf-8", buf_cstr(&out), out.len);
-    page_security_headers(resp);
+    security_headers(resp, client);
     json_decref(data);
     buf_free(&out);
     return;

@@ -390,6 +390,50 @@ static void cancel_only_unpaid_with_nothing_paid(void **state)
     http_result_free(&r);
 }
 
+static void lists_by_client_and_service(void **state)
+{
+    (void)state;
+    char body[600];
+    struct http_result r;
+    /* One client's invoices: another client's are not in the answer. */
+    r = api("POST", "/api/admin/clients", "{\"email\":\"bob@example.com\"}");
+    assert_int_equal(r.status, 201);
+    int64_t bob = int_of(r.json, "id");
+    http_result_free(&r);
+    snprintf(body, sizeof body,
+             "{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"items\":"
+             "[{\"description\":\"Bob's\",\"quantity\":1,\"unit_amount\":700}]}",
+             bob);
+    r = api("POST", "/api/admin/invoices", body);
+    assert_int_equal(r.status, 201);
+    int64_t bobs = int_of(r.json, "id");
+    http_result_free(&r);
+    r = api("GET", "/api/admin/invoices?limit=200", NULL);
+    size_t all = json_array_size(json_object_get(r.json, "data"));
+    http_result_free(&r);
+    r = apif("GET", NULL, "/api/admin/invoices?client_id=%" PRId64, C->client_id);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "data")), all - 1);
+    assert_int_equal(int_of(json_array_get(json_object_get(r.json, "data"), 0), "id"), C->first);
+    http_result_free(&r);
+    r = apif("GET", NULL, "/api/admin/invoices?client_id=%" PRId64, bob);
+    assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
+    assert_int_equal(int_of(json_array_get(json_object_get(r.json, "data"), 0), "id"), bobs);
+    http_result_free(&r);
+    r = api("GET", "/api/admin/invoices?client_id=abc", NULL);
+    assert_int_equal(r.status, 400);
+    http_result_free(&r);
+    r = apif("GET", NULL, "/api/admin/invoices?client_id=%" PRId64 "&status=unpaid", bob);
+    assert_int_equal(r.status, 400);
+    http_result_free(&r);
+
+    /* An order's first invoice is listed under its service. */
+    r = api("GET", "/api/admin/invoices?service_id=999999", NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "data")), 0);
+    http_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +441,7 @@ int main(void)
         cmocka_unit_test(bad_bodies_answer_400_and_write_nothing),
         cmocka_unit_test(manual_payments_partial_full_duplicate_and_mismatch),
         cmocka_unit_test(cancel_only_unpaid_with_nothing_paid),
+        cmocka_unit_test(lists_by_client_and_service),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
