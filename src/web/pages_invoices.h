@@ -1,6 +1,6 @@
 /*
- * pages_invoices.h — handlers of the dashboard and the invoices pages (p_dashboard.c, p_invoices.c),
- * named by routes_pages_invoices.inc.
+ * pages_invoices.h — handlers of the dashboard and the invoices pages (p_dashboard.c,
+ * p_invoices.c), named by routes_pages_invoices.inc.
  */
 #ifndef LUMI_WEB_PAGES_INVOICES_H
 #define LUMI_WEB_PAGES_INVOICES_H
@@ -8,7 +8,21 @@
 #include "web/http.h"
 
 /* p_dashboard.c */
-/** GET /admin: the dashboard. */
+/** GET /admin: the dashboard (stats_dashboard's figures, with the payments chart). */
 void p_dashboard(struct web_req *req, struct web_resp *resp);
+
+/* p_invoices.c */
+/** GET /admin/invoices: keyset pages of invoices, ?status= filter, ?cursor= paging. */
+void p_invoices_list(struct web_req *req, struct web_resp *resp);
+/** GET /admin/invoices/new: the form for a new invoice (?client_id= preselects). */
+void p_invoices_new(struct web_req *req, struct web_resp *resp);
+/** POST /admin/invoices: creates an invoice from the form (invoices_create_json). */
+void p_invoices_create(struct web_req *req, struct web_resp *resp);
+/** GET /admin/invoices/{id}: items, totals, transactions, manual payment and cancel forms. */
+void p_invoices_detail(struct web_req *req, struct web_resp *resp);
+/** POST /admin/invoices/{id}/payments: a manual payment (payments_manual), amount as a decimal. */
+void p_invoices_pay(struct web_req *req, struct web_resp *resp);
+/** POST /admin/invoices/{id}/cancel: cancels an unpaid invoice (invoices_cancel). */
+void p_invoices_cancel(struct web_req *req, struct web_resp *resp);
 
 #endif

@@ -1,0 +1,712 @@
+/*
+ * p_client.c — the client area /client/...: login and logout, the home page
+ * (services and unpaid invoices), the lists and pages of the client's
+ * services and invoices, and the invoice page the gateways return to.
+ *
+ * Isolation: every lookup is scoped to the logged-in client
+ * (auth_client_scope). Lists select only the client's ids; a single service
+ * or invoice is read with the API's domain function and then compared with
+ * the client, and another client's id answers exactly the page of an id
+ * that does not exist (404, never 403, which would tell that it exists).
+ *
+ * Login runs through accounts_login with policy.client_area, so only clients
+ * get in, with the admin login's throttling and LOGIN / LOGIN_FAILED audit
+ * rows; the form has its own CSRF token in a short-lived cookie (no session
+ * exists yet), like /admin/login.
+ *
+ * Gateway returns: Stripe comes back to /client/invoices/{id}?paid=stripe&
+ * session_id=…; the session is applied through checkout_stripe_return (the
+ * webhook's path) before anything else, even when the client's session has
+ * expired — then the page shows the outcome and a login link, nothing of the
+ * invoice. PayPal comes back through /api/paypal/capture, which redirects
+ * here with ?paid=paypal&result=…; the outcome is shown above the invoice.
+ *
+ * Handlers run on the request's worker thread with its connection; no
+ * shared state.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "accounts/accounts.h"
+#include "billing/checkout.h"
+#include "billing/clients.h"
+#include "billing/invoices.h"
+#include "billing/payments.h"
+#include "billing/products.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/money.h"
+#include "core/str.h"
+#include "core/utc.h"
+#include "provisioning/services.h"
+#include "web/gateways.h"
+#include "web/page.h"
+#include "web/pages_client.h"
+#include "web/routes.h"
+
+#define LOGIN_CSRF_COOKIE "lumi_login_csrf"
+#define LOGIN_CSRF_PATH "/client/login"
+#define LOGIN_CSRF_TTL_S 1800
+
+/* Rows on one page of a list, and on the home page. */
+#define LIST_ROWS 50
+#define HOME_ROWS 10
+
+#define NO_INVOICE "There is no such invoice."
+#define NO_SERVICE "There is no such service."
+
+/*
+ * The ids of one client's rows, newest first. $1 = the client, $2 = the id
+ * below which to start (the cursor) or, for the invoices of a service, the
+ * service; $3 = how many rows to fetch. The rows themselves are then read
+ * with the domain's *_get functions, so the pages show what the API shows.
+ * (These belong in billing/ and provisioning/ as a client filter of
+ * invoices_list and services_list; until then they live here, read-only,
+ * served by the indexes on (client_id, id).)
+ */
+static const char SQL_INVOICE_IDS[] = "SELECT id FROM invoices WHERE client_id = $1 AND id < $2"
+                                      " ORDER BY id DESC LIMIT $3";
+static const char SQL_UNPAID_IDS[] =
+    "SELECT id FROM invoices WHERE client_id = $1 AND id < $2"
+    " AND status IN ('unpaid', 'partially_paid') ORDER BY id DESC LIMIT $3";
+static const char SQL_SERVICE_IDS[] = "SELECT id FROM services WHERE client_id = $1 AND id < $2"
+                                      " ORDER BY id DESC LIMIT $3";
+static const char SQL_SERVICE_INVOICE_IDS[] =
+    "SELECT DISTINCT i.id FROM invoices i JOIN invoice_items t ON t.invoice_id = i.id"
+    " WHERE i.client_id = $1 AND t.service_id = $2 ORDER BY i.id DESC LIMIT $3";
+
+/* ---- login ---------------------------------------------------------------- */
+
+static bool secure_cookies(void)
+{
+    return str_starts_with(config_str("LUMI_BASE_URL"), "https://");
+}
+
+static void set_cookie(struct web_resp *resp, const char *name, const char *value, const char *path,
+                       const char *samesite, long long max_age)
+{
+    char cookie[256];
+    snprintf(cookie, sizeof cookie, "%s=%s; Path=%s; HttpOnly; SameSite=%s; Max-Age=%lld%s", name,
+             value, path, samesite, max_age, secure_cookies() ? "; Secure" : "");
+    web_add_header(resp, "Set-Cookie", cookie);
+}
+
+/* A return path after login: only a page of the client area, never another site. */
+static bool next_is_safe(const char *next)
+{
+    if (next == NULL || !str_starts_with(next, "/client"))
+        return false;
+    if (next[7] != '\0' && next[7] != '/' && next[7] != '?')
+        return false;
+    if (str_starts_with(next, "/client/login") || str_starts_with(next, "/client/logout"))
+        return false;
+    for (const char *p = next; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == '\\' || (unsigned char)*p == 0x7f)
+            return false;
+    return strstr(next, "//") == NULL;
+}
+
+/* Renders the login form with a fresh login CSRF token in cookie and field. */
+static void render_login(struct web_req *req, struct web_resp *resp, int status, const char *email,
+                         const char *next, const char *error)
+{
+    char token[65];
+    if (crypto_random_token(32, token, sizeof token) != 0) {
+        page_error(req, resp, 500, NULL, "could not make a random token");
+        return;
+    }
+    json_t *data = json_pack("{s:s s:s s:s s:s}", "title", "Log in", "login_csrf", token, "email",
+                             email ? email : "", "next", next_is_safe(next) ? next : "");
+    if (data != NULL && error != NULL)
+        json_object_set_new(data, "flash", page_flash("error", error));
+    page_render(req, resp, status, NULL, "client_login.html", data);
+    set_cookie(resp, LOGIN_CSRF_COOKIE, token, LOGIN_CSRF_PATH, "Strict", LOGIN_CSRF_TTL_S);
+}
+
+void p_client_login_form(struct web_req *req, struct web_resp *resp)
+{
+    struct lumi_err err = {0};
+    char csrf[AUTH_CSRF_LEN];
+    const char *next = web_query(req, "next");
+    /* Already logged in (a bookmark, the back button): straight on. */
+    if (auth_session_principal(req, AUTH_AREA_CLIENT, csrf, &err) == 0) {
+        web_redirect(resp, next_is_safe(next) ? next : "/client");
+        page_security_headers(resp);
+        return;
+    }
+    render_login(req, resp, 200, NULL, next, NULL);
+}
+
+void p_client_login(struct web_req *req, struct web_resp *resp)
+{
+    struct lumi_err err = {0};
+    const char *email = web_form_value(req, "email");
+    const char *password = web_form_value(req, "password");
+    const char *next = web_form_value(req, "next");
+    const char *sent = web_form_value(req, "login_csrf");
+    const char *cookie = web_cookie(req, LOGIN_CSRF_COOKIE);
+    size_t n = cookie ? strlen(cookie) : 0;
+    if (sent == NULL || n < 32 || strlen(sent) != n || !crypto_ct_equal(sent, cookie, n)) {
+        render_login(req, resp, 403, email, next,
+                     "The login form expired or did not come from this site; please try again.");
+        return;
+    }
+    if (!str_present(email) || !str_present(password) || strlen(email) > 254 ||
+        strlen(password) > 1024) {
+        render_login(req, resp, 400, email, next, "Enter your e-mail address and password.");
+        return;
+    }
+    struct accounts_login_policy policy = {
+        .max_failures = config_int("LUMI_LOGIN_MAX_FAILURES"),
+        .window_s = config_int("LUMI_LOGIN_WINDOW"),
+        .session_ttl_s = AUTH_SESSION_TTL_S,
+        .client_area = true,
+    };
+    struct accounts_session s;
+    int rc = accounts_login(req->db, email, password, req->client_ip, req->user_agent, &policy, &s,
+                            &err);
+    if (rc == LUMI_ETHROTTLED) {
+        char retry[24];
+        render_login(req, resp, 429, email, next,
+                     "Too many failed attempts; wait a few minutes and try again.");
+        snprintf(retry, sizeof retry, "%lld", (long long)policy.window_s);
+        web_add_header(resp, "Retry-After", retry);
+        return;
+    }
+    if (rc == LUMI_EAUTH || rc == LUMI_EFORBIDDEN) {
+        render_login(req, resp, rc == LUMI_EAUTH ? 401 : 403, email, next,
+                     rc == LUMI_EAUTH ? "Wrong e-mail address or password."
+                                      : "This account cannot use the client area.");
+        return;
+    }
+    if (rc > 0) {
+        /* A second factor is for admins only; a client account asking for one is not served. */
+        render_login(req, resp, 403, email, next, "This account cannot use the client area.");
+        return;
+    }
+    if (rc != 0) {
+        page_error(req, resp, err_http_status(rc), NULL, err.msg);
+        return;
+    }
+    web_redirect(resp, next_is_safe(next) ? next : "/client");
+    page_security_headers(resp);
+    set_cookie(resp, AUTH_CLIENT_COOKIE, s.token, "/", "Lax", AUTH_SESSION_TTL_S);
+    set_cookie(resp, LOGIN_CSRF_COOKIE, "", LOGIN_CSRF_PATH, "Strict", 0);
+    crypto_random(s.token, sizeof s.token); /* the cookie value lives on only in the header */
+}
+
+void p_client_logout(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    struct lumi_err err = {0};
+    if (page_require_client(req, resp, &ctx) != 0)
+        return;
+    struct audit_actor actor = auth_actor(req);
+    if (accounts_logout(req->db, &actor, req->who.session_id, &err) != 0) {
+        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
+        return;
+    }
+    web_redirect(resp, "/client/login");
+    page_security_headers(resp);
+    set_cookie(resp, AUTH_CLIENT_COOKIE, "", "/", "Lax", 0);
+}
+
+/* ---- views: what the templates get ------------------------------------------ */
+
+/* "partially_paid" → "partially paid", into out. */
+static void label_of(const char *status, char *out, size_t outsz)
+{
+    str_copy(out, status ? status : "", outsz);
+    for (char *p = out; *p; p++)
+        if (*p == '_')
+            *p = ' ';
+}
+
+static void set_label(json_t *o, const char *key, const char *status)
+{
+    char label[64];
+    label_of(status, label, sizeof label);
+    json_object_set_new(o, key, json_string(label));
+}
+
+/* Sets o[key] to "12.50 USD" (amount in currency's minor units); nothing for an unknown currency.
+ */
+static void set_money(json_t *o, const char *key, int64_t amount, const char *currency)
+{
+    char num[48], cur[8], text[64];
+    if (currency == NULL || money_format(amount, currency, num, sizeof num) != 0)
+        return;
+    str_copy(cur, currency, sizeof cur);
+    for (char *p = cur; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    snprintf(text, sizeof text, "%s %s", num, cur);
+    json_object_set_new(o, key, json_string(text));
+}
+
+/* Adds <key>_text for the integer amount o[key]. */
+static void add_money_text(json_t *o, const char *key, const char *currency)
+{
+    char name[64];
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v) || snprintf(name, sizeof name, "%s_text", key) >= (int)sizeof name)
+        return;
+    set_money(o, name, json_integer_value(v), currency);
+}
+
+static const char *str_of(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s != NULL ? s : "";
+}
+
+/* Sets o[key] to the date of an ISO-8601 time ("2026-11-25T00:19:08Z" → "2026-11-25"): the
+ * day is what a payer needs to know. */
+static void set_day(json_t *o, const char *key, const char *iso)
+{
+    char day[11];
+    str_copy(day, iso != NULL ? iso : "", sizeof day);
+    json_object_set_new(o, key, json_string(day));
+}
+
+static int64_t int_of(const json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+/* What can still be paid on an invoice (as checkout.c computes it), 0 when nothing. */
+static int64_t amount_due(const json_t *inv)
+{
+    const char *status = str_of(inv, "status");
+    if (!str_eq(status, "unpaid") && !str_eq(status, "partially_paid"))
+        return 0;
+    int64_t due = int_of(inv, "total") - int_of(inv, "amount_paid");
+    return due > 0 ? due : 0;
+}
+
+/* Adds the display fields of an invoice (in place): amounts as text, status label, due, overdue. */
+static void invoice_view(json_t *inv)
+{
+    static const char *const amounts[] = {"subtotal",        "tax", "total", "amount_paid",
+                                          "amount_refunded", NULL};
+    char today[UTC_ISO_LEN];
+    const char *currency = json_string_value(json_object_get(inv, "currency"));
+    for (size_t i = 0; amounts[i] != NULL; i++)
+        add_money_text(inv, amounts[i], currency);
+    set_label(inv, "status_label", str_of(inv, "status"));
+    int64_t due = amount_due(inv);
+    json_object_set_new(inv, "payable", json_boolean(due > 0));
+    set_money(inv, "due_text", due, currency);
+    utc_now_iso(today);
+    const char *due_date = str_of(inv, "due_date");
+    set_day(inv, "due_on", due_date);
+    if (json_is_string(json_object_get(inv, "paid_at")))
+        set_day(inv, "paid_on", str_of(inv, "paid_at"));
+    json_object_set_new(
+        inv, "overdue",
+        json_boolean(due > 0 && *due_date != '\0' && strncmp(due_date, today, 10) < 0));
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(inv, "items"), i, item)
+    {
+        add_money_text(item, "unit_amount", currency);
+        add_money_text(item, "amount", currency);
+    }
+}
+
+/*
+ * The service as its client sees it: what was ordered and its state, never
+ * the panel's internals (server, remote key, jobs, attempts, errors).
+ */
+static json_t *service_view(struct db *db, const json_t *s)
+{
+    struct lumi_err err = {0};
+    const char *currency = json_string_value(json_object_get(s, "currency"));
+    json_t *v = json_pack(
+        "{s:O? s:O? s:O? s:O? s:O? s:O? s:O? s:O?}", "id", json_object_get(s, "id"), "status",
+        json_object_get(s, "status"), "suspend_reason", json_object_get(s, "suspend_reason"),
+        "domain", json_object_get(s, "domain"), "username", json_object_get(s, "username"),
+        "billing_cycle", json_object_get(s, "billing_cycle"), "next_due_date",
+        json_object_get(s, "next_due_date"), "created_at", json_object_get(s, "created_at"));
+    if (v == NULL)
+        return NULL;
+    set_label(v, "status_label", str_of(s, "status"));
+    set_day(v, "next_due_on", str_of(s, "next_due_date"));
+    set_day(v, "ordered_on", str_of(s, "created_at"));
+    set_money(v, "recurring_text", int_of(s, "recurring_amount"), currency);
+    json_t *product = products_get(db, int_of(s, "product_id"), &err);
+    char name[64];
+    if (product != NULL)
+        json_object_set_new(v, "product_name", json_string(str_of(product, "name")));
+    else if (snprintf(name, sizeof name, "Product #%lld", (long long)int_of(s, "product_id")) > 0)
+        json_object_set_new(v, "product_name", json_string(name));
+    json_decref(product);
+    return v;
+}
+
+/* ---- scoped lookups ------------------------------------------------------------ */
+
+struct id_page {
+    int64_t ids[LIST_ROWS];
+    size_t n;
+    int64_t next; /* the cursor of the following page, 0 when none */
+};
+
+/* Runs one of the SQL_*_IDS above: at most limit (≤ LIST_ROWS) ids into p. */
+static int scoped_ids(struct db *db, const char *sql, int64_t client_id, int64_t arg, size_t limit,
+                      struct id_page *p, struct lumi_err *err)
+{
+    int rc;
+    memset(p, 0, sizeof *p);
+    if (limit > LIST_ROWS)
+        limit = LIST_ROWS;
+    struct db_stmt *st = db_prepare(db, sql, err);
+    if (st == NULL)
+        return err->code != 0 ? err->code : LUMI_EDB;
+    /* One row more than shown tells whether another page follows. */
+    if (db_bind_int64(st, 1, client_id) < 0 || db_bind_int64(st, 2, arg) < 0 ||
+        db_bind_int64(st, 3, (int64_t)limit + 1) < 0) {
+        rc = err_set(err, LUMI_EDB, "cannot bind a parameter");
+        goto out;
+    }
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        if (p->n == limit) {
+            p->next = p->ids[limit - 1];
+            break;
+        }
+        p->ids[p->n++] = db_col_int64(st, 0);
+    }
+    if (rc == DB_ROW || rc == DB_DONE)
+        rc = 0;
+out:
+    db_finalize(st);
+    return rc;
+}
+
+/* The client's invoice id with its view fields, or NULL: LUMI_ENOTFOUND also for another's. */
+static json_t *own_invoice(struct db *db, int64_t client_id, int64_t id, struct lumi_err *err)
+{
+    json_t *inv = id > 0 ? invoices_get(db, id, err) : NULL;
+    if (id <= 0 || (inv != NULL && int_of(inv, "client_id") != client_id)) {
+        json_decref(inv);
+        err_set(err, LUMI_ENOTFOUND, NO_INVOICE);
+        return NULL;
+    }
+    if (inv != NULL)
+        invoice_view(inv);
+    return inv;
+}
+
+/* The invoices of ids (all the client's, selected by scoped_ids) as a new array, or NULL. */
+static json_t *invoices_of(struct db *db, int64_t client_id, const struct id_page *p,
+                           struct lumi_err *err)
+{
+    json_t *rows = json_array();
+    for (size_t i = 0; rows != NULL && i < p->n; i++) {
+        json_t *inv = own_invoice(db, client_id, p->ids[i], err);
+        if (inv == NULL) {
+            json_decref(rows);
+            return NULL;
+        }
+        json_object_del(inv, "items"); /* the lists show totals only */
+        json_array_append_new(rows, inv);
+    }
+    if (rows == NULL)
+        err_set(err, LUMI_ENOMEM, "out of memory");
+    return rows;
+}
+
+/* The services of ids as client views in a new array, or NULL. */
+static json_t *services_of(struct db *db, const struct id_page *p, struct lumi_err *err)
+{
+    json_t *rows = json_array();
+    for (size_t i = 0; rows != NULL && i < p->n; i++) {
+        json_t *s = services_get(db, p->ids[i], err);
+        json_t *v = s != NULL ? service_view(db, s) : NULL;
+        json_decref(s);
+        if (v == NULL) {
+            if (err->code == 0)
+                err_set(err, LUMI_ENOMEM, "out of memory");
+            json_decref(rows);
+            return NULL;
+        }
+        json_array_append_new(rows, v);
+    }
+    if (rows == NULL)
+        err_set(err, LUMI_ENOMEM, "out of memory");
+    return rows;
+}
+
+/* ?cursor= of a list: INT64_MAX (the newest) when absent; false (answered 400) when bad. */
+static bool read_cursor(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
+                        int64_t *cursor)
+{
+    const char *c = web_query(req, "cursor");
+    *cursor = INT64_MAX;
+    if (c != NULL && str_to_i64z(c, 1, INT64_MAX, cursor) != 0) {
+        page_error(req, resp, 400, ctx, "The cursor must be a positive whole number.");
+        return false;
+    }
+    return true;
+}
+
+/* ---- pages -------------------------------------------------------------------- */
+
+void p_client_home(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    struct lumi_err err = {0};
+    struct id_page ids;
+    json_t *data = NULL, *client = NULL, *services = NULL, *invoices = NULL;
+    bool more_services = false;
+    if (page_require_client(req, resp, &ctx) != 0)
+        return;
+    int64_t me = auth_client_scope(req);
+    client = clients_get(req->db, me, &err);
+    if (client == NULL)
+        goto fail;
+    if (scoped_ids(req->db, SQL_SERVICE_IDS, me, INT64_MAX, HOME_ROWS, &ids, &err) != 0)
+        goto fail;
+    services = services_of(req->db, &ids, &err);
+    more_services = ids.next > 0;
+    if (services == NULL ||
+        scoped_ids(req->db, SQL_UNPAID_IDS, me, INT64_MAX, LIST_ROWS, &ids, &err) != 0)
+        goto fail;
+    invoices = invoices_of(req->db, me, &ids, &err);
+    if (invoices == NULL)
+        goto fail;
+    data = json_pack("{s:s s:o s:{s:o s:b} s:{s:o s:b}}", "title", "Your account", "client", client,
+                     "services", "rows", services, "more", more_services, "unpaid", "rows",
+                     invoices, "more", ids.next > 0);
+    page_render(req, resp, 200, &ctx, "client_home.html", data);
+    return;
+fail:
+    json_decref(client);
+    json_decref(services);
+    json_decref(invoices);
+    page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
+}
+
+void p_client_services(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    struct lumi_err err = {0};
+    struct id_page ids;
+    int64_t cursor;
+    if (page_require_client(req, resp, &ctx) != 0)
+        return;
+    ctx.nav = "services";
+    if (!read_cursor(req, resp, &ctx, &cursor))
+        return;
+    int64_t me = auth_client_scope(req);
+    json_t *rows = NULL;
+    if (scoped_ids(req->db, SQL_SERVICE_IDS, me, cursor, LIST_ROWS, &ids, &err) == 0)
+        rows = services_of(req->db, &ids, &err);
+    if (rows == NULL) {
+        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
+        return;
+    }
+    json_t *data = json_pack("{s:s s:{s:o}}", "title", "Your services", "services", "rows", rows);
+    if (data != NULL && ids.next > 0)
+        json_object_set_new(data, "next_cursor", json_integer(ids.next));
+    page_render(req, resp, 200, &ctx, "client_services.html", data);
+}
+
+void p_client_service(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    struct lumi_err err = {0};
+    struct id_page ids;
+    if (page_require_client(req, resp, &ctx) != 0)
+        return;
+    ctx.nav = "services";
+    int64_t me = auth_client_scope(req);
+    int64_t id = web_param_id(req, "id");
+    json_t *s = id > 0 ? services_get(req->db, id, &err) : NULL;
+    if (s == NULL && id > 0 && err.code != LUMI_ENOTFOUND) {
+        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
+        return;
+    }
+    if (s == NULL || int_of(s, "client_id") != me) {
+        json_decref(s);
+        page_error(req, resp, 404, &ctx, NO_SERVICE);
+        return;
+    }
+    json_t *view = service_view(req->db, s);
+    json_decref(s);
+    json_t *invoices = NULL;
+    if (view != NULL &&
+        scoped_ids(req->db, SQL_SERVICE_INVOICE_IDS, me, id, LIST_ROWS, &ids, &err) == 0)
+        invoices = invoices_of(req->db, me, &ids, &err);
+    if (view == NULL || invoices == NULL) {
+        json_decref(view);
+        page_error(req, resp, err.code != 0 ? err_http_status(err.code) : 500, &ctx,
+                   err.code != 0 ? err.msg : "out of memory");
+        return;
+    }
+    json_t *data = json_pack("{s:s s:o s:{s:o}}", "title", "Service", "service", view, "invoices",
+                             "rows", invoices);
+    page_render(req, resp, 200, &ctx, "client_service.html", data);
+}
+
+void p_client_invoices(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    struct lumi_err err = {0};
+    struct id_page ids;
+    int64_t cursor;
+    if (page_require_client(req, resp, &ctx) != 0)
+        return;
+    ctx.nav = "invoices";
+    if (!read_cursor(req, resp, &ctx, &cursor))
+        return;
+    int64_t me = auth_client_scope(req);
+    json_t *rows = NULL;
+    if (scoped_ids(req->db, SQL_INVOICE_IDS, me, cursor, LIST_ROWS, &ids, &err) == 0)
+        rows = invoices_of(req->db, me, &ids, &err);
+    if (rows == NULL) {
+        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
+        return;
+    }
+    json_t *data = json_pack("{s:s s:{s:o}}", "title", "Your invoices", "invoices", "rows", rows);
+    if (data != NULL && ids.next > 0)
+        json_object_set_new(data, "next_cursor", json_integer(ids.next));
+    page_render(req, resp, 200, &ctx, "client_invoices.html", data);
+}
+
+/* ---- the invoice page and the gateways' returns ---------------------------------- */
+
+struct outcome {
+    int status;       /* of the page */
+    const char *kind; /* flash kind: ok | warn | error | info */
+    const char *text;
+};
+
+/* The buyer's view of a payment result (pay_outcome.result, or PayPal's result=). */
+static struct outcome outcome_of(const char *result)
+{
+    if (str_eq(result, "paid") || str_eq(result, "duplicate"))
+        return (struct outcome){200, "ok",
+                                "Thank you: your payment was received and the invoice is paid."};
+    if (str_eq(result, "pending"))
+        return (struct outcome){200, "warn",
+                                "Your payment is being processed; the invoice will be marked "
+                                "paid when it clears."};
+    if (str_eq(result, "failed"))
+        return (struct outcome){200, "error",
+                                "The payment did not go through. Nothing was charged; you can "
+                                "try again."};
+    if (str_eq(result, "mismatch"))
+        return (struct outcome){200, "error",
+                                "Your payment arrived but does not match the invoice; our staff "
+                                "will contact you."};
+    return (struct outcome){200, "info", "The payment has not been completed yet."};
+}
+
+/* Renders the invoice page of the client's invoice id with flash (taken; may be NULL). */
+static void render_invoice(struct web_req *req, struct web_resp *resp, struct page_ctx *ctx,
+                           int status, int64_t id, json_t *flash)
+{
+    struct lumi_err err = {0};
+    int64_t me = auth_client_scope(req);
+    ctx->nav = "invoices";
+    json_t *inv = own_invoice(req->db, me, id, &err);
+    json_t *txs = inv != NULL ? payments_list_for_invoice(req->db, id, &err) : NULL;
+    if (txs == NULL) {
+        json_decref(inv);
+        json_decref(flash);
+        page_error(req, resp, err.code == LUMI_ENOTFOUND ? 404 : err_http_status(err.code), ctx,
+                   err.code == LUMI_ENOTFOUND ? NO_INVOICE : err.msg);
+        return;
+    }
+    /* A payment as its payer sees it: when, how, how much, its state; never gateway details. */
+    json_t *payments = json_array();
+    size_t i;
+    json_t *tx;
+    json_array_foreach(txs, i, tx)
+    {
+        json_t *p = json_pack("{s:O? s:O? s:O?}", "created_at", json_object_get(tx, "created_at"),
+                              "gateway", json_object_get(tx, "gateway"), "status",
+                              json_object_get(tx, "status"));
+        if (p == NULL)
+            continue;
+        set_label(p, "kind_label", str_of(tx, "kind"));
+        set_money(p, "amount_text", int_of(tx, "amount"), str_of(tx, "currency"));
+        json_array_append_new(payments, p);
+    }
+    json_decref(txs);
+    const struct pay_ctx *pay = gateways_ctx();
+    bool payable = json_is_true(json_object_get(inv, "payable"));
+    char title[96];
+    snprintf(title, sizeof title, "Invoice %s", str_of(inv, "number"));
+    json_t *data = json_pack("{s:s s:o s:o s:b s:b}", "title", title, "invoice", inv, "payments",
+                             payments, "pay_stripe", payable && pay->stripe != NULL, "pay_paypal",
+                             payable && pay->paypal != NULL);
+    if (data != NULL && flash != NULL)
+        json_object_set_new(data, "flash", flash);
+    else
+        json_decref(flash);
+    page_render(req, resp, status, ctx, "client_invoice.html", data);
+}
+
+/*
+ * A gateway's return with its outcome: above the invoice when the client is
+ * logged in and the invoice is theirs; otherwise the outcome alone, with a
+ * login link, and nothing of the invoice.
+ */
+static void render_outcome(struct web_req *req, struct web_resp *resp, int64_t id, struct outcome o)
+{
+    struct page_ctx ctx;
+    struct lumi_err err = {0};
+    memset(&ctx, 0, sizeof ctx);
+    ctx.area = AUTH_AREA_CLIENT;
+    bool in = auth_session_principal(req, AUTH_AREA_CLIENT, ctx.csrf, &err) == 0;
+    if (in) {
+        json_t *inv = own_invoice(req->db, auth_client_scope(req), id, &err);
+        bool own = inv != NULL;
+        json_decref(inv);
+        if (own) {
+            render_invoice(req, resp, &ctx, o.status, id, page_flash(o.kind, o.text));
+            return;
+        }
+    }
+    char next[64];
+    snprintf(next, sizeof next, "/client/invoices/%lld", (long long)id);
+    json_t *data = json_pack("{s:s s:o s:s s:b}", "title", "Payment", "flash",
+                             page_flash(o.kind, o.text), "next", next, "logged_in", in);
+    if (in)
+        ctx.nav = "invoices";
+    page_render(req, resp, o.status, in ? &ctx : NULL, "client_payment.html", data);
+}
+
+void h_client_invoice(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    struct lumi_err err = {0};
+    int64_t id = web_param_id(req, "id");
+    const char *paid = web_query(req, "paid");
+    const char *session_id = web_query(req, "session_id");
+    if (id > 0 && str_eq(paid, "stripe") && str_present(session_id)) {
+        struct pay_outcome out;
+        memset(&out, 0, sizeof out);
+        struct audit_actor actor = gateway_actor("stripe", req->client_ip, req->user_agent);
+        struct outcome o;
+        if (checkout_stripe_return(req->db, gateways_ctx(), &actor, id, session_id, &out, &err) !=
+            0)
+            o = (struct outcome){err.code == LUMI_EUPSTREAM || err.code == LUMI_EBUSY ? 502 : 400,
+                                 "error",
+                                 "We could not confirm this payment with Stripe yet. If you "
+                                 "paid, the invoice will be updated shortly."};
+        else
+            o = outcome_of(out.result);
+        render_outcome(req, resp, id, o);
+        return;
+    }
+    if (id > 0 && str_eq(paid, "paypal")) {
+        render_outcome(req, resp, id, outcome_of(web_query(req, "result")));
+        return;
+    }
+    if (page_require_client(req, resp, &ctx) != 0)
+        return;
+    render_invoice(req, resp, &ctx, 200, id, NULL);
+}

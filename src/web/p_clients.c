@@ -1,0 +1,360 @@
+/*
+ * p_clients.c — /admin/clients: the list, the add and edit forms, and a
+ * client's page with their services and invoices.
+ *
+ * Every change goes through the functions behind /api/admin/clients
+ * (clients_create, clients_update): a form is turned into the same JSON body
+ * the API takes, so the rules, messages and audit rows are the API's. The
+ * password is write-only: never rendered, never pre-filled; left blank on the
+ * edit form it is not changed. Handlers run on the request's worker thread;
+ * no shared state.
+ *
+ * Caveat: services_list and invoices_list cannot filter by client, so the
+ * client's page walks their pages (ascending ids) and keeps the client's rows,
+ * reading at most DETAIL_SCAN_MAX rows of each; it says so when it stopped
+ * early. A client filter in the domain would make this one query.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "billing/clients.h"
+#include "billing/invoices.h"
+#include "core/money.h"
+#include "core/str.h"
+#include "provisioning/services.h"
+#include "web/page.h"
+#include "web/pages_billing.h"
+
+/* Clients per list page. */
+#define LIST_PAGE 50
+/* Rows of services (and of invoices) read to find one client's. */
+#define DETAIL_SCAN_MAX 2000
+
+/* The text fields of the form, in the order the form shows them. */
+static const char *const TEXT_FIELDS[] = {
+    "email", "first_name", "last_name", "company", "phone",    "address1", "address2",
+    "city",  "state",      "postcode",  "country", "currency", NULL};
+
+/* Fields that cannot be cleared: left blank on the edit form they are not sent. */
+static bool keep_when_blank(const char *name)
+{
+    return str_eq(name, "email") || str_eq(name, "currency");
+}
+
+static const char *form_str(struct web_req *req, const char *name)
+{
+    const char *v = web_form_value(req, name);
+    return v ? v : "";
+}
+
+/*
+ * The API's JSON body from the form. Creating: the fields typed (blank ones
+ * left to the domain's defaults). Editing: blank text fields become null
+ * (cleared), except e-mail and currency; status always; the password only
+ * when one was typed.
+ */
+static json_t *body_from_form(struct web_req *req, bool creating)
+{
+    json_t *b = json_object();
+    if (b == NULL)
+        return NULL;
+    for (size_t i = 0; TEXT_FIELDS[i] != NULL; i++) {
+        const char *name = TEXT_FIELDS[i];
+        const char *v = form_str(req, name);
+        if (*v != '\0')
+            json_object_set_new(b, name, json_string(v));
+        else if (str_eq(name, "email"))
+            json_object_set_new(b, name, json_string(""));
+        else if (!creating && !keep_when_blank(name))
+            json_object_set_new(b, name, json_null());
+    }
+    const char *pw = form_str(req, "password");
+    if (*pw != '\0')
+        json_object_set_new(b, "password", json_string(pw));
+    if (!creating) {
+        const char *status = form_str(req, "status");
+        json_object_set_new(b, "status", json_string(*status ? status : "active"));
+    }
+    return b;
+}
+
+/* What was typed, to show again after a validation error (never the password). */
+static json_t *typed_values(struct web_req *req)
+{
+    json_t *v = json_object();
+    if (v == NULL)
+        return NULL;
+    for (size_t i = 0; TEXT_FIELDS[i] != NULL; i++)
+        json_object_set_new(v, TEXT_FIELDS[i], json_string(form_str(req, TEXT_FIELDS[i])));
+    json_object_set_new(v, "status", json_string(form_str(req, "status")));
+    return v;
+}
+
+/* The form's view data; values is borrowed. */
+static json_t *form_view(const json_t *values, int64_t id, const char *error)
+{
+    const char *status = json_string_value(json_object_get(values, "status"));
+    json_t *v = json_pack("{s:s s:O s:b s:b s:b}", "title", id > 0 ? "Edit client" : "Add client",
+                          "client", values, "editing", id > 0, "creating", id <= 0, "disabled",
+                          status != NULL && str_eq(status, "disabled"));
+    if (v == NULL)
+        return NULL;
+    if (id > 0)
+        json_object_set_new(v, "id", json_integer(id));
+    if (error != NULL)
+        json_object_set_new(v, "flash", page_flash("error", error));
+    return v;
+}
+
+static int status_of(const struct lumi_err *err)
+{
+    return err->code == LUMI_EINVAL ? 400 : err_http_status(err->code);
+}
+
+/* ?cursor= of a list page: 0 when absent; < 0 (answered 400) when malformed. */
+static int read_cursor(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
+                       int64_t *cursor)
+{
+    const char *c = web_query(req, "cursor");
+    *cursor = 0;
+    if (c == NULL || *c == '\0')
+        return 0;
+    if (str_to_i64z(c, 1, INT64_MAX, cursor) != 0) {
+        page_error(req, resp, 400, ctx, "cursor must be a positive whole number");
+        return -1;
+    }
+    return 0;
+}
+
+void p_clients_list(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    struct lumi_err err = {0};
+    int64_t next = 0, cursor = 0;
+    if (page_require_admin(req, resp, &ctx) != 0)
+        return;
+    ctx.nav = "clients";
+    if (read_cursor(req, resp, &ctx, &cursor) != 0)
+        return;
+    json_t *rows = clients_list(req->db, cursor, LIST_PAGE, &next, &err);
+    if (rows == NULL) {
+        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
+        return;
+    }
+    json_t *data = json_pack("{s:s s:o}", "title", "Clients", "clients", rows);
+    if (data != NULL && next > 0)
+        json_object_set_new(data, "next_cursor", json_integer(next));
+    page_render(req, resp, 200, &ctx, "clients.html", data);
+}
+
+void p_clients_new(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    if (page_require_admin(req, resp, &ctx) != 0)
+        return;
+    ctx.nav = "clients";
+    json_t *values = json_pack("{s:s s:s}", "currency", "usd", "status", "active");
+    page_render(req, resp, 200, &ctx, "client_form.html", form_view(values, 0, NULL));
+    json_decref(values);
+}
+
+void p_clients_create(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    struct lumi_err err = {0};
+    if (page_require_admin(req, resp, &ctx) != 0)
+        return;
+    ctx.nav = "clients";
+    json_t *client = NULL;
+    json_t *body = body_from_form(req, true);
+    if (body == NULL) {
+        err_set(&err, LUMI_ENOMEM, "out of memory");
+    } else {
+        struct audit_actor actor = auth_actor(req);
+        client = clients_create(req->db, &actor, body, &err);
+        json_decref(body);
+    }
+    if (client == NULL) {
+        json_t *values = typed_values(req);
+        page_render(req, resp, status_of(&err), &ctx, "client_form.html",
+                    form_view(values, 0, err.msg));
+        json_decref(values);
+        return;
+    }
+    char path[64], msg[400];
+    snprintf(path, sizeof path, "/admin/clients/%lld",
+             (long long)json_integer_value(json_object_get(client, "id")));
+    snprintf(msg, sizeof msg, "Client %s added.",
+             json_string_value(json_object_get(client, "email")));
+    json_decref(client);
+    page_redirect_flash(resp, path, "ok", msg);
+}
+
+/* The client of the {id} in the path, or NULL after answering 404 (or the domain's error). */
+static json_t *client_or_error(struct web_req *req, struct web_resp *resp,
+                               const struct page_ctx *ctx, int64_t *id)
+{
+    struct lumi_err err = {0};
+    *id = web_param_id(req, "id");
+    if (*id <= 0) {
+        page_error(req, resp, 404, ctx, "client not found");
+        return NULL;
+    }
+    json_t *c = clients_get(req->db, *id, &err);
+    if (c == NULL)
+        page_error(req, resp, err_http_status(err.code), ctx,
+                   err.code == LUMI_ENOTFOUND ? "client not found" : err.msg);
+    return c;
+}
+
+/* Adds "<key>_text" (the amount formatted for the row's currency) to row. */
+static void add_money_text(json_t *row, const char *key)
+{
+    char text[MONEY_TEXT_MAX], name[64];
+    const char *cur = json_string_value(json_object_get(row, "currency"));
+    json_t *amount = json_object_get(row, key);
+    if (cur == NULL || !json_is_integer(amount))
+        return;
+    if (money_format(json_integer_value(amount), cur, text, sizeof text) != 0)
+        return;
+    snprintf(name, sizeof name, "%s_text", key);
+    json_object_set_new(row, name, json_string(text));
+}
+
+typedef json_t *(*page_fn)(struct db *db, const char *status, int64_t after_id, int limit,
+                           int64_t *next_cursor, struct lumi_err *err);
+
+/*
+ * The rows of one client found by walking pages of fn (services_list or
+ * invoices_list) up to DETAIL_SCAN_MAX rows; *partial says the walk stopped
+ * before the end. New array, or NULL with err.
+ */
+static json_t *rows_of_client(struct db *db, page_fn fn, int64_t client_id, bool *partial,
+                              struct lumi_err *err)
+{
+    json_t *out = json_array();
+    int64_t after = 0, next = 0;
+    size_t seen = 0;
+    *partial = false;
+    if (out == NULL) {
+        err_set(err, LUMI_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (;;) {
+        json_t *rows = fn(db, NULL, after, LISTING_PAGE_MAX, &next, err);
+        if (rows == NULL) {
+            json_decref(out);
+            return NULL;
+        }
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row)
+        {
+            if (json_integer_value(json_object_get(row, "client_id")) == client_id)
+                json_array_append(out, row);
+        }
+        seen += json_array_size(rows);
+        json_decref(rows);
+        if (next <= 0)
+            break;
+        if (seen >= DETAIL_SCAN_MAX) {
+            *partial = true;
+            break;
+        }
+        after = next;
+    }
+    return out;
+}
+
+void p_clients_detail(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    struct lumi_err err = {0};
+    int64_t id = 0;
+    bool svc_partial = false, inv_partial = false;
+    json_t *services = NULL, *invoices = NULL, *data = NULL;
+    if (page_require_admin(req, resp, &ctx) != 0)
+        return;
+    ctx.nav = "clients";
+    json_t *c = client_or_error(req, resp, &ctx, &id);
+    if (c == NULL)
+        return;
+    services = rows_of_client(req->db, services_list, id, &svc_partial, &err);
+    if (services != NULL)
+        invoices = rows_of_client(req->db, invoices_list, id, &inv_partial, &err);
+    if (invoices == NULL) {
+        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
+        goto out;
+    }
+    size_t i;
+    json_t *row;
+    json_array_foreach(services, i, row) add_money_text(row, "recurring_amount");
+    json_array_foreach(invoices, i, row)
+    {
+        add_money_text(row, "total");
+        add_money_text(row, "amount_paid");
+    }
+    data = json_pack("{s:s s:O s:O s:O s:b s:b s:b}", "title", "Client", "client", c, "services",
+                     services, "invoices", invoices, "services_partial", svc_partial,
+                     "invoices_partial", inv_partial, "disabled",
+                     str_eq(json_string_value(json_object_get(c, "status")), "disabled"));
+    if (data != NULL)
+        json_object_set_new(data, "scan_max", json_integer(DETAIL_SCAN_MAX));
+    page_render(req, resp, 200, &ctx, "client_detail.html", data);
+out:
+    json_decref(services);
+    json_decref(invoices);
+    json_decref(c);
+}
+
+void p_clients_edit(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    int64_t id = 0;
+    if (page_require_admin(req, resp, &ctx) != 0)
+        return;
+    ctx.nav = "clients";
+    json_t *c = client_or_error(req, resp, &ctx, &id);
+    if (c == NULL)
+        return;
+    page_render(req, resp, 200, &ctx, "client_form.html", form_view(c, id, NULL));
+    json_decref(c);
+}
+
+void p_clients_update(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    struct lumi_err err = {0};
+    if (page_require_admin(req, resp, &ctx) != 0)
+        return;
+    ctx.nav = "clients";
+    int64_t id = web_param_id(req, "id");
+    if (id <= 0) {
+        page_error(req, resp, 404, &ctx, "client not found");
+        return;
+    }
+    json_t *client = NULL;
+    json_t *body = body_from_form(req, false);
+    if (body == NULL) {
+        err_set(&err, LUMI_ENOMEM, "out of memory");
+    } else {
+        struct audit_actor actor = auth_actor(req);
+        client = clients_update(req->db, &actor, id, body, &err);
+        json_decref(body);
+    }
+    if (client == NULL) {
+        if (err.code == LUMI_ENOTFOUND) {
+            page_error(req, resp, 404, &ctx, "client not found");
+            return;
+        }
+        json_t *values = typed_values(req);
+        page_render(req, resp, status_of(&err), &ctx, "client_form.html",
+                    form_view(values, id, err.msg));
+        json_decref(values);
+        return;
+    }
+    json_decref(client);
+    char path[64];
+    snprintf(path, sizeof path, "/admin/clients/%lld", (long long)id);
+    page_redirect_flash(resp, path, "ok", "Client saved.");
+}
