@@ -4,14 +4,24 @@
  * Threading: functions use only the connection they are given, apart from
  * the dummy password hash (computed once under pthread_once) that makes a
  * login for an unknown e-mail cost as much as one for a known e-mail.
+ *
+ * Second factor: every check that spends something (a TOTP step, a recovery
+ * code, a login challenge) is a conditional UPDATE/DELETE whose row count is
+ * checked inside the transaction that opens the session, so two requests
+ * racing with the same code or challenge cannot both win on either engine.
+ * Decrypted secrets live on the stack only and are wiped before returning.
  */
 #include "accounts/accounts.h"
 
 #include <pthread.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "core/str.h"
 
@@ -212,8 +222,7 @@ static int check_throttle(struct db *db, const char *mail, const char *ip,
     if (rc != 0)
         return rc;
     if (by_mail >= p->max_failures || by_ip >= 4 * p->max_failures)
-        return err_set(err, LUMI_ETHROTTLED,
-                       "too many failed logins; try again in %lld minutes",
+        return err_set(err, LUMI_ETHROTTLED, "too many failed logins; try again in %lld minutes",
                        (long long)((p->window_s + 59) / 60));
     return 0;
 }
@@ -234,13 +243,17 @@ struct login_user {
     char role[16];
     char status[16];
     char hash[CRYPTO_PWHASH_MAX];
+    bool totp; /* a second factor is on */
 };
 
 static int find_login_user(struct db *db, const char *mail, struct login_user *u,
                            struct lumi_err *err)
 {
     struct db_stmt *st =
-        db_prepare(db, "SELECT id, role, status, password_hash FROM users WHERE email = $1", err);
+        db_prepare(db,
+                   "SELECT id, role, status, password_hash, "
+                   "CASE WHEN totp_secret IS NULL THEN 0 ELSE 1 END FROM users WHERE email = $1",
+                   err);
     if (st == NULL)
         return err ? err->code : LUMI_EDB;
     db_bind_text(st, 1, mail);
@@ -250,6 +263,7 @@ static int find_login_user(struct db *db, const char *mail, struct login_user *u
         str_copy(u->role, db_col_text(st, 1), sizeof u->role);
         str_copy(u->status, db_col_text(st, 2), sizeof u->status);
         str_copy(u->hash, db_col_text(st, 3) ? db_col_text(st, 3) : "", sizeof u->hash);
+        u->totp = db_col_int64(st, 4) != 0;
         rc = 0;
     } else if (rc == DB_DONE) {
         u->id = 0;
@@ -259,10 +273,12 @@ static int find_login_user(struct db *db, const char *mail, struct login_user *u
     return rc;
 }
 
-static int open_session(struct db *db, const struct audit_actor *actor, const struct login_user *u,
-                        const char *ip, const char *user_agent,
-                        const struct accounts_login_policy *p, struct accounts_session *out,
-                        struct lumi_err *err)
+/* Inserts the session and its LOGIN row inside the caller's transaction;
+ * factor ("password", "totp", "recovery_code") goes into the audit details. */
+static int open_session_tx(struct db *db, const struct audit_actor *actor, int64_t user_id,
+                           const char *factor, const char *ip, const char *user_agent,
+                           const struct accounts_login_policy *p, struct accounts_session *out,
+                           struct lumi_err *err)
 {
     static const char sql[] =
         "INSERT INTO sessions (token_hash, user_id, csrf_token, ip, user_agent, created_at, "
@@ -275,34 +291,88 @@ static int open_session(struct db *db, const struct audit_actor *actor, const st
     utc_format(t, now);
     utc_format(t + p->session_ttl_s, out->expires_at);
 
-    int rc = db_begin(db, err);
-    if (rc != 0)
-        return rc;
     struct db_stmt *st = db_prepare(db, sql, err);
-    if (st == NULL) {
-        rc = err ? err->code : LUMI_EDB;
-        goto out;
-    }
+    if (st == NULL)
+        return err ? err->code : LUMI_EDB;
     db_bind_text(st, 1, hash);
-    db_bind_int64(st, 2, u->id);
+    db_bind_int64(st, 2, user_id);
     db_bind_text(st, 3, out->csrf_token);
     db_bind_text(st, 4, ip);
     db_bind_text(st, 5, user_agent);
     db_bind_text(st, 6, now);
     db_bind_text(st, 7, out->expires_at);
-    rc = db_step(st, err);
+    int rc = db_step(st, err);
     int64_t sid = rc == DB_ROW ? db_col_int64(st, 0) : 0;
     db_finalize(st);
-    if (rc != DB_ROW) {
-        rc = rc < 0 ? rc : err_set(err, LUMI_EDB, "session insert returned no id");
-        goto out;
-    }
-    snprintf(idtext, sizeof idtext, "%lld", (long long)u->id);
-    json_t *details = json_pack("{s:I}", "session_id", (json_int_t)sid);
+    if (rc != DB_ROW)
+        return rc < 0 ? rc : err_set(err, LUMI_EDB, "session insert returned no id");
+    snprintf(idtext, sizeof idtext, "%lld", (long long)user_id);
+    json_t *details = json_pack("{s:I s:s}", "session_id", (json_int_t)sid, "factor", factor);
     rc = audit_append(db, actor, "LOGIN", "user", idtext, details, NULL, err);
     json_decref(details);
-out:
+    return rc;
+}
+
+static int open_session(struct db *db, const struct audit_actor *actor, const struct login_user *u,
+                        const char *ip, const char *user_agent,
+                        const struct accounts_login_policy *p, struct accounts_session *out,
+                        struct lumi_err *err)
+{
+    int rc = db_begin(db, err);
+    if (rc != 0)
+        return rc;
+    rc = open_session_tx(db, actor, u->id, "password", ip, user_agent, p, out, err);
     return finish_tx(db, rc, err);
+}
+
+/* Stores a new login challenge for user_id (its hash only) and writes the
+ * token into out->challenge. Expired challenges of the user go at the same time. */
+static int open_challenge(struct db *db, int64_t user_id, const char *ip,
+                          struct accounts_session *out, struct lumi_err *err)
+{
+    static const char sql[] =
+        "INSERT INTO login_challenges (token_hash, user_id, ip, created_at, expires_at) "
+        "VALUES ($1, $2, $3, $4, $5)";
+    char hash[CRYPTO_SHA256_HEX], now[UTC_ISO_LEN], expires[UTC_ISO_LEN];
+    int64_t t = utc_now();
+    utc_format(t, now);
+    utc_format(t + ACCOUNTS_CHALLENGE_TTL_S, expires);
+    crypto_random_token(32, out->challenge, sizeof out->challenge);
+    crypto_sha256_hex(out->challenge, strlen(out->challenge), hash);
+
+    int rc = db_begin(db, err);
+    if (rc != 0)
+        return rc;
+    struct db_stmt *st =
+        db_prepare(db, "DELETE FROM login_challenges WHERE user_id = $1 AND expires_at < $2", err);
+    if (st == NULL) {
+        rc = err ? err->code : LUMI_EDB;
+        goto out;
+    }
+    db_bind_int64(st, 1, user_id);
+    db_bind_text(st, 2, now);
+    rc = db_step(st, err);
+    db_finalize(st);
+    if (rc < 0)
+        goto out;
+    st = db_prepare(db, sql, err);
+    if (st == NULL) {
+        rc = err ? err->code : LUMI_EDB;
+        goto out;
+    }
+    db_bind_text(st, 1, hash);
+    db_bind_int64(st, 2, user_id);
+    db_bind_text(st, 3, ip);
+    db_bind_text(st, 4, now);
+    db_bind_text(st, 5, expires);
+    rc = db_step(st, err);
+    db_finalize(st);
+    rc = rc < 0 ? rc : 0;
+out:
+    rc = finish_tx(db, rc, err);
+    if (rc != 0)
+        sodium_memzero(out->challenge, sizeof out->challenge);
+    return rc;
 }
 
 int accounts_login(struct db *db, const char *email, const char *password, const char *ip,
@@ -344,8 +414,7 @@ int accounts_login(struct db *db, const char *email, const char *password, const
         struct lumi_err aerr;
         const char *reason = !ok ? "wrong e-mail or password" : "account not allowed";
         json_t *details = json_pack("{s:s}", "reason", reason);
-        int arc = audit_alone(db, &actor, "LOGIN_FAILED", u.id > 0 ? idtext : NULL, details,
-                              &aerr);
+        int arc = audit_alone(db, &actor, "LOGIN_FAILED", u.id > 0 ? idtext : NULL, details, &aerr);
         json_decref(details);
         if (arc != 0) {
             if (err != NULL)
@@ -354,9 +423,19 @@ int accounts_login(struct db *db, const char *email, const char *password, const
         }
         if (!ok)
             return err_set(err, LUMI_EAUTH, "wrong e-mail or password");
-        return err_set(err, LUMI_EFORBIDDEN, policy->client_area
-                                                 ? "this account cannot sign in to the client area"
-                                                 : "this account cannot sign in to the admin area");
+        return err_set(err, LUMI_EFORBIDDEN,
+                       policy->client_area ? "this account cannot sign in to the client area"
+                                           : "this account cannot sign in to the admin area");
+    }
+    if (u.totp && !policy->client_area) {
+        rc = open_challenge(db, u.id, ip, out, err);
+        if (rc != 0)
+            return rc;
+        out->user_id = u.id;
+        str_copy(out->role, u.role, sizeof out->role);
+        str_copy(out->email, mail, sizeof out->email);
+        err_set(err, LUMI_EAUTH, "enter the code from your authenticator app");
+        return ACCOUNTS_LOGIN_NEED_CODE;
     }
     rc = open_session(db, &actor, &u, ip, user_agent, policy, out, err);
     if (rc == 0) {
@@ -383,4 +462,637 @@ int accounts_logout(struct db *db, const struct audit_actor *actor, int64_t sess
         json_decref(details);
     }
     return finish_tx(db, rc, err);
+}
+
+/* --- second factor ------------------------------------------------------ */
+
+#define TOTP_ISSUER "Lumi"
+#define SEALED_MAX 256 /* "v1." + base64url(nonce, tag, a 32-character secret) fits easily */
+
+/* What the second-factor functions need to know about one user. */
+struct totp_user {
+    int64_t id;
+    char idtext[24];
+    char email[EMAIL_MAX + 2];
+    char role[16];
+    char status[16];
+    char hash[CRYPTO_PWHASH_MAX];
+    char secret[SEALED_MAX];  /* sealed; "" = second factor off */
+    char pending[SEALED_MAX]; /* sealed; "" = nothing being set up */
+    int64_t last_step;        /* TOTP_STEP_NONE when no code was accepted yet */
+};
+
+/*
+ * Runs one statement with parameters bound by types: 'i' an int64_t, 't' a
+ * const char * (NULL binds SQL NULL). *changes (may be NULL) gets the rows
+ * changed. 0 or a negative code.
+ */
+static int run(struct db *db, const char *sql, const char *types, int64_t *changes,
+               struct lumi_err *err, ...)
+{
+    va_list ap;
+    struct db_stmt *st = db_prepare(db, sql, err);
+    if (st == NULL)
+        return err ? err->code : LUMI_EDB;
+    va_start(ap, err);
+    for (int i = 0; types[i] != '\0'; i++) {
+        if (types[i] == 'i')
+            db_bind_int64(st, i + 1, va_arg(ap, int64_t));
+        else
+            db_bind_text(st, i + 1, va_arg(ap, const char *));
+    }
+    va_end(ap);
+    int rc = db_step(st, err);
+    if (rc >= 0 && changes != NULL)
+        *changes = db_changes(st);
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+static void totp_user_wipe(struct totp_user *tu)
+{
+    sodium_memzero(tu, sizeof *tu);
+}
+
+static int load_totp_user(struct db *db, int64_t user_id, struct totp_user *tu,
+                          struct lumi_err *err)
+{
+    memset(tu, 0, sizeof *tu);
+    struct db_stmt *st = db_prepare(db,
+                                    "SELECT email, role, status, password_hash, totp_secret, "
+                                    "totp_pending, totp_last_step FROM users WHERE id = $1",
+                                    err);
+    if (st == NULL)
+        return err ? err->code : LUMI_EDB;
+    db_bind_int64(st, 1, user_id);
+    int rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        tu->id = user_id;
+        snprintf(tu->idtext, sizeof tu->idtext, "%lld", (long long)user_id);
+        str_copy(tu->email, db_col_text(st, 0), sizeof tu->email);
+        str_copy(tu->role, db_col_text(st, 1), sizeof tu->role);
+        str_copy(tu->status, db_col_text(st, 2), sizeof tu->status);
+        str_copy(tu->hash, db_col_text(st, 3) ? db_col_text(st, 3) : "", sizeof tu->hash);
+        str_copy(tu->secret, db_col_text(st, 4) ? db_col_text(st, 4) : "", sizeof tu->secret);
+        str_copy(tu->pending, db_col_text(st, 5) ? db_col_text(st, 5) : "", sizeof tu->pending);
+        tu->last_step = db_col_is_null(st, 6) ? TOTP_STEP_NONE : db_col_int64(st, 6);
+        rc = 0;
+    } else if (rc == DB_DONE) {
+        rc = err_set(err, LUMI_ENOTFOUND, "no user with id %lld", (long long)user_id);
+    }
+    db_finalize(st);
+    return rc;
+}
+
+/* Seals a base32 secret for users.<column> of user_id (caller frees), bound to the row. */
+static char *seal_secret(int64_t user_id, const char *column, const char *b32, struct lumi_err *err)
+{
+    char ad[64];
+    const uint8_t *key = config_secret_key();
+    if (key == NULL) {
+        err_set(err, LUMI_EINVAL, "LUMI_SECRET_KEY is not set: cannot store a second factor");
+        return NULL;
+    }
+    snprintf(ad, sizeof ad, "users.%s:%lld", column, (long long)user_id);
+    char *sealed = crypto_seal(key, ad, b32, strlen(b32));
+    if (sealed == NULL)
+        err_set(err, LUMI_EINTERNAL, "could not encrypt the second-factor secret");
+    else if (strlen(sealed) >= SEALED_MAX) {
+        free(sealed);
+        sealed = NULL;
+        err_set(err, LUMI_EINTERNAL, "the sealed second-factor secret is unexpectedly long");
+    }
+    return sealed;
+}
+
+/* Opens what seal_secret made into b32 (wiped by the caller after use). */
+static int open_secret(int64_t user_id, const char *column, const char *sealed,
+                       char b32[TOTP_SECRET_B32_LEN], struct lumi_err *err)
+{
+    char ad[64];
+    struct buf plain;
+    const uint8_t *key = config_secret_key();
+    if (key == NULL)
+        return err_set(err, LUMI_EINVAL,
+                       "LUMI_SECRET_KEY is not set: cannot check a second factor");
+    snprintf(ad, sizeof ad, "users.%s:%lld", column, (long long)user_id);
+    buf_init(&plain, TOTP_SECRET_B32_LEN - 1);
+    int rc = crypto_open(key, ad, sealed, &plain, err);
+    if (rc == 0)
+        str_copy(b32, buf_cstr(&plain), TOTP_SECRET_B32_LEN);
+    else
+        err_set(err, LUMI_EINVAL,
+                "the second-factor secret of user %lld cannot be decrypted (was LUMI_SECRET_KEY "
+                "changed?)",
+                (long long)user_id);
+    if (plain.data != NULL)
+        sodium_memzero(plain.data, plain.cap);
+    buf_free(&plain);
+    return rc;
+}
+
+/* A TOTP code is 6 digits (spaces allowed); anything else is tried as a recovery code. */
+static bool looks_like_totp(const char *code)
+{
+    int digits = 0;
+    for (const char *p = code; *p; p++) {
+        if (*p >= '0' && *p <= '9')
+            digits++;
+        else if (*p != ' ')
+            return false;
+    }
+    return digits == TOTP_DIGITS;
+}
+
+/*
+ * Checks code against tu's second factor inside the open transaction and
+ * spends it: a TOTP code's step becomes the last used one (only if newer, so
+ * a replay or a racing request with the same code fails), a recovery code is
+ * marked used. *kind gets "totp" or "recovery_code". 0, LUMI_EAUTH, or a
+ * database error.
+ */
+static int spend_code(struct db *db, const struct totp_user *tu, const char *code,
+                      const char **kind, struct lumi_err *err)
+{
+    char b32[TOTP_SECRET_B32_LEN], hex[TOTP_RECOVERY_HEX], now[UTC_ISO_LEN];
+    struct lumi_err ignored;
+    int64_t step = 0, changes = 0;
+    int rc;
+    utc_now_iso(now);
+    if (looks_like_totp(code)) {
+        *kind = "totp";
+        rc = open_secret(tu->id, "totp_secret", tu->secret, b32, err);
+        if (rc != 0)
+            return rc;
+        rc =
+            totp_verify(b32, code, utc_now(), ACCOUNTS_TOTP_WINDOW, tu->last_step, &step, &ignored);
+        sodium_memzero(b32, sizeof b32);
+        if (rc != 0)
+            return err_set(err, LUMI_EAUTH, "wrong or already used code");
+        rc = run(db,
+                 "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND "
+                 "(totp_last_step IS NULL OR totp_last_step < $1)",
+                 "ii", &changes, err, step, tu->id);
+    } else {
+        *kind = "recovery_code";
+        if (totp_recovery_hash(code, hex, &ignored) != 0)
+            return err_set(err, LUMI_EAUTH, "wrong or already used code");
+        rc = run(db,
+                 "UPDATE totp_recovery_codes SET used_at = $1 WHERE user_id = $2 AND "
+                 "code_hash = $3 AND used_at IS NULL",
+                 "tit", &changes, err, now, tu->id, hex);
+    }
+    if (rc != 0)
+        return rc;
+    return changes == 1 ? 0 : err_set(err, LUMI_EAUTH, "wrong or already used code");
+}
+
+struct challenge {
+    int64_t id;
+    int64_t user_id;
+    int64_t attempts;
+    char expires_at[UTC_ISO_LEN];
+};
+
+static int find_challenge(struct db *db, const char *hash, struct challenge *ch,
+                          struct lumi_err *err)
+{
+    struct db_stmt *st = db_prepare(db,
+                                    "SELECT id, user_id, attempts, expires_at FROM "
+                                    "login_challenges WHERE token_hash = $1",
+                                    err);
+    if (st == NULL)
+        return err ? err->code : LUMI_EDB;
+    db_bind_text(st, 1, hash);
+    int rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        ch->id = db_col_int64(st, 0);
+        ch->user_id = db_col_int64(st, 1);
+        ch->attempts = db_col_int64(st, 2);
+        str_copy(ch->expires_at, db_col_text(st, 3), sizeof ch->expires_at);
+        rc = 0;
+    } else if (rc == DB_DONE) {
+        rc = LUMI_ENOTFOUND;
+    }
+    db_finalize(st);
+    return rc;
+}
+
+/* LOGIN_FAILED for the second step, in its own transaction; optionally
+ * voids the challenge (delete) or counts a wrong code against it. */
+static int second_step_failed(struct db *db, const struct audit_actor *actor,
+                              const struct challenge *ch, bool void_it, const char *reason,
+                              const char *factor, struct lumi_err *err)
+{
+    int rc = db_begin(db, err);
+    if (rc != 0)
+        return rc;
+    if (ch != NULL && void_it)
+        rc = run(db, "DELETE FROM login_challenges WHERE id = $1", "i", NULL, err, ch->id);
+    else if (ch != NULL)
+        rc = run(db, "UPDATE login_challenges SET attempts = attempts + 1 WHERE id = $1", "i", NULL,
+                 err, ch->id);
+    if (rc == 0) {
+        json_t *details = factor ? json_pack("{s:s s:s}", "reason", reason, "factor", factor)
+                                 : json_pack("{s:s}", "reason", reason);
+        rc = audit_append(db, actor, "LOGIN_FAILED", "user", actor->id, details, NULL, err);
+        json_decref(details);
+    }
+    return finish_tx(db, rc, err);
+}
+
+int accounts_login_code(struct db *db, const char *challenge, const char *code, const char *ip,
+                        const char *user_agent, const struct accounts_login_policy *policy,
+                        struct accounts_session *out, struct lumi_err *err)
+{
+    static const char expired_msg[] = "this sign-in has expired or was already used; enter your "
+                                      "e-mail address and password again";
+    char hash[CRYPTO_SHA256_HEX], now[UTC_ISO_LEN];
+    struct audit_actor actor = {"user", NULL, NULL, ip, user_agent};
+    struct totp_user tu;
+    struct challenge ch;
+    struct lumi_err aerr;
+    const char *kind = "totp";
+    int rc;
+    memset(out, 0, sizeof *out);
+    memset(&tu, 0, sizeof tu);
+    if (challenge == NULL || strlen(challenge) != 64 || code == NULL || strlen(code) > 64)
+        return err_set(err, LUMI_EINVAL, "a login challenge and a code are required");
+    if (!str_present(code))
+        return err_set(err, LUMI_EINVAL,
+                       "enter the code from your authenticator app or a recovery code");
+    crypto_sha256_hex(challenge, 64, hash);
+    utc_now_iso(now);
+
+    rc = find_challenge(db, hash, &ch, err);
+    if (rc == LUMI_ENOTFOUND) {
+        /* Guessing challenges counts against the address like guessing passwords. */
+        rc = check_throttle(db, "", ip, policy, err);
+        if (rc != 0)
+            return rc;
+        rc = second_step_failed(db, &actor, NULL, false, "unknown login challenge", NULL, &aerr);
+        if (rc != 0) {
+            if (err != NULL)
+                *err = aerr;
+            return rc;
+        }
+        return err_set(err, LUMI_ENOTFOUND, "%s", expired_msg);
+    }
+    if (rc != 0)
+        return rc;
+    rc = load_totp_user(db, ch.user_id, &tu, err);
+    if (rc != 0)
+        goto out;
+    actor.id = tu.idtext;
+    actor.email = tu.email;
+    rc = check_throttle(db, tu.email, ip, policy, err);
+    if (rc == LUMI_ETHROTTLED) {
+        log_warn("auth.throttled", "ip=%s step=code", ip ? ip : "-");
+        audit_alone(db, &actor, "LOGIN_THROTTLED", tu.idtext, NULL, &aerr);
+    }
+    if (rc != 0)
+        goto out;
+    bool staff = str_eq(tu.role, "admin") || str_eq(tu.role, "staff");
+    if (strcmp(ch.expires_at, now) < 0 || ch.attempts >= ACCOUNTS_CHALLENGE_ATTEMPTS ||
+        tu.secret[0] == '\0' || !str_eq(tu.status, "active") || !staff) {
+        rc = second_step_failed(db, &actor, &ch, true, "login challenge expired", NULL, &aerr);
+        if (rc == 0)
+            rc = err_set(err, LUMI_ENOTFOUND, "%s", expired_msg);
+        else if (err != NULL)
+            *err = aerr;
+        goto out;
+    }
+
+    rc = db_begin(db, err);
+    if (rc != 0)
+        goto out;
+    int64_t gone = 0;
+    rc = spend_code(db, &tu, code, &kind, err);
+    if (rc == 0)
+        rc = run(db, "DELETE FROM login_challenges WHERE id = $1", "i", &gone, err, ch.id);
+    if (rc == 0 && gone != 1)
+        rc = err_set(err, LUMI_ENOTFOUND, "%s", expired_msg); /* a racing request won */
+    if (rc == 0)
+        rc = open_session_tx(db, &actor, tu.id, kind, ip, user_agent, policy, out, err);
+    if (rc == 0 && str_eq(kind, "recovery_code")) {
+        int64_t left = 0;
+        const char *params[] = {tu.idtext};
+        rc = db_query_int64(db,
+                            "SELECT COUNT(*) FROM totp_recovery_codes WHERE user_id = "
+                            "CAST($1 AS BIGINT) AND used_at IS NULL",
+                            1, params, &left, err);
+        if (rc == 0) {
+            json_t *details = json_pack("{s:I}", "remaining", (json_int_t)left);
+            rc = audit_append(db, &actor, "RECOVERY_CODE_USED", "user", tu.idtext, details, NULL,
+                              err);
+            json_decref(details);
+        }
+    }
+    rc = finish_tx(db, rc, err);
+    if (rc == LUMI_EAUTH) {
+        bool last = ch.attempts + 1 >= ACCOUNTS_CHALLENGE_ATTEMPTS;
+        int arc =
+            second_step_failed(db, &actor, &ch, last, "wrong second-factor code", kind, &aerr);
+        if (arc != 0) {
+            rc = arc;
+            if (err != NULL)
+                *err = aerr;
+        } else if (last) {
+            rc = err_set(err, LUMI_ENOTFOUND,
+                         "wrong code, and too many wrong codes for this sign-in; enter your "
+                         "e-mail address and password again");
+        } else {
+            rc = err_set(err, LUMI_EAUTH, "wrong or already used code");
+        }
+    }
+    if (rc == 0) {
+        out->user_id = tu.id;
+        str_copy(out->role, tu.role, sizeof out->role);
+        str_copy(out->email, tu.email, sizeof out->email);
+    }
+out:
+    if (rc != 0)
+        sodium_memzero(out, sizeof *out);
+    totp_user_wipe(&tu);
+    return rc;
+}
+
+int accounts_totp_status(struct db *db, int64_t user_id, struct accounts_totp_status *out,
+                         struct lumi_err *err)
+{
+    memset(out, 0, sizeof *out);
+    struct db_stmt *st =
+        db_prepare(db,
+                   "SELECT CASE WHEN totp_secret IS NULL THEN 0 ELSE 1 END, "
+                   "CASE WHEN totp_pending IS NULL THEN 0 ELSE 1 END, "
+                   "(SELECT COUNT(*) FROM totp_recovery_codes r WHERE r.user_id = users.id AND "
+                   "r.used_at IS NULL) FROM users WHERE id = $1",
+                   err);
+    if (st == NULL)
+        return err ? err->code : LUMI_EDB;
+    db_bind_int64(st, 1, user_id);
+    int rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        out->enabled = db_col_int64(st, 0) != 0;
+        out->pending = db_col_int64(st, 1) != 0;
+        out->recovery_left = db_col_int64(st, 2);
+        rc = 0;
+    } else if (rc == DB_DONE) {
+        rc = err_set(err, LUMI_ENOTFOUND, "no user with id %lld", (long long)user_id);
+    }
+    db_finalize(st);
+    return rc;
+}
+
+int accounts_totp_begin(struct db *db, int64_t user_id, struct lumi_err *err)
+{
+    char b32[TOTP_SECRET_B32_LEN], now[UTC_ISO_LEN];
+    char *sealed = NULL;
+    int64_t changes = 0;
+    struct totp_user tu;
+    int rc = load_totp_user(db, user_id, &tu, err);
+    if (rc != 0)
+        goto out;
+    if (tu.secret[0] != '\0') {
+        rc = err_set(err, LUMI_ECONFLICT, "the second factor is already on; switch it off first");
+        goto out;
+    }
+    rc = totp_secret_new(b32, sizeof b32, err);
+    if (rc != 0)
+        goto out;
+    sealed = seal_secret(user_id, "totp_pending", b32, err);
+    sodium_memzero(b32, sizeof b32);
+    if (sealed == NULL) {
+        rc = err ? err->code : LUMI_EINTERNAL;
+        goto out;
+    }
+    utc_now_iso(now);
+    rc = run(db,
+             "UPDATE users SET totp_pending = $1, updated_at = $2 WHERE id = $3 AND "
+             "totp_secret IS NULL",
+             "tti", &changes, err, sealed, now, user_id);
+    if (rc == 0 && changes != 1)
+        rc = err_set(err, LUMI_ECONFLICT, "the second factor is already on; switch it off first");
+out:
+    free(sealed);
+    totp_user_wipe(&tu);
+    return rc;
+}
+
+int accounts_totp_pending(struct db *db, int64_t user_id, char b32[TOTP_SECRET_B32_LEN],
+                          char uri[TOTP_URI_MAX], struct lumi_err *err)
+{
+    struct totp_user tu;
+    b32[0] = '\0';
+    uri[0] = '\0';
+    int rc = load_totp_user(db, user_id, &tu, err);
+    if (rc == 0 && tu.pending[0] == '\0')
+        rc = err_set(err, LUMI_ENOTFOUND, "no second factor is being set up");
+    if (rc == 0)
+        rc = open_secret(user_id, "totp_pending", tu.pending, b32, err);
+    if (rc == 0)
+        rc = totp_uri(uri, TOTP_URI_MAX, TOTP_ISSUER, tu.email, b32, err);
+    if (rc != 0) {
+        sodium_memzero(b32, TOTP_SECRET_B32_LEN);
+        uri[0] = '\0';
+    }
+    totp_user_wipe(&tu);
+    return rc;
+}
+
+/* Removes the second factor of tu inside the open transaction; audits TOTP_DISABLED. */
+static int disable_tx(struct db *db, const struct audit_actor *actor, const struct totp_user *tu,
+                      const char *method, struct lumi_err *err)
+{
+    char now[UTC_ISO_LEN];
+    utc_now_iso(now);
+    int rc = run(db,
+                 "UPDATE users SET totp_secret = NULL, totp_pending = NULL, "
+                 "totp_last_step = NULL, updated_at = $1 WHERE id = $2",
+                 "ti", NULL, err, now, tu->id);
+    if (rc == 0)
+        rc = run(db, "DELETE FROM totp_recovery_codes WHERE user_id = $1", "i", NULL, err, tu->id);
+    if (rc == 0)
+        rc = run(db, "DELETE FROM login_challenges WHERE user_id = $1", "i", NULL, err, tu->id);
+    if (rc == 0) {
+        json_t *details = json_pack("{s:s s:s}", "method", method, "email", tu->email);
+        rc = audit_append(db, actor, "TOTP_DISABLED", "user", tu->idtext, details, NULL, err);
+        json_decref(details);
+    }
+    return rc;
+}
+
+int accounts_totp_confirm(struct db *db, const struct audit_actor *actor, int64_t user_id,
+                          const char *code, char codes[ACCOUNTS_RECOVERY_CODES][TOTP_RECOVERY_LEN],
+                          struct lumi_err *err)
+{
+    char b32[TOTP_SECRET_B32_LEN] = "", now[UTC_ISO_LEN], hex[TOTP_RECOVERY_HEX];
+    char *sealed = NULL;
+    struct totp_user tu;
+    struct lumi_err ignored;
+    int64_t step = 0, changes = 0;
+    bool in_tx = false;
+    memset(codes, 0, sizeof(char[ACCOUNTS_RECOVERY_CODES][TOTP_RECOVERY_LEN]));
+    int rc = load_totp_user(db, user_id, &tu, err);
+    if (rc != 0)
+        goto out;
+    if (tu.secret[0] != '\0') {
+        rc = err_set(err, LUMI_ECONFLICT, "the second factor is already on");
+        goto out;
+    }
+    if (tu.pending[0] == '\0') {
+        rc = err_set(err, LUMI_ENOTFOUND, "no second factor is being set up; start again");
+        goto out;
+    }
+    rc = open_secret(user_id, "totp_pending", tu.pending, b32, err);
+    if (rc != 0)
+        goto out;
+    if (code == NULL || strlen(code) > 64 ||
+        totp_verify(b32, code, utc_now(), ACCOUNTS_TOTP_WINDOW, TOTP_STEP_NONE, &step, &ignored) !=
+            0) {
+        rc = err_set(err, LUMI_EINVAL,
+                     "that code is not right: type the 6-digit code the app shows now (and "
+                     "check that the device's clock is correct)");
+        goto out;
+    }
+    sealed = seal_secret(user_id, "totp_secret", b32, err);
+    if (sealed == NULL) {
+        rc = err ? err->code : LUMI_EINTERNAL;
+        goto out;
+    }
+    rc = totp_recovery_codes(ACCOUNTS_RECOVERY_CODES, codes, err);
+    if (rc != 0)
+        goto out;
+    utc_now_iso(now);
+    rc = db_begin(db, err);
+    if (rc != 0)
+        goto out;
+    in_tx = true;
+    /* Only the pending secret the code was checked against becomes the secret. */
+    rc = run(db,
+             "UPDATE users SET totp_secret = $1, totp_pending = NULL, totp_last_step = $2, "
+             "updated_at = $3 WHERE id = $4 AND totp_secret IS NULL AND totp_pending = $5",
+             "titit", &changes, err, sealed, step, now, user_id, tu.pending);
+    if (rc == 0 && changes != 1)
+        rc = err_set(err, LUMI_ECONFLICT, "the set-up changed meanwhile; start again");
+    if (rc == 0)
+        rc = run(db, "DELETE FROM totp_recovery_codes WHERE user_id = $1", "i", NULL, err, user_id);
+    for (int i = 0; rc == 0 && i < ACCOUNTS_RECOVERY_CODES; i++) {
+        rc = totp_recovery_hash(codes[i], hex, err);
+        if (rc == 0)
+            rc = run(db,
+                     "INSERT INTO totp_recovery_codes (user_id, code_hash, created_at) "
+                     "VALUES ($1, $2, $3)",
+                     "itt", NULL, err, user_id, hex, now);
+    }
+    if (rc == 0) {
+        json_t *details =
+            json_pack("{s:s s:i}", "email", tu.email, "recovery_codes", ACCOUNTS_RECOVERY_CODES);
+        rc = audit_append(db, actor, "TOTP_ENABLED", "user", tu.idtext, details, NULL, err);
+        json_decref(details);
+    }
+out:
+    if (in_tx)
+        rc = finish_tx(db, rc, err);
+    if (rc != 0)
+        sodium_memzero(codes, sizeof(char[ACCOUNTS_RECOVERY_CODES][TOTP_RECOVERY_LEN]));
+    sodium_memzero(b32, sizeof b32);
+    free(sealed);
+    totp_user_wipe(&tu);
+    return rc;
+}
+
+int accounts_totp_disable(struct db *db, const struct audit_actor *actor, int64_t user_id,
+                          const char *password, const char *code,
+                          const struct accounts_login_policy *policy, struct lumi_err *err)
+{
+    struct totp_user tu;
+    struct lumi_err aerr;
+    const char *method = "password";
+    int64_t failures = 0;
+    bool in_tx = false;
+    int rc = load_totp_user(db, user_id, &tu, err);
+    if (rc != 0)
+        goto out;
+    if (tu.secret[0] == '\0') {
+        rc = err_set(err, LUMI_ECONFLICT, "the second factor is not on");
+        goto out;
+    }
+    bool by_password = str_present(password);
+    if (!by_password && !str_present(code)) {
+        rc = err_set(err, LUMI_EINVAL, "enter your password or a current code");
+        goto out;
+    }
+    if ((by_password && strlen(password) > 1024) || (!by_password && strlen(code) > 64)) {
+        rc = err_set(err, LUMI_EINVAL, "the password or code is too long");
+        goto out;
+    }
+    rc = count_recent(db,
+                      "SELECT COUNT(*) FROM audit_log WHERE entity = 'user' AND entity_id = $1 "
+                      "AND action = 'TOTP_DISABLE_FAILED' AND at >= $2",
+                      tu.idtext, policy->window_s, &failures, err);
+    if (rc != 0)
+        goto out;
+    if (failures >= policy->max_failures) {
+        rc = err_set(err, LUMI_ETHROTTLED, "too many failed attempts; try again in %lld minutes",
+                     (long long)((policy->window_s + 59) / 60));
+        goto out;
+    }
+    /* The slow password hash runs before the write transaction opens. */
+    bool password_ok =
+        by_password && tu.hash[0] != '\0' && crypto_password_verify(tu.hash, password);
+    if (by_password && !password_ok) {
+        rc = err_set(err, LUMI_EAUTH, "wrong password");
+        goto failed;
+    }
+    rc = db_begin(db, err);
+    if (rc != 0)
+        goto out;
+    in_tx = true;
+    if (!by_password)
+        rc = spend_code(db, &tu, code, &method, err);
+    if (rc == 0)
+        rc = disable_tx(db, actor, &tu, method, err);
+    rc = finish_tx(db, rc, err);
+    in_tx = false;
+    if (rc != LUMI_EAUTH)
+        goto out;
+failed:;
+    json_t *details = json_pack("{s:s}", "reason", by_password ? "wrong password" : "wrong code");
+    int arc = audit_alone(db, actor, "TOTP_DISABLE_FAILED", tu.idtext, details, &aerr);
+    json_decref(details);
+    if (arc != 0) {
+        rc = arc;
+        if (err != NULL)
+            *err = aerr;
+    }
+out:
+    if (in_tx)
+        rc = finish_tx(db, rc, err);
+    totp_user_wipe(&tu);
+    return rc;
+}
+
+int accounts_totp_reset(struct db *db, const struct audit_actor *actor, const char *email,
+                        struct lumi_err *err)
+{
+    char mail[EMAIL_MAX + 2];
+    struct totp_user tu;
+    int64_t id = 0;
+    memset(&tu, 0, sizeof tu);
+    lower_email(email, mail);
+    int rc = user_id_by_email(db, mail, &id, err);
+    if (rc == 0)
+        rc = load_totp_user(db, id, &tu, err);
+    if (rc == 0 && tu.secret[0] == '\0' && tu.pending[0] == '\0')
+        rc = err_set(err, LUMI_ECONFLICT, "%s has no second factor", mail);
+    if (rc == 0) {
+        rc = db_begin(db, err);
+        if (rc == 0) {
+            rc = disable_tx(db, actor, &tu, "reset", err);
+            rc = finish_tx(db, rc, err);
+        }
+    }
+    totp_user_wipe(&tu);
+    return rc;
 }

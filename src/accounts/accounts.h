@@ -2,7 +2,17 @@
  * accounts.h — users who sign in (admins, staff, clients), API tokens, sessions.
  *
  * Domain code: no HTTP here. Every change runs in one transaction together
- * with its audit row (ADMIN_CREATED, TOKEN_CREATED, LOGIN, LOGIN_FAILED, LOGOUT).
+ * with its audit row (ADMIN_CREATED, TOKEN_CREATED, LOGIN, LOGIN_FAILED, LOGOUT,
+ * TOTP_ENABLED, TOTP_DISABLED, RECOVERY_CODE_USED).
+ *
+ * Second factor (admins and staff, optional): a TOTP secret (RFC 6238, see
+ * totp.h) sealed with LUMI_SECRET_KEY and bound to its user row, ten one-time
+ * recovery codes stored as hashes, and the last accepted time step so a code
+ * works once. With it on, a right password opens no session: accounts_login
+ * answers ACCOUNTS_LOGIN_NEED_CODE and a login challenge (random token, only
+ * its hash stored, single use, ACCOUNTS_CHALLENGE_TTL_S, a few attempts) that
+ * accounts_login_code exchanges, with a current code or a recovery code, for
+ * the session. No secret, code or token ever reaches a log or an audit row.
  */
 #ifndef LUMI_ACCOUNTS_ACCOUNTS_H
 #define LUMI_ACCOUNTS_ACCOUNTS_H
@@ -10,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "accounts/totp.h"
 #include "audit/audit.h"
 #include "core/crypto.h"
 #include "core/err.h"
@@ -46,7 +57,21 @@ struct accounts_session {
     int64_t user_id;
     char role[16];
     char email[256];
+    /* Set (and token empty) when accounts_login answers ACCOUNTS_LOGIN_NEED_CODE:
+     * the login challenge to hand to accounts_login_code (shown once). */
+    char challenge[65];
 };
+
+/** accounts_login's answer when the password was right and a second factor is due. */
+#define ACCOUNTS_LOGIN_NEED_CODE 1
+/** How long a login challenge may wait for its code. */
+#define ACCOUNTS_CHALLENGE_TTL_S 300
+/** Wrong codes one login challenge tolerates before it is void. */
+#define ACCOUNTS_CHALLENGE_ATTEMPTS 5
+/** Recovery codes made when the second factor is switched on. */
+#define ACCOUNTS_RECOVERY_CODES 10
+/** Accepted clock drift for TOTP codes, in 30-second steps either way. */
+#define ACCOUNTS_TOTP_WINDOW 1
 
 struct accounts_login_policy {
     int64_t max_failures; /* per e-mail within window; per IP it is 4x */
@@ -62,10 +87,88 @@ struct accounts_login_policy {
  * checked before the password), LUMI_EAUTH (wrong e-mail or password),
  * LUMI_EFORBIDDEN (an account of the other area, or a disabled one). Every failure is audited
  * as LOGIN_FAILED and a success as LOGIN, with ip and user agent.
+ * When the password is right but the account has a second factor (admin
+ * area only), no session is opened: returns ACCOUNTS_LOGIN_NEED_CODE (> 0)
+ * with out->challenge set, out->token empty and err saying a code is needed.
  */
 int accounts_login(struct db *db, const char *email, const char *password, const char *ip,
                    const char *user_agent, const struct accounts_login_policy *policy,
                    struct accounts_session *out, struct lumi_err *err);
+
+/**
+ * Second step of a login with a second factor: exchanges the challenge from
+ * accounts_login and a current 6-digit TOTP code (or an unused recovery code,
+ * which is then spent and audited as RECOVERY_CODE_USED) for a session.
+ * A code is accepted once (its time step is remembered), the challenge once.
+ * Errors: LUMI_ETHROTTLED (as accounts_login, checked first), LUMI_EAUTH
+ * (wrong or replayed code; the challenge stays good for another try),
+ * LUMI_ENOTFOUND (challenge unknown, used, expired or out of attempts: start
+ * again with the password), LUMI_EINVAL (malformed input). Failures are
+ * audited as LOGIN_FAILED with a reason, success as LOGIN.
+ */
+int accounts_login_code(struct db *db, const char *challenge, const char *code, const char *ip,
+                        const char *user_agent, const struct accounts_login_policy *policy,
+                        struct accounts_session *out, struct lumi_err *err);
+
+/** What the account page shows about a user's second factor. */
+struct accounts_totp_status {
+    bool enabled;          /* codes are required at login */
+    bool pending;          /* a secret was made and awaits a confirming code */
+    int64_t recovery_left; /* unused recovery codes */
+};
+
+/** Reads the second-factor state of user_id. LUMI_ENOTFOUND for no such user. */
+int accounts_totp_status(struct db *db, int64_t user_id, struct accounts_totp_status *out,
+                         struct lumi_err *err);
+
+/**
+ * Starts switching the second factor on: makes a new secret and keeps it
+ * (sealed) as pending, replacing an earlier pending one; nothing changes at
+ * login yet. LUMI_ECONFLICT when it is already on, LUMI_EINVAL without
+ * LUMI_SECRET_KEY, LUMI_ENOTFOUND for no such user.
+ */
+int accounts_totp_begin(struct db *db, int64_t user_id, struct lumi_err *err);
+
+/**
+ * The pending secret (base32) and its otpauth:// URI (issuer "Lumi", the
+ * user's e-mail as account), to show while setting up. LUMI_ENOTFOUND when
+ * nothing is pending. Both outputs are secrets: show them, never log them.
+ */
+int accounts_totp_pending(struct db *db, int64_t user_id, char b32[TOTP_SECRET_B32_LEN],
+                          char uri[TOTP_URI_MAX], struct lumi_err *err);
+
+/**
+ * Switches the second factor on when code is a current code of the pending
+ * secret: the secret becomes the user's, earlier recovery codes are replaced
+ * by ACCOUNTS_RECOVERY_CODES new ones, written to codes (show once; only
+ * hashes are kept), audited as TOTP_ENABLED. LUMI_EINVAL for a wrong code
+ * (nothing changes), LUMI_ENOTFOUND when nothing is pending.
+ */
+int accounts_totp_confirm(struct db *db, const struct audit_actor *actor, int64_t user_id,
+                          const char *code, char codes[ACCOUNTS_RECOVERY_CODES][TOTP_RECOVERY_LEN],
+                          struct lumi_err *err);
+
+/**
+ * Switches the second factor off, proven by the user's current password or a
+ * current code (TOTP or recovery code; either may be NULL/empty). Removes the
+ * secret, recovery codes and open login challenges; audits TOTP_DISABLED.
+ * A wrong proof is audited as TOTP_DISABLE_FAILED and answers LUMI_EAUTH;
+ * after policy->max_failures of them within policy->window_s, LUMI_ETHROTTLED.
+ * LUMI_ECONFLICT when it is not on.
+ */
+int accounts_totp_disable(struct db *db, const struct audit_actor *actor, int64_t user_id,
+                          const char *password, const char *code,
+                          const struct accounts_login_policy *policy, struct lumi_err *err);
+
+/**
+ * The way out for an admin who lost the device and the recovery codes
+ * (`lumi admin totp-reset EMAIL`, run by whoever controls the server):
+ * removes the second factor of the user with that e-mail; audited as
+ * TOTP_DISABLED with method "reset". LUMI_ENOTFOUND for no such user,
+ * LUMI_ECONFLICT when it has no second factor.
+ */
+int accounts_totp_reset(struct db *db, const struct audit_actor *actor, const char *email,
+                        struct lumi_err *err);
 
 /** Ends a session (deletes it) and audits LOGOUT. */
 int accounts_logout(struct db *db, const struct audit_actor *actor, int64_t session_id,

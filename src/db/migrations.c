@@ -275,6 +275,32 @@ static const char m0006_jobs_open_once[] =
     "  WHERE status IN ('queued', 'running');"
     "CREATE INDEX jobs_status_id ON jobs (status, id);";
 
+/* The admin login's second factor (accounts.h): the secret being set up
+ * (sealed, until a current code confirms it), the last accepted TOTP step
+ * (a code is good once), one-time recovery codes and the short-lived
+ * challenge between the password and the code (only hashes stored). */
+static const char m0007_totp[] =
+    "ALTER TABLE users ADD COLUMN totp_pending TEXT;"     /* sealed; awaiting confirmation */
+    "ALTER TABLE users ADD COLUMN totp_last_step BIGINT;" /* NULL = no code accepted yet */
+    "CREATE TABLE totp_recovery_codes ("
+    "  id {{PK}},"
+    "  user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+    "  code_hash TEXT NOT NULL,"                  /* SHA-256 of the normalised code */
+    "  created_at TEXT NOT NULL,"
+    "  used_at TEXT,"
+    "  UNIQUE (user_id, code_hash)"
+    ");"
+    "CREATE TABLE login_challenges ("
+    "  id {{PK}},"
+    "  token_hash TEXT NOT NULL UNIQUE,"          /* SHA-256; the token is never stored */
+    "  user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  ip TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  expires_at TEXT NOT NULL"
+    ");"
+    "CREATE INDEX login_challenges_user ON login_challenges (user_id);";
+
 const struct migration lumi_migrations[] = {
     {1, "accounts", m0001_accounts},
     {2, "catalogue", m0002_catalogue},
@@ -282,5 +308,6 @@ const struct migration lumi_migrations[] = {
     {4, "jobs", m0004_jobs},
     {5, "audit", m0005_audit},
     {6, "jobs_open_once", m0006_jobs_open_once},
+    {7, "totp", m0007_totp},
 };
 const size_t lumi_migrations_count = sizeof lumi_migrations / sizeof lumi_migrations[0];

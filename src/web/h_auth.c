@@ -4,11 +4,17 @@
  * Login answers the session cookie (HttpOnly, SameSite=Lax, Secure when
  * LUMI_BASE_URL is https) and the CSRF token the browser must send back in
  * X-CSRF-Token on every request that changes something.
+ *
+ * With a second factor on, {email, password} opens no session: the answer is
+ * 401 with error code "second_factor_required" and a "challenge" (valid for
+ * five minutes, single use); a second POST of {challenge, code} with a
+ * current TOTP code or a recovery code then opens the session.
  */
 #include <stdio.h>
 
 #include "accounts/accounts.h"
 #include "core/config.h"
+#include "core/crypto.h"
 #include "core/json.h"
 #include "core/str.h"
 #include "web/auth.h"
@@ -23,17 +29,28 @@ static void set_session_cookie(struct web_resp *resp, const char *value, int64_t
     web_add_header(resp, "Set-Cookie", cookie);
 }
 
+static void reply_session(struct web_resp *resp, struct accounts_session *s)
+{
+    set_session_cookie(resp, s->token, AUTH_SESSION_TTL_S);
+    web_reply_json(resp, 200,
+                   json_pack("{s:{s:I s:s s:s} s:s s:s}", "user", "id", (json_int_t)s->user_id,
+                             "email", s->email, "role", s->role, "csrf_token", s->csrf_token,
+                             "expires_at", s->expires_at));
+}
+
 void h_admin_login(struct web_req *req, struct web_resp *resp)
 {
-    static const char *const fields[] = {"email", "password", NULL};
+    static const char *const fields[] = {"email", "password", "challenge", "code", NULL};
     struct lumi_err err;
-    const char *email = NULL, *password = NULL;
+    const char *email = NULL, *password = NULL, *challenge = NULL, *code = NULL;
     json_t *body = web_json_body(req, resp);
     if (body == NULL)
         return;
     if (jsonx_check_keys(body, fields, &err) != 0 ||
-        jsonx_take_str(body, "email", true, 254, &email, &err) < 0 ||
-        jsonx_take_str(body, "password", true, 1024, &password, &err) < 0) {
+        jsonx_take_str(body, "challenge", false, 64, &challenge, &err) < 0 ||
+        jsonx_take_str(body, "code", challenge != NULL, 64, &code, &err) < 0 ||
+        jsonx_take_str(body, "email", challenge == NULL, 254, &email, &err) < 0 ||
+        jsonx_take_str(body, "password", challenge == NULL, 1024, &password, &err) < 0) {
         web_reply_err(resp, &err);
         goto out;
     }
@@ -43,22 +60,32 @@ void h_admin_login(struct web_req *req, struct web_resp *resp)
         .session_ttl_s = AUTH_SESSION_TTL_S,
     };
     struct accounts_session s;
-    int rc = accounts_login(req->db, email, password, req->client_ip, req->user_agent, &policy,
-                            &s, &err);
+    int rc = challenge != NULL ? accounts_login_code(req->db, challenge, code, req->client_ip,
+                                                     req->user_agent, &policy, &s, &err)
+                               : accounts_login(req->db, email, password, req->client_ip,
+                                                req->user_agent, &policy, &s, &err);
+    if (rc == ACCOUNTS_LOGIN_NEED_CODE) {
+        web_reply_json(resp, 401,
+                       json_pack("{s:{s:s s:s} s:s s:i}", "error", "code", "second_factor_required",
+                                 "message",
+                                 "enter a code from your authenticator app or a recovery code, "
+                                 "with this challenge",
+                                 "challenge", s.challenge, "expires_in", ACCOUNTS_CHALLENGE_TTL_S));
+        crypto_random(s.challenge, sizeof s.challenge);
+        goto out;
+    }
     if (rc == LUMI_ETHROTTLED) {
         char retry[24];
         snprintf(retry, sizeof retry, "%lld", (long long)policy.window_s);
         web_add_header(resp, "Retry-After", retry);
     }
+    if (rc == LUMI_ENOTFOUND) /* an expired or spent challenge: log in again */
+        err.code = LUMI_EAUTH;
     if (rc != 0) {
         web_reply_err(resp, &err);
         goto out;
     }
-    set_session_cookie(resp, s.token, AUTH_SESSION_TTL_S);
-    web_reply_json(resp, 200,
-                   json_pack("{s:{s:I s:s s:s} s:s s:s}", "user", "id", (json_int_t)s.user_id,
-                             "email", s.email, "role", s.role, "csrf_token", s.csrf_token,
-                             "expires_at", s.expires_at));
+    reply_session(resp, &s);
 out:
     json_decref(body);
 }

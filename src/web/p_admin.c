@@ -6,6 +6,12 @@
  * has its own CSRF token (no session exists yet): a random value in a
  * short-lived cookie, echoed in a hidden field and compared in constant time,
  * so another site cannot log a browser into an account of its choosing.
+ *
+ * With a second factor on (accounts.h), a right password opens no session:
+ * the answer is the code form, and the login challenge travels in its own
+ * HttpOnly cookie (path /admin/login, SameSite=Strict, five minutes), never
+ * in the page. POST /admin/login/code exchanges it and a code for the
+ * session through accounts_login_code, with the same throttling and audit.
  * Handlers run on the request's worker thread; no shared state.
  */
 #include <stdio.h>
@@ -16,10 +22,12 @@
 #include "core/crypto.h"
 #include "core/str.h"
 #include "web/page.h"
+#include "web/pages_account.h"
 #include "web/routes_pages.h"
 
 #define LOGIN_CSRF_COOKIE "lumi_login_csrf"
 #define LOGIN_CSRF_TTL_S 1800
+#define LOGIN_CHALLENGE_COOKIE "lumi_login_challenge"
 
 static bool secure_cookies(void)
 {
@@ -48,21 +56,70 @@ static bool next_is_safe(const char *next)
     return strstr(next, "//") == NULL;
 }
 
-/* Renders the login form with a fresh login CSRF token in cookie and field. */
-static void render_login(struct web_req *req, struct web_resp *resp, int status, const char *email,
-                         const char *next, const char *error)
+/* Renders tmpl (the login form or the code form) with a fresh login CSRF
+ * token in cookie and field. */
+static void render_form(struct web_req *req, struct web_resp *resp, int status, const char *tmpl,
+                        const char *title, const char *email, const char *next, const char *error)
 {
     char token[65];
     if (crypto_random_token(32, token, sizeof token) != 0) {
         page_error(req, resp, 500, NULL, "could not make a random token");
         return;
     }
-    json_t *data = json_pack("{s:s s:s s:s s:s}", "title", "Log in", "login_csrf", token, "email",
+    json_t *data = json_pack("{s:s s:s s:s s:s}", "title", title, "login_csrf", token, "email",
                              email ? email : "", "next", next_is_safe(next) ? next : "");
     if (data != NULL && error != NULL)
         json_object_set_new(data, "flash", page_flash("error", error));
-    page_render(req, resp, status, NULL, "login.html", data);
+    page_render(req, resp, status, NULL, tmpl, data);
     set_cookie(resp, LOGIN_CSRF_COOKIE, token, "/admin/login", "Strict", LOGIN_CSRF_TTL_S);
+}
+
+static void render_login(struct web_req *req, struct web_resp *resp, int status, const char *email,
+                         const char *next, const char *error)
+{
+    render_form(req, resp, status, "login.html", "Log in", email, next, error);
+}
+
+static void render_code(struct web_req *req, struct web_resp *resp, int status, const char *next,
+                        const char *error)
+{
+    render_form(req, resp, status, "login_totp.html", "Two-factor code", NULL, next, error);
+}
+
+/* The form came from this site: its login_csrf field equals the cookie. */
+static bool login_csrf_ok(struct web_req *req)
+{
+    const char *sent = web_form_value(req, "login_csrf");
+    const char *cookie = web_cookie(req, LOGIN_CSRF_COOKIE);
+    size_t n = cookie ? strlen(cookie) : 0;
+    return sent != NULL && n >= 32 && strlen(sent) == n && crypto_ct_equal(sent, cookie, n);
+}
+
+static void login_policy(struct accounts_login_policy *policy)
+{
+    *policy = (struct accounts_login_policy){
+        .max_failures = config_int("LUMI_LOGIN_MAX_FAILURES"),
+        .window_s = config_int("LUMI_LOGIN_WINDOW"),
+        .session_ttl_s = AUTH_SESSION_TTL_S,
+    };
+}
+
+static void add_retry_after(struct web_resp *resp, const struct accounts_login_policy *policy)
+{
+    char retry[24];
+    snprintf(retry, sizeof retry, "%lld", (long long)policy->window_s);
+    web_add_header(resp, "Retry-After", retry);
+}
+
+/* The session is open: its cookie, the login cookies cleared, 303 to next. */
+static void finish_login(struct web_resp *resp, struct accounts_session *s, const char *next)
+{
+    web_redirect(resp, next_is_safe(next) ? next : "/admin");
+    page_security_headers(resp);
+    set_cookie(resp, AUTH_SESSION_COOKIE, s->token, "/", "Lax", AUTH_SESSION_TTL_S);
+    set_cookie(resp, LOGIN_CSRF_COOKIE, "", "/admin/login", "Strict", 0);
+    set_cookie(resp, LOGIN_CHALLENGE_COOKIE, "", "/admin/login", "Strict", 0);
+    crypto_random(s->token, sizeof s->token); /* the cookie value lives on only in the header */
 }
 
 void p_login_form(struct web_req *req, struct web_resp *resp)
@@ -76,10 +133,7 @@ void p_login(struct web_req *req, struct web_resp *resp)
     const char *email = web_form_value(req, "email");
     const char *password = web_form_value(req, "password");
     const char *next = web_form_value(req, "next");
-    const char *sent = web_form_value(req, "login_csrf");
-    const char *cookie = web_cookie(req, LOGIN_CSRF_COOKIE);
-    size_t n = cookie ? strlen(cookie) : 0;
-    if (sent == NULL || n < 32 || strlen(sent) != n || !crypto_ct_equal(sent, cookie, n)) {
+    if (!login_csrf_ok(req)) {
         render_login(req, resp, 403, email, next,
                      "The login form expired or did not come from this site; please try again.");
         return;
@@ -89,20 +143,22 @@ void p_login(struct web_req *req, struct web_resp *resp)
         render_login(req, resp, 400, email, next, "Enter your e-mail address and password.");
         return;
     }
-    struct accounts_login_policy policy = {
-        .max_failures = config_int("LUMI_LOGIN_MAX_FAILURES"),
-        .window_s = config_int("LUMI_LOGIN_WINDOW"),
-        .session_ttl_s = AUTH_SESSION_TTL_S,
-    };
+    struct accounts_login_policy policy;
+    login_policy(&policy);
     struct accounts_session s;
     int rc = accounts_login(req->db, email, password, req->client_ip, req->user_agent, &policy, &s,
                             &err);
+    if (rc == ACCOUNTS_LOGIN_NEED_CODE) {
+        render_code(req, resp, 200, next, NULL);
+        set_cookie(resp, LOGIN_CHALLENGE_COOKIE, s.challenge, "/admin/login", "Strict",
+                   ACCOUNTS_CHALLENGE_TTL_S);
+        crypto_random(s.challenge, sizeof s.challenge);
+        return;
+    }
     if (rc == LUMI_ETHROTTLED) {
-        char retry[24];
         render_login(req, resp, 429, email, next,
                      "Too many failed attempts; wait a few minutes and try again.");
-        snprintf(retry, sizeof retry, "%lld", (long long)policy.window_s);
-        web_add_header(resp, "Retry-After", retry);
+        add_retry_after(resp, &policy);
         return;
     }
     if (rc == LUMI_EAUTH || rc == LUMI_EFORBIDDEN) {
@@ -115,11 +171,64 @@ void p_login(struct web_req *req, struct web_resp *resp)
         page_error(req, resp, err_http_status(rc), NULL, err.msg);
         return;
     }
-    web_redirect(resp, next_is_safe(next) ? next : "/admin");
+    finish_login(resp, &s, next);
+}
+
+void p_login_code_form(struct web_req *req, struct web_resp *resp)
+{
+    (void)req;
+    /* The code form exists only as the answer to a right password. */
+    web_redirect(resp, "/admin/login");
     page_security_headers(resp);
-    set_cookie(resp, AUTH_SESSION_COOKIE, s.token, "/", "Lax", AUTH_SESSION_TTL_S);
-    set_cookie(resp, LOGIN_CSRF_COOKIE, "", "/admin/login", "Strict", 0);
-    crypto_random(s.token, sizeof s.token); /* the cookie value lives on only in the header */
+}
+
+void p_login_code(struct web_req *req, struct web_resp *resp)
+{
+    struct lumi_err err = {0};
+    const char *code = web_form_value(req, "code");
+    const char *next = web_form_value(req, "next");
+    const char *challenge = web_cookie(req, LOGIN_CHALLENGE_COOKIE);
+    if (!login_csrf_ok(req)) {
+        render_code(req, resp, 403, next,
+                    "The form expired or did not come from this site; please try again.");
+        return;
+    }
+    if (challenge == NULL || strlen(challenge) != 64) {
+        render_login(req, resp, 401, NULL, next,
+                     "This sign-in has expired; enter your e-mail address and password again.");
+        return;
+    }
+    if (!str_present(code) || strlen(code) > 64) {
+        render_code(req, resp, 400, next,
+                    "Enter the 6-digit code from your authenticator app or a recovery code.");
+        return;
+    }
+    struct accounts_login_policy policy;
+    login_policy(&policy);
+    struct accounts_session s;
+    int rc = accounts_login_code(req->db, challenge, code, req->client_ip, req->user_agent, &policy,
+                                 &s, &err);
+    if (rc == LUMI_ETHROTTLED) {
+        render_code(req, resp, 429, next,
+                    "Too many failed attempts; wait a few minutes and try again.");
+        add_retry_after(resp, &policy);
+        return;
+    }
+    if (rc == LUMI_EAUTH || rc == LUMI_EINVAL) {
+        render_code(req, resp, rc == LUMI_EAUTH ? 401 : 400, next,
+                    "Wrong or already used code; type the code the app shows now.");
+        return;
+    }
+    if (rc == LUMI_ENOTFOUND) {
+        render_login(req, resp, 401, NULL, next, err.msg);
+        set_cookie(resp, LOGIN_CHALLENGE_COOKIE, "", "/admin/login", "Strict", 0);
+        return;
+    }
+    if (rc != 0) {
+        page_error(req, resp, err_http_status(rc), NULL, err.msg);
+        return;
+    }
+    finish_login(resp, &s, next);
 }
 
 void p_logout(struct web_req *req, struct web_resp *resp)
