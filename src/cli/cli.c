@@ -23,6 +23,7 @@ int cmd_worker(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_admin_create(int argc, char **argv);
 int cmd_token_create(int argc, char **argv);
+int cmd_admin_totp_reset(int argc, char **argv);
 int cmd_server_list(int argc, char **argv);
 int cmd_server_test(int argc, char **argv);
 int cmd_service_provision(int argc, char **argv);
@@ -42,6 +43,9 @@ static const struct cli_command commands[] = {
     {"migrate", "", "apply database migrations", cmd_migrate},
     {"admin create", "EMAIL [--role admin|staff]",
      "create an admin account (password read from stdin)", cmd_admin_create},
+    {"admin totp-reset", "EMAIL",
+     "switch off an admin's two-factor sign-in (lost device and recovery codes)",
+     cmd_admin_totp_reset},
     {"token create", "NAME [--user EMAIL]", "create an API token and print it once",
      cmd_token_create},
     {"server list", "", "list the panels Lumi drives (database and environment)",

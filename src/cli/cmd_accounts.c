@@ -1,5 +1,6 @@
 /*
- * cmd_accounts.c — `lumi admin create EMAIL` and `lumi token create NAME`.
+ * cmd_accounts.c — `lumi admin create EMAIL`, `lumi admin totp-reset EMAIL` and
+ * `lumi token create NAME`.
  *
  * The password is read from standard input (one line; with a terminal, echo
  * is turned off), never from the command line where `ps` would show it.
@@ -96,6 +97,34 @@ int cmd_admin_create(int argc, char **argv)
     if (rc != 0)
         return cli_fail("%s", err.msg);
     printf("created %s %s (id %lld)\n", role ? role : "admin", email, (long long)id);
+    return CLI_OK;
+}
+
+/*
+ * The way back in for an admin who lost both the authenticator and the
+ * recovery codes: whoever can run lumi on the server (and so read
+ * LUMI_SECRET_KEY and the database) switches the second factor off; the
+ * admin signs in with the password and can enable it again. Audited as
+ * TOTP_DISABLED with method "reset".
+ */
+int cmd_admin_totp_reset(int argc, char **argv)
+{
+    const char *email = NULL;
+    if (positionals(argc, argv, &email) != 1)
+        return cli_usage_of(cmd_admin_totp_reset);
+    if (cli_load_config() != 0)
+        return CLI_FAIL;
+    struct db *db = cli_open_db();
+    if (db == NULL)
+        return CLI_FAIL;
+    struct lumi_err err;
+    int rc = accounts_totp_reset(db, &CLI_ACTOR, email, &err);
+    db_close(db);
+    if (rc != 0)
+        return cli_fail("%s", err.msg);
+    printf("two-factor sign-in is off for %s; the password alone signs in until it is enabled "
+           "again\n",
+           email);
     return CLI_OK;
 }
 
