@@ -25,36 +25,7 @@
 #include "web/pages_account.h"
 #include "web/routes_pages.h"
 
-#define LOGIN_CSRF_COOKIE "lumi_login_csrf"
-#define LOGIN_CSRF_TTL_S 1800
 #define LOGIN_CHALLENGE_COOKIE "lumi_login_challenge"
-
-static bool secure_cookies(void)
-{
-    return str_starts_with(config_str("LUMI_BASE_URL"), "https://");
-}
-
-static void set_cookie(struct web_resp *resp, const char *name, const char *value, const char *path,
-                       const char *samesite, long long max_age)
-{
-    char cookie[256];
-    snprintf(cookie, sizeof cookie, "%s=%s; Path=%s; HttpOnly; SameSite=%s; Max-Age=%lld%s", name,
-             value, path, samesite, max_age, secure_cookies() ? "; Secure" : "");
-    web_add_header(resp, "Set-Cookie", cookie);
-}
-
-/* A return path after login: only a local admin page, never another site. */
-static bool next_is_safe(const char *next)
-{
-    if (next == NULL || !str_starts_with(next, "/admin"))
-        return false;
-    if (next[6] != '\0' && next[6] != '/' && next[6] != '?')
-        return false;
-    for (const char *p = next; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == '\\' || (unsigned char)*p == 0x7f)
-            return false;
-    return strstr(next, "//") == NULL;
-}
 
 /* Renders tmpl (the login form or the code form) with a fresh login CSRF
  * token in cookie and field. */
@@ -62,16 +33,16 @@ static void render_form(struct web_req *req, struct web_resp *resp, int status, 
                         const char *title, const char *email, const char *next, const char *error)
 {
     char token[65];
-    if (crypto_random_token(32, token, sizeof token) != 0) {
+    if (page_login_csrf_new(token) != 0) {
         page_error(req, resp, 500, NULL, "could not make a random token");
         return;
     }
     json_t *data = json_pack("{s:s s:s s:s s:s}", "title", title, "login_csrf", token, "email",
-                             email ? email : "", "next", next_is_safe(next) ? next : "");
+                             email ? email : "", "next", page_next_is_safe(next, AUTH_AREA_ADMIN) ? next : "");
     if (data != NULL && error != NULL)
         json_object_set_new(data, "flash", page_flash("error", error));
     page_render(req, resp, status, NULL, tmpl, data);
-    set_cookie(resp, LOGIN_CSRF_COOKIE, token, "/admin/login", "Strict", LOGIN_CSRF_TTL_S);
+    page_login_csrf_cookie(resp, AUTH_AREA_ADMIN, token);
 }
 
 static void render_login(struct web_req *req, struct web_resp *resp, int status, const char *email,
@@ -84,15 +55,6 @@ static void render_code(struct web_req *req, struct web_resp *resp, int status, 
                         const char *error)
 {
     render_form(req, resp, status, "login_totp.html", "Two-factor code", NULL, next, error);
-}
-
-/* The form came from this site: its login_csrf field equals the cookie. */
-static bool login_csrf_ok(struct web_req *req)
-{
-    const char *sent = web_form_value(req, "login_csrf");
-    const char *cookie = web_cookie(req, LOGIN_CSRF_COOKIE);
-    size_t n = cookie ? strlen(cookie) : 0;
-    return sent != NULL && n >= 32 && strlen(sent) == n && crypto_ct_equal(sent, cookie, n);
 }
 
 static void login_policy(struct accounts_login_policy *policy)
@@ -114,11 +76,11 @@ static void add_retry_after(struct web_resp *resp, const struct accounts_login_p
 /* The session is open: its cookie, the login cookies cleared, 303 to next. */
 static void finish_login(struct web_resp *resp, struct accounts_session *s, const char *next)
 {
-    web_redirect(resp, next_is_safe(next) ? next : "/admin");
+    web_redirect(resp, page_next_is_safe(next, AUTH_AREA_ADMIN) ? next : "/admin");
     page_security_headers(resp);
-    set_cookie(resp, AUTH_SESSION_COOKIE, s->token, "/", "Lax", AUTH_SESSION_TTL_S);
-    set_cookie(resp, LOGIN_CSRF_COOKIE, "", "/admin/login", "Strict", 0);
-    set_cookie(resp, LOGIN_CHALLENGE_COOKIE, "", "/admin/login", "Strict", 0);
+    page_set_cookie(resp, AUTH_SESSION_COOKIE, s->token, "/", "Lax", AUTH_SESSION_TTL_S);
+    page_login_csrf_cookie(resp, AUTH_AREA_ADMIN, "");
+    page_set_cookie(resp, LOGIN_CHALLENGE_COOKIE, "", "/admin/login", "Strict", 0);
     crypto_random(s->token, sizeof s->token); /* the cookie value lives on only in the header */
 }
 
@@ -133,7 +95,7 @@ void p_login(struct web_req *req, struct web_resp *resp)
     const char *email = web_form_value(req, "email");
     const char *password = web_form_value(req, "password");
     const char *next = web_form_value(req, "next");
-    if (!login_csrf_ok(req)) {
+    if (!page_login_csrf_ok(req)) {
         render_login(req, resp, 403, email, next,
                      "The login form expired or did not come from this site; please try again.");
         return;
@@ -150,7 +112,7 @@ void p_login(struct web_req *req, struct web_resp *resp)
                             &err);
     if (rc == ACCOUNTS_LOGIN_NEED_CODE) {
         render_code(req, resp, 200, next, NULL);
-        set_cookie(resp, LOGIN_CHALLENGE_COOKIE, s.challenge, "/admin/login", "Strict",
+        page_set_cookie(resp, LOGIN_CHALLENGE_COOKIE, s.challenge, "/admin/login", "Strict",
                    ACCOUNTS_CHALLENGE_TTL_S);
         crypto_random(s.challenge, sizeof s.challenge);
         return;
@@ -188,7 +150,7 @@ void p_login_code(struct web_req *req, struct web_resp *resp)
     const char *code = web_form_value(req, "code");
     const char *next = web_form_value(req, "next");
     const char *challenge = web_cookie(req, LOGIN_CHALLENGE_COOKIE);
-    if (!login_csrf_ok(req)) {
+    if (!page_login_csrf_ok(req)) {
         render_code(req, resp, 403, next,
                     "The form expired or did not come from this site; please try again.");
         return;
@@ -221,7 +183,7 @@ void p_login_code(struct web_req *req, struct web_resp *resp)
     }
     if (rc == LUMI_ENOTFOUND) {
         render_login(req, resp, 401, NULL, next, err.msg);
-        set_cookie(resp, LOGIN_CHALLENGE_COOKIE, "", "/admin/login", "Strict", 0);
+        page_set_cookie(resp, LOGIN_CHALLENGE_COOKIE, "", "/admin/login", "Strict", 0);
         return;
     }
     if (rc != 0) {
@@ -244,5 +206,5 @@ void p_logout(struct web_req *req, struct web_resp *resp)
     }
     web_redirect(resp, "/admin/login");
     page_security_headers(resp);
-    set_cookie(resp, AUTH_SESSION_COOKIE, "", "/", "Lax", 0);
+    page_set_cookie(resp, AUTH_SESSION_COOKIE, "", "/", "Lax", 0);
 }

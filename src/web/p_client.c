@@ -45,9 +45,6 @@
 #include "web/pages_client.h"
 #include "web/routes.h"
 
-#define LOGIN_CSRF_COOKIE "lumi_login_csrf"
-#define LOGIN_CSRF_PATH "/client/login"
-#define LOGIN_CSRF_TTL_S 1800
 
 /* Rows on one page of a list, and on the home page. */
 #define LIST_ROWS 50
@@ -78,50 +75,21 @@ static const char SQL_SERVICE_INVOICE_IDS[] =
 
 /* ---- login ---------------------------------------------------------------- */
 
-static bool secure_cookies(void)
-{
-    return str_starts_with(config_str("LUMI_BASE_URL"), "https://");
-}
-
-static void set_cookie(struct web_resp *resp, const char *name, const char *value, const char *path,
-                       const char *samesite, long long max_age)
-{
-    char cookie[256];
-    snprintf(cookie, sizeof cookie, "%s=%s; Path=%s; HttpOnly; SameSite=%s; Max-Age=%lld%s", name,
-             value, path, samesite, max_age, secure_cookies() ? "; Secure" : "");
-    web_add_header(resp, "Set-Cookie", cookie);
-}
-
-/* A return path after login: only a page of the client area, never another site. */
-static bool next_is_safe(const char *next)
-{
-    if (next == NULL || !str_starts_with(next, "/client"))
-        return false;
-    if (next[7] != '\0' && next[7] != '/' && next[7] != '?')
-        return false;
-    if (str_starts_with(next, "/client/login") || str_starts_with(next, "/client/logout"))
-        return false;
-    for (const char *p = next; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == '\\' || (unsigned char)*p == 0x7f)
-            return false;
-    return strstr(next, "//") == NULL;
-}
-
 /* Renders the login form with a fresh login CSRF token in cookie and field. */
 static void render_login(struct web_req *req, struct web_resp *resp, int status, const char *email,
                          const char *next, const char *error)
 {
     char token[65];
-    if (crypto_random_token(32, token, sizeof token) != 0) {
+    if (page_login_csrf_new(token) != 0) {
         page_error(req, resp, 500, NULL, "could not make a random token");
         return;
     }
     json_t *data = json_pack("{s:s s:s s:s s:s}", "title", "Log in", "login_csrf", token, "email",
-                             email ? email : "", "next", next_is_safe(next) ? next : "");
+                             email ? email : "", "next", page_next_is_safe(next, AUTH_AREA_CLIENT) ? next : "");
     if (data != NULL && error != NULL)
         json_object_set_new(data, "flash", page_flash("error", error));
     page_render(req, resp, status, NULL, "client_login.html", data);
-    set_cookie(resp, LOGIN_CSRF_COOKIE, token, LOGIN_CSRF_PATH, "Strict", LOGIN_CSRF_TTL_S);
+    page_login_csrf_cookie(resp, AUTH_AREA_CLIENT, token);
 }
 
 void p_client_login_form(struct web_req *req, struct web_resp *resp)
@@ -131,7 +99,7 @@ void p_client_login_form(struct web_req *req, struct web_resp *resp)
     const char *next = web_query(req, "next");
     /* Already logged in (a bookmark, the back button): straight on. */
     if (auth_session_principal(req, AUTH_AREA_CLIENT, csrf, &err) == 0) {
-        web_redirect(resp, next_is_safe(next) ? next : "/client");
+        web_redirect(resp, page_next_is_safe(next, AUTH_AREA_CLIENT) ? next : "/client");
         page_security_headers(resp);
         return;
     }
@@ -144,10 +112,7 @@ void p_client_login(struct web_req *req, struct web_resp *resp)
     const char *email = web_form_value(req, "email");
     const char *password = web_form_value(req, "password");
     const char *next = web_form_value(req, "next");
-    const char *sent = web_form_value(req, "login_csrf");
-    const char *cookie = web_cookie(req, LOGIN_CSRF_COOKIE);
-    size_t n = cookie ? strlen(cookie) : 0;
-    if (sent == NULL || n < 32 || strlen(sent) != n || !crypto_ct_equal(sent, cookie, n)) {
+    if (!page_login_csrf_ok(req)) {
         render_login(req, resp, 403, email, next,
                      "The login form expired or did not come from this site; please try again.");
         return;
@@ -189,10 +154,10 @@ void p_client_login(struct web_req *req, struct web_resp *resp)
         page_error(req, resp, err_http_status(rc), NULL, err.msg);
         return;
     }
-    web_redirect(resp, next_is_safe(next) ? next : "/client");
+    web_redirect(resp, page_next_is_safe(next, AUTH_AREA_CLIENT) ? next : "/client");
     page_security_headers(resp);
-    set_cookie(resp, AUTH_CLIENT_COOKIE, s.token, "/", "Lax", AUTH_SESSION_TTL_S);
-    set_cookie(resp, LOGIN_CSRF_COOKIE, "", LOGIN_CSRF_PATH, "Strict", 0);
+    page_set_cookie(resp, AUTH_CLIENT_COOKIE, s.token, "/", "Lax", AUTH_SESSION_TTL_S);
+    page_login_csrf_cookie(resp, AUTH_AREA_CLIENT, "");
     crypto_random(s.token, sizeof s.token); /* the cookie value lives on only in the header */
 }
 
@@ -209,7 +174,7 @@ void p_client_logout(struct web_req *req, struct web_resp *resp)
     }
     web_redirect(resp, "/client/login");
     page_security_headers(resp);
-    set_cookie(resp, AUTH_CLIENT_COOKIE, "", "/", "Lax", 0);
+    page_set_cookie(resp, AUTH_CLIENT_COOKIE, "", "/", "Lax", 0);
 }
 
 /* ---- views: what the templates get ------------------------------------------ */
@@ -232,28 +197,6 @@ static void set_label(json_t *o, const char *key, const char *status)
 
 /* Sets o[key] to "12.50 USD" (amount in currency's minor units); nothing for an unknown currency.
  */
-static void set_money(json_t *o, const char *key, int64_t amount, const char *currency)
-{
-    char num[48], cur[8], text[64];
-    if (currency == NULL || money_format(amount, currency, num, sizeof num) != 0)
-        return;
-    str_copy(cur, currency, sizeof cur);
-    for (char *p = cur; *p; p++)
-        *p = (char)toupper((unsigned char)*p);
-    snprintf(text, sizeof text, "%s %s", num, cur);
-    json_object_set_new(o, key, json_string(text));
-}
-
-/* Adds <key>_text for the integer amount o[key]. */
-static void add_money_text(json_t *o, const char *key, const char *currency)
-{
-    char name[64];
-    json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v) || snprintf(name, sizeof name, "%s_text", key) >= (int)sizeof name)
-        return;
-    set_money(o, name, json_integer_value(v), currency);
-}
-
 static const char *str_of(const json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));
@@ -292,11 +235,11 @@ static void invoice_view(json_t *inv)
     char today[UTC_ISO_LEN];
     const char *currency = json_string_value(json_object_get(inv, "currency"));
     for (size_t i = 0; amounts[i] != NULL; i++)
-        add_money_text(inv, amounts[i], currency);
+        page_add_money_text(inv, amounts[i], currency);
     set_label(inv, "status_label", str_of(inv, "status"));
     int64_t due = amount_due(inv);
     json_object_set_new(inv, "payable", json_boolean(due > 0));
-    set_money(inv, "due_text", due, currency);
+    page_set_money(inv, "due_text", due, currency);
     utc_now_iso(today);
     const char *due_date = str_of(inv, "due_date");
     set_day(inv, "due_on", due_date);
@@ -309,8 +252,8 @@ static void invoice_view(json_t *inv)
     json_t *item;
     json_array_foreach(json_object_get(inv, "items"), i, item)
     {
-        add_money_text(item, "unit_amount", currency);
-        add_money_text(item, "amount", currency);
+        page_add_money_text(item, "unit_amount", currency);
+        page_add_money_text(item, "amount", currency);
     }
 }
 
@@ -333,7 +276,7 @@ static json_t *service_view(struct db *db, const json_t *s)
     set_label(v, "status_label", str_of(s, "status"));
     set_day(v, "next_due_on", str_of(s, "next_due_date"));
     set_day(v, "ordered_on", str_of(s, "created_at"));
-    set_money(v, "recurring_text", int_of(s, "recurring_amount"), currency);
+    page_set_money(v, "recurring_text", int_of(s, "recurring_amount"), currency);
     json_t *product = products_get(db, int_of(s, "product_id"), &err);
     char name[64];
     if (product != NULL)
@@ -631,7 +574,7 @@ static void render_invoice(struct web_req *req, struct web_resp *resp, struct pa
         if (p == NULL)
             continue;
         set_label(p, "kind_label", str_of(tx, "kind"));
-        set_money(p, "amount_text", int_of(tx, "amount"), str_of(tx, "currency"));
+        page_set_money(p, "amount_text", int_of(tx, "amount"), str_of(tx, "currency"));
         json_array_append_new(payments, p);
     }
     json_decref(txs);

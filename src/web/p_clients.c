@@ -9,10 +9,9 @@
  * edit form it is not changed. Handlers run on the request's worker thread;
  * no shared state.
  *
- * Caveat: services_list and invoices_list cannot filter by client, so the
- * client's page walks their pages (ascending ids) and keeps the client's rows,
- * reading at most DETAIL_SCAN_MAX rows of each; it says so when it stopped
- * early. A client filter in the domain would make this one query.
+ * The client's page shows the first LISTING_PAGE_MAX of their services and
+ * invoices (services_list_of_client, invoices_list_of: the API's
+ * ?client_id= lists) and says so when there are more.
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,7 +27,6 @@
 /* Clients per list page. */
 #define LIST_PAGE 50
 /* Rows of services (and of invoices) read to find one client's. */
-#define DETAIL_SCAN_MAX 2000
 
 /* The text fields of the form, in the order the form shows them. */
 static const char *const TEXT_FIELDS[] = {
@@ -207,65 +205,6 @@ static json_t *client_or_error(struct web_req *req, struct web_resp *resp,
     return c;
 }
 
-/* Adds "<key>_text" (the amount formatted for the row's currency) to row. */
-static void add_money_text(json_t *row, const char *key)
-{
-    char text[MONEY_TEXT_MAX], name[64];
-    const char *cur = json_string_value(json_object_get(row, "currency"));
-    json_t *amount = json_object_get(row, key);
-    if (cur == NULL || !json_is_integer(amount))
-        return;
-    if (money_format(json_integer_value(amount), cur, text, sizeof text) != 0)
-        return;
-    snprintf(name, sizeof name, "%s_text", key);
-    json_object_set_new(row, name, json_string(text));
-}
-
-typedef json_t *(*page_fn)(struct db *db, const char *status, int64_t after_id, int limit,
-                           int64_t *next_cursor, struct lumi_err *err);
-
-/*
- * The rows of one client found by walking pages of fn (services_list or
- * invoices_list) up to DETAIL_SCAN_MAX rows; *partial says the walk stopped
- * before the end. New array, or NULL with err.
- */
-static json_t *rows_of_client(struct db *db, page_fn fn, int64_t client_id, bool *partial,
-                              struct lumi_err *err)
-{
-    json_t *out = json_array();
-    int64_t after = 0, next = 0;
-    size_t seen = 0;
-    *partial = false;
-    if (out == NULL) {
-        err_set(err, LUMI_ENOMEM, "out of memory");
-        return NULL;
-    }
-    for (;;) {
-        json_t *rows = fn(db, NULL, after, LISTING_PAGE_MAX, &next, err);
-        if (rows == NULL) {
-            json_decref(out);
-            return NULL;
-        }
-        size_t i;
-        json_t *row;
-        json_array_foreach(rows, i, row)
-        {
-            if (json_integer_value(json_object_get(row, "client_id")) == client_id)
-                json_array_append(out, row);
-        }
-        seen += json_array_size(rows);
-        json_decref(rows);
-        if (next <= 0)
-            break;
-        if (seen >= DETAIL_SCAN_MAX) {
-            *partial = true;
-            break;
-        }
-        after = next;
-    }
-    return out;
-}
-
 void p_clients_detail(struct web_req *req, struct web_resp *resp)
 {
     struct page_ctx ctx;
@@ -279,27 +218,31 @@ void p_clients_detail(struct web_req *req, struct web_resp *resp)
     json_t *c = client_or_error(req, resp, &ctx, &id);
     if (c == NULL)
         return;
-    services = rows_of_client(req->db, services_list, id, &svc_partial, &err);
+    int64_t more = 0;
+    services = services_list_of_client(req->db, id, 0, LISTING_PAGE_MAX, &more, &err);
+    svc_partial = more > 0;
     if (services != NULL)
-        invoices = rows_of_client(req->db, invoices_list, id, &inv_partial, &err);
+        invoices =
+            invoices_list_of(req->db, INVOICES_OF_CLIENT, id, 0, LISTING_PAGE_MAX, &more, &err);
+    inv_partial = more > 0;
     if (invoices == NULL) {
         page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
         goto out;
     }
     size_t i;
     json_t *row;
-    json_array_foreach(services, i, row) add_money_text(row, "recurring_amount");
+    json_array_foreach(services, i, row) page_add_money_text(row, "recurring_amount", NULL);
     json_array_foreach(invoices, i, row)
     {
-        add_money_text(row, "total");
-        add_money_text(row, "amount_paid");
+        page_add_money_text(row, "total", NULL);
+        page_add_money_text(row, "amount_paid", NULL);
     }
     data = json_pack("{s:s s:O s:O s:O s:b s:b s:b}", "title", "Client", "client", c, "services",
                      services, "invoices", invoices, "services_partial", svc_partial,
                      "invoices_partial", inv_partial, "disabled",
                      str_eq(json_string_value(json_object_get(c, "status")), "disabled"));
     if (data != NULL)
-        json_object_set_new(data, "scan_max", json_integer(DETAIL_SCAN_MAX));
+        json_object_set_new(data, "scan_max", json_integer(LISTING_PAGE_MAX));
     page_render(req, resp, 200, &ctx, "client_detail.html", data);
 out:
     json_decref(services);

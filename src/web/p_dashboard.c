@@ -37,22 +37,6 @@ static const char *const PALETTE[] = {"#2f6fde", "#1e8e4f", "#c2731a", "#8a4bd1"
 static const char *const SERVICE_STATUSES[] = {
     "pending", "provisioning", "active", "suspended", "terminated", "failed", "cancelled", NULL};
 
-/* "12.50 USD" for 1250 usd; the bare number when the currency is unknown. */
-static void money_text(int64_t minor, const char *currency, char *out, size_t sz)
-{
-    char num[MONEY_TEXT_MAX], cur[4] = "";
-    if (currency == NULL || money_format(minor, currency, num, sizeof num) < 0) {
-        snprintf(out, sz, "%" PRId64, minor);
-        return;
-    }
-    for (size_t i = 0; i < 3 && currency[i] != '\0'; i++) {
-        char c = currency[i];
-        cur[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
-        cur[i + 1] = '\0';
-    }
-    snprintf(out, sz, "%s %s", num, cur);
-}
-
 /* [{text, count}] from stats' [{currency, amount, count?}]. */
 static json_t *money_list(const json_t *list)
 {
@@ -62,7 +46,7 @@ static json_t *money_list(const json_t *list)
     json_array_foreach(list, i, e)
     {
         char text[TEXT_MAX];
-        money_text(json_integer_value(json_object_get(e, "amount")),
+        page_money_text(json_integer_value(json_object_get(e, "amount")),
                    json_string_value(json_object_get(e, "currency")), text, sizeof text);
         int64_t count = json_integer_value(json_object_get(e, "count"));
         json_array_append_new(out, json_pack("{s:s, s:I, s:b}", "text", text, "count",
@@ -97,8 +81,8 @@ static json_t *chart_view(const json_t *series, const json_t *days, size_t index
     const json_t *amounts = json_object_get(series, "amounts");
     int64_t max = json_integer_value(json_object_get(series, "max"));
     char total[TEXT_MAX], top[TEXT_MAX], label[8] = "";
-    money_text(json_integer_value(json_object_get(series, "total")), cur, total, sizeof total);
-    money_text(max, cur, top, sizeof top);
+    page_money_text(json_integer_value(json_object_get(series, "total")), cur, total, sizeof total);
+    page_money_text(max, cur, top, sizeof top);
     for (size_t i = 0; cur != NULL && i < 3 && cur[i] != '\0'; i++) {
         label[i] = cur[i] >= 'a' && cur[i] <= 'z' ? (char)(cur[i] - 'a' + 'A') : cur[i];
         label[i + 1] = '\0';
@@ -109,7 +93,7 @@ static json_t *chart_view(const json_t *series, const json_t *days, size_t index
         int64_t amount = json_integer_value(json_array_get(amounts, d));
         int64_t h = bar_height(amount, max);
         char money[TEXT_MAX], tip[TEXT_MAX + 16];
-        money_text(amount, cur, money, sizeof money);
+        page_money_text(amount, cur, money, sizeof money);
         snprintf(tip, sizeof tip, "%s: %s", day != NULL ? day : "", money);
         json_array_append_new(bars, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}", "day",
                                               day != NULL ? day : "", "tip", tip, "x",

@@ -35,30 +35,6 @@ static const char *form_str(struct web_req *req, const char *name)
     return v ? v : "";
 }
 
-/* "12.50 USD" for 1250 usd; the bare number when the currency is unknown. */
-static void money_text(int64_t minor, const char *currency, char *out, size_t sz)
-{
-    char num[MONEY_TEXT_MAX], cur[4] = "";
-    if (currency == NULL || money_format(minor, currency, num, sizeof num) < 0) {
-        snprintf(out, sz, "%" PRId64, minor);
-        return;
-    }
-    for (size_t i = 0; i < 3 && currency[i] != '\0'; i++) {
-        char c = currency[i];
-        cur[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
-        cur[i + 1] = '\0';
-    }
-    snprintf(out, sz, "%s %s", num, cur);
-}
-
-/* obj[key] = money_text(obj[field], currency). */
-static void set_money(json_t *obj, const char *key, int64_t minor, const char *currency)
-{
-    char text[TEXT_MAX];
-    money_text(minor, currency, text, sizeof text);
-    json_object_set_new(obj, key, json_string(text));
-}
-
 static const char *badge_class(const char *status)
 {
     if (status == NULL)
@@ -90,15 +66,15 @@ static void decorate_invoice(json_t *inv)
     status_label(status, label, sizeof label);
     json_object_set_new(inv, "status_label", json_string(label));
     json_object_set_new(inv, "badge", json_string(badge_class(status)));
-    set_money(inv, "subtotal_text", json_integer_value(json_object_get(inv, "subtotal")), cur);
-    set_money(inv, "tax_text", json_integer_value(json_object_get(inv, "tax")), cur);
-    set_money(inv, "total_text", total, cur);
-    set_money(inv, "paid_text", paid, cur);
-    set_money(inv, "refunded_text", json_integer_value(json_object_get(inv, "amount_refunded")),
+    page_set_money(inv, "subtotal_text", json_integer_value(json_object_get(inv, "subtotal")), cur);
+    page_set_money(inv, "tax_text", json_integer_value(json_object_get(inv, "tax")), cur);
+    page_set_money(inv, "total_text", total, cur);
+    page_set_money(inv, "paid_text", paid, cur);
+    page_set_money(inv, "refunded_text", json_integer_value(json_object_get(inv, "amount_refunded")),
               cur);
     bool open = status != NULL && (str_eq(status, "unpaid") || str_eq(status, "partially_paid"));
     int64_t due = open ? total - paid : 0;
-    set_money(inv, "due_text", due, cur);
+    page_set_money(inv, "due_text", due, cur);
     /* The payment form's default: what is due, as the admin would type it. */
     char num[MONEY_TEXT_MAX] = "";
     if (open && cur != NULL && money_format(due, cur, num, sizeof num) < 0)
@@ -251,8 +227,8 @@ static void render_detail(struct web_req *req, struct web_resp *resp, const stru
     json_t *it;
     json_array_foreach(json_object_get(inv, "items"), i, it)
     {
-        set_money(it, "unit_text", json_integer_value(json_object_get(it, "unit_amount")), cur);
-        set_money(it, "amount_text", json_integer_value(json_object_get(it, "amount")), cur);
+        page_set_money(it, "unit_text", json_integer_value(json_object_get(it, "unit_amount")), cur);
+        page_set_money(it, "amount_text", json_integer_value(json_object_get(it, "amount")), cur);
     }
     json_array_foreach(txs, i, it)
     {
@@ -263,7 +239,7 @@ static void render_detail(struct web_req *req, struct web_resp *resp, const stru
         json_object_set_new(
             it, "money_out",
             json_boolean(kind != NULL && (str_eq(kind, "refund") || str_eq(kind, "chargeback"))));
-        set_money(it, "amount_text", json_integer_value(json_object_get(it, "amount")),
+        page_set_money(it, "amount_text", json_integer_value(json_object_get(it, "amount")),
                   json_string_value(json_object_get(it, "currency")));
     }
     decorate_invoice(inv);
@@ -339,7 +315,7 @@ void p_invoices_pay(struct web_req *req, struct web_resp *resp)
         return;
     }
     char base[64], money[TEXT_MAX], msg[400];
-    money_text(minor, currency, money, sizeof money);
+    page_money_text(minor, currency, money, sizeof money);
     /* A reference is unique across all manual payments: reusing one (on this or another
      * invoice) records nothing, as the API's "duplicate": true says; the admin must know. */
     bool duplicate = json_is_true(json_object_get(res, "duplicate"));

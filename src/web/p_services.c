@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "billing/clients.h"
+#include "billing/invoices.h"
 #include "billing/listing.h"
 #include "billing/products.h"
 #include "core/money.h"
@@ -79,22 +80,6 @@ static const char *form_str(struct web_req *req, const char *name)
     return v != NULL ? v : "";
 }
 
-/* "15.00 USD" from minor units and a currency code; the bare number for an unknown currency. */
-static void money_text(int64_t minor, const char *currency, char *out, size_t sz)
-{
-    char amount[48], cur[4] = "";
-    if (money_format(minor, currency, amount, sizeof amount) != 0) {
-        snprintf(out, sz, "%lld", (long long)minor);
-        return;
-    }
-    for (size_t i = 0; currency[i] != '\0' && i < 3; i++) {
-        char c = currency[i];
-        cur[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
-        cur[i + 1] = '\0';
-    }
-    snprintf(out, sz, "%s %s", amount, cur);
-}
-
 /* A client as people name it: "First Last", else the company, else the e-mail. */
 static void client_label(const json_t *c, char *out, size_t sz)
 {
@@ -146,7 +131,7 @@ static void decorate(struct web_req *req, json_t *svc, json_t *cache)
                         json_string(name_of(req, cache, 'p', int_of(svc, "product_id"))));
     json_object_set_new(svc, "server_name",
                         json_string(name_of(req, cache, 's', int_of(svc, "server_id"))));
-    money_text(int_of(svc, "recurring_amount"), str_of(svc, "currency"), money, sizeof money);
+    page_money_text(int_of(svc, "recurring_amount"), str_of(svc, "currency"), money, sizeof money);
     json_object_set_new(svc, "recurring_text", json_string(money));
 }
 
@@ -249,7 +234,7 @@ static json_t *order_view(struct web_req *req, int64_t client_id, int64_t produc
     }
     json_array_foreach(products, i, row)
     {
-        money_text(int_of(row, "price"), str_of(row, "currency"), money, sizeof money);
+        page_money_text(int_of(row, "price"), str_of(row, "currency"), money, sizeof money);
         snprintf(label, sizeof label, "#%lld %s — %s %s%s", (long long)int_of(row, "id"),
                  str_of(row, "name"), money, str_of(row, "billing_cycle"),
                  json_is_false(json_object_get(row, "active")) ? " (inactive)" : "");
@@ -444,6 +429,23 @@ void p_services_detail(struct web_req *req, struct web_resp *resp)
     {
         decorate_job(job);
     }
+    int64_t more = 0;
+    json_t *invoices =
+        invoices_list_of(req->db, INVOICES_OF_SERVICE, id, 0, LISTING_PAGE_MAX, &more, &err);
+    if (invoices == NULL) {
+        json_decref(svc);
+        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
+        return;
+    }
+    json_t *inv;
+    json_array_foreach(invoices, i, inv)
+    {
+        char total[64];
+        page_money_text(json_integer_value(json_object_get(inv, "total")),
+                   json_string_value(json_object_get(inv, "currency")), total, sizeof total);
+        json_object_set_new(inv, "total_text", json_string(total));
+    }
+    json_object_set_new(svc, "invoices", invoices);
     snprintf(title, sizeof title, "Service #%lld", (long long)id);
     json_t *actions = allowed_actions(svc);
     page_render(req, resp, 200, &ctx, "service_detail.html",

@@ -7,6 +7,7 @@
  */
 #include "web/page.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/money.h"
 #include "core/str.h"
 #include "web/routes_pages.h"
 #include "web/tmpl.h"
@@ -281,4 +283,90 @@ void p_static(struct web_req *req, struct web_resp *resp)
     }
     web_reply_text(resp, 200, f->content_type, f->data, f->len);
     web_add_header(resp, "Cache-Control", "public, max-age=3600");
+}
+
+/* ---- login helpers -------------------------------------------------------- */
+
+void page_set_cookie(struct web_resp *resp, const char *name, const char *value, const char *path,
+                     const char *samesite, long long max_age)
+{
+    char cookie[256];
+    bool secure = str_starts_with(config_str("LUMI_BASE_URL"), "https://");
+    int n = snprintf(cookie, sizeof cookie, "%s=%s; Path=%s; HttpOnly; SameSite=%s; Max-Age=%lld%s",
+                     name, value, path, samesite, max_age, secure ? "; Secure" : "");
+    if (n > 0 && (size_t)n < sizeof cookie)
+        web_add_header(resp, "Set-Cookie", cookie);
+    else
+        log_error("page.cookie_too_long", "name=%s", name);
+}
+
+bool page_next_is_safe(const char *next, enum auth_area area)
+{
+    const char *root = area == AUTH_AREA_CLIENT ? "/client" : "/admin";
+    size_t n = strlen(root);
+    if (next == NULL || strncmp(next, root, n) != 0)
+        return false;
+    if (next[n] != '\0' && next[n] != '/' && next[n] != '?')
+        return false;
+    if (str_starts_with(next + n, "/login") || str_starts_with(next + n, "/logout"))
+        return false;
+    for (const char *p = next; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == '\\' || (unsigned char)*p == 0x7f)
+            return false;
+    return strstr(next, "//") == NULL;
+}
+
+int page_login_csrf_new(char token[65])
+{
+    return crypto_random_token(32, token, 65);
+}
+
+void page_login_csrf_cookie(struct web_resp *resp, enum auth_area area, const char *token)
+{
+    page_set_cookie(resp, PAGE_LOGIN_CSRF_COOKIE, token,
+                    area == AUTH_AREA_CLIENT ? "/client/login" : "/admin/login", "Strict",
+                    token[0] != '\0' ? PAGE_LOGIN_CSRF_TTL_S : 0);
+}
+
+bool page_login_csrf_ok(struct web_req *req)
+{
+    const char *sent = web_form_value(req, "login_csrf");
+    const char *cookie = web_cookie(req, PAGE_LOGIN_CSRF_COOKIE);
+    size_t n = cookie ? strlen(cookie) : 0;
+    return sent != NULL && n >= 32 && strlen(sent) == n && crypto_ct_equal(sent, cookie, n);
+}
+
+/* ---- money ---------------------------------------------------------------- */
+
+void page_money_text(int64_t minor, const char *currency, char *out, size_t sz)
+{
+    char num[64], cur[4] = "";
+    if (currency == NULL || money_format(minor, currency, num, sizeof num) != 0) {
+        snprintf(out, sz, "%" PRId64, minor);
+        return;
+    }
+    for (size_t i = 0; i < 3 && currency[i] != '\0'; i++) {
+        char c = currency[i];
+        cur[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+        cur[i + 1] = '\0';
+    }
+    snprintf(out, sz, "%s %s", num, cur);
+}
+
+void page_set_money(json_t *o, const char *key, int64_t minor, const char *currency)
+{
+    char text[96];
+    page_money_text(minor, currency, text, sizeof text);
+    json_object_set_new(o, key, json_string(text));
+}
+
+void page_add_money_text(json_t *o, const char *key, const char *currency)
+{
+    char name[64];
+    json_t *v = json_object_get(o, key);
+    if (currency == NULL)
+        currency = json_string_value(json_object_get(o, "currency"));
+    if (!json_is_integer(v) || snprintf(name, sizeof name, "%s_text", key) >= (int)sizeof name)
+        return;
+    page_set_money(o, name, json_integer_value(v), currency);
 }

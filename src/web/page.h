@@ -55,6 +55,45 @@ void page_security_headers(struct web_resp *resp);
 void page_render(struct web_req *req, struct web_resp *resp, int status, const struct page_ctx *ctx,
                  const char *tmpl, json_t *data);
 
+/** The login forms' own CSRF token (no session exists yet): a cookie echoed in a hidden field. */
+#define PAGE_LOGIN_CSRF_COOKIE "lumi_login_csrf"
+#define PAGE_LOGIN_CSRF_TTL_S 1800
+
+/**
+ * Adds Set-Cookie name=value with Path=path, HttpOnly, SameSite=samesite,
+ * Max-Age=max_age (0 deletes it), and Secure when LUMI_BASE_URL is https.
+ */
+void page_set_cookie(struct web_resp *resp, const char *name, const char *value, const char *path,
+                     const char *samesite, long long max_age);
+
+/**
+ * Whether next is a safe place to go after logging in to area: a local path
+ * under /admin (or /client), never another site, never the login or logout
+ * pages themselves, no control characters, backslashes or "//".
+ */
+bool page_next_is_safe(const char *next, enum auth_area area);
+
+/** A fresh login CSRF token (64 hex characters) into token; < 0 when no randomness. */
+int page_login_csrf_new(char token[65]);
+
+/** Sets the login CSRF cookie (token, or "" with max age 0 to delete it) for area's login path. */
+void page_login_csrf_cookie(struct web_resp *resp, enum auth_area area, const char *token);
+
+/** The login form came from this site: its login_csrf field equals the cookie (constant time). */
+bool page_login_csrf_ok(struct web_req *req);
+
+/** "15.00 USD" from minor units and a currency code; the bare integer when the currency is unknown. */
+void page_money_text(int64_t minor, const char *currency, char *out, size_t sz);
+
+/** Sets o[key] = page_money_text(minor, currency). */
+void page_set_money(json_t *o, const char *key, int64_t minor, const char *currency);
+
+/**
+ * Adds "<key>_text" = page_money_text(o[key]) to o when o[key] is an integer;
+ * currency NULL = o's own "currency".
+ */
+void page_add_money_text(json_t *o, const char *key, const char *currency);
+
 /** Renders the error page with status and message (copied). */
 void page_error(struct web_req *req, struct web_resp *resp, int status, const struct page_ctx *ctx,
                 const char *message);

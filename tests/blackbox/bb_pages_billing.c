@@ -713,7 +713,7 @@ static void product_in_use_cannot_be_deleted_and_client_page_lists_the_order(voi
     assert_non_null(strstr(html, link));
     snprintf(link, sizeof link, "href=\"/admin/invoices/%lld\"", (long long)invoice_id);
     assert_non_null(strstr(html, link));
-    assert_non_null(strstr(html, "20.00 usd")); /* the recurring amount */
+    assert_non_null(strstr(html, "20.00 USD")); /* the recurring amount */
     assert_null(strstr(html, "No services."));
     http_result_free(&r);
     /* Another client's page does not show them. */
