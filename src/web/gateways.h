@@ -36,10 +36,10 @@ struct paypal_cert_cache *gateways_paypal_certs(void);
  */
 int64_t checkout_invoice_id(struct web_req *req, struct web_resp *resp);
 
-/** Answers a started checkout: JSON 200, or 303 to its url for a form post; err when NULL. Takes
- * started. */
-void checkout_reply(struct web_req *req, struct web_resp *resp, json_t *started,
-                    const struct lumi_err *err);
+/** Answers a started checkout: JSON 200, or 303 to its url for a form post; err when NULL (a
+ * form post then goes back to /client/invoices/{invoice_id} with the reason). Takes started. */
+void checkout_reply(struct web_req *req, struct web_resp *resp, int64_t invoice_id,
+                    json_t *started, const struct lumi_err *err);
 
 /** The audit actor of a gateway ("stripe" | "paypal") calling from ip / user_agent (borrowed). */
 struct audit_actor gateway_actor(const char *gateway, const char *ip, const char *user_agent);

@@ -32,7 +32,7 @@ void h_paypal_checkout(struct web_req *req, struct web_resp *resp)
     struct audit_actor actor = auth_actor(req);
     json_t *started = checkout_paypal_start(req->db, gateways_ctx(), &actor, invoice_id,
                                             auth_client_scope(req), &err);
-    checkout_reply(req, resp, started, &err);
+    checkout_reply(req, resp, invoice_id, started, &err);
 }
 
 /* The buyer is back from PayPal: capture, then show the invoice page with the outcome. */

@@ -10,6 +10,7 @@
  */
 #include "web/routes.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +23,7 @@
 #include "gateways/stripe_sig.h"
 #include "web/auth.h"
 #include "web/gateways.h"
+#include "web/page.h"
 
 /* The invoice id of a checkout request: JSON {invoice_id} or a form field. 0 = answered. */
 int64_t checkout_invoice_id(struct web_req *req, struct web_resp *resp)
@@ -46,10 +48,24 @@ int64_t checkout_invoice_id(struct web_req *req, struct web_resp *resp)
     return id;
 }
 
-/* {url, id_key: id} as JSON, or a 303 to url for a browser's form post. */
-void checkout_reply(struct web_req *req, struct web_resp *resp, json_t *started,
+/*
+ * {url, id_key: id} as JSON, or a 303 to url for a browser's form post. A
+ * form post that fails on the buyer's own invoice (nothing due any more, the
+ * gateway unreachable or not configured) goes back to the invoice page with
+ * the reason, not to a JSON error; other refusals keep their status.
+ */
+void checkout_reply(struct web_req *req, struct web_resp *resp, int64_t invoice_id, json_t *started,
                     const struct lumi_err *err)
 {
+    bool own_invoice_trouble = err->code == LUMI_ECONFLICT || err->code == LUMI_EUPSTREAM ||
+                               err->code == LUMI_EBUSY;
+    if (started == NULL && web_is_form(req) && own_invoice_trouble) {
+        char back[64];
+        snprintf(back, sizeof back, "/client/invoices/%lld", (long long)invoice_id);
+        page_redirect_flash(resp, back, "error",
+                            err->msg[0] ? err->msg : "the payment could not start");
+        return;
+    }
     if (started == NULL) {
         web_reply_err(resp, err);
         return;
@@ -72,7 +88,7 @@ void h_stripe_checkout(struct web_req *req, struct web_resp *resp)
     struct audit_actor actor = auth_actor(req);
     json_t *started = checkout_stripe_start(req->db, gateways_ctx(), &actor, invoice_id,
                                             auth_client_scope(req), &err);
-    checkout_reply(req, resp, started, &err);
+    checkout_reply(req, resp, invoice_id, started, &err);
 }
 
 /* ---- webhook ---- */

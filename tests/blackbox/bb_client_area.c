@@ -28,6 +28,7 @@
 #include "fakes/fake_paypal.h"
 #include "fakes/fake_pterodactyl.h"
 #include "fakes/fake_stripe.h"
+#include "core/str.h"
 #include "support/browse.h"
 #include "support/httpc.h"
 #include "support/proc.h"
@@ -647,7 +648,17 @@ static void pay_with_stripe_from_the_invoice_page(void **state)
         count_sql("SELECT COUNT(*) FROM transactions WHERE invoice_id = %" PRId64, inv), 1);
     snprintf(form, sizeof form, "invoice_id=%" PRId64 "&csrf_token=%s", inv, csrf);
     r = browse(C->srv.base_url, "POST", "/api/stripe/checkout", C->a, form, NULL);
-    assert_int_equal(r.status, 409);
+    /* The browser goes back to the invoice with the reason, not to a JSON error. */
+    assert_int_equal(r.status, 303);
+    char *back = http_header(&r, "Location");
+    assert_non_null(back);
+    snprintf(path, sizeof path, "/client/invoices/%" PRId64 "?error=", inv);
+    assert_true(str_starts_with(back, path));
+    http_result_free(&r);
+    r = get(back, C->a);
+    free(back);
+    assert_int_equal(r.status, 200);
+    assert_contains(&r, "flash-error");
     http_result_free(&r);
 }
 
