@@ -519,8 +519,9 @@ async function flow(ctx, base) {
         }
         await cl.waitForLoadState();
         sessionId = cl.url().split('/pay/')[1];
-        // The fake Stripe API has no payment form at that URL (Stripe's checkout.stripe.com
-        // has); what it answers there is in the screenshot. The session is checked instead.
+        // The fake's checkout page has no payment form (Stripe's checkout.stripe.com has):
+        // the test completes the session itself below.
+        await cl.getByRole('heading', { name: 'Fake Stripe Checkout' }).waitFor();
         await shot(cl, 'stripe-checkout');
         const [status, paid, amount, currency] = await fakes.command(`session ${sessionId}`);
         if (status !== 'open' || paid !== 'unpaid' || amount !== '2000' || currency !== 'usd') {

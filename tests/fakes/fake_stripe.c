@@ -699,6 +699,11 @@ static void handler(void *state, const struct fake_request *r, struct fake_respo
 
     if (f->fail_left > 0) {
         armed_failure(f, w);
+    } else if (strcmp(r->method, "GET") == 0 && str_starts_with(r->path, "/pay/")) {
+        /* The hosted checkout page the buyer is sent to (no API key: a browser opens it). */
+        fake_reply(w, 200, "text/html; charset=utf-8",
+                   "<!doctype html><title>Fake Stripe Checkout</title>"
+                   "<h1>Fake Stripe Checkout</h1><p>The test completes this session.</p>");
     } else if (!authorized(f, r, w)) {
         /* answered */
     } else if (strcmp(r->method, "POST") == 0 && strcmp(r->path, "/v1/checkout/sessions") == 0) {
