@@ -10,6 +10,11 @@
  * are serialised by the database: SQLite's BEGIN IMMEDIATE write lock, or a
  * transaction-scoped PostgreSQL advisory lock (db_tx_lock), held until the
  * caller's transaction ends, so "read the tip, insert tip+1" cannot fork.
+ *
+ * Checks and reads: walks and exports read WALK_CHUNK rows per statement
+ * (keyset by id). The incremental check and the recorded full check write
+ * two `settings` rows (audit.verified_upto, audit.last_full_check) with
+ * single-statement UPSERTs; they never touch audit_log.
  */
 #include "audit/audit.h"
 
@@ -26,6 +31,7 @@
 #define AUDIT_LOCK_KEY 0x6c756d6961756469LL /* "lumiaudi" */
 #define GENESIS_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 #define ROW_MAX (1u << 20)
+#define WALK_CHUNK 10000 /* rows per statement when walking or exporting */
 
 const struct audit_actor AUDIT_SYSTEM = {"system", "lumi", NULL, NULL, NULL};
 
@@ -194,44 +200,265 @@ static void row_read(struct db_stmt *st, struct row *r)
     r->hash = db_col_text(st, 12) ? db_col_text(st, 12) : "";
 }
 
+/*
+ * Walks the rows with id >= first_id in id order (at most max_rows of them,
+ * 0 = no limit), expecting consecutive ids from first_id and the first row's
+ * prev_hash to equal expect_prev. Adds to res->rows, sets res->last_good_id
+ * to the last intact row walked (untouched when none) and good_hash to its
+ * hash, or fills broken_id/reason at the first break. Reads WALK_CHUNK rows
+ * per statement: the PostgreSQL driver holds a whole result in memory, and a
+ * million rows would be ~400 MB.
+ */
+static int walk(struct db *db, int64_t first_id, const char *expect_prev, int64_t max_rows,
+                struct audit_verify_result *res, char good_hash[CRYPTO_SHA256_HEX],
+                struct lumi_err *err)
+{
+    char expect[CRYPTO_SHA256_HEX];
+    str_copy(expect, expect_prev, sizeof expect);
+    int64_t expect_id = first_id, left = max_rows;
+    int rc = 0;
+    while (rc == 0 && res->broken_id == 0 && (max_rows == 0 || left > 0)) {
+        int64_t chunk = max_rows > 0 && left < WALK_CHUNK ? left : WALK_CHUNK, got = 0;
+        struct buf sql;
+        buf_init(&sql, 1024);
+        buf_printf(&sql, "SELECT %s FROM audit_log WHERE id >= $1 ORDER BY id LIMIT %lld",
+                   COLUMNS, (long long)chunk);
+        struct db_stmt *st = db_prepare(db, buf_cstr(&sql), err);
+        buf_free(&sql);
+        if (st == NULL)
+            return err ? err->code : LUMI_EDB;
+        db_bind_int64(st, 1, expect_id);
+        while ((rc = db_step(st, err)) == DB_ROW) {
+            struct row r;
+            char h[CRYPTO_SHA256_HEX];
+            row_read(st, &r);
+            res->rows++;
+            got++;
+            if (r.id != expect_id)
+                snprintf(res->reason, sizeof res->reason, "row #%lld is missing",
+                         (long long)expect_id);
+            else if (strcmp(r.prev_hash, expect) != 0)
+                snprintf(res->reason, sizeof res->reason,
+                         "prev_hash does not match the hash of row #%lld",
+                         (long long)(r.id - 1));
+            else if (row_hash(&r, h) != 0 || strcmp(h, r.hash) != 0)
+                snprintf(res->reason, sizeof res->reason,
+                         "hash does not match the row's contents (edited)");
+            if (res->reason[0] != '\0') {
+                res->broken_id = r.id;
+                rc = 0;
+                break;
+            }
+            res->last_good_id = r.id;
+            str_copy(expect, r.hash, sizeof expect);
+            expect_id++;
+        }
+        db_finalize(st);
+        if (rc < 0)
+            break;
+        if (got < chunk)
+            break; /* the end of the log */
+        left -= got;
+    }
+    str_copy(good_hash, expect, CRYPTO_SHA256_HEX);
+    return rc < 0 ? rc : 0;
+}
+
 int audit_verify(struct db *db, struct audit_verify_result *res, struct lumi_err *err)
 {
+    char good[CRYPTO_SHA256_HEX];
     memset(res, 0, sizeof *res);
+    return walk(db, 1, GENESIS_HASH, 0, res, good, err);
+}
+
+int audit_row_hash(const struct audit_row *r, char out[CRYPTO_SHA256_HEX])
+{
+    struct row x = {
+        .id = r->id, .at = r->at, .actor_type = r->actor_type, .actor_id = r->actor_id,
+        .actor_email = r->actor_email, .action = r->action, .entity = r->entity,
+        .entity_id = r->entity_id, .ip = r->ip, .user_agent = r->user_agent,
+        .details = r->details ? r->details : "", .prev_hash = r->prev_hash ? r->prev_hash : "",
+        .hash = "",
+    };
+    return row_hash(&x, out);
+}
+
+/* --- the checkpoint of incremental checks (see audit.h) --- */
+
+#define KEY_VERIFIED "audit.verified_upto"
+#define KEY_FULL "audit.last_full_check"
+#define SETTING_MAX 200
+
+/*
+ * The checkpoint's id is written with 20 digits so that text order is number
+ * order: the incremental UPSERT only ever moves it forward (two pages
+ * checking at once cannot move it back), while a full check may set it
+ * anywhere.
+ */
+static const char SQL_CHECKPOINT_ADVANCE[] =
+    "INSERT INTO settings (key, value, updated_at) VALUES ('" KEY_VERIFIED "', $1, $2)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+    " WHERE settings.value < excluded.value";
+static const char SQL_CHECKPOINT_SET[] =
+    "INSERT INTO settings (key, value, updated_at) VALUES ('" KEY_VERIFIED "', $1, $2)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+static const char SQL_FULL_SET[] =
+    "INSERT INTO settings (key, value, updated_at) VALUES ('" KEY_FULL "', $1, $2)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+
+/* The value of a settings key into out ("" when the key is not set). */
+static int setting_read(struct db *db, const char *key, char *out, size_t outsz,
+                        struct lumi_err *err)
+{
+    out[0] = '\0';
+    struct db_stmt *st = db_prepare(db, "SELECT value FROM settings WHERE key = $1", err);
+    if (st == NULL)
+        return err ? err->code : LUMI_EDB;
+    db_bind_text(st, 1, key);
+    int rc = db_step(st, err);
+    if (rc == DB_ROW && db_col_text(st, 0) != NULL)
+        str_copy(out, db_col_text(st, 0), outsz);
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+/* Reads n space-separated non-negative integers from s into v. */
+static int parse_ints(const char *s, int64_t *v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        while (*s == ' ')
+            s++;
+        size_t len = strcspn(s, " ");
+        if (len == 0 || str_to_i64(s, len, 0, INT64_MAX, &v[i]) != 0)
+            return -1;
+        s += len;
+    }
+    return 0;
+}
+
+/* The checkpoint "<id> <hash>"; a missing or malformed one is the genesis. */
+static int checkpoint_read(struct db *db, int64_t *id, char hash[CRYPTO_SHA256_HEX],
+                           struct lumi_err *err)
+{
+    char v[SETTING_MAX];
+    *id = 0;
+    str_copy(hash, GENESIS_HASH, CRYPTO_SHA256_HEX);
+    int rc = setting_read(db, KEY_VERIFIED, v, sizeof v, err);
+    if (rc != 0)
+        return rc;
+    const char *sp = strchr(v, ' ');
+    int64_t n = 0;
+    if (sp == NULL || strlen(sp + 1) != CRYPTO_SHA256_HEX - 1 ||
+        str_to_i64(v, (size_t)(sp - v), 1, INT64_MAX, &n) != 0)
+        return 0;
+    *id = n;
+    str_copy(hash, sp + 1, CRYPTO_SHA256_HEX);
+    return 0;
+}
+
+/* Stores the checkpoint; failures are logged by the driver and otherwise ignored. */
+static void checkpoint_write(struct db *db, const char *sql, int64_t id, const char *hash)
+{
+    char v[SETTING_MAX], at[UTC_ISO_LEN];
+    struct lumi_err ignored;
+    snprintf(v, sizeof v, "%020lld %s", (long long)id, hash);
+    utc_now_iso(at);
+    const char *params[] = {v, at};
+    db_execp(db, sql, 2, params, NULL, &ignored);
+}
+
+/* The checkpoint row itself must still be there, unchanged, with the remembered hash. */
+static int checkpoint_row_check(struct db *db, int64_t id, const char *hash,
+                                struct audit_verify_result *res, struct lumi_err *err)
+{
     struct buf sql;
     buf_init(&sql, 1024);
-    buf_printf(&sql, "SELECT %s FROM audit_log ORDER BY id", COLUMNS);
+    buf_printf(&sql, "SELECT %s FROM audit_log WHERE id = $1", COLUMNS);
     struct db_stmt *st = db_prepare(db, buf_cstr(&sql), err);
     buf_free(&sql);
     if (st == NULL)
         return err ? err->code : LUMI_EDB;
-
-    char expect_prev[CRYPTO_SHA256_HEX] = GENESIS_HASH;
-    int64_t expect_id = 1;
-    int rc;
-    while ((rc = db_step(st, err)) == DB_ROW) {
+    db_bind_int64(st, 1, id);
+    int rc = db_step(st, err);
+    if (rc == DB_ROW) {
         struct row r;
         char h[CRYPTO_SHA256_HEX];
         row_read(st, &r);
         res->rows++;
-        if (r.id != expect_id)
-            snprintf(res->reason, sizeof res->reason, "row #%lld is missing",
-                     (long long)expect_id);
-        else if (strcmp(r.prev_hash, expect_prev) != 0)
+        if (strcmp(r.hash, hash) != 0 || row_hash(&r, h) != 0 || strcmp(h, r.hash) != 0)
             snprintf(res->reason, sizeof res->reason,
-                     "prev_hash does not match the hash of row #%lld", (long long)(r.id - 1));
-        else if (row_hash(&r, h) != 0 || strcmp(h, r.hash) != 0)
-            snprintf(res->reason, sizeof res->reason,
-                     "hash does not match the row's contents (edited)");
-        if (res->reason[0] != '\0') {
-            res->broken_id = r.id;
-            break;
-        }
-        res->last_good_id = r.id;
-        str_copy(expect_prev, r.hash, sizeof expect_prev);
-        expect_id++;
+                     "the row has changed since it was verified (edited)");
+    } else if (rc == DB_DONE) {
+        snprintf(res->reason, sizeof res->reason, "the row verified last is missing (deleted)");
     }
     db_finalize(st);
-    return rc < 0 ? rc : 0;
+    if (rc < 0)
+        return rc;
+    if (res->reason[0] != '\0') {
+        res->broken_id = id;
+        res->last_good_id = id - 1; /* as of the earlier checks */
+    }
+    return 0;
+}
+
+int audit_check_incremental(struct db *db, int max_rows, struct audit_check *c,
+                            struct lumi_err *err)
+{
+    char full[SETTING_MAX], cp_hash[CRYPTO_SHA256_HEX], good[CRYPTO_SHA256_HEX];
+    int64_t cp = 0;
+    memset(c, 0, sizeof *c);
+    int rc = setting_read(db, KEY_FULL, full, sizeof full, err);
+    if (rc != 0)
+        return rc;
+    const char *sp = strchr(full, ' ');
+    int64_t fv[3];
+    if (sp != NULL && (size_t)(sp - full) < sizeof c->full_at && parse_ints(sp, fv, 3) == 0) {
+        memcpy(c->full_at, full, (size_t)(sp - full));
+        c->full_at[sp - full] = '\0';
+        c->full_rows = fv[0];
+        c->full_last_good_id = fv[1];
+        c->full_broken_id = fv[2];
+    }
+    rc = checkpoint_read(db, &cp, cp_hash, err);
+    if (rc == 0)
+        rc = db_query_int64(db, "SELECT COALESCE(MAX(id), 0) FROM audit_log", 0, NULL, &c->tip,
+                            err);
+    if (rc != 0)
+        return rc;
+    c->checkpoint_id = cp;
+    c->v.last_good_id = cp;
+    if (cp > 0) {
+        rc = checkpoint_row_check(db, cp, cp_hash, &c->v, err);
+        if (rc != 0 || c->v.broken_id != 0) {
+            c->complete = rc == 0;
+            return rc;
+        }
+    }
+    rc = walk(db, cp + 1, cp_hash, max_rows > 0 ? max_rows : 1, &c->v, good, err);
+    if (rc != 0)
+        return rc;
+    c->complete = c->v.broken_id != 0 || c->v.last_good_id >= c->tip;
+    if (c->v.last_good_id > cp)
+        checkpoint_write(db, SQL_CHECKPOINT_ADVANCE, c->v.last_good_id, good);
+    return 0;
+}
+
+int audit_verify_record(struct db *db, struct audit_verify_result *res, struct lumi_err *err)
+{
+    char good[CRYPTO_SHA256_HEX], v[SETTING_MAX], at[UTC_ISO_LEN];
+    memset(res, 0, sizeof *res);
+    utc_now_iso(at); /* when the walk started: rows changed after it are not covered */
+    int rc = walk(db, 1, GENESIS_HASH, 0, res, good, err);
+    if (rc != 0)
+        return rc;
+    if (res->last_good_id > 0)
+        checkpoint_write(db, SQL_CHECKPOINT_SET, res->last_good_id, good);
+    else
+        db_execp(db, "DELETE FROM settings WHERE key = '" KEY_VERIFIED "'", 0, NULL, NULL, NULL);
+    snprintf(v, sizeof v, "%s %lld %lld %lld", at, (long long)res->rows,
+             (long long)res->last_good_id, (long long)res->broken_id);
+    const char *params[] = {v, at};
+    return db_execp(db, SQL_FULL_SET, 2, params, NULL, err);
 }
 
 /* Appends " AND <fragment>" clauses for the filter with $n parameters. The
@@ -310,16 +537,17 @@ static void where_free(struct where *w)
         free(w->owned[i]);
 }
 
-static struct db_stmt *filtered(struct db *db, const struct audit_filter *f, const char *order,
-                                int limit, struct lumi_err *err)
+/* The statement of a query or export; prefix ("" or an EXPLAIN) goes before its SELECT. */
+static struct db_stmt *filtered(struct db *db, const char *prefix, const struct audit_filter *f,
+                                const char *order, int limit, struct lumi_err *err)
 {
     struct where w;
     char id1[24], id2[24];
     where_build(&w, f, id1, id2);
     struct buf sql;
     buf_init(&sql, 8192);
-    buf_printf(&sql, "SELECT %s FROM audit_log%s ORDER BY id %s", COLUMNS, buf_cstr(&w.sql),
-               order);
+    buf_printf(&sql, "%sSELECT %s FROM audit_log%s ORDER BY id %s", prefix, COLUMNS,
+               buf_cstr(&w.sql), order);
     if (limit > 0)
         buf_printf(&sql, " LIMIT %d", limit);
     struct db_stmt *st = db_prepare(db, buf_cstr(&sql), err);
@@ -349,7 +577,7 @@ json_t *audit_query(struct db *db, const struct audit_filter *f, int limit, int6
                     struct lumi_err *err)
 {
     *next_cursor = 0;
-    struct db_stmt *st = filtered(db, f, "DESC", limit + 1, err);
+    struct db_stmt *st = filtered(db, "", f, "DESC", limit + 1, err);
     if (st == NULL)
         return NULL;
     json_t *arr = json_array();
@@ -372,6 +600,27 @@ json_t *audit_query(struct db *db, const struct audit_filter *f, int limit, int6
         return NULL;
     }
     return arr;
+}
+
+int audit_query_plan(struct db *db, const struct audit_filter *f, int limit, struct buf *out,
+                     struct lumi_err *err)
+{
+    bool sqlite = db_kind(db) == DB_SQLITE;
+    struct db_stmt *st =
+        filtered(db, sqlite ? "EXPLAIN QUERY PLAN " : "EXPLAIN ", f, "DESC", limit + 1, err);
+    if (st == NULL)
+        return err ? err->code : LUMI_EDB;
+    int rc;
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        /* SQLite: (id, parent, notused, detail); PostgreSQL: one "QUERY PLAN" column. */
+        const char *line = db_col_text(st, db_col_count(st) - 1);
+        if (buf_printf(out, "%s\n", line ? line : "") != 0) {
+            rc = err_set(err, LUMI_ETOOLARGE, "query plan too long");
+            break;
+        }
+    }
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
 }
 
 json_t *audit_get(struct db *db, int64_t id, struct lumi_err *err)
@@ -429,30 +678,41 @@ static void write_csv_row(FILE *out, const struct row *r)
 int audit_export(struct db *db, const struct audit_filter *f, enum audit_format fmt, FILE *out,
                  int64_t *count, struct lumi_err *err)
 {
-    struct db_stmt *st = filtered(db, f, "ASC", 0, err);
-    if (st == NULL)
-        return err ? err->code : LUMI_EDB;
+    /* In WALK_CHUNK pieces by id (keyset), so PostgreSQL never holds the whole log. */
+    struct audit_filter page = {0};
+    if (f != NULL)
+        page = *f;
     if (fmt == AUDIT_CSV)
         fprintf(out, "id,at,actor_type,actor_id,actor_email,action,entity,entity_id,ip,"
                      "user_agent,details,prev_hash,hash\n");
-    int rc;
-    int64_t n = 0;
-    while ((rc = db_step(st, err)) == DB_ROW) {
-        struct row r;
-        row_read(st, &r);
-        if (fmt == AUDIT_CSV) {
-            write_csv_row(out, &r);
-        } else {
-            json_t *o = row_json(&r);
-            char *line = o ? jsonx_dump(o) : NULL;
-            if (line != NULL)
-                fprintf(out, "%s\n", line);
-            free(line);
-            json_decref(o);
+    int rc = 0;
+    int64_t n = 0, got;
+    do {
+        struct db_stmt *st = filtered(db, "", &page, "ASC", WALK_CHUNK, err);
+        if (st == NULL) {
+            rc = err ? err->code : LUMI_EDB;
+            break;
         }
-        n++;
-    }
-    db_finalize(st);
+        got = 0;
+        while ((rc = db_step(st, err)) == DB_ROW) {
+            struct row r;
+            row_read(st, &r);
+            if (fmt == AUDIT_CSV) {
+                write_csv_row(out, &r);
+            } else {
+                json_t *o = row_json(&r);
+                char *line = o ? jsonx_dump(o) : NULL;
+                if (line != NULL)
+                    fprintf(out, "%s\n", line);
+                free(line);
+                json_decref(o);
+            }
+            page.after_id = r.id;
+            got++;
+        }
+        db_finalize(st);
+        n += got;
+    } while (rc == 0 && got == WALK_CHUNK);
     if (count != NULL)
         *count = n;
     if (rc < 0)

@@ -21,7 +21,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/buf.h"
+#include "core/crypto.h"
 #include "core/err.h"
+#include "core/utc.h"
 #include "db/db.h"
 
 /** Who did it and from where. All strings borrowed; NULL where unknown. */
@@ -60,6 +63,68 @@ struct audit_verify_result {
 /** Walks the whole chain in id order. 0 (read the result for breaks) or < 0 on a database error. */
 int audit_verify(struct db *db, struct audit_verify_result *res, struct lumi_err *err);
 
+/*
+ * Incremental checking, so a page can show the chain's state without
+ * hashing every row on every request. Two rows of `settings` hold the state:
+ *   audit.verified_upto    "<id> <hash>": the chain was verified from #1
+ *                          (genesis) up to this row, which had this hash;
+ *   audit.last_full_check  "<at> <rows> <last_good_id> <broken_id>": when the
+ *                          last full walk (audit_verify_record) ran and what
+ *                          it found.
+ * The checkpoint is a claim about the past: a row changed BEFORE it is found
+ * only by the next full walk (`lumi audit verify`), which is why the full
+ * check's time is shown next to the incremental result.
+ */
+
+/** What audit_check_incremental found. */
+struct audit_check {
+    struct audit_verify_result v; /* rows = checked by this call; last_good_id = verified up to */
+    int64_t checkpoint_id;        /* where this call started (0 = genesis) */
+    int64_t tip;                  /* highest id in the log when checked (0 = empty) */
+    bool complete;                /* verified up to tip, or broken: nothing left to check */
+    char full_at[UTC_ISO_LEN];    /* time of the last full check, "" when never */
+    int64_t full_rows;            /* rows that full check walked */
+    int64_t full_last_good_id;
+    int64_t full_broken_id;       /* 0 when that check found the chain intact */
+};
+
+/**
+ * Checks the chain from the stored checkpoint on, at most max_rows rows per
+ * call (bounded work per request): re-hashes the checkpoint row itself (so a
+ * changed or deleted checkpoint row is a break), then the rows after it in
+ * order, and moves the checkpoint forward over the rows found intact (an
+ * UPSERT into settings outside any transaction; a failure to store it is
+ * not an error, the next call just starts earlier). A break is reported in
+ * c->v as by audit_verify and the checkpoint stays before it.
+ * 0, or < 0 on a database error reading the log.
+ */
+int audit_check_incremental(struct db *db, int max_rows, struct audit_check *c,
+                            struct lumi_err *err);
+
+/**
+ * audit_verify, then records the result as the last full check and sets the
+ * checkpoint to the last intact row (the tip when intact), so that pages
+ * reflect what the full walk saw. Needs a writable connection, outside a
+ * transaction. 0 (read res for breaks) or < 0.
+ */
+int audit_verify_record(struct db *db, struct audit_verify_result *res, struct lumi_err *err);
+
+/** One row's stored fields, for audit_row_hash (all borrowed; NULL = SQL NULL). */
+struct audit_row {
+    int64_t id;
+    const char *at, *actor_type, *actor_id, *actor_email, *action, *entity, *entity_id, *ip,
+        *user_agent;
+    const char *details;   /* the stored (canonical JSON) text, hashed as stored */
+    const char *prev_hash; /* 64 hex digits */
+};
+
+/**
+ * The hash a row with these fields must carry (64 hex digits + NUL into out),
+ * computed exactly as audit_append does — for tools that write rows in bulk
+ * (the benchmarks' seeding) and for checks. 0 or LUMI_ETOOLARGE.
+ */
+int audit_row_hash(const struct audit_row *r, char out[CRYPTO_SHA256_HEX]);
+
 /** Filters for queries and exports; NULL/0 = no filter. Strings borrowed. */
 struct audit_filter {
     const char *action;
@@ -82,6 +147,15 @@ struct audit_filter {
  */
 json_t *audit_query(struct db *db, const struct audit_filter *f, int limit, int64_t *next_cursor,
                     struct lumi_err *err);
+
+/**
+ * Appends to out the database's plan for the exact statement audit_query(f,
+ * limit) runs, one line per plan row (SQLite: EXPLAIN QUERY PLAN details;
+ * PostgreSQL: EXPLAIN lines) — for benchmarks and for checking that a filter
+ * uses an index. 0 or < 0 with err.
+ */
+int audit_query_plan(struct db *db, const struct audit_filter *f, int limit, struct buf *out,
+                     struct lumi_err *err);
 
 /** One row as a JSON object (as in audit_query), or NULL with LUMI_ENOTFOUND. */
 json_t *audit_get(struct db *db, int64_t id, struct lumi_err *err);

@@ -193,6 +193,65 @@ static void recomputed_hash_still_breaks_next_link(void **state)
     assert_true(verify(f->db).broken_id == 2);
 }
 
+static struct audit_check check(struct db *db, int max_rows)
+{
+    struct audit_check c;
+    struct lumi_err err;
+    if (audit_check_incremental(db, max_rows, &c, &err) != 0)
+        fail_msg("audit_check_incremental: %s", err.msg);
+    return c;
+}
+
+static void incremental_check_moves_forward_in_bounded_steps(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 1; i <= 5; i++)
+        append_one(f->db, "PAYMENT_RECEIVED", i);
+    struct audit_check c = check(f->db, 2);
+    assert_true(c.v.broken_id == 0 && c.v.last_good_id == 2 && !c.complete && c.tip == 5);
+    c = check(f->db, 2);
+    assert_true(c.v.broken_id == 0 && c.v.last_good_id == 4 && !c.complete);
+    c = check(f->db, 2);
+    assert_true(c.v.broken_id == 0 && c.v.last_good_id == 5 && c.complete);
+    /* A new row is checked on the next call. */
+    append_one(f->db, "PAYMENT_RECEIVED", 6);
+    c = check(f->db, 2);
+    assert_true(c.v.broken_id == 0 && c.v.last_good_id == 6 && c.complete);
+    assert_string_equal(c.full_at, ""); /* no full check has run */
+}
+
+static void incremental_check_finds_breaks_after_the_checkpoint_only(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err;
+    for (int i = 1; i <= 6; i++)
+        append_one(f->db, "PAYMENT_RECEIVED", i);
+    struct audit_check c = check(f->db, 3); /* checkpoint at #3 */
+    assert_true(c.v.last_good_id == 3);
+
+    /* A change after the checkpoint is found, and the checkpoint does not move past it. */
+    testdb_exec(f->db, "UPDATE audit_log SET details = '{\"n\":500}' WHERE id = 5");
+    c = check(f->db, 10);
+    assert_true(c.v.broken_id == 5 && c.v.last_good_id == 4 && c.complete);
+    c = check(f->db, 10);
+    assert_true(c.v.broken_id == 5);
+
+    /* The checkpoint row itself is re-hashed on every call. */
+    testdb_exec(f->db, "UPDATE audit_log SET actor_email = 'x@example.com' WHERE id = 4");
+    c = check(f->db, 10);
+    assert_true(c.v.broken_id == 4);
+
+    /* A change before the checkpoint is not the page's to see: only the full check finds it,
+     * and records what it found for the page. */
+    testdb_exec(f->db, "UPDATE audit_log SET details = '{\"n\":100}' WHERE id = 1");
+    struct audit_verify_result v;
+    assert_int_equal(audit_verify_record(f->db, &v, &err), 0);
+    assert_true(v.broken_id == 1);
+    c = check(f->db, 10);
+    assert_true(c.v.broken_id == 1);
+    assert_true(c.full_at[0] != '\0' && c.full_broken_id == 1);
+}
+
 static void query_filters_and_pages(void **state)
 {
     struct fixture *f = *state;
@@ -351,6 +410,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(deleted_first_row_is_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(reordered_rows_are_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(recomputed_hash_still_breaks_next_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(incremental_check_moves_forward_in_bounded_steps, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(incremental_check_finds_breaks_after_the_checkpoint_only,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(query_filters_and_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(export_writes_csv_and_jsonl, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_threads_keep_one_chain, setup, teardown),
