@@ -36,8 +36,8 @@
  *                end); a given database must be empty of audit rows (the
  *                seeded chain starts at #1) and is left with them.
  * Environment: LUMI_BIN (default ../lumi next to this program), REPEAT
- * (requests per figure, default 20), BENCH_PROPOSED_INDEX=1 (create the
- * index on audit_log (entity, id) that the migrations lack, to measure it).
+ * (requests per figure, default 20). (The index on audit_log (entity, id)
+ * this bench showed missing is migration 8.)
  *
  * Threading: one thread; the server is a separate process
  * (tests/support/proc.h). Needs the test support library, so it does
@@ -89,7 +89,6 @@
 #define ADMIN_PASSWORD "Bench-Admin-Password-1"
 #define ROW_MARK "<tr class=\"audit-row\">"
 /* Without it, entity= alone sorts every row of that entity (a temp b-tree). */
-#define PROPOSED_INDEX "CREATE INDEX IF NOT EXISTS audit_log_entity_only ON audit_log (entity, id)"
 
 static char temp_dir[64];
 static int failures;
@@ -568,18 +567,6 @@ int main(int argc, char **argv)
         }
         printf("  ANALYZE audit_log   %10.3f s  (as autovacuum does after a bulk load)\n",
                (double)(mono_ns() - t) / 1e9);
-    }
-
-    /* The index this bench showed missing (see PROPOSED_INDEX), when asked for. */
-    const char *pi = getenv("BENCH_PROPOSED_INDEX");
-    if (pi != NULL && strcmp(pi, "1") == 0) {
-        t = mono_ns();
-        if (db_exec(db, PROPOSED_INDEX, &err) != 0) {
-            fprintf(stderr, "bench_pages: %s\n", err.msg);
-            goto out;
-        }
-        printf("  proposed index      %10.3f s  (%s)\n", (double)(mono_ns() - t) / 1e9,
-               PROPOSED_INDEX);
     }
 
     /* 2. The full check sets the checkpoint; the plans */
