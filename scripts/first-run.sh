@@ -13,7 +13,7 @@ if [ ! -f .env ]; then
     cat <<'MSG'
 first run: create the first admin in another terminal with
     ./build/lumi admin create you@example.com        (reads the password from stdin)
-and an API token with
+then log in at http://127.0.0.1:8080/admin/login, or make an API token with
     ./build/lumi token create my-laptop
 MSG
 fi
