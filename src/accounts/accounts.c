@@ -54,6 +54,63 @@ static int finish_tx(struct db *db, int rc, struct lumi_err *err)
     return rc;
 }
 
+/* Prepares sql with parameters bound by types: 'i' an int64_t, 't' a const char * (NULL binds SQL
+ * NULL). NULL when it cannot be prepared. */
+static struct db_stmt *prepare_bound(struct db *db, const char *sql, const char *types, va_list ap,
+                                     struct lumi_err *err)
+{
+    struct db_stmt *st = db_prepare(db, sql, err);
+    for (int i = 0; st != NULL && types[i] != '\0'; i++) {
+        if (types[i] == 'i')
+            db_bind_int64(st, i + 1, va_arg(ap, int64_t));
+        else
+            db_bind_text(st, i + 1, va_arg(ap, const char *));
+    }
+    return st;
+}
+
+/*
+ * Runs one statement with parameters bound by types (prepare_bound). *changes
+ * (may be NULL) gets the rows changed. 0 or a negative code.
+ */
+static int run(struct db *db, const char *sql, const char *types, int64_t *changes,
+               struct lumi_err *err, ...)
+{
+    va_list ap;
+    va_start(ap, err);
+    struct db_stmt *st = prepare_bound(db, sql, types, ap, err);
+    va_end(ap);
+    if (st == NULL)
+        return err ? err->code : LUMI_EDB;
+    int rc = db_step(st, err);
+    if (rc >= 0 && changes != NULL)
+        *changes = db_changes(st);
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+/*
+ * Runs a query with parameters bound by types (prepare_bound) up to its first
+ * row. DB_ROW with *st on that row (the caller reads it and finalizes *st);
+ * otherwise *st is NULL and the answer DB_DONE (no row) or a negative code.
+ */
+static int first_row(struct db *db, struct db_stmt **st, const char *sql, const char *types,
+                     struct lumi_err *err, ...)
+{
+    va_list ap;
+    va_start(ap, err);
+    *st = prepare_bound(db, sql, types, ap, err);
+    va_end(ap);
+    if (*st == NULL)
+        return err ? err->code : LUMI_EDB;
+    int rc = db_step(*st, err);
+    if (rc != DB_ROW) {
+        db_finalize(*st);
+        *st = NULL;
+    }
+    return rc;
+}
+
 int accounts_create_user(struct db *db, const struct audit_actor *actor, const char *email,
                          const char *role, const char *password, int64_t *id_out,
                          struct lumi_err *err)
@@ -76,16 +133,8 @@ int accounts_create_user(struct db *db, const struct audit_actor *actor, const c
     rc = db_begin(db, err);
     if (rc != 0)
         return rc;
-    struct db_stmt *st = db_prepare(db, sql, err);
-    if (st == NULL) {
-        rc = err ? err->code : LUMI_EDB;
-        goto out;
-    }
-    db_bind_text(st, 1, mail);
-    db_bind_text(st, 2, role);
-    db_bind_text(st, 3, hash);
-    db_bind_text(st, 4, now);
-    rc = db_step(st, err);
+    struct db_stmt *st;
+    rc = first_row(db, &st, sql, "tttt", err, mail, role, hash, now);
     int64_t id = rc == DB_ROW ? db_col_int64(st, 0) : 0;
     db_finalize(st);
     if (rc == LUMI_ECONFLICT) {
@@ -249,28 +298,24 @@ struct login_user {
 static int find_login_user(struct db *db, const char *mail, struct login_user *u,
                            struct lumi_err *err)
 {
-    struct db_stmt *st =
-        db_prepare(db,
-                   "SELECT id, role, status, password_hash, "
-                   "CASE WHEN totp_secret IS NULL THEN 0 ELSE 1 END FROM users WHERE email = $1",
-                   err);
-    if (st == NULL)
-        return err ? err->code : LUMI_EDB;
-    db_bind_text(st, 1, mail);
-    int rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        u->id = db_col_int64(st, 0);
-        str_copy(u->role, db_col_text(st, 1), sizeof u->role);
-        str_copy(u->status, db_col_text(st, 2), sizeof u->status);
-        str_copy(u->hash, db_col_text(st, 3) ? db_col_text(st, 3) : "", sizeof u->hash);
-        u->totp = db_col_int64(st, 4) != 0;
-        rc = 0;
-    } else if (rc == DB_DONE) {
-        u->id = 0;
-        rc = 0;
-    }
+    struct db_stmt *st;
+    int rc =
+        first_row(db, &st,
+                  "SELECT id, role, status, password_hash, "
+                  "CASE WHEN totp_secret IS NULL THEN 0 ELSE 1 END FROM users WHERE email = $1",
+                  "t", err, mail);
+    u->id = 0;
+    if (rc == DB_DONE)
+        return 0;
+    if (rc != DB_ROW)
+        return rc;
+    u->id = db_col_int64(st, 0);
+    str_copy(u->role, db_col_text(st, 1), sizeof u->role);
+    str_copy(u->status, db_col_text(st, 2), sizeof u->status);
+    str_copy(u->hash, db_col_text(st, 3) ? db_col_text(st, 3) : "", sizeof u->hash);
+    u->totp = db_col_int64(st, 4) != 0;
     db_finalize(st);
-    return rc;
+    return 0;
 }
 
 /* Inserts the session and its LOGIN row inside the caller's transaction;
@@ -291,17 +336,9 @@ static int open_session_tx(struct db *db, const struct audit_actor *actor, int64
     utc_format(t, now);
     utc_format(t + p->session_ttl_s, out->expires_at);
 
-    struct db_stmt *st = db_prepare(db, sql, err);
-    if (st == NULL)
-        return err ? err->code : LUMI_EDB;
-    db_bind_text(st, 1, hash);
-    db_bind_int64(st, 2, user_id);
-    db_bind_text(st, 3, out->csrf_token);
-    db_bind_text(st, 4, ip);
-    db_bind_text(st, 5, user_agent);
-    db_bind_text(st, 6, now);
-    db_bind_text(st, 7, out->expires_at);
-    int rc = db_step(st, err);
+    struct db_stmt *st;
+    int rc = first_row(db, &st, sql, "tittttt", err, hash, user_id, out->csrf_token, ip, user_agent,
+                       now, out->expires_at);
     int64_t sid = rc == DB_ROW ? db_col_int64(st, 0) : 0;
     db_finalize(st);
     if (rc != DB_ROW)
@@ -343,32 +380,10 @@ static int open_challenge(struct db *db, int64_t user_id, const char *ip,
     int rc = db_begin(db, err);
     if (rc != 0)
         return rc;
-    struct db_stmt *st =
-        db_prepare(db, "DELETE FROM login_challenges WHERE user_id = $1 AND expires_at < $2", err);
-    if (st == NULL) {
-        rc = err ? err->code : LUMI_EDB;
-        goto out;
-    }
-    db_bind_int64(st, 1, user_id);
-    db_bind_text(st, 2, now);
-    rc = db_step(st, err);
-    db_finalize(st);
-    if (rc < 0)
-        goto out;
-    st = db_prepare(db, sql, err);
-    if (st == NULL) {
-        rc = err ? err->code : LUMI_EDB;
-        goto out;
-    }
-    db_bind_text(st, 1, hash);
-    db_bind_int64(st, 2, user_id);
-    db_bind_text(st, 3, ip);
-    db_bind_text(st, 4, now);
-    db_bind_text(st, 5, expires);
-    rc = db_step(st, err);
-    db_finalize(st);
-    rc = rc < 0 ? rc : 0;
-out:
+    rc = run(db, "DELETE FROM login_challenges WHERE user_id = $1 AND expires_at < $2", "it", NULL,
+             err, user_id, now);
+    if (rc == 0)
+        rc = run(db, sql, "tittt", NULL, err, hash, user_id, ip, now, expires);
     rc = finish_tx(db, rc, err);
     if (rc != 0)
         sodium_memzero(out->challenge, sizeof out->challenge);
@@ -482,33 +497,6 @@ struct totp_user {
     int64_t last_step;        /* TOTP_STEP_NONE when no code was accepted yet */
 };
 
-/*
- * Runs one statement with parameters bound by types: 'i' an int64_t, 't' a
- * const char * (NULL binds SQL NULL). *changes (may be NULL) gets the rows
- * changed. 0 or a negative code.
- */
-static int run(struct db *db, const char *sql, const char *types, int64_t *changes,
-               struct lumi_err *err, ...)
-{
-    va_list ap;
-    struct db_stmt *st = db_prepare(db, sql, err);
-    if (st == NULL)
-        return err ? err->code : LUMI_EDB;
-    va_start(ap, err);
-    for (int i = 0; types[i] != '\0'; i++) {
-        if (types[i] == 'i')
-            db_bind_int64(st, i + 1, va_arg(ap, int64_t));
-        else
-            db_bind_text(st, i + 1, va_arg(ap, const char *));
-    }
-    va_end(ap);
-    int rc = db_step(st, err);
-    if (rc >= 0 && changes != NULL)
-        *changes = db_changes(st);
-    db_finalize(st);
-    return rc < 0 ? rc : 0;
-}
-
 static void totp_user_wipe(struct totp_user *tu)
 {
     sodium_memzero(tu, sizeof *tu);
@@ -517,31 +505,27 @@ static void totp_user_wipe(struct totp_user *tu)
 static int load_totp_user(struct db *db, int64_t user_id, struct totp_user *tu,
                           struct lumi_err *err)
 {
+    struct db_stmt *st;
     memset(tu, 0, sizeof *tu);
-    struct db_stmt *st = db_prepare(db,
-                                    "SELECT email, role, status, password_hash, totp_secret, "
-                                    "totp_pending, totp_last_step FROM users WHERE id = $1",
-                                    err);
-    if (st == NULL)
-        return err ? err->code : LUMI_EDB;
-    db_bind_int64(st, 1, user_id);
-    int rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        tu->id = user_id;
-        snprintf(tu->idtext, sizeof tu->idtext, "%lld", (long long)user_id);
-        str_copy(tu->email, db_col_text(st, 0), sizeof tu->email);
-        str_copy(tu->role, db_col_text(st, 1), sizeof tu->role);
-        str_copy(tu->status, db_col_text(st, 2), sizeof tu->status);
-        str_copy(tu->hash, db_col_text(st, 3) ? db_col_text(st, 3) : "", sizeof tu->hash);
-        str_copy(tu->secret, db_col_text(st, 4) ? db_col_text(st, 4) : "", sizeof tu->secret);
-        str_copy(tu->pending, db_col_text(st, 5) ? db_col_text(st, 5) : "", sizeof tu->pending);
-        tu->last_step = db_col_is_null(st, 6) ? TOTP_STEP_NONE : db_col_int64(st, 6);
-        rc = 0;
-    } else if (rc == DB_DONE) {
-        rc = err_set(err, LUMI_ENOTFOUND, "no user with id %lld", (long long)user_id);
-    }
+    int rc = first_row(db, &st,
+                       "SELECT email, role, status, password_hash, totp_secret, totp_pending, "
+                       "totp_last_step FROM users WHERE id = $1",
+                       "i", err, user_id);
+    if (rc == DB_DONE)
+        return err_set(err, LUMI_ENOTFOUND, "no user with id %lld", (long long)user_id);
+    if (rc != DB_ROW)
+        return rc;
+    tu->id = user_id;
+    snprintf(tu->idtext, sizeof tu->idtext, "%lld", (long long)user_id);
+    str_copy(tu->email, db_col_text(st, 0), sizeof tu->email);
+    str_copy(tu->role, db_col_text(st, 1), sizeof tu->role);
+    str_copy(tu->status, db_col_text(st, 2), sizeof tu->status);
+    str_copy(tu->hash, db_col_text(st, 3) ? db_col_text(st, 3) : "", sizeof tu->hash);
+    str_copy(tu->secret, db_col_text(st, 4) ? db_col_text(st, 4) : "", sizeof tu->secret);
+    str_copy(tu->pending, db_col_text(st, 5) ? db_col_text(st, 5) : "", sizeof tu->pending);
+    tu->last_step = db_col_is_null(st, 6) ? TOTP_STEP_NONE : db_col_int64(st, 6);
     db_finalize(st);
-    return rc;
+    return 0;
 }
 
 /* Seals a base32 secret for users.<column> of user_id (caller frees), bound to the row. */
@@ -657,25 +641,21 @@ struct challenge {
 static int find_challenge(struct db *db, const char *hash, struct challenge *ch,
                           struct lumi_err *err)
 {
-    struct db_stmt *st = db_prepare(db,
-                                    "SELECT id, user_id, attempts, expires_at FROM "
-                                    "login_challenges WHERE token_hash = $1",
-                                    err);
-    if (st == NULL)
-        return err ? err->code : LUMI_EDB;
-    db_bind_text(st, 1, hash);
-    int rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        ch->id = db_col_int64(st, 0);
-        ch->user_id = db_col_int64(st, 1);
-        ch->attempts = db_col_int64(st, 2);
-        str_copy(ch->expires_at, db_col_text(st, 3), sizeof ch->expires_at);
-        rc = 0;
-    } else if (rc == DB_DONE) {
-        rc = LUMI_ENOTFOUND;
-    }
+    struct db_stmt *st;
+    int rc = first_row(db, &st,
+                       "SELECT id, user_id, attempts, expires_at FROM login_challenges WHERE "
+                       "token_hash = $1",
+                       "t", err, hash);
+    if (rc == DB_DONE)
+        return LUMI_ENOTFOUND;
+    if (rc != DB_ROW)
+        return rc;
+    ch->id = db_col_int64(st, 0);
+    ch->user_id = db_col_int64(st, 1);
+    ch->attempts = db_col_int64(st, 2);
+    str_copy(ch->expires_at, db_col_text(st, 3), sizeof ch->expires_at);
     db_finalize(st);
-    return rc;
+    return 0;
 }
 
 /* LOGIN_FAILED for the second step, in its own transaction; optionally
@@ -820,28 +800,23 @@ out:
 int accounts_totp_status(struct db *db, int64_t user_id, struct accounts_totp_status *out,
                          struct lumi_err *err)
 {
+    struct db_stmt *st;
     memset(out, 0, sizeof *out);
-    struct db_stmt *st =
-        db_prepare(db,
-                   "SELECT CASE WHEN totp_secret IS NULL THEN 0 ELSE 1 END, "
-                   "CASE WHEN totp_pending IS NULL THEN 0 ELSE 1 END, "
-                   "(SELECT COUNT(*) FROM totp_recovery_codes r WHERE r.user_id = users.id AND "
-                   "r.used_at IS NULL) FROM users WHERE id = $1",
-                   err);
-    if (st == NULL)
-        return err ? err->code : LUMI_EDB;
-    db_bind_int64(st, 1, user_id);
-    int rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        out->enabled = db_col_int64(st, 0) != 0;
-        out->pending = db_col_int64(st, 1) != 0;
-        out->recovery_left = db_col_int64(st, 2);
-        rc = 0;
-    } else if (rc == DB_DONE) {
-        rc = err_set(err, LUMI_ENOTFOUND, "no user with id %lld", (long long)user_id);
-    }
+    int rc = first_row(db, &st,
+                       "SELECT CASE WHEN totp_secret IS NULL THEN 0 ELSE 1 END, "
+                       "CASE WHEN totp_pending IS NULL THEN 0 ELSE 1 END, "
+                       "(SELECT COUNT(*) FROM totp_recovery_codes r WHERE r.user_id = users.id "
+                       "AND r.used_at IS NULL) FROM users WHERE id = $1",
+                       "i", err, user_id);
+    if (rc == DB_DONE)
+        return err_set(err, LUMI_ENOTFOUND, "no user with id %lld", (long long)user_id);
+    if (rc != DB_ROW)
+        return rc;
+    out->enabled = db_col_int64(st, 0) != 0;
+    out->pending = db_col_int64(st, 1) != 0;
+    out->recovery_left = db_col_int64(st, 2);
     db_finalize(st);
-    return rc;
+    return 0;
 }
 
 int accounts_totp_begin(struct db *db, int64_t user_id, struct lumi_err *err)

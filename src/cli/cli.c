@@ -48,8 +48,7 @@ static const struct cli_command commands[] = {
      cmd_admin_totp_reset},
     {"token create", "NAME [--user EMAIL]", "create an API token and print it once",
      cmd_token_create},
-    {"server list", "", "list the panels Lumi drives (database and environment)",
-     cmd_server_list},
+    {"server list", "", "list the panels Lumi drives (database and environment)", cmd_server_list},
     {"server test", "ID", "test the connection to a panel", cmd_server_test},
     {"service provision", "ID [--reason TEXT]", "provision a service now and wait for the panel",
      cmd_service_provision},
@@ -64,10 +63,9 @@ static const struct cli_command commands[] = {
     {"reconcile", "[--server ID]",
      "list differences between Lumi's services and the panels (changes nothing; exit 1 when any)",
      cmd_reconcile},
-    {"audit verify", "", "check the audit hash chain (exit 1 on a broken link)",
-     cmd_audit_verify},
-    {"audit export", "[--format csv|jsonl] [--since ISO8601]",
-     "write the audit trail to stdout", cmd_audit_export},
+    {"audit verify", "", "check the audit hash chain (exit 1 on a broken link)", cmd_audit_verify},
+    {"audit export", "[--format csv|jsonl] [--since ISO8601]", "write the audit trail to stdout",
+     cmd_audit_export},
     {"version", "", "print the version", cmd_version},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -189,6 +187,11 @@ struct db *cli_open_db(void)
         return NULL;
     }
     return db;
+}
+
+struct db *cli_start(void)
+{
+    return cli_load_config() == 0 ? cli_open_db() : NULL;
 }
 
 static void daemon_signals(sigset_t *set)

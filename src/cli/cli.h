@@ -11,9 +11,9 @@
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
 struct cli_command {
-    const char *name;     /* "serve", "admin create", "audit verify", ... */
-    const char *usage;    /* arguments after the name */
-    const char *summary;  /* one line for `lumi --help` */
+    const char *name;                  /* "serve", "admin create", "audit verify", ... */
+    const char *usage;                 /* arguments after the name */
+    const char *summary;               /* one line for `lumi --help` */
     int (*run)(int argc, char **argv); /* argv[0] is the last word of name */
 };
 
@@ -34,6 +34,12 @@ int cli_load_config(void);
 
 /** Opens DATABASE_URL and applies migrations; prints the error and returns NULL on failure. */
 struct db *cli_open_db(void);
+
+/**
+ * The start of a one-shot command: cli_load_config, then cli_open_db. The
+ * database (caller closes it with db_close), or NULL after printing the error.
+ */
+struct db *cli_start(void);
 
 /**
  * Start-up shared by the long-running commands (serve, worker): loads the

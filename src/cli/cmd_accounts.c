@@ -72,8 +72,8 @@ int cmd_admin_create(int argc, char **argv)
 {
     const char *email = NULL;
     const char *role = option(argc, argv, "--role");
-    if (positionals(argc, argv, &email) != 1 || (role != NULL && !str_eq(role, "admin") &&
-                                                  !str_eq(role, "staff")))
+    if (positionals(argc, argv, &email) != 1 ||
+        (role != NULL && !str_eq(role, "admin") && !str_eq(role, "staff")))
         return cli_usage_of(cmd_admin_create);
     if (cli_load_config() != 0)
         return CLI_FAIL;
@@ -90,8 +90,8 @@ int cmd_admin_create(int argc, char **argv)
     }
     struct lumi_err err;
     int64_t id = 0;
-    int rc = accounts_create_user(db, &CLI_ACTOR, email, role ? role : "admin", password, &id,
-                                  &err);
+    int rc =
+        accounts_create_user(db, &CLI_ACTOR, email, role ? role : "admin", password, &id, &err);
     sodium_memzero(password, sizeof password);
     db_close(db);
     if (rc != 0)
@@ -112,9 +112,7 @@ int cmd_admin_totp_reset(int argc, char **argv)
     const char *email = NULL;
     if (positionals(argc, argv, &email) != 1)
         return cli_usage_of(cmd_admin_totp_reset);
-    if (cli_load_config() != 0)
-        return CLI_FAIL;
-    struct db *db = cli_open_db();
+    struct db *db = cli_start();
     if (db == NULL)
         return CLI_FAIL;
     struct lumi_err err;
@@ -134,9 +132,7 @@ int cmd_token_create(int argc, char **argv)
     const char *user = option(argc, argv, "--user");
     if (positionals(argc, argv, &name) != 1 || (user != NULL && *user == '\0'))
         return cli_usage_of(cmd_token_create);
-    if (cli_load_config() != 0)
-        return CLI_FAIL;
-    struct db *db = cli_open_db();
+    struct db *db = cli_start();
     if (db == NULL)
         return CLI_FAIL;
     struct lumi_err err;

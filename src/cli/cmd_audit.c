@@ -13,9 +13,7 @@ int cmd_audit_verify(int argc, char **argv)
     (void)argv;
     if (argc != 1)
         return cli_usage_of(cmd_audit_verify);
-    if (cli_load_config() != 0)
-        return CLI_FAIL;
-    struct db *db = cli_open_db();
+    struct db *db = cli_start();
     if (db == NULL)
         return CLI_FAIL;
     struct lumi_err err;
@@ -62,9 +60,7 @@ int cmd_audit_export(int argc, char **argv)
             return cli_usage_of(cmd_audit_export);
         }
     }
-    if (cli_load_config() != 0)
-        return CLI_FAIL;
-    struct db *db = cli_open_db();
+    struct db *db = cli_start();
     if (db == NULL)
         return CLI_FAIL;
     struct lumi_err err;

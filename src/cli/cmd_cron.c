@@ -21,9 +21,7 @@ int cmd_cron(int argc, char **argv)
     if (argc > 2 || (argc == 2 && strcmp(argv[1], "--dry-run") != 0))
         return cli_usage_of(cmd_cron);
     dry = argc == 2;
-    if (cli_load_config() != 0)
-        return CLI_FAIL;
-    struct db *db = cli_open_db();
+    struct db *db = cli_start();
     if (db == NULL)
         return CLI_FAIL;
     struct automation_report rep;

@@ -36,9 +36,7 @@ int cmd_reconcile(int argc, char **argv)
     } else if (argc != 1) {
         return cli_usage_of(cmd_reconcile);
     }
-    if (cli_load_config() != 0)
-        return CLI_FAIL;
-    db = cli_open_db();
+    db = cli_start();
     if (db == NULL)
         return CLI_FAIL;
     if (servers_sync_environment(db, &err) != 0) {

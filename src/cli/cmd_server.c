@@ -16,9 +16,7 @@ static const struct audit_actor CLI_ACTOR = {"system", "cli", NULL, NULL, "lumi-
 
 static struct db *open_synced(void)
 {
-    if (cli_load_config() != 0)
-        return NULL;
-    struct db *db = cli_open_db();
+    struct db *db = cli_start();
     struct lumi_err err;
     if (db != NULL && servers_sync_environment(db, &err) != 0) {
         cli_fail("%s", err.msg);

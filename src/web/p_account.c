@@ -18,7 +18,6 @@
 #include <sodium.h>
 
 #include "accounts/accounts.h"
-#include "core/config.h"
 #include "core/str.h"
 #include "web/page.h"
 #include "web/pages_account.h"
@@ -37,8 +36,7 @@ static void render_account(struct web_req *req, struct web_resp *resp, int statu
         json_pack("{s:s s:{s:s s:s} s:{s:b s:b s:I}}", "title", "Your account", "account", "email",
                   req->who.email, "role", req->who.role, "totp", "enabled", st.enabled, "pending",
                   st.pending, "recovery_left", (json_int_t)st.recovery_left);
-    if (data != NULL && error != NULL)
-        json_object_set_new(data, "flash", page_flash("error", error));
+    page_set_error(data, error);
     page_render(req, resp, status, ctx, "account.html", data);
 }
 
@@ -91,8 +89,7 @@ static void render_setup(struct web_req *req, struct web_resp *resp, int status,
     grouped[g] = '\0';
     json_t *data = json_pack("{s:s s:s s:s s:s}", "title", "Set up two-factor sign-in", "secret",
                              b32, "secret_grouped", grouped, "uri", uri);
-    if (data != NULL && error != NULL)
-        json_object_set_new(data, "flash", page_flash("error", error));
+    page_set_error(data, error);
     page_render(req, resp, status, ctx, "account_totp.html", data);
     sodium_memzero(b32, sizeof b32);
     sodium_memzero(grouped, sizeof grouped);
@@ -153,11 +150,8 @@ void p_account_totp_disable(struct web_req *req, struct web_resp *resp)
         return;
     ctx.nav = "account";
     struct audit_actor actor = auth_actor(req);
-    struct accounts_login_policy policy = {
-        .max_failures = config_int("LUMI_LOGIN_MAX_FAILURES"),
-        .window_s = config_int("LUMI_LOGIN_WINDOW"),
-        .session_ttl_s = AUTH_SESSION_TTL_S,
-    };
+    struct accounts_login_policy policy;
+    page_login_policy(&policy, AUTH_AREA_ADMIN);
     int rc =
         accounts_totp_disable(req->db, &actor, req->who.user_id, web_form_value(req, "password"),
                               web_form_value(req, "code"), &policy, &err);

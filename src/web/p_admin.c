@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "accounts/accounts.h"
-#include "core/config.h"
 #include "core/crypto.h"
 #include "core/str.h"
 #include "web/page.h"
@@ -27,61 +26,25 @@
 
 #define LOGIN_CHALLENGE_COOKIE "lumi_login_challenge"
 
-/* Renders tmpl (the login form or the code form) with a fresh login CSRF
- * token in cookie and field. */
-static void render_form(struct web_req *req, struct web_resp *resp, int status, const char *tmpl,
-                        const char *title, const char *email, const char *next, const char *error)
-{
-    char token[65];
-    if (page_login_csrf_new(token) != 0) {
-        page_error(req, resp, 500, NULL, "could not make a random token");
-        return;
-    }
-    json_t *data = json_pack("{s:s s:s s:s s:s}", "title", title, "login_csrf", token, "email",
-                             email ? email : "", "next", page_next_is_safe(next, AUTH_AREA_ADMIN) ? next : "");
-    if (data != NULL && error != NULL)
-        json_object_set_new(data, "flash", page_flash("error", error));
-    page_render(req, resp, status, NULL, tmpl, data);
-    page_login_csrf_cookie(resp, AUTH_AREA_ADMIN, token);
-}
-
 static void render_login(struct web_req *req, struct web_resp *resp, int status, const char *email,
                          const char *next, const char *error)
 {
-    render_form(req, resp, status, "login.html", "Log in", email, next, error);
+    page_login_render(req, resp, AUTH_AREA_ADMIN, status, "login.html", "Log in", email, next,
+                      error);
 }
 
 static void render_code(struct web_req *req, struct web_resp *resp, int status, const char *next,
                         const char *error)
 {
-    render_form(req, resp, status, "login_totp.html", "Two-factor code", NULL, next, error);
-}
-
-static void login_policy(struct accounts_login_policy *policy)
-{
-    *policy = (struct accounts_login_policy){
-        .max_failures = config_int("LUMI_LOGIN_MAX_FAILURES"),
-        .window_s = config_int("LUMI_LOGIN_WINDOW"),
-        .session_ttl_s = AUTH_SESSION_TTL_S,
-    };
-}
-
-static void add_retry_after(struct web_resp *resp, const struct accounts_login_policy *policy)
-{
-    char retry[24];
-    snprintf(retry, sizeof retry, "%lld", (long long)policy->window_s);
-    web_add_header(resp, "Retry-After", retry);
+    page_login_render(req, resp, AUTH_AREA_ADMIN, status, "login_totp.html", "Two-factor code",
+                      NULL, next, error);
 }
 
 /* The session is open: its cookie, the login cookies cleared, 303 to next. */
 static void finish_login(struct web_resp *resp, struct accounts_session *s, const char *next)
 {
-    web_redirect(resp, page_next_is_safe(next, AUTH_AREA_ADMIN) ? next : "/admin");
-    page_security_headers(resp);
-    page_set_cookie(resp, AUTH_SESSION_COOKIE, s->token, "/", "Lax", AUTH_SESSION_TTL_S);
-    page_login_csrf_cookie(resp, AUTH_AREA_ADMIN, "");
+    page_login_finish(resp, AUTH_AREA_ADMIN, s, next);
     page_set_cookie(resp, LOGIN_CHALLENGE_COOKIE, "", "/admin/login", "Strict", 0);
-    crypto_random(s->token, sizeof s->token); /* the cookie value lives on only in the header */
 }
 
 void p_login_form(struct web_req *req, struct web_resp *resp)
@@ -91,49 +54,19 @@ void p_login_form(struct web_req *req, struct web_resp *resp)
 
 void p_login(struct web_req *req, struct web_resp *resp)
 {
-    struct lumi_err err = {0};
-    const char *email = web_form_value(req, "email");
-    const char *password = web_form_value(req, "password");
-    const char *next = web_form_value(req, "next");
-    if (!page_login_csrf_ok(req)) {
-        render_login(req, resp, 403, email, next,
-                     "The login form expired or did not come from this site; please try again.");
-        return;
-    }
-    if (!str_present(email) || !str_present(password) || strlen(email) > 254 ||
-        strlen(password) > 1024) {
-        render_login(req, resp, 400, email, next, "Enter your e-mail address and password.");
-        return;
-    }
-    struct accounts_login_policy policy;
-    login_policy(&policy);
     struct accounts_session s;
-    int rc = accounts_login(req->db, email, password, req->client_ip, req->user_agent, &policy, &s,
-                            &err);
+    const char *next = web_form_value(req, "next");
+    int rc = page_login_password(req, resp, AUTH_AREA_ADMIN, "login.html",
+                                 "This account cannot use the admin pages.", &s);
     if (rc == ACCOUNTS_LOGIN_NEED_CODE) {
         render_code(req, resp, 200, next, NULL);
         page_set_cookie(resp, LOGIN_CHALLENGE_COOKIE, s.challenge, "/admin/login", "Strict",
-                   ACCOUNTS_CHALLENGE_TTL_S);
+                        ACCOUNTS_CHALLENGE_TTL_S);
         crypto_random(s.challenge, sizeof s.challenge);
         return;
     }
-    if (rc == LUMI_ETHROTTLED) {
-        render_login(req, resp, 429, email, next,
-                     "Too many failed attempts; wait a few minutes and try again.");
-        add_retry_after(resp, &policy);
-        return;
-    }
-    if (rc == LUMI_EAUTH || rc == LUMI_EFORBIDDEN) {
-        render_login(req, resp, rc == LUMI_EAUTH ? 401 : 403, email, next,
-                     rc == LUMI_EAUTH ? "Wrong e-mail address or password."
-                                      : "This account cannot use the admin pages.");
-        return;
-    }
-    if (rc != 0) {
-        page_error(req, resp, err_http_status(rc), NULL, err.msg);
-        return;
-    }
-    finish_login(resp, &s, next);
+    if (rc == 0)
+        finish_login(resp, &s, next);
 }
 
 void p_login_code_form(struct web_req *req, struct web_resp *resp)
@@ -166,14 +99,16 @@ void p_login_code(struct web_req *req, struct web_resp *resp)
         return;
     }
     struct accounts_login_policy policy;
-    login_policy(&policy);
+    page_login_policy(&policy, AUTH_AREA_ADMIN);
     struct accounts_session s;
     int rc = accounts_login_code(req->db, challenge, code, req->client_ip, req->user_agent, &policy,
                                  &s, &err);
     if (rc == LUMI_ETHROTTLED) {
+        char retry[24];
         render_code(req, resp, 429, next,
                     "Too many failed attempts; wait a few minutes and try again.");
-        add_retry_after(resp, &policy);
+        snprintf(retry, sizeof retry, "%lld", (long long)policy.window_s);
+        web_add_header(resp, "Retry-After", retry);
         return;
     }
     if (rc == LUMI_EAUTH || rc == LUMI_EINVAL) {
@@ -195,16 +130,5 @@ void p_login_code(struct web_req *req, struct web_resp *resp)
 
 void p_logout(struct web_req *req, struct web_resp *resp)
 {
-    struct page_ctx ctx;
-    struct lumi_err err = {0};
-    if (page_require_admin(req, resp, &ctx) != 0)
-        return;
-    struct audit_actor actor = auth_actor(req);
-    if (accounts_logout(req->db, &actor, req->who.session_id, &err) != 0) {
-        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
-        return;
-    }
-    web_redirect(resp, "/admin/login");
-    page_security_headers(resp);
-    page_set_cookie(resp, AUTH_SESSION_COOKIE, "", "/", "Lax", 0);
+    page_logout(req, resp, AUTH_AREA_ADMIN);
 }

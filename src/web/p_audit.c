@@ -208,11 +208,12 @@ void p_audit_detail(struct web_req *req, struct web_resp *resp)
     if (page_require_admin(req, resp, &ctx) != 0)
         return;
     ctx.nav = "audit";
-    int64_t id = web_param_id(req, "id");
-    json_t *row = id > 0 ? audit_get(req->db, id, &err) : NULL;
+    int64_t id = page_id_or_404(req, resp, &ctx, "audit row not found");
+    if (id <= 0)
+        return;
+    json_t *row = audit_get(req->db, id, &err);
     if (row == NULL) {
-        page_error(req, resp, id > 0 ? err_http_status(err.code) : 404, &ctx,
-                   id > 0 ? err.msg : "audit row not found");
+        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
         return;
     }
     char *pretty = json_dumps(json_object_get(row, "details"),

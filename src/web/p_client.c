@@ -34,8 +34,6 @@
 #include "billing/invoices.h"
 #include "billing/payments.h"
 #include "billing/products.h"
-#include "core/config.h"
-#include "core/crypto.h"
 #include "core/money.h"
 #include "core/str.h"
 #include "core/utc.h"
@@ -44,7 +42,6 @@
 #include "web/page.h"
 #include "web/pages_client.h"
 #include "web/routes.h"
-
 
 /* Rows on one page of a list, and on the home page. */
 #define LIST_ROWS 50
@@ -75,23 +72,6 @@ static const char SQL_SERVICE_INVOICE_IDS[] =
 
 /* ---- login ---------------------------------------------------------------- */
 
-/* Renders the login form with a fresh login CSRF token in cookie and field. */
-static void render_login(struct web_req *req, struct web_resp *resp, int status, const char *email,
-                         const char *next, const char *error)
-{
-    char token[65];
-    if (page_login_csrf_new(token) != 0) {
-        page_error(req, resp, 500, NULL, "could not make a random token");
-        return;
-    }
-    json_t *data = json_pack("{s:s s:s s:s s:s}", "title", "Log in", "login_csrf", token, "email",
-                             email ? email : "", "next", page_next_is_safe(next, AUTH_AREA_CLIENT) ? next : "");
-    if (data != NULL && error != NULL)
-        json_object_set_new(data, "flash", page_flash("error", error));
-    page_render(req, resp, status, NULL, "client_login.html", data);
-    page_login_csrf_cookie(resp, AUTH_AREA_CLIENT, token);
-}
-
 void p_client_login_form(struct web_req *req, struct web_resp *resp)
 {
     struct lumi_err err = {0};
@@ -103,78 +83,21 @@ void p_client_login_form(struct web_req *req, struct web_resp *resp)
         page_security_headers(resp);
         return;
     }
-    render_login(req, resp, 200, NULL, next, NULL);
+    page_login_render(req, resp, AUTH_AREA_CLIENT, 200, "client_login.html", "Log in", NULL, next,
+                      NULL);
 }
 
 void p_client_login(struct web_req *req, struct web_resp *resp)
 {
-    struct lumi_err err = {0};
-    const char *email = web_form_value(req, "email");
-    const char *password = web_form_value(req, "password");
-    const char *next = web_form_value(req, "next");
-    if (!page_login_csrf_ok(req)) {
-        render_login(req, resp, 403, email, next,
-                     "The login form expired or did not come from this site; please try again.");
-        return;
-    }
-    if (!str_present(email) || !str_present(password) || strlen(email) > 254 ||
-        strlen(password) > 1024) {
-        render_login(req, resp, 400, email, next, "Enter your e-mail address and password.");
-        return;
-    }
-    struct accounts_login_policy policy = {
-        .max_failures = config_int("LUMI_LOGIN_MAX_FAILURES"),
-        .window_s = config_int("LUMI_LOGIN_WINDOW"),
-        .session_ttl_s = AUTH_SESSION_TTL_S,
-        .client_area = true,
-    };
     struct accounts_session s;
-    int rc = accounts_login(req->db, email, password, req->client_ip, req->user_agent, &policy, &s,
-                            &err);
-    if (rc == LUMI_ETHROTTLED) {
-        char retry[24];
-        render_login(req, resp, 429, email, next,
-                     "Too many failed attempts; wait a few minutes and try again.");
-        snprintf(retry, sizeof retry, "%lld", (long long)policy.window_s);
-        web_add_header(resp, "Retry-After", retry);
-        return;
-    }
-    if (rc == LUMI_EAUTH || rc == LUMI_EFORBIDDEN) {
-        render_login(req, resp, rc == LUMI_EAUTH ? 401 : 403, email, next,
-                     rc == LUMI_EAUTH ? "Wrong e-mail address or password."
-                                      : "This account cannot use the client area.");
-        return;
-    }
-    if (rc > 0) {
-        /* A second factor is for admins only; a client account asking for one is not served. */
-        render_login(req, resp, 403, email, next, "This account cannot use the client area.");
-        return;
-    }
-    if (rc != 0) {
-        page_error(req, resp, err_http_status(rc), NULL, err.msg);
-        return;
-    }
-    web_redirect(resp, page_next_is_safe(next, AUTH_AREA_CLIENT) ? next : "/client");
-    page_security_headers(resp);
-    page_set_cookie(resp, AUTH_CLIENT_COOKIE, s.token, "/", "Lax", AUTH_SESSION_TTL_S);
-    page_login_csrf_cookie(resp, AUTH_AREA_CLIENT, "");
-    crypto_random(s.token, sizeof s.token); /* the cookie value lives on only in the header */
+    if (page_login_password(req, resp, AUTH_AREA_CLIENT, "client_login.html",
+                            "This account cannot use the client area.", &s) == 0)
+        page_login_finish(resp, AUTH_AREA_CLIENT, &s, web_form_value(req, "next"));
 }
 
 void p_client_logout(struct web_req *req, struct web_resp *resp)
 {
-    struct page_ctx ctx;
-    struct lumi_err err = {0};
-    if (page_require_client(req, resp, &ctx) != 0)
-        return;
-    struct audit_actor actor = auth_actor(req);
-    if (accounts_logout(req->db, &actor, req->who.session_id, &err) != 0) {
-        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
-        return;
-    }
-    web_redirect(resp, "/client/login");
-    page_security_headers(resp);
-    page_set_cookie(resp, AUTH_CLIENT_COOKIE, "", "/", "Lax", 0);
+    page_logout(req, resp, AUTH_AREA_CLIENT);
 }
 
 /* ---- views: what the templates get ------------------------------------------ */
@@ -380,19 +303,6 @@ static json_t *services_of(struct db *db, const struct id_page *p, struct lumi_e
     return rows;
 }
 
-/* ?cursor= of a list: INT64_MAX (the newest) when absent; false (answered 400) when bad. */
-static bool read_cursor(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
-                        int64_t *cursor)
-{
-    const char *c = web_query(req, "cursor");
-    *cursor = INT64_MAX;
-    if (c != NULL && str_to_i64z(c, 1, INT64_MAX, cursor) != 0) {
-        page_error(req, resp, 400, ctx, "The cursor must be a positive whole number.");
-        return false;
-    }
-    return true;
-}
-
 /* ---- pages -------------------------------------------------------------------- */
 
 void p_client_home(struct web_req *req, struct web_resp *resp)
@@ -430,7 +340,12 @@ fail:
     page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
 }
 
-void p_client_services(struct web_req *req, struct web_resp *resp)
+/*
+ * One keyset page of the client's services or invoices, newest first
+ * (?cursor= is the last id seen), rendered as tmpl with data {title,
+ * <key>: {rows}, next_cursor}.
+ */
+static void render_list(struct web_req *req, struct web_resp *resp, bool invoices)
 {
     struct page_ctx ctx;
     struct lumi_err err = {0};
@@ -438,21 +353,30 @@ void p_client_services(struct web_req *req, struct web_resp *resp)
     int64_t cursor;
     if (page_require_client(req, resp, &ctx) != 0)
         return;
-    ctx.nav = "services";
-    if (!read_cursor(req, resp, &ctx, &cursor))
+    ctx.nav = invoices ? "invoices" : "services";
+    if (page_query_cursor(req, resp, &ctx, "The cursor must be a positive whole number.",
+                          &cursor) != 0)
         return;
     int64_t me = auth_client_scope(req);
     json_t *rows = NULL;
-    if (scoped_ids(req->db, SQL_SERVICE_IDS, me, cursor, LIST_ROWS, &ids, &err) == 0)
-        rows = services_of(req->db, &ids, &err);
+    if (scoped_ids(req->db, invoices ? SQL_INVOICE_IDS : SQL_SERVICE_IDS, me,
+                   cursor > 0 ? cursor : INT64_MAX, LIST_ROWS, &ids, &err) == 0)
+        rows = invoices ? invoices_of(req->db, me, &ids, &err) : services_of(req->db, &ids, &err);
     if (rows == NULL) {
         page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
         return;
     }
-    json_t *data = json_pack("{s:s s:{s:o}}", "title", "Your services", "services", "rows", rows);
+    json_t *data = json_pack("{s:s s:{s:o}}", "title", invoices ? "Your invoices" : "Your services",
+                             ctx.nav, "rows", rows);
     if (data != NULL && ids.next > 0)
         json_object_set_new(data, "next_cursor", json_integer(ids.next));
-    page_render(req, resp, 200, &ctx, "client_services.html", data);
+    page_render(req, resp, 200, &ctx, invoices ? "client_invoices.html" : "client_services.html",
+                data);
+}
+
+void p_client_services(struct web_req *req, struct web_resp *resp)
+{
+    render_list(req, resp, false);
 }
 
 void p_client_service(struct web_req *req, struct web_resp *resp)
@@ -494,27 +418,7 @@ void p_client_service(struct web_req *req, struct web_resp *resp)
 
 void p_client_invoices(struct web_req *req, struct web_resp *resp)
 {
-    struct page_ctx ctx;
-    struct lumi_err err = {0};
-    struct id_page ids;
-    int64_t cursor;
-    if (page_require_client(req, resp, &ctx) != 0)
-        return;
-    ctx.nav = "invoices";
-    if (!read_cursor(req, resp, &ctx, &cursor))
-        return;
-    int64_t me = auth_client_scope(req);
-    json_t *rows = NULL;
-    if (scoped_ids(req->db, SQL_INVOICE_IDS, me, cursor, LIST_ROWS, &ids, &err) == 0)
-        rows = invoices_of(req->db, me, &ids, &err);
-    if (rows == NULL) {
-        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
-        return;
-    }
-    json_t *data = json_pack("{s:s s:{s:o}}", "title", "Your invoices", "invoices", "rows", rows);
-    if (data != NULL && ids.next > 0)
-        json_object_set_new(data, "next_cursor", json_integer(ids.next));
-    page_render(req, resp, 200, &ctx, "client_invoices.html", data);
+    render_list(req, resp, true);
 }
 
 /* ---- the invoice page and the gateways' returns ---------------------------------- */

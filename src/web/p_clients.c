@@ -99,50 +99,20 @@ static json_t *form_view(const json_t *values, int64_t id, const char *error)
         return NULL;
     if (id > 0)
         json_object_set_new(v, "id", json_integer(id));
-    if (error != NULL)
-        json_object_set_new(v, "flash", page_flash("error", error));
+    page_set_error(v, error);
     return v;
-}
-
-static int status_of(const struct lumi_err *err)
-{
-    return err->code == LUMI_EINVAL ? 400 : err_http_status(err->code);
-}
-
-/* ?cursor= of a list page: 0 when absent; < 0 (answered 400) when malformed. */
-static int read_cursor(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
-                       int64_t *cursor)
-{
-    const char *c = web_query(req, "cursor");
-    *cursor = 0;
-    if (c == NULL || *c == '\0')
-        return 0;
-    if (str_to_i64z(c, 1, INT64_MAX, cursor) != 0) {
-        page_error(req, resp, 400, ctx, "cursor must be a positive whole number");
-        return -1;
-    }
-    return 0;
 }
 
 void p_clients_list(struct web_req *req, struct web_resp *resp)
 {
     struct page_ctx ctx;
-    struct lumi_err err = {0};
-    int64_t next = 0, cursor = 0;
+    int64_t next = 0;
     if (page_require_admin(req, resp, &ctx) != 0)
         return;
     ctx.nav = "clients";
-    if (read_cursor(req, resp, &ctx, &cursor) != 0)
-        return;
-    json_t *rows = clients_list(req->db, cursor, LIST_PAGE, &next, &err);
-    if (rows == NULL) {
-        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
-        return;
-    }
-    json_t *data = json_pack("{s:s s:o}", "title", "Clients", "clients", rows);
-    if (data != NULL && next > 0)
-        json_object_set_new(data, "next_cursor", json_integer(next));
-    page_render(req, resp, 200, &ctx, "clients.html", data);
+    json_t *rows = page_list_rows(req, resp, &ctx, clients_list, LIST_PAGE, &next);
+    if (rows != NULL)
+        page_render_list(req, resp, &ctx, "clients.html", "Clients", "clients", rows, next);
 }
 
 void p_clients_new(struct web_req *req, struct web_resp *resp)
@@ -156,29 +126,47 @@ void p_clients_new(struct web_req *req, struct web_resp *resp)
     json_decref(values);
 }
 
-void p_clients_create(struct web_req *req, struct web_resp *resp)
+/*
+ * Sends the form to clients_create (id 0) or clients_update (id > 0): the
+ * saved client, or NULL after answering with the form again and the domain's
+ * message (or 404 for a client that is gone).
+ */
+static json_t *save_form(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
+                         int64_t id)
 {
-    struct page_ctx ctx;
     struct lumi_err err = {0};
-    if (page_require_admin(req, resp, &ctx) != 0)
-        return;
-    ctx.nav = "clients";
     json_t *client = NULL;
-    json_t *body = body_from_form(req, true);
+    json_t *body = body_from_form(req, id <= 0);
     if (body == NULL) {
         err_set(&err, LUMI_ENOMEM, "out of memory");
     } else {
         struct audit_actor actor = auth_actor(req);
-        client = clients_create(req->db, &actor, body, &err);
+        client = id > 0 ? clients_update(req->db, &actor, id, body, &err)
+                        : clients_create(req->db, &actor, body, &err);
         json_decref(body);
     }
-    if (client == NULL) {
-        json_t *values = typed_values(req);
-        page_render(req, resp, status_of(&err), &ctx, "client_form.html",
-                    form_view(values, 0, err.msg));
-        json_decref(values);
-        return;
+    if (client != NULL)
+        return client;
+    if (id > 0 && err.code == LUMI_ENOTFOUND) {
+        page_error(req, resp, 404, ctx, "client not found");
+        return NULL;
     }
+    json_t *values = typed_values(req);
+    page_render(req, resp, page_form_status(&err), ctx, "client_form.html",
+                form_view(values, id, err.msg));
+    json_decref(values);
+    return NULL;
+}
+
+void p_clients_create(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    if (page_require_admin(req, resp, &ctx) != 0)
+        return;
+    ctx.nav = "clients";
+    json_t *client = save_form(req, resp, &ctx, 0);
+    if (client == NULL)
+        return;
     char path[64], msg[400];
     snprintf(path, sizeof path, "/admin/clients/%lld",
              (long long)json_integer_value(json_object_get(client, "id")));
@@ -193,11 +181,9 @@ static json_t *client_or_error(struct web_req *req, struct web_resp *resp,
                                const struct page_ctx *ctx, int64_t *id)
 {
     struct lumi_err err = {0};
-    *id = web_param_id(req, "id");
-    if (*id <= 0) {
-        page_error(req, resp, 404, ctx, "client not found");
+    *id = page_id_or_404(req, resp, ctx, "client not found");
+    if (*id <= 0)
         return NULL;
-    }
     json_t *c = clients_get(req->db, *id, &err);
     if (c == NULL)
         page_error(req, resp, err_http_status(err.code), ctx,
@@ -267,35 +253,13 @@ void p_clients_edit(struct web_req *req, struct web_resp *resp)
 void p_clients_update(struct web_req *req, struct web_resp *resp)
 {
     struct page_ctx ctx;
-    struct lumi_err err = {0};
     if (page_require_admin(req, resp, &ctx) != 0)
         return;
     ctx.nav = "clients";
-    int64_t id = web_param_id(req, "id");
-    if (id <= 0) {
-        page_error(req, resp, 404, &ctx, "client not found");
+    int64_t id = page_id_or_404(req, resp, &ctx, "client not found");
+    json_t *client = id > 0 ? save_form(req, resp, &ctx, id) : NULL;
+    if (client == NULL)
         return;
-    }
-    json_t *client = NULL;
-    json_t *body = body_from_form(req, false);
-    if (body == NULL) {
-        err_set(&err, LUMI_ENOMEM, "out of memory");
-    } else {
-        struct audit_actor actor = auth_actor(req);
-        client = clients_update(req->db, &actor, id, body, &err);
-        json_decref(body);
-    }
-    if (client == NULL) {
-        if (err.code == LUMI_ENOTFOUND) {
-            page_error(req, resp, 404, &ctx, "client not found");
-            return;
-        }
-        json_t *values = typed_values(req);
-        page_render(req, resp, status_of(&err), &ctx, "client_form.html",
-                    form_view(values, id, err.msg));
-        json_decref(values);
-        return;
-    }
     json_decref(client);
     char path[64];
     snprintf(path, sizeof path, "/admin/clients/%lld", (long long)id);

@@ -47,7 +47,7 @@ static json_t *money_list(const json_t *list)
     {
         char text[TEXT_MAX];
         page_money_text(json_integer_value(json_object_get(e, "amount")),
-                   json_string_value(json_object_get(e, "currency")), text, sizeof text);
+                        json_string_value(json_object_get(e, "currency")), text, sizeof text);
         int64_t count = json_integer_value(json_object_get(e, "count"));
         json_array_append_new(out, json_pack("{s:s, s:I, s:b}", "text", text, "count",
                                              (json_int_t)count, "plural", count != 1));

@@ -70,8 +70,8 @@ static void decorate_invoice(json_t *inv)
     page_set_money(inv, "tax_text", json_integer_value(json_object_get(inv, "tax")), cur);
     page_set_money(inv, "total_text", total, cur);
     page_set_money(inv, "paid_text", paid, cur);
-    page_set_money(inv, "refunded_text", json_integer_value(json_object_get(inv, "amount_refunded")),
-              cur);
+    page_set_money(inv, "refunded_text",
+                   json_integer_value(json_object_get(inv, "amount_refunded")), cur);
     bool open = status != NULL && (str_eq(status, "unpaid") || str_eq(status, "partially_paid"));
     int64_t due = open ? total - paid : 0;
     page_set_money(inv, "due_text", due, cur);
@@ -130,23 +130,13 @@ void p_invoices_list(struct web_req *req, struct web_resp *resp)
     if (page_require_admin(req, resp, &ctx) != 0)
         return;
     ctx.nav = "invoices";
-    const char *s = web_query(req, "status");
-    if (s != NULL && *s != '\0') {
-        for (size_t i = 0; INVOICE_STATUSES[i] != NULL; i++)
-            if (str_eq(s, INVOICE_STATUSES[i]))
-                status = INVOICE_STATUSES[i];
-        if (status == NULL) {
-            page_error(req, resp, 400, &ctx,
-                       "status must be one of unpaid, paid, partially_paid, refunded,"
-                       " partially_refunded, cancelled");
-            return;
-        }
-    }
-    const char *c = web_query(req, "cursor");
-    if (c != NULL && *c != '\0' && str_to_i64z(c, 1, INT64_MAX, &cursor) != 0) {
-        page_error(req, resp, 400, &ctx, "cursor must be a next-page cursor (a positive id)");
+    if (page_query_choice(req, resp, &ctx, "status", INVOICE_STATUSES,
+                          "status must be one of unpaid, paid, partially_paid, refunded,"
+                          " partially_refunded, cancelled",
+                          &status) != 0 ||
+        page_query_cursor(req, resp, &ctx, "cursor must be a next-page cursor (a positive id)",
+                          &cursor) != 0)
         return;
-    }
     json_t *rows = invoices_list(req->db, status, cursor, PAGE_SIZE, &next, &err);
     if (rows == NULL) {
         page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
@@ -180,21 +170,8 @@ void p_invoices_list(struct web_req *req, struct web_resp *resp)
     }
     json_t *data = json_pack("{s:s, s:o, s:o, s:s}", "title", "Invoices", "invoices", rows,
                              "statuses", statuses, "status", status != NULL ? status : "");
-    if (data != NULL && next > 0) {
-        struct buf b;
-        buf_init(&b, 512);
-        if (buf_printf(&b, "/admin/invoices?cursor=%" PRId64, next) == 0 &&
-            (status == NULL ||
-             (buf_append_str(&b, "&status=") == 0 && page_url_encode(&b, status) == 0)))
-            json_object_set_new(data, "next_href", json_string(buf_cstr(&b)));
-        buf_free(&b);
-    }
-    if (data != NULL && cursor > 0) {
-        char first[80];
-        snprintf(first, sizeof first, "/admin/invoices%s%s", status ? "?status=" : "",
-                 status ? status : "");
-        json_object_set_new(data, "first_href", json_string(first));
-    }
+    page_set_paging(data, "/admin/invoices", &(struct page_filter){"status", status}, 1, cursor,
+                    next);
     page_render(req, resp, 200, &ctx, "invoices.html", data);
 }
 
@@ -227,7 +204,8 @@ static void render_detail(struct web_req *req, struct web_resp *resp, const stru
     json_t *it;
     json_array_foreach(json_object_get(inv, "items"), i, it)
     {
-        page_set_money(it, "unit_text", json_integer_value(json_object_get(it, "unit_amount")), cur);
+        page_set_money(it, "unit_text", json_integer_value(json_object_get(it, "unit_amount")),
+                       cur);
         page_set_money(it, "amount_text", json_integer_value(json_object_get(it, "amount")), cur);
     }
     json_array_foreach(txs, i, it)
@@ -240,7 +218,7 @@ static void render_detail(struct web_req *req, struct web_resp *resp, const stru
             it, "money_out",
             json_boolean(kind != NULL && (str_eq(kind, "refund") || str_eq(kind, "chargeback"))));
         page_set_money(it, "amount_text", json_integer_value(json_object_get(it, "amount")),
-                  json_string_value(json_object_get(it, "currency")));
+                       json_string_value(json_object_get(it, "currency")));
     }
     decorate_invoice(inv);
     bool can_pay = st != NULL && (str_eq(st, "unpaid") || str_eq(st, "partially_paid"));
@@ -254,8 +232,7 @@ static void render_detail(struct web_req *req, struct web_resp *resp, const stru
         txs, "client", client, "can_pay", can_pay, "can_cancel", can_cancel, "pay_amount",
         amount != NULL ? amount : json_string_value(json_object_get(inv, "due_plain")),
         "pay_reference", reference != NULL ? reference : "");
-    if (data != NULL && error != NULL)
-        json_object_set_new(data, "flash", page_flash("error", error));
+    page_set_error(data, error);
     page_render(req, resp, status, ctx, "invoice_detail.html", data);
 }
 
@@ -265,12 +242,9 @@ void p_invoices_detail(struct web_req *req, struct web_resp *resp)
     if (page_require_admin(req, resp, &ctx) != 0)
         return;
     ctx.nav = "invoices";
-    int64_t id = web_param_id(req, "id");
-    if (id <= 0) {
-        page_error(req, resp, 404, &ctx, "invoice not found");
-        return;
-    }
-    render_detail(req, resp, &ctx, id, 200, NULL, NULL, NULL);
+    int64_t id = page_id_or_404(req, resp, &ctx, "invoice not found");
+    if (id > 0)
+        render_detail(req, resp, &ctx, id, 200, NULL, NULL, NULL);
 }
 
 void p_invoices_pay(struct web_req *req, struct web_resp *resp)
@@ -400,8 +374,7 @@ static json_t *new_form_view(struct web_req *req, bool form_values, int64_t clie
                           "rows", rows, "client_id", form_values ? form_str(req, "client_id") : cid,
                           "currency", form_values ? form_str(req, "currency") : "usd", "due_date",
                           form_values ? form_str(req, "due_date") : "");
-    if (v != NULL && error != NULL)
-        json_object_set_new(v, "flash", page_flash("error", error));
+    page_set_error(v, error);
     return v;
 }
 
@@ -507,8 +480,8 @@ void p_invoices_create(struct web_req *req, struct web_resp *resp)
             err_set(&err, LUMI_ENOMEM, "out of memory");
         if (str_to_i64z(form_str(req, "client_id"), 1, INT64_MAX, &client_id) != 0)
             client_id = 0;
-        page_render(req, resp, err.code == LUMI_EINVAL ? 400 : err_http_status(err.code), &ctx,
-                    "invoice_new.html", new_form_view(req, true, client_id, err.msg));
+        page_render(req, resp, page_form_status(&err), &ctx, "invoice_new.html",
+                    new_form_view(req, true, client_id, err.msg));
         return;
     }
     char base[64], msg[120];

@@ -103,32 +103,23 @@ static const char *form_str(struct web_req *req, const char *name)
     return v ? v : "";
 }
 
-static const char *panel_label(const char *panel)
-{
-    if (str_eq(panel, "pterodactyl"))
-        return "Pterodactyl";
-    if (str_eq(panel, "directadmin"))
-        return "DirectAdmin";
-    if (str_eq(panel, "virtfusion"))
-        return "VirtFusion";
-    return "no server";
-}
+/* A panel type's label, and the product type a new product on it most likely has. */
+struct panel {
+    const char *type, *label, *default_type;
+};
 
-/* The product type a new product on this panel most likely has. */
-static const char *default_type(const char *panel)
-{
-    if (str_eq(panel, "pterodactyl"))
-        return "game_server";
-    if (str_eq(panel, "directadmin"))
-        return "hosting";
-    if (str_eq(panel, "virtfusion"))
-        return "vps";
-    return "other";
-}
+static const struct panel PANELS[] = {{"pterodactyl", "Pterodactyl", "game_server"},
+                                      {"directadmin", "DirectAdmin", "hosting"},
+                                      {"virtfusion", "VirtFusion", "vps"},
+                                      {NULL, "no server", "other"}};
 
-static int status_of(const struct lumi_err *err)
+/* The entry of panel (NULL or unknown: the last one, "no server"). */
+static const struct panel *panel_of(const char *panel)
 {
-    return err->code == LUMI_EINVAL ? 400 : err_http_status(err->code);
+    size_t i = 0;
+    while (PANELS[i].type != NULL && !str_eq(PANELS[i].type, panel))
+        i++;
+    return &PANELS[i];
 }
 
 /* [{value, label, selected}] for a <select>; current may be NULL. */
@@ -439,7 +430,7 @@ static json_t *form_view(struct db *db, const json_t *server, const json_t *valu
     json_t *v = json_pack(
         "{s:s s:b s:b s:I s:s s:b s:b s:b s:b s:O s:o s:o s:o}", "title",
         id > 0 ? "Edit product" : "Add product", "editing", id > 0, "creating", id <= 0,
-        "server_id", (json_int_t)server_id, "panel_label", panel_label(panel), "is_ptero",
+        "server_id", (json_int_t)server_id, "panel_label", panel_of(panel)->label, "is_ptero",
         str_eq(panel, "pterodactyl"), "is_da", str_eq(panel, "directadmin"), "is_vf",
         str_eq(panel, "virtfusion"), "no_server", server == NULL, "v", values, "types",
         options(TYPES, json_string_value(json_object_get(values, "type"))), "cycles",
@@ -452,8 +443,7 @@ static json_t *form_view(struct db *db, const json_t *server, const json_t *valu
         json_object_set_new(v, "server_name", json_string(sname));
     if (id > 0)
         json_object_set_new(v, "id", json_integer(id));
-    if (error != NULL)
-        json_object_set_new(v, "flash", page_flash("error", error));
+    page_set_error(v, error);
     if (str_eq(panel, "pterodactyl"))
         load_ptero_choices(db, server_id, values, v);
     return v;
@@ -462,41 +452,21 @@ static json_t *form_view(struct db *db, const json_t *server, const json_t *valu
 /* A new product's starting values for the panel. */
 static json_t *default_values(const char *panel)
 {
-    return json_pack("{s:s s:s s:s s:s s:s s:s s:b}", "type", default_type(panel), "currency",
-                     "usd", "billing_cycle", "monthly", "autosetup", "payment", "price", "",
-                     "setup_fee", "0.00", "active", 1);
-}
-
-/* ?cursor= of the list: 0 when absent; < 0 (answered 400) when malformed. */
-static int read_cursor(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
-                       int64_t *cursor)
-{
-    const char *c = web_query(req, "cursor");
-    *cursor = 0;
-    if (c == NULL || *c == '\0')
-        return 0;
-    if (str_to_i64z(c, 1, INT64_MAX, cursor) != 0) {
-        page_error(req, resp, 400, ctx, "cursor must be a positive whole number");
-        return -1;
-    }
-    return 0;
+    return json_pack("{s:s s:s s:s s:s s:s s:s s:b}", "type", panel_of(panel)->default_type,
+                     "currency", "usd", "billing_cycle", "monthly", "autosetup", "payment", "price",
+                     "", "setup_fee", "0.00", "active", 1);
 }
 
 void p_products_list(struct web_req *req, struct web_resp *resp)
 {
     struct page_ctx ctx;
-    struct lumi_err err = {0};
-    int64_t next = 0, cursor = 0;
+    int64_t next = 0;
     if (page_require_admin(req, resp, &ctx) != 0)
         return;
     ctx.nav = "products";
-    if (read_cursor(req, resp, &ctx, &cursor) != 0)
+    json_t *rows = page_list_rows(req, resp, &ctx, products_list, LIST_PAGE, &next);
+    if (rows == NULL)
         return;
-    json_t *rows = products_list(req->db, cursor, LIST_PAGE, &next, &err);
-    if (rows == NULL) {
-        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
-        return;
-    }
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row)
@@ -505,10 +475,7 @@ void p_products_list(struct web_req *req, struct web_resp *resp)
         set_money_text(row, "price_text", json_object_get(row, "price"), cur);
         set_money_text(row, "setup_fee_text", json_object_get(row, "setup_fee"), cur);
     }
-    json_t *data = json_pack("{s:s s:o}", "title", "Products", "products", rows);
-    if (data != NULL && next > 0)
-        json_object_set_new(data, "next_cursor", json_integer(next));
-    page_render(req, resp, 200, &ctx, "products.html", data);
+    page_render_list(req, resp, &ctx, "products.html", "Products", "products", rows, next);
 }
 
 /* Step 1 of adding: the servers to choose from. */
@@ -525,7 +492,7 @@ static void render_server_choice(struct web_req *req, struct web_resp *resp, str
     json_t *row;
     json_array_foreach(rows, i, row) json_object_set_new(
         row, "type_label",
-        json_string(panel_label(json_string_value(json_object_get(row, "type")))));
+        json_string(panel_of(json_string_value(json_object_get(row, "type")))->label));
     page_render(
         req, resp, 200, ctx, "product_server.html",
         json_pack("{s:s s:o s:b}", "title", "Add product", "servers", rows, "more", next > 0));
@@ -600,7 +567,7 @@ void p_products_create(struct web_req *req, struct web_resp *resp)
         product = products_create(req->db, &actor, body, &err);
     }
     if (product == NULL) {
-        page_render(req, resp, status_of(&err), &ctx, "product_form.html",
+        page_render(req, resp, page_form_status(&err), &ctx, "product_form.html",
                     form_view(req->db, server, values, 0, err.msg));
         goto out;
     }
@@ -684,7 +651,7 @@ void p_products_update(struct web_req *req, struct web_resp *resp)
         saved = products_update(req->db, &actor, id, body, &err);
     }
     if (saved == NULL) {
-        page_render(req, resp, status_of(&err), &ctx, "product_form.html",
+        page_render(req, resp, page_form_status(&err), &ctx, "product_form.html",
                     form_view(req->db, server, values, id, err.msg));
         goto out;
     }

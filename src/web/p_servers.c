@@ -94,8 +94,7 @@ static json_t *form_view(const char *type, const json_t *values, int64_t id, con
         return NULL;
     if (id > 0)
         json_object_set_new(v, "id", json_integer(id));
-    if (error != NULL)
-        json_object_set_new(v, "flash", page_flash("error", error));
+    page_set_error(v, error);
     return v;
 }
 
@@ -112,19 +111,13 @@ static json_t *typed_values(struct web_req *req)
 void p_servers_list(struct web_req *req, struct web_resp *resp)
 {
     struct page_ctx ctx;
-    struct lumi_err err = {0};
-    int64_t next = 0, cursor = 0;
+    int64_t next = 0;
     if (page_require_admin(req, resp, &ctx) != 0)
         return;
     ctx.nav = "servers";
-    const char *c = web_query(req, "cursor");
-    if (c != NULL && str_to_i64z(c, 1, INT64_MAX, &cursor) != 0)
-        cursor = 0;
-    json_t *rows = servers_list(req->db, cursor, SERVERS_PAGE_MAX, &next, &err);
-    if (rows == NULL) {
-        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
+    json_t *rows = page_list_rows(req, resp, &ctx, servers_list, SERVERS_PAGE_MAX, &next);
+    if (rows == NULL)
         return;
-    }
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row)
@@ -136,10 +129,7 @@ void p_servers_list(struct web_req *req, struct web_resp *resp)
             row, "type_label",
             json_string(type_label(json_string_value(json_object_get(row, "type")))));
     }
-    json_t *data = json_pack("{s:s s:o}", "title", "Servers", "servers", rows);
-    if (data != NULL && next > 0)
-        json_object_set_new(data, "next_cursor", json_integer(next));
-    page_render(req, resp, 200, &ctx, "servers.html", data);
+    page_render_list(req, resp, &ctx, "servers.html", "Servers", "servers", rows, next);
 }
 
 void p_servers_new(struct web_req *req, struct web_resp *resp)
@@ -159,10 +149,35 @@ void p_servers_new(struct web_req *req, struct web_resp *resp)
     json_decref(values);
 }
 
+/*
+ * Sends the form of a type server to servers_create (id 0) or servers_update
+ * (id > 0): the saved server, or NULL after answering with the form again and
+ * the domain's message.
+ */
+static json_t *save_form(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
+                         const char *type, int64_t id)
+{
+    struct lumi_err err = {0};
+    json_t *server = NULL;
+    json_t *body = body_from_form(req, type, id <= 0, &err);
+    if (body != NULL) {
+        struct audit_actor actor = auth_actor(req);
+        server = id > 0 ? servers_update(req->db, &actor, id, body, &err)
+                        : servers_create(req->db, &actor, body, &err);
+        json_decref(body);
+    }
+    if (server == NULL) {
+        json_t *values = typed_values(req);
+        page_render(req, resp, page_form_status(&err), ctx, "server_form.html",
+                    form_view(type, values, id, err.msg));
+        json_decref(values);
+    }
+    return server;
+}
+
 void p_servers_create(struct web_req *req, struct web_resp *resp)
 {
     struct page_ctx ctx;
-    struct lumi_err err = {0};
     if (page_require_admin(req, resp, &ctx) != 0)
         return;
     ctx.nav = "servers";
@@ -172,20 +187,9 @@ void p_servers_create(struct web_req *req, struct web_resp *resp)
                    "field 'type' must be pterodactyl, directadmin or virtfusion");
         return;
     }
-    json_t *server = NULL;
-    json_t *body = body_from_form(req, type, true, &err);
-    if (body != NULL) {
-        struct audit_actor actor = auth_actor(req);
-        server = servers_create(req->db, &actor, body, &err);
-        json_decref(body);
-    }
-    if (server == NULL) {
-        json_t *values = typed_values(req);
-        page_render(req, resp, err.code == LUMI_EINVAL ? 400 : err_http_status(err.code), &ctx,
-                    "server_form.html", form_view(type, values, 0, err.msg));
-        json_decref(values);
+    json_t *server = save_form(req, resp, &ctx, type, 0);
+    if (server == NULL)
         return;
-    }
     char msg[400];
     snprintf(msg, sizeof msg, "Server '%s' added.",
              json_string_value(json_object_get(server, "name")));
@@ -193,29 +197,30 @@ void p_servers_create(struct web_req *req, struct web_resp *resp)
     page_redirect_flash(resp, "/admin/servers", "ok", msg);
 }
 
-static int64_t id_or_404(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx)
+/* The server of the {id} in the path, or NULL after answering 404 (or the domain's error). */
+static json_t *server_or_error(struct web_req *req, struct web_resp *resp,
+                               const struct page_ctx *ctx, int64_t *id)
 {
-    int64_t id = web_param_id(req, "id");
-    if (id <= 0)
-        page_error(req, resp, 404, ctx, "server not found");
-    return id;
+    struct lumi_err err = {0};
+    *id = page_id_or_404(req, resp, ctx, "server not found");
+    if (*id <= 0)
+        return NULL;
+    json_t *s = servers_get(req->db, *id, &err);
+    if (s == NULL)
+        page_error(req, resp, err_http_status(err.code), ctx, err.msg);
+    return s;
 }
 
 void p_servers_edit(struct web_req *req, struct web_resp *resp)
 {
     struct page_ctx ctx;
-    struct lumi_err err = {0};
+    int64_t id = 0;
     if (page_require_admin(req, resp, &ctx) != 0)
         return;
     ctx.nav = "servers";
-    int64_t id = id_or_404(req, resp, &ctx);
-    if (id <= 0)
+    json_t *s = server_or_error(req, resp, &ctx, &id);
+    if (s == NULL)
         return;
-    json_t *s = servers_get(req->db, id, &err);
-    if (s == NULL) {
-        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
-        return;
-    }
     char max[24];
     snprintf(max, sizeof max, "%lld",
              (long long)json_integer_value(json_object_get(s, "max_accounts")));
@@ -233,35 +238,19 @@ void p_servers_edit(struct web_req *req, struct web_resp *resp)
 void p_servers_update(struct web_req *req, struct web_resp *resp)
 {
     struct page_ctx ctx;
-    struct lumi_err err = {0};
+    int64_t id = 0;
     if (page_require_admin(req, resp, &ctx) != 0)
         return;
     ctx.nav = "servers";
-    int64_t id = id_or_404(req, resp, &ctx);
-    if (id <= 0)
+    json_t *cur = server_or_error(req, resp, &ctx, &id);
+    if (cur == NULL)
         return;
-    json_t *cur = servers_get(req->db, id, &err);
-    if (cur == NULL) {
-        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
-        return;
-    }
     char type[16];
     str_copy(type, json_string_value(json_object_get(cur, "type")), sizeof type);
     json_decref(cur);
-    json_t *server = NULL;
-    json_t *body = body_from_form(req, type, false, &err);
-    if (body != NULL) {
-        struct audit_actor actor = auth_actor(req);
-        server = servers_update(req->db, &actor, id, body, &err);
-        json_decref(body);
-    }
-    if (server == NULL) {
-        json_t *values = typed_values(req);
-        page_render(req, resp, err.code == LUMI_EINVAL ? 400 : err_http_status(err.code), &ctx,
-                    "server_form.html", form_view(type, values, id, err.msg));
-        json_decref(values);
+    json_t *server = save_form(req, resp, &ctx, type, id);
+    if (server == NULL)
         return;
-    }
     json_decref(server);
     page_redirect_flash(resp, "/admin/servers", "ok", "Server saved.");
 }

@@ -10,7 +10,6 @@
  * the API's. A page never calls a panel; the worker runs the queued job and
  * the page shows what it did on the next visit.
  *
- * Also defines the query helpers p_jobs.c shares (pages_services.h).
  * Handlers run on the request's worker thread; no shared state.
  */
 #include <stdio.h>
@@ -34,32 +33,6 @@
 static const char *const STATUSES[] = {"pending",    "provisioning", "active",    "suspended",
                                        "terminated", "failed",       "cancelled", NULL};
 static const char *const SUSPEND_REASONS[] = {"manual", "overdue", "abuse", "dispute", NULL};
-
-/* ---- helpers shared with p_jobs.c ---------------------------------------- */
-
-bool pages_svc_query_choice(struct web_req *req, const char *name, const char *const *choices,
-                            const char **out)
-{
-    const char *v = web_query(req, name);
-    *out = NULL;
-    if (v == NULL || *v == '\0')
-        return true;
-    for (size_t i = 0; choices[i] != NULL; i++)
-        if (str_eq(v, choices[i])) {
-            *out = choices[i];
-            return true;
-        }
-    return false;
-}
-
-bool pages_svc_query_cursor(struct web_req *req, int64_t *out)
-{
-    const char *c = web_query(req, "cursor");
-    *out = 0;
-    if (c == NULL || *c == '\0')
-        return true;
-    return str_to_i64z(c, 1, INT64_MAX, out) == 0;
-}
 
 /* ---- view helpers -------------------------------------------------------- */
 
@@ -135,22 +108,6 @@ static void decorate(struct web_req *req, json_t *svc, json_t *cache)
     json_object_set_new(svc, "recurring_text", json_string(money));
 }
 
-/* Tabs of the status filter: [{label, href, active}], "All" first. */
-static json_t *status_tabs(const char *current)
-{
-    json_t *tabs = json_array();
-    char href[96];
-    json_array_append_new(tabs, json_pack("{s:s s:s s:b}", "label", "All", "href",
-                                          "/admin/services", "active", current == NULL));
-    for (size_t i = 0; STATUSES[i] != NULL; i++) {
-        snprintf(href, sizeof href, "/admin/services?status=%s", STATUSES[i]);
-        json_array_append_new(tabs,
-                              json_pack("{s:s s:s s:b}", "label", STATUSES[i], "href", href,
-                                        "active", current != NULL && str_eq(current, STATUSES[i])));
-    }
-    return tabs;
-}
-
 /* ---- list ---------------------------------------------------------------- */
 
 void p_services_list(struct web_req *req, struct web_resp *resp)
@@ -162,16 +119,13 @@ void p_services_list(struct web_req *req, struct web_resp *resp)
     if (page_require_admin(req, resp, &ctx) != 0)
         return;
     ctx.nav = "services";
-    if (!pages_svc_query_choice(req, "status", STATUSES, &status)) {
-        page_error(req, resp, 400, &ctx,
-                   "status must be one of pending, provisioning, active, suspended, terminated, "
-                   "failed, cancelled");
+    if (page_query_choice(req, resp, &ctx, "status", STATUSES,
+                          "status must be one of pending, provisioning, active, suspended, "
+                          "terminated, failed, cancelled",
+                          &status) != 0 ||
+        page_query_cursor(req, resp, &ctx, "cursor must be a positive id from a 'Next page' link",
+                          &cursor) != 0)
         return;
-    }
-    if (!pages_svc_query_cursor(req, &cursor)) {
-        page_error(req, resp, 400, &ctx, "cursor must be a positive id from a 'Next page' link");
-        return;
-    }
     json_t *rows = services_list(req->db, status, cursor, PAGE_SIZE, &next, &err);
     if (rows == NULL) {
         page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
@@ -186,19 +140,9 @@ void p_services_list(struct web_req *req, struct web_resp *resp)
     }
     json_decref(cache);
     json_t *data = json_pack("{s:s s:o s:o}", "title", "Services", "services", rows, "tabs",
-                             status_tabs(status));
-    /* status is one of STATUSES, so it needs no URL encoding. */
-    char href[128];
-    if (data != NULL && next > 0) {
-        snprintf(href, sizeof href, "/admin/services?%s%s%scursor=%lld", status ? "status=" : "",
-                 status ? status : "", status ? "&" : "", (long long)next);
-        json_object_set_new(data, "next_href", json_string(href));
-    }
-    if (data != NULL && cursor > 0) {
-        snprintf(href, sizeof href, "/admin/services%s%s", status ? "?status=" : "",
-                 status ? status : "");
-        json_object_set_new(data, "first_href", json_string(href));
-    }
+                             page_status_tabs("/admin/services", STATUSES, status));
+    page_set_paging(data, "/admin/services", &(struct page_filter){"status", status}, 1, cursor,
+                    next);
     page_render(req, resp, 200, &ctx, "services.html", data);
 }
 
@@ -251,8 +195,7 @@ static json_t *order_view(struct web_req *req, int64_t client_id, int64_t produc
         return NULL;
     if (err.code != 0 && error == NULL)
         error = err.msg;
-    if (error != NULL)
-        json_object_set_new(v, "flash", page_flash("error", error));
+    page_set_error(v, error);
     return v;
 }
 
@@ -310,8 +253,8 @@ void p_services_create(struct web_req *req, struct web_resp *resp)
         json_decref(body);
     }
     if (service == NULL) {
-        page_render(req, resp, err.code == LUMI_EINVAL ? 400 : err_http_status(err.code), &ctx,
-                    "service_new.html", order_view(req, client_id, product_id, domain, err.msg));
+        page_render(req, resp, page_form_status(&err), &ctx, "service_new.html",
+                    order_view(req, client_id, product_id, domain, err.msg));
         return;
     }
     int64_t id = int_of(service, "id");
@@ -331,26 +274,6 @@ void p_services_create(struct web_req *req, struct web_resp *resp)
 }
 
 /* ---- detail -------------------------------------------------------------- */
-
-static const char *job_badge(const char *status)
-{
-    if (str_eq(status, "done"))
-        return "badge-ok";
-    if (str_eq(status, "failed"))
-        return "badge-bad";
-    if (str_eq(status, "cancelled"))
-        return "";
-    return "badge-warn";
-}
-
-/* Adds the view fields of one job row: badge class and the reason its args carry. */
-static void decorate_job(json_t *job)
-{
-    json_object_set_new(job, "badge", json_string(job_badge(str_of(job, "status"))));
-    const char *reason = json_string_value(json_object_get(json_object_get(job, "args"), "reason"));
-    if (reason != NULL)
-        json_object_set_new(job, "reason", json_string(reason));
-}
 
 /* True when the service has a queued or running job of action. */
 static bool job_open(const json_t *svc, const char *action)
@@ -396,14 +319,6 @@ static json_t *allowed_actions(const json_t *svc)
                      "terminate", open, "retry", open && failed_job, "suspend_reasons", reasons);
 }
 
-static int64_t id_or_404(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx)
-{
-    int64_t id = web_param_id(req, "id");
-    if (id <= 0)
-        page_error(req, resp, 404, ctx, "service not found");
-    return id;
-}
-
 void p_services_detail(struct web_req *req, struct web_resp *resp)
 {
     struct page_ctx ctx;
@@ -412,7 +327,7 @@ void p_services_detail(struct web_req *req, struct web_resp *resp)
     if (page_require_admin(req, resp, &ctx) != 0)
         return;
     ctx.nav = "services";
-    int64_t id = id_or_404(req, resp, &ctx);
+    int64_t id = page_id_or_404(req, resp, &ctx, "service not found");
     if (id <= 0)
         return;
     json_t *svc = services_get(req->db, id, &err);
@@ -427,7 +342,7 @@ void p_services_detail(struct web_req *req, struct web_resp *resp)
     json_t *job;
     json_array_foreach(json_object_get(svc, "jobs"), i, job)
     {
-        decorate_job(job);
+        page_decorate_job(job);
     }
     int64_t more = 0;
     json_t *invoices =
@@ -442,7 +357,7 @@ void p_services_detail(struct web_req *req, struct web_resp *resp)
     {
         char total[64];
         page_money_text(json_integer_value(json_object_get(inv, "total")),
-                   json_string_value(json_object_get(inv, "currency")), total, sizeof total);
+                        json_string_value(json_object_get(inv, "currency")), total, sizeof total);
         json_object_set_new(inv, "total_text", json_string(total));
     }
     json_object_set_new(svc, "invoices", invoices);
@@ -468,7 +383,7 @@ static void request_action(struct web_req *req, struct web_resp *resp, const cha
     if (page_require_admin(req, resp, &ctx) != 0)
         return;
     ctx.nav = "services";
-    int64_t id = id_or_404(req, resp, &ctx);
+    int64_t id = page_id_or_404(req, resp, &ctx, "service not found");
     if (id <= 0)
         return;
     const char *reason = web_form_value(req, "reason");

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/log.h"
@@ -234,7 +236,8 @@ void page_render(struct web_req *req, struct web_resp *resp, int status, const s
         json_object_set_new(data, "csrf", json_string(ctx->csrf));
         json_object_set_new(data, "nav", nav_items(ctx));
     }
-    bool client = ctx != NULL ? ctx->area == AUTH_AREA_CLIENT : str_starts_with(req->path, "/client");
+    bool client =
+        ctx != NULL ? ctx->area == AUTH_AREA_CLIENT : str_starts_with(req->path, "/client");
     json_object_set_new(data, "home", json_string(client ? "/client" : "/admin"));
     json_object_set_new(data, "logout", json_string(client ? "/client/logout" : "/admin/logout"));
     if (json_object_get(data, "flash") == NULL) {
@@ -369,4 +372,251 @@ void page_add_money_text(json_t *o, const char *key, const char *currency)
     if (!json_is_integer(v) || snprintf(name, sizeof name, "%s_text", key) >= (int)sizeof name)
         return;
     page_set_money(o, name, json_integer_value(v), currency);
+}
+
+/* ---- shared pieces of the page handlers ---------------------------------- */
+
+int64_t page_id_or_404(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
+                       const char *message)
+{
+    int64_t id = web_param_id(req, "id");
+    if (id > 0)
+        return id;
+    page_error(req, resp, 404, ctx, message);
+    return 0;
+}
+
+int page_query_cursor(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
+                      const char *message, int64_t *cursor)
+{
+    const char *c = web_query(req, "cursor");
+    *cursor = 0;
+    if (c == NULL || *c == '\0' || str_to_i64z(c, 1, INT64_MAX, cursor) == 0)
+        return 0;
+    *cursor = 0;
+    page_error(req, resp, 400, ctx, message);
+    return -1;
+}
+
+json_t *page_list_rows(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
+                       page_list_fn list, int limit, int64_t *next)
+{
+    struct lumi_err err = {0};
+    int64_t cursor = 0;
+    *next = 0;
+    if (page_query_cursor(req, resp, ctx, "cursor must be a positive whole number", &cursor) != 0)
+        return NULL;
+    json_t *rows = list(req->db, cursor, limit, next, &err);
+    if (rows == NULL)
+        page_error(req, resp, err_http_status(err.code), ctx, err.msg);
+    return rows;
+}
+
+void page_render_list(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
+                      const char *tmpl, const char *title, const char *key, json_t *rows,
+                      int64_t next)
+{
+    json_t *data = json_pack("{s:s s:o}", "title", title, key, rows);
+    if (data != NULL && next > 0)
+        json_object_set_new(data, "next_cursor", json_integer(next));
+    page_render(req, resp, 200, ctx, tmpl, data);
+}
+
+int page_query_choice(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
+                      const char *name, const char *const *choices, const char *message,
+                      const char **out)
+{
+    const char *v = web_query(req, name);
+    *out = NULL;
+    if (v == NULL || *v == '\0')
+        return 0;
+    for (size_t i = 0; choices[i] != NULL; i++)
+        if (str_eq(v, choices[i])) {
+            *out = choices[i];
+            return 0;
+        }
+    page_error(req, resp, 400, ctx, message);
+    return -1;
+}
+
+json_t *page_status_tabs(const char *base, const char *const *statuses, const char *current)
+{
+    char href[256];
+    json_t *tabs = json_array();
+    json_array_append_new(
+        tabs, json_pack("{s:s s:s s:b}", "label", "All", "href", base, "active", current == NULL));
+    for (size_t i = 0; statuses[i] != NULL; i++) {
+        snprintf(href, sizeof href, "%s?status=%s", base, statuses[i]);
+        json_array_append_new(tabs,
+                              json_pack("{s:s s:s s:b}", "label", statuses[i], "href", href,
+                                        "active", current != NULL && str_eq(current, statuses[i])));
+    }
+    return tabs;
+}
+
+/* base?<the filters that are set>, then "cursor=N" when cursor > 0; 0 or LUMI_ETOOLARGE. */
+static int paging_href(struct buf *b, const char *base, const struct page_filter *filters, size_t n,
+                       int64_t cursor)
+{
+    char sep = '?';
+    buf_reset(b);
+    int rc = buf_append_str(b, base);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (filters[i].value == NULL)
+            continue;
+        rc = buf_printf(b, "%c%s=", sep, filters[i].name);
+        if (rc == 0)
+            rc = page_url_encode(b, filters[i].value);
+        sep = '&';
+    }
+    if (rc == 0 && cursor > 0)
+        rc = buf_printf(b, "%ccursor=%" PRId64, sep, cursor);
+    return rc;
+}
+
+void page_set_paging(json_t *data, const char *base, const struct page_filter *filters,
+                     size_t n_filters, int64_t cursor, int64_t next)
+{
+    struct buf b;
+    if (data == NULL)
+        return;
+    buf_init(&b, 4096);
+    if (next > 0 && paging_href(&b, base, filters, n_filters, next) == 0)
+        json_object_set_new(data, "next_href", json_string(buf_cstr(&b)));
+    if (cursor > 0 && paging_href(&b, base, filters, n_filters, 0) == 0)
+        json_object_set_new(data, "first_href", json_string(buf_cstr(&b)));
+    buf_free(&b);
+}
+
+void page_set_error(json_t *data, const char *error)
+{
+    if (data != NULL && error != NULL)
+        json_object_set_new(data, "flash", page_flash("error", error));
+}
+
+int page_form_status(const struct lumi_err *err)
+{
+    return err->code == LUMI_EINVAL ? 400 : err_http_status(err->code);
+}
+
+void page_decorate_job(json_t *job)
+{
+    const char *status = json_string_value(json_object_get(job, "status"));
+    const char *badge = "badge-warn";
+    if (status != NULL && str_eq(status, "done"))
+        badge = "badge-ok";
+    else if (status != NULL && str_eq(status, "failed"))
+        badge = "badge-bad";
+    else if (status != NULL && str_eq(status, "cancelled"))
+        badge = "";
+    json_object_set_new(job, "badge", json_string(badge));
+    const char *reason = json_string_value(json_object_get(json_object_get(job, "args"), "reason"));
+    if (reason != NULL)
+        json_object_set_new(job, "reason", json_string(reason));
+}
+
+/* ---- the login pages ------------------------------------------------------ */
+
+void page_login_policy(struct accounts_login_policy *policy, enum auth_area area)
+{
+    *policy = (struct accounts_login_policy){
+        .max_failures = config_int("LUMI_LOGIN_MAX_FAILURES"),
+        .window_s = config_int("LUMI_LOGIN_WINDOW"),
+        .session_ttl_s = AUTH_SESSION_TTL_S,
+        .client_area = area == AUTH_AREA_CLIENT,
+    };
+}
+
+void page_login_render(struct web_req *req, struct web_resp *resp, enum auth_area area, int status,
+                       const char *tmpl, const char *title, const char *email, const char *next,
+                       const char *error)
+{
+    char token[65];
+    if (page_login_csrf_new(token) != 0) {
+        page_error(req, resp, 500, NULL, "could not make a random token");
+        return;
+    }
+    /* login_action: where the shared login form (_login_form.html) posts. */
+    json_t *data =
+        json_pack("{s:s s:s s:s s:s s:s}", "title", title, "login_csrf", token, "email",
+                  email ? email : "", "next", page_next_is_safe(next, area) ? next : "",
+                  "login_action", area == AUTH_AREA_CLIENT ? "/client/login" : "/admin/login");
+    page_set_error(data, error);
+    page_render(req, resp, status, NULL, tmpl, data);
+    page_login_csrf_cookie(resp, area, token);
+}
+
+int page_login_password(struct web_req *req, struct web_resp *resp, enum auth_area area,
+                        const char *tmpl, const char *forbidden, struct accounts_session *s)
+{
+    struct lumi_err err = {0};
+    const char *email = web_form_value(req, "email");
+    const char *password = web_form_value(req, "password");
+    const char *next = web_form_value(req, "next");
+    const char *why = NULL;
+    int status = 0;
+    memset(s, 0, sizeof *s);
+    if (!page_login_csrf_ok(req)) {
+        status = 403;
+        why = "The login form expired or did not come from this site; please try again.";
+    } else if (!str_present(email) || !str_present(password) || strlen(email) > 254 ||
+               strlen(password) > 1024) {
+        status = 400;
+        why = "Enter your e-mail address and password.";
+    }
+    if (why != NULL) {
+        page_login_render(req, resp, area, status, tmpl, "Log in", email, next, why);
+        return -1;
+    }
+    struct accounts_login_policy policy;
+    page_login_policy(&policy, area);
+    int rc =
+        accounts_login(req->db, email, password, req->client_ip, req->user_agent, &policy, s, &err);
+    if (rc == 0 || (rc == ACCOUNTS_LOGIN_NEED_CODE && area == AUTH_AREA_ADMIN))
+        return rc;
+    if (rc == LUMI_ETHROTTLED) {
+        char retry[24];
+        page_login_render(req, resp, area, 429, tmpl, "Log in", email, next,
+                          "Too many failed attempts; wait a few minutes and try again.");
+        snprintf(retry, sizeof retry, "%lld", (long long)policy.window_s);
+        web_add_header(resp, "Retry-After", retry);
+    } else if (rc == LUMI_EAUTH || rc == LUMI_EFORBIDDEN || rc > 0) {
+        /* rc > 0: a second factor is for admins only; a client account asking for one is
+         * not served. */
+        page_login_render(req, resp, area, rc == LUMI_EAUTH ? 401 : 403, tmpl, "Log in", email,
+                          next, rc == LUMI_EAUTH ? "Wrong e-mail address or password." : forbidden);
+    } else {
+        page_error(req, resp, err_http_status(rc), NULL, err.msg);
+    }
+    sodium_memzero(s, sizeof *s);
+    return -1;
+}
+
+void page_login_finish(struct web_resp *resp, enum auth_area area, struct accounts_session *s,
+                       const char *next)
+{
+    bool client = area == AUTH_AREA_CLIENT;
+    web_redirect(resp, page_next_is_safe(next, area) ? next : client ? "/client" : "/admin");
+    page_security_headers(resp);
+    page_set_cookie(resp, client ? AUTH_CLIENT_COOKIE : AUTH_SESSION_COOKIE, s->token, "/", "Lax",
+                    AUTH_SESSION_TTL_S);
+    page_login_csrf_cookie(resp, area, "");
+    crypto_random(s->token, sizeof s->token); /* the cookie value lives on only in the header */
+}
+
+void page_logout(struct web_req *req, struct web_resp *resp, enum auth_area area)
+{
+    struct page_ctx ctx;
+    struct lumi_err err = {0};
+    bool client = area == AUTH_AREA_CLIENT;
+    if (require_area(req, resp, &ctx, area) != 0)
+        return;
+    struct audit_actor actor = auth_actor(req);
+    if (accounts_logout(req->db, &actor, req->who.session_id, &err) != 0) {
+        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
+        return;
+    }
+    web_redirect(resp, client ? "/client/login" : "/admin/login");
+    page_security_headers(resp);
+    page_set_cookie(resp, client ? AUTH_CLIENT_COOKIE : AUTH_SESSION_COOKIE, "", "/", "Lax", 0);
 }

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "accounts/accounts.h"
 #include "core/buf.h"
 #include "web/auth.h"
 #include "web/http.h"
@@ -23,9 +24,9 @@
 /** What page_require_admin learned; pass it to page_render. */
 struct page_ctx {
     char csrf[AUTH_CSRF_LEN]; /* the session's CSRF token, for hidden form fields */
-    const char *nav; /* active navigation entry: "dashboard", "clients", "products", "services",
-                        "invoices", "jobs", "webhooks", "servers", "audit", "account"; in the
-                        client area "services", "invoices" */
+    const char *nav;     /* active navigation entry: "dashboard", "clients", "products", "services",
+                            "invoices", "jobs", "webhooks", "servers", "audit", "account"; in the
+                            client area "services", "invoices" */
     enum auth_area area; /* which navigation and logout the layout shows */
 };
 
@@ -49,8 +50,8 @@ void page_security_headers(struct web_resp *resp);
 
 /**
  * Renders templates/<tmpl> with data (taken; NULL = {}) plus "me", "csrf",
- * "nav", "home" and "logout" (the area's paths) and "flash" (from ?ok= / ?error=, unless data has one) as an HTML
- * page with the security headers. ctx may be NULL (the login page).
+ * "nav", "home" and "logout" (the area's paths) and "flash" (from ?ok= / ?error=, unless data has
+ * one) as an HTML page with the security headers. ctx may be NULL (the login page).
  */
 void page_render(struct web_req *req, struct web_resp *resp, int status, const struct page_ctx *ctx,
                  const char *tmpl, json_t *data);
@@ -82,7 +83,7 @@ void page_login_csrf_cookie(struct web_resp *resp, enum auth_area area, const ch
 /** The login form came from this site: its login_csrf field equals the cookie (constant time). */
 bool page_login_csrf_ok(struct web_req *req);
 
-/** "15.00 USD" from minor units and a currency code; the bare integer when the currency is unknown. */
+/** "15.00 USD" from minor units and a currency code; the bare integer for an unknown currency. */
 void page_money_text(int64_t minor, const char *currency, char *out, size_t sz);
 
 /** Sets o[key] = page_money_text(minor, currency). */
@@ -110,5 +111,123 @@ void page_redirect_flash(struct web_resp *resp, const char *base, const char *ki
 
 /** Object {"kind": kind, "message": msg} for data's "flash" (new reference). */
 json_t *page_flash(const char *kind, const char *msg);
+
+/* ---- shared pieces of the page handlers ---------------------------------- */
+
+/**
+ * The {id} of the path: > 0, or 0 after answering 404 with message (an
+ * unknown id and a malformed one look the same).
+ */
+int64_t page_id_or_404(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
+                       const char *message);
+
+/** A keyset list of the domain: clients_list, products_list, servers_list. */
+typedef json_t *(*page_list_fn)(struct db *db, int64_t after_id, int limit, int64_t *next_cursor,
+                                struct lumi_err *err);
+
+/**
+ * One page of an admin list: ?cursor= (400 when not a positive whole number)
+ * and list(db, cursor, limit, next). The rows (caller owns them), or NULL
+ * after answering 400 or the domain's error page.
+ */
+json_t *page_list_rows(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
+                       page_list_fn list, int limit, int64_t *next);
+
+/**
+ * Renders tmpl with {title, <key>: rows (taken), next_cursor (when next > 0,
+ * for the "Next page" link)}.
+ */
+void page_render_list(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
+                      const char *tmpl, const char *title, const char *key, json_t *rows,
+                      int64_t next);
+
+/**
+ * ?cursor= of a keyset list into *cursor: 0 when absent or empty. A value
+ * that is not a positive whole number answers 400 with message and returns -1.
+ */
+int page_query_cursor(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
+                      const char *message, int64_t *cursor);
+
+/**
+ * The query parameter name when it is one of the NULL-terminated choices
+ * (*out points into choices), *out NULL when absent or empty. Any other value
+ * answers 400 with message and returns -1.
+ */
+int page_query_choice(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
+                      const char *name, const char *const *choices, const char *message,
+                      const char **out);
+
+/**
+ * Tabs of a status filter, [{label, href, active}]: "All" (base) first, then
+ * base?status=<s> for each of the NULL-terminated statuses. current (NULL =
+ * All) is one of them.
+ */
+json_t *page_status_tabs(const char *base, const char *const *statuses, const char *current);
+
+/** One filter of a list in its paging links; left out when value is NULL. */
+struct page_filter {
+    const char *name, *value;
+};
+
+/**
+ * The paging links of a filtered keyset list: data's "next_href" (when
+ * next > 0: base?<filters>&cursor=next) and "first_href" (when cursor > 0,
+ * the page is not the first: base?<filters>). Values are URL-encoded.
+ */
+void page_set_paging(json_t *data, const char *base, const struct page_filter *filters,
+                     size_t n_filters, int64_t cursor, int64_t next);
+
+/** Sets data's "flash" to the error message, when both are not NULL. */
+void page_set_error(json_t *data, const char *error);
+
+/**
+ * The status of a form shown again after the domain refused it: 400 for
+ * LUMI_EINVAL (the form's input), else err_http_status.
+ */
+int page_form_status(const struct lumi_err *err);
+
+/**
+ * Adds the view fields of a job row (as jobs_list and services_get answer
+ * it): "badge" (the status's badge class) and "reason" (from its args).
+ */
+void page_decorate_job(json_t *job);
+
+/* ---- the login pages (admin and client area) ------------------------------ */
+
+/** The login throttling and session lifetime of area, from the configuration. */
+void page_login_policy(struct accounts_login_policy *policy, enum auth_area area);
+
+/**
+ * Renders tmpl (a login or code form) with title, a fresh login CSRF token in
+ * field and cookie, the typed email (may be NULL), next when it is safe for
+ * area, and error (may be NULL) as the flash.
+ */
+void page_login_render(struct web_req *req, struct web_resp *resp, enum auth_area area, int status,
+                       const char *tmpl, const char *title, const char *email, const char *next,
+                       const char *error);
+
+/**
+ * POST of a login form (fields email, password, next, login_csrf): checks
+ * the form's CSRF token and the fields, then accounts_login with area's
+ * policy into *s. Returns 0 (session open: call page_login_finish) or
+ * ACCOUNTS_LOGIN_NEED_CODE (challenge in s->challenge), else < 0 after
+ * rendering tmpl again with the reason (or the error page). forbidden is the
+ * message for an account that may not use area.
+ */
+int page_login_password(struct web_req *req, struct web_resp *resp, enum auth_area area,
+                        const char *tmpl, const char *forbidden, struct accounts_session *s);
+
+/**
+ * The session s is open: 303 to next (when safe for area, else area's home),
+ * the session cookie set, the login CSRF cookie cleared, s->token wiped.
+ */
+void page_login_finish(struct web_resp *resp, enum auth_area area, struct accounts_session *s,
+                       const char *next);
+
+/**
+ * POST .../logout of area: ends the session of the signed-in user
+ * (accounts_logout), clears its cookie and answers 303 to the login form.
+ */
+void page_logout(struct web_req *req, struct web_resp *resp, enum auth_area area);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * pages_services.h — handlers of services, jobs and webhook events pages (p_services.c, p_jobs.c),
- * named by routes_pages_services.inc, and the few query helpers both files share.
+ * named by routes_pages_services.inc.
  */
 #ifndef LUMI_WEB_PAGES_SERVICES_H
 #define LUMI_WEB_PAGES_SERVICES_H
@@ -38,17 +38,5 @@ void p_jobs_list(struct web_req *req, struct web_resp *resp);
 void p_webhook_events_list(struct web_req *req, struct web_resp *resp);
 /** GET /admin/webhook-events/{id}: one event with the body as received. */
 void p_webhook_event(struct web_req *req, struct web_resp *resp);
-
-/* Shared by p_services.c and p_jobs.c (defined in p_services.c). */
-
-/**
- * The query parameter `name` when it is one of the NULL-terminated choices:
- * *out is NULL when absent or empty. False (and *out NULL) for any other value.
- */
-bool pages_svc_query_choice(struct web_req *req, const char *name, const char *const *choices,
-                            const char **out);
-
-/** ?cursor= as a positive id into *out (0 when absent or empty); false when malformed. */
-bool pages_svc_query_cursor(struct web_req *req, int64_t *out);
 
 #endif
