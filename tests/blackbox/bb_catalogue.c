@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/utc.h"
+#include "support/bbenv.h"
 #include "support/httpc.h"
 #include "support/proc.h"
 #include "support/testdb.h"
@@ -25,103 +26,33 @@
 #define ADMIN_EMAIL "owner@example.com"
 #define ADMIN_PASSWORD "correct horse battery"
 
-struct ctx {
-    char *url;
-    char db_env[600];
-    const char *env[4];
-    struct lumi_server srv;
-    struct db *db; /* the test's own connection, for fixtures and row counts */
-    char token[128];
-    char auth[160];
-};
-
-static struct ctx *C;
-
 /* ---- plumbing ----------------------------------------------------------- */
 
-static void run_ok(const char *const *argv, const char *stdin_text, struct lumi_run_result *r)
-{
-    if (lumi_run(argv, C->env, stdin_text, r) != 0)
-        fail_msg("could not run lumi %s", argv[0]);
-    if (r->exit_code != 0)
-        fail_msg("lumi %s exited %d: %s", argv[0], r->exit_code, buf_cstr(&r->err));
-}
-
-static int setup(void **state)
-{
-    C = calloc(1, sizeof *C);
-    assert_non_null(C);
-    C->url = testdb_create();
-    snprintf(C->db_env, sizeof C->db_env, "DATABASE_URL=%s", C->url);
-    C->env[0] = C->db_env;
-    C->env[1] = "LUMI_SECRET_KEY=" SECRET_KEY;
-    C->env[2] = NULL;
-
-    struct lumi_run_result r;
-    const char *migrate[] = {"migrate", NULL};
-    run_ok(migrate, NULL, &r);
-    lumi_run_result_free(&r);
-    const char *admin[] = {"admin", "create", ADMIN_EMAIL, NULL};
-    run_ok(admin, ADMIN_PASSWORD "\n", &r);
-    lumi_run_result_free(&r);
-    const char *tok[] = {"token", "create", "test", NULL};
-    run_ok(tok, NULL, &r);
-    size_t n = strcspn(buf_cstr(&r.out), "\n");
-    assert_true(n > 10 && n < sizeof C->token);
-    memcpy(C->token, buf_cstr(&r.out), n);
-    C->token[n] = '\0';
-    lumi_run_result_free(&r);
-    snprintf(C->auth, sizeof C->auth, "Authorization: Bearer %s", C->token);
-
-    C->db = testdb_open(C->url);
-    lumi_serve_start(&C->srv, C->env);
-    *state = C;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    int status = lumi_serve_stop(&C->srv);
-    if (status != 0)
-        fprintf(stderr, "lumi serve exited %d\n", status);
-    db_close(C->db);
-    testdb_drop(C->url);
-    free(C);
-    return status == 0 ? 0 : -1;
-}
-
 /* No answer may ever carry a password hash or a second-factor secret. */
-static void assert_no_secrets(const struct http_result *r)
+static void assert_no_secrets(const char *method, const char *path, const struct http_result *r)
 {
+    (void)method;
+    (void)path;
     const char *body = buf_cstr(&r->body);
     if (strstr(body, "\"password_hash\":") != NULL || strstr(body, "$argon2") != NULL ||
         strstr(body, "\"totp_secret\":") != NULL || strstr(body, "\"password\":\"") != NULL)
         fail_msg("answer leaks a secret: %s", body);
 }
 
-static struct http_result api(const char *method, const char *path, const char *body)
+static int setup(void **state)
 {
-    char url[512];
-    const char *headers[] = {C->auth, NULL};
-    struct http_result r;
-    snprintf(url, sizeof url, "%s%s", C->srv.base_url, path);
-    if (http_request(method, url, headers, body, &r) != 0)
-        fail_msg("%s %s: no answer", method, path);
-    assert_no_secrets(&r);
-    return r;
+    bb_init(SECRET_KEY);
+    bb_prepare(ADMIN_EMAIL, ADMIN_PASSWORD, "test");
+    bb_check_answers(assert_no_secrets);
+    bb_serve();
+    *state = NULL;
+    return 0;
 }
 
-static struct http_result apif(const char *method, const char *body, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static struct http_result apif(const char *method, const char *body, const char *fmt, ...)
+static int teardown(void **state)
 {
-    char path[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    return api(method, path, body);
+    (void)state;
+    return bb_finish() == 0 ? 0 : -1;
 }
 
 static void expect_status(const struct http_result *r, long status)
@@ -160,20 +91,11 @@ static int64_t jint(const json_t *o, const char *key)
     return json_integer_value(v);
 }
 
-static int64_t count_sql(const char *sql)
-{
-    struct lumi_err err;
-    int64_t n = -1;
-    if (db_query_int64(C->db, sql, 0, NULL, &n, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-    return n;
-}
-
 static int64_t count_sqlp(const char *sql, int n, const char *const *params)
 {
     struct lumi_err err;
     int64_t v = -1;
-    if (db_query_int64(C->db, sql, n, params, &v, &err) != 0)
+    if (db_query_int64(bb_db(), sql, n, params, &v, &err) != 0)
         fail_msg("%s: %s", sql, err.msg);
     return v;
 }
@@ -194,10 +116,10 @@ struct snapshot {
 static struct snapshot snap(void)
 {
     struct snapshot s = {
-        count_sql("SELECT COUNT(*) FROM users"),
-        count_sql("SELECT COUNT(*) FROM products"),
-        count_sql("SELECT COUNT(*) FROM services"),
-        count_sql("SELECT COUNT(*) FROM audit_log"),
+        bb_count("SELECT COUNT(*) FROM users"),
+        bb_count("SELECT COUNT(*) FROM products"),
+        bb_count("SELECT COUNT(*) FROM services"),
+        bb_count("SELECT COUNT(*) FROM audit_log"),
     };
     return s;
 }
@@ -230,19 +152,10 @@ static char *with_member(const char *base, const char *key, const char *value)
     return text;
 }
 
-static int64_t create_ok(const char *path, const char *body)
-{
-    struct http_result r = api("POST", path, body);
-    expect_status(&r, 201);
-    int64_t id = jint(r.json, "id");
-    http_result_free(&r);
-    return id;
-}
-
 static void exec_sql(const char *sql, int n, const char *const *params)
 {
     struct lumi_err err;
-    if (db_execp(C->db, sql, n, params, NULL, &err) != 0)
+    if (db_execp(bb_db(), sql, n, params, NULL, &err) != 0)
         fail_msg("%s: %s", sql, err.msg);
 }
 
@@ -254,7 +167,7 @@ static int64_t insert_server(const char *name)
     exec_sql("INSERT INTO servers (name, type, url, created_at, updated_at)"
              " VALUES ($1, 'pterodactyl', 'https://panel.example.com', $2, $2)",
              2, p);
-    return count_sql("SELECT MAX(id) FROM servers");
+    return bb_count("SELECT MAX(id) FROM servers");
 }
 
 static void insert_service(int64_t client_id, int64_t product_id, const char *remote_key)
@@ -278,9 +191,9 @@ static size_t collect_ids(const char *path, int limit, int64_t *ids, size_t max)
     char cursor[32] = "";
     size_t n = 0;
     for (int pages = 0; pages < 1000; pages++) {
-        struct http_result r = cursor[0]
-                                   ? apif("GET", NULL, "%s?limit=%d&cursor=%s", path, limit, cursor)
-                                   : apif("GET", NULL, "%s?limit=%d", path, limit);
+        struct http_result r =
+            cursor[0] ? bb_apif("GET", NULL, "%s?limit=%d&cursor=%s", path, limit, cursor)
+                      : bb_apif("GET", NULL, "%s?limit=%d", path, limit);
         expect_status(&r, 200);
         json_t *data = json_object_get(r.json, "data");
         assert_true(json_is_array(data));
@@ -309,7 +222,7 @@ static size_t collect_ids(const char *path, int limit, int64_t *ids, size_t max)
 /* The newest audit row for entity/entity_id with action, as a new reference, or NULL. */
 static json_t *audit_row(const char *entity, int64_t entity_id, const char *action)
 {
-    struct http_result r = apif(
+    struct http_result r = bb_apif(
         "GET", NULL, "/api/admin/audit-logs?entity=%s&entity_id=%" PRId64 "&action=%s&limit=200",
         entity, entity_id, action);
     expect_status(&r, 200);
@@ -344,11 +257,11 @@ static void assert_audited_by_token(const json_t *row)
 static void client_create_get_update_roundtrip(void **state)
 {
     struct snapshot before = snap();
-    struct http_result r = api("POST", "/api/admin/clients",
-                               "{\"email\":\"Alice@Example.COM\",\"first_name\":\"Alice\","
-                               "\"last_name\":\"Liddell\",\"company\":\"Wonder Ltd\","
-                               "\"country\":\"GB\",\"currency\":\"GBP\","
-                               "\"password\":\"rabbit-hole-42\"}");
+    struct http_result r = bb_api("POST", "/api/admin/clients",
+                                  "{\"email\":\"Alice@Example.COM\",\"first_name\":\"Alice\","
+                                  "\"last_name\":\"Liddell\",\"company\":\"Wonder Ltd\","
+                                  "\"country\":\"GB\",\"currency\":\"GBP\","
+                                  "\"password\":\"rabbit-hole-42\"}");
     expect_status(&r, 201);
     int64_t id = jint(r.json, "id");
     assert_true(id > 0);
@@ -371,21 +284,22 @@ static void client_create_get_update_roundtrip(void **state)
     /* The password is kept, as an argon2id hash. */
     assert_int_equal(argon2_users("alice@example.com"), 1);
 
-    r = apif("GET", NULL, "/api/admin/clients/%" PRId64, id);
+    r = bb_apif("GET", NULL, "/api/admin/clients/%" PRId64, id);
     expect_status(&r, 200);
     assert_int_equal(jint(r.json, "id"), id);
     assert_string_equal(jstr(r.json, "last_name"), "Liddell");
     http_result_free(&r);
 
-    r = apif("PATCH", "{\"company\":\"Looking Glass plc\",\"status\":\"disabled\",\"phone\":null}",
-             "/api/admin/clients/%" PRId64, id);
+    r = bb_apif("PATCH",
+                "{\"company\":\"Looking Glass plc\",\"status\":\"disabled\",\"phone\":null}",
+                "/api/admin/clients/%" PRId64, id);
     expect_status(&r, 200);
     assert_string_equal(jstr(r.json, "company"), "Looking Glass plc");
     assert_string_equal(jstr(r.json, "status"), "disabled");
     assert_string_equal(jstr(r.json, "first_name"), "Alice");
     http_result_free(&r);
 
-    r = apif("GET", NULL, "/api/admin/clients/%" PRId64, id);
+    r = bb_apif("GET", NULL, "/api/admin/clients/%" PRId64, id);
     expect_status(&r, 200);
     assert_string_equal(jstr(r.json, "company"), "Looking Glass plc");
     assert_string_equal(jstr(r.json, "status"), "disabled");
@@ -409,12 +323,12 @@ static void client_create_get_update_roundtrip(void **state)
 
 static void client_password_change_is_audited_without_the_password(void **state)
 {
-    int64_t id = create_ok("/api/admin/clients", "{\"email\":\"pw@example.com\"}");
-    assert_int_equal(count_sql("SELECT COUNT(*) FROM users WHERE email = 'pw@example.com'"
-                               " AND password_hash IS NULL"),
+    int64_t id = bb_create_ok("/api/admin/clients", "{\"email\":\"pw@example.com\"}");
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM users WHERE email = 'pw@example.com'"
+                              " AND password_hash IS NULL"),
                      1);
     struct http_result r =
-        apif("PATCH", "{\"password\":\"a-new-long-secret\"}", "/api/admin/clients/%" PRId64, id);
+        bb_apif("PATCH", "{\"password\":\"a-new-long-secret\"}", "/api/admin/clients/%" PRId64, id);
     expect_status(&r, 200);
     http_result_free(&r);
     assert_int_equal(argon2_users("pw@example.com"), 1);
@@ -463,15 +377,15 @@ static void client_create_rejects_bad_input_and_changes_nothing(void **state)
     struct snapshot before = snap();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *body = with_member(base, cases[i].key, cases[i].value);
-        struct http_result r = api("POST", "/api/admin/clients", body);
+        struct http_result r = bb_api("POST", "/api/admin/clients", body);
         expect_error(&r, 400, "invalid_request", cases[i].needle);
         http_result_free(&r);
         free(body);
     }
-    struct http_result r = api("POST", "/api/admin/clients", "{\"email\":");
+    struct http_result r = bb_api("POST", "/api/admin/clients", "{\"email\":");
     expect_error(&r, 400, "invalid_request", "JSON");
     http_result_free(&r);
-    r = api("POST", "/api/admin/clients", "[\"bob@example.com\"]");
+    r = bb_api("POST", "/api/admin/clients", "[\"bob@example.com\"]");
     expect_error(&r, 400, "invalid_request", "object");
     http_result_free(&r);
     assert_unchanged(before);
@@ -479,13 +393,14 @@ static void client_create_rejects_bad_input_and_changes_nothing(void **state)
 
 static void client_duplicate_email_conflicts(void **state)
 {
-    create_ok("/api/admin/clients", "{\"email\":\"carol@example.com\"}");
+    bb_create_ok("/api/admin/clients", "{\"email\":\"carol@example.com\"}");
     struct snapshot before = snap();
-    struct http_result r = api("POST", "/api/admin/clients", "{\"email\":\"CAROL@example.com\"}");
+    struct http_result r =
+        bb_api("POST", "/api/admin/clients", "{\"email\":\"CAROL@example.com\"}");
     expect_error(&r, 409, "conflict", "a user with e-mail carol@example.com already exists");
     http_result_free(&r);
     /* Admins share the e-mail namespace. */
-    r = api("POST", "/api/admin/clients", "{\"email\":\"" ADMIN_EMAIL "\"}");
+    r = bb_api("POST", "/api/admin/clients", "{\"email\":\"" ADMIN_EMAIL "\"}");
     expect_error(&r, 409, "conflict", ADMIN_EMAIL);
     http_result_free(&r);
     assert_unchanged(before);
@@ -493,10 +408,10 @@ static void client_duplicate_email_conflicts(void **state)
 
 static void client_update_rejects_bad_input_and_changes_nothing(void **state)
 {
-    int64_t id =
-        create_ok("/api/admin/clients", "{\"email\":\"dave@example.com\",\"first_name\":\"Dave\"}");
-    create_ok("/api/admin/clients", "{\"email\":\"erin@example.com\"}");
-    struct http_result orig = apif("GET", NULL, "/api/admin/clients/%" PRId64, id);
+    int64_t id = bb_create_ok("/api/admin/clients",
+                              "{\"email\":\"dave@example.com\",\"first_name\":\"Dave\"}");
+    bb_create_ok("/api/admin/clients", "{\"email\":\"erin@example.com\"}");
+    struct http_result orig = bb_apif("GET", NULL, "/api/admin/clients/%" PRId64, id);
     expect_status(&orig, 200);
     const struct bad_member cases[] = {
         {"nickname", "\"d\"", "unknown field 'nickname'"},
@@ -512,26 +427,26 @@ static void client_update_rejects_bad_input_and_changes_nothing(void **state)
     struct snapshot before = snap();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *body = with_member("{}", cases[i].key, cases[i].value);
-        struct http_result r = apif("PATCH", body, "/api/admin/clients/%" PRId64, id);
+        struct http_result r = bb_apif("PATCH", body, "/api/admin/clients/%" PRId64, id);
         expect_error(&r, 400, "invalid_request", cases[i].needle);
         http_result_free(&r);
         free(body);
     }
-    struct http_result r = apif("PATCH", "{}", "/api/admin/clients/%" PRId64, id);
+    struct http_result r = bb_apif("PATCH", "{}", "/api/admin/clients/%" PRId64, id);
     expect_error(&r, 400, "invalid_request", "field");
     http_result_free(&r);
     /* A valid change together with an invalid one applies neither. */
-    r = apif("PATCH", "{\"company\":\"X\",\"currency\":\"nope\"}", "/api/admin/clients/%" PRId64,
-             id);
+    r = bb_apif("PATCH", "{\"company\":\"X\",\"currency\":\"nope\"}", "/api/admin/clients/%" PRId64,
+                id);
     expect_error(&r, 400, "invalid_request", "'currency'");
     http_result_free(&r);
-    r = apif("PATCH", "{\"email\":\"Erin@example.com\",\"company\":\"X\"}",
-             "/api/admin/clients/%" PRId64, id);
+    r = bb_apif("PATCH", "{\"email\":\"Erin@example.com\",\"company\":\"X\"}",
+                "/api/admin/clients/%" PRId64, id);
     expect_error(&r, 409, "conflict", "erin@example.com");
     http_result_free(&r);
     assert_unchanged(before);
 
-    r = apif("GET", NULL, "/api/admin/clients/%" PRId64, id);
+    r = bb_apif("GET", NULL, "/api/admin/clients/%" PRId64, id);
     expect_status(&r, 200);
     assert_true(json_equal(r.json, orig.json));
     http_result_free(&r);
@@ -543,22 +458,22 @@ static void client_unknown_ids_are_not_found(void **state)
     int64_t admin_id = 0;
     const char *p[] = {ADMIN_EMAIL};
     assert_int_equal(
-        db_query_int64(C->db, "SELECT id FROM users WHERE email = $1", 1, p, &admin_id, NULL), 0);
+        db_query_int64(bb_db(), "SELECT id FROM users WHERE email = $1", 1, p, &admin_id, NULL), 0);
     struct snapshot before = snap();
     static const char *const paths[] = {"abc", "0", "-1", "999999", "1.5", "99999999999999999999"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-        struct http_result r = apif("GET", NULL, "/api/admin/clients/%s", paths[i]);
+        struct http_result r = bb_apif("GET", NULL, "/api/admin/clients/%s", paths[i]);
         expect_error(&r, 404, "not_found", "not found");
         http_result_free(&r);
-        r = apif("PATCH", "{\"company\":\"x\"}", "/api/admin/clients/%s", paths[i]);
+        r = bb_apif("PATCH", "{\"company\":\"x\"}", "/api/admin/clients/%s", paths[i]);
         expect_error(&r, 404, "not_found", "not found");
         http_result_free(&r);
     }
     /* An admin is a user but not a client. */
-    struct http_result r = apif("GET", NULL, "/api/admin/clients/%" PRId64, admin_id);
+    struct http_result r = bb_apif("GET", NULL, "/api/admin/clients/%" PRId64, admin_id);
     expect_error(&r, 404, "not_found", "not found");
     http_result_free(&r);
-    r = apif("PATCH", "{\"company\":\"x\"}", "/api/admin/clients/%" PRId64, admin_id);
+    r = bb_apif("PATCH", "{\"company\":\"x\"}", "/api/admin/clients/%" PRId64, admin_id);
     expect_error(&r, 404, "not_found", "not found");
     http_result_free(&r);
     assert_unchanged(before);
@@ -569,9 +484,9 @@ static void client_list_pages_in_id_order_and_skips_admins(void **state)
     char body[128];
     for (int i = 0; i < 7; i++) {
         snprintf(body, sizeof body, "{\"email\":\"page%d@example.com\"}", i);
-        create_ok("/api/admin/clients", body);
+        bb_create_ok("/api/admin/clients", body);
     }
-    int64_t total = count_sql("SELECT COUNT(*) FROM users WHERE role = 'client'");
+    int64_t total = bb_count("SELECT COUNT(*) FROM users WHERE role = 'client'");
     int64_t ids[512];
     size_t n = collect_ids("/api/admin/clients", 3, ids, 512);
     assert_int_equal(n, total);
@@ -581,7 +496,7 @@ static void client_list_pages_in_id_order_and_skips_admins(void **state)
     n = collect_ids("/api/admin/clients", (int)total, ids, 512);
     assert_int_equal(n, total);
 
-    struct http_result r = api("GET", "/api/admin/clients", NULL);
+    struct http_result r = bb_api("GET", "/api/admin/clients", NULL);
     expect_status(&r, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "data")), total < 50 ? total : 50);
     assert_true(json_is_null(json_object_get(r.json, "next_cursor")));
@@ -593,7 +508,7 @@ static void client_list_pages_in_id_order_and_skips_admins(void **state)
     static const char *const bad[] = {
         "limit=0", "limit=201", "limit=abc", "limit=", "cursor=abc", "cursor=-1", "cursor=1x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        r = apif("GET", NULL, "/api/admin/clients?%s", bad[i]);
+        r = bb_apif("GET", NULL, "/api/admin/clients?%s", bad[i]);
         expect_error(&r, 400, "invalid_request", bad[i][0] == 'l' ? "limit" : "cursor");
         http_result_free(&r);
     }
@@ -607,7 +522,7 @@ static const char PRODUCT[] = "{\"name\":\"Game S\",\"type\":\"game_server\",\"p
 static void product_create_with_defaults_and_full_fields(void **state)
 {
     struct snapshot before = snap();
-    struct http_result r = api("POST", "/api/admin/products", PRODUCT);
+    struct http_result r = bb_api("POST", "/api/admin/products", PRODUCT);
     expect_status(&r, 201);
     int64_t id = jint(r.json, "id");
     assert_string_equal(jstr(r.json, "name"), "Game S");
@@ -639,7 +554,7 @@ static void product_create_with_defaults_and_full_fields(void **state)
         "\"autosetup\":\"order\",\"active\":false,"
         "\"config\":{\"package_id\":3,\"hypervisor_group_id\":1,\"hostname\":\"vm\"}}",
         server);
-    r = api("POST", "/api/admin/products", body);
+    r = bb_api("POST", "/api/admin/products", body);
     expect_status(&r, 201);
     int64_t id2 = jint(r.json, "id");
     assert_true(id2 > id);
@@ -662,7 +577,7 @@ static void product_create_with_defaults_and_full_fields(void **state)
     assert_int_equal(
         count_sqlp("SELECT COUNT(*) FROM products WHERE id = $1 AND config = $2", 2, p), 1);
 
-    r = apif("GET", NULL, "/api/admin/products/%" PRId64, id2);
+    r = bb_apif("GET", NULL, "/api/admin/products/%" PRId64, id2);
     expect_status(&r, 200);
     assert_string_equal(jstr(r.json, "name"), "VPS L");
     assert_string_equal(jstr(r.json, "description"), "4 cores");
@@ -714,12 +629,12 @@ static void product_create_rejects_bad_input_and_changes_nothing(void **state)
     struct snapshot before = snap();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *body = with_member(PRODUCT, cases[i].key, cases[i].value);
-        struct http_result r = api("POST", "/api/admin/products", body);
+        struct http_result r = bb_api("POST", "/api/admin/products", body);
         expect_error(&r, 400, "invalid_request", cases[i].needle);
         http_result_free(&r);
         free(body);
     }
-    struct http_result r = api("POST", "/api/admin/products", "not json");
+    struct http_result r = bb_api("POST", "/api/admin/products", "not json");
     expect_error(&r, 400, "invalid_request", "JSON");
     http_result_free(&r);
     assert_unchanged(before);
@@ -727,14 +642,14 @@ static void product_create_rejects_bad_input_and_changes_nothing(void **state)
 
 static void product_update_changes_only_given_fields(void **state)
 {
-    int64_t id = create_ok("/api/admin/products", PRODUCT);
+    int64_t id = bb_create_ok("/api/admin/products", PRODUCT);
     int64_t server = insert_server("ptero-2");
     char body[256];
     snprintf(body, sizeof body,
              "{\"price\":1750,\"active\":false,\"server_id\":%" PRId64
              ",\"config\":{\"nest_id\":1,\"egg_id\":4}}",
              server);
-    struct http_result r = apif("PATCH", body, "/api/admin/products/%" PRId64, id);
+    struct http_result r = bb_apif("PATCH", body, "/api/admin/products/%" PRId64, id);
     expect_status(&r, 200);
     assert_int_equal(jint(r.json, "price"), 1750);
     assert_true(json_is_false(json_object_get(r.json, "active")));
@@ -754,13 +669,15 @@ static void product_update_changes_only_given_fields(void **state)
     json_decref(row);
 
     /* null clears the optional links; the same values again write nothing. */
-    r = apif("PATCH", "{\"server_id\":null,\"config\":null}", "/api/admin/products/%" PRId64, id);
+    r = bb_apif("PATCH", "{\"server_id\":null,\"config\":null}", "/api/admin/products/%" PRId64,
+                id);
     expect_status(&r, 200);
     assert_true(json_is_null(json_object_get(r.json, "server_id")));
     assert_int_equal(json_object_size(json_object_get(r.json, "config")), 0);
     http_result_free(&r);
     struct snapshot before = snap();
-    r = apif("PATCH", "{\"price\":1750,\"currency\":\"USD\"}", "/api/admin/products/%" PRId64, id);
+    r = bb_apif("PATCH", "{\"price\":1750,\"currency\":\"USD\"}", "/api/admin/products/%" PRId64,
+                id);
     expect_status(&r, 200);
     http_result_free(&r);
     assert_unchanged(before);
@@ -768,8 +685,8 @@ static void product_update_changes_only_given_fields(void **state)
 
 static void product_update_rejects_bad_input_and_changes_nothing(void **state)
 {
-    int64_t id = create_ok("/api/admin/products", PRODUCT);
-    struct http_result orig = apif("GET", NULL, "/api/admin/products/%" PRId64, id);
+    int64_t id = bb_create_ok("/api/admin/products", PRODUCT);
+    struct http_result orig = bb_apif("GET", NULL, "/api/admin/products/%" PRId64, id);
     expect_status(&orig, 200);
     const struct bad_member cases[] = {
         {"price", "1.5", "'price'"},
@@ -788,26 +705,26 @@ static void product_update_rejects_bad_input_and_changes_nothing(void **state)
     struct snapshot before = snap();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *body = with_member("{\"description\":\"changed\"}", cases[i].key, cases[i].value);
-        struct http_result r = apif("PATCH", body, "/api/admin/products/%" PRId64, id);
+        struct http_result r = bb_apif("PATCH", body, "/api/admin/products/%" PRId64, id);
         expect_error(&r, 400, "invalid_request", cases[i].needle);
         http_result_free(&r);
         free(body);
     }
-    struct http_result r = apif("PATCH", "{}", "/api/admin/products/%" PRId64, id);
+    struct http_result r = bb_apif("PATCH", "{}", "/api/admin/products/%" PRId64, id);
     expect_error(&r, 400, "invalid_request", "field");
     http_result_free(&r);
     static const char *const missing[] = {"abc", "0", "999999"};
     for (size_t i = 0; i < sizeof missing / sizeof missing[0]; i++) {
-        r = apif("PATCH", "{\"price\":1}", "/api/admin/products/%s", missing[i]);
+        r = bb_apif("PATCH", "{\"price\":1}", "/api/admin/products/%s", missing[i]);
         expect_error(&r, 404, "not_found", "not found");
         http_result_free(&r);
-        r = apif("GET", NULL, "/api/admin/products/%s", missing[i]);
+        r = bb_apif("GET", NULL, "/api/admin/products/%s", missing[i]);
         expect_error(&r, 404, "not_found", "not found");
         http_result_free(&r);
     }
     assert_unchanged(before);
 
-    r = apif("GET", NULL, "/api/admin/products/%" PRId64, id);
+    r = bb_apif("GET", NULL, "/api/admin/products/%" PRId64, id);
     expect_status(&r, 200);
     assert_true(json_equal(r.json, orig.json));
     http_result_free(&r);
@@ -816,13 +733,13 @@ static void product_update_rejects_bad_input_and_changes_nothing(void **state)
 
 static void product_delete_refused_while_a_service_uses_it(void **state)
 {
-    int64_t client = create_ok("/api/admin/clients", "{\"email\":\"owner-of-svc@example.com\"}");
-    int64_t used = create_ok("/api/admin/products", PRODUCT);
-    int64_t unused = create_ok("/api/admin/products", PRODUCT);
+    int64_t client = bb_create_ok("/api/admin/clients", "{\"email\":\"owner-of-svc@example.com\"}");
+    int64_t used = bb_create_ok("/api/admin/products", PRODUCT);
+    int64_t unused = bb_create_ok("/api/admin/products", PRODUCT);
     insert_service(client, used, "lumi-svc-bb-catalogue-1");
 
     struct snapshot before = snap();
-    struct http_result r = apif("DELETE", NULL, "/api/admin/products/%" PRId64, used);
+    struct http_result r = bb_apif("DELETE", NULL, "/api/admin/products/%" PRId64, used);
     char expected[128];
     snprintf(expected, sizeof expected,
              "product %" PRId64 " is used by 1 service; set active=false instead", used);
@@ -830,29 +747,29 @@ static void product_delete_refused_while_a_service_uses_it(void **state)
     http_result_free(&r);
     insert_service(client, used, "lumi-svc-bb-catalogue-2");
     before = snap();
-    r = apif("DELETE", NULL, "/api/admin/products/%" PRId64, used);
+    r = bb_apif("DELETE", NULL, "/api/admin/products/%" PRId64, used);
     snprintf(expected, sizeof expected, "product %" PRId64 " is used by 2 services", used);
     expect_error(&r, 409, "conflict", expected);
     http_result_free(&r);
     assert_unchanged(before);
-    r = apif("GET", NULL, "/api/admin/products/%" PRId64, used);
+    r = bb_apif("GET", NULL, "/api/admin/products/%" PRId64, used);
     expect_status(&r, 200);
     http_result_free(&r);
 
-    r = apif("DELETE", NULL, "/api/admin/products/%" PRId64, unused);
+    r = bb_apif("DELETE", NULL, "/api/admin/products/%" PRId64, unused);
     expect_status(&r, 204);
     assert_int_equal(r.body.len, 0);
     http_result_free(&r);
     struct snapshot after = snap();
     assert_int_equal(after.products, before.products - 1);
     assert_int_equal(after.audit, before.audit + 1);
-    r = apif("GET", NULL, "/api/admin/products/%" PRId64, unused);
+    r = bb_apif("GET", NULL, "/api/admin/products/%" PRId64, unused);
     expect_error(&r, 404, "not_found", "not found");
     http_result_free(&r);
-    r = apif("DELETE", NULL, "/api/admin/products/%" PRId64, unused);
+    r = bb_apif("DELETE", NULL, "/api/admin/products/%" PRId64, unused);
     expect_error(&r, 404, "not_found", "not found");
     http_result_free(&r);
-    r = api("DELETE", "/api/admin/products/nope", NULL);
+    r = bb_api("DELETE", "/api/admin/products/nope", NULL);
     expect_error(&r, 404, "not_found", "not found");
     http_result_free(&r);
 
@@ -865,8 +782,8 @@ static void product_delete_refused_while_a_service_uses_it(void **state)
 static void product_list_pages_in_id_order(void **state)
 {
     for (int i = 0; i < 5; i++)
-        create_ok("/api/admin/products", PRODUCT);
-    int64_t total = count_sql("SELECT COUNT(*) FROM products");
+        bb_create_ok("/api/admin/products", PRODUCT);
+    int64_t total = bb_count("SELECT COUNT(*) FROM products");
     int64_t ids[512];
     size_t n = collect_ids("/api/admin/products", 2, ids, 512);
     assert_int_equal(n, total);
@@ -875,7 +792,7 @@ static void product_list_pages_in_id_order(void **state)
     n = collect_ids("/api/admin/products", 200, ids, 512);
     assert_int_equal(n, total);
 
-    struct http_result r = api("GET", "/api/admin/products?limit=1", NULL);
+    struct http_result r = bb_api("GET", "/api/admin/products?limit=1", NULL);
     expect_status(&r, 200);
     json_t *first = json_array_get(json_object_get(r.json, "data"), 0);
     assert_true(json_is_object(json_object_get(first, "config")));
@@ -886,7 +803,7 @@ static void product_list_pages_in_id_order(void **state)
     static const char *const bad[] = {"limit=0",  "limit=500", "limit=-3",
                                       "cursor=x", "cursor=",   "cursor=1.5"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        r = apif("GET", NULL, "/api/admin/products?%s", bad[i]);
+        r = bb_apif("GET", NULL, "/api/admin/products?%s", bad[i]);
         expect_error(&r, 400, "invalid_request", bad[i][0] == 'l' ? "limit" : "cursor");
         http_result_free(&r);
     }
@@ -895,13 +812,13 @@ static void product_list_pages_in_id_order(void **state)
 static void catalogue_needs_admin_credentials(void **state)
 {
     char url[256];
-    snprintf(url, sizeof url, "%s/api/admin/products", C->srv.base_url);
+    snprintf(url, sizeof url, "%s/api/admin/products", bb_base_url());
     struct snapshot before = snap();
     struct http_result r;
     assert_int_equal(http_request("POST", url, NULL, PRODUCT, &r), 0);
     assert_int_equal(r.status, 401);
     http_result_free(&r);
-    snprintf(url, sizeof url, "%s/api/admin/clients", C->srv.base_url);
+    snprintf(url, sizeof url, "%s/api/admin/clients", bb_base_url());
     assert_int_equal(http_request("GET", url, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 401);
     http_result_free(&r);

@@ -29,6 +29,7 @@
 #include "fakes/fake_pterodactyl.h"
 #include "fakes/fake_stripe.h"
 #include "core/str.h"
+#include "support/bbenv.h"
 #include "support/browse.h"
 #include "support/httpc.h"
 #include "support/proc.h"
@@ -55,15 +56,9 @@
 #define A_DOMAIN "ada-site.example.org"
 
 struct ctx {
-    char *url;
-    char env_db[600], env_stripe[300], env_paypal[300];
-    const char *env[14];
-    struct lumi_server srv;
     struct fake_stripe *stripe;
     struct fake_paypal *pp;
     struct fake_ptero *ptero;
-    struct db *db;
-    char auth[160];
     char admin[200];                 /* "lumi_session=…" */
     char a[200], b[200];             /* "lumi_client_session=…" of clients A and B */
     int64_t a_id, b_id;              /* clients */
@@ -77,73 +72,16 @@ static struct ctx *C;
 
 /* ---- plumbing ----------------------------------------------------------- */
 
-static struct http_result api(const char *method, const char *path, const char *body)
-{
-    return http_api(C->srv.base_url, C->auth, method, path, body);
-}
-
 static struct http_result get(const char *path, const char *cookie)
 {
-    return browse(C->srv.base_url, "GET", path, cookie, NULL, NULL);
-}
-
-static const char *str_of(const json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s != NULL ? s : "";
-}
-
-static int64_t int_of(const json_t *o, const char *key)
-{
-    return json_integer_value(json_object_get(o, key));
-}
-
-static int64_t create_ok(const char *path, const char *body)
-{
-    struct http_result r = api("POST", path, body);
-    if (r.status != 201)
-        fail_msg("POST %s: %ld %s", path, r.status, buf_cstr(&r.body));
-    int64_t id = int_of(r.json, "id");
-    http_result_free(&r);
-    return id;
+    return browse(bb_base_url(), "GET", path, cookie, NULL, NULL);
 }
 
 static json_t *api_get(const char *fmt, int64_t id)
 {
     char path[128];
     snprintf(path, sizeof path, fmt, id);
-    struct http_result r = api("GET", path, NULL);
-    if (r.status != 200)
-        fail_msg("GET %s: %ld", path, r.status);
-    json_t *j = json_incref(r.json);
-    http_result_free(&r);
-    return j;
-}
-
-static int64_t count_sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int64_t count_sql(const char *fmt, ...)
-{
-    char sql[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    struct lumi_err err;
-    int64_t n = -1;
-    if (db_query_int64(C->db, sql, 0, NULL, &n, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-    return n;
-}
-
-static void run_ok(const char *const *argv, const char *stdin_text)
-{
-    struct lumi_run_result r;
-    if (lumi_run(argv, C->env, stdin_text, &r) != 0)
-        fail_msg("could not run lumi %s", argv[0]);
-    if (r.exit_code != 0)
-        fail_msg("lumi %s exited %d: %s", argv[0], r.exit_code, buf_cstr(&r.err));
-    lumi_run_result_free(&r);
+    return bb_json("GET", NULL, 200, "%s", path);
 }
 
 static void assert_contains(const struct http_result *r, const char *needle)
@@ -179,7 +117,7 @@ static const char *cookie_value(const char *cookie)
 /* Logs in as a client through the form; fails the test unless it worked. */
 static void login_client(const char *email, const char *password, char *out, size_t sz)
 {
-    long st = browse_login(C->srv.base_url, "client", email, password, out, sz);
+    long st = browse_login(bb_base_url(), "client", email, password, out, sz);
     if (st != 303 || out[0] == '\0')
         fail_msg("client login of %s answered %ld", email, st);
 }
@@ -193,9 +131,9 @@ static int64_t invoice_for(int64_t client, const char *description, int64_t amou
              "{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"items\":[{\"description\":"
              "\"%s\",\"quantity\":2,\"unit_amount\":%" PRId64 "}]}",
              client, description, amount);
-    int64_t id = create_ok("/api/admin/invoices", body);
+    int64_t id = bb_create_ok("/api/admin/invoices", body);
     json_t *inv = api_get("/api/admin/invoices/%" PRId64, id);
-    snprintf(number, nsz, "%s", str_of(inv, "number"));
+    snprintf(number, nsz, "%s", bb_str(inv, "number"));
     json_decref(inv);
     assert_true(number[0] != '\0');
     return id;
@@ -208,12 +146,12 @@ static int64_t order_for(int64_t client, int64_t product, const char *domain, in
     snprintf(body, sizeof body,
              "{\"client_id\":%" PRId64 ",\"product_id\":%" PRId64 ",\"domain\":\"%s\"}", client,
              product, domain);
-    struct http_result r = api("POST", "/api/admin/services", body);
+    struct http_result r = bb_api("POST", "/api/admin/services", body);
     if (r.status != 201)
         fail_msg("order: %ld %s", r.status, buf_cstr(&r.body));
-    int64_t id = int_of(r.json, "id");
+    int64_t id = bb_int(r.json, "id");
     if (invoice != NULL)
-        *invoice = int_of(r.json, "invoice_id");
+        *invoice = bb_int(r.json, "invoice_id");
     http_result_free(&r);
     return id;
 }
@@ -221,44 +159,29 @@ static int64_t order_for(int64_t client, int64_t product, const char *domain, in
 static int setup(void **state)
 {
     C = calloc(1, sizeof *C);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    crypto_init();
     C->stripe = fake_stripe_start(STRIPE_KEY, WHSEC);
     C->ptero = fake_ptero_start(PTERO_KEY);
     C->pp = fake_paypal_start(PP_CLIENT, PP_SECRET, PP_WEBHOOK);
-    C->url = testdb_create();
-    snprintf(C->env_db, sizeof C->env_db, "DATABASE_URL=%s", C->url);
-    snprintf(C->env_stripe, sizeof C->env_stripe, "STRIPE_API_BASE=%s", fake_stripe_url(C->stripe));
-    int i = 0;
-    C->env[i++] = C->env_db;
-    C->env[i++] = "LUMI_SECRET_KEY=" SECRET_KEY;
-    C->env[i++] = "STRIPE_SECRET_KEY=" STRIPE_KEY;
-    C->env[i++] = "STRIPE_WEBHOOK_SECRET=" WHSEC;
-    C->env[i++] = C->env_stripe;
-    snprintf(C->env_paypal, sizeof C->env_paypal, "PAYPAL_API_BASE=%s", fake_paypal_url(C->pp));
-    C->env[i++] = C->env_paypal;
-    C->env[i++] = "PAYPAL_CLIENT_ID=" PP_CLIENT;
-    C->env[i++] = "PAYPAL_CLIENT_SECRET=" PP_SECRET;
-    C->env[i++] = "PAYPAL_WEBHOOK_ID=" PP_WEBHOOK;
-    C->env[i++] = NULL;
-
-    const char *migrate[] = {"migrate", NULL};
-    run_ok(migrate, NULL);
-    const char *admin[] = {"admin", "create", ADMIN_EMAIL, NULL};
-    run_ok(admin, ADMIN_PASSWORD "\n");
-    lumi_token_header(C->env, "client-area-test", C->auth, sizeof C->auth);
-    C->db = testdb_open(C->url);
-    lumi_serve_start(&C->srv, C->env);
+    bb_init(SECRET_KEY);
+    bb_env_add("STRIPE_SECRET_KEY=%s", STRIPE_KEY);
+    bb_env_add("STRIPE_WEBHOOK_SECRET=%s", WHSEC);
+    bb_env_add("STRIPE_API_BASE=%s", fake_stripe_url(C->stripe));
+    bb_env_add("PAYPAL_API_BASE=%s", fake_paypal_url(C->pp));
+    bb_env_add("PAYPAL_CLIENT_ID=%s", PP_CLIENT);
+    bb_env_add("PAYPAL_CLIENT_SECRET=%s", PP_SECRET);
+    bb_env_add("PAYPAL_WEBHOOK_ID=%s", PP_WEBHOOK);
+    bb_prepare(ADMIN_EMAIL, ADMIN_PASSWORD, "client-area-test");
+    bb_serve();
 
     char body[600];
     snprintf(body, sizeof body,
              "{\"email\":\"" A_EMAIL "\",\"password\":\"" A_PASSWORD "\",\"first_name\":\"%s\","
              "\"last_name\":\"Lovelace\"}",
              "<script>alert('ada')</script>");
-    C->a_id = create_ok("/api/admin/clients", body);
+    C->a_id = bb_create_ok("/api/admin/clients", body);
     C->b_id =
-        create_ok("/api/admin/clients", "{\"email\":\"" B_EMAIL "\",\"password\":\"" B_PASSWORD
-                                        "\",\"first_name\":\"Bob\",\"last_name\":\"B\"}");
+        bb_create_ok("/api/admin/clients", "{\"email\":\"" B_EMAIL "\",\"password\":\"" B_PASSWORD
+                                           "\",\"first_name\":\"Bob\",\"last_name\":\"B\"}");
     C->a_inv = invoice_for(C->a_id, A_ITEM, 1000, C->a_number, sizeof C->a_number);
     C->b_inv = invoice_for(C->b_id, B_ITEM, 4321, C->b_number, sizeof C->b_number);
 
@@ -266,20 +189,17 @@ static int setup(void **state)
              "{\"name\":\"Game 1\",\"type\":\"pterodactyl\",\"url\":\"%s\",\"api_key\":\"" PTERO_KEY
              "\"}",
              fake_ptero_url(C->ptero));
-    int64_t server = create_ok("/api/admin/servers", body);
+    int64_t server = bb_create_ok("/api/admin/servers", body);
     snprintf(body, sizeof body,
              "{\"name\":\"Minecraft 1G\",\"type\":\"game_server\",\"price\":1500,"
              "\"currency\":\"usd\",\"billing_cycle\":\"monthly\",\"setup_fee\":500,"
              "\"server_id\":%" PRId64 ",\"autosetup\":\"manual\",\"config\":" GAME_CONFIG "}",
              server);
-    int64_t product = create_ok("/api/admin/products", body);
+    int64_t product = bb_create_ok("/api/admin/products", body);
     C->a_service = order_for(C->a_id, product, A_DOMAIN, NULL);
     C->b_service = order_for(C->b_id, product, B_DOMAIN, &C->b_service_inv);
 
-    long st = browse_login(C->srv.base_url, "admin", ADMIN_EMAIL, ADMIN_PASSWORD, C->admin,
-                           sizeof C->admin);
-    if (st != 303)
-        fail_msg("admin login answered %ld", st);
+    bb_admin_login(ADMIN_EMAIL, ADMIN_PASSWORD, C->admin, sizeof C->admin);
     login_client(A_EMAIL, A_PASSWORD, C->a, sizeof C->a);
     login_client(B_EMAIL, B_PASSWORD, C->b, sizeof C->b);
     *state = C;
@@ -289,16 +209,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    int status = lumi_serve_stop(&C->srv);
-    if (status != 0)
-        fprintf(stderr, "lumi serve exited %d\n", status);
-    db_close(C->db);
+    int status = bb_finish();
     fake_stripe_stop(C->stripe);
     fake_paypal_stop(C->pp);
     fake_ptero_stop(C->ptero);
-    testdb_drop(C->url);
     free(C);
-    curl_global_cleanup();
     return status == 0 ? 0 : -1;
 }
 
@@ -328,7 +243,7 @@ static void client_pages_send_a_visitor_to_the_login(void **state)
     free(loc);
     http_result_free(&r);
 
-    r = browse(C->srv.base_url, "POST", "/client/logout", NULL, "csrf_token=x", NULL);
+    r = browse(bb_base_url(), "POST", "/client/logout", NULL, "csrf_token=x", NULL);
     assert_redirect(&r, "/client/login");
     http_result_free(&r);
 
@@ -362,9 +277,9 @@ static void admin_and_client_sessions_do_not_cross(void **state)
     /* Each login form admits only its own kind of account. */
     char out[200];
     assert_int_equal(
-        browse_login(C->srv.base_url, "client", ADMIN_EMAIL, ADMIN_PASSWORD, out, sizeof out), 403);
+        browse_login(bb_base_url(), "client", ADMIN_EMAIL, ADMIN_PASSWORD, out, sizeof out), 403);
     assert_string_equal(out, "");
-    assert_int_equal(browse_login(C->srv.base_url, "admin", A_EMAIL, A_PASSWORD, out, sizeof out),
+    assert_int_equal(browse_login(bb_base_url(), "admin", A_EMAIL, A_PASSWORD, out, sizeof out),
                      403);
     assert_string_equal(out, "");
 
@@ -385,10 +300,10 @@ static void admin_and_client_sessions_do_not_cross(void **state)
 static void wrong_password_is_refused_and_audited(void **state)
 {
     (void)state;
-    int64_t failed = count_sql("SELECT COUNT(*) FROM audit_log WHERE action = 'LOGIN_FAILED' AND "
-                               "actor_email = '" B_EMAIL "'");
-    int64_t ok = count_sql("SELECT COUNT(*) FROM audit_log WHERE action = 'LOGIN' AND "
-                           "actor_email = '" B_EMAIL "'");
+    int64_t failed = bb_count("SELECT COUNT(*) FROM audit_log WHERE action = 'LOGIN_FAILED' AND "
+                              "actor_email = '" B_EMAIL "'");
+    int64_t ok = bb_count("SELECT COUNT(*) FROM audit_log WHERE action = 'LOGIN' AND "
+                          "actor_email = '" B_EMAIL "'");
     char token[80], field[80], form[400];
     struct http_result r = get("/client/login", NULL);
     assert_int_equal(r.status, 200);
@@ -406,19 +321,19 @@ static void wrong_password_is_refused_and_audited(void **state)
     snprintf(cookies, sizeof cookies, "lumi_login_csrf=%s", token);
     snprintf(form, sizeof form, "login_csrf=%s&email=bob%%40example.com&password=wrong-one-1234",
              token);
-    r = browse(C->srv.base_url, "POST", "/client/login", cookies, form, NULL);
+    r = browse(bb_base_url(), "POST", "/client/login", cookies, form, NULL);
     assert_int_equal(r.status, 401);
     assert_contains(&r, "Wrong e-mail address or password.");
     assert_contains(&r, "value=\"bob@example.com\"");
     assert_null(browse_set_cookie_line(&r, "lumi_client_session"));
     http_result_free(&r);
-    assert_int_equal(count_sql("SELECT COUNT(*) FROM audit_log WHERE action = 'LOGIN_FAILED' AND "
-                               "actor_email = '" B_EMAIL "'"),
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM audit_log WHERE action = 'LOGIN_FAILED' AND "
+                              "actor_email = '" B_EMAIL "'"),
                      failed + 1);
 
     /* The form's own CSRF token is needed even with the right password. */
     snprintf(form, sizeof form, "email=bob%%40example.com&password=" B_PASSWORD);
-    r = browse(C->srv.base_url, "POST", "/client/login", cookies, form, NULL);
+    r = browse(bb_base_url(), "POST", "/client/login", cookies, form, NULL);
     assert_int_equal(r.status, 403);
     assert_null(browse_set_cookie_line(&r, "lumi_client_session"));
     http_result_free(&r);
@@ -432,7 +347,7 @@ static void wrong_password_is_refused_and_audited(void **state)
              "login_csrf=%s&email=bob%%40example.com&password=" B_PASSWORD
              "&next=%%2Fclient%%2Finvoices",
              token);
-    r = browse(C->srv.base_url, "POST", "/client/login", cookies, form, NULL);
+    r = browse(bb_base_url(), "POST", "/client/login", cookies, form, NULL);
     assert_redirect(&r, "/client/invoices");
     line = browse_set_cookie_line(&r, "lumi_client_session");
     assert_non_null(line);
@@ -440,8 +355,8 @@ static void wrong_password_is_refused_and_audited(void **state)
     assert_non_null(strstr(line, "Path=/;"));
     free(line);
     http_result_free(&r);
-    assert_int_equal(count_sql("SELECT COUNT(*) FROM audit_log WHERE action = 'LOGIN' AND "
-                               "actor_email = '" B_EMAIL "'"),
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM audit_log WHERE action = 'LOGIN' AND "
+                              "actor_email = '" B_EMAIL "'"),
                      ok + 1);
 
     /* next leading off the client area is ignored. */
@@ -456,7 +371,7 @@ static void wrong_password_is_refused_and_audited(void **state)
         snprintf(form, sizeof form,
                  "login_csrf=%s&email=bob%%40example.com&password=" B_PASSWORD "&next=%s", token,
                  evil[i]);
-        r = browse(C->srv.base_url, "POST", "/client/login", cookies, form, NULL);
+        r = browse(bb_base_url(), "POST", "/client/login", cookies, form, NULL);
         assert_int_equal(r.status, 303);
         char *loc = http_header(&r, "Location");
         assert_string_equal(loc, "/client");
@@ -559,10 +474,10 @@ static void another_clients_invoice_and_service_are_not_found(void **state)
 
     /* A cannot start a checkout of B's invoice either: 404, no session at Stripe. */
     char csrf[80], form[200];
-    browse_csrf(C->srv.base_url, C->a, "/client", csrf);
+    browse_csrf(bb_base_url(), C->a, "/client", csrf);
     size_t sessions = fake_stripe_session_count(C->stripe);
     snprintf(form, sizeof form, "invoice_id=%" PRId64 "&csrf_token=%s", C->b_inv, csrf);
-    r = browse(C->srv.base_url, "POST", "/api/stripe/checkout", C->a, form, NULL);
+    r = browse(bb_base_url(), "POST", "/api/stripe/checkout", C->a, form, NULL);
     assert_int_equal(r.status, 404);
     assert_lacks(&r, C->b_number);
     http_result_free(&r);
@@ -592,20 +507,20 @@ static void pay_with_stripe_from_the_invoice_page(void **state)
     /* Without the CSRF token: refused, and nothing is started at Stripe. */
     size_t sessions = fake_stripe_session_count(C->stripe);
     snprintf(form, sizeof form, "invoice_id=%" PRId64, inv);
-    r = browse(C->srv.base_url, "POST", "/api/stripe/checkout", C->a, form, NULL);
+    r = browse(bb_base_url(), "POST", "/api/stripe/checkout", C->a, form, NULL);
     assert_int_equal(r.status, 403);
     http_result_free(&r);
     snprintf(form, sizeof form, "invoice_id=%" PRId64 "&csrf_token=%064d", inv, 7);
-    r = browse(C->srv.base_url, "POST", "/api/stripe/checkout", C->a, form, NULL);
+    r = browse(bb_base_url(), "POST", "/api/stripe/checkout", C->a, form, NULL);
     assert_int_equal(r.status, 403);
     http_result_free(&r);
     assert_int_equal(fake_stripe_session_count(C->stripe), sessions);
-    assert_int_equal(count_sql("SELECT COUNT(*) FROM checkouts WHERE invoice_id = %" PRId64, inv),
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM checkouts WHERE invoice_id = %" PRId64, inv),
                      0);
 
     /* The form as the page has it: 303 to the fake's checkout page. */
     snprintf(form, sizeof form, "invoice_id=%s&csrf_token=%s", invoice_id, csrf);
-    r = browse(C->srv.base_url, "POST", "/api/stripe/checkout", C->a, form, NULL);
+    r = browse(bb_base_url(), "POST", "/api/stripe/checkout", C->a, form, NULL);
     char want[160];
     snprintf(want, sizeof want, "%s/pay/cs_test_", fake_stripe_url(C->stripe));
     assert_redirect(&r, want);
@@ -616,7 +531,7 @@ static void pay_with_stripe_from_the_invoice_page(void **state)
     assert_int_equal(fake_stripe_session_count(C->stripe), sessions + 1);
     json_t *session = fake_stripe_session_json(C->stripe, cs);
     assert_non_null(session);
-    assert_int_equal(int_of(session, "amount_total"), 2500);
+    assert_int_equal(bb_int(session, "amount_total"), 2500);
     json_decref(session);
 
     /* The buyer pays at Stripe and comes back: the page says so, the invoice is paid. */
@@ -635,8 +550,8 @@ static void pay_with_stripe_from_the_invoice_page(void **state)
     assert_lacks(&r, "Pay with PayPal");
     http_result_free(&r);
     json_t *j = api_get("/api/admin/invoices/%" PRId64, inv);
-    assert_string_equal(str_of(j, "status"), "paid");
-    assert_int_equal(int_of(j, "amount_paid"), 2500);
+    assert_string_equal(bb_str(j, "status"), "paid");
+    assert_int_equal(bb_int(j, "amount_paid"), 2500);
     json_decref(j);
 
     /* Coming back again changes nothing; a paid invoice offers no payment. */
@@ -644,10 +559,10 @@ static void pay_with_stripe_from_the_invoice_page(void **state)
     assert_int_equal(r.status, 200);
     assert_contains(&r, "invoice is paid");
     http_result_free(&r);
-    assert_int_equal(
-        count_sql("SELECT COUNT(*) FROM transactions WHERE invoice_id = %" PRId64, inv), 1);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM transactions WHERE invoice_id = %" PRId64, inv),
+                     1);
     snprintf(form, sizeof form, "invoice_id=%" PRId64 "&csrf_token=%s", inv, csrf);
-    r = browse(C->srv.base_url, "POST", "/api/stripe/checkout", C->a, form, NULL);
+    r = browse(bb_base_url(), "POST", "/api/stripe/checkout", C->a, form, NULL);
     /* The browser goes back to the invoice with the reason, not to a JSON error. */
     assert_int_equal(r.status, 303);
     char *back = http_header(&r, "Location");
@@ -668,20 +583,19 @@ static void pay_with_paypal_and_come_back(void **state)
     char number[32], path[160], csrf[80], form[200], order[64];
     int64_t inv = invoice_for(C->a_id, "Mail hosting", 450, number, sizeof number);
     snprintf(path, sizeof path, "/client/invoices/%" PRId64, inv);
-    browse_csrf(C->srv.base_url, C->a, path, csrf);
+    browse_csrf(bb_base_url(), C->a, path, csrf);
     size_t orders = fake_paypal_order_count(C->pp);
 
     /* Without the CSRF token: refused, no order at PayPal. */
     snprintf(form, sizeof form, "invoice_id=%" PRId64, inv);
-    struct http_result r =
-        browse(C->srv.base_url, "POST", "/api/paypal/checkout", C->a, form, NULL);
+    struct http_result r = browse(bb_base_url(), "POST", "/api/paypal/checkout", C->a, form, NULL);
     assert_int_equal(r.status, 403);
     http_result_free(&r);
     assert_int_equal(fake_paypal_order_count(C->pp), orders);
 
     /* The page's form: 303 to PayPal's approval page for a new order. */
     snprintf(form, sizeof form, "invoice_id=%" PRId64 "&csrf_token=%s", inv, csrf);
-    r = browse(C->srv.base_url, "POST", "/api/paypal/checkout", C->a, form, NULL);
+    r = browse(bb_base_url(), "POST", "/api/paypal/checkout", C->a, form, NULL);
     assert_int_equal(r.status, 303);
     char *loc = http_header(&r, "Location");
     assert_non_null(loc);
@@ -711,8 +625,8 @@ static void pay_with_paypal_and_come_back(void **state)
     assert_lacks(&r, "Pay with PayPal");
     http_result_free(&r);
     json_t *j = api_get("/api/admin/invoices/%" PRId64, inv);
-    assert_string_equal(str_of(j, "status"), "paid");
-    assert_int_equal(int_of(j, "amount_paid"), 900);
+    assert_string_equal(bb_str(j, "status"), "paid");
+    assert_int_equal(bb_int(j, "amount_paid"), 900);
     json_decref(j);
 }
 
@@ -721,10 +635,9 @@ static void return_after_the_session_expired_shows_only_the_outcome(void **state
     (void)state;
     char number[32], path[160], csrf[80], form[200], cs[64];
     int64_t inv = invoice_for(C->a_id, "Backup storage", 700, number, sizeof number);
-    browse_csrf(C->srv.base_url, C->a, "/client", csrf);
+    browse_csrf(bb_base_url(), C->a, "/client", csrf);
     snprintf(form, sizeof form, "invoice_id=%" PRId64 "&csrf_token=%s", inv, csrf);
-    struct http_result r =
-        browse(C->srv.base_url, "POST", "/api/stripe/checkout", C->a, form, NULL);
+    struct http_result r = browse(bb_base_url(), "POST", "/api/stripe/checkout", C->a, form, NULL);
     assert_int_equal(r.status, 303);
     char *loc = http_header(&r, "Location");
     snprintf(cs, sizeof cs, "%s", strrchr(loc, '/') + 1);
@@ -751,7 +664,7 @@ static void return_after_the_session_expired_shows_only_the_outcome(void **state
     assert_lacks(&r, "14.00");
     http_result_free(&r);
     json_t *j = api_get("/api/admin/invoices/%" PRId64, inv);
-    assert_string_equal(str_of(j, "status"), "paid");
+    assert_string_equal(bb_str(j, "status"), "paid");
     json_decref(j);
 
     /* Another client's session sees the outcome only, too. */
@@ -772,7 +685,7 @@ static void return_after_the_session_expired_shows_only_the_outcome(void **state
     assert_lacks(&r, other);
     http_result_free(&r);
     j = api_get("/api/admin/invoices/%" PRId64, inv2);
-    assert_string_equal(str_of(j, "status"), "unpaid");
+    assert_string_equal(bb_str(j, "status"), "unpaid");
     json_decref(j);
 }
 
@@ -845,9 +758,9 @@ static void logout_ends_the_client_session(void **state)
     (void)state;
     char cookie[200], csrf[80], form[120];
     login_client(A_EMAIL, A_PASSWORD, cookie, sizeof cookie);
-    browse_csrf(C->srv.base_url, cookie, "/client", csrf);
+    browse_csrf(bb_base_url(), cookie, "/client", csrf);
     /* Without the token the form is refused and the session lives on. */
-    struct http_result r = browse(C->srv.base_url, "POST", "/client/logout", cookie, "x=1", NULL);
+    struct http_result r = browse(bb_base_url(), "POST", "/client/logout", cookie, "x=1", NULL);
     assert_int_equal(r.status, 403);
     http_result_free(&r);
     r = get("/client", cookie);
@@ -855,7 +768,7 @@ static void logout_ends_the_client_session(void **state)
     http_result_free(&r);
 
     snprintf(form, sizeof form, "csrf_token=%s", csrf);
-    r = browse(C->srv.base_url, "POST", "/client/logout", cookie, form, NULL);
+    r = browse(bb_base_url(), "POST", "/client/logout", cookie, form, NULL);
     assert_redirect(&r, "/client/login");
     char *line = browse_set_cookie_line(&r, "lumi_client_session");
     assert_non_null(line);
@@ -875,8 +788,9 @@ static void invoice_list_pages_newest_first(void **state)
 {
     (void)state;
     char cookie[200], number[32], first[32] = "", last[32] = "";
-    int64_t cy = create_ok("/api/admin/clients", "{\"email\":\"cy@example.com\",\"password\":"
-                                                 "\"Cy-Client-Password-1\",\"first_name\":\"Cy\"}");
+    int64_t cy =
+        bb_create_ok("/api/admin/clients", "{\"email\":\"cy@example.com\",\"password\":"
+                                           "\"Cy-Client-Password-1\",\"first_name\":\"Cy\"}");
     for (int i = 0; i < 52; i++) {
         invoice_for(cy, "Monthly plan", 100 + i, number, sizeof number);
         if (i == 0)
@@ -922,21 +836,21 @@ static void a_disabled_client_is_shut_out(void **state)
 {
     (void)state;
     char cookie[200], out[200], path[64];
-    int64_t id = create_ok("/api/admin/clients", "{\"email\":\"eve@example.com\",\"password\":"
-                                                 "\"Eve-Client-Password-1\"}");
+    int64_t id = bb_create_ok("/api/admin/clients", "{\"email\":\"eve@example.com\",\"password\":"
+                                                    "\"Eve-Client-Password-1\"}");
     login_client("eve@example.com", "Eve-Client-Password-1", cookie, sizeof cookie);
     struct http_result r = get("/client", cookie);
     assert_int_equal(r.status, 200);
     http_result_free(&r);
     snprintf(path, sizeof path, "/api/admin/clients/%" PRId64, id);
-    r = api("PATCH", path, "{\"status\":\"disabled\"}");
+    r = bb_api("PATCH", path, "{\"status\":\"disabled\"}");
     assert_int_equal(r.status, 200);
     http_result_free(&r);
     /* The open session no longer opens anything, and no new one is given. */
     r = get("/client", cookie);
     assert_redirect(&r, "/client/login");
     http_result_free(&r);
-    assert_int_equal(browse_login(C->srv.base_url, "client", "eve@example.com",
+    assert_int_equal(browse_login(bb_base_url(), "client", "eve@example.com",
                                   "Eve-Client-Password-1", out, sizeof out),
                      403);
     assert_string_equal(out, "");
@@ -946,14 +860,14 @@ static void repeated_login_failures_are_throttled(void **state)
 {
     (void)state;
     char out[200];
-    create_ok("/api/admin/clients", "{\"email\":\"dee@example.com\",\"password\":"
-                                    "\"Dee-Client-Password-1\"}");
+    bb_create_ok("/api/admin/clients", "{\"email\":\"dee@example.com\",\"password\":"
+                                       "\"Dee-Client-Password-1\"}");
     for (int i = 0; i < 5; i++)
-        assert_int_equal(browse_login(C->srv.base_url, "client", "dee@example.com",
+        assert_int_equal(browse_login(bb_base_url(), "client", "dee@example.com",
                                       "not-the-password", out, sizeof out),
                          401);
     /* Even the right password waits now. */
-    assert_int_equal(browse_login(C->srv.base_url, "client", "dee@example.com",
+    assert_int_equal(browse_login(bb_base_url(), "client", "dee@example.com",
                                   "Dee-Client-Password-1", out, sizeof out),
                      429);
     assert_string_equal(out, "");

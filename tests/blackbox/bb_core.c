@@ -17,6 +17,7 @@
 
 #include "accounts/accounts.h"
 #include "core/crypto.h"
+#include "support/bbenv.h"
 #include "support/httpc.h"
 #include "support/proc.h"
 #include "support/testdb.h"
@@ -25,67 +26,28 @@
 #define ADMIN_EMAIL "boss@example.com"
 #define ADMIN_PASSWORD "correct horse battery"
 
-struct ctx {
-    char *url;
-    char db_env[600];
-    const char *env[8];
-    struct lumi_server srv;
-    char token[128];
-    char auth[160];
-};
-
-static struct ctx *C;
-
-static void run_ok(const char *const *argv, const char *stdin_text, struct lumi_run_result *r)
-{
-    if (lumi_run(argv, C->env, stdin_text, r) != 0)
-        fail_msg("could not run lumi %s", argv[0]);
-    if (r->exit_code != 0)
-        fail_msg("lumi %s exited %d: %s", argv[0], r->exit_code, buf_cstr(&r->err));
-}
-
 static int setup(void **state)
 {
-    C = calloc(1, sizeof *C);
-    crypto_init();
-    C->url = testdb_create();
-    snprintf(C->db_env, sizeof C->db_env, "DATABASE_URL=%s", C->url);
-    C->env[0] = C->db_env;
-    C->env[1] = "LUMI_SECRET_KEY=" SECRET_KEY;
-    C->env[2] = "LUMI_LOGIN_MAX_FAILURES=3";
-    C->env[3] = "STRIPE_SECRET_KEY=sk_test_51SuperSecretStripeKeyValue";
-    C->env[4] = NULL;
-
-    struct lumi_run_result r;
-    const char *admin[] = {"admin", "create", ADMIN_EMAIL, NULL};
-    run_ok(admin, ADMIN_PASSWORD "\n", &r);
-    lumi_run_result_free(&r);
-    const char *tok[] = {"token", "create", "ci", NULL};
-    run_ok(tok, NULL, &r);
-    size_t n = strcspn(buf_cstr(&r.out), "\n");
-    assert_true(n > 10 && n < sizeof C->token);
-    memcpy(C->token, buf_cstr(&r.out), n);
-    C->token[n] = '\0';
-    lumi_run_result_free(&r);
-    snprintf(C->auth, sizeof C->auth, "Authorization: Bearer %s", C->token);
-
-    lumi_serve_start(&C->srv, C->env);
-    *state = C;
+    bb_init(SECRET_KEY);
+    bb_env_add("LUMI_LOGIN_MAX_FAILURES=3");
+    bb_env_add("STRIPE_SECRET_KEY=sk_test_51SuperSecretStripeKeyValue");
+    bb_admin_create(ADMIN_EMAIL, ADMIN_PASSWORD);
+    bb_token("ci");
+    bb_serve();
+    *state = NULL;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    int status = lumi_serve_stop(&C->srv);
-    testdb_drop(C->url);
-    free(C);
+    (void)state;
     /* A clean shutdown on SIGTERM exits 0. */
-    return status == 0 ? 0 : -1;
+    return bb_finish() == 0 ? 0 : -1;
 }
 
 static void url_of(char *out, size_t n, const char *path)
 {
-    snprintf(out, n, "%s%s", C->srv.base_url, path);
+    snprintf(out, n, "%s%s", bb_base_url(), path);
 }
 
 static struct http_result req(const char *method, const char *path, const char *const *headers,
@@ -101,7 +63,7 @@ static struct http_result req(const char *method, const char *path, const char *
 
 static struct http_result admin_req(const char *method, const char *path, const char *body)
 {
-    const char *h[] = {C->auth, NULL};
+    const char *h[] = {bb_auth(), NULL};
     return req(method, path, h, body);
 }
 
@@ -110,7 +72,7 @@ static int64_t count_rows(const char *table)
     char sql[128];
     struct lumi_err err;
     int64_t n = -1;
-    struct db *db = testdb_open(C->url);
+    struct db *db = testdb_open(bb_db_url());
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", table);
     if (db_query_int64(db, sql, 0, NULL, &n, &err) != 0)
         fail_msg("%s: %s", sql, err.msg);
@@ -156,7 +118,7 @@ static void admin_api_needs_a_token(void **state)
 static void client_account_is_forbidden(void **state)
 {
     struct lumi_err err;
-    struct db *db = testdb_open(C->url);
+    struct db *db = testdb_open(bb_db_url());
     struct audit_actor actor = {"system", "test", NULL, NULL, NULL};
     assert_int_equal(accounts_create_user(db, &actor, "client@example.com", "client",
                                           "client password", NULL, &err),
@@ -185,16 +147,16 @@ static void client_account_is_forbidden(void **state)
 static void token_is_stored_only_as_hash(void **state)
 {
     struct lumi_err err;
-    struct db *db = testdb_open(C->url);
+    struct db *db = testdb_open(bb_db_url());
     char hash[CRYPTO_SHA256_HEX];
-    crypto_sha256_hex(C->token, strlen(C->token), hash);
+    crypto_sha256_hex(bb_token_value(), strlen(bb_token_value()), hash);
     const char *params[] = {hash};
     int64_t n = 0;
-    assert_int_equal(db_query_int64(db, "SELECT COUNT(*) FROM api_tokens WHERE token_hash = $1",
-                                    1, params, &n, &err),
+    assert_int_equal(db_query_int64(db, "SELECT COUNT(*) FROM api_tokens WHERE token_hash = $1", 1,
+                                    params, &n, &err),
                      0);
     assert_true(n == 1);
-    const char *p2[] = {C->token};
+    const char *p2[] = {bb_token_value()};
     assert_int_equal(db_query_int64(db,
                                     "SELECT COUNT(*) FROM api_tokens WHERE token_hash = $1 OR "
                                     "prefix = $1 OR name = $1",
@@ -206,7 +168,7 @@ static void token_is_stored_only_as_hash(void **state)
     struct http_result r = admin_req("GET", "/api/admin/audit-logs?action=TOKEN_CREATED", NULL);
     assert_int_equal(r.status, 200);
     assert_true(json_array_size(json_object_get(r.json, "data")) >= 1);
-    assert_null(strstr(buf_cstr(&r.body), C->token));
+    assert_null(strstr(buf_cstr(&r.body), bb_token_value()));
     http_result_free(&r);
 }
 
@@ -214,7 +176,7 @@ static void malformed_json_changes_nothing(void **state)
 {
     int64_t before = count_rows("audit_log");
     int64_t users = count_rows("users");
-    const char *h[] = {C->auth, "Content-Type: application/json", NULL};
+    const char *h[] = {bb_auth(), "Content-Type: application/json", NULL};
     const char *bodies[] = {"{\"email\":", "[1,2]", "{\"email\":\"a@b.c\",\"email\":\"x@y.z\"}",
                             "not json", ""};
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
@@ -329,13 +291,12 @@ static void audit_api_filters_pages_and_exports(void **state)
 {
     /* Make some rows: three more tokens. */
     for (int i = 0; i < 3; i++) {
-        struct lumi_run_result rr;
         const char *tok[] = {"token", "create", "extra", NULL};
-        run_ok(tok, NULL, &rr);
-        lumi_run_result_free(&rr);
+        bb_run_ok(tok, NULL);
     }
-    struct http_result r = admin_req("GET", "/api/admin/audit-logs?action=TOKEN_CREATED&limit=500",
-                                     NULL);
+
+    struct http_result r =
+        admin_req("GET", "/api/admin/audit-logs?action=TOKEN_CREATED&limit=500", NULL);
     assert_int_equal(r.status, 200);
     size_t total = json_array_size(json_object_get(r.json, "data"));
     assert_true(total >= 4);
@@ -355,8 +316,7 @@ static void audit_api_filters_pages_and_exports(void **state)
             int64_t id = json_integer_value(json_object_get(row, "id"));
             assert_true(id < prev);
             prev = id;
-            assert_string_equal(json_string_value(json_object_get(row, "action")),
-                                "TOKEN_CREATED");
+            assert_string_equal(json_string_value(json_object_get(row, "action")), "TOKEN_CREATED");
             seen++;
         }
         json_t *cursor = json_object_get(r.json, "next_cursor");
@@ -364,8 +324,7 @@ static void audit_api_filters_pages_and_exports(void **state)
             http_result_free(&r);
             break;
         }
-        snprintf(path, sizeof path,
-                 "/api/admin/audit-logs?action=TOKEN_CREATED&limit=2&cursor=%s",
+        snprintf(path, sizeof path, "/api/admin/audit-logs?action=TOKEN_CREATED&limit=2&cursor=%s",
                  json_string_value(cursor));
         http_result_free(&r);
     }
@@ -402,22 +361,21 @@ static void cli_audit_verify_catches_tampering(void **state)
 {
     struct lumi_run_result r;
     const char *verify[] = {"audit", "verify", NULL};
-    run_ok(verify, NULL, &r);
+    bb_run_out(verify, NULL, &r);
     assert_non_null(strstr(buf_cstr(&r.out), "intact"));
     lumi_run_result_free(&r);
 
     const char *exp[] = {"audit", "export", "--format", "csv", NULL};
-    run_ok(exp, NULL, &r);
+    bb_run_out(exp, NULL, &r);
     assert_true(strncmp(buf_cstr(&r.out), "id,at,", 6) == 0);
     lumi_run_result_free(&r);
 
     struct lumi_err err;
-    struct db *db = testdb_open(C->url);
-    assert_int_equal(db_exec(db, "UPDATE audit_log SET actor_email = 'someone@else' WHERE id = 2",
-                             &err),
-                     0);
+    struct db *db = testdb_open(bb_db_url());
+    assert_int_equal(
+        db_exec(db, "UPDATE audit_log SET actor_email = 'someone@else' WHERE id = 2", &err), 0);
     db_close(db);
-    assert_int_equal(lumi_run(verify, C->env, NULL, &r), 0);
+    assert_int_equal(lumi_run(verify, bb_env(), NULL, &r), 0);
     assert_int_equal(r.exit_code, 1);
     assert_non_null(strstr(buf_cstr(&r.err), "broken at #2"));
     lumi_run_result_free(&r);
@@ -427,23 +385,23 @@ static void cli_usage_and_config_errors(void **state)
 {
     struct lumi_run_result r;
     const char *version[] = {"version", NULL};
-    run_ok(version, NULL, &r);
+    bb_run_out(version, NULL, &r);
     assert_true(strncmp(buf_cstr(&r.out), "lumi ", 5) == 0);
     lumi_run_result_free(&r);
 
     const char *bogus[] = {"frobnicate", NULL};
-    assert_int_equal(lumi_run(bogus, C->env, NULL, &r), 0);
+    assert_int_equal(lumi_run(bogus, bb_env(), NULL, &r), 0);
     assert_int_equal(r.exit_code, 2);
     lumi_run_result_free(&r);
 
     const char *help[] = {"token", "create", "--help", NULL};
-    run_ok(help, NULL, &r);
+    bb_run_out(help, NULL, &r);
     assert_non_null(strstr(buf_cstr(&r.out), "usage: lumi token create"));
     lumi_run_result_free(&r);
 
     /* serve without LUMI_SECRET_KEY: one line naming the variable, exit 1. */
     const char *serve[] = {"serve", "--listen", "127.0.0.1:0", NULL};
-    const char *no_key[] = {C->db_env, NULL};
+    const char *no_key[] = {bb_env_db(), NULL};
     assert_int_equal(lumi_run(serve, no_key, NULL, &r), 0);
     assert_int_equal(r.exit_code, 1);
     assert_non_null(strstr(buf_cstr(&r.err), "LUMI_SECRET_KEY"));
@@ -451,14 +409,14 @@ static void cli_usage_and_config_errors(void **state)
                      (long)strlen(buf_cstr(&r.err)));
     lumi_run_result_free(&r);
 
-    const char *bad_listen[] = {C->db_env, "LUMI_SECRET_KEY=" SECRET_KEY, "LUMI_LISTEN=8080",
+    const char *bad_listen[] = {bb_env_db(), "LUMI_SECRET_KEY=" SECRET_KEY, "LUMI_LISTEN=8080",
                                 NULL};
     assert_int_equal(lumi_run(serve, bad_listen, NULL, &r), 0);
     assert_int_equal(r.exit_code, 1);
     assert_non_null(strstr(buf_cstr(&r.err), "LUMI_LISTEN"));
     lumi_run_result_free(&r);
 
-    const char *bad_key[] = {C->db_env, "LUMI_SECRET_KEY=tooshort", NULL};
+    const char *bad_key[] = {bb_env_db(), "LUMI_SECRET_KEY=tooshort", NULL};
     assert_int_equal(lumi_run(serve, bad_key, NULL, &r), 0);
     assert_int_equal(r.exit_code, 1);
     assert_non_null(strstr(buf_cstr(&r.err), "LUMI_SECRET_KEY"));
@@ -468,12 +426,12 @@ static void cli_usage_and_config_errors(void **state)
 
 static void secrets_never_reach_the_log(void **state)
 {
-    char *log = lumi_server_log(&C->srv);
+    char *log = lumi_server_log(bb_server());
     assert_non_null(log);
     assert_non_null(strstr(log, "event=http.request"));
     assert_null(strstr(log, SECRET_KEY));
     assert_null(strstr(log, "sk_test_51SuperSecretStripeKeyValue"));
-    assert_null(strstr(log, C->token));
+    assert_null(strstr(log, bb_token_value()));
     assert_null(strstr(log, ADMIN_PASSWORD));
     free(log);
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/crypto.h"
+#include "support/bbenv.h"
 #include "support/httpc.h"
 #include "support/proc.h"
 #include "support/testdb.h"
@@ -27,12 +28,7 @@
 #define SECRET_KEY "5b1c2d3e4a5b6c7d8e9fa0b1c2d3e4f5061728394a5b6c7d8e9f0a1b2c3d4e5f"
 
 struct ctx {
-    char *url;
-    char env_db[600];
-    const char *env[4];
-    struct lumi_server srv;
     struct db *db; /* the test's own connection, for row counts */
-    char auth[160];
     int64_t client_id;
     int64_t first; /* the invoice created first */
 };
@@ -41,59 +37,9 @@ static struct ctx *C;
 
 /* ---- plumbing ----------------------------------------------------------- */
 
-static struct http_result api(const char *method, const char *path, const char *body)
-{
-    struct http_result r = http_api(C->srv.base_url, C->auth, method, path, body);
-    return r;
-}
-
-static struct http_result apif(const char *method, const char *body, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static struct http_result apif(const char *method, const char *body, const char *fmt, ...)
-{
-    char path[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    return api(method, path, body);
-}
-
-static int64_t count_sql(const char *sql)
-{
-    struct lumi_err err;
-    int64_t n = -1;
-    if (db_query_int64(C->db, sql, 0, NULL, &n, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-    return n;
-}
-
-static int64_t audit_count(const char *action)
-{
-    struct lumi_err err;
-    int64_t n = -1;
-    const char *p[] = {action};
-    if (db_query_int64(C->db, "SELECT COUNT(*) FROM audit_log WHERE action = $1", 1, p, &n, &err) !=
-        0)
-        fail_msg("audit count: %s", err.msg);
-    return n;
-}
-
-static const char *str_of(const json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s != NULL ? s : "";
-}
-
-static int64_t int_of(const json_t *o, const char *key)
-{
-    return json_integer_value(json_object_get(o, key));
-}
-
 static const char *error_message(const struct http_result *r)
 {
-    return str_of(json_object_get(r->json, "error"), "message");
+    return bb_str(json_object_get(r->json, "error"), "message");
 }
 
 /* Creates an invoice of total for the client; answers its id. */
@@ -104,10 +50,10 @@ static int64_t invoice(int64_t total)
              "{\"client_id\":%" PRId64 ",\"currency\":\"USD\",\"items\":"
              "[{\"description\":\"Support hours\",\"quantity\":1,\"unit_amount\":%" PRId64 "}]}",
              C->client_id, total);
-    struct http_result r = api("POST", "/api/admin/invoices", body);
+    struct http_result r = bb_api("POST", "/api/admin/invoices", body);
     if (r.status != 201)
         fail_msg("create invoice: %ld %s", r.status, buf_cstr(&r.body));
-    int64_t id = int_of(r.json, "id");
+    int64_t id = bb_int(r.json, "id");
     http_result_free(&r);
     assert_true(id > 0);
     return id;
@@ -116,35 +62,22 @@ static int64_t invoice(int64_t total)
 /* POSTs a manual payment; expects status; answers the body (caller decrefs). */
 static json_t *pay(int64_t id, const char *body, long status)
 {
-    struct http_result r = apif("POST", body, "/api/admin/invoices/%" PRId64 "/payments", id);
-    if (r.status != status)
-        fail_msg("pay %" PRId64 " %s: %ld %s", id, body, r.status, buf_cstr(&r.body));
-    json_t *j = json_incref(r.json);
-    http_result_free(&r);
-    return j;
+    return bb_json("POST", body, status, "/api/admin/invoices/%" PRId64 "/payments", id);
 }
 
 static int setup(void **state)
 {
     C = calloc(1, sizeof *C);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    crypto_init();
-    C->url = testdb_create();
-    snprintf(C->env_db, sizeof C->env_db, "DATABASE_URL=%s", C->url);
-    C->env[0] = C->env_db;
-    C->env[1] = "LUMI_SECRET_KEY=" SECRET_KEY;
-    C->env[2] = NULL;
+    bb_init(SECRET_KEY);
+    bb_token("invoices-test");
+    bb_serve();
 
-    lumi_token_header(C->env, "invoices-test", C->auth, sizeof C->auth);
-    C->db = testdb_open(C->url);
-    lumi_serve_start(&C->srv, C->env);
-
-    struct http_result c = api("POST", "/api/admin/clients",
-                               "{\"email\":\"ada@example.com\",\"first_name\":\"Ada\","
-                               "\"last_name\":\"L\"}");
+    struct http_result c = bb_api("POST", "/api/admin/clients",
+                                  "{\"email\":\"ada@example.com\",\"first_name\":\"Ada\","
+                                  "\"last_name\":\"L\"}");
     if (c.status != 201)
         fail_msg("client: %ld %s", c.status, buf_cstr(&c.body));
-    C->client_id = int_of(c.json, "id");
+    C->client_id = bb_int(c.json, "id");
     http_result_free(&c);
     *state = C;
     return 0;
@@ -153,13 +86,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    int status = lumi_serve_stop(&C->srv);
-    if (status != 0)
-        fprintf(stderr, "lumi serve exited %d\n", status);
-    db_close(C->db);
-    testdb_drop(C->url);
+    int status = bb_finish();
     free(C);
-    curl_global_cleanup();
     return status == 0 ? 0 : -1;
 }
 
@@ -174,27 +102,27 @@ static void create_list_and_get(void **state)
              "\"items\":[{\"description\":\"Setup\",\"quantity\":1,\"unit_amount\":500},"
              "{\"description\":\"Hours\",\"quantity\":3,\"unit_amount\":1000}]}",
              C->client_id);
-    struct http_result r = api("POST", "/api/admin/invoices", body);
+    struct http_result r = bb_api("POST", "/api/admin/invoices", body);
     if (r.status != 201)
         fail_msg("create: %ld %s", r.status, buf_cstr(&r.body));
-    C->first = int_of(r.json, "id");
+    C->first = bb_int(r.json, "id");
     char *loc = http_header(&r, "Location");
     assert_non_null(loc);
     char want[64];
     snprintf(want, sizeof want, "/api/admin/invoices/%" PRId64, C->first);
     assert_string_equal(loc, want);
     free(loc);
-    assert_string_equal(str_of(r.json, "number"), "INV-000001");
-    assert_string_equal(str_of(r.json, "status"), "unpaid");
-    assert_string_equal(str_of(r.json, "currency"), "usd");
-    assert_int_equal(int_of(r.json, "total"), 3500);
-    assert_string_equal(str_of(r.json, "due_date"), "2026-12-01T00:00:00Z");
+    assert_string_equal(bb_str(r.json, "number"), "INV-000001");
+    assert_string_equal(bb_str(r.json, "status"), "unpaid");
+    assert_string_equal(bb_str(r.json, "currency"), "usd");
+    assert_int_equal(bb_int(r.json, "total"), 3500);
+    assert_string_equal(bb_str(r.json, "due_date"), "2026-12-01T00:00:00Z");
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
-    assert_int_equal(int_of(json_array_get(json_object_get(r.json, "items"), 1), "amount"), 3000);
+    assert_int_equal(bb_int(json_array_get(json_object_get(r.json, "items"), 1), "amount"), 3000);
     http_result_free(&r);
-    assert_int_equal(audit_count("INVOICE_CREATED"), 1);
+    assert_int_equal(bb_audit_count("INVOICE_CREATED"), 1);
 
-    r = apif("GET", NULL, "/api/admin/invoices/%" PRId64, C->first);
+    r = bb_apif("GET", NULL, "/api/admin/invoices/%" PRId64, C->first);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
     assert_true(json_is_array(json_object_get(r.json, "transactions")));
@@ -202,23 +130,23 @@ static void create_list_and_get(void **state)
     http_result_free(&r);
 
     int64_t second = invoice(100);
-    r = api("GET", "/api/admin/invoices?limit=1", NULL);
+    r = bb_api("GET", "/api/admin/invoices?limit=1", NULL);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
     assert_true(json_is_string(json_object_get(r.json, "next_cursor")));
     http_result_free(&r);
-    r = api("GET", "/api/admin/invoices?status=unpaid", NULL);
+    r = bb_api("GET", "/api/admin/invoices?status=unpaid", NULL);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "data")), 2);
-    assert_int_equal(int_of(json_array_get(json_object_get(r.json, "data"), 1), "id"), second);
+    assert_int_equal(bb_int(json_array_get(json_object_get(r.json, "data"), 1), "id"), second);
     http_result_free(&r);
-    r = api("GET", "/api/admin/invoices?status=paid", NULL);
+    r = bb_api("GET", "/api/admin/invoices?status=paid", NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "data")), 0);
     http_result_free(&r);
-    r = api("GET", "/api/admin/invoices?status=bogus", NULL);
+    r = bb_api("GET", "/api/admin/invoices?status=bogus", NULL);
     assert_int_equal(r.status, 400);
     http_result_free(&r);
-    r = api("GET", "/api/admin/invoices/99999", NULL);
+    r = bb_api("GET", "/api/admin/invoices/99999", NULL);
     assert_int_equal(r.status, 404);
     http_result_free(&r);
 }
@@ -262,35 +190,35 @@ static void bad_bodies_answer_400_and_write_nothing(void **state)
          "\"quantity\":2147483647,\"unit_amount\":9223372036854775807}]}",
          "total"},
     };
-    int64_t invoices = count_sql("SELECT COUNT(*) FROM invoices");
-    int64_t items = count_sql("SELECT COUNT(*) FROM invoice_items");
-    int64_t audits = count_sql("SELECT COUNT(*) FROM audit_log");
+    int64_t invoices = bb_count("SELECT COUNT(*) FROM invoices");
+    int64_t items = bb_count("SELECT COUNT(*) FROM invoice_items");
+    int64_t audits = bb_count("SELECT COUNT(*) FROM audit_log");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char body[600];
         snprintf(body, sizeof body, cases[i].body, C->client_id);
-        struct http_result r = api("POST", "/api/admin/invoices", body);
+        struct http_result r = bb_api("POST", "/api/admin/invoices", body);
         if (r.status != 400 || strstr(error_message(&r), cases[i].names) == NULL)
             fail_msg("case %zu %s: %ld %s", i, body, r.status, buf_cstr(&r.body));
         assert_string_equal(http_error_code(&r), "invalid_request");
         http_result_free(&r);
     }
     /* an unknown client is named too */
-    struct http_result r = api("POST", "/api/admin/invoices",
-                               "{\"client_id\":777777,\"currency\":\"usd\",\"items\":"
-                               "[{\"description\":\"x\",\"quantity\":1,\"unit_amount\":1}]}");
+    struct http_result r = bb_api("POST", "/api/admin/invoices",
+                                  "{\"client_id\":777777,\"currency\":\"usd\",\"items\":"
+                                  "[{\"description\":\"x\",\"quantity\":1,\"unit_amount\":1}]}");
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(error_message(&r), "client"));
     http_result_free(&r);
-    r = api("POST", "/api/admin/invoices", "{not json");
+    r = bb_api("POST", "/api/admin/invoices", "{not json");
     assert_int_equal(r.status, 400);
     http_result_free(&r);
-    assert_true(count_sql("SELECT COUNT(*) FROM invoices") == invoices);
-    assert_true(count_sql("SELECT COUNT(*) FROM invoice_items") == items);
-    assert_true(count_sql("SELECT COUNT(*) FROM audit_log") == audits);
+    assert_true(bb_count("SELECT COUNT(*) FROM invoices") == invoices);
+    assert_true(bb_count("SELECT COUNT(*) FROM invoice_items") == items);
+    assert_true(bb_count("SELECT COUNT(*) FROM audit_log") == audits);
     /* the number of a refused invoice is not used up */
     int64_t id = invoice(1);
-    r = apif("GET", NULL, "/api/admin/invoices/%" PRId64, id);
-    assert_string_equal(str_of(r.json, "number"), "INV-000003");
+    r = bb_apif("GET", NULL, "/api/admin/invoices/%" PRId64, id);
+    assert_string_equal(bb_str(r.json, "number"), "INV-000003");
     http_result_free(&r);
 }
 
@@ -299,23 +227,23 @@ static void manual_payments_partial_full_duplicate_and_mismatch(void **state)
     (void)state;
     int64_t id = C->first; /* 3500 usd */
     json_t *j = pay(id, "{\"amount\":1000,\"reference\":\"bank-001\"}", 200);
-    assert_string_equal(str_of(j, "status"), "partially_paid");
-    assert_int_equal(int_of(j, "amount_paid"), 1000);
+    assert_string_equal(bb_str(j, "status"), "partially_paid");
+    assert_int_equal(bb_int(j, "amount_paid"), 1000);
     assert_true(json_is_false(json_object_get(j, "duplicate")));
     json_decref(j);
 
     j = pay(id, "{\"amount\":1000,\"reference\":\"bank-001\"}", 200);
     assert_true(json_is_true(json_object_get(j, "duplicate")));
-    assert_int_equal(int_of(j, "amount_paid"), 1000);
+    assert_int_equal(bb_int(j, "amount_paid"), 1000);
     json_decref(j);
 
     j = pay(id, "{\"amount\":2501,\"reference\":\"bank-002\"}", 409);
-    assert_string_equal(str_of(json_object_get(j, "error"), "code"), "conflict");
-    assert_non_null(strstr(str_of(json_object_get(j, "error"), "message"), "2500"));
+    assert_string_equal(bb_str(json_object_get(j, "error"), "code"), "conflict");
+    assert_non_null(strstr(bb_str(json_object_get(j, "error"), "message"), "2500"));
     json_decref(j);
-    assert_int_equal(audit_count("PAYMENT_MISMATCH"), 1);
+    assert_int_equal(bb_audit_count("PAYMENT_MISMATCH"), 1);
 
-    int64_t audits = count_sql("SELECT COUNT(*) FROM audit_log");
+    int64_t audits = bb_count("SELECT COUNT(*) FROM audit_log");
     static const char *const bad[] = {"{\"amount\":0,\"reference\":\"x\"}",
                                       "{\"amount\":-1,\"reference\":\"x\"}",
                                       "{\"amount\":\"10\",\"reference\":\"x\"}",
@@ -326,28 +254,29 @@ static void manual_payments_partial_full_duplicate_and_mismatch(void **state)
         j = pay(id, bad[i], 400);
         json_decref(j);
     }
-    assert_true(count_sql("SELECT COUNT(*) FROM audit_log") == audits);
+    assert_true(bb_count("SELECT COUNT(*) FROM audit_log") == audits);
     j = pay(99999, "{\"amount\":10,\"reference\":\"x\"}", 404);
     json_decref(j);
 
     j = pay(id, "{\"amount\":2500,\"reference\":\"bank-002\"}", 200);
-    assert_string_equal(str_of(j, "status"), "paid");
+    assert_string_equal(bb_str(j, "status"), "paid");
     assert_true(json_is_string(json_object_get(j, "paid_at")));
     json_decref(j);
 
-    struct http_result r = apif("GET", NULL, "/api/admin/invoices/%" PRId64, id);
+    struct http_result r = bb_apif("GET", NULL, "/api/admin/invoices/%" PRId64, id);
     const json_t *txs = json_object_get(r.json, "transactions");
     assert_int_equal(json_array_size(txs), 2);
-    assert_string_equal(str_of(json_array_get(txs, 0), "gateway"), "manual");
-    assert_string_equal(str_of(json_array_get(txs, 0), "gateway_ref"), "bank-001");
-    assert_int_equal(int_of(json_array_get(txs, 1), "amount"), 2500);
+    assert_string_equal(bb_str(json_array_get(txs, 0), "gateway"), "manual");
+    assert_string_equal(bb_str(json_array_get(txs, 0), "gateway_ref"), "bank-001");
+    assert_int_equal(bb_int(json_array_get(txs, 1), "amount"), 2500);
     http_result_free(&r);
-    assert_true(count_sql("SELECT COUNT(*) FROM transactions") == 2);
-    assert_int_equal(audit_count("PAYMENT_RECEIVED"), 2);
-    assert_int_equal(audit_count("INVOICE_PAID"), 1);
-    assert_true(count_sql("SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_RECEIVED'"
-                          " AND actor_type = 'api_token' AND ip = '127.0.0.1'"
-                          " AND details LIKE '%bank-001%'") == 1);
+    assert_true(bb_count("SELECT COUNT(*) FROM transactions") == 2);
+    assert_int_equal(bb_audit_count("PAYMENT_RECEIVED"), 2);
+    assert_int_equal(bb_audit_count("INVOICE_PAID"), 1);
+    assert_true(bb_count("%s", "SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_RECEIVED'"
+
+                               " AND actor_type = 'api_token' AND ip = '127.0.0.1'"
+                               " AND details LIKE '%bank-001%'") == 1);
     /* a paid invoice takes no more */
     j = pay(id, "{\"amount\":1,\"reference\":\"bank-003\"}", 409);
     json_decref(j);
@@ -360,33 +289,33 @@ static void cancel_only_unpaid_with_nothing_paid(void **state)
     json_t *j = pay(part, "{\"amount\":100,\"reference\":\"cash-1\"}", 200);
     json_decref(j);
 
-    struct http_result r = apif("POST", NULL, "/api/admin/invoices/%" PRId64 "/cancel", fresh);
+    struct http_result r = bb_apif("POST", NULL, "/api/admin/invoices/%" PRId64 "/cancel", fresh);
     assert_int_equal(r.status, 200);
-    assert_string_equal(str_of(r.json, "status"), "cancelled");
+    assert_string_equal(bb_str(r.json, "status"), "cancelled");
     http_result_free(&r);
-    assert_int_equal(audit_count("INVOICE_CANCELLED"), 1);
+    assert_int_equal(bb_audit_count("INVOICE_CANCELLED"), 1);
 
-    r = apif("POST", NULL, "/api/admin/invoices/%" PRId64 "/cancel", fresh);
+    r = bb_apif("POST", NULL, "/api/admin/invoices/%" PRId64 "/cancel", fresh);
     assert_int_equal(r.status, 409);
     http_result_free(&r);
-    r = apif("POST", NULL, "/api/admin/invoices/%" PRId64 "/cancel", part);
+    r = bb_apif("POST", NULL, "/api/admin/invoices/%" PRId64 "/cancel", part);
     assert_int_equal(r.status, 409);
     assert_non_null(strstr(error_message(&r), "partially_paid"));
     http_result_free(&r);
-    r = apif("POST", NULL, "/api/admin/invoices/%" PRId64 "/cancel", C->first);
+    r = bb_apif("POST", NULL, "/api/admin/invoices/%" PRId64 "/cancel", C->first);
     assert_int_equal(r.status, 409);
     http_result_free(&r);
-    r = api("POST", "/api/admin/invoices/99999/cancel", NULL);
+    r = bb_api("POST", "/api/admin/invoices/99999/cancel", NULL);
     assert_int_equal(r.status, 404);
     http_result_free(&r);
-    assert_int_equal(audit_count("INVOICE_CANCELLED"), 1);
+    assert_int_equal(bb_audit_count("INVOICE_CANCELLED"), 1);
 
     j = pay(fresh, "{\"amount\":900,\"reference\":\"cash-2\"}", 409);
-    assert_non_null(strstr(str_of(json_object_get(j, "error"), "message"), "cancelled"));
+    assert_non_null(strstr(bb_str(json_object_get(j, "error"), "message"), "cancelled"));
     json_decref(j);
-    r = apif("GET", NULL, "/api/admin/invoices/%" PRId64, fresh);
-    assert_string_equal(str_of(r.json, "status"), "cancelled");
-    assert_int_equal(int_of(r.json, "amount_paid"), 0);
+    r = bb_apif("GET", NULL, "/api/admin/invoices/%" PRId64, fresh);
+    assert_string_equal(bb_str(r.json, "status"), "cancelled");
+    assert_int_equal(bb_int(r.json, "amount_paid"), 0);
     http_result_free(&r);
 }
 
@@ -396,39 +325,39 @@ static void lists_by_client_and_service(void **state)
     char body[600];
     struct http_result r;
     /* One client's invoices: another client's are not in the answer. */
-    r = api("POST", "/api/admin/clients", "{\"email\":\"bob@example.com\"}");
+    r = bb_api("POST", "/api/admin/clients", "{\"email\":\"bob@example.com\"}");
     assert_int_equal(r.status, 201);
-    int64_t bob = int_of(r.json, "id");
+    int64_t bob = bb_int(r.json, "id");
     http_result_free(&r);
     snprintf(body, sizeof body,
              "{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"items\":"
              "[{\"description\":\"Bob's\",\"quantity\":1,\"unit_amount\":700}]}",
              bob);
-    r = api("POST", "/api/admin/invoices", body);
+    r = bb_api("POST", "/api/admin/invoices", body);
     assert_int_equal(r.status, 201);
-    int64_t bobs = int_of(r.json, "id");
+    int64_t bobs = bb_int(r.json, "id");
     http_result_free(&r);
-    r = api("GET", "/api/admin/invoices?limit=200", NULL);
+    r = bb_api("GET", "/api/admin/invoices?limit=200", NULL);
     size_t all = json_array_size(json_object_get(r.json, "data"));
     http_result_free(&r);
-    r = apif("GET", NULL, "/api/admin/invoices?client_id=%" PRId64, C->client_id);
+    r = bb_apif("GET", NULL, "/api/admin/invoices?client_id=%" PRId64, C->client_id);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "data")), all - 1);
-    assert_int_equal(int_of(json_array_get(json_object_get(r.json, "data"), 0), "id"), C->first);
+    assert_int_equal(bb_int(json_array_get(json_object_get(r.json, "data"), 0), "id"), C->first);
     http_result_free(&r);
-    r = apif("GET", NULL, "/api/admin/invoices?client_id=%" PRId64, bob);
+    r = bb_apif("GET", NULL, "/api/admin/invoices?client_id=%" PRId64, bob);
     assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
-    assert_int_equal(int_of(json_array_get(json_object_get(r.json, "data"), 0), "id"), bobs);
+    assert_int_equal(bb_int(json_array_get(json_object_get(r.json, "data"), 0), "id"), bobs);
     http_result_free(&r);
-    r = api("GET", "/api/admin/invoices?client_id=abc", NULL);
+    r = bb_api("GET", "/api/admin/invoices?client_id=abc", NULL);
     assert_int_equal(r.status, 400);
     http_result_free(&r);
-    r = apif("GET", NULL, "/api/admin/invoices?client_id=%" PRId64 "&status=unpaid", bob);
+    r = bb_apif("GET", NULL, "/api/admin/invoices?client_id=%" PRId64 "&status=unpaid", bob);
     assert_int_equal(r.status, 400);
     http_result_free(&r);
 
     /* An order's first invoice is listed under its service. */
-    r = api("GET", "/api/admin/invoices?service_id=999999", NULL);
+    r = bb_api("GET", "/api/admin/invoices?service_id=999999", NULL);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "data")), 0);
     http_result_free(&r);

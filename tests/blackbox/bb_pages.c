@@ -22,6 +22,7 @@
 #include "core/crypto.h"
 #include "core/str.h"
 #include "fakes/fake_pterodactyl.h"
+#include "support/bbenv.h"
 #include "support/browse.h"
 #include "support/httpc.h"
 #include "support/proc.h"
@@ -34,11 +35,6 @@
 #define FORM_TYPE "Content-Type: application/x-www-form-urlencoded"
 
 struct ctx {
-    char *url;
-    char env_db[600], env_ptero[200];
-    const char *env[6];
-    struct lumi_server srv;
-    char auth[160];
     struct fake_ptero *ptero;
     char session[128]; /* lumi_session of the logged-in admin */
     int64_t server_id; /* added through the form */
@@ -48,47 +44,24 @@ static struct ctx *C;
 
 /* ---- plumbing ----------------------------------------------------------- */
 
-static void run_ok(const char *const *argv, const char *stdin_text)
-{
-    struct lumi_run_result r;
-    if (lumi_run(argv, C->env, stdin_text, &r) != 0)
-        fail_msg("could not run lumi %s", argv[0]);
-    if (r.exit_code != 0)
-        fail_msg("lumi %s exited %d: %s", argv[0], r.exit_code, buf_cstr(&r.err));
-    lumi_run_result_free(&r);
-}
-
 static int setup(void **state)
 {
     C = calloc(1, sizeof *C);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    crypto_init();
     C->ptero = fake_ptero_start(PTERO_KEY);
-    C->url = testdb_create();
-    snprintf(C->env_db, sizeof C->env_db, "DATABASE_URL=%s", C->url);
-    C->env[0] = C->env_db;
-    C->env[1] = "LUMI_SECRET_KEY=" SECRET_KEY;
-    snprintf(C->env_ptero, sizeof C->env_ptero, "PTERODACTYL_URL=%s", fake_ptero_url(C->ptero));
-    C->env[2] = C->env_ptero;
-    C->env[3] = "PTERODACTYL_API_KEY=" PTERO_KEY;
-    C->env[4] = NULL;
-    const char *migrate[] = {"migrate", NULL};
-    run_ok(migrate, NULL);
-    const char *admin[] = {"admin", "create", ADMIN_EMAIL, NULL};
-    run_ok(admin, ADMIN_PASSWORD "\n");
-    lumi_token_header(C->env, "pages-test", C->auth, sizeof C->auth);
-    lumi_serve_start(&C->srv, C->env);
+    bb_init(SECRET_KEY);
+    bb_env_add("PTERODACTYL_URL=%s", fake_ptero_url(C->ptero));
+    bb_env_add("PTERODACTYL_API_KEY=%s", PTERO_KEY);
+    bb_prepare(ADMIN_EMAIL, ADMIN_PASSWORD, "pages-test");
+    bb_serve();
     *state = C;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    int status = lumi_serve_stop(&C->srv);
+    int status = bb_finish();
     fake_ptero_stop(C->ptero);
-    testdb_drop(C->url);
     free(C);
-    curl_global_cleanup();
     return status == 0 ? 0 : -1;
 }
 
@@ -97,12 +70,7 @@ static struct http_result as_admin(const char *method, const char *path, const c
 {
     char cookies[200];
     snprintf(cookies, sizeof cookies, "lumi_session=%s", C->session);
-    return browse(C->srv.base_url, method, path, cookies, form, extra);
-}
-
-static struct http_result api(const char *method, const char *path, const char *body)
-{
-    return http_api(C->srv.base_url, C->auth, method, path, body);
+    return browse(bb_base_url(), method, path, cookies, form, extra);
 }
 
 #define set_cookie_line browse_set_cookie_line
@@ -122,7 +90,7 @@ static void assert_header_contains(const struct http_result *r, const char *name
 /* GET /admin/login; the login CSRF token from its cookie, checked against the hidden field. */
 static void login_form(char token[80])
 {
-    struct http_result r = browse(C->srv.base_url, "GET", "/admin/login", NULL, NULL, NULL);
+    struct http_result r = browse(bb_base_url(), "GET", "/admin/login", NULL, NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_true(set_cookie_value(&r, "lumi_login_csrf", token, 80));
     char field[80];
@@ -141,7 +109,7 @@ static struct http_result post_login_as(const char *email_enc, const char *passw
     snprintf(form, sizeof form, "%s%s%semail=%s&password=%s&next=%s",
              with_csrf ? "login_csrf=" : "", with_csrf ? token : "", with_csrf ? "&" : "",
              email_enc, password, next);
-    return browse(C->srv.base_url, "POST", "/admin/login", cookies, form, NULL);
+    return browse(bb_base_url(), "POST", "/admin/login", cookies, form, NULL);
 }
 
 static struct http_result post_login(const char *password, const char *next, bool with_csrf)
@@ -161,7 +129,7 @@ static void page_csrf(char out[80])
 
 static int64_t api_server_count(void)
 {
-    struct http_result r = api("GET", "/api/admin/servers?limit=100", NULL);
+    struct http_result r = bb_api("GET", "/api/admin/servers?limit=100", NULL);
     assert_int_equal(r.status, 200);
     int64_t n = (int64_t)json_array_size(json_object_get(r.json, "data"));
     http_result_free(&r);
@@ -182,8 +150,9 @@ static void admin_pages_redirect_to_login_without_a_session(void **state)
                                         NULL};
     for (size_t i = 0; pages[i] != NULL; i++) {
         for (int bogus = 0; bogus < 2; bogus++) {
-            struct http_result r = browse(
-                C->srv.base_url, "GET", pages[i], bogus ? "lumi_session=not-a-real-session" : NULL, NULL, NULL);
+            struct http_result r =
+                browse(bb_base_url(), "GET", pages[i],
+                       bogus ? "lumi_session=not-a-real-session" : NULL, NULL, NULL);
             if (r.status != 303)
                 fail_msg("%s answered %ld without a session", pages[i], r.status);
             char *loc = http_header(&r, "Location");
@@ -195,28 +164,28 @@ static void admin_pages_redirect_to_login_without_a_session(void **state)
         }
     }
     /* Where the admin wanted to go is kept for after the login. */
-    struct http_result r = browse(C->srv.base_url, "GET", "/admin/audit-logs", NULL, NULL, NULL);
+    struct http_result r = browse(bb_base_url(), "GET", "/admin/audit-logs", NULL, NULL, NULL);
     assert_header_contains(&r, "Location", "/admin/login?next=/admin/audit-logs");
     http_result_free(&r);
 
     /* A form post without a session changes nothing. */
     int64_t before = api_server_count();
-    r = browse(C->srv.base_url, "POST", "/admin/servers", NULL,
+    r = browse(bb_base_url(), "POST", "/admin/servers", NULL,
                "type=pterodactyl&name=x&url=http%3A%2F%2F127.0.0.1%3A1&api_key=ptla_x", NULL);
     assert_int_equal(r.status, 303);
     http_result_free(&r);
     assert_int_equal(api_server_count(), before);
 
     /* The stylesheet and script are public and cacheable. */
-    r = browse(C->srv.base_url, "GET", "/static/style.css", NULL, NULL, NULL);
+    r = browse(bb_base_url(), "GET", "/static/style.css", NULL, NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_header_contains(&r, "Content-Type", "text/css");
     http_result_free(&r);
-    r = browse(C->srv.base_url, "GET", "/static/app.js", NULL, NULL, NULL);
+    r = browse(bb_base_url(), "GET", "/static/app.js", NULL, NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(buf_cstr(&r.body), "data-confirm"));
     http_result_free(&r);
-    r = browse(C->srv.base_url, "GET", "/static/..%2Flayout.html", NULL, NULL, NULL);
+    r = browse(bb_base_url(), "GET", "/static/..%2Flayout.html", NULL, NULL, NULL);
     assert_int_equal(r.status, 404);
     http_result_free(&r);
 }
@@ -231,7 +200,7 @@ static void wrong_password_shows_an_error_and_is_audited(void **state)
     assert_null(set_cookie_line(&r, "lumi_session"));
     http_result_free(&r);
 
-    r = api("GET", "/api/admin/audit-logs?action=LOGIN_FAILED&actor=" ADMIN_EMAIL, NULL);
+    r = bb_api("GET", "/api/admin/audit-logs?action=LOGIN_FAILED&actor=" ADMIN_EMAIL, NULL);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
     http_result_free(&r);
@@ -277,7 +246,7 @@ static void login_sets_a_safe_cookie_and_pages_carry_security_headers(void **sta
     assert_int_equal(strlen(C->session), 64);
     http_result_free(&r);
 
-    r = api("GET", "/api/admin/audit-logs?action=LOGIN&actor=" ADMIN_EMAIL, NULL);
+    r = bb_api("GET", "/api/admin/audit-logs?action=LOGIN&actor=" ADMIN_EMAIL, NULL);
     assert_true(json_array_size(json_object_get(r.json, "data")) >= 2);
     http_result_free(&r);
 
@@ -396,7 +365,7 @@ static void pterodactyl_server_added_through_the_form_is_listed_and_tests_ok(voi
     assert_int_equal(api_server_count(), before + 1);
 
     /* The API sees it exactly as entered, the key only masked. */
-    r = api("GET", "/api/admin/servers?limit=100", NULL);
+    r = bb_api("GET", "/api/admin/servers?limit=100", NULL);
     json_t *s, *data = json_object_get(r.json, "data");
     size_t i;
     json_array_foreach(data, i, s)
@@ -477,7 +446,7 @@ static void pterodactyl_server_added_through_the_form_is_listed_and_tests_ok(voi
     http_result_free(&r);
     char api_path[128];
     snprintf(api_path, sizeof api_path, "/api/admin/servers/%lld", (long long)C->server_id);
-    r = api("GET", api_path, NULL);
+    r = bb_api("GET", api_path, NULL);
     assert_string_equal(json_string_value(json_object_get(r.json, "name")), "Game Node One");
     assert_int_equal(json_integer_value(json_object_get(r.json, "max_accounts")), 7);
     http_result_free(&r);
@@ -492,16 +461,16 @@ static void pterodactyl_server_added_through_the_form_is_listed_and_tests_ok(voi
     r = as_admin("POST", path, form, NULL);
     assert_int_equal(r.status, 303);
     http_result_free(&r);
-    r = api("GET", api_path, NULL);
+    r = bb_api("GET", api_path, NULL);
     assert_false(json_is_true(json_object_get(r.json, "active")));
     http_result_free(&r);
 }
 
 static void script_in_a_server_name_renders_as_text(void **state)
 {
-    struct http_result r = api("POST", "/api/admin/servers",
-                               "{\"name\":\"<script>alert(1)</script>\",\"type\":\"virtfusion\","
-                               "\"url\":\"http://127.0.0.1:9\",\"api_key\":\"vf-token-x\"}");
+    struct http_result r = bb_api("POST", "/api/admin/servers",
+                                  "{\"name\":\"<script>alert(1)</script>\",\"type\":\"virtfusion\","
+                                  "\"url\":\"http://127.0.0.1:9\",\"api_key\":\"vf-token-x\"}");
     assert_int_equal(r.status, 201);
     int64_t id = json_integer_value(json_object_get(r.json, "id"));
     http_result_free(&r);
@@ -535,7 +504,7 @@ static void script_in_a_server_name_renders_as_text(void **state)
 
 static void environment_server_is_marked_and_cannot_be_changed_here(void **state)
 {
-    struct http_result r = api("GET", "/api/admin/servers?limit=100", NULL);
+    struct http_result r = bb_api("GET", "/api/admin/servers?limit=100", NULL);
     json_t *s, *data = json_object_get(r.json, "data");
     size_t i;
     int64_t env_id = 0;
@@ -710,7 +679,7 @@ static void logout_ends_the_session(void **state)
     assert_header_contains(&r, "Location", "/admin/login");
     http_result_free(&r);
 
-    r = api("GET", "/api/admin/audit-logs?action=LOGOUT", NULL);
+    r = bb_api("GET", "/api/admin/audit-logs?action=LOGOUT", NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
     http_result_free(&r);
 }

@@ -23,6 +23,7 @@
 #include "core/crypto.h"
 #include "core/str.h"
 #include "fakes/fake_pterodactyl.h"
+#include "support/bbenv.h"
 #include "support/browse.h"
 #include "support/httpc.h"
 #include "support/proc.h"
@@ -34,11 +35,6 @@
 #define ADMIN_PASSWORD "Billing-Admin-Password-1"
 
 struct ctx {
-    char *url;
-    char env_db[600], env_ptero[200];
-    const char *env[6];
-    struct lumi_server srv;
-    char auth[160];
     struct fake_ptero *ptero;
     char cookie[160];        /* "lumi_session=…" of the logged-in admin */
     char csrf[80];           /* its form token */
@@ -51,24 +47,9 @@ static struct ctx *C;
 
 /* ---- plumbing ----------------------------------------------------------- */
 
-static void run_ok(const char *const *argv, const char *stdin_text)
-{
-    struct lumi_run_result r;
-    if (lumi_run(argv, C->env, stdin_text, &r) != 0)
-        fail_msg("could not run lumi %s", argv[0]);
-    if (r.exit_code != 0)
-        fail_msg("lumi %s exited %d: %s", argv[0], r.exit_code, buf_cstr(&r.err));
-    lumi_run_result_free(&r);
-}
-
-static struct http_result api(const char *method, const char *path, const char *body)
-{
-    return http_api(C->srv.base_url, C->auth, method, path, body);
-}
-
 static struct http_result as_admin(const char *method, const char *path, const char *form)
 {
-    return browse(C->srv.base_url, method, path, C->cookie, form, NULL);
+    return browse(bb_base_url(), method, path, C->cookie, form, NULL);
 }
 
 /* Posts form (without the token) with the session's csrf_token in front. */
@@ -82,7 +63,7 @@ static struct http_result post_form(const char *path, const char *fields)
 
 static int64_t api_count(const char *path)
 {
-    struct http_result r = api("GET", path, NULL);
+    struct http_result r = bb_api("GET", path, NULL);
     assert_int_equal(r.status, 200);
     int64_t n = (int64_t)json_array_size(json_object_get(r.json, "data"));
     http_result_free(&r);
@@ -100,31 +81,18 @@ static char *location_of(const struct http_result *r)
 static int setup(void **state)
 {
     C = calloc(1, sizeof *C);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    crypto_init();
     C->ptero = fake_ptero_start(PTERO_KEY);
-    C->url = testdb_create();
-    snprintf(C->env_db, sizeof C->env_db, "DATABASE_URL=%s", C->url);
-    C->env[0] = C->env_db;
-    C->env[1] = "LUMI_SECRET_KEY=" SECRET_KEY;
-    snprintf(C->env_ptero, sizeof C->env_ptero, "PTERODACTYL_URL=%s", fake_ptero_url(C->ptero));
-    C->env[2] = C->env_ptero;
-    C->env[3] = "PTERODACTYL_API_KEY=" PTERO_KEY;
-    C->env[4] = NULL;
-    const char *migrate[] = {"migrate", NULL};
-    run_ok(migrate, NULL);
-    const char *admin[] = {"admin", "create", ADMIN_EMAIL, NULL};
-    run_ok(admin, ADMIN_PASSWORD "\n");
-    lumi_token_header(C->env, "billing-pages-test", C->auth, sizeof C->auth);
-    lumi_serve_start(&C->srv, C->env);
+    bb_init(SECRET_KEY);
+    bb_env_add("PTERODACTYL_URL=%s", fake_ptero_url(C->ptero));
+    bb_env_add("PTERODACTYL_API_KEY=%s", PTERO_KEY);
+    bb_prepare(ADMIN_EMAIL, ADMIN_PASSWORD, "billing-pages-test");
+    bb_serve();
 
-    long st = browse_login(C->srv.base_url, "admin", ADMIN_EMAIL, ADMIN_PASSWORD, C->cookie,
-                           sizeof C->cookie);
-    if (st != 303)
-        fail_msg("admin login answered %ld", st);
-    browse_csrf(C->srv.base_url, C->cookie, "/admin/clients/new", C->csrf);
+    bb_admin_login(ADMIN_EMAIL, ADMIN_PASSWORD, C->cookie, sizeof C->cookie);
 
-    struct http_result r = api("GET", "/api/admin/servers?limit=100", NULL);
+    browse_csrf(bb_base_url(), C->cookie, "/admin/clients/new", C->csrf);
+
+    struct http_result r = bb_api("GET", "/api/admin/servers?limit=100", NULL);
     json_t *s, *data = json_object_get(r.json, "data");
     size_t i;
     json_array_foreach(data, i, s)
@@ -141,11 +109,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    int status = lumi_serve_stop(&C->srv);
+    int status = bb_finish();
     fake_ptero_stop(C->ptero);
-    testdb_drop(C->url);
     free(C);
-    curl_global_cleanup();
     return status == 0 ? 0 : -1;
 }
 
@@ -164,7 +130,7 @@ static void every_route_redirects_to_login_without_a_session(void **state)
     for (int bogus = 0; bogus < 2; bogus++) {
         const char *cookie = bogus ? "lumi_session=not-a-real-session" : NULL;
         for (size_t i = 0; gets[i] != NULL; i++) {
-            struct http_result r = browse(C->srv.base_url, "GET", gets[i], cookie, NULL, NULL);
+            struct http_result r = browse(bb_base_url(), "GET", gets[i], cookie, NULL, NULL);
             if (r.status != 303)
                 fail_msg("GET %s answered %ld without a session", gets[i], r.status);
             char *loc = location_of(&r);
@@ -174,7 +140,7 @@ static void every_route_redirects_to_login_without_a_session(void **state)
             http_result_free(&r);
         }
         for (size_t i = 0; posts[i] != NULL; i++) {
-            struct http_result r = browse(C->srv.base_url, "POST", posts[i], cookie,
+            struct http_result r = browse(bb_base_url(), "POST", posts[i], cookie,
                                           "email=sneaky%40example.com&name=Sneaky&price=1&"
                                           "currency=usd&type=other&billing_cycle=monthly",
                                           NULL);
@@ -251,7 +217,7 @@ static void client_created_through_the_form_is_listed_and_in_the_api(void **stat
     /* The API sees it as entered. */
     char path[96];
     snprintf(path, sizeof path, "/api/admin/clients/%lld", (long long)C->client_id);
-    r = api("GET", path, NULL);
+    r = bb_api("GET", path, NULL);
     assert_int_equal(r.status, 200);
     assert_string_equal(json_string_value(json_object_get(r.json, "email")),
                         "ada.lovelace@example.com");
@@ -264,7 +230,7 @@ static void client_created_through_the_form_is_listed_and_in_the_api(void **stat
 
     /* The password set by the form works in the client area. */
     char client_cookie[160];
-    long st = browse_login(C->srv.base_url, "client", "ada.lovelace@example.com",
+    long st = browse_login(bb_base_url(), "client", "ada.lovelace@example.com",
                            "Secret-Client-Pw-1", client_cookie, sizeof client_cookie);
     assert_int_equal(st, 303);
 }
@@ -296,7 +262,7 @@ static void duplicate_email_rerenders_the_form_with_409(void **state)
     /* The first client is unchanged. */
     char path[96];
     snprintf(path, sizeof path, "/api/admin/clients/%lld", (long long)C->client_id);
-    r = api("GET", path, NULL);
+    r = bb_api("GET", path, NULL);
     assert_string_equal(json_string_value(json_object_get(r.json, "first_name")), "Ada");
     http_result_free(&r);
 }
@@ -325,7 +291,7 @@ static void client_edit_changes_fields_and_status(void **state)
     http_result_free(&r);
 
     snprintf(api_path, sizeof api_path, "/api/admin/clients/%lld", (long long)C->client_id);
-    r = api("GET", api_path, NULL);
+    r = bb_api("GET", api_path, NULL);
     assert_string_equal(json_string_value(json_object_get(r.json, "last_name")), "King");
     assert_true(json_is_null(json_object_get(r.json, "company")) ||
                 str_eq(json_string_value(json_object_get(r.json, "company")), ""));
@@ -342,7 +308,7 @@ static void client_edit_changes_fields_and_status(void **state)
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(buf_cstr(&r.body), "status"));
     http_result_free(&r);
-    r = api("GET", api_path, NULL);
+    r = bb_api("GET", api_path, NULL);
     assert_string_equal(json_string_value(json_object_get(r.json, "status")), "disabled");
     http_result_free(&r);
 
@@ -350,7 +316,7 @@ static void client_edit_changes_fields_and_status(void **state)
                         "&currency=gbp&status=active");
     assert_int_equal(r.status, 303);
     http_result_free(&r);
-    r = api("GET", api_path, NULL);
+    r = bb_api("GET", api_path, NULL);
     assert_string_equal(json_string_value(json_object_get(r.json, "status")), "active");
     http_result_free(&r);
 
@@ -371,9 +337,9 @@ static void client_edit_changes_fields_and_status(void **state)
 
 static void script_in_a_client_name_renders_as_text(void **state)
 {
-    struct http_result r = api("POST", "/api/admin/clients",
-                               "{\"email\":\"xss@example.com\",\"first_name\":"
-                               "\"<script>alert(1)</script>\",\"company\":\"<b>Bold</b>\"}");
+    struct http_result r = bb_api("POST", "/api/admin/clients",
+                                  "{\"email\":\"xss@example.com\",\"first_name\":"
+                                  "\"<script>alert(1)</script>\",\"company\":\"<b>Bold</b>\"}");
     assert_int_equal(r.status, 201);
     int64_t id = json_integer_value(json_object_get(r.json, "id"));
     http_result_free(&r);
@@ -454,9 +420,9 @@ static void product_form_offers_the_pterodactyl_choices_live(void **state)
 static void unreachable_panel_shows_its_error_and_number_inputs(void **state)
 {
     struct http_result r =
-        api("POST", "/api/admin/servers",
-            "{\"name\":\"Dead panel\",\"type\":\"pterodactyl\","
-            "\"url\":\"http://127.0.0.1:1\",\"api_key\":\"ptla_dead0123456789\"}");
+        bb_api("POST", "/api/admin/servers",
+               "{\"name\":\"Dead panel\",\"type\":\"pterodactyl\","
+               "\"url\":\"http://127.0.0.1:1\",\"api_key\":\"ptla_dead0123456789\"}");
     assert_int_equal(r.status, 201);
     int64_t dead = json_integer_value(json_object_get(r.json, "id"));
     http_result_free(&r);
@@ -484,7 +450,7 @@ static void unreachable_panel_shows_its_error_and_number_inputs(void **state)
     r = post_form("/admin/products", fields);
     assert_int_equal(r.status, 303);
     http_result_free(&r);
-    r = api("GET", "/api/admin/products?limit=200", NULL);
+    r = bb_api("GET", "/api/admin/products?limit=200", NULL);
     json_t *p, *data = json_object_get(r.json, "data");
     size_t i;
     bool found = false;
@@ -501,7 +467,7 @@ static void unreachable_panel_shows_its_error_and_number_inputs(void **state)
         char del[96];
         snprintf(del, sizeof del, "/api/admin/products/%lld",
                  (long long)json_integer_value(json_object_get(p, "id")));
-        struct http_result d = api("DELETE", del, NULL);
+        struct http_result d = bb_api("DELETE", del, NULL);
         assert_int_equal(d.status, 204);
         http_result_free(&d);
     }
@@ -532,7 +498,7 @@ static void product_created_with_a_typed_price_is_in_minor_units(void **state)
     http_result_free(&r);
     assert_int_equal(api_count("/api/admin/products?limit=200"), before + 1);
 
-    r = api("GET", "/api/admin/products?limit=200", NULL);
+    r = bb_api("GET", "/api/admin/products?limit=200", NULL);
     json_t *p, *data = json_object_get(r.json, "data");
     size_t i;
     json_array_foreach(data, i, p)
@@ -545,7 +511,7 @@ static void product_created_with_a_typed_price_is_in_minor_units(void **state)
 
     char api_path[96];
     snprintf(api_path, sizeof api_path, "/api/admin/products/%lld", (long long)C->product_id);
-    r = api("GET", api_path, NULL);
+    r = bb_api("GET", api_path, NULL);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "price")), 1250);
     assert_int_equal(json_integer_value(json_object_get(r.json, "setup_fee")), 105);
@@ -642,7 +608,7 @@ static void bad_product_input_is_refused_and_nothing_is_created(void **state)
     assert_int_equal(r.status, 400);
     http_result_free(&r);
     snprintf(api_path, sizeof api_path, "/api/admin/products/%lld", (long long)C->product_id);
-    r = api("GET", api_path, NULL);
+    r = bb_api("GET", api_path, NULL);
     assert_int_equal(json_integer_value(json_object_get(r.json, "price")), 1250);
     http_result_free(&r);
 
@@ -659,7 +625,7 @@ static void product_edit_keeps_config_set_through_the_api(void **state)
     char api_path[96], path[96], body[300];
     snprintf(api_path, sizeof api_path, "/api/admin/products/%lld", (long long)C->product_id);
     /* A key the form does not offer. */
-    struct http_result r = api("GET", api_path, NULL);
+    struct http_result r = bb_api("GET", api_path, NULL);
     json_t *cfg = json_deep_copy(json_object_get(r.json, "config"));
     http_result_free(&r);
     json_object_set_new(cfg, "environment", json_pack("{s:s}", "MINECRAFT_VERSION", "1.20.4"));
@@ -667,7 +633,7 @@ static void product_edit_keeps_config_set_through_the_api(void **state)
     json_decref(cfg);
     snprintf(body, sizeof body, "{\"config\":%s}", cfg_text);
     free(cfg_text);
-    r = api("PATCH", api_path, body);
+    r = bb_api("PATCH", api_path, body);
     assert_int_equal(r.status, 200);
     http_result_free(&r);
 
@@ -677,7 +643,7 @@ static void product_edit_keeps_config_set_through_the_api(void **state)
                         "&egg=1%3A1&location_id=1&memory=4096&disk=&cpu=100&databases=1");
     assert_int_equal(r.status, 303);
     http_result_free(&r);
-    r = api("GET", api_path, NULL);
+    r = bb_api("GET", api_path, NULL);
     assert_string_equal(json_string_value(json_object_get(r.json, "name")), "Paper 4GB");
     assert_int_equal(json_integer_value(json_object_get(r.json, "price")), 2000);
     assert_string_equal(json_string_value(json_object_get(r.json, "billing_cycle")), "quarterly");
@@ -696,7 +662,7 @@ static void product_in_use_cannot_be_deleted_and_client_page_lists_the_order(voi
     char body[200], path[96];
     snprintf(body, sizeof body, "{\"client_id\":%lld,\"product_id\":%lld}", (long long)C->client_id,
              (long long)C->product_id);
-    struct http_result r = api("POST", "/api/admin/services", body);
+    struct http_result r = bb_api("POST", "/api/admin/services", body);
     assert_int_equal(r.status, 201);
     int64_t service_id = json_integer_value(json_object_get(r.json, "id"));
     int64_t invoice_id = json_integer_value(json_object_get(r.json, "invoice_id"));
@@ -717,7 +683,7 @@ static void product_in_use_cannot_be_deleted_and_client_page_lists_the_order(voi
     assert_null(strstr(html, "No services."));
     http_result_free(&r);
     /* Another client's page does not show them. */
-    r = api("POST", "/api/admin/clients", "{\"email\":\"other@example.com\"}");
+    r = bb_api("POST", "/api/admin/clients", "{\"email\":\"other@example.com\"}");
     int64_t other = json_integer_value(json_object_get(r.json, "id"));
     http_result_free(&r);
     snprintf(path, sizeof path, "/admin/clients/%lld", (long long)other);
@@ -750,7 +716,7 @@ static void unused_product_is_deleted_through_the_form(void **state)
                                      "&currency=eur&billing_cycle=onetime&autosetup=never");
     assert_int_equal(r.status, 303);
     http_result_free(&r);
-    r = api("GET", "/api/admin/products?limit=200", NULL);
+    r = bb_api("GET", "/api/admin/products?limit=200", NULL);
     json_t *p, *data = json_object_get(r.json, "data");
     size_t i;
     int64_t id = 0;
@@ -787,7 +753,7 @@ static void unused_product_is_deleted_through_the_form(void **state)
     http_result_free(&r);
     assert_int_equal(api_count("/api/admin/products?limit=200"), before - 1);
     snprintf(path, sizeof path, "/api/admin/products/%lld", (long long)id);
-    r = api("GET", path, NULL);
+    r = bb_api("GET", path, NULL);
     assert_int_equal(r.status, 404);
     http_result_free(&r);
 }

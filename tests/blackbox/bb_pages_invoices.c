@@ -24,6 +24,7 @@
 #include "core/crypto.h"
 #include "core/str.h"
 #include "core/utc.h"
+#include "support/bbenv.h"
 #include "support/browse.h"
 #include "support/httpc.h"
 #include "support/proc.h"
@@ -34,11 +35,6 @@
 #define ADMIN_PASSWORD "Invoices-Admin-Password-1"
 
 struct ctx {
-    char *url;
-    char env_db[600];
-    const char *env[4];
-    struct lumi_server srv;
-    char auth[160];
     char cookie[160]; /* "lumi_session=…" of the logged-in admin */
     int64_t client_id;
     int64_t partial; /* 50.00 usd due 2099, 12.50 paid through the API */
@@ -50,42 +46,12 @@ static struct ctx *C;
 
 /* ---- plumbing ----------------------------------------------------------- */
 
-static void run_ok(const char *const *argv, const char *stdin_text)
-{
-    struct lumi_run_result r;
-    if (lumi_run(argv, C->env, stdin_text, &r) != 0)
-        fail_msg("could not run lumi %s", argv[0]);
-    if (r.exit_code != 0)
-        fail_msg("lumi %s exited %d: %s", argv[0], r.exit_code, buf_cstr(&r.err));
-    lumi_run_result_free(&r);
-}
-
-static struct http_result api(const char *method, const char *path, const char *body)
-{
-    return http_api(C->srv.base_url, C->auth, method, path, body);
-}
-
-static int64_t int_of(const json_t *obj, const char *key)
-{
-    return json_integer_value(json_object_get(obj, key));
-}
-
 static int setup(void **state)
 {
     C = calloc(1, sizeof *C);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    crypto_init();
-    C->url = testdb_create();
-    snprintf(C->env_db, sizeof C->env_db, "DATABASE_URL=%s", C->url);
-    C->env[0] = C->env_db;
-    C->env[1] = "LUMI_SECRET_KEY=" SECRET_KEY;
-    C->env[2] = NULL;
-    const char *migrate[] = {"migrate", NULL};
-    run_ok(migrate, NULL);
-    const char *admin[] = {"admin", "create", ADMIN_EMAIL, NULL};
-    run_ok(admin, ADMIN_PASSWORD "\n");
-    lumi_token_header(C->env, "pages-invoices-test", C->auth, sizeof C->auth);
-    lumi_serve_start(&C->srv, C->env);
+    bb_init(SECRET_KEY);
+    bb_prepare(ADMIN_EMAIL, ADMIN_PASSWORD, "pages-invoices-test");
+    bb_serve();
     char now[UTC_ISO_LEN];
     utc_now_iso(now);
     snprintf(C->today, sizeof C->today, "%.10s", now);
@@ -96,16 +62,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    int status = lumi_serve_stop(&C->srv);
-    testdb_drop(C->url);
+    int status = bb_finish();
     free(C);
-    curl_global_cleanup();
     return status == 0 ? 0 : -1;
 }
 
 static struct http_result as_admin(const char *method, const char *path, const char *form)
 {
-    return browse(C->srv.base_url, method, path, C->cookie, form, NULL);
+    return browse(bb_base_url(), method, path, C->cookie, form, NULL);
 }
 
 /* GET path as the admin; fails unless it answers 200. Caller frees. */
@@ -119,7 +83,7 @@ static struct http_result page(const char *path)
 
 static void csrf_of(const char *path, char out[80])
 {
-    browse_csrf(C->srv.base_url, C->cookie, path, out);
+    browse_csrf(bb_base_url(), C->cookie, path, out);
 }
 
 /* The text of body from `start` up to the next `end` (copied into out); fails when absent. */
@@ -164,10 +128,10 @@ static int64_t create_invoice(const char *currency, const char *due, const char 
              "{\"client_id\":%" PRId64 ",\"currency\":\"%s\",\"due_date\":\"%s\","
              "\"items\":[{\"description\":\"%s\",\"quantity\":1,\"unit_amount\":%" PRId64 "}]}",
              C->client_id, currency, due, description, unit_amount);
-    struct http_result r = api("POST", "/api/admin/invoices", body);
+    struct http_result r = bb_api("POST", "/api/admin/invoices", body);
     if (r.status != 201)
         fail_msg("create invoice: %ld %s", r.status, buf_cstr(&r.body));
-    int64_t id = int_of(r.json, "id");
+    int64_t id = bb_int(r.json, "id");
     http_result_free(&r);
     return id;
 }
@@ -175,28 +139,22 @@ static int64_t create_invoice(const char *currency, const char *due, const char 
 /* The invoice as the API answers it (caller decrefs). */
 static json_t *api_invoice(int64_t id)
 {
-    char path[80];
-    snprintf(path, sizeof path, "/api/admin/invoices/%" PRId64, id);
-    struct http_result r = api("GET", path, NULL);
-    assert_int_equal(r.status, 200);
-    json_t *inv = json_incref(r.json);
-    http_result_free(&r);
-    return inv;
+    return bb_json("GET", NULL, 200, "/api/admin/invoices/%" PRId64, id);
 }
 
 static void assert_invoice(int64_t id, const char *status, int64_t paid, size_t transactions)
 {
     json_t *inv = api_invoice(id);
     assert_string_equal(json_string_value(json_object_get(inv, "status")), status);
-    if (int_of(inv, "amount_paid") != paid)
-        fail_msg("amount_paid %" PRId64 ", expected %" PRId64, int_of(inv, "amount_paid"), paid);
+    if (bb_int(inv, "amount_paid") != paid)
+        fail_msg("amount_paid %" PRId64 ", expected %" PRId64, bb_int(inv, "amount_paid"), paid);
     assert_int_equal(json_array_size(json_object_get(inv, "transactions")), transactions);
     json_decref(inv);
 }
 
 static size_t api_invoice_count(void)
 {
-    struct http_result r = api("GET", "/api/admin/invoices?limit=200", NULL);
+    struct http_result r = bb_api("GET", "/api/admin/invoices?limit=200", NULL);
     assert_int_equal(r.status, 200);
     size_t n = json_array_size(json_object_get(r.json, "data"));
     http_result_free(&r);
@@ -208,7 +166,7 @@ static size_t audit_count(const char *action, int64_t invoice_id)
     char path[200];
     snprintf(path, sizeof path, "/api/admin/audit-logs?action=%s&entity=invoice&entity_id=%" PRId64,
              action, invoice_id);
-    struct http_result r = api("GET", path, NULL);
+    struct http_result r = bb_api("GET", path, NULL);
     assert_int_equal(r.status, 200);
     size_t n = json_array_size(json_object_get(r.json, "data"));
     http_result_free(&r);
@@ -231,7 +189,7 @@ static void every_route_redirects_to_login_without_a_session(void **state)
     for (int bogus = 0; bogus < 2; bogus++) {
         const char *cookie = bogus ? "lumi_session=not-a-real-session" : NULL;
         for (size_t i = 0; gets[i] != NULL; i++) {
-            struct http_result r = browse(C->srv.base_url, "GET", gets[i], cookie, NULL, NULL);
+            struct http_result r = browse(bb_base_url(), "GET", gets[i], cookie, NULL, NULL);
             if (r.status != 303)
                 fail_msg("GET %s answered %ld without a session", gets[i], r.status);
             assert_location(&r, "/admin/login");
@@ -239,7 +197,7 @@ static void every_route_redirects_to_login_without_a_session(void **state)
             http_result_free(&r);
         }
         for (size_t i = 0; posts[i] != NULL; i++) {
-            struct http_result r = browse(C->srv.base_url, "POST", posts[i], cookie,
+            struct http_result r = browse(bb_base_url(), "POST", posts[i], cookie,
                                           "amount=1.00&reference=x&client_id=1&currency=usd"
                                           "&description_1=x&unit_amount_1=1",
                                           NULL);
@@ -252,15 +210,15 @@ static void every_route_redirects_to_login_without_a_session(void **state)
     assert_int_equal(api_invoice_count(), 0);
 
     /* Now log in for the tests that follow, and make a client. */
-    long st = browse_login(C->srv.base_url, "admin", ADMIN_EMAIL, ADMIN_PASSWORD, C->cookie,
+    long st = browse_login(bb_base_url(), "admin", ADMIN_EMAIL, ADMIN_PASSWORD, C->cookie,
                            sizeof C->cookie);
     assert_int_equal(st, 303);
-    struct http_result c = api("POST", "/api/admin/clients",
-                               "{\"email\":\"ada@example.com\",\"first_name\":\"Ada\","
-                               "\"last_name\":\"Lovelace\"}");
+    struct http_result c = bb_api("POST", "/api/admin/clients",
+                                  "{\"email\":\"ada@example.com\",\"first_name\":\"Ada\","
+                                  "\"last_name\":\"Lovelace\"}");
     if (c.status != 201)
         fail_msg("client: %ld %s", c.status, buf_cstr(&c.body));
-    C->client_id = int_of(c.json, "id");
+    C->client_id = bb_int(c.json, "id");
     http_result_free(&c);
 }
 
@@ -281,7 +239,7 @@ static void dashboard_shows_revenue_unpaid_overdue_and_the_chart(void **state)
     C->overdue = create_invoice("usd", "2020-01-01", "Old domain", 700);
     char path[120];
     snprintf(path, sizeof path, "/api/admin/invoices/%" PRId64 "/payments", C->partial);
-    r = api("POST", path, "{\"amount\":1250,\"reference\":\"bank-1\"}");
+    r = bb_api("POST", path, "{\"amount\":1250,\"reference\":\"bank-1\"}");
     if (r.status != 200)
         fail_msg("manual payment: %ld %s", r.status, buf_cstr(&r.body));
     http_result_free(&r);
@@ -324,7 +282,7 @@ static void dashboard_shows_revenue_unpaid_overdue_and_the_chart(void **state)
 static void dashboard_lists_failed_jobs_and_services_escaped(void **state)
 {
     (void)state;
-    struct db *db = testdb_open(C->url);
+    struct db *db = testdb_open(bb_db_url());
     testdb_exec(db, "INSERT INTO jobs (action, status, attempts, max_attempts, run_at, last_error,"
                     " created_at, updated_at) VALUES ('provision', 'failed', 8, 8,"
                     " '2026-11-01T00:00:00Z', '<script>alert(1)</script> panel said no',"
@@ -584,15 +542,15 @@ static void new_invoice_form_creates_and_escapes(void **state)
     assert_int_equal(api_invoice_count(), before + 1);
 
     json_t *inv = api_invoice(id);
-    assert_int_equal(int_of(inv, "total"), 2498);
+    assert_int_equal(bb_int(inv, "total"), 2498);
     assert_string_equal(json_string_value(json_object_get(inv, "due_date")),
                         "2026-12-24T00:00:00Z");
     const json_t *items = json_object_get(inv, "items");
     assert_int_equal(json_array_size(items), 2);
     assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "description")),
                         "<script>alert(1)</script>");
-    assert_int_equal(int_of(json_array_get(items, 0), "quantity"), 2);
-    assert_int_equal(int_of(json_array_get(items, 0), "unit_amount"), 999);
+    assert_int_equal(bb_int(json_array_get(items, 0), "quantity"), 2);
+    assert_int_equal(bb_int(json_array_get(items, 0), "unit_amount"), 999);
     json_decref(inv);
 
     /* A reference already used (on another invoice) records nothing, and says so. */

@@ -26,6 +26,7 @@
 #include "core/str.h"
 #include "fakes/fake_pterodactyl.h"
 #include "gateways/stripe_sig.h"
+#include "support/bbenv.h"
 #include "support/browse.h"
 #include "support/httpc.h"
 #include "support/proc.h"
@@ -45,11 +46,6 @@
     "\"environment\":{\"SERVER_JARFILE\":\"a-jar-name-longer-than-twenty.jar\"}}"
 
 struct ctx {
-    char *url;
-    char env_db[600];
-    const char *env[5];
-    struct lumi_server srv;
-    char auth[160];
     char session[200]; /* "lumi_session=…" */
     char csrf[80];
     struct fake_ptero *ptero;
@@ -62,61 +58,10 @@ static struct ctx *C;
 
 /* ---- plumbing ----------------------------------------------------------- */
 
-static void run_ok(const char *const *argv, const char *stdin_text)
-{
-    struct lumi_run_result r;
-    if (lumi_run(argv, C->env, stdin_text, &r) != 0)
-        fail_msg("could not run lumi %s", argv[0]);
-    if (r.exit_code != 0)
-        fail_msg("lumi %s exited %d: %s", argv[0], r.exit_code, buf_cstr(&r.err));
-    lumi_run_result_free(&r);
-}
-
-static struct http_result api(const char *method, const char *path, const char *body)
-{
-    return http_api(C->srv.base_url, C->auth, method, path, body);
-}
-
-static struct http_result apif(const char *method, const char *body, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static struct http_result apif(const char *method, const char *body, const char *fmt, ...)
-{
-    char path[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    return api(method, path, body);
-}
-
-static int64_t create_ok(const char *path, const char *body)
-{
-    struct http_result r = api("POST", path, body);
-    if (r.status != 201)
-        fail_msg("POST %s: %ld %s", path, r.status, buf_cstr(&r.body));
-    int64_t id = json_integer_value(json_object_get(r.json, "id"));
-    http_result_free(&r);
-    assert_true(id > 0);
-    return id;
-}
-
-static const char *str_of(const json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s != NULL ? s : "";
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* method path as the logged-in admin (form may be NULL). */
 static struct http_result as_admin(const char *method, const char *path, const char *form)
 {
-    return browse(C->srv.base_url, method, path, C->session, form, NULL);
+    return browse(bb_base_url(), method, path, C->session, form, NULL);
 }
 
 /* GET path as the admin; expects status and answers the body (caller frees). */
@@ -169,11 +114,7 @@ static char *post_303(const char *path, const char *form)
 /* The service as the API shows it (caller decrefs). */
 static json_t *service_json(int64_t id)
 {
-    struct http_result r = apif("GET", NULL, "/api/admin/services/%" PRId64, id);
-    assert_int_equal(r.status, 200);
-    json_t *j = json_incref(r.json);
-    http_result_free(&r);
-    return j;
+    return bb_json("GET", NULL, 200, "/api/admin/services/%" PRId64, id);
 }
 
 /* Polls the API until the service's status is want. */
@@ -181,13 +122,13 @@ static void wait_status(int64_t id, const char *want)
 {
     for (int i = 0; i < SETTLE_S * 10; i++) {
         json_t *s = service_json(id);
-        bool done = strcmp(str_of(s, "status"), want) == 0;
+        bool done = strcmp(bb_str(s, "status"), want) == 0;
         if (!done && i == SETTLE_S * 10 - 1)
-            fail_msg("service %" PRId64 " never became %s (is %s)", id, want, str_of(s, "status"));
+            fail_msg("service %" PRId64 " never became %s (is %s)", id, want, bb_str(s, "status"));
         json_decref(s);
         if (done)
             return;
-        sleep_ms(100);
+        bb_sleep_ms(100);
     }
 }
 
@@ -201,7 +142,7 @@ static size_t job_count(int64_t id)
 
 static int64_t service_count(void)
 {
-    struct http_result r = api("GET", "/api/admin/services?limit=200", NULL);
+    struct http_result r = bb_api("GET", "/api/admin/services?limit=200", NULL);
     assert_int_equal(r.status, 200);
     int64_t n = (int64_t)json_array_size(json_object_get(r.json, "data"));
     http_result_free(&r);
@@ -268,21 +209,11 @@ static int64_t order_through_form(int64_t client_id, int64_t product_id, const c
 static int setup(void **state)
 {
     C = calloc(1, sizeof *C);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    crypto_init();
     C->ptero = fake_ptero_start(PTERO_KEY);
-    C->url = testdb_create();
-    snprintf(C->env_db, sizeof C->env_db, "DATABASE_URL=%s", C->url);
-    C->env[0] = C->env_db;
-    C->env[1] = "LUMI_SECRET_KEY=" SECRET_KEY;
-    C->env[2] = "STRIPE_WEBHOOK_SECRET=" WHSEC;
-    C->env[3] = NULL;
-    const char *migrate[] = {"migrate", NULL};
-    run_ok(migrate, NULL);
-    const char *admin[] = {"admin", "create", ADMIN_EMAIL, NULL};
-    run_ok(admin, ADMIN_PASSWORD "\n");
-    lumi_token_header(C->env, "pages-services-test", C->auth, sizeof C->auth);
-    lumi_serve_start(&C->srv, C->env);
+    bb_init(SECRET_KEY);
+    bb_env_add("STRIPE_WEBHOOK_SECRET=%s", WHSEC);
+    bb_prepare(ADMIN_EMAIL, ADMIN_PASSWORD, "pages-services-test");
+    bb_serve();
 
     char body[1024];
     snprintf(
@@ -290,44 +221,41 @@ static int setup(void **state)
         "{\"name\":\"Game panel\",\"type\":\"pterodactyl\",\"url\":\"%s\",\"api_key\":\"" PTERO_KEY
         "\"}",
         fake_ptero_url(C->ptero));
-    C->server_id = create_ok("/api/admin/servers", body);
+    C->server_id = bb_create_ok("/api/admin/servers", body);
     C->client_id =
-        create_ok("/api/admin/clients", "{\"email\":\"ada@example.com\","
-                                        "\"first_name\":\"Ada\",\"last_name\":\"Lovelace\"}");
+        bb_create_ok("/api/admin/clients", "{\"email\":\"ada@example.com\","
+                                           "\"first_name\":\"Ada\",\"last_name\":\"Lovelace\"}");
     C->evil_client_id =
-        create_ok("/api/admin/clients",
-                  "{\"email\":\"eve@example.com\","
-                  "\"first_name\":\"<script>alert(1)</script>\",\"last_name\":\"Eve\"}");
+        bb_create_ok("/api/admin/clients",
+                     "{\"email\":\"eve@example.com\","
+                     "\"first_name\":\"<script>alert(1)</script>\",\"last_name\":\"Eve\"}");
     snprintf(
         body, sizeof body,
         "{\"name\":\"Minecraft 1G\",\"type\":\"game_server\",\"price\":1500,\"currency\":\"usd\","
         "\"billing_cycle\":\"monthly\",\"setup_fee\":500,\"server_id\":%" PRId64
         ",\"autosetup\":\"order\",\"config\":" GAME_CONFIG "}",
         C->server_id);
-    C->product_id = create_ok("/api/admin/products", body);
+    C->product_id = bb_create_ok("/api/admin/products", body);
     snprintf(body, sizeof body,
              "{\"name\":\"Minecraft "
              "manual\",\"type\":\"game_server\",\"price\":990,\"currency\":\"eur\","
              "\"billing_cycle\":\"monthly\",\"server_id\":%" PRId64
              ",\"autosetup\":\"manual\",\"config\":" GAME_CONFIG "}",
              C->server_id);
-    C->manual_product_id = create_ok("/api/admin/products", body);
+    C->manual_product_id = bb_create_ok("/api/admin/products", body);
 
-    if (browse_login(C->srv.base_url, "admin", ADMIN_EMAIL, ADMIN_PASSWORD, C->session,
-                     sizeof C->session) != 303)
-        fail_msg("admin login failed");
-    browse_csrf(C->srv.base_url, C->session, "/admin/services/new", C->csrf);
+    bb_admin_login(ADMIN_EMAIL, ADMIN_PASSWORD, C->session, sizeof C->session);
+
+    browse_csrf(bb_base_url(), C->session, "/admin/services/new", C->csrf);
     *state = C;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    int status = lumi_serve_stop(&C->srv);
+    int status = bb_finish();
     fake_ptero_stop(C->ptero);
-    testdb_drop(C->url);
     free(C);
-    curl_global_cleanup();
     return status == 0 ? 0 : -1;
 }
 
@@ -357,7 +285,7 @@ static void every_route_redirects_to_login_without_a_session(void **state)
             const char *const *paths = post ? posts : gets;
             for (size_t i = 0; paths[i] != NULL; i++) {
                 struct http_result r =
-                    browse(C->srv.base_url, post ? "POST" : "GET", paths[i], cookie,
+                    browse(bb_base_url(), post ? "POST" : "GET", paths[i], cookie,
                            post ? "client_id=1&product_id=1&reason=manual" : NULL, NULL);
                 if (r.status != 303)
                     fail_msg("%s %s answered %ld without a session", post ? "POST" : "GET",
@@ -436,7 +364,7 @@ static void order_through_the_form_is_provisioned_and_shown(void **state)
     int64_t id = order_through_form(C->client_id, C->product_id, "play.example.com", &loc);
     C->service_id = id;
     json_t *s = service_json(id);
-    assert_string_equal(str_of(s, "domain"), "play.example.com");
+    assert_string_equal(bb_str(s, "domain"), "play.example.com");
     assert_int_equal(json_integer_value(json_object_get(s, "client_id")), C->client_id);
     const json_t *job = json_array_get(json_object_get(s, "jobs"), 0);
     int64_t job_id = json_integer_value(json_object_get(job, "id"));
@@ -475,9 +403,9 @@ static void order_through_the_form_is_provisioned_and_shown(void **state)
     assert_has(body, "<h1>Service #");
     assert_has(body, "badge-active\">active<");
     assert_has(body, "<span class=\"badge badge-ok\">done</span>");
-    assert_has(body, str_of(s, "external_id"));
-    assert_has(body, str_of(s, "remote_key"));
-    assert_has(body, str_of(s, "next_due_date"));
+    assert_has(body, bb_str(s, "external_id"));
+    assert_has(body, bb_str(s, "remote_key"));
+    assert_has(body, bb_str(s, "next_due_date"));
     /* The panel call is listed among the provision attempts. */
     assert_true(json_array_size(json_object_get(s, "attempts")) >= 1);
     assert_lacks(body, "No panel calls yet.");
@@ -574,23 +502,23 @@ static void suspend_button_needs_csrf_and_reaches_the_panel(void **state)
 
     json_t *svc = service_json(id);
     struct fake_ptero_server fs;
-    assert_int_equal(fake_ptero_find_server(C->ptero, str_of(svc, "remote_key"), &fs), 1);
+    assert_int_equal(fake_ptero_find_server(C->ptero, bb_str(svc, "remote_key"), &fs), 1);
     assert_true(fs.suspended);
     json_decref(svc);
 
-    r = apif("GET", NULL,
-             "/api/admin/audit-logs?action=SERVICE_SUSPENDED&entity=service&entity_id=%" PRId64,
-             id);
+    r = bb_apif("GET", NULL,
+                "/api/admin/audit-logs?action=SERVICE_SUSPENDED&entity=service&entity_id=%" PRId64,
+                id);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
     http_result_free(&r);
-    r = apif(
+    r = bb_apif(
         "GET", NULL,
         "/api/admin/audit-logs?action=SERVICE_SUSPEND_REQUESTED&entity=service&entity_id=%" PRId64,
         id);
     assert_int_equal(r.status, 200);
     const json_t *row = json_array_get(json_object_get(r.json, "data"), 0);
-    assert_string_equal(str_of(row, "actor_email"), ADMIN_EMAIL);
+    assert_string_equal(bb_str(row, "actor_email"), ADMIN_EMAIL);
     http_result_free(&r);
 }
 
@@ -639,13 +567,13 @@ static void failed_job_is_listed_with_its_reason(void **state)
              "\"billing_cycle\":\"monthly\",\"server_id\":%" PRId64
              ",\"autosetup\":\"order\",\"config\":" BAD_CONFIG "}",
              C->server_id);
-    int64_t p = create_ok("/api/admin/products", body_json);
+    int64_t p = bb_create_ok("/api/admin/products", body_json);
     char *loc = NULL;
     int64_t id = order_through_form(C->client_id, p, "", &loc);
     free(loc);
     wait_status(id, "failed");
 
-    struct http_result r = api("GET", "/api/admin/jobs?status=failed", NULL);
+    struct http_result r = bb_api("GET", "/api/admin/jobs?status=failed", NULL);
     assert_int_equal(r.status, 200);
     const json_t *job = NULL, *j;
     size_t i;
@@ -656,7 +584,7 @@ static void failed_job_is_listed_with_its_reason(void **state)
     }
     assert_non_null(job);
     int64_t job_id = json_integer_value(json_object_get(job, "id"));
-    const char *reason = str_of(job, "last_error");
+    const char *reason = bb_str(job, "last_error");
     assert_true(strlen(reason) > 0);
     char esc[2048], want[300];
     html_escape(reason, esc, sizeof esc);
@@ -695,7 +623,7 @@ static void failed_job_is_listed_with_its_reason(void **state)
     free(body);
 
     /* After the fix, Retry provisions it. */
-    r = apif("PATCH", "{\"config\":" GAME_CONFIG "}", "/api/admin/products/%" PRId64, p);
+    r = bb_apif("PATCH", "{\"config\":" GAME_CONFIG "}", "/api/admin/products/%" PRId64, p);
     assert_int_equal(r.status, 200);
     http_result_free(&r);
     char path[128], form[200];
@@ -716,7 +644,7 @@ static void deliver_stripe(const char *body)
     assert_int_equal(stripe_sign(WHSEC, body, strlen(body), (int64_t)time(NULL), hdr, sizeof hdr),
                      0);
     snprintf(sig, sizeof sig, "Stripe-Signature: %s", hdr);
-    snprintf(url, sizeof url, "%s/api/stripe/webhook", C->srv.base_url);
+    snprintf(url, sizeof url, "%s/api/stripe/webhook", bb_base_url());
     const char *headers[] = {"Content-Type: application/json", sig, NULL};
     struct http_result r;
     if (http_request("POST", url, headers, body, &r) != 0)
@@ -728,7 +656,7 @@ static void deliver_stripe(const char *body)
 
 static void webhook_events_page_shows_deliveries(void **state)
 {
-    struct http_result r = api("GET", "/api/admin/invoices?limit=1", NULL);
+    struct http_result r = bb_api("GET", "/api/admin/invoices?limit=1", NULL);
     assert_int_equal(r.status, 200);
     int64_t inv = json_integer_value(
         json_object_get(json_array_get(json_object_get(r.json, "data"), 0), "id"));
@@ -754,7 +682,7 @@ static void webhook_events_page_shows_deliveries(void **state)
              now);
     deliver_stripe(ev);
 
-    r = api("GET", "/api/admin/webhook-events", NULL);
+    r = bb_api("GET", "/api/admin/webhook-events", NULL);
     assert_int_equal(r.status, 200);
     const json_t *rows = json_object_get(r.json, "data");
     assert_int_equal(json_array_size(rows), 2);
@@ -767,11 +695,11 @@ static void webhook_events_page_shows_deliveries(void **state)
         snprintf(want, sizeof want, "<tr class=\"event-row\" data-id=\"%" PRId64 "\">",
                  (int64_t)json_integer_value(json_object_get(row, "id")));
         assert_has(body, want);
-        assert_has(body, str_of(row, "event_id"));
-        assert_has(body, str_of(row, "received_at"));
-        snprintf(want, sizeof want, "\">%s</span>", str_of(row, "status"));
+        assert_has(body, bb_str(row, "event_id"));
+        assert_has(body, bb_str(row, "received_at"));
+        snprintf(want, sizeof want, "\">%s</span>", bb_str(row, "status"));
         assert_has(body, want);
-        html_escape(str_of(row, "error"), esc, sizeof esc);
+        html_escape(bb_str(row, "error"), esc, sizeof esc);
         assert_has(body, esc);
     }
     http_result_free(&r);
@@ -846,7 +774,7 @@ static void service_list_pages_by_keyset(void **state)
              C->client_id, C->manual_product_id);
     int64_t first = 0, last = 0;
     for (int i = 0; i < 51; i++) {
-        int64_t id = create_ok("/api/admin/services", body_json);
+        int64_t id = bb_create_ok("/api/admin/services", body_json);
         if (first == 0)
             first = id;
         last = id;

@@ -25,6 +25,7 @@
 #include "core/crypto.h"
 #include "core/str.h"
 #include "core/utc.h"
+#include "support/bbenv.h"
 #include "support/browse.h"
 #include "support/httpc.h"
 #include "support/proc.h"
@@ -36,11 +37,6 @@
 #define NCODES 10
 
 struct ctx {
-    char *url;
-    char env_db[600];
-    const char *env[5];
-    struct lumi_server srv;
-    char auth[160];
     char session[200]; /* "lumi_session=…" */
     char secret[TOTP_SECRET_B32_LEN];
     char codes[NCODES][TOTP_RECOVERY_LEN];
@@ -49,33 +45,13 @@ struct ctx {
 
 static struct ctx *C;
 
-static void run_ok(const char *const *argv, const char *stdin_text)
-{
-    struct lumi_run_result r;
-    if (lumi_run(argv, C->env, stdin_text, &r) != 0)
-        fail_msg("could not run lumi %s", argv[0]);
-    if (r.exit_code != 0)
-        fail_msg("lumi %s exited %d: %s", argv[0], r.exit_code, buf_cstr(&r.err));
-    lumi_run_result_free(&r);
-}
-
 static int setup(void **state)
 {
     C = calloc(1, sizeof *C);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    crypto_init();
-    C->url = testdb_create();
-    snprintf(C->env_db, sizeof C->env_db, "DATABASE_URL=%s", C->url);
-    C->env[0] = C->env_db;
-    C->env[1] = "LUMI_SECRET_KEY=" SECRET_KEY;
-    C->env[2] = "LUMI_LOGIN_MAX_FAILURES=30";
-    C->env[3] = NULL;
-    const char *migrate[] = {"migrate", NULL};
-    run_ok(migrate, NULL);
-    const char *admin[] = {"admin", "create", ADMIN_EMAIL, NULL};
-    run_ok(admin, ADMIN_PASSWORD "\n");
-    lumi_token_header(C->env, "totp-test", C->auth, sizeof C->auth);
-    lumi_serve_start(&C->srv, C->env);
+    bb_init(SECRET_KEY);
+    bb_env_add("LUMI_LOGIN_MAX_FAILURES=30");
+    bb_prepare(ADMIN_EMAIL, ADMIN_PASSWORD, "totp-test");
+    bb_serve();
     *state = C;
     return 0;
 }
@@ -83,10 +59,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    int status = lumi_serve_stop(&C->srv);
-    testdb_drop(C->url);
+    int status = bb_finish();
     free(C);
-    curl_global_cleanup();
     return status == 0 ? 0 : -1;
 }
 
@@ -94,12 +68,7 @@ static int teardown(void **state)
 
 static struct http_result as_admin(const char *method, const char *path, const char *form)
 {
-    return browse(C->srv.base_url, method, path, C->session, form, NULL);
-}
-
-static struct http_result api(const char *method, const char *path, const char *body)
-{
-    return http_api(C->srv.base_url, C->auth, method, path, body);
+    return browse(bb_base_url(), method, path, C->session, form, NULL);
 }
 
 static void assert_location(const struct http_result *r, const char *prefix)
@@ -140,7 +109,7 @@ static void code_at(int64_t t, char out[TOTP_CODE_LEN])
 static struct http_result post_account(const char *path, const char *fields)
 {
     char csrf[80], form[600];
-    browse_csrf(C->srv.base_url, C->session, "/admin/account", csrf);
+    browse_csrf(bb_base_url(), C->session, "/admin/account", csrf);
     snprintf(form, sizeof form, "csrf_token=%s%s%s", csrf, fields ? "&" : "", fields ? fields : "");
     return as_admin("POST", path, form);
 }
@@ -149,7 +118,7 @@ static struct http_result post_account(const char *path, const char *fields)
 static struct http_result password_step(char *cookies_out, size_t sz)
 {
     char token[80], cookies[200], form[600], pw[200];
-    struct http_result r = browse(C->srv.base_url, "GET", "/admin/login", NULL, NULL, NULL);
+    struct http_result r = browse(bb_base_url(), "GET", "/admin/login", NULL, NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_true(browse_set_cookie_value(&r, "lumi_login_csrf", token, sizeof token));
     http_result_free(&r);
@@ -157,7 +126,7 @@ static struct http_result password_step(char *cookies_out, size_t sz)
     snprintf(cookies, sizeof cookies, "lumi_login_csrf=%s", token);
     snprintf(form, sizeof form, "login_csrf=%s&email=totp-admin%%40example.com&password=%s", token,
              pw);
-    r = browse(C->srv.base_url, "POST", "/admin/login", cookies, form, NULL);
+    r = browse(bb_base_url(), "POST", "/admin/login", cookies, form, NULL);
     char challenge[100] = "", csrf[100] = "";
     browse_set_cookie_value(&r, "lumi_login_challenge", challenge, sizeof challenge);
     browse_set_cookie_value(&r, "lumi_login_csrf", csrf, sizeof csrf);
@@ -178,7 +147,7 @@ static struct http_result code_step(const char *cookies, const char *code)
     csrf[n] = '\0';
     browse_urlencode(code, enc, sizeof enc);
     snprintf(form, sizeof form, "login_csrf=%s&code=%s", csrf, enc);
-    return browse(C->srv.base_url, "POST", "/admin/login/code", cookies, form, NULL);
+    return browse(bb_base_url(), "POST", "/admin/login/code", cookies, form, NULL);
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -190,24 +159,24 @@ static void account_pages_redirect_to_login_without_a_session(void **state)
     static const char *const posts[] = {"/admin/account/totp", "/admin/account/totp/confirm",
                                         "/admin/account/totp/disable", NULL};
     for (size_t i = 0; gets[i] != NULL; i++) {
-        struct http_result r = browse(C->srv.base_url, "GET", gets[i], NULL, NULL, NULL);
+        struct http_result r = browse(bb_base_url(), "GET", gets[i], NULL, NULL, NULL);
         assert_int_equal(r.status, 303);
         assert_location(&r, "/admin/login");
         http_result_free(&r);
     }
     for (size_t i = 0; posts[i] != NULL; i++) {
         struct http_result r =
-            browse(C->srv.base_url, "POST", posts[i], "lumi_session=bogus", "code=123456", NULL);
+            browse(bb_base_url(), "POST", posts[i], "lumi_session=bogus", "code=123456", NULL);
         assert_int_equal(r.status, 303);
         assert_location(&r, "/admin/login");
         http_result_free(&r);
     }
     /* The code form exists only as the answer to a right password. */
-    struct http_result r = browse(C->srv.base_url, "GET", "/admin/login/code", NULL, NULL, NULL);
+    struct http_result r = browse(bb_base_url(), "GET", "/admin/login/code", NULL, NULL, NULL);
     assert_int_equal(r.status, 303);
     assert_location(&r, "/admin/login");
     http_result_free(&r);
-    r = browse(C->srv.base_url, "POST", "/admin/login/code", NULL, "code=123456", NULL);
+    r = browse(bb_base_url(), "POST", "/admin/login/code", NULL, "code=123456", NULL);
     assert_int_equal(r.status, 403);
     http_result_free(&r);
 }
@@ -217,7 +186,7 @@ static void enable_on_the_account_page(void **state)
     (void)state;
     char cookie[200];
     assert_int_equal(
-        browse_login(C->srv.base_url, "admin", ADMIN_EMAIL, ADMIN_PASSWORD, cookie, sizeof cookie),
+        browse_login(bb_base_url(), "admin", ADMIN_EMAIL, ADMIN_PASSWORD, cookie, sizeof cookie),
         303);
     snprintf(C->session, sizeof C->session, "%s", cookie);
 
@@ -303,7 +272,7 @@ static void enable_on_the_account_page(void **state)
     assert_int_equal(r.status, 303);
     http_result_free(&r);
 
-    r = api("GET", "/api/admin/audit-logs?action=TOTP_ENABLED", NULL);
+    r = bb_api("GET", "/api/admin/audit-logs?action=TOTP_ENABLED", NULL);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
     http_result_free(&r);
@@ -313,7 +282,7 @@ static void login_with_password_then_code_reaches_the_dashboard(void **state)
 {
     (void)state;
     char csrf[80], form[200], cookies[400], code[TOTP_CODE_LEN];
-    browse_csrf(C->srv.base_url, C->session, "/admin/account", csrf);
+    browse_csrf(bb_base_url(), C->session, "/admin/account", csrf);
     snprintf(form, sizeof form, "csrf_token=%s", csrf);
     struct http_result r = as_admin("POST", "/admin/logout", form);
     assert_int_equal(r.status, 303);
@@ -347,7 +316,7 @@ static void login_with_password_then_code_reaches_the_dashboard(void **state)
     assert_body_has(&r, "Wrong or already used code");
     assert_false(sets_cookie(&r, "lumi_session"));
     http_result_free(&r);
-    r = api("GET", "/api/admin/audit-logs?action=LOGIN_FAILED&q=second-factor", NULL);
+    r = bb_api("GET", "/api/admin/audit-logs?action=LOGIN_FAILED&q=second-factor", NULL);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
     assert_null(strstr(buf_cstr(&r.body), wrong));
@@ -402,7 +371,7 @@ static void replayed_code_and_reused_recovery_code_fail(void **state)
     assert_int_equal(r.status, 401);
     http_result_free(&r);
 
-    r = api("GET", "/api/admin/audit-logs?action=RECOVERY_CODE_USED", NULL);
+    r = bb_api("GET", "/api/admin/audit-logs?action=RECOVERY_CODE_USED", NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
     http_result_free(&r);
     r = as_admin("GET", "/admin/account", NULL);
@@ -414,7 +383,7 @@ static void json_login_needs_the_second_factor_too(void **state)
 {
     (void)state;
     struct http_result r =
-        http_api(C->srv.base_url, NULL, "POST", "/api/admin/login",
+        http_api(bb_base_url(), NULL, "POST", "/api/admin/login",
                  "{\"email\":\"" ADMIN_EMAIL "\",\"password\":\"" ADMIN_PASSWORD "\"}");
     assert_int_equal(r.status, 401);
     assert_string_equal(http_error_code(&r), "second_factor_required");
@@ -424,18 +393,18 @@ static void json_login_needs_the_second_factor_too(void **state)
     assert_int_equal(strlen(challenge), 64);
     char body[300];
     snprintf(body, sizeof body, "{\"challenge\":\"%s\",\"code\":\"000000\"}", challenge);
-    struct http_result w = http_api(C->srv.base_url, NULL, "POST", "/api/admin/login", body);
+    struct http_result w = http_api(bb_base_url(), NULL, "POST", "/api/admin/login", body);
     assert_int_equal(w.status, 401);
     http_result_free(&w);
     snprintf(body, sizeof body, "{\"challenge\":\"%s\",\"code\":\"%s\"}", challenge, C->codes[1]);
-    w = http_api(C->srv.base_url, NULL, "POST", "/api/admin/login", body);
+    w = http_api(bb_base_url(), NULL, "POST", "/api/admin/login", body);
     assert_int_equal(w.status, 200);
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(w.json, "user"), "email")), ADMIN_EMAIL);
     assert_true(sets_cookie(&w, "lumi_session"));
     http_result_free(&w);
     /* Used: the challenge is gone. */
-    w = http_api(C->srv.base_url, NULL, "POST", "/api/admin/login", body);
+    w = http_api(bb_base_url(), NULL, "POST", "/api/admin/login", body);
     assert_int_equal(w.status, 401);
     http_result_free(&w);
     http_result_free(&r);
@@ -466,20 +435,20 @@ static void disable_needs_the_password_and_nothing_secret_is_audited(void **stat
     /* The password alone opens a session again. */
     char cookie[200];
     assert_int_equal(
-        browse_login(C->srv.base_url, "admin", ADMIN_EMAIL, ADMIN_PASSWORD, cookie, sizeof cookie),
+        browse_login(bb_base_url(), "admin", ADMIN_EMAIL, ADMIN_PASSWORD, cookie, sizeof cookie),
         303);
 
-    r = api("GET", "/api/admin/audit-logs?action=TOTP_DISABLED", NULL);
+    r = bb_api("GET", "/api/admin/audit-logs?action=TOTP_DISABLED", NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
     http_result_free(&r);
-    r = api("GET", "/api/admin/audit-logs?format=jsonl", NULL);
+    r = bb_api("GET", "/api/admin/audit-logs?format=jsonl", NULL);
     assert_int_equal(r.status, 200);
     assert_null(strstr(buf_cstr(&r.body), C->secret));
     assert_null(strstr(buf_cstr(&r.body), C->used_code));
     for (int i = 0; i < NCODES; i++)
         assert_null(strstr(buf_cstr(&r.body), C->codes[i]));
     http_result_free(&r);
-    char *log = lumi_server_log(&C->srv);
+    char *log = lumi_server_log(bb_server());
     assert_null(strstr(log, C->secret));
     for (int i = 0; i < NCODES; i++)
         assert_null(strstr(log, C->codes[i]));

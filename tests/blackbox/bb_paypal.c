@@ -28,6 +28,7 @@
 
 #include "core/crypto.h"
 #include "fakes/fake_paypal.h"
+#include "support/bbenv.h"
 #include "support/httpc.h"
 #include "support/proc.h"
 #include "support/testdb.h"
@@ -38,13 +39,7 @@
 #define PP_WEBHOOK "WH-BB-PAYPAL-0001"
 
 struct ctx {
-    char *url;
-    char env_db[600], env_base[200], env_ca[600];
-    const char *env[16];
-    struct lumi_server srv;
     struct fake_paypal *pp;
-    struct db *db;
-    char auth[160];
     int64_t client_id;
 };
 
@@ -52,66 +47,24 @@ static struct ctx *C;
 
 /* ---- plumbing ----------------------------------------------------------- */
 
-static struct http_result api(const char *method, const char *path, const char *body)
-{
-    return http_api(C->srv.base_url, C->auth, method, path, body);
-}
-
-static int64_t count_sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int64_t count_sql(const char *fmt, ...)
-{
-    char sql[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    struct lumi_err err;
-    int64_t n = -1;
-    if (db_query_int64(C->db, sql, 0, NULL, &n, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-    return n;
-}
-
 static int64_t payments_of(int64_t inv)
 {
-    return count_sql("SELECT COUNT(*) FROM transactions WHERE invoice_id = %" PRId64, inv);
-}
-
-static const char *str_of(const json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s != NULL ? s : "";
-}
-
-static int64_t int_of(const json_t *o, const char *key)
-{
-    return json_integer_value(json_object_get(o, key));
-}
-
-static int64_t create_ok(const char *path, const char *body)
-{
-    struct http_result r = api("POST", path, body);
-    if (r.status != 201)
-        fail_msg("POST %s: %ld %s", path, r.status, buf_cstr(&r.body));
-    int64_t id = int_of(r.json, "id");
-    http_result_free(&r);
-    return id;
+    return bb_count("SELECT COUNT(*) FROM transactions WHERE invoice_id = %" PRId64, inv);
 }
 
 static void assert_invoice(int64_t id, const char *status, int64_t paid, int64_t refunded)
 {
     char path[64];
     snprintf(path, sizeof path, "/api/admin/invoices/%" PRId64, id);
-    struct http_result r = api("GET", path, NULL);
+    struct http_result r = bb_api("GET", path, NULL);
     assert_int_equal(r.status, 200);
     const json_t *inv = r.json;
-    if (strcmp(str_of(inv, "status"), status) != 0 || int_of(inv, "amount_paid") != paid ||
-        int_of(inv, "amount_refunded") != refunded)
+    if (strcmp(bb_str(inv, "status"), status) != 0 || bb_int(inv, "amount_paid") != paid ||
+        bb_int(inv, "amount_refunded") != refunded)
         fail_msg("invoice %" PRId64 ": want %s paid %" PRId64 " refunded %" PRId64
                  ", got %s paid %" PRId64 " refunded %" PRId64,
-                 id, status, paid, refunded, str_of(inv, "status"), int_of(inv, "amount_paid"),
-                 int_of(inv, "amount_refunded"));
+                 id, status, paid, refunded, bb_str(inv, "status"), bb_int(inv, "amount_paid"),
+                 bb_int(inv, "amount_refunded"));
     http_result_free(&r);
 }
 
@@ -124,7 +77,7 @@ static int64_t invoice2(int64_t amount_a, int64_t amount_b)
              "{\"description\":\"Hosting\",\"quantity\":1,\"unit_amount\":%" PRId64 "},"
              "{\"description\":\"Backups\",\"quantity\":2,\"unit_amount\":%" PRId64 "}]}",
              C->client_id, amount_a, amount_b);
-    return create_ok("/api/admin/invoices", body);
+    return bb_create_ok("/api/admin/invoices", body);
 }
 
 /* POST /api/paypal/checkout {invoice_id}: copies the order id into out. */
@@ -132,12 +85,12 @@ static void checkout(int64_t invoice_id, char *out, size_t outsz)
 {
     char body[64];
     snprintf(body, sizeof body, "{\"invoice_id\":%" PRId64 "}", invoice_id);
-    struct http_result r = api("POST", "/api/paypal/checkout", body);
+    struct http_result r = bb_api("POST", "/api/paypal/checkout", body);
     if (r.status != 200)
         fail_msg("checkout: %ld %s", r.status, buf_cstr(&r.body));
-    snprintf(out, outsz, "%s", str_of(r.json, "order_id"));
+    snprintf(out, outsz, "%s", bb_str(r.json, "order_id"));
     assert_true(out[0] != '\0');
-    assert_true(strstr(str_of(r.json, "url"), out) != NULL);
+    assert_true(strstr(bb_str(r.json, "url"), out) != NULL);
     http_result_free(&r);
 }
 
@@ -145,7 +98,7 @@ static void checkout(int64_t invoice_id, char *out, size_t outsz)
 static void capture_return(int64_t inv, const char *order_id, char *result, size_t rsz)
 {
     char url[300];
-    snprintf(url, sizeof url, "%s/api/paypal/capture?token=%s", C->srv.base_url, order_id);
+    snprintf(url, sizeof url, "%s/api/paypal/capture?token=%s", bb_base_url(), order_id);
     struct http_result r;
     assert_int_equal(http_request("GET", url, NULL, NULL, &r), 0);
     if (r.status != 303)
@@ -171,7 +124,7 @@ static void capture_id_of(const char *order_id, char *out, size_t outsz)
     const json_t *pu = json_array_get(json_object_get(o, "purchase_units"), 0);
     const json_t *cap =
         json_array_get(json_object_get(json_object_get(pu, "payments"), "captures"), 0);
-    snprintf(out, outsz, "%s", str_of(cap, "id"));
+    snprintf(out, outsz, "%s", bb_str(cap, "id"));
     json_decref(o);
     assert_true(out[0] != '\0');
 }
@@ -181,7 +134,7 @@ static struct http_result deliver_with(const char *body, const struct fake_paypa
 {
     char url[128];
     char h[5][PAYPAL_SIG_B64_MAX + 64];
-    snprintf(url, sizeof url, "%s/api/paypal/webhook", C->srv.base_url);
+    snprintf(url, sizeof url, "%s/api/paypal/webhook", bb_base_url());
     const char *headers[7] = {"Content-Type: application/json", NULL};
     if (sig != NULL) {
         struct paypal_sig_headers ph;
@@ -214,7 +167,7 @@ static void deliver_expect(const char *body, long status, const char *outcome)
     struct http_result r = deliver(body);
     if (r.status != status)
         fail_msg("delivery: want %ld, got %ld %s", status, r.status, buf_cstr(&r.body));
-    if (outcome != NULL && strcmp(str_of(r.json, "status"), outcome) != 0)
+    if (outcome != NULL && strcmp(bb_str(r.json, "status"), outcome) != 0)
         fail_msg("delivery: want status %s, got %s", outcome, buf_cstr(&r.body));
     http_result_free(&r);
 }
@@ -223,45 +176,30 @@ static void deliver_expect(const char *body, long status, const char *outcome)
 static bool api_verify_called(void)
 {
     struct fake_recorded rec;
-    if (fake_find_last(fake_paypal_http(C->pp), "POST", "/v1/notifications/verify-webhook-signature",
-                       &rec) != 0)
+    if (fake_find_last(fake_paypal_http(C->pp), "POST",
+                       "/v1/notifications/verify-webhook-signature", &rec) != 0)
         return false;
     fake_recorded_free(&rec);
     return true;
 }
 
-static void env_build(const char *verify)
-{
-    int i = 0;
-    C->env[i++] = C->env_db;
-    C->env[i++] = "LUMI_SECRET_KEY=" SECRET_KEY;
-    C->env[i++] = "PAYPAL_CLIENT_ID=" PP_CLIENT;
-    C->env[i++] = "PAYPAL_CLIENT_SECRET=" PP_SECRET;
-    C->env[i++] = "PAYPAL_WEBHOOK_ID=" PP_WEBHOOK;
-    C->env[i++] = C->env_base;
-    C->env[i++] = C->env_ca;
-    C->env[i++] = "PAYPAL_CERT_HOSTS=localhost";
-    C->env[i++] = verify;
-    C->env[i++] = NULL;
-}
-
 static int setup(void **state)
 {
     C = calloc(1, sizeof *C);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    crypto_init();
     C->pp = fake_paypal_start(PP_CLIENT, PP_SECRET, PP_WEBHOOK);
-    C->url = testdb_create();
-    snprintf(C->env_db, sizeof C->env_db, "DATABASE_URL=%s", C->url);
-    snprintf(C->env_base, sizeof C->env_base, "PAYPAL_API_BASE=%s", fake_paypal_url(C->pp));
-    snprintf(C->env_ca, sizeof C->env_ca, "LUMI_CA_FILE=%s", fake_paypal_ca_file(C->pp));
-    env_build("PAYPAL_WEBHOOK_VERIFY=api");
-
-    lumi_token_header(C->env, "paypal-test", C->auth, sizeof C->auth);
-    C->db = testdb_open(C->url);
-    lumi_serve_start(&C->srv, C->env);
-    C->client_id = create_ok("/api/admin/clients", "{\"email\":\"grace@example.com\","
-                                                   "\"first_name\":\"Grace\",\"last_name\":\"H\"}");
+    bb_init(SECRET_KEY);
+    bb_env_add("PAYPAL_CLIENT_ID=%s", PP_CLIENT);
+    bb_env_add("PAYPAL_CLIENT_SECRET=%s", PP_SECRET);
+    bb_env_add("PAYPAL_WEBHOOK_ID=%s", PP_WEBHOOK);
+    bb_env_add("PAYPAL_API_BASE=%s", fake_paypal_url(C->pp));
+    bb_env_add("LUMI_CA_FILE=%s", fake_paypal_ca_file(C->pp));
+    bb_env_add("PAYPAL_CERT_HOSTS=localhost");
+    bb_env_add("PAYPAL_WEBHOOK_VERIFY=api");
+    bb_token("paypal-test");
+    bb_serve();
+    C->client_id =
+        bb_create_ok("/api/admin/clients", "{\"email\":\"grace@example.com\","
+                                           "\"first_name\":\"Grace\",\"last_name\":\"H\"}");
     *state = C;
     return 0;
 }
@@ -269,14 +207,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    int status = lumi_serve_stop(&C->srv);
-    if (status != 0)
-        fprintf(stderr, "lumi serve exited %d\n", status);
-    db_close(C->db);
+    int status = bb_finish();
     fake_paypal_stop(C->pp);
-    testdb_drop(C->url);
     free(C);
-    curl_global_cleanup();
     return status == 0 ? 0 : -1;
 }
 
@@ -294,16 +227,16 @@ static void checkout_approve_return_pays_once(void **state)
     assert_non_null(o);
     const json_t *pu = json_array_get(json_object_get(o, "purchase_units"), 0);
     const json_t *amount = json_object_get(pu, "amount");
-    assert_string_equal(str_of(amount, "currency_code"), "USD");
-    assert_string_equal(str_of(amount, "value"), "15.00");
+    assert_string_equal(bb_str(amount, "currency_code"), "USD");
+    assert_string_equal(bb_str(amount, "value"), "15.00");
     const json_t *items = json_object_get(pu, "items");
     assert_int_equal(json_array_size(items), 2);
     const json_t *it0 = json_array_get(items, 0), *it1 = json_array_get(items, 1);
-    assert_string_equal(str_of(it0, "name"), "Hosting");
-    assert_string_equal(str_of(json_object_get(it0, "unit_amount"), "value"), "12.00");
-    assert_string_equal(str_of(it1, "name"), "Backups");
-    assert_string_equal(str_of(it1, "quantity"), "2");
-    assert_string_equal(str_of(json_object_get(it1, "unit_amount"), "value"), "1.50");
+    assert_string_equal(bb_str(it0, "name"), "Hosting");
+    assert_string_equal(bb_str(json_object_get(it0, "unit_amount"), "value"), "12.00");
+    assert_string_equal(bb_str(it1, "name"), "Backups");
+    assert_string_equal(bb_str(it1, "quantity"), "2");
+    assert_string_equal(bb_str(json_object_get(it1, "unit_amount"), "value"), "1.50");
     json_decref(o);
     assert_int_equal(fake_paypal_order_count(C->pp), 1);
 
@@ -332,7 +265,7 @@ static void return_before_approval_fails_and_pays_nothing(void **state)
 
     /* An order Lumi never created: no redirect to anyone's invoice. */
     char url[200];
-    snprintf(url, sizeof url, "%s/api/paypal/capture?token=NOSUCHORDER123", C->srv.base_url);
+    snprintf(url, sizeof url, "%s/api/paypal/capture?token=NOSUCHORDER123", bb_base_url());
     struct http_result r;
     assert_int_equal(http_request("GET", url, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 404);
@@ -362,8 +295,8 @@ static void webhooks_after_capture_then_refund(void **state)
 
     /* A partial refund, then the rest. */
     capture_id_of(oid, cap, sizeof cap);
-    char *refund = fake_paypal_event_refund(C->pp, "PAYMENT.CAPTURE.REFUNDED", cap, 500, "USD",
-                                            NULL);
+    char *refund =
+        fake_paypal_event_refund(C->pp, "PAYMENT.CAPTURE.REFUNDED", cap, 500, "USD", NULL);
     assert_non_null(refund);
     deliver_expect(refund, 200, "processed");
     assert_invoice(inv, "partially_refunded", 2000, 500);
@@ -391,7 +324,7 @@ static void order_approved_webhook_captures_server_side(void **state)
     assert_invoice(inv, "paid", 990, 0);
     assert_int_equal(payments_of(inv), 1);
     json_t *o = fake_paypal_order_json(C->pp, oid);
-    assert_string_equal(str_of(o, "status"), "COMPLETED");
+    assert_string_equal(bb_str(o, "status"), "COMPLETED");
     json_decref(o);
 
     /* The buyer's late return changes nothing. */
@@ -411,14 +344,14 @@ static void declined_and_pending_captures_through_http(void **state)
     int64_t inv = invoice2(900, 0);
     checkout(inv, oid, sizeof oid);
     assert_int_equal(fake_paypal_approve(C->pp, oid), 0);
-    int64_t failed_before = count_sql("SELECT COUNT(*) FROM audit_log WHERE action = "
-                                      "'PAYMENT_FAILED'");
+    int64_t failed_before = bb_count("SELECT COUNT(*) FROM audit_log WHERE action = "
+                                     "'PAYMENT_FAILED'");
     fake_paypal_decline_next_capture(C->pp);
     capture_return(inv, oid, result, sizeof result);
     assert_string_equal(result, "failed");
     assert_invoice(inv, "unpaid", 0, 0);
     assert_int_equal(payments_of(inv), 0);
-    assert_true(count_sql("SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_FAILED'") >
+    assert_true(bb_count("SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_FAILED'") >
                 failed_before);
     capture_return(inv, oid, result, sizeof result);
     assert_string_equal(result, "paid");
@@ -452,7 +385,7 @@ static void bad_deliveries_record_nothing(void **state)
     fake_paypal_approve(C->pp, oid);
     char *ev = fake_paypal_event_order_approved(C->pp, oid, NULL);
     assert_non_null(ev);
-    int64_t events = count_sql("SELECT COUNT(*) FROM webhook_events");
+    int64_t events = bb_count("SELECT COUNT(*) FROM webhook_events");
 
     /* No PAYPAL-* headers at all. */
     struct http_result r = deliver_with(ev, NULL);
@@ -477,10 +410,10 @@ static void bad_deliveries_record_nothing(void **state)
     assert_int_equal(r.status, 400);
     http_result_free(&r);
 
-    assert_int_equal(count_sql("SELECT COUNT(*) FROM webhook_events"), events);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM webhook_events"), events);
     assert_invoice(inv, "unpaid", 0, 0);
     json_t *o = fake_paypal_order_json(C->pp, oid);
-    assert_string_equal(str_of(o, "status"), "APPROVED"); /* never captured */
+    assert_string_equal(bb_str(o, "status"), "APPROVED"); /* never captured */
     json_decref(o);
 
     /* The genuine delivery still works, confirmed by PayPal's verify endpoint. */
@@ -495,9 +428,9 @@ static void bad_deliveries_record_nothing(void **state)
 static void local_verification_with_fetched_certificate(void **state)
 {
     (void)state;
-    assert_int_equal(lumi_serve_stop(&C->srv), 0);
-    env_build("PAYPAL_WEBHOOK_VERIFY=local");
-    lumi_serve_start(&C->srv, C->env);
+    assert_int_equal(bb_stop(), 0);
+    bb_env_add("PAYPAL_WEBHOOK_VERIFY=local");
+    bb_serve();
 
     int64_t inv = invoice2(1100, 0);
     char oid[128];
@@ -505,7 +438,7 @@ static void local_verification_with_fetched_certificate(void **state)
     fake_paypal_approve(C->pp, oid);
     char *ev = fake_paypal_event_order_approved(C->pp, oid, NULL);
     assert_non_null(ev);
-    int64_t events = count_sql("SELECT COUNT(*) FROM webhook_events");
+    int64_t events = bb_count("SELECT COUNT(*) FROM webhook_events");
     fake_clear_requests(fake_paypal_http(C->pp));
     fake_clear_requests(fake_paypal_cert_http(C->pp));
 
@@ -520,7 +453,7 @@ static void local_verification_with_fetched_certificate(void **state)
     assert_int_equal(r.status, 400);
     http_result_free(&r);
     free(tampered);
-    assert_int_equal(count_sql("SELECT COUNT(*) FROM webhook_events"), events);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM webhook_events"), events);
     assert_invoice(inv, "unpaid", 0, 0);
 
     /* The genuine delivery verifies against the fetched certificate and pays. */

@@ -20,6 +20,7 @@
 #include "fakes/fake_directadmin.h"
 #include "fakes/fake_pterodactyl.h"
 #include "fakes/fake_virtfusion.h"
+#include "support/bbenv.h"
 #include "support/httpc.h"
 #include "support/proc.h"
 #include "support/testdb.h"
@@ -31,11 +32,6 @@
 #define VF_WRONG "vf-token-WrongOne-9876543210"
 
 struct ctx {
-    char *url;
-    char env_db[600], env_ptero_url[200];
-    const char *env[8];
-    struct lumi_server srv;
-    char auth[160];
     struct fake_ptero *ptero;
     struct fake_da *da;
     struct fake_vf *vf;
@@ -44,54 +40,46 @@ struct ctx {
 
 static struct ctx *C;
 
+/* Keeps every API answer, to search them all for secrets at the end. */
+static void remember(const char *method, const char *path, const struct http_result *r)
+{
+    (void)method;
+    (void)path;
+    buf_append_str(&C->seen, buf_cstr(&r->body));
+}
+
 static int setup(void **state)
 {
     C = calloc(1, sizeof *C);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    crypto_init();
     buf_init(&C->seen, 64 << 20);
     C->ptero = fake_ptero_start(PTERO_KEY);
     C->da = fake_da_start("admin", DA_PASSWORD);
     C->vf = fake_vf_start(VF_TOKEN);
-    C->url = testdb_create();
-    snprintf(C->env_db, sizeof C->env_db, "DATABASE_URL=%s", C->url);
-    snprintf(C->env_ptero_url, sizeof C->env_ptero_url, "PTERODACTYL_URL=%s",
-             fake_ptero_url(C->ptero));
-    C->env[0] = C->env_db;
-    C->env[1] = "LUMI_SECRET_KEY=" SECRET_KEY;
-    C->env[2] = C->env_ptero_url;
-    C->env[3] = "PTERODACTYL_API_KEY=" PTERO_KEY;
-    C->env[4] = NULL;
+    bb_init(SECRET_KEY);
+    bb_env_add("PTERODACTYL_URL=%s", fake_ptero_url(C->ptero));
+    bb_env_add("PTERODACTYL_API_KEY=%s", PTERO_KEY);
+    bb_token("servers-test");
+    bb_check_answers(remember);
+    bb_serve();
 
-    lumi_token_header(C->env, "servers-test", C->auth, sizeof C->auth);
-    lumi_serve_start(&C->srv, C->env);
     *state = C;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    int status = lumi_serve_stop(&C->srv);
+    int status = bb_finish();
     fake_ptero_stop(C->ptero);
     fake_da_stop(C->da);
     fake_vf_stop(C->vf);
-    testdb_drop(C->url);
     buf_free(&C->seen);
     free(C);
-    curl_global_cleanup();
     return status == 0 ? 0 : -1;
-}
-
-static struct http_result api(const char *method, const char *path, const char *body)
-{
-    struct http_result r = http_api(C->srv.base_url, C->auth, method, path, body);
-    buf_append_str(&C->seen, buf_cstr(&r.body));
-    return r;
 }
 
 static int64_t create_server(const char *body)
 {
-    struct http_result r = api("POST", "/api/admin/servers", body);
+    struct http_result r = bb_api("POST", "/api/admin/servers", body);
     if (r.status != 201)
         fail_msg("create server: %ld %s", r.status, buf_cstr(&r.body));
     int64_t id = json_integer_value(json_object_get(r.json, "id"));
@@ -102,12 +90,7 @@ static int64_t create_server(const char *body)
 /* POST /api/admin/servers/{id}/test; returns the answer's JSON (caller decrefs). */
 static json_t *test_server(int64_t id)
 {
-    char path[128];
-    snprintf(path, sizeof path, "/api/admin/servers/%lld/test", (long long)id);
-    struct http_result r = api("POST", path, NULL);
-    assert_int_equal(r.status, 200);
-    json_t *j = json_incref(r.json);
-    http_result_free(&r);
+    json_t *j = bb_json("POST", NULL, 200, "/api/admin/servers/%lld/test", (long long)id);
     assert_true(json_is_boolean(json_object_get(j, "success")));
     assert_true(json_is_string(json_object_get(j, "message")));
     assert_true(json_integer_value(json_object_get(j, "latency_ms")) >= 0);
@@ -116,7 +99,7 @@ static json_t *test_server(int64_t id)
 
 static int64_t env_server_id(void)
 {
-    struct http_result r = api("GET", "/api/admin/servers", NULL);
+    struct http_result r = bb_api("GET", "/api/admin/servers", NULL);
     assert_int_equal(r.status, 200);
     json_t *data = json_object_get(r.json, "data"), *s;
     size_t i;
@@ -136,7 +119,7 @@ static void environment_panel_is_listed_and_tests_ok(void **state)
     assert_true(id > 0);
     char path[64];
     snprintf(path, sizeof path, "/api/admin/servers/%lld", (long long)id);
-    struct http_result r = api("GET", path, NULL);
+    struct http_result r = bb_api("GET", path, NULL);
     assert_string_equal(json_string_value(json_object_get(r.json, "type")), "pterodactyl");
     assert_string_equal(json_string_value(json_object_get(r.json, "api_key")), "********");
     http_result_free(&r);
@@ -144,12 +127,12 @@ static void environment_panel_is_listed_and_tests_ok(void **state)
     json_t *t = test_server(id);
     assert_true(json_is_true(json_object_get(t, "success")));
     json_decref(t);
-    r = api("GET", path, NULL);
+    r = bb_api("GET", path, NULL);
     assert_true(json_is_true(json_object_get(json_object_get(r.json, "status"), "ok")));
     http_result_free(&r);
 
     /* The environment's server cannot be edited through the API. */
-    r = api("PATCH", path, "{\"name\":\"mine now\"}");
+    r = bb_api("PATCH", path, "{\"name\":\"mine now\"}");
     assert_int_equal(r.status, 409);
     http_result_free(&r);
 }
@@ -178,12 +161,12 @@ static void stored_panels_test_and_keep_their_status(void **state)
     json_decref(t);
     char path[64];
     snprintf(path, sizeof path, "/api/admin/servers/%lld", (long long)vf);
-    struct http_result r = api("GET", path, NULL);
+    struct http_result r = bb_api("GET", path, NULL);
     assert_false(json_is_true(json_object_get(json_object_get(r.json, "status"), "ok")));
     http_result_free(&r);
 
     /* Fix the token: the next test passes. */
-    r = api("PATCH", path, "{\"api_key\":\"" VF_TOKEN "\"}");
+    r = bb_api("PATCH", path, "{\"api_key\":\"" VF_TOKEN "\"}");
     assert_int_equal(r.status, 200);
     assert_string_equal(json_string_value(json_object_get(r.json, "api_key")), "********");
     http_result_free(&r);
@@ -191,7 +174,7 @@ static void stored_panels_test_and_keep_their_status(void **state)
     assert_true(json_is_true(json_object_get(t, "success")));
     json_decref(t);
 
-    r = api("GET", "/api/admin/audit-logs?action=SERVER_TESTED&limit=100", NULL);
+    r = bb_api("GET", "/api/admin/audit-logs?action=SERVER_TESTED&limit=100", NULL);
     assert_true(json_array_size(json_object_get(r.json, "data")) >= 4);
     http_result_free(&r);
 }
@@ -199,16 +182,16 @@ static void stored_panels_test_and_keep_their_status(void **state)
 static void unsaved_fields_can_be_tested(void **state)
 {
     /* A port nothing listens on: refused, with a message saying so. */
-    struct http_result r = api("POST", "/api/admin/servers/test",
-                               "{\"name\":\"x\",\"type\":\"pterodactyl\",\"url\":"
-                               "\"http://127.0.0.1:9\",\"api_key\":\"ptla_x\"}");
+    struct http_result r = bb_api("POST", "/api/admin/servers/test",
+                                  "{\"name\":\"x\",\"type\":\"pterodactyl\",\"url\":"
+                                  "\"http://127.0.0.1:9\",\"api_key\":\"ptla_x\"}");
     assert_int_equal(r.status, 200);
     assert_false(json_is_true(json_object_get(r.json, "success")));
     assert_non_null(strstr(json_string_value(json_object_get(r.json, "message")), "connect"));
     http_result_free(&r);
 
-    r = api("POST", "/api/admin/servers/test",
-            "{\"name\":\"x\",\"type\":\"pterodactyl\",\"url\":\"ftp://x\",\"api_key\":\"k\"}");
+    r = bb_api("POST", "/api/admin/servers/test",
+               "{\"name\":\"x\",\"type\":\"pterodactyl\",\"url\":\"ftp://x\",\"api_key\":\"k\"}");
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(http_error_code(&r), "invalid_request"));
     http_result_free(&r);
@@ -217,7 +200,7 @@ static void unsaved_fields_can_be_tested(void **state)
     snprintf(body, sizeof body,
              "{\"name\":\"x\",\"type\":\"pterodactyl\",\"url\":\"%s\",\"api_key\":\"ptla_bad\"}",
              fake_ptero_url(C->ptero));
-    r = api("POST", "/api/admin/servers/test", body);
+    r = bb_api("POST", "/api/admin/servers/test", body);
     assert_false(json_is_true(json_object_get(r.json, "success")));
     assert_non_null(strstr(json_string_value(json_object_get(r.json, "message")), "API key"));
     http_result_free(&r);
@@ -227,7 +210,7 @@ static void cli_lists_and_tests_servers(void **state)
 {
     struct lumi_run_result r;
     const char *list[] = {"server", "list", NULL};
-    assert_int_equal(lumi_run(list, C->env, NULL, &r), 0);
+    assert_int_equal(lumi_run(list, bb_env(), NULL, &r), 0);
     assert_int_equal(r.exit_code, 0);
     assert_non_null(strstr(buf_cstr(&r.out), "environment"));
     assert_non_null(strstr(buf_cstr(&r.out), "directadmin"));
@@ -237,13 +220,13 @@ static void cli_lists_and_tests_servers(void **state)
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)env_server_id());
     const char *test[] = {"server", "test", id, NULL};
-    assert_int_equal(lumi_run(test, C->env, NULL, &r), 0);
+    assert_int_equal(lumi_run(test, bb_env(), NULL, &r), 0);
     assert_int_equal(r.exit_code, 0);
     assert_true(strncmp(buf_cstr(&r.out), "ok: ", 4) == 0);
     lumi_run_result_free(&r);
 
     const char *missing[] = {"server", "test", "9999", NULL};
-    assert_int_equal(lumi_run(missing, C->env, NULL, &r), 0);
+    assert_int_equal(lumi_run(missing, bb_env(), NULL, &r), 0);
     assert_int_equal(r.exit_code, 1);
     assert_non_null(strstr(buf_cstr(&r.err), "not found"));
     lumi_run_result_free(&r);
@@ -258,7 +241,7 @@ static void delete_follows_the_rules(void **state)
              fake_vf_url(C->vf));
     int64_t id = create_server(body);
     struct lumi_err err;
-    struct db *db = testdb_open(C->url);
+    struct db *db = testdb_open(bb_db_url());
     char sql[512];
     snprintf(sql, sizeof sql,
              "INSERT INTO products (name, type, server_id, price, currency, billing_cycle, "
@@ -268,32 +251,32 @@ static void delete_follows_the_rules(void **state)
     assert_int_equal(db_exec(db, sql, &err), 0);
     char path[64];
     snprintf(path, sizeof path, "/api/admin/servers/%lld", (long long)id);
-    struct http_result r = api("DELETE", path, NULL);
+    struct http_result r = bb_api("DELETE", path, NULL);
     assert_int_equal(r.status, 409);
     http_result_free(&r);
     assert_int_equal(db_exec(db, "DELETE FROM products", &err), 0);
     db_close(db);
-    r = api("DELETE", path, NULL);
+    r = bb_api("DELETE", path, NULL);
     assert_int_equal(r.status, 204);
     http_result_free(&r);
-    r = api("GET", path, NULL);
+    r = bb_api("GET", path, NULL);
     assert_int_equal(r.status, 404);
     http_result_free(&r);
 
     snprintf(path, sizeof path, "/api/admin/servers/%lld", (long long)env_server_id());
-    r = api("DELETE", path, NULL);
+    r = bb_api("DELETE", path, NULL);
     assert_int_equal(r.status, 409);
     http_result_free(&r);
 }
 
 static void secrets_appear_nowhere(void **state)
 {
-    struct http_result r = api("GET", "/api/admin/servers", NULL);
+    struct http_result r = bb_api("GET", "/api/admin/servers", NULL);
     http_result_free(&r);
-    r = api("GET", "/api/admin/audit-logs?format=jsonl", NULL);
+    r = bb_api("GET", "/api/admin/audit-logs?format=jsonl", NULL);
     assert_int_equal(r.status, 200);
     http_result_free(&r);
-    char *log = lumi_server_log(&C->srv);
+    char *log = lumi_server_log(bb_server());
     const char *secrets[] = {PTERO_KEY, DA_PASSWORD, VF_TOKEN, VF_WRONG};
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
         if (strstr(buf_cstr(&C->seen), secrets[i]) != NULL)
@@ -304,7 +287,7 @@ static void secrets_appear_nowhere(void **state)
     free(log);
     /* And not in clear in the database either. */
     struct lumi_err err;
-    struct db *db = testdb_open(C->url);
+    struct db *db = testdb_open(bb_db_url());
     int64_t n = -1;
     assert_int_equal(db_query_int64(db,
                                     "SELECT COUNT(*) FROM servers WHERE secret_enc LIKE '%Right%' "

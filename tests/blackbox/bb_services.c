@@ -27,6 +27,7 @@
 #include "core/crypto.h"
 #include "fakes/fake_pterodactyl.h"
 #include "provisioning/services.h"
+#include "support/bbenv.h"
 #include "support/httpc.h"
 #include "support/proc.h"
 #include "support/testdb.h"
@@ -38,12 +39,7 @@
 #define GAME_CONFIG "{\"nest_id\":1,\"egg_id\":1,\"node_id\":1,\"memory\":1024,\"disk\":2048}"
 
 struct ctx {
-    char *url;
-    char env_db[600];
-    const char *env[4];
-    struct lumi_server srv;
-    struct db *db; /* the test's own connection, for row counts */
-    char auth[160];
+
     struct fake_ptero *ptero;
     int64_t server_id, client_id, product_id;
     int64_t first, second; /* the two services ordered first */
@@ -53,58 +49,12 @@ static struct ctx *C;
 
 /* ---- plumbing ----------------------------------------------------------- */
 
-static struct http_result api(const char *method, const char *path, const char *body)
+/* No answer may carry a stored panel password or the panel's key. */
+static void assert_no_secrets(const char *method, const char *path, const struct http_result *r)
 {
-    struct http_result r = http_api(C->srv.base_url, C->auth, method, path, body);
-    if (strstr(buf_cstr(&r.body), "password_enc") != NULL ||
-        strstr(buf_cstr(&r.body), PTERO_KEY) != NULL)
-        fail_msg("%s %s leaks a secret: %s", method, path, buf_cstr(&r.body));
-    return r;
-}
-
-static struct http_result apif(const char *method, const char *body, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static struct http_result apif(const char *method, const char *body, const char *fmt, ...)
-{
-    char path[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    return api(method, path, body);
-}
-
-/* POSTs body to path, expects 201, answers the id. */
-static int64_t create_ok(const char *path, const char *body)
-{
-    struct http_result r = api("POST", path, body);
-    if (r.status != 201)
-        fail_msg("POST %s: %ld %s", path, r.status, buf_cstr(&r.body));
-    int64_t id = json_integer_value(json_object_get(r.json, "id"));
-    http_result_free(&r);
-    assert_true(id > 0);
-    return id;
-}
-
-static int64_t count_sql(const char *sql)
-{
-    struct lumi_err err;
-    int64_t n = -1;
-    if (db_query_int64(C->db, sql, 0, NULL, &n, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-    return n;
-}
-
-static int64_t audit_count(const char *action)
-{
-    struct lumi_err err;
-    int64_t n = -1;
-    const char *p[] = {action};
-    if (db_query_int64(C->db, "SELECT COUNT(*) FROM audit_log WHERE action = $1", 1, p, &n, &err) !=
-        0)
-        fail_msg("audit count: %s", err.msg);
-    return n;
+    if (strstr(buf_cstr(&r->body), "password_enc") != NULL ||
+        strstr(buf_cstr(&r->body), PTERO_KEY) != NULL)
+        fail_msg("%s %s leaks a secret: %s", method, path, buf_cstr(&r->body));
 }
 
 static int64_t product(const char *extra)
@@ -114,7 +64,7 @@ static int64_t product(const char *extra)
              "{\"name\":\"Minecraft 1G\",\"type\":\"game_server\",\"price\":1500,"
              "\"currency\":\"usd\",\"billing_cycle\":\"monthly\",\"setup_fee\":500%s}",
              extra);
-    return create_ok("/api/admin/products", body);
+    return bb_create_ok("/api/admin/products", body);
 }
 
 /* Orders product for the client; expects 201 and answers the whole answer (caller decrefs). */
@@ -123,12 +73,7 @@ static json_t *order(int64_t product_id)
     char body[128];
     snprintf(body, sizeof body, "{\"client_id\":%" PRId64 ",\"product_id\":%" PRId64 "}",
              C->client_id, product_id);
-    struct http_result r = api("POST", "/api/admin/services", body);
-    if (r.status != 201)
-        fail_msg("order: %ld %s", r.status, buf_cstr(&r.body));
-    json_t *j = json_incref(r.json);
-    http_result_free(&r);
-    return j;
+    return bb_json("POST", body, 201, "/api/admin/services");
 }
 
 static int64_t id_of(const json_t *o)
@@ -136,25 +81,13 @@ static int64_t id_of(const json_t *o)
     return json_integer_value(json_object_get(o, "id"));
 }
 
-static const char *str_of(const json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s != NULL ? s : "";
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Polls the service until its status is want; answers it (caller decrefs). */
 static json_t *wait_status(int64_t id, const char *want)
 {
     for (int i = 0; i < SETTLE_S * 10; i++) {
-        struct http_result r = apif("GET", NULL, "/api/admin/services/%" PRId64, id);
+        struct http_result r = bb_apif("GET", NULL, "/api/admin/services/%" PRId64, id);
         assert_int_equal(r.status, 200);
-        if (strcmp(str_of(r.json, "status"), want) == 0) {
+        if (strcmp(bb_str(r.json, "status"), want) == 0) {
             json_t *j = json_incref(r.json);
             http_result_free(&r);
             return j;
@@ -162,7 +95,7 @@ static json_t *wait_status(int64_t id, const char *want)
         if (i == SETTLE_S * 10 - 1)
             fail_msg("service %" PRId64 " never became %s: %s", id, want, buf_cstr(&r.body));
         http_result_free(&r);
-        sleep_ms(100);
+        bb_sleep_ms(100);
     }
     return NULL;
 }
@@ -170,13 +103,13 @@ static json_t *wait_status(int64_t id, const char *want)
 /* POST /api/admin/services/{id}/{action} with body; expects status, answers the job id (202). */
 static int64_t request(int64_t id, const char *action, const char *body, long status)
 {
-    struct http_result r = apif("POST", body, "/api/admin/services/%" PRId64 "/%s", id, action);
+    struct http_result r = bb_apif("POST", body, "/api/admin/services/%" PRId64 "/%s", id, action);
     if (r.status != status)
         fail_msg("%s %" PRId64 ": %ld %s", action, id, r.status, buf_cstr(&r.body));
     int64_t job = 0;
     if (status == 202) {
         json_t *j = json_object_get(r.json, "job");
-        assert_string_equal(str_of(j, "action"), action[0] == 'r' ? "provision" : action);
+        assert_string_equal(bb_str(j, "action"), action[0] == 'r' ? "provision" : action);
         job = id_of(j);
         assert_true(job > 0);
     } else {
@@ -191,27 +124,22 @@ static int64_t request(int64_t id, const char *action, const char *body, long st
 static int setup(void **state)
 {
     C = calloc(1, sizeof *C);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    crypto_init();
     C->ptero = fake_ptero_start(PTERO_KEY);
-    C->url = testdb_create();
-    snprintf(C->env_db, sizeof C->env_db, "DATABASE_URL=%s", C->url);
-    C->env[0] = C->env_db;
-    C->env[1] = "LUMI_SECRET_KEY=" SECRET_KEY;
-    C->env[2] = NULL;
+    bb_init(SECRET_KEY);
 
-    lumi_token_header(C->env, "services-test", C->auth, sizeof C->auth);
-    C->db = testdb_open(C->url);
-    lumi_serve_start(&C->srv, C->env);
+    bb_token("services-test");
+    bb_check_answers(assert_no_secrets);
+    bb_serve();
 
     char body[512];
     snprintf(body, sizeof body,
              "{\"name\":\"Game 1\",\"type\":\"pterodactyl\",\"url\":\"%s\",\"api_key\":\"" PTERO_KEY
              "\"}",
              fake_ptero_url(C->ptero));
-    C->server_id = create_ok("/api/admin/servers", body);
-    C->client_id = create_ok("/api/admin/clients", "{\"email\":\"ada@example.com\","
-                                                   "\"first_name\":\"Ada\",\"last_name\":\"L\"}");
+    C->server_id = bb_create_ok("/api/admin/servers", body);
+    C->client_id =
+        bb_create_ok("/api/admin/clients", "{\"email\":\"ada@example.com\","
+                                           "\"first_name\":\"Ada\",\"last_name\":\"L\"}");
     snprintf(body, sizeof body,
              ",\"server_id\":%" PRId64 ",\"autosetup\":\"order\",\"config\":" GAME_CONFIG,
              C->server_id);
@@ -222,14 +150,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    int status = lumi_serve_stop(&C->srv);
-    if (status != 0)
-        fprintf(stderr, "lumi serve exited %d\n", status);
-    db_close(C->db);
+    int status = bb_finish();
     fake_ptero_stop(C->ptero);
-    testdb_drop(C->url);
     free(C);
-    curl_global_cleanup();
     return status == 0 ? 0 : -1;
 }
 
@@ -239,22 +162,22 @@ static void check_first_invoice(const json_t *svc, const char *number)
 {
     const json_t *inv = json_object_get(svc, "invoice");
     assert_int_equal(json_integer_value(json_object_get(svc, "invoice_id")), id_of(inv));
-    assert_string_equal(str_of(inv, "number"), number);
-    assert_string_equal(str_of(inv, "status"), "unpaid");
-    assert_string_equal(str_of(inv, "currency"), "usd");
+    assert_string_equal(bb_str(inv, "number"), number);
+    assert_string_equal(bb_str(inv, "status"), "unpaid");
+    assert_string_equal(bb_str(inv, "currency"), "usd");
     assert_int_equal(json_integer_value(json_object_get(inv, "subtotal")), 2000);
     assert_int_equal(json_integer_value(json_object_get(inv, "total")), 2000);
     const json_t *items = json_object_get(inv, "items");
     assert_int_equal(json_array_size(items), 2);
     const json_t *setup_item = json_array_get(items, 0), *period = json_array_get(items, 1);
-    assert_string_equal(str_of(setup_item, "kind"), "setup");
+    assert_string_equal(bb_str(setup_item, "kind"), "setup");
     assert_int_equal(json_integer_value(json_object_get(setup_item, "amount")), 500);
-    assert_string_equal(str_of(period, "kind"), "recurring");
+    assert_string_equal(bb_str(period, "kind"), "recurring");
     assert_int_equal(json_integer_value(json_object_get(period, "quantity")), 1);
     assert_int_equal(json_integer_value(json_object_get(period, "unit_amount")), 1500);
     assert_int_equal(json_integer_value(json_object_get(period, "amount")), 1500);
     assert_int_equal(json_integer_value(json_object_get(period, "service_id")), id_of(svc));
-    assert_string_equal(str_of(period, "period_end"), str_of(svc, "next_due_date"));
+    assert_string_equal(bb_str(period, "period_end"), bb_str(svc, "next_due_date"));
 }
 
 static void order_creates_invoice_job_and_one_panel_server(void **state)
@@ -262,19 +185,19 @@ static void order_creates_invoice_job_and_one_panel_server(void **state)
     json_t *svc = order(C->product_id);
     int64_t id = id_of(svc);
     C->first = id;
-    assert_string_equal(str_of(svc, "status"), "pending");
+    assert_string_equal(bb_str(svc, "status"), "pending");
     assert_int_equal(json_integer_value(json_object_get(svc, "server_id")), C->server_id);
     assert_int_equal(json_integer_value(json_object_get(svc, "recurring_amount")), 1500);
-    assert_string_equal(str_of(svc, "billing_cycle"), "monthly");
-    assert_true(strlen(str_of(svc, "next_due_date")) == 20);
+    assert_string_equal(bb_str(svc, "billing_cycle"), "monthly");
+    assert_true(strlen(bb_str(svc, "next_due_date")) == 20);
     char suffix[32];
     snprintf(suffix, sizeof suffix, "-%" PRId64, id);
-    const char *key = str_of(svc, "remote_key");
+    const char *key = bb_str(svc, "remote_key");
     assert_true(strncmp(key, "lumi-", 5) == 0 && strlen(key) == 5 + 8 + strlen(suffix));
     assert_string_equal(key + 13, suffix);
     check_first_invoice(svc, "INV-000001");
     const json_t *job = json_object_get(svc, "job");
-    assert_string_equal(str_of(job, "action"), "provision");
+    assert_string_equal(bb_str(job, "action"), "provision");
     assert_int_equal(json_integer_value(json_object_get(job, "service_id")), id);
 
     json_t *done = wait_status(id, "active");
@@ -283,7 +206,7 @@ static void order_creates_invoice_job_and_one_panel_server(void **state)
     assert_int_equal(fake_ptero_find_server(C->ptero, key, &fs), 1);
     char ext[32];
     snprintf(ext, sizeof ext, "%" PRId64, fs.id);
-    assert_string_equal(str_of(done, "external_id"), ext);
+    assert_string_equal(bb_str(done, "external_id"), ext);
     assert_true(json_array_size(json_object_get(done, "jobs")) >= 1);
     assert_true(json_array_size(json_object_get(done, "attempts")) >= 1);
     assert_null(json_object_get(done, "password"));
@@ -299,19 +222,20 @@ static void order_creates_invoice_job_and_one_panel_server(void **state)
     assert_int_equal(fake_ptero_server_count(C->ptero), 2);
     fake_ptero_finish_installs(C->ptero);
 
-    struct http_result r = api("GET", "/api/admin/services?status=active&limit=1", NULL);
+    struct http_result r = bb_api("GET", "/api/admin/services?status=active&limit=1", NULL);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
     assert_true(json_is_string(json_object_get(r.json, "next_cursor")));
     http_result_free(&r);
-    assert_int_equal(count_sql("SELECT COUNT(*) FROM services WHERE remote_key LIKE 'tmp-%'"), 0);
+    assert_int_equal(bb_count("%s", "SELECT COUNT(*) FROM services WHERE remote_key LIKE 'tmp-%'"),
+                     0);
 }
 
 static void suspend_and_unsuspend_reach_the_panel(void **state)
 {
     int64_t id = C->first;
     json_t *svc = wait_status(id, "active");
-    const char *key = str_of(svc, "remote_key");
+    const char *key = bb_str(svc, "remote_key");
     struct fake_ptero_server fs;
 
     request(id, "unsuspend", NULL, 409);
@@ -320,7 +244,7 @@ static void suspend_and_unsuspend_reach_the_panel(void **state)
     request(id, "suspend", "{\"reason\":\"sleepy\"}", 400);
     request(id, "suspend", "{\"reason\":\"manual\"}", 202);
     json_t *s = wait_status(id, "suspended");
-    assert_string_equal(str_of(s, "suspend_reason"), "manual");
+    assert_string_equal(bb_str(s, "suspend_reason"), "manual");
     json_decref(s);
     assert_int_equal(fake_ptero_find_server(C->ptero, key, &fs), 1);
     assert_true(fs.suspended);
@@ -332,7 +256,7 @@ static void suspend_and_unsuspend_reach_the_panel(void **state)
     assert_false(fs.suspended);
     json_decref(svc);
 
-    struct http_result r = api("POST", "/api/admin/services/999999/suspend", NULL);
+    struct http_result r = bb_api("POST", "/api/admin/services/999999/suspend", NULL);
     assert_int_equal(r.status, 404);
     http_result_free(&r);
 }
@@ -343,7 +267,7 @@ static void terminate_removes_the_panel_server(void **state)
     struct fake_ptero_server fs;
     json_t *svc = wait_status(id, "active");
     char key[128];
-    snprintf(key, sizeof key, "%s", str_of(svc, "remote_key"));
+    snprintf(key, sizeof key, "%s", bb_str(svc, "remote_key"));
     json_decref(svc);
     request(id, "terminate", "{\"reason\":\"customer left\"}", 202);
     json_t *s = wait_status(id, "terminated");
@@ -366,11 +290,11 @@ static void bad_orders_answer_400_and_write_nothing(void **state)
     int64_t inactive = product(",\"active\":false");
     const char *tables[] = {"services", "invoices",  "invoice_items",
                             "jobs",     "audit_log", "settings"};
-    int64_t before[6], slots = count_sql("SELECT SUM(account_count) FROM servers");
+    int64_t before[6], slots = bb_count("SELECT SUM(account_count) FROM servers");
     for (size_t i = 0; i < 6; i++) {
         char sql[64];
         snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", tables[i]);
-        before[i] = count_sql(sql);
+        before[i] = bb_count("%s", sql);
     }
     char bodies[8][200];
     snprintf(bodies[0], 200, "{\"client_id\":999999,\"product_id\":%" PRId64 "}", C->product_id);
@@ -389,7 +313,7 @@ static void bad_orders_answer_400_and_write_nothing(void **state)
              C->client_id, C->product_id);
     snprintf(bodies[7], 200, "{\"product_id\":%" PRId64 "}", C->product_id);
     for (size_t i = 0; i < 8; i++) {
-        struct http_result r = api("POST", "/api/admin/services", bodies[i]);
+        struct http_result r = bb_api("POST", "/api/admin/services", bodies[i]);
         if (r.status != 400)
             fail_msg("order %zu: %ld %s", i, r.status, buf_cstr(&r.body));
         assert_string_equal(http_error_code(&r), "invalid_request");
@@ -400,10 +324,10 @@ static void bad_orders_answer_400_and_write_nothing(void **state)
     for (size_t i = 0; i < 6; i++) {
         char sql[64];
         snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", tables[i]);
-        if (count_sql(sql) != before[i])
+        if (bb_count("%s", sql) != before[i])
             fail_msg("a rejected order wrote to %s", tables[i]);
     }
-    assert_int_equal(count_sql("SELECT SUM(account_count) FROM servers"), slots);
+    assert_int_equal(bb_count("SELECT SUM(account_count) FROM servers"), slots);
 }
 
 static void full_server_answers_409(void **state)
@@ -413,24 +337,24 @@ static void full_server_answers_409(void **state)
              "{\"name\":\"Tiny\",\"type\":\"pterodactyl\",\"url\":\"%s\",\"api_key\":\"" PTERO_KEY
              "\",\"max_accounts\":1}",
              fake_ptero_url(C->ptero));
-    int64_t tiny = create_ok("/api/admin/servers", body);
+    int64_t tiny = bb_create_ok("/api/admin/servers", body);
     snprintf(body, sizeof body,
              ",\"server_id\":%" PRId64 ",\"autosetup\":\"manual\",\"config\":" GAME_CONFIG, tiny);
     int64_t p = product(body);
     json_t *svc = order(p);
     assert_true(json_is_null(json_object_get(svc, "job")));
     json_decref(svc);
-    int64_t services = count_sql("SELECT COUNT(*) FROM services");
-    int64_t invoices = count_sql("SELECT COUNT(*) FROM invoices");
+    int64_t services = bb_count("SELECT COUNT(*) FROM services");
+    int64_t invoices = bb_count("SELECT COUNT(*) FROM invoices");
     snprintf(body, sizeof body, "{\"client_id\":%" PRId64 ",\"product_id\":%" PRId64 "}",
              C->client_id, p);
-    struct http_result r = api("POST", "/api/admin/services", body);
+    struct http_result r = bb_api("POST", "/api/admin/services", body);
     assert_int_equal(r.status, 409);
     assert_string_equal(http_error_code(&r), "conflict");
     assert_non_null(strstr(buf_cstr(&r.body), "full"));
     http_result_free(&r);
-    assert_int_equal(count_sql("SELECT COUNT(*) FROM services"), services);
-    assert_int_equal(count_sql("SELECT COUNT(*) FROM invoices"), invoices);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM services"), services);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM invoices"), invoices);
 }
 
 static void failed_job_is_listed_and_retried_after_a_fix(void **state)
@@ -446,38 +370,38 @@ static void failed_job_is_listed_and_retried_after_a_fix(void **state)
     int64_t id = id_of(svc);
     struct fake_ptero_server fs;
     char key[128];
-    snprintf(key, sizeof key, "%s", str_of(svc, "remote_key"));
+    snprintf(key, sizeof key, "%s", bb_str(svc, "remote_key"));
     json_decref(svc);
     /* The panel refuses the egg variable (422): a permanent failure, recorded per attempt. */
     json_t *s = wait_status(id, "failed");
-    assert_true(strlen(str_of(s, "last_error")) > 0);
+    assert_true(strlen(bb_str(s, "last_error")) > 0);
     const json_t *attempt = json_array_get(json_object_get(s, "attempts"), 0);
     assert_int_equal(json_integer_value(json_object_get(attempt, "http_status")), 422);
     json_decref(s);
     assert_int_equal(fake_ptero_find_server(C->ptero, key, &fs), 0);
 
-    struct http_result r = api("GET", "/api/admin/jobs?status=failed", NULL);
+    struct http_result r = bb_api("GET", "/api/admin/jobs?status=failed", NULL);
     assert_int_equal(r.status, 200);
     json_t *jobs = json_object_get(r.json, "data"), *j;
     size_t i;
     int64_t failed = 0;
     json_array_foreach(jobs, i, j)
     {
-        assert_string_equal(str_of(j, "status"), "failed");
+        assert_string_equal(bb_str(j, "status"), "failed");
         if (json_integer_value(json_object_get(j, "service_id")) == id)
             failed = id_of(j);
     }
     http_result_free(&r);
     assert_true(failed > 0);
-    r = apif("GET", NULL, "/api/admin/jobs/%" PRId64, failed);
+    r = bb_apif("GET", NULL, "/api/admin/jobs/%" PRId64, failed);
     assert_int_equal(r.status, 200);
-    assert_true(strlen(str_of(r.json, "last_error")) > 0);
+    assert_true(strlen(bb_str(r.json, "last_error")) > 0);
     http_result_free(&r);
-    r = api("GET", "/api/admin/jobs?status=lost", NULL);
+    r = bb_api("GET", "/api/admin/jobs?status=lost", NULL);
     assert_int_equal(r.status, 400);
     http_result_free(&r);
 
-    r = apif("PATCH", "{\"config\":" GAME_CONFIG "}", "/api/admin/products/%" PRId64, p);
+    r = bb_apif("PATCH", "{\"config\":" GAME_CONFIG "}", "/api/admin/products/%" PRId64, p);
     assert_int_equal(r.status, 200);
     http_result_free(&r);
     request(id, "retry", NULL, 202);
@@ -492,26 +416,26 @@ static void cli_suspends_and_prints_the_outcome(void **state)
     char idt[24], want[128];
     snprintf(idt, sizeof idt, "%" PRId64, id);
     snprintf(want, sizeof want, "service %" PRId64 ": suspended (pterodactyl server %s)", id,
-             str_of(svc, "external_id"));
+             bb_str(svc, "external_id"));
     json_decref(svc);
     struct lumi_run_result r;
     const char *argv[] = {"service", "suspend", idt, "--reason", "abuse", NULL};
-    assert_int_equal(lumi_run(argv, C->env, NULL, &r), 0);
+    assert_int_equal(lumi_run(argv, bb_env(), NULL, &r), 0);
     if (r.exit_code != 0)
         fail_msg("lumi service suspend: %d %s", r.exit_code, buf_cstr(&r.err));
     assert_non_null(strstr(buf_cstr(&r.out), want));
     lumi_run_result_free(&r);
     json_t *s = wait_status(id, "suspended");
-    assert_string_equal(str_of(s, "suspend_reason"), "abuse");
+    assert_string_equal(bb_str(s, "suspend_reason"), "abuse");
     json_decref(s);
 
     /* A transition the status does not allow: one line on stderr, exit 1. */
-    assert_int_equal(lumi_run(argv, C->env, NULL, &r), 0);
+    assert_int_equal(lumi_run(argv, bb_env(), NULL, &r), 0);
     assert_int_equal(r.exit_code, 1);
     assert_non_null(strstr(buf_cstr(&r.err), "only active services"));
     lumi_run_result_free(&r);
     const char *bad[] = {"service", "suspend", "twelve", NULL};
-    assert_int_equal(lumi_run(bad, C->env, NULL, &r), 0);
+    assert_int_equal(lumi_run(bad, bb_env(), NULL, &r), 0);
     assert_int_equal(r.exit_code, 2);
     lumi_run_result_free(&r);
 }
@@ -524,7 +448,7 @@ static int64_t group_server(const char *name, int fill_order)
              "{\"name\":\"%s\",\"type\":\"pterodactyl\",\"url\":\"%s\",\"api_key\":\"" PTERO_KEY
              "\",\"max_accounts\":10,\"group\":\"eu\",\"fill_order\":%d}",
              name, fake_ptero_url(C->ptero), fill_order);
-    return create_ok("/api/admin/servers", body);
+    return bb_create_ok("/api/admin/servers", body);
 }
 
 static int64_t placed_on(int64_t product_id)
@@ -551,7 +475,7 @@ static void group_products_fill_servers_by_strategy(void **state)
     char body[128];
     snprintf(body, sizeof body, "{\"client_id\":%" PRId64 ",\"product_id\":%" PRId64 "}",
              C->client_id, empty);
-    struct http_result r = api("POST", "/api/admin/services", body);
+    struct http_result r = bb_api("POST", "/api/admin/services", body);
     assert_int_equal(r.status, 409);
     http_result_free(&r);
 }
@@ -563,13 +487,13 @@ static void pay(int64_t invoice_id)
     char idt[24];
     snprintf(idt, sizeof idt, "%" PRId64, invoice_id);
     const char *p[] = {idt};
-    if (db_begin(C->db, &err) != 0 ||
-        db_execp(C->db,
+    if (db_begin(bb_db(), &err) != 0 ||
+        db_execp(bb_db(),
                  "UPDATE invoices SET status = 'paid', amount_paid = total "
                  "WHERE id = CAST($1 AS BIGINT)",
                  1, p, NULL, &err) != 0 ||
-        services_on_invoice_paid(C->db, &AUDIT_SYSTEM, invoice_id, &err) != 0 ||
-        db_commit(C->db, &err) != 0)
+        services_on_invoice_paid(bb_db(), &AUDIT_SYSTEM, invoice_id, &err) != 0 ||
+        db_commit(bb_db(), &err) != 0)
         fail_msg("paying invoice %" PRId64 ": %s", invoice_id, err.msg);
 }
 
@@ -580,7 +504,7 @@ static int64_t open_jobs(int64_t service_id)
     int64_t n = -1;
     snprintf(idt, sizeof idt, "%" PRId64, service_id);
     const char *p[] = {idt};
-    if (db_query_int64(C->db,
+    if (db_query_int64(bb_db(),
                        "SELECT COUNT(*) FROM jobs WHERE service_id = CAST($1 AS BIGINT) "
                        "AND status IN ('queued', 'running')",
                        1, p, &n, &err) != 0)
@@ -611,18 +535,18 @@ static void payment_provisions_and_lifts_only_overdue_suspensions(void **state)
     char idt[24];
     snprintf(idt, sizeof idt, "%" PRId64, id);
     const char *p[] = {idt};
-    assert_int_equal(db_execp(C->db,
+    assert_int_equal(db_execp(bb_db(),
                               "UPDATE services SET next_due_date = '2020-01-01T00:00:00Z' "
                               "WHERE id = CAST($1 AS BIGINT)",
                               1, p, NULL, &err),
                      0);
     pay(invoice);
     json_t *s = wait_status(id, "active");
-    assert_true(strcmp(str_of(s, "next_due_date"), "2020-01-01T00:00:00Z") > 0);
+    assert_true(strcmp(bb_str(s, "next_due_date"), "2020-01-01T00:00:00Z") > 0);
     json_decref(s);
 
     /* An admin's suspension (abuse, from the CLI test) is never lifted by a payment. */
-    int64_t first_invoice = count_sql("SELECT MIN(id) FROM invoices");
+    int64_t first_invoice = bb_count("SELECT MIN(id) FROM invoices");
     s = wait_status(C->first, "suspended");
     json_decref(s);
     pay(first_invoice);
@@ -644,14 +568,14 @@ static void every_step_is_audited(void **state)
                              "SERVICE_TERMINATED",
                              "SERVICE_RETRY_REQUESTED"};
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
-        if (audit_count(actions[i]) < 1)
+        if (bb_audit_count(actions[i]) < 1)
             fail_msg("no %s audit row", actions[i]);
-    int64_t services = count_sql("SELECT COUNT(*) FROM services");
-    assert_int_equal(audit_count("SERVICE_ORDERED"), services);
-    assert_int_equal(audit_count("INVOICE_CREATED"), services);
+    int64_t services = bb_count("SELECT COUNT(*) FROM services");
+    assert_int_equal(bb_audit_count("SERVICE_ORDERED"), services);
+    assert_int_equal(bb_audit_count("INVOICE_CREATED"), services);
     struct lumi_run_result r;
     const char *verify[] = {"audit", "verify", NULL};
-    assert_int_equal(lumi_run(verify, C->env, NULL, &r), 0);
+    assert_int_equal(lumi_run(verify, bb_env(), NULL, &r), 0);
     assert_int_equal(r.exit_code, 0);
     lumi_run_result_free(&r);
 }

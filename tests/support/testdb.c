@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "core/config.h"
+#include "core/crypto.h"
 #include "core/str.h"
 #include "db/migrate.h"
 
@@ -185,4 +187,52 @@ void testdb_execp(struct db *db, const char *sql, int n, const char *const *para
     struct lumi_err err;
     if (db_execp(db, sql, n, params, NULL, &err) != 0)
         fail_msg("%s: %s", sql, err.msg);
+}
+
+int64_t testdb_int64f(struct db *db, const char *fmt, ...)
+{
+    char sql[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    if (n <= 0 || (size_t)n >= sizeof sql)
+        fail_msg("SQL too long");
+    return testdb_int64(db, sql);
+}
+
+void testdb_config_load(void)
+{
+    struct lumi_err err;
+    if (config_load(NULL, &err) != 0)
+        fail_msg("config: %s", err.msg);
+}
+
+struct db *testdb_start(char **url)
+{
+    crypto_init();
+    testdb_config_load();
+    *url = testdb_create();
+    return testdb_open_migrated(*url);
+}
+
+void testdb_finish(struct db *db, char *url)
+{
+    if (db != NULL)
+        db_close(db);
+    testdb_drop(url);
+}
+
+int64_t testdb_add_client(struct db *db, const char *email)
+{
+    const char *p[] = {email};
+    testdb_execp(db,
+                 "INSERT INTO users (email, role, created_at, updated_at) VALUES "
+                 "($1, 'client', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+                 1, p);
+    struct lumi_err err;
+    int64_t id = 0;
+    if (db_query_int64(db, "SELECT id FROM users WHERE email = $1", 1, p, &id, &err) != 0)
+        fail_msg("client %s: %s", email, err.msg);
+    return id;
 }

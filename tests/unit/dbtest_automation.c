@@ -35,37 +35,12 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    struct lumi_err err;
-    crypto_init();
-    if (config_load(NULL, &err) != 0)
-        fail_msg("config: %s", err.msg);
-    f->url = testdb_create();
-    f->db = testdb_open_migrated(f->url);
+    f->db = testdb_start(&f->url);
     *state = f;
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    db_close(f->db);
-    testdb_drop(f->url);
-    free(f);
-    return 0;
-}
-
-static int64_t countf(struct db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int64_t countf(struct db *db, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    assert_true(n > 0 && (size_t)n < sizeof sql);
-    return testdb_int64(db, sql);
-}
+TESTDB_TEARDOWN(struct fixture)
 
 static void iso(int64_t t, char out[UTC_ISO_LEN])
 {
@@ -84,10 +59,7 @@ static int64_t at(const char *s)
 /* A client, a Pterodactyl server and a monthly product. */
 static void seed(struct fixture *f)
 {
-    testdb_exec(f->db,
-                "INSERT INTO users (email, role, created_at, updated_at) VALUES "
-                "('client@example.com', 'client', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')");
-    f->client = testdb_int64(f->db, "SELECT id FROM users WHERE email = 'client@example.com'");
+    f->client = testdb_add_client(f->db, "client@example.com");
     testdb_exec(f->db, "INSERT INTO servers (name, type, url, created_at, updated_at) VALUES "
                        "('games', 'pterodactyl', 'https://panel.test', '2026-01-01T00:00:00Z', "
                        "'2026-01-01T00:00:00Z')");
@@ -126,7 +98,7 @@ static int64_t add_service_ex(struct fixture *f, struct svc s)
              s.currency ? s.currency : "usd", due,
              s.updated_at ? s.updated_at : "2026-01-01T00:00:00Z");
     testdb_exec(f->db, sql);
-    return countf(f->db, "SELECT id FROM services WHERE remote_key = '%s'", key);
+    return testdb_int64f(f->db, "SELECT id FROM services WHERE remote_key = '%s'", key);
 }
 
 static int64_t add_service(struct fixture *f, const char *status, const char *reason,
@@ -148,7 +120,7 @@ static int64_t add_invoice(struct fixture *f, const char *number, const char *st
              "'2026-01-01T00:00:00Z')",
              number, f->client, status, strcmp(status, "paid") == 0 ? 1500 : 0, due);
     testdb_exec(f->db, sql);
-    int64_t id = countf(f->db, "SELECT id FROM invoices WHERE number = '%s'", number);
+    int64_t id = testdb_int64f(f->db, "SELECT id FROM invoices WHERE number = '%s'", number);
     snprintf(sql, sizeof sql,
              "INSERT INTO invoice_items (invoice_id, service_id, kind, description, quantity, "
              "unit_amount, amount) VALUES (%" PRId64 ", %" PRId64
@@ -242,23 +214,24 @@ static void renewal_invoice_created_once_for_the_next_period(void **state)
              s2);
     free(plan);
 
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM invoice_items ii JOIN invoices i ON i.id = "
-                       "ii.invoice_id WHERE ii.service_id = %" PRId64
-                       " AND ii.kind = 'recurring' AND ii.quantity = 1 AND ii.unit_amount = 1500 "
-                       "AND ii.amount = 1500 AND ii.period_start = '2026-12-01T00:00:00Z' AND "
-                       "ii.period_end = '2027-01-01T00:00:00Z' AND i.due_date = "
-                       "'2026-12-01T00:00:00Z' AND i.total = 1500 AND i.currency = 'usd' AND "
-                       "i.status = 'unpaid' AND i.client_id = %" PRId64,
-                       s1, f->client) == 1);
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM invoice_items WHERE service_id = %" PRId64
-                       " AND period_end = '2027-02-28T00:00:00Z' AND amount = 4000",
-                       s2) == 1);
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM invoice_items WHERE service_id IN (%" PRId64
-                       ", %" PRId64 ", %" PRId64 ", %" PRId64 ")",
-                       s3, s4, s5, s6) == 0);
+    assert_true(
+        testdb_int64f(f->db,
+                      "SELECT COUNT(*) FROM invoice_items ii JOIN invoices i ON i.id = "
+                      "ii.invoice_id WHERE ii.service_id = %" PRId64
+                      " AND ii.kind = 'recurring' AND ii.quantity = 1 AND ii.unit_amount = 1500 "
+                      "AND ii.amount = 1500 AND ii.period_start = '2026-12-01T00:00:00Z' AND "
+                      "ii.period_end = '2027-01-01T00:00:00Z' AND i.due_date = "
+                      "'2026-12-01T00:00:00Z' AND i.total = 1500 AND i.currency = 'usd' AND "
+                      "i.status = 'unpaid' AND i.client_id = %" PRId64,
+                      s1, f->client) == 1);
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM invoice_items WHERE service_id = %" PRId64
+                              " AND period_end = '2027-02-28T00:00:00Z' AND amount = 4000",
+                              s2) == 1);
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM invoice_items WHERE service_id IN (%" PRId64
+                              ", %" PRId64 ", %" PRId64 ", %" PRId64 ")",
+                              s3, s4, s5, s6) == 0);
     assert_true(testdb_int64(
                     f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'INVOICE_CREATED'") == 2);
 
@@ -274,8 +247,9 @@ static void renewal_invoice_created_once_for_the_next_period(void **state)
     set_setting(f->db, "automation.renew_days_before", "20");
     free(run(f->db, now, false, &rep));
     assert_int_equal(rep.invoices_created, 1);
-    assert_true(
-        countf(f->db, "SELECT COUNT(*) FROM invoice_items WHERE service_id = %" PRId64, s3) == 1);
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM invoice_items WHERE service_id = %" PRId64,
+                              s3) == 1);
 
     /* A malformed or out-of-range setting stops the pass with a message naming it. */
     const char *bad[] = {"abc", "400", "-1", ""};
@@ -327,22 +301,25 @@ static void overdue_suspension_only_past_grace_and_only_unpaid(void **state)
              " (invoice TST-D overdue since 2026-11-10; job ",
              d);
     free(plan);
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM jobs WHERE action = 'suspend' AND status = 'queued' "
-                       "AND args LIKE '%%\"reason\":\"overdue\"%%' AND service_id IN (%" PRId64
-                       ", %" PRId64 ")",
-                       a, d) == 2);
+    assert_true(
+        testdb_int64f(f->db,
+                      "SELECT COUNT(*) FROM jobs WHERE action = 'suspend' AND status = 'queued' "
+                      "AND args LIKE '%%\"reason\":\"overdue\"%%' AND service_id IN (%" PRId64
+                      ", %" PRId64 ")",
+                      a, d) == 2);
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs") == 2);
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM audit_log WHERE action = 'AUTOMATION_SUSPEND_QUEUED' "
-                       "AND entity = 'service' AND entity_id = '%" PRId64 "'",
-                       a) == 1);
+    assert_true(
+        testdb_int64f(f->db,
+                      "SELECT COUNT(*) FROM audit_log WHERE action = 'AUTOMATION_SUSPEND_QUEUED' "
+                      "AND entity = 'service' AND entity_id = '%" PRId64 "'",
+                      a) == 1);
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = "
                                     "'AUTOMATION_SUSPEND_QUEUED'") == 2);
     /* The service's status changes only when the panel confirms (the job's business). */
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM services WHERE id = %" PRId64 " AND status = 'active'",
-                       a) == 1);
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM services WHERE id = %" PRId64
+                              " AND status = 'active'",
+                              a) == 1);
 
     /* Again: the open jobs are not queued twice, nothing new is audited. */
     plan = run(f->db, now, false, &rep);
@@ -363,7 +340,8 @@ static void overdue_suspension_only_past_grace_and_only_unpaid(void **state)
     assert_int_equal(rep.suspensions_queued, 1);
     contains(plan, "queued suspension of service %" PRId64 " (invoice TST-B", b);
     free(plan);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64, a) == 1);
+    assert_true(testdb_int64f(f->db, "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64, a) ==
+                1);
 
     /* A longer grace setting is honoured. */
     set_setting(f->db, "automation.suspend_days_after_due", "30");
@@ -440,16 +418,17 @@ static void termination_only_after_long_overdue_suspension(void **state)
     free(plan);
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs WHERE action = 'terminate'") == 2);
     assert_true(
-        countf(f->db,
-               "SELECT COUNT(*) FROM jobs WHERE action = 'terminate' AND service_id IN (%" PRId64
-               ", %" PRId64 ")",
-               t1, t4) == 2);
+        testdb_int64f(
+            f->db,
+            "SELECT COUNT(*) FROM jobs WHERE action = 'terminate' AND service_id IN (%" PRId64
+            ", %" PRId64 ")",
+            t1, t4) == 2);
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = "
                                     "'AUTOMATION_TERMINATE_QUEUED'") == 2);
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM jobs WHERE service_id IN (%" PRId64 ", %" PRId64
-                       ", %" PRId64 ") AND action = 'terminate'",
-                       t2, t3, t5) == 0);
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM jobs WHERE service_id IN (%" PRId64 ", %" PRId64
+                              ", %" PRId64 ") AND action = 'terminate'",
+                              t2, t3, t5) == 0);
 }
 
 /* --- dry run ----------------------------------------------------------------- */
@@ -544,11 +523,12 @@ static void broken_service_does_not_stop_the_others(void **state)
     assert_int_equal(rep.suspensions_queued, 1);
     contains(plan, "created renewal invoice INV-000001 for service %" PRId64, good);
     free(plan);
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM invoice_items WHERE service_id IN (%" PRId64
-                       ", %" PRId64 ")",
-                       bad_currency, bad_cycle) == 0);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64, late) == 1);
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM invoice_items WHERE service_id IN (%" PRId64
+                              ", %" PRId64 ")",
+                              bad_currency, bad_cycle) == 0);
+    assert_true(
+        testdb_int64f(f->db, "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64, late) == 1);
 
     /* Next pass: the broken ones fail again, the rest is not repeated. */
     plan = run(f->db, now, false, &rep);

@@ -43,8 +43,9 @@ static int apply(struct db *db, struct db_batch_item *base)
     char n[16];
     snprintf(n, sizeof n, "%d", it->n);
     const char *p[] = {n};
-    if (db_execp(db, "INSERT INTO settings (key, value, updated_at) VALUES ('batch.' || $1, 'x', 'now')", 1, p, NULL,
-                 &err) != 0)
+    if (db_execp(
+            db, "INSERT INTO settings (key, value, updated_at) VALUES ('batch.' || $1, 'x', 'now')",
+            1, p, NULL, &err) != 0)
         return err.code;
     if (it->rollback)
         db_rollback(db);
@@ -96,14 +97,7 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    db_close(f->db);
-    testdb_drop(f->url);
-    free(f);
-    return 0;
-}
+TESTDB_TEARDOWN(struct fixture)
 
 static void wait_all(pthread_mutex_t *lock, pthread_cond_t *cond, atomic_int *pending)
 {
@@ -196,7 +190,8 @@ static void test_a_failed_commit_fails_every_item_and_stores_none(void **state)
     /* Whatever shared the broken batch was told so, and its row is absent;
      * what was told "committed" is there: rows = items answered ok. */
     assert_int_equal(
-        testdb_int64(f->db, "SELECT count(*) FROM settings WHERE key IN ('batch.1000','batch.1002')"),
+        testdb_int64(f->db,
+                     "SELECT count(*) FROM settings WHERE key IN ('batch.1000','batch.1002')"),
         atomic_load(&ok));
     assert_int_equal(testdb_int64(f->db, "SELECT count(*) FROM settings WHERE key = 'batch.1001'"),
                      0);
@@ -233,8 +228,8 @@ static void test_stop_runs_what_was_submitted(void **state)
     }
     db_batch_stop(b);
     assert_int_equal(atomic_load(&ok), 20);
-    assert_int_equal(testdb_int64(f->db, "SELECT count(*) FROM settings WHERE key LIKE 'batch.20%'"),
-                     20);
+    assert_int_equal(
+        testdb_int64(f->db, "SELECT count(*) FROM settings WHERE key LIKE 'batch.20%'"), 20);
 }
 
 int main(void)

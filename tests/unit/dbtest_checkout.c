@@ -56,18 +56,9 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    struct lumi_err err;
-    crypto_init();
-    if (config_load(NULL, &err) != 0)
-        fail_msg("config: %s", err.msg);
-    f->url = testdb_create();
-    f->db = testdb_open_migrated(f->url);
-    testdb_exec(f->db,
-                "INSERT INTO users (email, role, created_at, updated_at) VALUES "
-                "('client@example.com', 'client', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),"
-                "('other@example.com', 'client', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')");
-    f->client = testdb_int64(f->db, "SELECT id FROM users WHERE email = 'client@example.com'");
-    f->other = testdb_int64(f->db, "SELECT id FROM users WHERE email = 'other@example.com'");
+    f->db = testdb_start(&f->url);
+    f->client = testdb_add_client(f->db, "client@example.com");
+    f->other = testdb_add_client(f->db, "other@example.com");
     f->fs = fake_stripe_start(SK, WHSEC);
     f->sconf = (struct stripe_conf){.api_base = fake_stripe_url(f->fs),
                                     .secret_key = SK,
@@ -95,23 +86,9 @@ static int teardown(void **state)
     paypal_client_free(f->pc);
     fake_paypal_stop(f->fp);
     fake_stripe_stop(f->fs);
-    db_close(f->db);
-    testdb_drop(f->url);
+    testdb_finish(f->db, f->url);
     free(f);
     return 0;
-}
-
-static int64_t countf(struct db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int64_t countf(struct db *db, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    assert_true(n > 0 && (size_t)n < sizeof sql);
-    return testdb_int64(db, sql);
 }
 
 /* 1 × VPS Small at 1500 + 2 × Backups at 250 = 2000 usd for client. */
@@ -132,10 +109,10 @@ static int64_t add_invoice(struct fixture *f, int64_t client)
 
 static void assert_invoice(struct fixture *f, int64_t id, const char *status, int64_t paid)
 {
-    if (countf(f->db,
-               "SELECT COUNT(*) FROM invoices WHERE id = %" PRId64 " AND status = '%s' AND "
-               "amount_paid = %" PRId64,
-               id, status, paid) != 1)
+    if (testdb_int64f(f->db,
+                      "SELECT COUNT(*) FROM invoices WHERE id = %" PRId64 " AND status = '%s' AND "
+                      "amount_paid = %" PRId64,
+                      id, status, paid) != 1)
         fail_msg("invoice %" PRId64 " is not %s with %" PRId64 " paid", id, status, paid);
 }
 
@@ -204,12 +181,12 @@ static void stripe_start_reuse_return_then_webhook(void **state)
     assert_int_equal(fake_stripe_request(f->fs, 0, &req), 0);
     snprintf(want_key, sizeof want_key, "lumi-inv%" PRId64 "-due2000-n0", inv);
     assert_string_equal(req.idempotency_key, want_key);
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM checkouts WHERE gateway = 'stripe' AND "
-                       "gateway_ref = '%s' AND status = 'open' AND amount = 2000",
-                       session) == 1);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = "
-                              "'CHECKOUT_CREATED'") == 1);
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM checkouts WHERE gateway = 'stripe' AND "
+                              "gateway_ref = '%s' AND status = 'open' AND amount = 2000",
+                              session) == 1);
+    assert_true(testdb_int64f(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = "
+                                     "'CHECKOUT_CREATED'") == 1);
 
     /* a second click answers the same session without calling Stripe */
     r = checkout_stripe_start(f->db, &f->ctx, &BUYER, inv, f->client, &err);
@@ -232,11 +209,12 @@ static void stripe_start_reuse_return_then_webhook(void **state)
     assert_true(po.invoice_id == inv);
     assert_string_equal(po.invoice_status, "paid");
     assert_invoice(f, inv, "paid", 2000);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM checkouts WHERE status = 'complete'") == 1);
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM transactions WHERE gateway_ref LIKE "
-                       "'pi_test_%%' AND details LIKE '%%%s%%'",
-                       session) == 1);
+    assert_true(testdb_int64f(f->db, "SELECT COUNT(*) FROM checkouts WHERE status = 'complete'") ==
+                1);
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM transactions WHERE gateway_ref LIKE "
+                              "'pi_test_%%' AND details LIKE '%%%s%%'",
+                              session) == 1);
 
     /* the webhook comes after: nothing more */
     struct webhook_outcome o = deliver(
@@ -245,16 +223,17 @@ static void stripe_start_reuse_return_then_webhook(void **state)
     assert_string_equal(o.status, "processed");
     assert_non_null(strstr(o.message, "already recorded"));
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM transactions") == 1);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'INVOICE_PAID'") == 1);
+    assert_true(
+        testdb_int64f(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'INVOICE_PAID'") == 1);
     assert_int_equal(checkout_stripe_return(f->db, &f->ctx, &BUYER, inv, session, &po, &err), 0);
     assert_string_equal(po.result, "duplicate");
     /* then a partial refund through the webhook */
     o = deliver(f, "stripe", fake_stripe_event_refund(f->fs, session, 500, NULL), NULL);
     assert_string_equal(o.status, "processed");
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM invoices WHERE id = %" PRId64
-                       " AND status = 'partially_refunded' AND amount_refunded = 500",
-                       inv) == 1);
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM invoices WHERE id = %" PRId64
+                              " AND status = 'partially_refunded' AND amount_refunded = 500",
+                              inv) == 1);
 
     /* paid invoice: nothing due */
     assert_null(checkout_stripe_start(f->db, &f->ctx, &BUYER, inv, f->client, &err));
@@ -282,7 +261,7 @@ static void stripe_start_refusals(void **state)
     assert_int_equal(err.code, LUMI_EUPSTREAM);
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM checkouts") == 0);
     assert_int_equal(fake_stripe_session_count(f->fs), 0);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM invoices WHERE status = 'unpaid'") == 1);
+    assert_true(testdb_int64f(f->db, "SELECT COUNT(*) FROM invoices WHERE status = 'unpaid'") == 1);
 }
 
 static void paypal_start_capture_and_webhook(void **state)
@@ -298,10 +277,10 @@ static void paypal_start_capture_and_webhook(void **state)
     snprintf(order, sizeof order, "%s", json_string_value(json_object_get(r, "order_id")));
     assert_non_null(json_string_value(json_object_get(r, "url")));
     json_decref(r);
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM checkouts WHERE gateway = 'paypal' AND "
-                       "gateway_ref = '%s' AND status = 'open' AND amount = 2000",
-                       order) == 1);
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM checkouts WHERE gateway = 'paypal' AND "
+                              "gateway_ref = '%s' AND status = 'open' AND amount = 2000",
+                              order) == 1);
     /* a second click: the same order */
     r = checkout_paypal_start(f->db, &f->ctx, &BUYER, inv, f->client, &err);
     assert_non_null(r);
@@ -321,7 +300,8 @@ static void paypal_start_capture_and_webhook(void **state)
     assert_string_equal(po.result, "paid");
     assert_string_equal(po.invoice_status, "paid");
     assert_invoice(f, inv, "paid", 2000);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM checkouts WHERE status = 'complete'") == 1);
+    assert_true(testdb_int64f(f->db, "SELECT COUNT(*) FROM checkouts WHERE status = 'complete'") ==
+                1);
     /* again: a no-op */
     assert_int_equal(checkout_paypal_capture(f->db, &f->ctx, &BUYER, order, &po, &err), 0);
     assert_string_equal(po.result, "duplicate");
@@ -341,7 +321,8 @@ static void paypal_start_capture_and_webhook(void **state)
     json_decref(prepared);
     assert_string_equal(o.status, "processed");
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM transactions") == 1);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'INVOICE_PAID'") == 1);
+    assert_true(
+        testdb_int64f(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'INVOICE_PAID'") == 1);
     /* unknown order */
     assert_int_equal(checkout_paypal_capture(f->db, &f->ctx, &BUYER, "NOSUCHORDER", &po, &err),
                      LUMI_ENOTFOUND);
@@ -404,7 +385,7 @@ static void partly_paid_invoice_is_one_balance_line(void **state)
     assert_null(json_object_get(form, "line_items[1][quantity]"));
     json_decref(form);
     fake_recorded_free(&rec);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM checkouts WHERE amount = 1500") == 1);
+    assert_true(testdb_int64f(f->db, "SELECT COUNT(*) FROM checkouts WHERE amount = 1500") == 1);
 }
 
 /* Starts a PayPal checkout for a new invoice and approves it; returns the invoice. */
@@ -433,10 +414,10 @@ static void paypal_capture_declined_pending_refused(void **state)
     assert_string_equal(po.result, "failed");
     assert_true(po.invoice_id == inv);
     assert_invoice(f, inv, "unpaid", 0);
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_FAILED' "
-                       "AND entity_id = '%" PRId64 "'",
-                       inv) == 1);
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_FAILED' "
+                              "AND entity_id = '%" PRId64 "'",
+                              inv) == 1);
 
     inv = approved_order(f, order, sizeof order);
     fake_paypal_set_next_capture_status(f->fp, "PENDING");

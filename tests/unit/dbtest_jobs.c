@@ -36,25 +36,13 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    struct lumi_err err;
-    crypto_init();
     unsetenv("LUMI_JOB_MAX_ATTEMPTS");
-    if (config_load(NULL, &err) != 0)
-        fail_msg("config: %s", err.msg);
-    f->url = testdb_create();
-    f->db = testdb_open_migrated(f->url);
+    f->db = testdb_start(&f->url);
     *state = f;
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    db_close(f->db);
-    testdb_drop(f->url);
-    free(f);
-    return 0;
-}
+TESTDB_TEARDOWN(struct fixture)
 
 static int64_t query(struct db *db, const char *sql, int64_t arg)
 {

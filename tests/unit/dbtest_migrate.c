@@ -44,14 +44,7 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    db_close(f->db);
-    testdb_drop(f->url);
-    free(f);
-    return 0;
-}
+TESTDB_TEARDOWN(struct fixture)
 
 static int64_t query(struct db *db, const char *sql, int nparams, const char *const *params)
 {

@@ -38,51 +38,23 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    struct lumi_err err;
-    crypto_init();
-    if (config_load(NULL, &err) != 0)
-        fail_msg("config: %s", err.msg);
-    f->url = testdb_create();
-    f->db = testdb_open_migrated(f->url);
+    f->db = testdb_start(&f->url);
     *state = f;
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    db_close(f->db);
-    testdb_drop(f->url);
-    free(f);
-    return 0;
-}
-
-static int64_t countf(struct db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int64_t countf(struct db *db, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    assert_true(n > 0 && (size_t)n < sizeof sql);
-    return testdb_int64(db, sql);
-}
+TESTDB_TEARDOWN(struct fixture)
 
 static int64_t audits(struct fixture *f, const char *action)
 {
-    return countf(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = '%s'", action);
+    return testdb_int64f(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = '%s'", action);
 }
 
 /* A client, a server and a product with the given autosetup. */
 static void seed(struct fixture *f, const char *autosetup)
 {
     char sql[512];
-    testdb_exec(f->db,
-                "INSERT INTO users (email, role, created_at, updated_at) VALUES "
-                "('client@example.com', 'client', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')");
-    f->client = testdb_int64(f->db, "SELECT id FROM users WHERE email = 'client@example.com'");
+    f->client = testdb_add_client(f->db, "client@example.com");
     testdb_exec(f->db, "INSERT INTO servers (name, type, url, created_at, updated_at) VALUES "
                        "('games', 'pterodactyl', 'https://panel.test', '2026-01-01T00:00:00Z', "
                        "'2026-01-01T00:00:00Z')");
@@ -109,7 +81,7 @@ static int64_t add_service(struct fixture *f, const char *status, const char *re
              "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
              f->client, f->product, f->server, status, r, key, f->next_key);
     testdb_exec(f->db, sql);
-    return countf(f->db, "SELECT id FROM services WHERE remote_key = '%s'", key);
+    return testdb_int64f(f->db, "SELECT id FROM services WHERE remote_key = '%s'", key);
 }
 
 /* An invoice of 1500 usd (one item, of service_id when > 0) through invoices_create. */
@@ -156,14 +128,14 @@ static enum payment_outcome apply(struct fixture *f, const char *kind, const cha
 
 static int64_t inv_col(struct fixture *f, const char *col, int64_t id)
 {
-    return countf(f->db, "SELECT %s FROM invoices WHERE id = %" PRId64, col, id);
+    return testdb_int64f(f->db, "SELECT %s FROM invoices WHERE id = %" PRId64, col, id);
 }
 
 static void assert_status(struct fixture *f, int64_t id, const char *status)
 {
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM invoices WHERE id = %" PRId64 " AND status = '%s'", id,
-                       status) == 1);
+    assert_true(testdb_int64f(
+                    f->db, "SELECT COUNT(*) FROM invoices WHERE id = %" PRId64 " AND status = '%s'",
+                    id, status) == 1);
 }
 
 static void partial_then_full_payment_marks_paid_once(void **state)
@@ -177,19 +149,20 @@ static void partial_then_full_payment_marks_paid_once(void **state)
     assert_false(res.became_paid);
     assert_status(f, inv, "partially_paid");
     assert_true(inv_col(f, "amount_paid", inv) == 500);
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM invoices WHERE id = %" PRId64 " AND paid_at IS NULL",
-                       inv) == 1);
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM invoices WHERE id = %" PRId64
+                              " AND paid_at IS NULL",
+                              inv) == 1);
     assert_int_equal(apply(f, "payment", "paypal", "CAP-2", 1000, "USD", inv, &res),
                      PAYMENT_APPLIED);
     assert_string_equal(res.status, "paid");
     assert_true(res.became_paid);
     assert_status(f, inv, "paid");
     assert_true(inv_col(f, "amount_paid", inv) == 1500);
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM invoices WHERE id = %" PRId64
-                       " AND paid_at IS NOT NULL",
-                       inv) == 1);
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM invoices WHERE id = %" PRId64
+                              " AND paid_at IS NOT NULL",
+                              inv) == 1);
     assert_true(audits(f, "PAYMENT_RECEIVED") == 2);
     assert_true(audits(f, "INVOICE_PAID") == 1);
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM transactions") == 2);
@@ -325,10 +298,10 @@ static void paid_invoice_queues_provisioning_of_service_waiting_for_payment(void
                      PAYMENT_APPLIED);
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs") == 0);
     assert_int_equal(apply(f, "payment", "stripe", "ch_b", 500, "usd", inv, NULL), PAYMENT_APPLIED);
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64
-                       " AND action = 'provision' AND status = 'queued'",
-                       svc) == 1);
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64
+                              " AND action = 'provision' AND status = 'queued'",
+                              svc) == 1);
     /* a redelivery queues nothing more */
     assert_int_equal(apply(f, "payment", "stripe", "ch_b", 500, "usd", inv, NULL),
                      PAYMENT_DUPLICATE);
@@ -344,11 +317,12 @@ static void paid_invoice_unsuspends_overdue_but_not_abuse(void **state)
     int64_t i1 = add_invoice(f, overdue), i2 = add_invoice(f, abuse);
     assert_int_equal(apply(f, "payment", "manual", "r1", 1500, "usd", i1, NULL), PAYMENT_APPLIED);
     assert_int_equal(apply(f, "payment", "manual", "r2", 1500, "usd", i2, NULL), PAYMENT_APPLIED);
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64
-                       " AND action = 'unsuspend'",
-                       overdue) == 1);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64, abuse) == 0);
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64
+                              " AND action = 'unsuspend'",
+                              overdue) == 1);
+    assert_true(
+        testdb_int64f(f->db, "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64, abuse) == 0);
 }
 
 static void chargeback_suspends_active_services_per_setting(void **state)
@@ -358,45 +332,51 @@ static void chargeback_suspends_active_services_per_setting(void **state)
     seed(f, "order");
     int64_t a = add_service(f, "active", NULL), b = add_service(f, "active", NULL);
     int64_t ia = add_invoice(f, a), ib = add_invoice(f, b);
-    assert_int_equal(apply(f, "payment", "stripe", "pi_a", 1500, "usd", ia, NULL),
-                     PAYMENT_APPLIED);
-    assert_int_equal(apply(f, "payment", "stripe", "pi_b", 1500, "usd", ib, NULL),
-                     PAYMENT_APPLIED);
+    assert_int_equal(apply(f, "payment", "stripe", "pi_a", 1500, "usd", ia, NULL), PAYMENT_APPLIED);
+    assert_int_equal(apply(f, "payment", "stripe", "pi_b", 1500, "usd", ib, NULL), PAYMENT_APPLIED);
 
     /* Default: the disputed invoice's active service is queued for suspension, reason dispute. */
     assert_int_equal(apply(f, "chargeback", "stripe", "dp_a", 1500, "usd", ia, NULL),
                      PAYMENT_APPLIED);
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64
-                       " AND action = 'suspend' AND status = 'queued' AND args LIKE '%%dispute%%'",
-                       a) == 1);
-    assert_true(countf(f->db,
-                       "SELECT COUNT(*) FROM audit_log WHERE action = 'SERVICE_SUSPEND_REQUESTED'"
-                       " AND entity_id = '%" PRId64 "' AND details LIKE '%%chargeback%%'",
-                       a) == 1);
+    assert_true(
+        testdb_int64f(f->db,
+                      "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64
+                      " AND action = 'suspend' AND status = 'queued' AND args LIKE '%%dispute%%'",
+                      a) == 1);
+    assert_true(
+        testdb_int64f(f->db,
+                      "SELECT COUNT(*) FROM audit_log WHERE action = 'SERVICE_SUSPEND_REQUESTED'"
+                      " AND entity_id = '%" PRId64 "' AND details LIKE '%%chargeback%%'",
+                      a) == 1);
     /* A redelivered dispute queues nothing more. */
     assert_int_equal(apply(f, "chargeback", "stripe", "dp_a", 1500, "usd", ia, NULL),
                      PAYMENT_DUPLICATE);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64, a) == 1);
+    assert_true(testdb_int64f(f->db, "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64, a) ==
+                1);
 
     /* "none": the chargeback is recorded, the service is left alone. */
     testdb_exec(f->db, "INSERT INTO settings (key, value, updated_at) VALUES "
                        "('billing.dispute_action', 'none', '2026-01-01T00:00:00Z')");
     assert_int_equal(apply(f, "chargeback", "stripe", "dp_b", 700, "usd", ib, NULL),
                      PAYMENT_APPLIED);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64, b) == 0);
+    assert_true(testdb_int64f(f->db, "SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64, b) ==
+                0);
 
     /* A value Lumi does not know fails the movement; nothing of it is stored. */
     testdb_exec(f->db, "UPDATE settings SET value = 'maybe' WHERE key = 'billing.dispute_action'");
-    struct payment_in p = {.kind = "chargeback", .gateway = "stripe", .gateway_ref = "dp_b2",
-                           .amount = 100, .currency = "usd", .invoice_id = ib};
+    struct payment_in p = {.kind = "chargeback",
+                           .gateway = "stripe",
+                           .gateway_ref = "dp_b2",
+                           .amount = 100,
+                           .currency = "usd",
+                           .invoice_id = ib};
     struct payment_result res;
     assert_int_equal(db_begin(f->db, &err), 0);
     assert_int_equal(payments_apply(f->db, &ACTOR, &p, &res, &err), LUMI_EINVAL);
     assert_non_null(strstr(err.msg, "billing.dispute_action"));
     db_rollback(f->db);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM transactions WHERE gateway_ref = 'dp_b2'") ==
-                0);
+    assert_true(
+        testdb_int64f(f->db, "SELECT COUNT(*) FROM transactions WHERE gateway_ref = 'dp_b2'") == 0);
 }
 
 static void failure_rolls_everything_back(void **state)

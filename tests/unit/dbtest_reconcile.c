@@ -56,13 +56,6 @@ struct fixture {
     char *out; /* the lines of the last run */
 };
 
-static void load_config(void)
-{
-    struct lumi_err err;
-    if (config_load(NULL, &err) != 0)
-        fail_msg("config: %s", err.msg);
-}
-
 static int64_t add_server(struct fixture *f, const char *json)
 {
     struct lumi_err err;
@@ -114,14 +107,11 @@ static void add_virtfusion(struct fixture *f)
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    crypto_init();
     setenv("LUMI_SECRET_KEY", KEY, 1);
     unsetenv("PTERODACTYL_URL");
     unsetenv("DIRECTADMIN_URL");
     unsetenv("VIRTFUSION_URL");
-    load_config();
-    f->url = testdb_create();
-    f->db = testdb_open_migrated(f->url);
+    f->db = testdb_start(&f->url);
     f->log = tmpfile();
     assert_non_null(f->log);
     log_set_output(f->log);
@@ -156,8 +146,7 @@ static int teardown(void **state)
     fake_ptero_stop(f->fp);
     fake_da_stop(f->da);
     fake_vf_stop(f->vf);
-    db_close(f->db);
-    testdb_drop(f->url);
+    testdb_finish(f->db, f->url);
     free(f);
     return 0;
 }

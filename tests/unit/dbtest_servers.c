@@ -28,35 +28,18 @@ struct fixture {
     struct db *db;
 };
 
-static void load_config(void)
-{
-    struct lumi_err err;
-    if (config_load(NULL, &err) != 0)
-        fail_msg("config: %s", err.msg);
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    crypto_init();
     setenv("LUMI_SECRET_KEY", KEY, 1);
     unsetenv("PTERODACTYL_URL");
     unsetenv("PTERODACTYL_API_KEY");
-    load_config();
-    f->url = testdb_create();
-    f->db = testdb_open_migrated(f->url);
+    f->db = testdb_start(&f->url);
     *state = f;
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    db_close(f->db);
-    testdb_drop(f->url);
-    free(f);
-    return 0;
-}
+TESTDB_TEARDOWN(struct fixture)
 
 static json_t *create(struct db *db, const char *body)
 {
@@ -227,7 +210,7 @@ static void environment_servers_follow_configuration(void **state)
     struct lumi_err err;
     setenv("PTERODACTYL_URL", "https://games.example.com/", 1);
     setenv("PTERODACTYL_API_KEY", PTERO_KEY, 1);
-    load_config();
+    testdb_config_load();
     assert_int_equal(servers_sync_environment(f->db, &err), 0);
     assert_int_equal(servers_sync_environment(f->db, &err), 0); /* idempotent */
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM servers WHERE source = 'environment'") ==
@@ -254,7 +237,7 @@ static void environment_servers_follow_configuration(void **state)
 
     unsetenv("PTERODACTYL_URL");
     unsetenv("PTERODACTYL_API_KEY");
-    load_config();
+    testdb_config_load();
     assert_int_equal(servers_sync_environment(f->db, &err), 0);
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM servers WHERE active = 0") == 1);
     assert_true(

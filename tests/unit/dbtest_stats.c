@@ -40,28 +40,13 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    struct lumi_err err;
-    crypto_init();
-    if (config_load(NULL, &err) != 0)
-        fail_msg("config: %s", err.msg);
-    f->url = testdb_create();
-    f->db = testdb_open_migrated(f->url);
-    testdb_exec(f->db,
-                "INSERT INTO users (email, role, created_at, updated_at) VALUES "
-                "('client@example.com', 'client', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')");
-    f->client = testdb_int64(f->db, "SELECT id FROM users WHERE email = 'client@example.com'");
+    f->db = testdb_start(&f->url);
+    f->client = testdb_add_client(f->db, "client@example.com");
     *state = f;
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    db_close(f->db);
-    testdb_drop(f->url);
-    free(f);
-    return 0;
-}
+TESTDB_TEARDOWN(struct fixture)
 
 static int64_t at(const char *iso)
 {

@@ -47,12 +47,8 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
     struct lumi_err err;
-    crypto_init();
     setenv("LUMI_SECRET_KEY", KEY, 1);
-    if (config_load(NULL, &err) != 0)
-        fail_msg("config: %s", err.msg);
-    f->url = testdb_create();
-    f->db = testdb_open_migrated(f->url);
+    f->db = testdb_start(&f->url);
     if (accounts_create_user(f->db, &AUDIT_SYSTEM, EMAIL, "admin", PASSWORD, &f->user_id, &err) !=
         0)
         fail_msg("create user: %s", err.msg);
@@ -60,14 +56,7 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    db_close(f->db);
-    testdb_drop(f->url);
-    free(f);
-    return 0;
-}
+TESTDB_TEARDOWN(struct fixture)
 
 /* The code an authenticator app shows for b32 at time t. */
 static void code_at(const char *b32, int64_t t, char out[TOTP_CODE_LEN])

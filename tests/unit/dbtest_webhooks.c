@@ -42,45 +42,17 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    struct lumi_err err;
-    crypto_init();
-    if (config_load(NULL, &err) != 0)
-        fail_msg("config: %s", err.msg);
-    f->url = testdb_create();
-    f->db = testdb_open_migrated(f->url);
-    testdb_exec(f->db,
-                "INSERT INTO users (email, role, created_at, updated_at) VALUES "
-                "('client@example.com', 'client', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')");
-    f->client = testdb_int64(f->db, "SELECT id FROM users WHERE email = 'client@example.com'");
+    f->db = testdb_start(&f->url);
+    f->client = testdb_add_client(f->db, "client@example.com");
     *state = f;
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    db_close(f->db);
-    testdb_drop(f->url);
-    free(f);
-    return 0;
-}
-
-static int64_t countf(struct db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int64_t countf(struct db *db, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    assert_true(n > 0 && (size_t)n < sizeof sql);
-    return testdb_int64(db, sql);
-}
+TESTDB_TEARDOWN(struct fixture)
 
 static int64_t audits(struct fixture *f, const char *action)
 {
-    return countf(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = '%s'", action);
+    return testdb_int64f(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = '%s'", action);
 }
 
 static void execf(struct fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -123,10 +95,11 @@ static void add_checkout(struct fixture *f, int64_t inv, const char *gateway, co
 static void assert_invoice(struct fixture *f, int64_t id, const char *status, int64_t paid,
                            int64_t refunded)
 {
-    int64_t n = countf(f->db,
-                       "SELECT COUNT(*) FROM invoices WHERE id = %" PRId64 " AND status = '%s'"
-                       " AND amount_paid = %" PRId64 " AND amount_refunded = %" PRId64,
-                       id, status, paid, refunded);
+    int64_t n =
+        testdb_int64f(f->db,
+                      "SELECT COUNT(*) FROM invoices WHERE id = %" PRId64 " AND status = '%s'"
+                      " AND amount_paid = %" PRId64 " AND amount_refunded = %" PRId64,
+                      id, status, paid, refunded);
     if (n != 1)
         fail_msg("invoice %" PRId64 " is not %s/%" PRId64 "/%" PRId64 " (status %s)", id, status,
                  paid, refunded, "see db");
@@ -134,7 +107,7 @@ static void assert_invoice(struct fixture *f, int64_t id, const char *status, in
 
 static int64_t event_rows(struct fixture *f, const char *status)
 {
-    return countf(f->db, "SELECT COUNT(*) FROM webhook_events WHERE status = '%s'", status);
+    return testdb_int64f(f->db, "SELECT COUNT(*) FROM webhook_events WHERE status = '%s'", status);
 }
 
 static json_t *stripe_session_ev(const char *evt, const char *type, const char *cs, const char *pi,
@@ -218,17 +191,21 @@ static void completed_pays_once_across_redeliveries_and_twins(void **state)
         assert_true(o.invoice_id == (i == 0 ? inv : 0));
     }
     assert_invoice(f, inv, "paid", 1500, 0);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM transactions WHERE gateway = 'stripe' AND "
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM transactions WHERE gateway = 'stripe' AND "
                               "kind = 'payment' AND gateway_ref = 'pi_1' AND amount = 1500") == 1);
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM webhook_events") == 1);
     assert_true(event_rows(f, "processed") == 1);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM webhook_events WHERE processed_at IS NOT NULL"
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM webhook_events WHERE processed_at IS NOT NULL"
                               " AND error IS NULL AND payload LIKE '%%cs_test_1%%'") == 1);
     assert_true(audits(f, "INVOICE_PAID") == 1);
     assert_true(audits(f, "PAYMENT_RECEIVED") == 1);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_RECEIVED'"
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_RECEIVED'"
                               " AND actor_type = 'gateway' AND actor_id = 'stripe'") == 1);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM checkouts WHERE gateway_ref = 'cs_test_1' "
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM checkouts WHERE gateway_ref = 'cs_test_1' "
                               "AND status = 'complete'") == 1);
     /* the twin: another event for the same PaymentIntent changes nothing */
     struct webhook_outcome o =
@@ -258,7 +235,8 @@ static void refund_before_completion_retries_then_applies(void **state)
     /* too old to be early: recorded as failed */
     o = run(f, "stripe", refund_ev("evt_r_old", "ch_1", "pi_9", 500, utc_now() - 4 * 86400), NULL);
     assert_string_equal(o.status, "failed");
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM webhook_events WHERE event_id = 'evt_r_old' "
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM webhook_events WHERE event_id = 'evt_r_old' "
                               "AND status = 'failed' AND error LIKE '%%pi_9%%'") == 1);
 
     o = run(f, "stripe",
@@ -274,8 +252,8 @@ static void refund_before_completion_retries_then_applies(void **state)
     o = run(f, "stripe", refund_ev("evt_r2", "ch_1", "pi_9", 1500, utc_now()), NULL);
     assert_string_equal(o.status, "processed");
     assert_invoice(f, inv, "refunded", 1500, 1500);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM transactions WHERE kind = 'refund' AND "
-                              "gateway_ref = 'ch_1:refunded:1500' AND amount = 1000") == 1);
+    assert_true(testdb_int64f(f->db, "SELECT COUNT(*) FROM transactions WHERE kind = 'refund' AND "
+                                     "gateway_ref = 'ch_1:refunded:1500' AND amount = 1000") == 1);
 }
 
 static void cumulative_refunds_out_of_order_record_the_total(void **state)
@@ -294,7 +272,8 @@ static void cumulative_refunds_out_of_order_record_the_total(void **state)
     o = run(f, "stripe", refund_ev("evt_r500", "ch_5", "pi_5", 500, utc_now()), NULL);
     assert_string_equal(o.status, "processed");
     assert_invoice(f, inv, "partially_refunded", 1500, 1000);
-    assert_true(countf(f->db, "SELECT COALESCE(SUM(amount), 0) FROM transactions WHERE kind = "
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COALESCE(SUM(amount), 0) FROM transactions WHERE kind = "
                               "'refund'") == 1000);
     assert_true(audits(f, "PAYMENT_REFUNDED") == 1);
 }
@@ -341,7 +320,8 @@ static void mismatches_fail_and_leave_the_invoice_unpaid(void **state)
                                    NULL);
     assert_string_equal(o.status, "failed");
     assert_true(audits(f, "PAYMENT_MISMATCH") == 1);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM webhook_events WHERE event_id = 'evt_m1' AND "
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM webhook_events WHERE event_id = 'evt_m1' AND "
                               "status = 'failed' AND error LIKE '%%eur%%'") == 1);
     o = run(f, "stripe",
             stripe_session_ev("evt_m2", "checkout.session.completed", "cs_m2", "pi_m2", inv_s, 1000,
@@ -360,7 +340,8 @@ static void mismatches_fail_and_leave_the_invoice_unpaid(void **state)
             NULL);
     assert_string_equal(o.status, "failed");
     assert_string_equal(o.message, "invoice 999999 does not exist");
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_MISMATCH'"
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_MISMATCH'"
                               " AND entity = 'invoice' AND entity_id = '999999'") == 1);
     /* not ours, and not a type Lumi uses */
     o = run(f, "stripe",
@@ -396,7 +377,8 @@ static void mismatches_fail_and_leave_the_invoice_unpaid(void **state)
             NULL);
     assert_string_equal(o.status, "processed");
     assert_true(audits(f, "PAYMENT_FAILED") == 2);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_FAILED' "
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_FAILED' "
                               "AND details LIKE '%%Your card was declined.%%'") == 1);
     assert_invoice(f, inv, "unpaid", 0, 0);
 }
@@ -421,7 +403,8 @@ static void dispute_becomes_a_chargeback(void **state)
             NULL);
     assert_string_equal(o.status, "processed");
     assert_invoice(f, inv, "refunded", 1500, 1500);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM transactions WHERE kind = 'chargeback' AND "
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM transactions WHERE kind = 'chargeback' AND "
                               "gateway_ref = 'dp_1'") == 1);
     assert_true(audits(f, "PAYMENT_DISPUTED") == 1);
     o = run(f, "stripe",
@@ -529,7 +512,8 @@ static void paypal_capture_events(void **state)
         assert_string_equal(o.status, i == 0 ? "processed" : "duplicate");
     }
     assert_invoice(f, inv, "paid", 1500, 0);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM transactions WHERE gateway = 'paypal' AND "
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM transactions WHERE gateway = 'paypal' AND "
                               "kind = 'payment' AND gateway_ref = 'CAP1'") == 1);
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM checkouts WHERE status = 'complete'") ==
                 1);
@@ -544,7 +528,8 @@ static void paypal_capture_events(void **state)
             refund_pp_ev("WH-V1", "PAYMENT.CAPTURE.REVERSED", "REV1", "10.00", "CAP1", now), NULL);
     assert_string_equal(o.status, "processed");
     assert_invoice(f, inv, "refunded", 1500, 1500);
-    assert_true(countf(f->db, "SELECT COUNT(*) FROM transactions WHERE kind = 'chargeback' AND "
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM transactions WHERE kind = 'chargeback' AND "
                               "gateway_ref = 'REV1' AND amount = 1000") == 1);
     assert_true(audits(f, "PAYMENT_DISPUTED") == 1);
     /* an old refund of an unknown capture is a failure, not a retry */
