@@ -27,6 +27,7 @@
 #include "core/json.h"
 #include "core/str.h"
 #include "core/utc.h"
+#include "db/settings.h"
 
 #define AUDIT_LOCK_KEY 0x6c756d6961756469LL /* "lumiaudi" */
 #define GENESIS_HASH "0000000000000000000000000000000000000000000000000000000000000000"
@@ -306,22 +307,6 @@ static const char SQL_FULL_SET[] =
     "INSERT INTO settings (key, value, updated_at) VALUES ('" KEY_FULL "', $1, $2)"
     " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
 
-/* The value of a settings key into out ("" when the key is not set). */
-static int setting_read(struct db *db, const char *key, char *out, size_t outsz,
-                        struct lumi_err *err)
-{
-    out[0] = '\0';
-    struct db_stmt *st = db_prepare(db, "SELECT value FROM settings WHERE key = $1", err);
-    if (st == NULL)
-        return err ? err->code : LUMI_EDB;
-    db_bind_text(st, 1, key);
-    int rc = db_step(st, err);
-    if (rc == DB_ROW && db_col_text(st, 0) != NULL)
-        str_copy(out, db_col_text(st, 0), outsz);
-    db_finalize(st);
-    return rc < 0 ? rc : 0;
-}
-
 /* Reads n space-separated non-negative integers from s into v. */
 static int parse_ints(const char *s, int64_t *v, int n)
 {
@@ -343,8 +328,8 @@ static int checkpoint_read(struct db *db, int64_t *id, char hash[CRYPTO_SHA256_H
     char v[SETTING_MAX];
     *id = 0;
     str_copy(hash, GENESIS_HASH, CRYPTO_SHA256_HEX);
-    int rc = setting_read(db, KEY_VERIFIED, v, sizeof v, err);
-    if (rc != 0)
+    int rc = settings_get(db, KEY_VERIFIED, v, sizeof v, err);
+    if (rc < 0)
         return rc;
     const char *sp = strchr(v, ' ');
     int64_t n = 0;
@@ -407,8 +392,8 @@ int audit_check_incremental(struct db *db, int max_rows, struct audit_check *c,
     char full[SETTING_MAX], cp_hash[CRYPTO_SHA256_HEX], good[CRYPTO_SHA256_HEX];
     int64_t cp = 0;
     memset(c, 0, sizeof *c);
-    int rc = setting_read(db, KEY_FULL, full, sizeof full, err);
-    if (rc != 0)
+    int rc = settings_get(db, KEY_FULL, full, sizeof full, err);
+    if (rc < 0)
         return rc;
     const char *sp = strchr(full, ' ');
     int64_t fv[3];

@@ -680,6 +680,16 @@ out:
 
 /* ---- listing -------------------------------------------------------------- */
 
+/* The columns SQL_LIST and SQL_GET begin with, as webhooks_list answers them. */
+static json_t *event_row(struct db_stmt *st)
+{
+    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:s, s:s?}", "id",
+                     (json_int_t)db_col_int64(st, 0), "gateway", db_col_text(st, 1), "event_id",
+                     db_col_text(st, 2), "event_type", db_col_text(st, 3), "status",
+                     db_col_text(st, 4), "error", db_col_text(st, 5), "received_at",
+                     db_col_text(st, 6), "processed_at", db_col_text(st, 7));
+}
+
 json_t *webhooks_list(struct db *db, const char *gateway, const char *status, int64_t before_id,
                       int limit, int64_t *next_cursor, struct lumi_err *err)
 {
@@ -708,18 +718,13 @@ json_t *webhooks_list(struct db *db, const char *gateway, const char *status, in
         goto out;
     }
     while ((rc = db_step(st, err)) == DB_ROW) {
-        int64_t id = db_col_int64(st, 0);
         if (n == limit) {
             if (next_cursor != NULL)
                 *next_cursor =
                     json_integer_value(json_object_get(json_array_get(rows, (size_t)n - 1), "id"));
             break;
         }
-        json_t *row =
-            json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:s, s:s?}", "id", (json_int_t)id, "gateway",
-                      db_col_text(st, 1), "event_id", db_col_text(st, 2), "event_type",
-                      db_col_text(st, 3), "status", db_col_text(st, 4), "error", db_col_text(st, 5),
-                      "received_at", db_col_text(st, 6), "processed_at", db_col_text(st, 7));
+        json_t *row = event_row(st);
         if (row == NULL || json_array_append_new(rows, row) < 0) {
             nomem(err);
             goto out;
@@ -755,12 +760,13 @@ json_t *webhooks_get(struct db *db, int64_t id, struct lumi_err *err)
         err_set(err, LUMI_ENOTFOUND, "webhook event %" PRId64 " not found", id);
     if (rc != DB_ROW)
         goto out;
-    row = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:s, s:s?, s:s?}", "id",
-                    (json_int_t)db_col_int64(st, 0), "gateway", db_col_text(st, 1), "event_id",
-                    db_col_text(st, 2), "event_type", db_col_text(st, 3), "status",
-                    db_col_text(st, 4), "error", db_col_text(st, 5), "received_at",
-                    db_col_text(st, 6), "processed_at", db_col_text(st, 7), "payload",
-                    db_col_text(st, 8));
+    row = event_row(st);
+    const char *payload = db_col_text(st, 8);
+    if (row != NULL &&
+        json_object_set_new(row, "payload", payload ? json_string(payload) : json_null()) < 0) {
+        json_decref(row);
+        row = NULL;
+    }
     if (row == NULL)
         nomem(err);
 out:

@@ -45,6 +45,7 @@
 #include "core/money.h"
 #include "core/str.h"
 #include "core/utc.h"
+#include "db/settings.h"
 #include "provisioning/jobs.h"
 #include "provisioning/services.h"
 
@@ -76,35 +77,20 @@ static const struct setting_def {
 
 static int load_settings(struct db *db, struct settings *s, struct lumi_err *err)
 {
-    int rc = 0;
-    struct db_stmt *st = NULL;
     for (size_t i = 0; i < sizeof SETTINGS / sizeof SETTINGS[0]; i++) {
         const struct setting_def *d = &SETTINGS[i];
-        int *field = (int *)((char *)s + d->offset);
+        char text[32];
         int64_t v = d->dflt;
-        st = db_prepare(db, "SELECT value FROM settings WHERE key = $1", err);
-        if (st == NULL) {
-            rc = err->code;
-            goto out;
-        }
-        db_bind_text(st, 1, d->key);
-        rc = db_step(st, err);
+        int rc = settings_get(db, d->key, text, sizeof text, err);
         if (rc < 0)
-            goto out;
-        if (rc == DB_ROW && str_to_i64z(db_col_text(st, 0), d->min, d->max, &v) != 0) {
-            rc = err_set(err, LUMI_EINVAL,
-                         "setting '%s' must be a whole number of days from %d to %d", d->key,
-                         d->min, d->max);
-            goto out;
-        }
-        db_finalize(st);
-        st = NULL;
-        *field = (int)v;
-        rc = 0;
+            return rc;
+        if (rc == 1 && str_to_i64z(text, d->min, d->max, &v) != 0)
+            return err_set(err, LUMI_EINVAL,
+                           "setting '%s' must be a whole number of days from %d to %d", d->key,
+                           d->min, d->max);
+        *(int *)((char *)s + d->offset) = (int)v;
     }
-out:
-    db_finalize(st);
-    return rc;
+    return 0;
 }
 
 /* --- the pass ------------------------------------------------------------- */

@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "core/str.h"
+#include "db/settings.h"
 #include "panels/directadmin.h"
 #include "panels/pterodactyl.h"
 #include "panels/virtfusion.h"
@@ -41,8 +42,6 @@
 static const char SQL_ALL_SERVERS[] = "SELECT id, type FROM servers WHERE active = 1 ORDER BY id";
 
 static const char SQL_ONE_SERVER[] = "SELECT id, type FROM servers WHERE id = $1";
-
-static const char SQL_INSTALLATION[] = "SELECT value FROM settings WHERE key = 'installation.id'";
 
 static const char SQL_SERVICES[] =
     "SELECT id, status, suspend_reason, remote_key, external_id, username FROM services"
@@ -223,14 +222,11 @@ static int list_panel(struct pass *p, const struct server_conn *sc, struct hc_er
 
 static int load_prefix(struct pass *p, struct lumi_err *err)
 {
-    struct db_stmt *st = db_prepare(p->db, SQL_INSTALLATION, err);
-    if (st == NULL)
-        return err->code;
-    int rc = db_step(st, err);
+    char id[40];
+    int rc = settings_get(p->db, "installation.id", id, sizeof id, err);
     p->prefix[0] = '\0';
-    if (rc == DB_ROW && str_present(db_col_text(st, 0)))
-        snprintf(p->prefix, sizeof p->prefix, "lumi-%.32s-", db_col_text(st, 0));
-    db_finalize(st);
+    if (rc == 1 && str_present(id))
+        snprintf(p->prefix, sizeof p->prefix, "lumi-%.32s-", id);
     return rc < 0 ? rc : 0;
 }
 

@@ -31,6 +31,7 @@
 #include "core/json.h"
 #include "core/str.h"
 #include "core/utc.h"
+#include "db/settings.h"
 #include "provisioning/jobs.h"
 #include "provisioning/servers.h"
 
@@ -85,9 +86,6 @@ static const char SQL_GROUP_IN_ORDER[] =
 static const char SQL_INSTALLATION_CREATE[] =
     "INSERT INTO settings (key, value, updated_at) VALUES ('installation.id', $1, $2)"
     " ON CONFLICT (key) DO NOTHING";
-
-static const char SQL_INSTALLATION_GET[] =
-    "SELECT value FROM settings WHERE key = 'installation.id'";
 
 static const char SQL_INSERT[] =
     "INSERT INTO services (client_id, product_id, server_id, status, remote_key, domain,"
@@ -457,10 +455,10 @@ static int installation_id(struct db *db, char out[16], const char *now, struct 
     int rc = db_execp(db, SQL_INSTALLATION_CREATE, 2, params, NULL, err);
     if (rc < 0)
         return rc;
-    rc = query_text(db, SQL_INSTALLATION_GET, 0, out, 16, err);
-    if (rc == LUMI_ENOTFOUND)
+    rc = settings_get(db, "installation.id", out, 16, err);
+    if (rc == 0)
         return err_set(err, LUMI_EINTERNAL, "the installation id is missing");
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 static int insert_service(struct db *db, const struct order *o, const char *now,
@@ -935,6 +933,15 @@ out:
     return 0;
 }
 
+/* An invoice may bill one service twice (setup fee and period): act on its first item only. */
+static bool first_item_of_service(const struct paid_item *items, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (items[j].service_id == items[i].service_id)
+            return false;
+    return true;
+}
+
 static int queue_after_payment(struct db *db, const struct audit_actor *actor,
                                const struct paid_item *it, int64_t invoice_id, struct lumi_err *err)
 {
@@ -977,10 +984,7 @@ int services_on_invoice_paid(struct db *db, const struct audit_actor *actor, int
         goto out;
     utc_now_iso(now);
     for (size_t i = 0; i < n; i++) {
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = items[j].service_id == items[i].service_id;
-        if (!seen) {
+        if (first_item_of_service(items, i)) {
             rc = queue_after_payment(db, actor, &items[i], invoice_id, err);
             if (rc < 0)
                 goto out;
@@ -1005,22 +1009,17 @@ out:
 /* billing.dispute_action: true to suspend (default), false for "none". */
 static int dispute_suspends(struct db *db, bool *suspend, struct lumi_err *err)
 {
+    char v[16];
     *suspend = true;
-    struct db_stmt *st = db_prepare(db, "SELECT value FROM settings WHERE key = $1", err);
-    if (st == NULL)
-        return LUMI_EDB;
-    db_bind_text(st, 1, SERVICES_DISPUTE_SETTING);
-    int rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        const char *v = db_col_text(st, 0);
-        if (str_eq(v, "none"))
-            *suspend = false;
-        else if (!str_eq(v, "suspend"))
-            rc = err_set(err, LUMI_EINVAL, "setting '%s' must be 'suspend' or 'none'",
-                         SERVICES_DISPUTE_SETTING);
-    }
-    db_finalize(st);
-    return rc < 0 ? rc : 0;
+    int rc = settings_get(db, SERVICES_DISPUTE_SETTING, v, sizeof v, err);
+    if (rc <= 0)
+        return rc;
+    if (str_eq(v, "none"))
+        *suspend = false;
+    else if (!str_eq(v, "suspend"))
+        return err_set(err, LUMI_EINVAL, "setting '%s' must be 'suspend' or 'none'",
+                       SERVICES_DISPUTE_SETTING);
+    return 0;
 }
 
 int services_on_chargeback(struct db *db, const struct audit_actor *actor, int64_t invoice_id,
@@ -1045,10 +1044,7 @@ int services_on_chargeback(struct db *db, const struct audit_actor *actor, int64
     if (rc < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = items[j].service_id == items[i].service_id;
-        if (seen || !str_eq(items[i].status, "active"))
+        if (!first_item_of_service(items, i) || !str_eq(items[i].status, "active"))
             continue;
         int64_t job_id = 0;
         json_t *args = json_pack("{s:s}", "reason", "dispute");

@@ -1,0 +1,25 @@
+/*
+ * settings.h — reading the `settings` table (key → text value).
+ *
+ * Each module owns its keys and what their values mean (automation.*,
+ * billing.dispute_action, audit.*, installation.id, …); this is only the one
+ * lookup they all need. Writes stay with their owners, which know whether a
+ * key is created once, moved forward or replaced.
+ */
+#ifndef LUMI_DB_SETTINGS_H
+#define LUMI_DB_SETTINGS_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+#include "db/db.h"
+
+/**
+ * Reads the value of key into out (NUL-terminated; cut to outsz like
+ * str_copy). Returns 1 when the key is set, 0 when it has no row (out is
+ * then ""), or a negative LUMI_E* code on a database error. Works inside or
+ * outside a transaction, on the caller's connection.
+ */
+int settings_get(struct db *db, const char *key, char *out, size_t outsz, struct lumi_err *err);
+
+#endif
