@@ -163,6 +163,45 @@ static void insert_returning_gives_increasing_ids(void **state)
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM users") == 2);
 }
 
+/* INSERT ... ON CONFLICT DO NOTHING RETURNING id (SQLite answers it from the
+ * last rowid, see db_sqlite.c): one row with the new id when it inserted,
+ * none when it did not; the same again from the cached statement. */
+static void insert_returning_id_or_nothing_on_conflict(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err;
+    static const char sql[] =
+        "INSERT INTO webhook_events (gateway, event_id, event_type, status, payload, received_at)"
+        " VALUES ('stripe', $1, 't', 'processed', '{}', '" NOW "')"
+        " ON CONFLICT (gateway, event_id) DO NOTHING RETURNING id";
+    static const char *const ids[] = {"evt_a", "evt_a", "evt_b", "evt_b"};
+    int64_t last = 0;
+    for (size_t i = 0; i < 4; i++) {
+        struct db_stmt *st = db_prepare(f->db, sql, &err);
+        assert_non_null(st);
+        db_bind_text(st, 1, ids[i]);
+        int rc = db_step(st, &err);
+        if (i % 2 == 0) { /* new */
+            assert_rc(rc, DB_ROW, err);
+            assert_int_equal(db_col_count(st), 1);
+            assert_string_equal(db_col_name(st, 0), "id");
+            int64_t id = db_col_int64(st, 0);
+            assert_true(id > last);
+            char text[24];
+            snprintf(text, sizeof text, "%lld", (long long)id);
+            assert_string_equal(db_col_text(st, 0), text);
+            assert_false(db_col_is_null(st, 0));
+            last = id;
+            rc = db_step(st, &err);
+        }
+        assert_rc(rc, DB_DONE, err);
+        assert_true(db_changes(st) == (i % 2 == 0 ? 1 : 0));
+        db_finalize(st);
+    }
+    assert_true(testdb_int64(f->db, "SELECT MAX(id) FROM webhook_events") == last);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM webhook_events") == 2);
+}
+
 static void changes_counts_rows_of_the_statement(void **state)
 {
     struct fixture *f = *state;
@@ -523,6 +562,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(int64_extremes_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(null_binds_read_as_null, setup, teardown),
         cmocka_unit_test_setup_teardown(insert_returning_gives_increasing_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(insert_returning_id_or_nothing_on_conflict, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(changes_counts_rows_of_the_statement, setup, teardown),
         cmocka_unit_test_setup_teardown(step_after_done_does_not_run_again, setup, teardown),
         cmocka_unit_test_setup_teardown(unique_violation_is_conflict_and_rollback_leaves_nothing,
