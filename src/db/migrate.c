@@ -119,7 +119,8 @@ static int apply_locked(struct db *db, const struct migration *m, bool *ran, str
     int rc = db_query_int64(db, sql_is_applied, 1, vparam, &seen, err);
     if (rc != 0 || seen > 0)
         goto out;
-    rc = rewrite_pk(m->sql, db_kind(db), &script);
+    const char *sql = db_kind(db) == DB_SQLITE && m->sqlite_sql != NULL ? m->sqlite_sql : m->sql;
+    rc = rewrite_pk(sql, db_kind(db), &script);
     if (rc != 0) {
         err_set(err, rc, "cannot prepare the script");
         goto out;
@@ -158,6 +159,11 @@ static int apply_one(struct db *db, const struct migration *m, bool *ran, struct
 
 int db_migrate(struct db *db, int *applied, struct lumi_err *err)
 {
+    return db_migrate_upto(db, db_schema_version_latest(), applied, err);
+}
+
+int db_migrate_upto(struct db *db, int version, int *applied, struct lumi_err *err)
+{
     int count = 0;
     int rc = 0;
     if (db == NULL || db_in_tx(db)) {
@@ -167,7 +173,7 @@ int db_migrate(struct db *db, int *applied, struct lumi_err *err)
     rc = prepare_table(db, err);
     if (rc != 0)
         goto out;
-    for (size_t i = 0; i < lumi_migrations_count; i++) {
+    for (size_t i = 0; i < lumi_migrations_count && lumi_migrations[i].version <= version; i++) {
         bool ran = false;
         rc = apply_one(db, &lumi_migrations[i], &ran, err);
         if (rc != 0)

@@ -15,6 +15,9 @@
 /** Applies every pending migration. *applied (may be NULL) gets how many ran. */
 int db_migrate(struct db *db, int *applied, struct lumi_err *err);
 
+/** As db_migrate, stopping after `version`: for tests of a migration over an older schema. */
+int db_migrate_upto(struct db *db, int version, int *applied, struct lumi_err *err);
+
 /** Highest version compiled into this binary. */
 int db_schema_version_latest(void);
 

@@ -5,6 +5,7 @@
  * spelled `{{PK}}` and rewritten by migrate.c before execution:
  *   SQLite:     INTEGER PRIMARY KEY AUTOINCREMENT
  *   PostgreSQL: BIGSERIAL PRIMARY KEY
+ * A migration may also give SQLite its own script (sqlite_sql).
  */
 #ifndef LUMI_DB_MIGRATIONS_H
 #define LUMI_DB_MIGRATIONS_H
@@ -15,6 +16,9 @@ struct migration {
     int version;
     const char *name;
     const char *sql;
+    /* When set, SQLite runs this instead of sql: the engines differ in how a
+     * table's constraints can be changed in place. */
+    const char *sqlite_sql;
 };
 
 extern const struct migration lumi_migrations[];

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit.h"
+#include "core/crypto.h"
 #include "db/migrate.h"
 #include "db/migrations.h"
 #include "support/testdb.h"
@@ -238,6 +240,81 @@ static void failed_migration_is_rolled_back_and_named(void **state)
     migrate_ok(f->db, (int)lumi_migrations_count);
 }
 
+/* Migration 9 rebuilds audit_log on SQLite and drops a constraint on both
+ * engines: rows written before it keep their ids, hashes and chain, and the
+ * CHECKs it rewrote on SQLite still refuse what they refused. */
+static void write_path_migration_keeps_the_audit_chain_and_checks(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err;
+    int applied = -1;
+    assert_rc(db_migrate_upto(f->db, 8, &applied, &err), 0, err);
+    assert_int_equal(applied, 8);
+    assert_rc(db_begin(f->db, &err), 0, err);
+    for (int i = 0; i < 3; i++)
+        assert_rc(audit_append_id(f->db, &AUDIT_SYSTEM, "TEST_ROW", "invoice", i + 1, NULL, &err),
+                  0, err);
+    assert_rc(db_commit(f->db, &err), 0, err);
+    char before[CRYPTO_SHA256_HEX];
+    struct db_stmt *st = db_prepare(f->db, "SELECT hash FROM audit_log WHERE id = 3", &err);
+    assert_non_null(st);
+    assert_int_equal(db_step(st, &err), DB_ROW);
+    snprintf(before, sizeof before, "%s", db_col_text(st, 0));
+    db_finalize(st);
+
+    migrate_ok(f->db, (int)lumi_migrations_count - 8);
+    struct audit_verify_result res;
+    assert_rc(audit_verify(f->db, &res, &err), 0, err);
+    assert_int_equal(res.rows, 3);
+    assert_int_equal(res.broken_id, 0);
+    const char *const three[] = {before};
+    assert_true(
+        query(f->db, "SELECT COUNT(*) FROM audit_log WHERE id = 3 AND hash = $1", 1, three) == 1);
+    /* The chain goes on from where it was. */
+    assert_rc(db_begin(f->db, &err), 0, err);
+    assert_rc(audit_append_id(f->db, &AUDIT_SYSTEM, "TEST_ROW", "invoice", 4, NULL, &err), 0, err);
+    assert_rc(db_commit(f->db, &err), 0, err);
+    assert_rc(audit_verify(f->db, &res, &err), 0, err);
+    assert_int_equal(res.rows, 4);
+    assert_int_equal(res.broken_id, 0);
+
+    if (db_kind(f->db) == DB_SQLITE) {
+        /* No CHECK is left with an IN list (each built a temporary index per write). */
+        assert_true(query(f->db,
+                          "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table'"
+                          " AND (sql LIKE '% IN (%' OR sql LIKE '% IN  %')",
+                          0, NULL) == 0);
+        assert_true(query(f->db,
+                          "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'audit_log'"
+                          " AND sql LIKE '%id INTEGER PRIMARY KEY,%'",
+                          0, NULL) == 1);
+        assert_true(query(f->db,
+                          "SELECT COUNT(*) FROM pragma_integrity_check WHERE"
+                          " integrity_check <> 'ok'",
+                          0, NULL) == 0);
+    }
+    /* ... and they still refuse what is not in their list, on both engines. */
+    static const char *const refused[] = {
+        "INSERT INTO webhook_events (gateway, event_id, event_type, status, payload, received_at)"
+        " VALUES ('stripe', 'evt_x', 't', 'processing', '{}', '" NOW "')",
+        "INSERT INTO users (email, role, created_at, updated_at)"
+        " VALUES ('r@example.com', 'root', '" NOW "', '" NOW "')",
+        "INSERT INTO audit_log (id, at, actor_type, action, details, prev_hash, hash)"
+        " VALUES (99, '" NOW "', 'robot', 'X', '{}', '0', '1')",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        err_clear(&err);
+        assert_true(db_execp(f->db, refused[i], 0, NULL, NULL, &err) < 0);
+    }
+    const char *const ok[] = {NOW};
+    assert_rc(
+        db_execp(f->db,
+                 "INSERT INTO webhook_events (gateway, event_id, event_type, status,"
+                 " payload, received_at) VALUES ('stripe', 'evt_y', 't', 'ignored', '{}', $1)",
+                 1, ok, NULL, &err),
+        0, err);
+}
+
 struct migrator {
     const char *url;
     pthread_barrier_t *start;
@@ -295,6 +372,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(key_unique_constraints_hold, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_database_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_migration_is_rolled_back_and_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(write_path_migration_keeps_the_audit_chain_and_checks,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_migrators_apply_the_schema_once, setup,
                                         teardown),
     };
