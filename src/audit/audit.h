@@ -121,7 +121,8 @@ struct audit_row {
 /**
  * The hash a row with these fields must carry (64 hex digits + NUL into out),
  * computed exactly as audit_append does — for tools that write rows in bulk
- * (the benchmarks' seeding) and for checks. 0 or LUMI_ETOOLARGE.
+ * (the benchmarks' seeding) and for checks. 0, LUMI_ETOOLARGE, or LUMI_EINVAL when a
+ * field is not valid UTF-8.
  */
 int audit_row_hash(const struct audit_row *r, char out[CRYPTO_SHA256_HEX]);
 

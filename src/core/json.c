@@ -111,6 +111,90 @@ char *jsonx_dump_canonical(const json_t *v)
     return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 }
 
+/* Length of the valid UTF-8 sequence at s (jansson's rules: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0 when invalid. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t n;
+    uint32_t v;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        v = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        v = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        v = c & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) /* also stops at the NUL */
+            return 0;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) || v > 0x10FFFF ||
+        (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+int jsonx_append_string(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    int rc = buf_append_char(b, '"');
+    while (rc == 0 && *p != '\0') {
+        size_t n = utf8_seq(p);
+        if (n == 0)
+            return LUMI_EINVAL;
+        if (n > 1 || (*p >= 0x20 && *p != '"' && *p != '\\')) {
+            p += n;
+            continue;
+        }
+        char esc[6] = {'\\', (char)*p, 0, 0, 0, 0};
+        size_t elen = 2;
+        switch (*p) {
+        case '"':
+        case '\\':
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[*p >> 4];
+            esc[5] = hex[*p & 0xF];
+            elen = 6;
+        }
+        rc = buf_append(b, run, (size_t)(p - run));
+        if (rc == 0)
+            rc = buf_append(b, esc, elen);
+        run = ++p;
+    }
+    if (rc == 0)
+        rc = buf_append(b, run, (size_t)(p - run));
+    if (rc == 0)
+        rc = buf_append_char(b, '"');
+    return rc;
+}
+
 int jsonx_check_keys(const json_t *obj, const char *const *allowed, struct lumi_err *err)
 {
     if (!json_is_object(obj))

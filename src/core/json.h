@@ -36,6 +36,17 @@ char *jsonx_dump(const json_t *v);
 char *jsonx_dump_canonical(const json_t *v);
 
 /**
+ * Appends s as a JSON string, byte for byte as jsonx_dump_canonical() would
+ * write it (quotes; \\, \" and control characters escaped, \b \f \n \r \t
+ * short, others \u00XX; everything else as is). Used to hash rows without
+ * building JSON values; must stay identical to jansson's output, which a test
+ * checks. LUMI_EINVAL when s is not valid UTF-8 (jansson refuses those
+ * strings too); LUMI_ETOOLARGE / LUMI_ENOMEM from the buffer.
+ */
+struct buf;
+int jsonx_append_string(struct buf *b, const char *s);
+
+/**
  * Rejects members not in the NULL-terminated `allowed` list:
  * LUMI_EINVAL "unknown field 'x'". Returns 0 when all are known.
  */

@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -391,9 +392,48 @@ static void concurrent_processes_keep_one_chain(void **state)
     assert_true(r.rows == THREADS * PER_WRITER);
 }
 
+/* The chain's format as the first releases wrote it (json_pack + a compact
+ * dump): rows already on disk must keep verifying after the serialisation
+ * moved to jsonx_append_string. */
+static void row_hash_keeps_the_original_serialisation(void **state)
+{
+    (void)state;
+    const struct audit_row rows[] = {
+        {7, "2026-11-25T10:00:00Z", "gateway", "stripe", NULL, "PAYMENT_RECEIVED", "invoice", "42",
+         "127.0.0.1", "Stripe/1.0 (+https://stripe.com/docs/webhooks)", "{\"amount\":1250}",
+         "00ff"},
+        {1, "2026-01-01T00:00:00Z", "user", "1", "a\"b\\c@example.com", "LOGIN\t\n", NULL, NULL,
+         NULL, "caf\xc3\xa9 \xe2\x82\xac\x01\x1f/", "{}", "0000"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const struct audit_row *r = &rows[i];
+#define S(x) ((x) != NULL ? json_string(x) : json_null())
+        json_t *arr = json_pack("[Iooooooooo]", (json_int_t)r->id, S(r->at), S(r->actor_type),
+                                S(r->actor_id), S(r->actor_email), S(r->action), S(r->entity),
+                                S(r->entity_id), S(r->ip), S(r->user_agent));
+#undef S
+        assert_non_null(arr);
+        char *head = json_dumps(arr, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        char text[2048], want[CRYPTO_SHA256_HEX], got[CRYPTO_SHA256_HEX];
+        int n = snprintf(text, sizeof text, "%s%.*s,%s]", r->prev_hash, (int)strlen(head) - 1, head,
+                         r->details);
+        assert_true(n > 0 && (size_t)n < sizeof text);
+        crypto_sha256_hex(text, (size_t)n, want);
+        assert_int_equal(audit_row_hash(r, got), 0);
+        assert_string_equal(got, want);
+        free(head);
+        json_decref(arr);
+    }
+    const struct audit_row bad = {1,    "t",  "user", "\xff", NULL, "X",
+                                  NULL, NULL, NULL,   NULL,   "{}", "00"};
+    char h[CRYPTO_SHA256_HEX];
+    assert_int_equal(audit_row_hash(&bad, h), LUMI_EINVAL); /* jansson refused it too */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(row_hash_keeps_the_original_serialisation),
         cmocka_unit_test_setup_teardown(append_requires_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(rolled_back_append_leaves_no_row, setup, teardown),
         cmocka_unit_test_setup_teardown(chain_links_rows, setup, teardown),

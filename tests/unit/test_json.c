@@ -260,6 +260,71 @@ static void setters_build_objects(void **state)
     json_decref(o);
 }
 
+/* What jansson writes for s as a compact JSON string, or NULL when it refuses s. */
+static char *jansson_string(const char *s)
+{
+    json_t *v = json_string(s);
+    char *d = v != NULL ? jsonx_dump_canonical(v) : NULL;
+    json_decref(v);
+    return d;
+}
+
+static void check_append_matches_jansson(const char *s)
+{
+    struct buf b;
+    buf_init(&b, 1 << 16);
+    char *want = jansson_string(s);
+    int rc = jsonx_append_string(&b, s);
+    if (want == NULL) {
+        assert_int_equal(rc, LUMI_EINVAL);
+    } else {
+        assert_int_equal(rc, 0);
+        assert_string_equal(buf_cstr(&b), want);
+    }
+    free(want);
+    buf_free(&b);
+}
+
+/* The audit hash is computed over jsonx_append_string's bytes: they must be
+ * jansson's, for every byte and for valid and invalid UTF-8 alike. */
+static void append_string_is_byte_identical_to_jansson(void **state)
+{
+    (void)state;
+    char one[4] = {0};
+    for (int c = 1; c < 256; c++) {
+        one[0] = 'a';
+        one[1] = (char)c;
+        one[2] = 'z';
+        check_append_matches_jansson(one);
+    }
+    static const char *const cases[] = {
+        "",
+        "plain",
+        "quote \" and back\\slash",
+        "a/b",
+        "tab\tnl\nret\rbs\bff\f",
+        "\x01\x1f\x7f",
+        "caf\xc3\xa9",
+        "\xe2\x82\xac \xf0\x9f\x98\x80",
+        "\xe2\x80\xa8",
+        "\xc0\x80",         /* overlong NUL */
+        "\xc1\xbf",         /* overlong */
+        "\xe0\x80\xaf",     /* overlong '/' */
+        "\xed\xa0\x80",     /* surrogate U+D800 */
+        "\xf4\x90\x80\x80", /* above U+10FFFF */
+        "\xf5\x80\x80\x80",
+        "\xc3",
+        "\xe2\x82",
+        "\x80",
+        "ok\xff",
+        "\xef\xbf\xbf",
+        "\xf0\x90\x80\x80",
+        "\xf4\x8f\xbf\xbf",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_append_matches_jansson(cases[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +339,7 @@ int main(void)
         cmocka_unit_test(take_bool_enum_object),
         cmocka_unit_test(canonical_dump_sorts_keys_and_is_stable),
         cmocka_unit_test(setters_build_objects),
+        cmocka_unit_test(append_string_is_byte_identical_to_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
