@@ -275,6 +275,8 @@ void db_batch_stop(struct db_batch *b)
     pthread_mutex_unlock(&b->lock);
     pthread_join(b->thread, NULL);
     stop_checkpointer(b);
+    log_info("batch.stopped", "items=%lld commits=%lld", (long long)atomic_load(&b->items),
+             (long long)atomic_load(&b->commits));
     /* What the checkpointer had not copied yet is copied on close (the last connection). */
     db_close(b->db);
     pthread_cond_destroy(&b->more);

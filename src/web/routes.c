@@ -55,13 +55,12 @@ const struct web_route lumi_routes[] = {
     {"GET", "/api/admin/jobs/{id}", WEB_AUTH_ADMIN, h_jobs_get},
 
     {"POST", "/api/stripe/checkout", WEB_AUTH_USER, h_stripe_checkout},
-    {"POST", "/api/stripe/webhook", WEB_AUTH_PUBLIC, h_stripe_webhook},
+    {"POST", "/api/stripe/webhook", WEB_AUTH_PUBLIC_INLINE, h_stripe_webhook},
     {"POST", "/api/paypal/checkout", WEB_AUTH_USER, h_paypal_checkout},
     {"GET", "/api/paypal/capture", WEB_AUTH_PUBLIC, h_paypal_capture},
     {"POST", "/api/paypal/webhook", WEB_AUTH_PUBLIC, h_paypal_webhook},
     {"GET", "/api/admin/webhook-events", WEB_AUTH_ADMIN, h_webhook_events_list},
     {"GET", "/api/admin/webhook-events/{id}", WEB_AUTH_ADMIN, h_webhook_events_get},
-
 
 /* Server-rendered pages: each file lists its routes, one table row per line. */
 #include "web/routes_pages.inc"

@@ -571,6 +571,28 @@ static void take_upload(struct web_exchange *x, const char *data, size_t n)
     }
 }
 
+/* A WEB_AUTH_PUBLIC_INLINE route: the handler runs here, on the I/O thread. */
+static enum MHD_Result run_inline(struct web_server *s, struct web_exchange *x)
+{
+    log_set_context(x->request_id);
+    x->req.db = NULL; /* such a handler has no connection of its own */
+    x->route->handler(&x->req, &x->resp);
+    log_set_context(NULL);
+    if (x->deferred == NULL) {
+        if (x->resp.status == 0)
+            web_reply_error(&x->resp, 500, "internal_error", "the request was not answered");
+        return send_response(x);
+    }
+    atomic_store(&x->phase, PHASE_QUEUED);
+    /* Suspend before the batch can answer, so its resume always follows our suspend. */
+    MHD_suspend_connection(x->conn);
+    if (submit_deferred(s, x) != 0) {
+        atomic_store(&x->phase, PHASE_READY);
+        MHD_resume_connection(x->conn);
+    }
+    return MHD_YES;
+}
+
 /* The request is complete: answer routing errors now, or queue it for a worker. */
 static enum MHD_Result dispatch(struct web_server *s, struct web_exchange *x)
 {
@@ -596,6 +618,8 @@ static enum MHD_Result dispatch(struct web_server *s, struct web_exchange *x)
     }
     if (fill_request(x) != 0)
         return reply_now(x, 500, "internal_error", "out of memory");
+    if (x->route->auth == WEB_AUTH_PUBLIC_INLINE)
+        return run_inline(s, x);
     if (wpool_reserve(s->pool) != 0) {
         bool stopping = atomic_load(&s->stopping);
         log_set_context(x->request_id);
