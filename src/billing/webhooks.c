@@ -4,11 +4,12 @@
  *
  * Each apply runs in the caller's open transaction (the HTTP layer's group
  * commit, one SAVEPOINT per event) and never begins or commits one itself:
- * the event row, the money and the audit rows stand or fall together. The
- * event row is inserted first with ON CONFLICT DO NOTHING, so a redelivery —
- * even one racing on another connection — ends as "duplicate" with nothing
- * else done. Payments go through pay_apply.c, the code the buyer's return
- * uses too, so the webhook and the return path pay an invoice once.
+ * the event row, the money and the audit rows stand or fall together. A
+ * known event id ends as "duplicate" with nothing done; otherwise the event
+ * is applied, then its row is inserted with the outcome (ON CONFLICT DO
+ * NOTHING: a twin racing on another connection that committed first turns
+ * this one into "retry", rolled back and delivered again). Payments go through pay_apply.c, the
+ * code the buyer's return uses too, so the webhook and the return path pay an invoice once.
  *
  * Refunds and disputes are mapped back through the payment's reference (the
  * PaymentIntent id, the PayPal capture id). When that payment is not known
@@ -42,12 +43,12 @@
 #define RETRY_WINDOW_S (3 * 86400) /* gateways retry for about 3 days */
 #define EVENT_TYPE_MAX 120
 
+static const char SQL_EVENT_SEEN[] =
+    "SELECT id FROM webhook_events WHERE gateway = $1 AND event_id = $2";
 static const char SQL_EVENT_INSERT[] =
-    "INSERT INTO webhook_events (gateway, event_id, event_type, status, payload, received_at)"
-    " VALUES ($1, $2, $3, 'processed', $4, $5) ON CONFLICT (gateway, event_id) DO NOTHING"
-    " RETURNING id";
-static const char SQL_EVENT_DONE[] =
-    "UPDATE webhook_events SET status = $2, error = $3, processed_at = $4 WHERE id = $1";
+    "INSERT INTO webhook_events (gateway, event_id, event_type, status, error, payload,"
+    " received_at, processed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
+    " ON CONFLICT (gateway, event_id) DO NOTHING RETURNING id";
 static const char SQL_PAYMENT_OF[] =
     "SELECT invoice_id FROM transactions WHERE gateway = $1 AND kind = 'payment'"
     " AND gateway_ref = $2";
@@ -93,18 +94,39 @@ static void from_pay(struct webhook_outcome *out, const struct pay_outcome *po)
     out->invoice_id = po->invoice_id;
 }
 
+/* 1 when (gateway, event_id) is already in webhook_events, 0 when not, < 0 on error. */
+static int event_seen(struct db *db, const char *gateway, const char *event_id,
+                      struct lumi_err *err)
+{
+    const char *params[] = {gateway, event_id};
+    int64_t id = 0;
+    int rc = db_query_int64(db, SQL_EVENT_SEEN, 2, params, &id, err);
+    if (rc == LUMI_ENOTFOUND) {
+        err_clear(err);
+        return 0;
+    }
+    return rc < 0 ? rc : 1;
+}
+
 /*
- * Inserts the event row. 1 with *row_id when new, 0 when it was already
- * there (a redelivery), < 0 on error.
+ * Records the event with what it did, once the effect is written: the row
+ * (with its ~3 KB body) is written once, not inserted and then updated. A
+ * twin that committed since event_seen (another server on the same
+ * PostgreSQL database) makes the insert do nothing: the outcome becomes
+ * "retry", so the caller rolls this one back and the gateway's redelivery
+ * finds the event recorded.
  */
-static int event_insert(struct db *db, const char *gateway, const char *event_id, const char *type,
-                        const char *raw, size_t len, int64_t *row_id, struct lumi_err *err)
+static int event_record(struct db *db, const char *gateway, const char *event_id, const char *type,
+                        const char *raw, size_t len, struct webhook_outcome *out,
+                        struct lumi_err *err)
 {
     char now[UTC_ISO_LEN];
-    char *payload = str_ndup(raw != NULL ? raw : "", raw != NULL ? len : 0);
+    char *payload = NULL;
     struct db_stmt *st = NULL;
     int rc;
-    *row_id = 0;
+    if (strcmp(out->status, "retry") == 0)
+        return 0; /* rolled back by the caller: nothing to record */
+    payload = str_ndup(raw != NULL ? raw : "", raw != NULL ? len : 0);
     if (payload == NULL) {
         rc = nomem(err);
         goto out;
@@ -115,36 +137,22 @@ static int event_insert(struct db *db, const char *gateway, const char *event_id
         rc = LUMI_EDB;
         goto out;
     }
+    const char *error = strcmp(out->status, "processed") == 0 ? NULL : out->message;
     if (db_bind_text(st, 1, gateway) < 0 || db_bind_text(st, 2, event_id) < 0 ||
-        db_bind_text(st, 3, type) < 0 || db_bind_text(st, 4, payload) < 0 ||
-        db_bind_text(st, 5, now) < 0) {
+        db_bind_text(st, 3, type) < 0 || db_bind_text(st, 4, out->status) < 0 ||
+        db_bind_text(st, 5, error) < 0 || db_bind_text(st, 6, payload) < 0 ||
+        db_bind_text(st, 7, now) < 0) {
         rc = err_set(err, LUMI_EDB, "cannot bind a parameter");
         goto out;
     }
     rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        *row_id = db_col_int64(st, 0);
-        rc = 1;
-    }
+    if (rc == DB_DONE) /* inserted by a twin meanwhile */
+        say(out, "retry", "event %s is being applied by another request", event_id);
+    rc = rc < 0 ? rc : 0;
 out:
     db_finalize(st);
     free(payload);
     return rc;
-}
-
-static int event_done(struct db *db, int64_t row_id, const struct webhook_outcome *out,
-                      struct lumi_err *err)
-{
-    char now[UTC_ISO_LEN], id[24];
-    const char *status = out->status;
-    /* "retry" is rolled back by the caller; should it commit anyway, the row says why */
-    if (strcmp(status, "retry") == 0)
-        status = "failed";
-    utc_now_iso(now);
-    snprintf(id, sizeof id, "%" PRId64, row_id);
-    const char *params[] = {id, status, strcmp(status, "processed") == 0 ? NULL : out->message,
-                            now};
-    return db_execp(db, SQL_EVENT_DONE, 4, params, NULL, err);
 }
 
 /* The invoice of a recorded payment (gateway, reference); 0 when unknown. */
@@ -446,7 +454,7 @@ int webhooks_stripe_apply(struct db *db, const struct audit_actor *actor, const 
     struct lumi_err local;
     struct webhook_outcome res;
     memset(&res, 0, sizeof res);
-    int64_t row = 0, created = 0;
+    int64_t created = 0;
     int rc;
     if (err == NULL)
         err = &local;
@@ -463,10 +471,10 @@ int webhooks_stripe_apply(struct db *db, const struct audit_actor *actor, const 
         return err_set(err, LUMI_EINTERNAL, "webhooks_stripe_apply needs an open transaction");
     if (json_is_integer(cr))
         created = json_integer_value(cr);
-    rc = event_insert(db, "stripe", id, type, raw, len, &row, err);
+    rc = event_seen(db, "stripe", id, err);
     if (rc < 0)
         return rc;
-    if (rc == 0) {
+    if (rc == 1) {
         say(&res, "duplicate", "event %s was already received", id);
         goto out;
     }
@@ -485,7 +493,7 @@ int webhooks_stripe_apply(struct db *db, const struct audit_actor *actor, const 
         say(&res, "ignored", "event type %s is not used by Lumi", type);
     if (rc < 0)
         return rc;
-    rc = event_done(db, row, &res, err);
+    rc = event_record(db, "stripe", id, type, raw, len, &res, err);
     if (rc < 0)
         return rc;
 out:
@@ -616,7 +624,7 @@ int webhooks_paypal_apply(struct db *db, const struct audit_actor *actor, const 
     struct lumi_err local;
     struct webhook_outcome res;
     memset(&res, 0, sizeof res);
-    int64_t row = 0, created = 0;
+    int64_t created = 0;
     int rc;
     if (err == NULL)
         err = &local;
@@ -633,10 +641,10 @@ int webhooks_paypal_apply(struct db *db, const struct audit_actor *actor, const 
         return err_set(err, LUMI_EINTERNAL, "webhooks_paypal_apply needs an open transaction");
     if (ct != NULL && utc_parse(ct, &created, NULL) < 0)
         created = 0;
-    rc = event_insert(db, "paypal", id, type, raw, len, &row, err);
+    rc = event_seen(db, "paypal", id, err);
     if (rc < 0)
         return rc;
-    if (rc == 0) {
+    if (rc == 1) {
         say(&res, "duplicate", "event %s was already received", id);
         goto out;
     }
@@ -669,7 +677,7 @@ int webhooks_paypal_apply(struct db *db, const struct audit_actor *actor, const 
     }
     if (rc < 0)
         return rc;
-    rc = event_done(db, row, &res, err);
+    rc = event_record(db, "paypal", id, type, raw, len, &res, err);
     if (rc < 0)
         return rc;
 out:

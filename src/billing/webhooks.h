@@ -4,12 +4,13 @@
  * Each function runs inside the caller's open transaction (the HTTP layer's
  * group commit), so the event row, the effect and the audit rows commit
  * together, or not at all:
- *   1. INSERT the event into webhook_events (gateway, event id) — when it is
- *      already there the outcome is "duplicate" and nothing else happens;
+ *   1. look the event up in webhook_events (gateway, event id) — when it is
+ *      there the outcome is "duplicate" and nothing else happens;
  *   2. apply the effect through payments_apply() / the checkouts table;
- *   3. store the outcome on the row (status processed | ignored | failed,
- *      error = the readable reason), so an admin sees what arrived and what
- *      it did.
+ *   3. insert the event's row with the outcome (status processed | ignored |
+ *      failed, error = the readable reason), so an admin sees what arrived
+ *      and what it did. Should a twin delivery have committed the same event
+ *      in between, the outcome is "retry" instead.
  * Signatures are checked before (stripe_sig.h, paypal_sig.h, paypal.h).
  */
 #ifndef LUMI_BILLING_WEBHOOKS_H
