@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/jscan.h"
 #include "core/json.h"
 #include "core/str.h"
 
@@ -619,6 +620,36 @@ fail:
     memset(s, 0, sizeof *s);
     s->amount_total = -1;
     return rc;
+}
+
+/* What stripe_event_load keeps (see stripe.h); webhooks.c and pay_apply.c read nothing else. */
+static enum jscan_keep event_member(const char *const *path, size_t depth, const char *key,
+                                    enum jscan_kind kind, void *ctx)
+{
+    (void)ctx;
+    if (depth == 0) /* the event */
+        return strcmp(key, "data") == 0 ? JSCAN_DESCEND
+               : kind == JSCAN_SCALAR   ? JSCAN_KEEP
+                                        : JSCAN_DROP;
+    if (depth == 1) /* data */
+        return strcmp(path[0], "data") == 0 && strcmp(key, "object") == 0 ? JSCAN_DESCEND
+                                                                          : JSCAN_DROP;
+    /* data.object */
+    if (kind == JSCAN_SCALAR || strcmp(key, "metadata") == 0 ||
+        strcmp(key, "payment_intent") == 0 || strcmp(key, "last_payment_error") == 0)
+        return JSCAN_KEEP;
+    return JSCAN_DROP;
+}
+
+json_t *stripe_event_load(const char *body, size_t len, struct lumi_err *err)
+{
+    json_t *ev = jscan_parse(body, len, JSONX_MAX_DEPTH, event_member, NULL, err);
+    if (ev != NULL && !json_is_object(ev)) {
+        json_decref(ev);
+        err_set(err, LUMI_EINVAL, "request body must be a JSON object");
+        return NULL;
+    }
+    return ev;
 }
 
 int stripe_event_parse(const json_t *ev, struct stripe_event *out, struct lumi_err *err)

@@ -139,7 +139,7 @@ void h_stripe_webhook(struct web_req *req, struct web_resp *resp)
         web_reply_err(resp, &err);
         return;
     }
-    json_t *ev = jsonx_parse_object(req->body, req->body_len, &err);
+    json_t *ev = stripe_event_load(req->body, req->body_len, &err);
     struct stripe_event env;
     if (ev == NULL || stripe_event_parse(ev, &env, &err) != 0) {
         json_decref(ev);

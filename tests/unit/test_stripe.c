@@ -661,6 +661,54 @@ static void fake_validates_like_stripe(void **state)
     assert_int_equal(fake_stripe_session_count(t->fs), 0);
 }
 
+/* The members webhooks.c and pay_apply.c read survive stripe_event_load; the
+ * nested objects they never read are not built; bad JSON is still refused. */
+static void event_load_keeps_what_lumi_reads(void **state)
+{
+    (void)state;
+    struct lumi_err le;
+    json_t *session = fixture_session();
+    json_object_set_new(session, "metadata", json_pack("{s:s}", "invoice_id", "42"));
+    json_object_set_new(session, "last_payment_error", json_pack("{s:s}", "message", "declined"));
+    json_object_set_new(
+        session, "customer_details",
+        json_pack("{s:s, s:{s:s}}", "email", "a@example.com", "address", "city", "Berlin"));
+    json_object_set_new(session, "payment_method_types", json_pack("[s]", "card"));
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:I, s:b, s:{s:o, s:{s:s}}, s:{s:s}}", "id", "evt_1",
+                           "object", "event", "type", "checkout.session.completed", "created",
+                           (json_int_t)1700000000, "livemode", 0, "data", "object", session,
+                           "previous_attributes", "status", "open", "request", "id", "req_1");
+    char *body = json_dumps(ev, JSON_COMPACT);
+    json_t *got = stripe_event_load(body, strlen(body), &le);
+    assert_non_null(got);
+    struct stripe_event env;
+    assert_int_equal(stripe_event_parse(got, &env, &le), 0);
+    assert_string_equal(env.id, "evt_1");
+    assert_int_equal(env.created, 1700000000);
+    const json_t *obj = env.object;
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(obj, "metadata"), "invoice_id")), "42");
+    assert_string_equal(json_string_value(json_object_get(obj, "payment_intent")),
+                        "pi_1PgafyB7WZ01zgkWSjxsAJo3");
+    assert_non_null(json_object_get(json_object_get(obj, "last_payment_error"), "message"));
+    assert_true(json_is_null(json_object_get(obj, "amount_total")));
+    assert_null(json_object_get(obj, "customer_details"));
+    assert_null(json_object_get(obj, "payment_method_types"));
+    assert_null(json_object_get(json_object_get(got, "data"), "previous_attributes"));
+    assert_null(json_object_get(got, "request"));
+    json_decref(got);
+
+    /* a bad byte deep inside a member that is not kept still fails the body */
+    char *bad = strstr(body, "Berlin");
+    assert_non_null(bad);
+    bad[0] = '\x01';
+    assert_null(stripe_event_load(body, strlen(body), &le));
+    assert_int_equal(le.code, LUMI_EINVAL);
+    assert_null(stripe_event_load("[1,2]", 5, &le));
+    free(body);
+    json_decref(ev);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -689,6 +737,7 @@ int main(void)
         T(parse_session_refuses_what_is_not_one),
         T(parse_events_built_by_the_fake),
         T(parse_event_refuses_a_bad_envelope),
+        T(event_load_keeps_what_lumi_reads),
         T(fake_validates_like_stripe),
     };
 #undef T
