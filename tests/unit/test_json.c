@@ -325,6 +325,68 @@ static void append_string_is_byte_identical_to_jansson(void **state)
         check_append_matches_jansson(cases[i]);
 }
 
+/* A pseudo-random value (fixed seed) mixing every type but reals, tricky strings and keys. */
+static json_t *random_value(unsigned *seed, int depth)
+{
+    static const char *const strs[] = {
+        "",       "a",     "b",    "A",           "aa",           "\"q\"",
+        "back\\", "tab\t", "\x01", "caf\xc3\xa9", "\xe2\x82\xac", "/",
+        "Z",      "a b"};
+    size_t nstrs = sizeof strs / sizeof strs[0];
+    int kind = (int)(rand_r(seed) % (depth > 4 ? 5u : 7u));
+    switch (kind) {
+    case 0:
+        return json_string(strs[rand_r(seed) % nstrs]);
+    case 1:
+        return json_integer((json_int_t)rand_r(seed) * (rand_r(seed) % 2 ? -1 : 1) *
+                            (rand_r(seed) % 3 == 0 ? 1000000007LL : 1));
+    case 2:
+        return rand_r(seed) % 2 ? json_true() : json_false();
+    case 3:
+        return json_null();
+    case 4:
+        return json_integer(rand_r(seed) % 2 ? INT64_MIN : INT64_MAX);
+    case 5: {
+        json_t *a = json_array();
+        for (int i = (int)(rand_r(seed) % 5); i > 0; i--)
+            json_array_append_new(a, random_value(seed, depth + 1));
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        for (int i = (int)(rand_r(seed) % 20); i > 0; i--)
+            json_object_set_new(o, strs[rand_r(seed) % nstrs], random_value(seed, depth + 1));
+        return o;
+    }
+    }
+}
+
+/* jsonx_dump_canonical writes most values itself: byte for byte what jansson writes. */
+static void canonical_dump_is_jansson_byte_for_byte(void **state)
+{
+    (void)state;
+    unsigned seed = 20261125;
+    for (int i = 0; i < 3000; i++) {
+        json_t *v = random_value(&seed, 0);
+        char *want = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        char *got = jsonx_dump_canonical(v);
+        assert_non_null(want);
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        free(want);
+        free(got);
+        json_decref(v);
+    }
+    /* reals are left to jansson, and come out as jansson writes them */
+    json_t *r = json_pack("{s:f, s:[f]}", "x", 0.1, "y", -2.5e300);
+    char *want = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    char *got = jsonx_dump_canonical(r);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+    json_decref(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,6 +402,7 @@ int main(void)
         cmocka_unit_test(canonical_dump_sorts_keys_and_is_stable),
         cmocka_unit_test(setters_build_objects),
         cmocka_unit_test(append_string_is_byte_identical_to_jansson),
+        cmocka_unit_test(canonical_dump_is_jansson_byte_for_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
