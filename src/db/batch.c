@@ -3,18 +3,34 @@
  *
  * Threading: submitters append to a FIFO under b->lock and signal; the one
  * batch thread detaches the whole queue (up to max items), works on it
- * without the lock, and calls every done callback before taking the next
- * batch. A broken connection is reopened for the next batch.
+ * without the lock, and hands the committed items on. A broken connection
+ * is reopened for the next batch.
  *
- * On SQLite the WAL checkpoint (copying committed pages back into the
- * database file) is not done by the batch thread: its connection has
- * wal_autocheckpoint off, and a second thread with a connection of its own
- * runs a PASSIVE checkpoint after every CKPT_EVERY commits. A checkpoint
- * never blocks the writer, and the writer no longer pays for it while the
- * deliveries of the next batch wait.
+ * On SQLite the fsync is not done inside the commit. The batch connection
+ * commits with synchronous=NORMAL (WAL frames written, the write lock given
+ * up at once) and hands the items to the syncer thread, which fdatasyncs the
+ * -wal file and only then calls their done callbacks, while the batch thread
+ * already applies the next batch. An fsync covers everything written to the
+ * file before it began, so one sync may release several batches, and an item
+ * is never answered before an fsync that started after its commit returned.
+ * Between commit and sync the rows are visible to other connections but not
+ * yet durable: they are only readers or writers whose own commits
+ * (synchronous=FULL) sync the same log first.
+ *
+ * The WAL checkpoint (copying committed pages back into the database file)
+ * is not done by the batch thread either: its connection has
+ * wal_autocheckpoint off, and a checkpointer thread with a connection of its
+ * own runs a PASSIVE checkpoint after every CKPT_EVERY commits. SQLite syncs
+ * the log before a checkpoint copies from it.
+ *
+ * PostgreSQL's commit is durable when it returns (synchronous_commit): items
+ * are answered by the batch thread right after it.
  */
 #include "db/batch.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -43,18 +59,108 @@ struct db_batch {
     pthread_cond_t ckpt_wake;
     int ckpt_due; /* commits since the last wake-up */
     bool ckpt_stopping;
+    /* the syncer (SQLite file databases only) */
+    bool sync_on;
+    char wal[PATH_MAX];
+    pthread_t sync_thread;
+    pthread_mutex_t sync_lock;
+    pthread_cond_t sync_wake;
+    struct db_batch_item *sync_head, *sync_tail; /* committed, not yet synced */
+    bool sync_busy; /* an fsync is running for items taken off sync_head */
+    bool sync_stopping;
 };
 
-/* The writer's connection: on SQLite without automatic checkpoints (the checkpointer's job). */
+static void finish_all(struct db_batch_item *list, int rc, const struct lumi_err *err)
+{
+    while (list != NULL) {
+        struct db_batch_item *next = list->next; /* done may free the item */
+        list->done(list, rc, err);
+        list = next;
+    }
+}
+
+/* The writer's connection: on SQLite without automatic checkpoints (the
+ * checkpointer's job) and, when the syncer runs, without an fsync per commit. */
 static struct db *open_writer(struct db_batch *b, struct lumi_err *err)
 {
     struct db *db = db_open(b->url, err);
-    if (db != NULL && db_kind(db) == DB_SQLITE &&
-        db_exec(db, "PRAGMA wal_autocheckpoint=0", err) != 0) {
+    if (db == NULL || db_kind(db) != DB_SQLITE)
+        return db;
+    if (db_exec(db, "PRAGMA wal_autocheckpoint=0", err) != 0 ||
+        (b->sync_on && db_exec(db, "PRAGMA synchronous=NORMAL", err) != 0)) {
         db_close(db);
         return NULL;
     }
     return db;
+}
+
+/* fdatasync of the write-ahead log, opened by name each time (SQLite may
+ * recreate the file when no connection is left). 0 or LUMI_EIO. */
+static int sync_wal(struct db_batch *b, struct lumi_err *err)
+{
+    int fd = open(b->wal, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(err, LUMI_EIO, "cannot open the write-ahead log to sync it: %s",
+                       strerror(errno));
+    int rc = 0;
+    if (fdatasync(fd) != 0)
+        rc = err_set(err, LUMI_EIO, "cannot sync the write-ahead log: %s", strerror(errno));
+    close(fd);
+    return rc;
+}
+
+static void *sync_main(void *arg)
+{
+    struct db_batch *b = arg;
+    pthread_mutex_lock(&b->sync_lock);
+    for (;;) {
+        while (b->sync_head == NULL && !b->sync_stopping)
+            pthread_cond_wait(&b->sync_wake, &b->sync_lock);
+        if (b->sync_head == NULL)
+            break;
+        struct db_batch_item *list = b->sync_head;
+        b->sync_head = b->sync_tail = NULL;
+        b->sync_busy = true;
+        pthread_mutex_unlock(&b->sync_lock);
+        struct lumi_err err;
+        err_clear(&err);
+        int rc = sync_wal(b, &err);
+        if (rc != 0) {
+            char quoted[256];
+            log_error("batch.sync_failed", "message=%s", log_quote(err.msg, quoted, sizeof quoted));
+        }
+        finish_all(list, rc, rc != 0 ? &err : NULL);
+        pthread_mutex_lock(&b->sync_lock);
+        b->sync_busy = false;
+    }
+    pthread_mutex_unlock(&b->sync_lock);
+    return NULL;
+}
+
+/*
+ * Hands committed items to the syncer, which answers them once on disk. A
+ * batch that changed nothing (every delivery a duplicate) needs no fsync of
+ * its own, but may still depend on rows of an earlier batch whose fsync has
+ * not returned: it is answered at once only when nothing is waiting for one.
+ */
+static void sync_submit(struct db_batch *b, struct db_batch_item *list, bool changed)
+{
+    struct db_batch_item *last = list;
+    while (last->next != NULL)
+        last = last->next;
+    pthread_mutex_lock(&b->sync_lock);
+    if (!changed && b->sync_head == NULL && !b->sync_busy) {
+        pthread_mutex_unlock(&b->sync_lock);
+        finish_all(list, 0, NULL);
+        return;
+    }
+    if (b->sync_tail != NULL)
+        b->sync_tail->next = list;
+    else
+        b->sync_head = list;
+    b->sync_tail = last;
+    pthread_cond_signal(&b->sync_wake);
+    pthread_mutex_unlock(&b->sync_lock);
 }
 
 static void ckpt_note_commit(struct db_batch *b)
@@ -110,15 +216,6 @@ static struct db_batch_item *take(struct db_batch *b)
     return first;
 }
 
-static void finish_all(struct db_batch_item *list, int rc, const struct lumi_err *err)
-{
-    while (list != NULL) {
-        struct db_batch_item *next = list->next; /* done may free the item */
-        list->done(list, rc, err);
-        list = next;
-    }
-}
-
 /* One item in its savepoint. A failure to roll back to it poisons the batch. */
 static int run_item(struct db *db, struct db_batch_item *it, struct lumi_err *err)
 {
@@ -146,6 +243,7 @@ static void run_batch(struct db_batch *b, struct db_batch_item *list)
         if (b->db == NULL)
             rc = err.code != 0 ? err.code : LUMI_EDB;
     }
+    int64_t changes_before = b->db != NULL ? db_total_changes(b->db) : -1;
     if (rc == 0)
         rc = db_begin(b->db, &err);
     for (struct db_batch_item *it = list; rc == 0 && it != NULL; it = it->next)
@@ -170,8 +268,11 @@ static void run_batch(struct db_batch *b, struct db_batch_item *list)
         n++;
     atomic_fetch_add(&b->items, n);
     atomic_fetch_add(&b->commits, 1);
-    finish_all(list, 0, NULL);
     ckpt_note_commit(b);
+    if (b->sync_on)
+        sync_submit(b, list, changes_before < 0 || db_total_changes(b->db) != changes_before);
+    else
+        finish_all(list, 0, NULL);
 }
 
 static void *batch_main(void *arg)
@@ -190,6 +291,21 @@ static void *batch_main(void *arg)
     }
     pthread_mutex_unlock(&b->lock);
     return NULL;
+}
+
+/* Stops the syncer once it has synced and answered what it holds; frees its primitives. */
+static void stop_syncer(struct db_batch *b)
+{
+    if (b->sync_on) {
+        pthread_mutex_lock(&b->sync_lock);
+        b->sync_stopping = true;
+        pthread_cond_signal(&b->sync_wake);
+        pthread_mutex_unlock(&b->sync_lock);
+        pthread_join(b->sync_thread, NULL);
+        b->sync_on = false;
+    }
+    pthread_cond_destroy(&b->sync_wake);
+    pthread_mutex_destroy(&b->sync_lock);
 }
 
 /* Stops the checkpointer and frees its primitives. */
@@ -226,9 +342,27 @@ struct db_batch *db_batch_start(const char *url, int max, struct lumi_err *err)
     pthread_cond_init(&b->more, NULL);
     pthread_mutex_init(&b->ckpt_lock, NULL);
     pthread_cond_init(&b->ckpt_wake, NULL);
+    pthread_mutex_init(&b->sync_lock, NULL);
+    pthread_cond_init(&b->sync_wake, NULL);
     if (db_kind(b->db) == DB_SQLITE)
         b->ckpt_on = pthread_create(&b->ckpt_thread, NULL, ckpt_main, b) == 0;
+    if (db_wal_path(b->db, b->wal, sizeof b->wal) == 0 &&
+        pthread_create(&b->sync_thread, NULL, sync_main, b) == 0) {
+        /* from now on commits leave the fsync to the syncer */
+        b->sync_on = true;
+        if (db_exec(b->db, "PRAGMA synchronous=NORMAL", err) != 0) {
+            stop_syncer(b);
+            stop_checkpointer(b);
+            db_close(b->db);
+            pthread_cond_destroy(&b->more);
+            pthread_mutex_destroy(&b->lock);
+            free(b->url);
+            free(b);
+            return NULL;
+        }
+    }
     if (pthread_create(&b->thread, NULL, batch_main, b) != 0) {
+        stop_syncer(b);
         stop_checkpointer(b);
         db_close(b->db);
         pthread_cond_destroy(&b->more);
@@ -274,6 +408,7 @@ void db_batch_stop(struct db_batch *b)
     pthread_cond_signal(&b->more);
     pthread_mutex_unlock(&b->lock);
     pthread_join(b->thread, NULL);
+    stop_syncer(b); /* after the batch thread: it may still hand items on */
     stop_checkpointer(b);
     log_info("batch.stopped", "items=%lld commits=%lld", (long long)atomic_load(&b->items),
              (long long)atomic_load(&b->commits));

@@ -7,13 +7,15 @@
  * second, so a batch thread with its own connection takes whatever has been
  * submitted (up to max items), opens one transaction, runs each item inside
  * its own SAVEPOINT (an item that fails is rolled back alone, the others
- * stay), commits once, and only then tells every item how it ended. An item
- * is therefore never reported durable before the commit that holds it has
- * returned — with SQLite's synchronous=FULL (or PostgreSQL's default
- * synchronous_commit) that means on disk.
+ * stay), commits once, and tells every item how it ended only once that
+ * commit is on disk: on PostgreSQL when the commit returns
+ * (synchronous_commit); on SQLite when a syncer thread's fdatasync of the
+ * write-ahead log, begun after the commit, has returned — the batch thread
+ * meanwhile applies the next batch instead of waiting for the disk.
  *
  * Items are caller-owned and must stay valid until their done callback has
- * run. Callbacks run on the batch thread, one at a time.
+ * run. Callbacks run one at a time on the batch thread (PostgreSQL, and
+ * batches that failed) or on the syncer thread.
  */
 #ifndef LUMI_DB_BATCH_H
 #define LUMI_DB_BATCH_H

@@ -236,6 +236,20 @@ int db_try_lock(struct db *db, int64_t key, struct lumi_err *err)
     return db->drv->try_lock(db, key, err);
 }
 
+int db_wal_path(struct db *db, char *out, size_t outsz)
+{
+    if (db == NULL || db->drv->wal_path == NULL)
+        return LUMI_ENOTFOUND;
+    return db->drv->wal_path(db, out, outsz);
+}
+
+int64_t db_total_changes(struct db *db)
+{
+    if (db == NULL || db->drv->total_changes == NULL)
+        return -1;
+    return db->drv->total_changes(db);
+}
+
 /* Prepares sql and binds params as text; *out is NULL on failure. */
 static int prepare_bound(struct db *db, const char *sql, int nparams, const char *const *params,
                          struct db_stmt **out, struct lumi_err *err)

@@ -108,4 +108,15 @@ int db_tx_lock(struct db *db, int64_t key, struct lumi_err *err);
  */
 int db_try_lock(struct db *db, int64_t key, struct lumi_err *err);
 
+/**
+ * The file of the connection's write-ahead log (SQLite's "-wal"), for a
+ * writer that commits without waiting for the disk and syncs the log itself
+ * (batch.c). LUMI_ENOTFOUND for PostgreSQL and in-memory SQLite.
+ */
+int db_wal_path(struct db *db, char *out, size_t outsz);
+
+/** Rows inserted, updated or deleted through this connection since it opened
+ *  (SQLite), or -1 where not counted (PostgreSQL). */
+int64_t db_total_changes(struct db *db);
+
 #endif

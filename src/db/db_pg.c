@@ -483,4 +483,6 @@ const struct db_driver db_pg_driver = {
     .rollback = pg_rollback,
     .tx_lock = pg_tx_lock,
     .try_lock = pg_try_lock,
+    .wal_path = NULL,
+    .total_changes = NULL,
 };

@@ -11,6 +11,7 @@
  * takes the write lock up front; others wait up to the busy timeout), which is
  * why db_tx_lock is a no-op here and db_try_lock always succeeds.
  */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -138,8 +139,21 @@ static int configure(sqlite3 *h, struct lumi_err *err)
     return 0;
 }
 
+/*
+ * Process-wide settings, before SQLite initialises: without memory
+ * statistics (which Lumi never reads) an allocation takes no global mutex,
+ * and every thread's connection allocates constantly.
+ */
+static void lite_global_init(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* fails harmlessly once initialised */
+    sqlite3_initialize();
+}
+
 static struct db *lite_open(const char *target, struct lumi_err *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, lite_global_init);
     struct sqlite_db *db = NULL;
     sqlite3 *h = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -466,6 +480,24 @@ static int lite_try_lock(struct db *db, int64_t key, struct lumi_err *err)
     return 1;
 }
 
+static int64_t lite_total_changes(struct db *db)
+{
+    return (int64_t)sqlite3_total_changes64(handle(db));
+}
+
+static int lite_wal_path(struct db *db, char *out, size_t outsz)
+{
+    sqlite3_filename f = sqlite3_db_filename(handle(db), "main");
+    const char *wal = f != NULL && f[0] != '\0' ? sqlite3_filename_wal(f) : NULL;
+    if (wal == NULL || wal[0] == '\0')
+        return LUMI_ENOTFOUND; /* in-memory or temporary: no file */
+    size_t n = strlen(wal);
+    if (n >= outsz)
+        return LUMI_ETOOLARGE;
+    memcpy(out, wal, n + 1);
+    return 0;
+}
+
 const struct db_driver db_sqlite_driver = {
     .name = "sqlite",
     .kind = DB_SQLITE,
@@ -489,4 +521,6 @@ const struct db_driver db_sqlite_driver = {
     .rollback = lite_rollback,
     .tx_lock = lite_tx_lock,
     .try_lock = lite_try_lock,
+    .wal_path = lite_wal_path,
+    .total_changes = lite_total_changes,
 };

@@ -63,6 +63,9 @@ struct db_driver {
     int (*rollback)(struct db *db, struct lumi_err *err);
     int (*tx_lock)(struct db *db, int64_t key, struct lumi_err *err);
     int (*try_lock)(struct db *db, int64_t key, struct lumi_err *err);
+    /* NULL when the engine has no write-ahead log file of its own to sync */
+    int (*wal_path)(struct db *db, char *out, size_t outsz);
+    int64_t (*total_changes)(struct db *db); /* NULL: not counted */
 };
 
 extern const struct db_driver db_sqlite_driver;
