@@ -13,6 +13,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -267,6 +268,13 @@ static int pay(struct db *db, const struct audit_actor *actor, const struct pa_s
                            .details = details,
                            .must_settle = true};
     rc = payments_apply(db, actor, &p, &res, err);
+    if (rc == LUMI_ENOTFOUND) { /* the invoice (payments_apply wrote nothing) */
+        err_clear(err);
+        out->invoice_id = 0;
+        outcome(out, "failed", "invoice %s does not exist", entity_raw);
+        rc = audit_mismatch(db, actor, entity_raw, details, out->message, err);
+        return rc < 0 ? rc : 0;
+    }
     if (rc < 0)
         return rc;
     str_copy(out->invoice_status, res.status, sizeof out->invoice_status);
@@ -302,25 +310,26 @@ int pa_stripe_session(struct db *db, const struct audit_actor *actor, const stru
         rc = nomem(err);
         goto out;
     }
+    bool paid = strcmp(s->payment_status, "paid") == 0;
+    if (paid && s->invoice_id > 0) {
+        /* pay() answers an unknown invoice itself, sparing a look-up per payment */
+        rc = pay(db, actor, src, ref, s->amount_total, s->currency, s->invoice_id, s->invoice_raw,
+                 d, s->id, out, err);
+        goto out;
+    }
     rc = pa_invoice_check(db, actor, s->invoice_raw, s->invoice_id, d, out, err);
     if (rc <= 0) {
         out->invoice_id = 0;
         goto out;
     }
-    if (strcmp(s->payment_status, "paid") != 0) {
-        rc =
-            invoice_status(db, s->invoice_id, out->invoice_status, sizeof out->invoice_status, err);
-        if (rc < 0)
-            goto out;
-        rc = 0;
-        if (strcmp(s->payment_status, "unpaid") == 0)
-            outcome(out, "pending", "awaiting the asynchronous payment");
-        else
-            outcome(out, "ignored", "nothing to pay (payment_status '%s')", s->payment_status);
+    rc = invoice_status(db, s->invoice_id, out->invoice_status, sizeof out->invoice_status, err);
+    if (rc < 0)
         goto out;
-    }
-    rc = pay(db, actor, src, ref, s->amount_total, s->currency, s->invoice_id, s->invoice_raw, d,
-             s->id, out, err);
+    rc = 0;
+    if (strcmp(s->payment_status, "unpaid") == 0)
+        outcome(out, "pending", "awaiting the asynchronous payment");
+    else
+        outcome(out, "ignored", "nothing to pay (payment_status '%s')", s->payment_status);
 out:
     json_decref(d);
     return rc;

@@ -101,20 +101,32 @@ json_t *jsonx_parse_object(const char *data, size_t len, struct lumi_err *err)
     return v;
 }
 
-char *jsonx_dump(const json_t *v)
+static int canonical_value(struct buf *b, const json_t *v, bool sorted, size_t depth);
+
+/* v written by canonical_value, or by jansson with the same flags when it declines. */
+static char *dump_direct(const json_t *v, bool sorted)
 {
-    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    struct buf b;
+    buf_init(&b, SIZE_MAX / 2);
+    int rc = v != NULL ? canonical_value(&b, v, sorted, 0) : LUMI_EINVAL;
+    if (rc == 0)
+        return buf_steal(&b);
+    buf_free(&b);
+    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | (sorted ? JSON_SORT_KEYS : 0));
 }
 
-static int canonical_value(struct buf *b, const json_t *v, size_t depth);
+char *jsonx_dump(const json_t *v)
+{
+    return dump_direct(v, false);
+}
 
 static int cmp_keys(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* An object's members in key order (strcmp, as jansson's JSON_SORT_KEYS). */
-static int canonical_object(struct buf *b, const json_t *v, size_t depth)
+/* An object's members in key order (strcmp, as jansson's JSON_SORT_KEYS) or as inserted. */
+static int canonical_object(struct buf *b, const json_t *v, bool sorted, size_t depth)
 {
     size_t n = json_object_size(v), i = 0;
     const char *stack_keys[16];
@@ -127,7 +139,8 @@ static int canonical_object(struct buf *b, const json_t *v, size_t depth)
     {
         keys[i++] = key;
     }
-    qsort(keys, n, sizeof *keys, cmp_keys);
+    if (sorted)
+        qsort(keys, n, sizeof *keys, cmp_keys);
     int rc = buf_append_char(b, '{');
     for (i = 0; rc == 0 && i < n; i++) {
         if (i > 0)
@@ -137,7 +150,7 @@ static int canonical_object(struct buf *b, const json_t *v, size_t depth)
         if (rc == 0)
             rc = buf_append_char(b, ':');
         if (rc == 0)
-            rc = canonical_value(b, json_object_get(v, keys[i]), depth + 1);
+            rc = canonical_value(b, json_object_get(v, keys[i]), sorted, depth + 1);
     }
     if (rc == 0)
         rc = buf_append_char(b, '}');
@@ -152,20 +165,20 @@ static int canonical_object(struct buf *b, const json_t *v, size_t depth)
  * this writer leaves to jansson: reals (jansson's own number formatting),
  * strings holding a NUL, and nesting deeper than jansson dumps.
  */
-static int canonical_value(struct buf *b, const json_t *v, size_t depth)
+static int canonical_value(struct buf *b, const json_t *v, bool sorted, size_t depth)
 {
     if (depth > 2048)
         return LUMI_EINVAL;
     switch (json_typeof(v)) {
     case JSON_OBJECT:
-        return canonical_object(b, v, depth);
+        return canonical_object(b, v, sorted, depth);
     case JSON_ARRAY: {
         int rc = buf_append_char(b, '[');
         for (size_t i = 0; rc == 0 && i < json_array_size(v); i++) {
             if (i > 0)
                 rc = buf_append_char(b, ',');
             if (rc == 0)
-                rc = canonical_value(b, json_array_get(v, i), depth + 1);
+                rc = canonical_value(b, json_array_get(v, i), sorted, depth + 1);
         }
         return rc == 0 ? buf_append_char(b, ']') : rc;
     }
@@ -173,8 +186,19 @@ static int canonical_value(struct buf *b, const json_t *v, size_t depth)
         if (strlen(json_string_value(v)) != json_string_length(v))
             return LUMI_EINVAL;
         return jsonx_append_string(b, json_string_value(v));
-    case JSON_INTEGER:
-        return buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    case JSON_INTEGER: {
+        /* the digits of %lld, without printf */
+        json_int_t i = json_integer_value(v);
+        uint64_t u = i < 0 ? 0 - (uint64_t)i : (uint64_t)i;
+        char digits[24], *p = digits + sizeof digits;
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u != 0);
+        if (i < 0)
+            *--p = '-';
+        return buf_append(b, p, (size_t)(digits + sizeof digits - p));
+    }
     case JSON_TRUE:
         return buf_append_str(b, "true");
     case JSON_FALSE:
@@ -194,13 +218,7 @@ char *jsonx_dump_canonical(const json_t *v)
      * chain hashes this text, and it is written for every audit row inside
      * the group commit: written directly, jansson being the fallback for
      * what the direct writer leaves to it. */
-    struct buf b;
-    buf_init(&b, SIZE_MAX / 2);
-    int rc = v != NULL ? canonical_value(&b, v, 0) : LUMI_EINVAL;
-    if (rc == 0)
-        return buf_steal(&b);
-    buf_free(&b);
-    return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    return dump_direct(v, true);
 }
 
 /* Length of the valid UTF-8 sequence at s (jansson's rules: no overlong

@@ -41,6 +41,8 @@
 #include "core/log.h"
 
 #define CKPT_EVERY 8 /* commits between checkpoints (a batch writes tens of pages) */
+/* WAL pages after which the writer checkpoints itself (see the top of the file) */
+#define WRITER_CKPT_PAGES "2000"
 
 struct db_batch {
     char *url;
@@ -86,7 +88,7 @@ static struct db *open_writer(struct db_batch *b, struct lumi_err *err)
     struct db *db = db_open(b->url, err);
     if (db == NULL || db_kind(db) != DB_SQLITE)
         return db;
-    if (db_exec(db, "PRAGMA wal_autocheckpoint=0", err) != 0 ||
+    if (db_exec(db, "PRAGMA wal_autocheckpoint=" WRITER_CKPT_PAGES, err) != 0 ||
         (b->sync_on && db_exec(db, "PRAGMA synchronous=NORMAL", err) != 0)) {
         db_close(db);
         return NULL;

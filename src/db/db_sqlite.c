@@ -212,11 +212,19 @@ static bool only_blank(sqlite3 *h, const char *tail)
     return true;
 }
 
+/* FNV-1a over the length and at most the first and last 48 bytes: a lookup
+ * runs for every statement, most statements are hundreds of bytes long, and
+ * a hit is confirmed with strcmp anyway. */
 static uint64_t sql_hash(const char *sql)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)sql; *p != '\0'; p++)
-        h = (h ^ *p) * 1099511628211ull;
+    size_t n = strlen(sql);
+    uint64_t h = 1469598103934665603ull ^ n;
+    const unsigned char *p = (const unsigned char *)sql;
+    size_t head = n < 96 ? n : 48;
+    for (size_t i = 0; i < head; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    for (size_t i = n < 96 ? n : n - 48; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
     return h;
 }
 

@@ -622,7 +622,21 @@ fail:
     return rc;
 }
 
-/* What stripe_event_load keeps (see stripe.h); webhooks.c and pay_apply.c read nothing else. */
+/*
+ * The members of data.object that webhooks.c, pay_apply.c and
+ * stripe_session_parse read, for every event type Lumi acts on (a checkout
+ * session, a payment intent, a charge, a dispute). A member read from an
+ * event must be listed here, or it reads as absent: bb_stripe delivers each
+ * of those types through HTTP, and test_stripe checks this list.
+ */
+static const char *const OBJECT_MEMBERS[] = {
+    "id",     "object",         "amount", "amount_total",   "amount_refunded",     "currency",
+    "status", "payment_status", "charge", "payment_intent", "last_payment_error",  "metadata",
+    "reason", "expires_at",     "url",    "livemode",       "client_reference_id", "created",
+    NULL,
+};
+
+/* What stripe_event_load keeps (see stripe.h). */
 static enum jscan_keep event_member(const char *const *path, size_t depth, const char *key,
                                     enum jscan_kind kind, void *ctx)
 {
@@ -634,10 +648,9 @@ static enum jscan_keep event_member(const char *const *path, size_t depth, const
     if (depth == 1) /* data */
         return strcmp(path[0], "data") == 0 && strcmp(key, "object") == 0 ? JSCAN_DESCEND
                                                                           : JSCAN_DROP;
-    /* data.object */
-    if (kind == JSCAN_SCALAR || strcmp(key, "metadata") == 0 ||
-        strcmp(key, "payment_intent") == 0 || strcmp(key, "last_payment_error") == 0)
-        return JSCAN_KEEP;
+    for (size_t i = 0; OBJECT_MEMBERS[i] != NULL; i++) /* data.object */
+        if (strcmp(key, OBJECT_MEMBERS[i]) == 0)
+            return JSCAN_KEEP;
     return JSCAN_DROP;
 }
 

@@ -95,11 +95,11 @@ struct stripe_event {
 
 /**
  * Parses a webhook body (validated in full, as strictly as jsonx_parse) into
- * only what Lumi reads of an event: the scalars at the top, data.object's
- * scalars and its metadata, payment_intent and last_payment_error. A Stripe
- * object is a few KB of nested members Lumi never looks at, and building
- * them all was a quarter of the CPU of a delivery. New reference, or NULL
- * with err (LUMI_EINVAL, LUMI_ENOMEM).
+ * only what Lumi reads of an event: the scalars at the top and the members
+ * of data.object that Lumi's handlers read (listed in stripe.c). A Stripe
+ * object is a few KB of members Lumi never looks at, and building them all
+ * was a quarter of the CPU of a delivery. New reference, or NULL with err
+ * (LUMI_EINVAL, LUMI_ENOMEM).
  */
 json_t *stripe_event_load(const char *body, size_t len, struct lumi_err *err);
 

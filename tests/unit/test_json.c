@@ -361,7 +361,8 @@ static json_t *random_value(unsigned *seed, int depth)
     }
 }
 
-/* jsonx_dump_canonical writes most values itself: byte for byte what jansson writes. */
+/* jsonx_dump_canonical and jsonx_dump write most values themselves: byte for byte what
+ * jansson writes. */
 static void canonical_dump_is_jansson_byte_for_byte(void **state)
 {
     (void)state;
@@ -372,6 +373,12 @@ static void canonical_dump_is_jansson_byte_for_byte(void **state)
         char *got = jsonx_dump_canonical(v);
         assert_non_null(want);
         assert_non_null(got);
+        assert_string_equal(got, want);
+        free(want);
+        free(got);
+        /* and jsonx_dump: the same without sorting, members as inserted */
+        want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        got = jsonx_dump(v);
         assert_string_equal(got, want);
         free(want);
         free(got);

@@ -692,7 +692,12 @@ static void event_load_keeps_what_lumi_reads(void **state)
                         "pi_1PgafyB7WZ01zgkWSjxsAJo3");
     assert_non_null(json_object_get(json_object_get(obj, "last_payment_error"), "message"));
     assert_true(json_is_null(json_object_get(obj, "amount_total")));
+    assert_string_equal(json_string_value(json_object_get(obj, "payment_status")), "unpaid");
+    assert_string_equal(json_string_value(json_object_get(obj, "status")), "open");
+    assert_non_null(json_object_get(obj, "expires_at"));
+    assert_non_null(json_object_get(obj, "url"));
     assert_null(json_object_get(obj, "customer_details"));
+    assert_null(json_object_get(obj, "mode")); /* a scalar Lumi never reads */
     assert_null(json_object_get(obj, "payment_method_types"));
     assert_null(json_object_get(json_object_get(got, "data"), "previous_attributes"));
     assert_null(json_object_get(got, "request"));
