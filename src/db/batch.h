@@ -20,15 +20,21 @@
 #ifndef LUMI_DB_BATCH_H
 #define LUMI_DB_BATCH_H
 
+#include <stdbool.h>
+
 #include "core/err.h"
 #include "db/db.h"
 
 struct db_batch_item;
 
 /**
- * Applies the item inside the open batch transaction (its own savepoint).
- * 0 keeps its changes; a negative code rolls them back (the item is still
- * answered through done with that code).
+ * Applies the item inside the open batch transaction. 0 keeps its changes; a
+ * negative code rolls them back (the item is still answered through done).
+ * An apply may run twice: a batch first runs its items without savepoints
+ * (a savepoint copies every page an item touches); when one fails, the whole
+ * transaction is rolled back and the others run again, each in its own
+ * savepoint. So apply must do nothing outside the transaction that a second
+ * run would repeat, and may overwrite what its first run wrote to its item.
  */
 typedef int (*db_batch_apply_fn)(struct db *db, struct db_batch_item *it);
 
@@ -46,6 +52,7 @@ struct db_batch_item {
     db_batch_done_fn done;
     /* private to batch.c */
     struct db_batch_item *next;
+    bool failed; /* its apply failed in the batch's first run */
 };
 
 struct db_batch;

@@ -232,7 +232,7 @@ static void reply_broken(struct web_resp *resp)
 
 void web_reply_json(struct web_resp *resp, int status, json_t *value)
 {
-    char *text = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *text = value ? jsonx_dump(value) : NULL;
     json_decref(value);
     buf_reset(&resp->body);
     if (text == NULL || buf_append_str(&resp->body, text) != 0) {
