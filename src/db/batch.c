@@ -8,9 +8,9 @@
  *
  * Savepoints: a batch first runs its items without them, since SQLite copies
  * every page an item touches into the savepoint's journal (a fifth of the
- * apply cost). Should an item fail, the transaction is rolled back and the
- * others run again, each in its own savepoint; an item that failed is not
- * run again (its apply already answered it). At most two runs per batch.
+ * apply cost). Should an item fail, the transaction is rolled back and every
+ * item runs again, each in its own savepoint, so the failing one is rolled
+ * back alone. At most two runs per batch.
  *
  * On SQLite the fsync is not done inside the commit. The batch connection
  * commits with synchronous=NORMAL (WAL frames written, the write lock given
@@ -249,8 +249,8 @@ static int run_item(struct db *db, struct db_batch_item *it, struct lumi_err *er
 
 /*
  * Runs every item in the open transaction without savepoints: 0 when all
- * applied, 1 when one failed (marked; the caller rolls back and runs the
- * batch again with savepoints), < 0 when the batch cannot go on.
+ * applied, 1 when one failed (the caller rolls back and runs the batch again
+ * with savepoints), < 0 when the batch cannot go on.
  */
 static int run_optimistic(struct db *db, struct db_batch_item *list, struct lumi_err *err)
 {
@@ -258,22 +258,21 @@ static int run_optimistic(struct db *db, struct db_batch_item *list, struct lumi
         bool failed = it->apply(db, it) != 0;
         if (!db_in_tx(db))
             return err_set(err, LUMI_EINTERNAL, "a batch item ended the shared transaction");
-        if (failed) {
-            it->failed = true;
+        if (failed)
             return 1;
-        }
     }
     return 0;
 }
 
-/* The batch again after a failed item: the others, each in its savepoint. */
+/* The batch again after a failure: every item in its own savepoint. The one
+ * that failed runs again too, since on PostgreSQL its failure may have come
+ * from an earlier item's error that aborted the shared transaction. */
 static int run_guarded(struct db *db, struct db_batch_item *list, struct lumi_err *err)
 {
     db_rollback(db);
     int rc = db_begin(db, err);
     for (struct db_batch_item *it = list; rc == 0 && it != NULL; it = it->next)
-        if (!it->failed)
-            rc = run_item(db, it, err);
+        rc = run_item(db, it, err);
     return rc;
 }
 
@@ -288,8 +287,6 @@ static void run_batch(struct db_batch *b, struct db_batch_item *list)
             rc = err.code != 0 ? err.code : LUMI_EDB;
     }
     int64_t changes_before = b->db != NULL ? db_total_changes(b->db) : -1;
-    for (struct db_batch_item *it = list; it != NULL; it = it->next)
-        it->failed = false;
     if (rc == 0)
         rc = db_begin(b->db, &err);
     if (rc == 0)

@@ -20,8 +20,6 @@
 #ifndef LUMI_DB_BATCH_H
 #define LUMI_DB_BATCH_H
 
-#include <stdbool.h>
-
 #include "core/err.h"
 #include "db/db.h"
 
@@ -32,7 +30,7 @@ struct db_batch_item;
  * negative code rolls them back (the item is still answered through done).
  * An apply may run twice: a batch first runs its items without savepoints
  * (a savepoint copies every page an item touches); when one fails, the whole
- * transaction is rolled back and the others run again, each in its own
+ * transaction is rolled back and every item runs again, each in its own
  * savepoint. So apply must do nothing outside the transaction that a second
  * run would repeat, and may overwrite what its first run wrote to its item.
  */
@@ -52,7 +50,6 @@ struct db_batch_item {
     db_batch_done_fn done;
     /* private to batch.c */
     struct db_batch_item *next;
-    bool failed; /* its apply failed in the batch's first run */
 };
 
 struct db_batch;

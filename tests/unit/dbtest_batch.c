@@ -2,8 +2,8 @@
  * dbtest_batch.c — group commit (db/batch.h): many items submitted from many
  * threads are committed together; each item's changes are durable once its
  * done callback says so (another connection sees them); an item whose apply
- * fails is rolled back alone while its batch-mates stay (and it is not
- * applied again when they are re-run with savepoints); a batch whose
+ * fails is rolled back alone while its batch-mates stay (the batch is run
+ * again, each item in a savepoint); a batch whose
  * commit fails reports the failure to every item and stores none of them;
  * stopping runs everything already submitted. Runs on SQLite and PostgreSQL.
  */
@@ -142,15 +142,16 @@ static void test_items_from_many_threads_commit_together_and_failures_roll_back_
         pthread_join(th[t], NULL);
     wait_all(&lock, &cond, &pending);
 
-    /* A batch runs without savepoints first, then again with them when an item
-     * failed: a failed item ran once, the others at most twice. */
+    /* A batch runs without savepoints first, then, when an item failed, again
+     * with them: every item ran once or twice, and batches with a failing item
+     * (one in ten) did run twice. */
+    int twice = 0;
     for (int i = 0; i < total; i++) {
         int n = atomic_load(&items[i].applies);
-        if (items[i].fail)
-            assert_int_equal(n, 1);
-        else
-            assert_true(n == 1 || n == 2);
+        assert_true(n == 1 || n == 2);
+        twice += n == 2;
     }
+    assert_true(twice > 0);
     /* Every item was answered as committed (a failed apply is still a committed batch). */
     assert_int_equal(atomic_load(&ok), total);
     assert_int_equal(atomic_load(&failed), 0);
