@@ -34,6 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/str.h"
+
 /* Small inputs (webhook events are ~3 KB) never touch the heap for scratch. */
 #define LOCAL_ARENA 4096
 #define LOCAL_SPANS 128
@@ -121,23 +123,12 @@ static inline bool is_digit(unsigned char c)
     return c >= '0' && c <= '9';
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Four hex digits at q (the caller checked they are in bounds), or -1. */
 static long hex4(const unsigned char *q)
 {
     long v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hex_value(q[i]);
+        int h = hex_digit((char)q[i]);
         if (h < 0)
             return -1;
         v = v * 16 + h;
@@ -561,6 +552,22 @@ static enum jscan_kind kind_at(const struct scan *s)
     return JSCAN_SCALAR;
 }
 
+/* After a member or element: 0 at a ',' (consumed), 1 at `close` (consumed), -1 (failed). */
+static int after_member(struct scan *s, char close)
+{
+    skip_ws(s);
+    if (s->p < s->end && *s->p == ',') {
+        s->p++;
+        skip_ws(s);
+        return 0;
+    }
+    if (s->p < s->end && *s->p == (unsigned char)close) {
+        s->p++;
+        return 1;
+    }
+    return fail_at(s, s->p, close == '}' ? "'}' expected" : "']' expected");
+}
+
 /* s->p at '{'. In M_FILTER mode path[0..pdepth) leads here. */
 static int scan_object(struct scan *s, size_t depth, enum mode mode, size_t pdepth, json_t **out)
 {
@@ -636,18 +643,11 @@ static int scan_object(struct scan *s, size_t depth, enum mode mode, size_t pdep
             fail_nomem(s);
             goto out;
         }
-        skip_ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            skip_ws(s);
-            continue;
-        }
-        if (s->p < s->end && *s->p == '}') {
-            s->p++;
+        int next = after_member(s, '}');
+        if (next < 0)
+            goto out;
+        if (next == 1)
             break;
-        }
-        fail_at(s, s->p, "'}' expected");
-        goto out;
     }
     if (check_duplicates(s, base) != 0)
         goto out;
@@ -689,18 +689,11 @@ static int scan_array(struct scan *s, size_t depth, enum mode mode, json_t **out
             fail_nomem(s);
             goto out;
         }
-        skip_ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            skip_ws(s);
-            continue;
-        }
-        if (s->p < s->end && *s->p == ']') {
-            s->p++;
+        int next = after_member(s, ']');
+        if (next < 0)
+            goto out;
+        if (next == 1)
             break;
-        }
-        fail_at(s, s->p, "']' expected");
-        goto out;
     }
 done:
     if (out != NULL) {

@@ -56,6 +56,14 @@
 /* WAL pages after which the writer checkpoints itself (see the top of the file) */
 #define WRITER_CKPT_PAGES "8000"
 
+/* A helper thread woken through its condition variable (checkpointer, syncer). */
+struct side {
+    bool on, stopping;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+};
+
 struct db_batch {
     char *url;
     int max;
@@ -67,21 +75,13 @@ struct db_batch {
     bool stopping;
     _Atomic long long items, commits;
     /* the checkpointer (SQLite only) */
-    bool ckpt_on;
-    pthread_t ckpt_thread;
-    pthread_mutex_t ckpt_lock;
-    pthread_cond_t ckpt_wake;
+    struct side ckpt;
     int ckpt_due; /* commits since the last wake-up */
-    bool ckpt_stopping;
     /* the syncer (SQLite file databases only) */
-    bool sync_on;
+    struct side sync;
     char wal[PATH_MAX];
-    pthread_t sync_thread;
-    pthread_mutex_t sync_lock;
-    pthread_cond_t sync_wake;
     struct db_batch_item *sync_head, *sync_tail; /* committed, not yet synced */
     bool sync_busy; /* an fsync is running for items taken off sync_head */
-    bool sync_stopping;
 };
 
 static void finish_all(struct db_batch_item *list, int rc, const struct lumi_err *err)
@@ -101,7 +101,7 @@ static struct db *open_writer(struct db_batch *b, struct lumi_err *err)
     if (db == NULL || db_kind(db) != DB_SQLITE)
         return db;
     if (db_exec(db, "PRAGMA wal_autocheckpoint=" WRITER_CKPT_PAGES, err) != 0 ||
-        (b->sync_on && db_exec(db, "PRAGMA synchronous=NORMAL", err) != 0)) {
+        (b->sync.on && db_exec(db, "PRAGMA synchronous=NORMAL", err) != 0)) {
         db_close(db);
         return NULL;
     }
@@ -126,16 +126,16 @@ static int sync_wal(struct db_batch *b, struct lumi_err *err)
 static void *sync_main(void *arg)
 {
     struct db_batch *b = arg;
-    pthread_mutex_lock(&b->sync_lock);
+    pthread_mutex_lock(&b->sync.lock);
     for (;;) {
-        while (b->sync_head == NULL && !b->sync_stopping)
-            pthread_cond_wait(&b->sync_wake, &b->sync_lock);
+        while (b->sync_head == NULL && !b->sync.stopping)
+            pthread_cond_wait(&b->sync.wake, &b->sync.lock);
         if (b->sync_head == NULL)
             break;
         struct db_batch_item *list = b->sync_head;
         b->sync_head = b->sync_tail = NULL;
         b->sync_busy = true;
-        pthread_mutex_unlock(&b->sync_lock);
+        pthread_mutex_unlock(&b->sync.lock);
         struct lumi_err err;
         err_clear(&err);
         int rc = sync_wal(b, &err);
@@ -144,10 +144,10 @@ static void *sync_main(void *arg)
             log_error("batch.sync_failed", "message=%s", log_quote(err.msg, quoted, sizeof quoted));
         }
         finish_all(list, rc, rc != 0 ? &err : NULL);
-        pthread_mutex_lock(&b->sync_lock);
+        pthread_mutex_lock(&b->sync.lock);
         b->sync_busy = false;
     }
-    pthread_mutex_unlock(&b->sync_lock);
+    pthread_mutex_unlock(&b->sync.lock);
     return NULL;
 }
 
@@ -162,9 +162,9 @@ static void sync_submit(struct db_batch *b, struct db_batch_item *list, bool cha
     struct db_batch_item *last = list;
     while (last->next != NULL)
         last = last->next;
-    pthread_mutex_lock(&b->sync_lock);
+    pthread_mutex_lock(&b->sync.lock);
     if (!changed && b->sync_head == NULL && !b->sync_busy) {
-        pthread_mutex_unlock(&b->sync_lock);
+        pthread_mutex_unlock(&b->sync.lock);
         finish_all(list, 0, NULL);
         return;
     }
@@ -173,18 +173,18 @@ static void sync_submit(struct db_batch *b, struct db_batch_item *list, bool cha
     else
         b->sync_head = list;
     b->sync_tail = last;
-    pthread_cond_signal(&b->sync_wake);
-    pthread_mutex_unlock(&b->sync_lock);
+    pthread_cond_signal(&b->sync.wake);
+    pthread_mutex_unlock(&b->sync.lock);
 }
 
 static void ckpt_note_commit(struct db_batch *b)
 {
-    if (!b->ckpt_on)
+    if (!b->ckpt.on)
         return;
-    pthread_mutex_lock(&b->ckpt_lock);
+    pthread_mutex_lock(&b->ckpt.lock);
     if (++b->ckpt_due >= CKPT_EVERY)
-        pthread_cond_signal(&b->ckpt_wake);
-    pthread_mutex_unlock(&b->ckpt_lock);
+        pthread_cond_signal(&b->ckpt.wake);
+    pthread_mutex_unlock(&b->ckpt.lock);
 }
 
 static void *ckpt_main(void *arg)
@@ -192,14 +192,14 @@ static void *ckpt_main(void *arg)
     struct db_batch *b = arg;
     struct lumi_err err;
     struct db *db = NULL;
-    pthread_mutex_lock(&b->ckpt_lock);
+    pthread_mutex_lock(&b->ckpt.lock);
     for (;;) {
-        while (b->ckpt_due < CKPT_EVERY && !b->ckpt_stopping)
-            pthread_cond_wait(&b->ckpt_wake, &b->ckpt_lock);
-        if (b->ckpt_stopping)
+        while (b->ckpt_due < CKPT_EVERY && !b->ckpt.stopping)
+            pthread_cond_wait(&b->ckpt.wake, &b->ckpt.lock);
+        if (b->ckpt.stopping)
             break;
         b->ckpt_due = 0;
-        pthread_mutex_unlock(&b->ckpt_lock);
+        pthread_mutex_unlock(&b->ckpt.lock);
         err_clear(&err);
         if (db == NULL)
             db = db_open(b->url, &err);
@@ -210,9 +210,9 @@ static void *ckpt_main(void *arg)
             db_close(db);
             db = NULL;
         }
-        pthread_mutex_lock(&b->ckpt_lock);
+        pthread_mutex_lock(&b->ckpt.lock);
     }
-    pthread_mutex_unlock(&b->ckpt_lock);
+    pthread_mutex_unlock(&b->ckpt.lock);
     db_close(db);
     return NULL;
 }
@@ -314,7 +314,7 @@ static void run_batch(struct db_batch *b, struct db_batch_item *list)
     atomic_fetch_add(&b->items, n);
     atomic_fetch_add(&b->commits, 1);
     ckpt_note_commit(b);
-    if (b->sync_on)
+    if (b->sync.on)
         sync_submit(b, list, changes_before < 0 || db_total_changes(b->db) != changes_before);
     else
         finish_all(list, 0, NULL);
@@ -338,34 +338,19 @@ static void *batch_main(void *arg)
     return NULL;
 }
 
-/* Stops the syncer once it has synced and answered what it holds; frees its primitives. */
-static void stop_syncer(struct db_batch *b)
+/* Stops t (it finishes what it holds first) and frees its primitives. */
+static void side_stop(struct side *t)
 {
-    if (b->sync_on) {
-        pthread_mutex_lock(&b->sync_lock);
-        b->sync_stopping = true;
-        pthread_cond_signal(&b->sync_wake);
-        pthread_mutex_unlock(&b->sync_lock);
-        pthread_join(b->sync_thread, NULL);
-        b->sync_on = false;
+    if (t->on) {
+        pthread_mutex_lock(&t->lock);
+        t->stopping = true;
+        pthread_cond_signal(&t->wake);
+        pthread_mutex_unlock(&t->lock);
+        pthread_join(t->thread, NULL);
+        t->on = false;
     }
-    pthread_cond_destroy(&b->sync_wake);
-    pthread_mutex_destroy(&b->sync_lock);
-}
-
-/* Stops the checkpointer and frees its primitives. */
-static void stop_checkpointer(struct db_batch *b)
-{
-    if (b->ckpt_on) {
-        pthread_mutex_lock(&b->ckpt_lock);
-        b->ckpt_stopping = true;
-        pthread_cond_signal(&b->ckpt_wake);
-        pthread_mutex_unlock(&b->ckpt_lock);
-        pthread_join(b->ckpt_thread, NULL);
-        b->ckpt_on = false;
-    }
-    pthread_cond_destroy(&b->ckpt_wake);
-    pthread_mutex_destroy(&b->ckpt_lock);
+    pthread_cond_destroy(&t->wake);
+    pthread_mutex_destroy(&t->lock);
 }
 
 struct db_batch *db_batch_start(const char *url, int max, struct lumi_err *err)
@@ -385,19 +370,19 @@ struct db_batch *db_batch_start(const char *url, int max, struct lumi_err *err)
     }
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->more, NULL);
-    pthread_mutex_init(&b->ckpt_lock, NULL);
-    pthread_cond_init(&b->ckpt_wake, NULL);
-    pthread_mutex_init(&b->sync_lock, NULL);
-    pthread_cond_init(&b->sync_wake, NULL);
+    pthread_mutex_init(&b->ckpt.lock, NULL);
+    pthread_cond_init(&b->ckpt.wake, NULL);
+    pthread_mutex_init(&b->sync.lock, NULL);
+    pthread_cond_init(&b->sync.wake, NULL);
     if (db_kind(b->db) == DB_SQLITE)
-        b->ckpt_on = pthread_create(&b->ckpt_thread, NULL, ckpt_main, b) == 0;
+        b->ckpt.on = pthread_create(&b->ckpt.thread, NULL, ckpt_main, b) == 0;
     if (db_wal_path(b->db, b->wal, sizeof b->wal) == 0 &&
-        pthread_create(&b->sync_thread, NULL, sync_main, b) == 0) {
+        pthread_create(&b->sync.thread, NULL, sync_main, b) == 0) {
         /* from now on commits leave the fsync to the syncer */
-        b->sync_on = true;
+        b->sync.on = true;
         if (db_exec(b->db, "PRAGMA synchronous=NORMAL", err) != 0) {
-            stop_syncer(b);
-            stop_checkpointer(b);
+            side_stop(&b->sync);
+            side_stop(&b->ckpt);
             db_close(b->db);
             pthread_cond_destroy(&b->more);
             pthread_mutex_destroy(&b->lock);
@@ -407,8 +392,8 @@ struct db_batch *db_batch_start(const char *url, int max, struct lumi_err *err)
         }
     }
     if (pthread_create(&b->thread, NULL, batch_main, b) != 0) {
-        stop_syncer(b);
-        stop_checkpointer(b);
+        side_stop(&b->sync);
+        side_stop(&b->ckpt);
         db_close(b->db);
         pthread_cond_destroy(&b->more);
         pthread_mutex_destroy(&b->lock);
@@ -453,8 +438,8 @@ void db_batch_stop(struct db_batch *b)
     pthread_cond_signal(&b->more);
     pthread_mutex_unlock(&b->lock);
     pthread_join(b->thread, NULL);
-    stop_syncer(b); /* after the batch thread: it may still hand items on */
-    stop_checkpointer(b);
+    side_stop(&b->sync); /* after the batch thread: it may still hand items on */
+    side_stop(&b->ckpt);
     log_info("batch.stopped", "items=%lld commits=%lld", (long long)atomic_load(&b->items),
              (long long)atomic_load(&b->commits));
     /* What the checkpointer had not copied yet is copied on close (the last connection). */
