@@ -218,12 +218,8 @@ int pa_checkout_invoice(struct db *db, const char *gateway, const char *ref, int
     *invoice_id = 0;
     if (ref == NULL || ref[0] == '\0')
         return 0;
-    int rc = db_query_int64(db, SQL_CHECKOUT_INVOICE, 2, params, invoice_id, err);
-    if (rc == LUMI_ENOTFOUND) {
-        err_clear(err);
-        return 0;
-    }
-    return rc;
+    int rc = db_query_int64_opt(db, SQL_CHECKOUT_INVOICE, 2, params, invoice_id, err);
+    return rc < 0 ? rc : 0;
 }
 
 static json_t *base_details(const struct pa_src *src, int64_t amount, const char *currency)

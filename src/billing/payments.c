@@ -155,12 +155,7 @@ static int seen_before(struct db *db, const struct payment_in *p, struct lumi_er
 {
     int64_t id = 0;
     const char *params[] = {p->gateway, p->kind, p->gateway_ref};
-    int rc = db_query_int64(db, SQL_SEEN, 3, params, &id, err);
-    if (rc == LUMI_ENOTFOUND) {
-        err_clear(err);
-        return 0;
-    }
-    return rc < 0 ? rc : 1;
+    return db_query_int64_opt(db, SQL_SEEN, 3, params, &id, err);
 }
 
 /*

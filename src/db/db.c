@@ -312,3 +312,14 @@ out:
     db_finalize(st);
     return rc;
 }
+
+int db_query_int64_opt(struct db *db, const char *sql, int nparams, const char *const *params,
+                       int64_t *out, struct lumi_err *err)
+{
+    int rc = db_query_int64(db, sql, nparams, params, out, err);
+    if (rc == LUMI_ENOTFOUND) {
+        err_clear(err);
+        return 0;
+    }
+    return rc < 0 ? rc : 1;
+}

@@ -92,6 +92,10 @@ int db_execp(struct db *db, const char *sql, int nparams, const char *const *par
 /** Reads the first column of the first row as int64: 0 with *out set, LUMI_ENOTFOUND if no row. */
 int db_query_int64(struct db *db, const char *sql, int nparams, const char *const *params,
                    int64_t *out, struct lumi_err *err);
+/** As db_query_int64 for a row that may be missing: 1 with *out set, 0 when there is none
+ *  (*out untouched, err clear), or a negative code. */
+int db_query_int64_opt(struct db *db, const char *sql, int nparams, const char *const *params,
+                       int64_t *out, struct lumi_err *err);
 
 /**
  * Serialises writers that must see each other's commits in order (the audit

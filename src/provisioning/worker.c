@@ -164,8 +164,8 @@ static int server_of(struct db *db, int64_t service_id, int64_t *server_id, stru
         return 0;
     snprintf(sid, sizeof sid, "%lld", (long long)service_id);
     const char *const p[] = {sid};
-    int rc = db_query_int64(db, SQL_SERVER_OF, 1, p, server_id, err);
-    return rc == LUMI_ENOTFOUND ? 0 : rc;
+    int rc = db_query_int64_opt(db, SQL_SERVER_OF, 1, p, server_id, err);
+    return rc < 0 ? rc : 0;
 }
 
 /* --- job threads ----------------------------------------------------------------- */
