@@ -3,13 +3,14 @@
  * webhooks.h); owns the SQL over `webhook_events`.
  *
  * Each apply runs in the caller's open transaction (the HTTP layer's group
- * commit, one SAVEPOINT per event) and never begins or commits one itself:
- * the event row, the money and the audit rows stand or fall together. A
- * known event id ends as "duplicate" with nothing done; otherwise the event
- * is applied, then its row is inserted with the outcome (ON CONFLICT DO
- * NOTHING: a twin racing on another connection that committed first turns
- * this one into "retry", rolled back and delivered again). Payments go through pay_apply.c, the
- * code the buyer's return uses too, so the webhook and the return path pay an invoice once.
+ * commit, see db/batch.h) and never begins or commits one itself: the event
+ * row, the money and the audit rows stand or fall together. A known event id
+ * ends as "duplicate" with nothing done; otherwise the event is applied, then
+ * its row is inserted with the outcome (ON CONFLICT DO NOTHING: a twin racing
+ * on another connection that committed first turns this one into "retry",
+ * rolled back and delivered again). Payments go through pay_apply.c, the
+ * code the buyer's return uses too, so the webhook and the return path pay an
+ * invoice once.
  *
  * Refunds and disputes are mapped back through the payment's reference (the
  * PaymentIntent id, the PayPal capture id). When that payment is not known
@@ -29,6 +30,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,12 +102,7 @@ static int event_seen(struct db *db, const char *gateway, const char *event_id,
 {
     const char *params[] = {gateway, event_id};
     int64_t id = 0;
-    int rc = db_query_int64(db, SQL_EVENT_SEEN, 2, params, &id, err);
-    if (rc == LUMI_ENOTFOUND) {
-        err_clear(err);
-        return 0;
-    }
-    return rc < 0 ? rc : 1;
+    return db_query_int64_opt(db, SQL_EVENT_SEEN, 2, params, &id, err);
 }
 
 /*
@@ -161,12 +158,8 @@ static int payment_invoice(struct db *db, const char *gateway, const char *ref, 
 {
     const char *params[] = {gateway, ref};
     *invoice_id = 0;
-    int rc = db_query_int64(db, SQL_PAYMENT_OF, 2, params, invoice_id, err);
-    if (rc == LUMI_ENOTFOUND) {
-        err_clear(err);
-        return 0;
-    }
-    return rc;
+    int rc = db_query_int64_opt(db, SQL_PAYMENT_OF, 2, params, invoice_id, err);
+    return rc < 0 ? rc : 0;
 }
 
 /* A refund/dispute whose payment is unknown: retry while it may be early. */
@@ -350,54 +343,80 @@ out:
     return rc;
 }
 
+/* What a refund or a dispute says about the money going back (see money_back_of). */
+struct money_back {
+    const char *id, *pi, *currency;
+    int64_t amount, invoice_id;
+};
+
+/*
+ * Reads a charge (amount_key "amount_refunded") or a dispute ("amount"): its
+ * id (shorter than id_max), payment_intent, currency and a positive amount,
+ * and the invoice of that payment. 1 with *m filled; 0 when out already says
+ * what happened (not Lumi's, unusable, or a payment not recorded yet); < 0 on
+ * error.
+ */
+static int money_back_of(struct db *db, const json_t *obj, const char *what, const char *amount_key,
+                         size_t id_max, const char *event_what, int64_t created,
+                         struct money_back *m, struct webhook_outcome *out, struct lumi_err *err)
+{
+    const json_t *amount = json_object_get(obj, amount_key);
+    m->id = json_string_value(json_object_get(obj, "id"));
+    m->pi = pi_of(obj);
+    m->currency = json_string_value(json_object_get(obj, "currency"));
+    m->invoice_id = 0;
+    if (m->pi == NULL || m->id == NULL || strlen(m->id) >= id_max) {
+        say(out, "ignored", "not a Lumi payment (no payment_intent)");
+        return 0;
+    }
+    if (!json_is_integer(amount) || json_integer_value(amount) <= 0 || m->currency == NULL ||
+        !money_currency_valid(m->currency)) {
+        say(out, "failed", "%s %s has no usable %s or currency", what, m->id, amount_key);
+        return 0;
+    }
+    m->amount = json_integer_value(amount);
+    int rc = payment_invoice(db, "stripe", m->pi, &m->invoice_id, err);
+    if (rc < 0)
+        return rc;
+    if (m->invoice_id == 0) {
+        unknown_payment(out, event_what, m->pi, created);
+        return 0;
+    }
+    return 1;
+}
+
 static int stripe_refunded(struct db *db, const struct audit_actor *actor, const struct pa_src *src,
                            const json_t *ch, int64_t created, struct webhook_outcome *out,
                            struct lumi_err *err)
 {
-    const char *id = json_string_value(json_object_get(ch, "id"));
-    const char *pi = pi_of(ch);
-    const char *currency = json_string_value(json_object_get(ch, "currency"));
-    const json_t *cum_j = json_object_get(ch, "amount_refunded");
-    int64_t invoice_id = 0, before = 0, cum;
+    struct money_back m;
+    int64_t before = 0;
     char ref[PA_ID_MAX + 40];
-    int rc;
-    if (pi == NULL || id == NULL || strlen(id) >= PA_ID_MAX) {
-        say(out, "ignored", "not a Lumi payment (no payment_intent)");
-        return 0;
-    }
-    if (!json_is_integer(cum_j) || json_integer_value(cum_j) <= 0 || currency == NULL ||
-        !money_currency_valid(currency)) {
-        say(out, "failed", "charge %s has no usable amount_refunded or currency", id);
-        return 0;
-    }
-    cum = json_integer_value(cum_j);
-    rc = payment_invoice(db, "stripe", pi, &invoice_id, err);
+    int rc = money_back_of(db, ch, "charge", "amount_refunded", PA_ID_MAX, "a refund", created, &m,
+                           out, err);
+    if (rc <= 0)
+        return rc;
+    int64_t cum = m.amount; /* Stripe's amount_refunded is cumulative */
+    rc = refunded_so_far(db, m.invoice_id, m.id, &before, err);
     if (rc < 0)
         return rc;
-    if (invoice_id == 0) {
-        unknown_payment(out, "a refund", pi, created);
-        return 0;
-    }
-    rc = refunded_so_far(db, invoice_id, id, &before, err);
-    if (rc < 0)
-        return rc;
-    out->invoice_id = invoice_id;
+    out->invoice_id = m.invoice_id;
     if (cum <= before) {
-        say(out, "processed", "refunds of %s up to %" PRId64 " are already recorded", id, before);
+        say(out, "processed", "refunds of %s up to %" PRId64 " are already recorded", m.id, before);
         return 0;
     }
-    snprintf(ref, sizeof ref, "%s:refunded:%" PRId64, id, cum);
+    snprintf(ref, sizeof ref, "%s:refunded:%" PRId64, m.id, cum);
     json_t *d =
         json_pack("{s:s, s:s?, s:s, s:s, s:I}", "gateway", "stripe", "event_id", src->event_id,
-                  "payment_intent", pi, "charge", id, "amount_refunded", (json_int_t)cum);
+                  "payment_intent", m.pi, "charge", m.id, "amount_refunded", (json_int_t)cum);
     if (d == NULL)
         return nomem(err);
     struct payment_in p = {.kind = "refund",
                            .gateway = "stripe",
                            .gateway_ref = ref,
                            .amount = cum - before,
-                           .currency = currency,
-                           .invoice_id = invoice_id,
+                           .currency = m.currency,
+                           .invoice_id = m.invoice_id,
                            .details = d};
     rc = move(db, actor, &p, out, err);
     json_decref(d);
@@ -408,39 +427,22 @@ static int stripe_dispute(struct db *db, const struct audit_actor *actor, const 
                           const json_t *dp, int64_t created, struct webhook_outcome *out,
                           struct lumi_err *err)
 {
-    const char *id = json_string_value(json_object_get(dp, "id"));
-    const char *pi = pi_of(dp);
-    const char *currency = json_string_value(json_object_get(dp, "currency"));
-    const char *reason = json_string_value(json_object_get(dp, "reason"));
-    const json_t *amount = json_object_get(dp, "amount");
-    int64_t invoice_id = 0;
-    int rc;
-    if (pi == NULL || id == NULL) {
-        say(out, "ignored", "not a Lumi payment (no payment_intent)");
-        return 0;
-    }
-    if (!json_is_integer(amount) || json_integer_value(amount) <= 0 || currency == NULL ||
-        !money_currency_valid(currency)) {
-        say(out, "failed", "dispute %s has no usable amount or currency", id);
-        return 0;
-    }
-    rc = payment_invoice(db, "stripe", pi, &invoice_id, err);
-    if (rc < 0)
+    struct money_back m;
+    int rc =
+        money_back_of(db, dp, "dispute", "amount", SIZE_MAX, "a dispute", created, &m, out, err);
+    if (rc <= 0)
         return rc;
-    if (invoice_id == 0) {
-        unknown_payment(out, "a dispute", pi, created);
-        return 0;
-    }
+    const char *reason = json_string_value(json_object_get(dp, "reason"));
     json_t *d = json_pack("{s:s, s:s?, s:s, s:s, s:s?}", "gateway", "stripe", "event_id",
-                          src->event_id, "payment_intent", pi, "dispute", id, "reason", reason);
+                          src->event_id, "payment_intent", m.pi, "dispute", m.id, "reason", reason);
     if (d == NULL)
         return nomem(err);
     struct payment_in p = {.kind = "chargeback",
                            .gateway = "stripe",
-                           .gateway_ref = id,
-                           .amount = json_integer_value(amount),
-                           .currency = currency,
-                           .invoice_id = invoice_id,
+                           .gateway_ref = m.id,
+                           .amount = m.amount,
+                           .currency = m.currency,
+                           .invoice_id = m.invoice_id,
                            .details = d};
     rc = move(db, actor, &p, out, err);
     json_decref(d);
