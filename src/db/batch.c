@@ -94,14 +94,17 @@ static void finish_all(struct db_batch_item *list, int rc, const struct lumi_err
 }
 
 /* The writer's connection: on SQLite checkpointing itself only past
- * WRITER_CKPT_PAGES and, when the syncer runs, without an fsync per commit. */
+ * WRITER_CKPT_PAGES and, for a database file (b->wal, found on the first
+ * open), without an fsync per commit: the syncer's job. */
 static struct db *open_writer(struct db_batch *b, struct lumi_err *err)
 {
     struct db *db = db_open(b->url, err);
     if (db == NULL || db_kind(db) != DB_SQLITE)
         return db;
+    if (b->wal[0] == '\0' && db_wal_path(db, b->wal, sizeof b->wal) != 0)
+        b->wal[0] = '\0'; /* in memory: commits stay synchronous=FULL */
     if (db_exec(db, "PRAGMA wal_autocheckpoint=" WRITER_CKPT_PAGES, err) != 0 ||
-        (b->sync.on && db_exec(db, "PRAGMA synchronous=NORMAL", err) != 0)) {
+        (b->wal[0] != '\0' && db_exec(db, "PRAGMA synchronous=NORMAL", err) != 0)) {
         db_close(db);
         return NULL;
     }
@@ -338,6 +341,12 @@ static void *batch_main(void *arg)
     return NULL;
 }
 
+static void side_init(struct side *t)
+{
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->wake, NULL);
+}
+
 /* Stops t (it finishes what it holds first) and frees its primitives. */
 static void side_stop(struct side *t)
 {
@@ -370,39 +379,29 @@ struct db_batch *db_batch_start(const char *url, int max, struct lumi_err *err)
     }
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->more, NULL);
-    pthread_mutex_init(&b->ckpt.lock, NULL);
-    pthread_cond_init(&b->ckpt.wake, NULL);
-    pthread_mutex_init(&b->sync.lock, NULL);
-    pthread_cond_init(&b->sync.wake, NULL);
-    if (db_kind(b->db) == DB_SQLITE)
+    side_init(&b->ckpt);
+    side_init(&b->sync);
+    if (db_kind(b->db) == DB_SQLITE) /* without it the writer's own checkpoints still run */
         b->ckpt.on = pthread_create(&b->ckpt.thread, NULL, ckpt_main, b) == 0;
-    if (db_wal_path(b->db, b->wal, sizeof b->wal) == 0 &&
-        pthread_create(&b->sync.thread, NULL, sync_main, b) == 0) {
-        /* from now on commits leave the fsync to the syncer */
+    /* the writer commits without an fsync (open_writer): the syncer is not optional */
+    if (b->wal[0] != '\0') {
+        if (pthread_create(&b->sync.thread, NULL, sync_main, b) != 0)
+            goto fail;
         b->sync.on = true;
-        if (db_exec(b->db, "PRAGMA synchronous=NORMAL", err) != 0) {
-            side_stop(&b->sync);
-            side_stop(&b->ckpt);
-            db_close(b->db);
-            pthread_cond_destroy(&b->more);
-            pthread_mutex_destroy(&b->lock);
-            free(b->url);
-            free(b);
-            return NULL;
-        }
     }
-    if (pthread_create(&b->thread, NULL, batch_main, b) != 0) {
-        side_stop(&b->sync);
-        side_stop(&b->ckpt);
-        db_close(b->db);
-        pthread_cond_destroy(&b->more);
-        pthread_mutex_destroy(&b->lock);
-        free(b->url);
-        free(b);
-        err_set(err, LUMI_EINTERNAL, "cannot start the batch thread");
-        return NULL;
-    }
+    if (pthread_create(&b->thread, NULL, batch_main, b) != 0)
+        goto fail;
     return b;
+fail:
+    side_stop(&b->sync);
+    side_stop(&b->ckpt);
+    db_close(b->db);
+    pthread_cond_destroy(&b->more);
+    pthread_mutex_destroy(&b->lock);
+    free(b->url);
+    free(b);
+    err_set(err, LUMI_EINTERNAL, "cannot start the batch threads");
+    return NULL;
 }
 
 int db_batch_submit(struct db_batch *b, struct db_batch_item *it)

@@ -134,9 +134,11 @@ void web_add_header(struct web_resp *resp, const char *name, const char *value);
 
 /**
  * A step of work that must be durable before the answer: runs inside a
- * transaction shared with other requests, in its own savepoint; fills resp
- * and returns 0 to keep its changes, or a negative code to have them rolled
- * back (resp is still the answer).
+ * transaction shared with other requests; fills resp and returns 0 to keep
+ * its changes, or a negative code to have them rolled back alone (resp is
+ * still the answer). It may run twice, the second time in its own savepoint
+ * (see db/batch.h): it must do nothing outside the transaction, and the
+ * second run's resp is the answer.
  */
 typedef int (*web_tx_fn)(struct db *db, void *arg, struct web_resp *resp);
 

@@ -578,11 +578,8 @@ static enum MHD_Result run_inline(struct web_server *s, struct web_exchange *x)
     x->req.db = NULL; /* such a handler has no connection of its own */
     x->route->handler(&x->req, &x->resp);
     log_set_context(NULL);
-    if (x->deferred == NULL) {
-        if (x->resp.status == 0)
-            web_reply_error(&x->resp, 500, "internal_error", "the request was not answered");
-        return send_response(x);
-    }
+    if (x->deferred == NULL)
+        return send_response(x); /* which answers 500 for a handler that did not */
     atomic_store(&x->phase, PHASE_QUEUED);
     /* Suspend before the batch can answer, so its resume always follows our suspend. */
     MHD_suspend_connection(x->conn);
