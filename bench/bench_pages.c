@@ -473,27 +473,6 @@ static void remove_temp_dir(void)
     rmdir(temp_dir);
 }
 
-/* LUMI_BIN, or the lumi binary of this build tree (bench/ is one level down). */
-static int find_lumi(void)
-{
-    const char *set = getenv("LUMI_BIN");
-    char self[PATH_MAX], bin[PATH_MAX + 16];
-    if (set != NULL && set[0] != '\0')
-        return access(set, X_OK) == 0 ? 0 : -1;
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return -1;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash == NULL)
-        return -1;
-    *slash = '\0';
-    snprintf(bin, sizeof bin, "%s/../lumi", self);
-    if (access(bin, X_OK) != 0)
-        return -1;
-    return setenv("LUMI_BIN", bin, 1);
-}
-
 int main(int argc, char **argv)
 {
     int64_t n = DEFAULT_N, v = 0;
@@ -514,7 +493,7 @@ int main(int argc, char **argv)
     const char *rep = getenv("REPEAT");
     if (rep != NULL && *rep != '\0' && str_to_i64z(rep, 1, REPEAT_MAX, &v) == 0)
         repeat = (int)v;
-    if (find_lumi() != 0 || crypto_init() != 0) {
+    if (lumi_bin_find() != 0 || crypto_init() != 0) {
         fprintf(stderr, "bench_pages: no lumi binary (set LUMI_BIN) or no crypto\n");
         return 1;
     }

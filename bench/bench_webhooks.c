@@ -231,27 +231,6 @@ usage:
     return -1;
 }
 
-/* LUMI_BIN, or the lumi binary of this build tree (bench/ is one level down). */
-static int find_lumi(void)
-{
-    const char *set = getenv("LUMI_BIN");
-    char self[PATH_MAX], bin[PATH_MAX + 16];
-    if (set != NULL && set[0] != '\0')
-        return access(set, X_OK) == 0 ? 0 : -1;
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return -1;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash == NULL)
-        return -1;
-    *slash = '\0';
-    snprintf(bin, sizeof bin, "%s/../lumi", self);
-    if (access(bin, X_OK) != 0)
-        return -1;
-    return setenv("LUMI_BIN", bin, 1);
-}
-
 /* A relative sqlite: path would be resolved in the server's own temp working directory. */
 static int absolute_db_url(const char *in, char *out, size_t outsz)
 {
@@ -1243,7 +1222,7 @@ int main(int argc, char **argv)
         return 2;
     if (fixtures == NULL || fixtures[0] == '\0')
         fixtures = FIXTURES_DEFAULT;
-    if (find_lumi() != 0) {
+    if (lumi_bin_find() != 0) {
         fprintf(stderr, "bench: no lumi binary (set LUMI_BIN)\n");
         return 1;
     }

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -534,4 +535,24 @@ void lumi_token_header(const char *const *env, const char *name, char *out, size
     lumi_run_result_free(&r);
     if (n < 0 || (size_t)n >= outsz)
         fail_msg("token header does not fit in %zu bytes", outsz);
+}
+
+int lumi_bin_find(void)
+{
+    const char *set = getenv("LUMI_BIN");
+    char self[PATH_MAX], bin[PATH_MAX + 16];
+    if (set != NULL && set[0] != '\0')
+        return access(set, X_OK) == 0 ? 0 : -1;
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash == NULL)
+        return -1;
+    *slash = '\0';
+    snprintf(bin, sizeof bin, "%s/../lumi", self);
+    if (access(bin, X_OK) != 0)
+        return -1;
+    return setenv("LUMI_BIN", bin, 1);
 }

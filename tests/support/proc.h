@@ -45,6 +45,13 @@ struct lumi_server {
     char dir[256];       /* its working directory */
 };
 
+/**
+ * For programs run outside ctest (the benchmarks): keeps $LUMI_BIN when it is
+ * set and executable, else sets it to the lumi of this build tree, one
+ * directory above the program's own. 0, or -1 when there is none.
+ */
+int lumi_bin_find(void);
+
 /** Starts `lumi serve --listen 127.0.0.1:PORT` with env; fails the test if not healthy in 20 s. */
 void lumi_serve_start(struct lumi_server *s, const char *const *env);
 
