@@ -2,7 +2,7 @@
 #
 # Builds the generator tools/embed.c as a build-host executable (lumi_embed)
 # and adds a custom command writing ${LUMI_EMBED_C} (<build>/embedded.c), the
-# table src/web/tmpl.c serves from. The file lists are globbed with
+# table src/core/tmpl.c serves from. The file lists are globbed with
 # CONFIGURE_DEPENDS, so adding, removing or editing a template or static file
 # regenerates the table on the next build.
 #
@@ -21,9 +21,12 @@ add_executable(lumi_embed ${LUMI_EMBED_ROOT}/tools/embed.c)
 
 file(GLOB LUMI_EMBED_TEMPLATES CONFIGURE_DEPENDS RELATIVE ${LUMI_EMBED_ROOT}
      ${LUMI_EMBED_ROOT}/templates/*.html)
+# Mail templates (templates/mail/NAME.txt and NAME.html) embed as "mail/NAME.txt".
+file(GLOB LUMI_EMBED_MAIL CONFIGURE_DEPENDS RELATIVE ${LUMI_EMBED_ROOT}
+     ${LUMI_EMBED_ROOT}/templates/mail/*.txt ${LUMI_EMBED_ROOT}/templates/mail/*.html)
 file(GLOB_RECURSE LUMI_EMBED_STATIC CONFIGURE_DEPENDS RELATIVE ${LUMI_EMBED_ROOT}
      ${LUMI_EMBED_ROOT}/static/*)
-set(LUMI_EMBED_FILES ${LUMI_EMBED_TEMPLATES} ${LUMI_EMBED_STATIC})
+set(LUMI_EMBED_FILES ${LUMI_EMBED_TEMPLATES} ${LUMI_EMBED_MAIL} ${LUMI_EMBED_STATIC})
 list(TRANSFORM LUMI_EMBED_FILES PREPEND ${LUMI_EMBED_ROOT}/ OUTPUT_VARIABLE LUMI_EMBED_DEPS)
 
 set(LUMI_EMBED_C ${CMAKE_BINARY_DIR}/embedded.c)

@@ -15,7 +15,7 @@
 
 #include "core/buf.h"
 #include "core/json.h"
-#include "web/tmpl.h"
+#include "core/tmpl.h"
 
 #define OUT_CAP 4096
 

@@ -3,6 +3,7 @@
 # that are missing, quietly. Works as root on a fresh Debian 12.
 #   scripts/setup.sh          build + run dependencies
 #   scripts/setup.sh --test   also test dependencies (PostgreSQL server, cmocka, clang,
+#                             Debian's aiosmtpd as the mail tests' SMTP server,
 #                             Node.js for the Stripe SDK interoperability test, and for
 #                             the browser test Chromium plus playwright-core from npm)
 # The browser test's parts are optional: when Chromium or playwright-core cannot be
@@ -14,7 +15,8 @@ pkgs=(build-essential cmake pkg-config
       libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev libpq-dev
       libssl-dev libsodium-dev zlib1g-dev)
 if [ "${1:-}" = "--test" ]; then
-    pkgs+=(libcmocka-dev postgresql clang libclang-rt-14-dev curl)
+    pkgs+=(libcmocka-dev postgresql clang libclang-rt-14-dev curl
+          python3-aiosmtpd)  # the real SMTP server the mail tests send to
     # Node.js runs the official Stripe SDK in the interoperability test; a
     # node/npm already on the machine (e.g. from NodeSource) is used as it is.
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -20,7 +20,7 @@
 #include "core/money.h"
 #include "core/str.h"
 #include "web/routes_pages.h"
-#include "web/tmpl.h"
+#include "core/tmpl.h"
 
 /* No inline script or style anywhere: app.js and style.css are the only code. */
 static const char CSP[] = "default-src 'self'; script-src 'self'; style-src 'self'; "

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "web/tmpl.h"
+#include "core/tmpl.h"
 
 #define OUT_MAX (64 * 1024)
 

@@ -18,7 +18,7 @@
  * would stop the linker from pulling the generated object out of the static
  * library.
  */
-#include "web/tmpl.h"
+#include "core/tmpl.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -52,8 +52,8 @@
  * Threading: embedded templates are parsed once (pthread_once) and are then
  * read-only; rendering is safe from any number of threads.
  */
-#ifndef LUMI_WEB_TMPL_H
-#define LUMI_WEB_TMPL_H
+#ifndef LUMI_CORE_TMPL_H
+#define LUMI_CORE_TMPL_H
 
 #include <jansson.h>
 #include <stddef.h>
