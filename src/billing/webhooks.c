@@ -113,7 +113,26 @@ static int event_seen(struct db *db, const char *gateway, const char *event_id,
  * "retry", so the caller rolls this one back and the gateway's redelivery
  * finds the event recorded.
  */
-static int event_record(struct db *db, const char *gateway, const char *event_id, const char *type,
+/*
+ * A verified event that could not be applied is audited as WEBHOOK_FAILED
+ * (whatever else was audited about it), so that the admins hear of it
+ * (notify.h) and the trail shows it beside the payments.
+ */
+static int audit_failed(struct db *db, const struct audit_actor *actor, int64_t row_id,
+                        const char *gateway, const char *event_id, const char *type,
+                        const char *why, struct lumi_err *err)
+{
+    json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "gateway", gateway, "event_id", event_id,
+                          "event_type", type, "error", why);
+    if (d == NULL)
+        return nomem(err);
+    int rc = audit_append_id(db, actor, "WEBHOOK_FAILED", "webhook_event", row_id, d, err);
+    json_decref(d);
+    return rc < 0 ? rc : 0;
+}
+
+static int event_record(struct db *db, const struct audit_actor *actor, const char *gateway,
+                        const char *event_id, const char *type,
                         const char *raw, size_t len, struct webhook_outcome *out,
                         struct lumi_err *err)
 {
@@ -145,7 +164,12 @@ static int event_record(struct db *db, const char *gateway, const char *event_id
     rc = db_step(st, err);
     if (rc == DB_DONE) /* inserted by a twin meanwhile */
         say(out, "retry", "event %s is being applied by another request", event_id);
+    int64_t row_id = rc == DB_ROW ? db_col_int64(st, 0) : 0;
     rc = rc < 0 ? rc : 0;
+    db_finalize(st);
+    st = NULL;
+    if (rc == 0 && row_id > 0 && strcmp(out->status, "failed") == 0)
+        rc = audit_failed(db, actor, row_id, gateway, event_id, type, out->message, err);
 out:
     db_finalize(st);
     free(payload);
@@ -495,7 +519,7 @@ int webhooks_stripe_apply(struct db *db, const struct audit_actor *actor, const 
         say(&res, "ignored", "event type %s is not used by Lumi", type);
     if (rc < 0)
         return rc;
-    rc = event_record(db, "stripe", id, type, raw, len, &res, err);
+    rc = event_record(db, actor, "stripe", id, type, raw, len, &res, err);
     if (rc < 0)
         return rc;
 out:
@@ -679,7 +703,7 @@ int webhooks_paypal_apply(struct db *db, const struct audit_actor *actor, const 
     }
     if (rc < 0)
         return rc;
-    rc = event_record(db, "paypal", id, type, raw, len, &res, err);
+    rc = event_record(db, actor, "paypal", id, type, raw, len, &res, err);
     if (rc < 0)
         return rc;
 out:

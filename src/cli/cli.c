@@ -34,6 +34,7 @@ int cmd_cron(int argc, char **argv);
 int cmd_reconcile(int argc, char **argv);
 int cmd_audit_verify(int argc, char **argv);
 int cmd_audit_export(int argc, char **argv);
+int cmd_mail_test(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
 static const struct cli_command commands[] = {
@@ -59,7 +60,10 @@ static const struct cli_command commands[] = {
     {"service terminate", "ID [--reason TEXT]", "terminate a service and wait for the panel",
      cmd_service_terminate},
     {"cron", "[--dry-run]",
-     "one automation pass: renewal invoices, overdue suspension, termination", cmd_cron},
+     "one automation pass: renewal invoices, overdue suspension, termination, mail notices",
+     cmd_cron},
+    {"mail test", "ADDRESS", "send a test message through SMTP_* and print the server's answer",
+     cmd_mail_test},
     {"reconcile", "[--server ID]",
      "list differences between Lumi's services and the panels (changes nothing; exit 1 when any)",
      cmd_reconcile},

@@ -1,6 +1,7 @@
 /*
  * cmd_cron.c — `lumi cron [--dry-run]`: one automation pass (renewal
- * invoices, overdue suspension, termination) as of now.
+ * invoices, overdue suspension, termination) and the dated mail notices
+ * (invoice reminders, overdue notices) as of now.
  *
  * Prints one line per action (or, with --dry-run, per planned action) on
  * stdout, then a summary line. Exit 1 when the pass could not run or a
@@ -13,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "core/utc.h"
+#include "notify/notify.h"
 #include "provisioning/automation.h"
 
 int cmd_cron(int argc, char **argv)
@@ -26,13 +28,19 @@ int cmd_cron(int argc, char **argv)
         return CLI_FAIL;
     struct automation_report rep;
     struct lumi_err err;
-    int rc = automation_run(db, utc_now(), dry, stdout, &rep, &err);
+    int64_t now = utc_now();
+    int notices = 0;
+    int rc = automation_run(db, now, dry, stdout, &rep, &err);
+    if (rc == 0)
+        rc = notify_reminders(db, now, dry, stdout, &notices, &err);
     db_close(db);
-    printf("%s: %d renewal invoice%s, %d suspension%s, %d termination%s, %d error%s\n",
+    printf("%s: %d renewal invoice%s, %d suspension%s, %d termination%s, %d notice%s, "
+           "%d error%s\n",
            dry ? "dry run, would do" : "done", rep.invoices_created,
            rep.invoices_created == 1 ? "" : "s", rep.suspensions_queued,
            rep.suspensions_queued == 1 ? "" : "s", rep.terminations_queued,
-           rep.terminations_queued == 1 ? "" : "s", rep.errors, rep.errors == 1 ? "" : "s");
+           rep.terminations_queued == 1 ? "" : "s", notices, notices == 1 ? "" : "s", rep.errors,
+           rep.errors == 1 ? "" : "s");
     fflush(stdout);
     if (rc != 0)
         return cli_fail("automation pass stopped: %s", err.msg);

@@ -1,6 +1,7 @@
 /*
  * cmd_serve.c — `lumi serve`: migrate, then serve HTTP (and, unless
- * --no-worker, run the job worker and the scheduler) until SIGTERM/SIGINT.
+ * --no-worker, run the job worker, the scheduler and the mail thread) until
+ * SIGTERM/SIGINT.
  *
  * SIGINT and SIGTERM are blocked before any thread starts (threads inherit
  * the mask) and taken synchronously with sigwait() on the main thread, so
@@ -16,6 +17,7 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "notify/mailer.h"
 #include "provisioning/servers.h"
 #include "provisioning/worker.h"
 #include "web/routes.h"
@@ -71,11 +73,15 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     struct worker *worker = NULL;
+    struct mailer *mailer = NULL;
     if (!o.no_worker) {
         struct worker_config wcfg;
         cmd_worker_config(&wcfg);
         worker = worker_start(&wcfg, &err);
-        if (worker == NULL) {
+        if (worker != NULL)
+            mailer = mailer_start(cfg.database_url, wcfg.idle_poll_ms, &err);
+        if (worker == NULL || mailer == NULL) {
+            worker_stop(worker);
             web_server_stop(srv);
             cli_fail("%s", err.msg);
             goto out;
@@ -86,6 +92,7 @@ int cmd_serve(int argc, char **argv)
     int sig = cli_wait_for_signal();
     log_info("server.stopping", "signal=%s", cli_signal_name(sig));
     web_server_stop(srv);
+    mailer_stop(mailer);
     worker_stop(worker);
     log_info("server.stopped", "%s", "clean=1");
     rc = CLI_OK;

@@ -437,6 +437,59 @@ static const char m0009_write_path_sqlite[] =
     "CREATE INDEX audit_log_at ON audit_log (at, id);"
     "CREATE INDEX audit_log_entity_only ON audit_log (entity, id);";
 
+/*
+ * Mail (src/mail/outbox.h, src/notify/notify.h). `emails` is the outbox: one
+ * row per message, written by the consumer of the audit trail in the same
+ * transaction that moves its cursor, claimed by senders like jobs (a lease),
+ * and unique per (event, recipient, template) so that no event mails anyone
+ * twice. The message is stored rendered, with the Message-ID it is sent
+ * under every time (a resend after a crash between "sent" and "marked" is
+ * recognisable as the same message). `event_cursors` holds how far each
+ * consumer of the audit trail has read; the mail consumer starts at the
+ * current end, so an existing installation does not mail its history.
+ * CHECKs without IN lists (see migration 9).
+ */
+static const char m0010_mail[] =
+    "CREATE TABLE emails ("
+    "  id {{PK}},"
+    "  event_key TEXT NOT NULL,"                  /* "audit:123", "reminder:45", "test:…" */
+    "  template TEXT NOT NULL,"                   /* invoice_created, payment_receipt, … */
+    "  to_addr TEXT NOT NULL,"                    /* as written in To: ("Name <a@b>") */
+    "  rcpt TEXT NOT NULL,"                       /* the bare address, lower-case */
+    "  client_id BIGINT REFERENCES users (id),"   /* NULL for the admins' mails */
+    "  entity TEXT,"
+    "  entity_id TEXT,"
+    "  subject TEXT NOT NULL,"
+    "  body_text TEXT NOT NULL,"
+    "  body_html TEXT,"
+    "  attachments TEXT NOT NULL DEFAULT '[]',"   /* what to attach at send time */
+    "  message_id TEXT NOT NULL UNIQUE,"
+    "  status TEXT NOT NULL CHECK (status = 'queued' OR status = 'sending' OR status = 'sent'"
+    "    OR status = 'failed' OR status = 'skipped'),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  max_attempts INTEGER NOT NULL,"
+    "  next_attempt_at TEXT NOT NULL,"
+    "  locked_by TEXT,"
+    "  locked_until TEXT,"
+    "  last_error TEXT,"
+    "  smtp_reply TEXT,"                          /* the server's last answer */
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  sent_at TEXT,"
+    "  UNIQUE (event_key, rcpt, template)"
+    ");"
+    "CREATE INDEX emails_due ON emails (status, next_attempt_at);"
+    "CREATE INDEX emails_status_id ON emails (status, id);"
+    "CREATE INDEX emails_rcpt ON emails (rcpt, id);"
+    "CREATE INDEX emails_client ON emails (client_id, id);"
+    "CREATE TABLE event_cursors ("
+    "  name TEXT PRIMARY KEY,"
+    "  last_id BIGINT NOT NULL,"
+    "  updated_at TEXT NOT NULL"
+    ");"
+    "INSERT INTO event_cursors (name, last_id, updated_at)"
+    "  SELECT 'mail', COALESCE(MAX(id), 0), '1970-01-01T00:00:00Z' FROM audit_log;";
+
 const struct migration lumi_migrations[] = {
     {1, "accounts", m0001_accounts, NULL},
     {2, "catalogue", m0002_catalogue, NULL},
@@ -447,5 +500,6 @@ const struct migration lumi_migrations[] = {
     {7, "totp", m0007_totp, NULL},
     {8, "audit_entity_order", m0008_audit_entity_order, NULL},
     {9, "write_path", m0009_write_path, m0009_write_path_sqlite},
+    {10, "mail", m0010_mail, NULL},
 };
 const size_t lumi_migrations_count = sizeof lumi_migrations / sizeof lumi_migrations[0];

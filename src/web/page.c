@@ -197,6 +197,7 @@ static const struct nav_item ADMIN_NAV[] = {
     {"invoices", "/admin/invoices", "Invoices"},
     {"jobs", "/admin/jobs", "Jobs"},
     {"webhooks", "/admin/webhook-events", "Webhooks"},
+    {"emails", "/admin/emails", "Emails"},
     {"servers", "/admin/servers", "Servers"},
     {"audit", "/admin/audit-logs", "Audit log"},
     {"account", "/admin/account", "Account"},

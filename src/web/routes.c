@@ -6,6 +6,7 @@
 #include "web/pages_account.h"
 #include "web/pages_billing.h"
 #include "web/pages_client.h"
+#include "web/pages_emails.h"
 #include "web/pages_invoices.h"
 #include "web/pages_services.h"
 
@@ -51,6 +52,10 @@ const struct web_route lumi_routes[] = {
     {"POST", "/api/admin/invoices/{id}/payments", WEB_AUTH_ADMIN, h_invoices_pay},
     {"POST", "/api/admin/invoices/{id}/cancel", WEB_AUTH_ADMIN, h_invoices_cancel},
 
+    {"GET", "/api/admin/emails", WEB_AUTH_ADMIN, h_emails_list},
+    {"GET", "/api/admin/emails/{id}", WEB_AUTH_ADMIN, h_emails_get},
+    {"POST", "/api/admin/emails/{id}/resend", WEB_AUTH_ADMIN, h_emails_resend},
+
     {"GET", "/api/admin/jobs", WEB_AUTH_ADMIN, h_jobs_list},
     {"GET", "/api/admin/jobs/{id}", WEB_AUTH_ADMIN, h_jobs_get},
 
@@ -69,6 +74,7 @@ const struct web_route lumi_routes[] = {
 #include "web/routes_pages_billing.inc"
 #include "web/routes_pages_invoices.inc"
 #include "web/routes_pages_services.inc"
+#include "web/routes_pages_emails.inc"
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

@@ -54,6 +54,11 @@ void h_services_unsuspend(struct web_req *req, struct web_resp *resp);
 void h_services_terminate(struct web_req *req, struct web_resp *resp);
 void h_services_retry(struct web_req *req, struct web_resp *resp);
 
+/* h_emails.c */
+void h_emails_list(struct web_req *req, struct web_resp *resp);
+void h_emails_get(struct web_req *req, struct web_resp *resp);
+void h_emails_resend(struct web_req *req, struct web_resp *resp);
+
 /* h_jobs.c */
 void h_jobs_list(struct web_req *req, struct web_resp *resp);
 void h_jobs_get(struct web_req *req, struct web_resp *resp);

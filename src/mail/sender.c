@@ -1,0 +1,209 @@
+/*
+ * sender.c — the outbox drained over SMTP (see sender.h).
+ *
+ * Owns one smtp_conn, opened lazily and dropped after a failure so that the
+ * next message starts with a fresh connection. Logs one line per message
+ * (id, template-independent: recipient domain only, outcome, SMTP code);
+ * never the password, never a body.
+ */
+#include "mail/sender.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "core/utc.h"
+#include "mail/mime.h"
+#include "mail/outbox.h"
+#include "mail/smtp.h"
+
+#define FROM_MAX 320
+
+struct mail_sender {
+    struct smtp_config cfg;
+    bool configured;
+    struct smtp_conn *conn;
+    char from[FROM_MAX];
+    char envelope_from[256];
+};
+
+static void default_from(char *out, size_t outsz)
+{
+    char host[200];
+    outbox_base_host(host, sizeof host);
+    snprintf(out, outsz, "Lumi <lumi@%s>", host);
+}
+
+struct mail_sender *mail_sender_new(struct lumi_err *err)
+{
+    struct mail_sender *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        err_set(err, LUMI_ENOMEM, "out of memory");
+        return NULL;
+    }
+    s->configured = smtp_config_from_env(&s->cfg) == 0;
+    const char *from = config_str("SMTP_FROM");
+    if (str_present(from))
+        str_copy(s->from, from, sizeof s->from);
+    else
+        default_from(s->from, sizeof s->from);
+    struct lumi_err ignore;
+    if (mail_addr_extract(s->from, s->envelope_from, sizeof s->envelope_from, &ignore) != 0)
+        str_copy(s->envelope_from, "lumi@localhost", sizeof s->envelope_from);
+    return s;
+}
+
+void mail_sender_free(struct mail_sender *s)
+{
+    if (s == NULL)
+        return;
+    smtp_close(s->conn);
+    free(s);
+}
+
+bool mail_sender_configured(const struct mail_sender *s)
+{
+    return s->configured;
+}
+
+const char *mail_sender_from(const struct mail_sender *s)
+{
+    return s->from;
+}
+
+/* Builds and sends one message; res gets the server's answer. 0 delivered. */
+static int transmit(struct mail_sender *s, const struct mail_message *mm, const char *rcpt,
+                    struct smtp_result *res, struct lumi_err *err)
+{
+    struct buf wire;
+    buf_init(&wire, 32 * 1024 * 1024);
+    int rc = mime_build(mm, &wire, err);
+    if (rc == 0 && s->conn == NULL) {
+        s->conn = smtp_open(&s->cfg, err);
+        if (s->conn == NULL)
+            rc = err->code != 0 ? err->code : LUMI_EINTERNAL;
+    }
+    if (rc == 0) {
+        rc = smtp_send(s->conn, s->envelope_from, rcpt, buf_cstr(&wire), wire.len, res, err);
+        if (rc != 0) {
+            /* A fresh connection for the next message: this one may be in any state. */
+            smtp_close(s->conn);
+            s->conn = NULL;
+        }
+    }
+    buf_free(&wire);
+    return rc;
+}
+
+/* Records what happened to m. < 0 only when the database failed. */
+static int settle(struct db *db, const struct outbox_msg *m, int rc, const struct smtp_result *res,
+                  const struct lumi_err *serr, struct lumi_err *err)
+{
+    char q[300];
+    int w;
+    const char *domain = strchr(m->rcpt, '@');
+    if (rc == 0) {
+        w = outbox_mark_sent(db, m, res->reply, err);
+        log_info("mail.sent", "email=%lld to_domain=%s attempt=%d code=%d", (long long)m->id,
+                 domain != NULL ? domain + 1 : "", m->attempts, res->code);
+    } else if (res->transient || res->code == 0) {
+        /* No answer from a server (bad message, connection) counts as transient
+         * unless the message itself could not be built (that cannot get better). */
+        bool permanent = serr->code == LUMI_EINVAL && res->code == 0 && !res->transient;
+        if (permanent)
+            w = outbox_mark_failed(db, m, serr->msg, res->reply, err);
+        else
+            w = outbox_mark_retry(db, m, outbox_backoff_s(m->attempts), serr->msg, res->reply,
+                                  err);
+        log_warn("mail.failed", "email=%lld to_domain=%s attempt=%d/%d code=%d transient=%d error=%s",
+                 (long long)m->id, domain != NULL ? domain + 1 : "", m->attempts, m->max_attempts,
+                 res->code, permanent ? 0 : 1, log_quote(serr->msg, q, sizeof q));
+    } else {
+        w = outbox_mark_failed(db, m, serr->msg, res->reply, err);
+        log_warn("mail.failed", "email=%lld to_domain=%s attempt=%d code=%d transient=0 error=%s",
+                 (long long)m->id, domain != NULL ? domain + 1 : "", m->attempts, res->code,
+                 log_quote(serr->msg, q, sizeof q));
+    }
+    if (w == LUMI_ECONFLICT) {
+        log_warn("mail.lease_lost", "email=%lld", (long long)m->id);
+        err_clear(err);
+        return 0;
+    }
+    return w;
+}
+
+static int send_claimed(struct mail_sender *s, struct db *db, const struct outbox_msg *m,
+                        struct lumi_err *err)
+{
+    if (!s->configured)
+        return outbox_mark_skipped(db, m, "SMTP_HOST is not set: recorded, not sent", err);
+    struct mail_message mm = {
+        .from = s->from,
+        .to = m->to,
+        .subject = m->subject,
+        .message_id = m->message_id,
+        .date = m->created,
+        .text = m->text,
+        .html = m->html,
+    };
+    struct smtp_result res;
+    struct lumi_err serr;
+    memset(&res, 0, sizeof res);
+    err_clear(&serr);
+    int rc = transmit(s, &mm, m->rcpt, &res, &serr);
+    return settle(db, m, rc, &res, &serr, err);
+}
+
+int mail_sender_drain(struct mail_sender *s, struct db *db, const char *worker_id, int max,
+                      struct lumi_err *err)
+{
+    int handled = 0;
+    while (handled < max) {
+        struct outbox_msg m;
+        int rc = outbox_claim(db, worker_id, utc_now(), &m, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            break;
+        rc = send_claimed(s, db, &m, err);
+        outbox_msg_clear(&m);
+        if (rc < 0 && rc != LUMI_ECONFLICT)
+            return rc;
+        handled++;
+    }
+    return handled;
+}
+
+int mail_sender_send_now(struct mail_sender *s, const char *to, const char *subject,
+                         const char *text, const char *html, char *reply, size_t replysz,
+                         struct lumi_err *err)
+{
+    char rcpt[256], mid[300];
+    if (replysz > 0)
+        reply[0] = '\0';
+    if (!s->configured)
+        return err_set(err, LUMI_EINVAL, "SMTP_HOST is not set: there is no server to send to");
+    if (mail_addr_extract(to, rcpt, sizeof rcpt, err) != 0)
+        return LUMI_EINVAL;
+    if (outbox_new_message_id(mid, sizeof mid) != 0)
+        return err_set(err, LUMI_EINTERNAL, "cannot make a Message-ID");
+    struct mail_message mm = {
+        .from = s->from,
+        .to = to,
+        .subject = subject,
+        .message_id = mid,
+        .date = utc_now(),
+        .text = text,
+        .html = html,
+    };
+    struct smtp_result res;
+    memset(&res, 0, sizeof res);
+    int rc = transmit(s, &mm, rcpt, &res, err);
+    if (replysz > 0 && res.code > 0)
+        snprintf(reply, replysz, "%d %s", res.code, res.reply);
+    return rc;
+}

@@ -1,0 +1,54 @@
+/*
+ * sender.h — drains the outbox over SMTP.
+ *
+ * A sender holds one SMTP connection (reused from message to message) and
+ * claims due messages from the outbox: a 2xx answer marks the message sent;
+ * a transient failure (the server unreachable, a timeout, a 4xx answer)
+ * queues it again with backoff; a permanent one (a 5xx answer) fails it
+ * with the server's text. The message's bytes are built at every attempt
+ * from the stored row, with the same Message-ID and Date. Without SMTP_HOST
+ * every due message is marked skipped: recorded, not sent.
+ * One sender is used by one thread.
+ */
+#ifndef LUMI_MAIL_SENDER_H
+#define LUMI_MAIL_SENDER_H
+
+#include <stdbool.h>
+
+#include "core/err.h"
+#include "db/db.h"
+
+struct mail_sender;
+
+/** A sender configured from SMTP_* (no connection is made yet). NULL only when out of memory. */
+struct mail_sender *mail_sender_new(struct lumi_err *err);
+
+/** Closes the connection and frees (NULL is a no-op). */
+void mail_sender_free(struct mail_sender *s);
+
+/** True when SMTP_HOST is set (messages are sent, not only recorded). */
+bool mail_sender_configured(const struct mail_sender *s);
+
+/**
+ * The From: of every message: SMTP_FROM, else "Lumi <lumi@HOST>" with the
+ * host of LUMI_BASE_URL. Borrowed from s.
+ */
+const char *mail_sender_from(const struct mail_sender *s);
+
+/**
+ * Claims and sends due messages, one after another, until none is due or
+ * max were handled. worker_id names the claimer. Returns the number handled
+ * (sent, retried, failed or skipped), or < 0 when the database failed.
+ */
+int mail_sender_drain(struct mail_sender *s, struct db *db, const char *worker_id, int max,
+                      struct lumi_err *err);
+
+/**
+ * Sends one message straight away, outside the outbox (`lumi mail test`):
+ * reply gets the server's last answer. 0 delivered, < 0 with err.
+ */
+int mail_sender_send_now(struct mail_sender *s, const char *to, const char *subject,
+                         const char *text, const char *html, char *reply, size_t replysz,
+                         struct lumi_err *err);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * notify.h — who hears what: the mail consumer of the audit trail, and the
+ * dated notices (invoice reminders, overdue notices).
+ *
+ * Domain modules do not know about mail. Each of their changes already
+ * writes one audit row in its own transaction (audit.h), and the chain gives
+ * those rows consecutive ids in commit order (an id is taken under the
+ * chain's lock, held until commit). So the audit trail is the record of
+ * domain events: notify_pump reads the rows after the cursor `mail` of
+ * `event_cursors`, queues the messages they cause into the outbox and moves
+ * the cursor — all in one transaction. A rolled-back change left no audit
+ * row, so it mails nothing; a committed one cannot be skipped, and the
+ * outbox's unique key (event "audit:<id>", recipient, template) makes a
+ * second pass over the same rows queue nothing.
+ *
+ * Actions that mail (each can be switched off with mail.send.<template>):
+ *   INVOICE_CREATED      → invoice_created (client; an invoice with nothing to pay mails nothing)
+ *   PAYMENT_RECEIVED     → payment_receipt (client)
+ *   PAYMENT_REFUNDED     → refund_issued (client)
+ *   PAYMENT_DISPUTED     → admin_dispute_opened (mail.admin_to; chargebacks, not their reversal)
+ *   SERVICE_PROVISIONED  → service_ready (client; panel URL and username, never the password)
+ *   SERVICE_SUSPENDED    → service_suspended (client; the reason in plain words)
+ *   SERVICE_UNSUSPENDED  → service_unsuspended;  SERVICE_TERMINATED → service_terminated
+ *   SERVICE_*_FAILED     → admin_job_failed (a panel action failed for good)
+ *   WEBHOOK_FAILED       → admin_webhook_failed
+ */
+#ifndef LUMI_NOTIFY_NOTIFY_H
+#define LUMI_NOTIFY_NOTIFY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/err.h"
+#include "db/db.h"
+
+/**
+ * Reads up to max_rows audit rows after the mail cursor and queues what they
+ * cause (one transaction, not inside the caller's). *queued (may be NULL)
+ * gets the number of messages queued. Returns the number of audit rows read
+ * (0 = the cursor is at the end), or < 0 on a database error (nothing
+ * changed). A message that cannot be rendered is logged and left out; it
+ * never stops the pass.
+ */
+int notify_pump(struct db *db, int max_rows, int *queued, struct lumi_err *err);
+
+/**
+ * Queues the dated notices due as of now (its own transaction): a reminder
+ * mail.reminder_days_before days before an unpaid invoice's due date (not on
+ * the day the invoice was made), and an overdue notice for each number of
+ * days in mail.overdue_notice_days after it (each at most once per invoice;
+ * a notice whose day passed more than 3 days ago is not sent late). With
+ * dry_run nothing is written; plan (may be NULL) gets one line per notice.
+ * *queued gets the number queued (or planned). 0 or < 0.
+ */
+int notify_reminders(struct db *db, int64_t now, bool dry_run, FILE *plan, int *queued,
+                     struct lumi_err *err);
+
+#endif
