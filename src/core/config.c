@@ -95,6 +95,7 @@ static const struct cfg_def defs[] = {
     {"SMTP_PASSWORD",           CFG_STR,  NULL,                        0,    0,        true,  NULL,              NULL,               NULL},
     {"SMTP_FROM",               CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
     {"SMTP_TLS",                CFG_ENUM, "starttls",                  0,    0,        false, "starttls|tls|none", NULL,             NULL},
+    {"LUMI_MAIL_RETRY_S",       CFG_INT,  "30",                        1,    3600,     false, NULL,              NULL,               NULL},
     {"LUMI_MAIL_TEMPLATES",     CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
     {"STRIPE_SECRET_KEY",       CFG_STR,  NULL,                        0,    0,        true,  NULL,              NULL,               NULL},
     {"STRIPE_PUBLISHABLE_KEY",  CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},

@@ -89,12 +89,21 @@ size_t tmpl_file_count(void)
     return lumi_embedded_count;
 }
 
-/* Templates are the top-level *.html files; static files ("static/...") are
+static bool ends_with(const char *s, size_t n, const char *suffix)
+{
+    size_t k = strlen(suffix);
+    return n > k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+/* Templates are the top-level *.html files and the mail templates
+ * ("mail/NAME.html", "mail/NAME.txt"); static files ("static/...") are
  * served as they are and can be neither rendered nor included. */
 static bool is_template(const struct tmpl_file *f)
 {
     size_t n = strlen(f->name);
-    return strchr(f->name, '/') == NULL && n > 5 && memcmp(f->name + n - 5, ".html", 5) == 0;
+    if (strncmp(f->name, "mail/", 5) == 0 && strchr(f->name + 5, '/') == NULL)
+        return ends_with(f->name, n, ".html") || ends_with(f->name, n, ".txt");
+    return strchr(f->name, '/') == NULL && ends_with(f->name, n, ".html");
 }
 
 /* The embedded template named src[0..len), as its table index, or -1. */

@@ -1,7 +1,8 @@
 /*
  * tmpl.h — HTML templates and static files embedded into the binary.
  *
- * Files under templates/ (named "layout.html", "_nav.html", ...) and static/
+ * Files under templates/ (named "layout.html", "_nav.html", ...; the mail
+ * templates under templates/mail/ as "mail/NAME.txt" and "mail/NAME.html") and static/
  * (named "static/style.css", ...) are compiled into the binary by
  * tools/embed.c (cmake/Embed.cmake); tmpl_file_find() serves both.
  *

@@ -26,7 +26,6 @@
 
 #define PAGE_MAX 200
 #define ERROR_MAX 1000 /* bytes of a reason or reply kept */
-#define BACKOFF_BASE_S 30
 #define BACKOFF_CAP_S 3600
 
 static const char *const STATUSES[] = {"queued", "sending", "sent", "failed", "skipped", NULL};
@@ -232,7 +231,8 @@ int outbox_claim(struct db *db, const char *worker_id, int64_t now, struct outbo
     int64_t id = 0;
     memset(out, 0, sizeof *out);
     utc_format(now, nowt);
-    utc_format(now + OUTBOX_LEASE_S, until);
+    int64_t lease = config_int("LUMI_JOB_LEASE_S");
+    utc_format(now + (lease > 0 ? lease : 120), until);
     int rc = db_begin(db, err);
     if (rc != 0)
         return rc;
@@ -292,7 +292,9 @@ int outbox_mark_sent(struct db *db, const struct outbox_msg *m, const char *repl
 
 int64_t outbox_backoff_s(int attempts)
 {
-    int64_t d = BACKOFF_BASE_S;
+    int64_t d = config_int("LUMI_MAIL_RETRY_S");
+    if (d <= 0)
+        d = 30;
     for (int i = 1; i < attempts && d < BACKOFF_CAP_S; i++)
         d *= 2;
     return d < BACKOFF_CAP_S ? d : BACKOFF_CAP_S;

@@ -29,7 +29,6 @@
 #include "db/db.h"
 
 #define OUTBOX_MAX_ATTEMPTS 10 /* transient failures before a message fails for good */
-#define OUTBOX_LEASE_S 120     /* a claimed message is another sender's after this */
 
 /** A message to queue. Strings are borrowed. */
 struct outbox_new {
@@ -72,8 +71,8 @@ void outbox_msg_clear(struct outbox_msg *m);
 
 /**
  * Claims the oldest due message (its own transaction): queued and due, or
- * sending with an expired lease. 1 with *out filled, 0 when none is due,
- * < 0 on error.
+ * sending with an expired lease. The lease is LUMI_JOB_LEASE_S seconds, as
+ * for jobs. 1 with *out filled, 0 when none is due, < 0 on error.
  */
 int outbox_claim(struct db *db, const char *worker_id, int64_t now, struct outbox_msg *out,
                  struct lumi_err *err);
@@ -92,7 +91,8 @@ int outbox_mark_failed(struct db *db, const struct outbox_msg *m, const char *er
 int outbox_mark_skipped(struct db *db, const struct outbox_msg *m, const char *reason,
                         struct lumi_err *err);
 
-/** Backoff before the next attempt after `attempts` failures: 30 s doubling, capped at 1 h. */
+/** Backoff before the next attempt after `attempts` failures: LUMI_MAIL_RETRY_S (30 s)
+ *  doubling, capped at 1 h. */
 int64_t outbox_backoff_s(int attempts);
 
 /**

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "core/json.h"
 #include "core/str.h"
 #include "mail/outbox.h"
 #include "web/page.h"
