@@ -328,7 +328,7 @@ char *smtpsink_raw(const struct smtpsink *s, int i, size_t *len)
 /* Writes (or with text NULL removes) a control file, atomically. */
 static void control(struct smtpsink *s, const char *name, const char *text)
 {
-    char path[512], tmp[512];
+    char path[512], tmp[520];
     path_in(s, name, path, sizeof path);
     if (text == NULL) {
         if (unlink(path) != 0 && errno != ENOENT)

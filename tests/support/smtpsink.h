@@ -21,7 +21,7 @@ struct smtpsink_opts {
     const char *auth;     /* "USER:PASS": AUTH required before MAIL, or NULL */
     const char *tls_cert; /* PEM certificate and key: offer STARTTLS, or NULL */
     const char *tls_key;
-    bool implicit_tls;    /* with tls_cert: TLS from the first byte (smtps) instead */
+    bool implicit_tls; /* with tls_cert: TLS from the first byte (smtps) instead */
 };
 
 struct smtpsink;
