@@ -467,12 +467,13 @@ static int mailbox_parse(const char *field, const char *v, struct mailbox *mb, s
         return LUMI_EINVAL;
     if (addr_split(v, strlen(v), &name, &nlen, mb->addr, sizeof mb->addr, &e) != 0)
         return err_set(err, LUMI_EINVAL, "%s: %s", field, e.msg);
-    if (nlen >= 2 && name[0] == '"' && name[nlen - 1] == '"') {
+    bool quoted = nlen >= 2 && name[0] == '"' && name[nlen - 1] == '"';
+    if (quoted) {
         name++;
         nlen -= 2;
     }
     for (size_t i = 0; i < nlen; i++) {
-        if (name[i] == '\\' && i + 1 < nlen)
+        if (quoted && name[i] == '\\' && i + 1 < nlen)
             i++;
         if (k == NAME_MAX_BYTES)
             return err_set(err, LUMI_EINVAL, "%s: the display name is longer than %d bytes", field,
@@ -649,16 +650,24 @@ static void put_filename_param(struct w *w, const char *f)
     size_t i = 0;
     for (int part = 0; i < n; part++) {
         put_fmt(w, ";\r\n filename*%d*=%s", part, part == 0 ? "UTF-8''" : "");
-        for (size_t used = 0; i < n && used + 3 <= RFC2231_CHUNK; i++) {
-            unsigned char c = (unsigned char)f[i];
-            if (is_attr_char(c)) {
-                put(w, &c, 1);
-                used++;
-            } else {
-                char tok[3] = {'%', HEX[c >> 4], HEX[c & 15]};
-                put(w, tok, 3);
-                used += 3;
+        /* whole characters per continuation: some readers decode each one alone */
+        for (size_t used = 0; i < n;) {
+            size_t clen = 1;
+            while (i + clen < n && ((unsigned char)f[i + clen] & 0xC0) == 0x80)
+                clen++;
+            size_t cost = is_attr_char((unsigned char)f[i]) ? 1 : 3 * clen;
+            if (used > 0 && used + cost > RFC2231_CHUNK)
+                break;
+            for (size_t k = 0; k < clen; k++, i++) {
+                unsigned char c = (unsigned char)f[i];
+                if (is_attr_char(c)) {
+                    put(w, &c, 1);
+                } else {
+                    char tok[3] = {'%', HEX[c >> 4], HEX[c & 15]};
+                    put(w, tok, 3);
+                }
             }
+            used += cost;
         }
     }
 }
@@ -693,7 +702,7 @@ static void put_content(struct w *w, const struct mail_message *m, const char *a
         put_text_part(w, "plain", m->text);
         return;
     }
-    put_fmt(w, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", alt);
+    put_fmt(w, "Content-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n\r\n", alt);
     put_fmt(w, "--%s\r\n", alt);
     put_text_part(w, "plain", m->text);
     put_fmt(w, "\r\n--%s\r\n", alt);
@@ -830,7 +839,7 @@ int mime_build(const struct mail_message *m, struct buf *out, struct lumi_err *e
         if (w.rc == 0 && (out->len - w.start < 2 || memcmp(out->data + out->len - 2, "\r\n", 2)))
             put(&w, "\r\n", 2);
     } else {
-        put_fmt(&w, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n", mixed);
+        put_fmt(&w, "Content-Type: multipart/mixed;\r\n boundary=\"%s\"\r\n\r\n", mixed);
         put_fmt(&w, "--%s\r\n", mixed);
         put_content(&w, m, alt);
         for (size_t i = 0; i < m->nattachments; i++) {
