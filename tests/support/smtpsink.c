@@ -171,8 +171,10 @@ struct smtpsink *smtpsink_start(const struct smtpsink_opts *opts)
     argv[n++] = script;
     argv[n++] = "--dir";
     argv[n++] = s->dir;
+    char port[16];
+    snprintf(port, sizeof port, "%d", opts->port > 0 ? opts->port : 0);
     argv[n++] = "--port";
-    argv[n++] = "0";
+    argv[n++] = port;
     if (opts->auth != NULL) {
         argv[n++] = "--auth";
         argv[n++] = opts->auth;

@@ -22,6 +22,7 @@ struct smtpsink_opts {
     const char *tls_cert; /* PEM certificate and key: offer STARTTLS, or NULL */
     const char *tls_key;
     bool implicit_tls; /* with tls_cert: TLS from the first byte (smtps) instead */
+    int port;          /* > 0: listen on this port (a sink started again where one was) */
 };
 
 struct smtpsink;
