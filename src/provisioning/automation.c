@@ -4,11 +4,11 @@
  *
  * Reads its three settings "automation.*" through the settings registry
  * (settings/registry.c: bounds and defaults) at the start of every pass, and
- * owns the read-only SQL that picks candidates. Each phase walks its candidates in keyset batches of ids, and
- * each service is then handled in its OWN transaction, which re-reads the
- * service and re-checks every condition before acting: a candidate list is
- * only a hint, because the worker, the web API and a second pass may change
- * the rows in between. A failing service is rolled back, logged with its id
+ * owns the read-only SQL that picks candidates. Each phase walks its
+ * candidates in keyset batches of ids, and each service is then handled in
+ * its OWN transaction, which re-reads the service and re-checks every
+ * condition before acting: a candidate list is only a hint, because the
+ * worker, the web API and a second pass may change the rows in between. A failing service is rolled back, logged with its id
  * and counted; the pass goes on with the next one.
  *
  * Idempotence: a renewal is skipped when a 'recurring' invoice item for the

@@ -31,12 +31,13 @@
 #include "core/utc.h"
 #include "db/settings.h"
 
-#define VALUE_MAX 2048       /* stored text, NUL included */
-#define INPUT_MAX 2000       /* longest text value accepted */
-#define EMAILS_MAX 16        /* addresses in one email_list */
-#define EMAIL_MAX 254        /* bytes of one address */
-#define WHY_MAX 320          /* one problem's text */
-#define ECHO_MAX 80          /* bytes of a bad value quoted back */
+#define VALUE_MAX 2048 /* stored text, NUL included */
+#define INPUT_MAX 2000 /* longest text value accepted */
+#define EMAILS_MAX 16  /* addresses in one email_list */
+#define EMAIL_MAX 254  /* bytes of one address */
+#define WHY_MAX 320    /* one problem's text */
+#define ECHO_MAX 80    /* bytes of a bad value quoted back */
+#define KEY_CHARS "abcdefghijklmnopqrstuvwxyz0123456789._-"
 #define SETTINGS_LOCK_KEY INT64_C(0x6c756d6973657474) /* "lumisett" */
 
 enum stype { T_INT, T_BOOL, T_ENUM, T_INT_LIST, T_EMAILS };
@@ -44,19 +45,19 @@ enum stype { T_INT, T_BOOL, T_ENUM, T_INT_LIST, T_EMAILS };
 struct def {
     const char *key;
     enum stype type;
-    const char *dflt;             /* in normal form */
-    int64_t min, max;             /* T_INT; each item of T_INT_LIST */
-    int max_items;                /* T_INT_LIST */
-    const char *const *choices;   /* T_ENUM, NULL-terminated */
+    const char *dflt;           /* in normal form */
+    int64_t min, max;           /* T_INT; each item of T_INT_LIST */
+    int max_items;              /* T_INT_LIST */
+    const char *const *choices; /* T_ENUM, NULL-terminated */
     const char *group, *label, *help;
 };
 
 static const char *const DISPUTE_CHOICES[] = {"suspend", "none", NULL};
 
-#define MAIL_SEND(type, what, when)                                                                \
+/* clang-format off */
+#define MAIL_SEND(type, what, when) \
     {"mail.send." type, T_BOOL, "1", 0, 0, 0, NULL, "Mail", "Send: " what, when}
 
-/* clang-format off */
 static const struct def defs[] = {
     {"automation.renew_days_before", T_INT, "7", 0, 365, 0, NULL, "Automation",
      "Renewal invoice (days before due)",
@@ -207,7 +208,8 @@ static void expected(const struct def *d, char *out, size_t sz)
     }
 }
 
-static int why_set(char *why, size_t sz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int why_set(char *why, size_t sz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int why_set(char *why, size_t sz, const char *fmt, ...)
 {
@@ -460,8 +462,10 @@ static const struct def *def_of(const char *key, int t, struct lumi_err *err)
 {
     int i = find(key);
     if (i < 0 || (t >= 0 && defs[i].type != (enum stype)t)) {
-        err_set(err, LUMI_EINVAL, "'%s' is not a%s setting", key != NULL ? key : "(null)",
-                t == T_INT ? "n integer" : t == T_BOOL ? " bool" : "");
+        const char *what = t == T_INT ? "an integer setting" : "a setting";
+        if (t == T_BOOL)
+            what = "a bool setting";
+        err_set(err, LUMI_EINVAL, "'%s' is not %s", key != NULL ? key : "(null)", what);
         return NULL;
     }
     return &defs[i];
@@ -491,8 +495,7 @@ int settings_reg_bool(struct db *db, const char *key, bool *out, struct lumi_err
     return rc;
 }
 
-int settings_reg_text(struct db *db, const char *key, char *out, size_t outsz,
-                      struct lumi_err *err)
+int settings_reg_text(struct db *db, const char *key, char *out, size_t outsz, struct lumi_err *err)
 {
     char v[VALUE_MAX];
     if (outsz > 0)
@@ -625,8 +628,12 @@ static int validate(const json_t *input, struct change *ch, struct lumi_err *err
     json_object_foreach((json_t *)input, key, v)
     {
         if (find(key) < 0) {
+            /* A key that looks like one is named as it is; anything else quoted and cut. */
             char k[ECHO_MAX + 16];
-            echo_text(key, k, sizeof k);
+            if (strlen(key) <= ECHO_MAX && strspn(key, KEY_CHARS) == strlen(key) && *key != '\0')
+                str_copy(k, key, sizeof k);
+            else
+                echo_text(key, k, sizeof k);
             add_problem(msg, sizeof msg, k, "no such setting");
         }
     }
@@ -678,10 +685,9 @@ static int write_changes(struct db *db, const struct change *ch, json_t *changes
         }
         const char *params[] = {d->key, ch[i].value, now};
         rc = db_execp(db, SQL_UPSERT, 3, params, NULL, err);
-        if (rc == 0 &&
-            json_object_set_new(changes, d->key,
-                                json_pack("{s:o s:o}", "old", old, "new", typed(d, ch[i].value))) !=
-                0)
+        if (rc == 0 && json_object_set_new(
+                           changes, d->key,
+                           json_pack("{s:o s:o}", "old", old, "new", typed(d, ch[i].value))) != 0)
             rc = err_set(err, LUMI_ENOMEM, "out of memory");
         else if (rc != 0)
             json_decref(old);
@@ -702,8 +708,7 @@ json_t *settings_reg_update(struct db *db, const struct audit_actor *actor, cons
     if (!json_is_object(input))
         return err_set(err, LUMI_EINVAL, "settings must be a JSON object of key: value"), NULL;
     if (db_in_tx(db))
-        return err_set(err, LUMI_EINTERNAL, "settings_reg_update opens its own transaction"),
-               NULL;
+        return err_set(err, LUMI_EINTERNAL, "settings_reg_update opens its own transaction"), NULL;
     ch = calloc(NDEFS, sizeof *ch);
     changes = json_object();
     int rc = ch != NULL && changes != NULL ? 0 : err_set(err, LUMI_ENOMEM, "out of memory");
@@ -719,9 +724,9 @@ json_t *settings_reg_update(struct db *db, const struct audit_actor *actor, cons
         rc = write_changes(db, ch, changes, err);
     if (rc == 0 && json_object_size(changes) > 0) {
         json_t *details = json_pack("{s:O}", "changes", changes);
-        rc = details != NULL ? audit_append(db, actor, "SETTINGS_UPDATED", "settings", NULL,
-                                            details, NULL, err)
-                             : err_set(err, LUMI_ENOMEM, "out of memory");
+        rc = details != NULL
+                 ? audit_append(db, actor, "SETTINGS_UPDATED", "settings", NULL, details, NULL, err)
+                 : err_set(err, LUMI_ENOMEM, "out of memory");
         json_decref(details);
     }
     if (rc == 0) {

@@ -199,6 +199,7 @@ static const struct nav_item ADMIN_NAV[] = {
     {"webhooks", "/admin/webhook-events", "Webhooks"},
     {"servers", "/admin/servers", "Servers"},
     {"audit", "/admin/audit-logs", "Audit log"},
+    {"settings", "/admin/settings", "Settings"},
     {"account", "/admin/account", "Account"},
     {NULL, NULL, NULL},
 };
