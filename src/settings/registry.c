@@ -705,10 +705,14 @@ json_t *settings_reg_update(struct db *db, const struct audit_actor *actor, cons
     if (err == NULL)
         err = &local;
     err_clear(err);
-    if (!json_is_object(input))
-        return err_set(err, LUMI_EINVAL, "settings must be a JSON object of key: value"), NULL;
-    if (db_in_tx(db))
-        return err_set(err, LUMI_EINTERNAL, "settings_reg_update opens its own transaction"), NULL;
+    if (!json_is_object(input)) {
+        err_set(err, LUMI_EINVAL, "settings must be a JSON object of key: value");
+        return NULL;
+    }
+    if (db_in_tx(db)) {
+        err_set(err, LUMI_EINTERNAL, "settings_reg_update opens its own transaction");
+        return NULL;
+    }
     ch = calloc(NDEFS, sizeof *ch);
     changes = json_object();
     int rc = ch != NULL && changes != NULL ? 0 : err_set(err, LUMI_ENOMEM, "out of memory");
