@@ -1,10 +1,12 @@
 /*
  * settings.h — reading the `settings` table (key → text value).
  *
- * Each module owns its keys and what their values mean (automation.*,
- * billing.dispute_action, audit.*, installation.id, …); this is only the one
- * lookup they all need. Writes stay with their owners, which know whether a
- * key is created once, moved forward or replaced.
+ * The settings an admin may change (automation.*, billing.*, mail.*) are
+ * read and written through the registry (settings/registry.h), which adds
+ * their types, bounds and defaults; Lumi's own keys (audit.*,
+ * installation.id, …) stay with their modules. This is only the one lookup
+ * they all need. Writes stay with their owners, which know whether a key is
+ * created once, moved forward or replaced.
  */
 #ifndef LUMI_DB_SETTINGS_H
 #define LUMI_DB_SETTINGS_H

@@ -2,13 +2,13 @@
  * automation.c — the automation pass: renewal invoices, overdue suspension,
  * termination (see automation.h).
  *
- * Owns the three settings "automation.*" (one declarative table, read and
- * validated at the start of every pass) and the read-only SQL that picks
- * candidates. Each phase walks its candidates in keyset batches of ids, and
- * each service is then handled in its OWN transaction, which re-reads the
- * service and re-checks every condition before acting: a candidate list is
- * only a hint, because the worker, the web API and a second pass may change
- * the rows in between. A failing service is rolled back, logged with its id
+ * Reads its three settings "automation.*" through the settings registry
+ * (settings/registry.c: bounds and defaults) at the start of every pass, and
+ * owns the read-only SQL that picks candidates. Each phase walks its
+ * candidates in keyset batches of ids, and each service is then handled in
+ * its OWN transaction, which re-reads the service and re-checks every
+ * condition before acting: a candidate list is only a hint, because the
+ * worker, the web API and a second pass may change the rows in between. A failing service is rolled back, logged with its id
  * and counted; the pass goes on with the next one.
  *
  * Idempotence: a renewal is skipped when a 'recurring' invoice item for the
@@ -45,9 +45,9 @@
 #include "core/money.h"
 #include "core/str.h"
 #include "core/utc.h"
-#include "db/settings.h"
 #include "provisioning/jobs.h"
 #include "provisioning/services.h"
+#include "settings/registry.h"
 
 #define DAY_S 86400
 #define BATCH 200
@@ -56,41 +56,21 @@
 /* --- settings -------------------------------------------------------------- */
 
 struct settings {
-    int renew_days;
-    int suspend_days;
-    int terminate_days;
+    int64_t renew_days;
+    int64_t suspend_days;
+    int64_t terminate_days;
 };
 
-static const struct setting_def {
-    const char *key;
-    int dflt, min, max;
-    size_t offset;
-} SETTINGS[] = {
-    {"automation.renew_days_before", AUTOMATION_RENEW_DAYS_DEFAULT, 0, 365,
-     offsetof(struct settings, renew_days)},
-    {"automation.suspend_days_after_due", AUTOMATION_SUSPEND_DAYS_DEFAULT, 0, 365,
-     offsetof(struct settings, suspend_days)},
-    /* At least one day: a zero would terminate right after the suspension. */
-    {"automation.terminate_days_after_suspend", AUTOMATION_TERMINATE_DAYS_DEFAULT, 1, 3650,
-     offsetof(struct settings, terminate_days)},
-};
-
+/* The three automation.* settings, validated by the registry (which also holds their defaults). */
 static int load_settings(struct db *db, struct settings *s, struct lumi_err *err)
 {
-    for (size_t i = 0; i < sizeof SETTINGS / sizeof SETTINGS[0]; i++) {
-        const struct setting_def *d = &SETTINGS[i];
-        char text[32];
-        int64_t v = d->dflt;
-        int rc = settings_get(db, d->key, text, sizeof text, err);
-        if (rc < 0)
-            return rc;
-        if (rc == 1 && str_to_i64z(text, d->min, d->max, &v) != 0)
-            return err_set(err, LUMI_EINVAL,
-                           "setting '%s' must be a whole number of days from %d to %d", d->key,
-                           d->min, d->max);
-        *(int *)((char *)s + d->offset) = (int)v;
-    }
-    return 0;
+    int rc = settings_reg_int(db, "automation.renew_days_before", &s->renew_days, err);
+    if (rc == 0)
+        rc = settings_reg_int(db, "automation.suspend_days_after_due", &s->suspend_days, err);
+    if (rc == 0)
+        rc = settings_reg_int(db, "automation.terminate_days_after_suspend", &s->terminate_days,
+                              err);
+    return rc;
 }
 
 /* --- the pass ------------------------------------------------------------- */
@@ -526,8 +506,9 @@ static int terminate_one(struct run *r, int64_t id, struct lumi_err *err)
         r->report->terminations_queued++;
         goto out;
     }
-    details = json_pack("{s:s s:s s:i s:s}", "reason", "overdue", "suspended_since", since,
-                        "terminate_days_after_suspend", r->set.terminate_days, "invoice", o.number);
+    details = json_pack("{s:s s:s s:I s:s}", "reason", "overdue", "suspended_since", since,
+                        "terminate_days_after_suspend", (json_int_t)r->set.terminate_days,
+                        "invoice", o.number);
     rc = details != NULL
              ? queue_job(r, id, "terminate", "AUTOMATION_TERMINATE_QUEUED", details, &job_id, err)
              : err_set(err, LUMI_ENOMEM, "out of memory");
@@ -635,16 +616,16 @@ int automation_run(struct db *db, int64_t now, bool dry_run, FILE *plan,
     if (rc == 0)
         rc = cutoff(now, r.now_iso, err);
     if (rc == 0)
-        rc = cutoff(now + (int64_t)r.set.renew_days * DAY_S, r.renew_cutoff, err);
+        rc = cutoff(now + r.set.renew_days * DAY_S, r.renew_cutoff, err);
     if (rc == 0)
-        rc = cutoff(now - (int64_t)r.set.suspend_days * DAY_S, r.suspend_cutoff, err);
+        rc = cutoff(now - r.set.suspend_days * DAY_S, r.suspend_cutoff, err);
     if (rc == 0)
-        rc = cutoff(now - (int64_t)r.set.terminate_days * DAY_S, r.terminate_cutoff, err);
+        rc = cutoff(now - r.set.terminate_days * DAY_S, r.terminate_cutoff, err);
     if (rc != 0)
         return rc;
     log_info("automation.start",
-             "now=%s dry_run=%d renew_days_before=%d "
-             "suspend_days_after_due=%d terminate_days_after_suspend=%d",
+             "now=%s dry_run=%d renew_days_before=%" PRId64 " suspend_days_after_due=%" PRId64
+             " terminate_days_after_suspend=%" PRId64,
              r.now_iso, dry_run ? 1 : 0, r.set.renew_days, r.set.suspend_days,
              r.set.terminate_days);
     rc = run_phase(&r, "renewal", SQL_RENEW_CANDIDATES, r.renew_cutoff, renew_one, err);

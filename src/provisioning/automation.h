@@ -7,7 +7,9 @@
  * services suspended for overdue for `terminate_days_after_suspend` days.
  * Each service is handled in its own transaction: one failing service never
  * stops the run. With dry_run nothing changes and the plan is printed.
- * Settings live in the `settings` table (keys below) with these defaults.
+ * Its settings are automation.renew_days_before, automation.suspend_days_after_due
+ * and automation.terminate_days_after_suspend, read through the settings
+ * registry (settings/registry.h), which holds their bounds and defaults.
  */
 #ifndef LUMI_PROVISIONING_AUTOMATION_H
 #define LUMI_PROVISIONING_AUTOMATION_H
@@ -18,10 +20,6 @@
 
 #include "core/err.h"
 #include "db/db.h"
-
-#define AUTOMATION_RENEW_DAYS_DEFAULT 7      /* settings key automation.renew_days_before */
-#define AUTOMATION_SUSPEND_DAYS_DEFAULT 3    /* automation.suspend_days_after_due */
-#define AUTOMATION_TERMINATE_DAYS_DEFAULT 30 /* automation.terminate_days_after_suspend */
 
 struct automation_report {
     int invoices_created;

@@ -34,6 +34,7 @@
 #include "db/settings.h"
 #include "provisioning/jobs.h"
 #include "provisioning/servers.h"
+#include "settings/registry.h"
 
 #define DOMAIN_MAX 253
 #define REASON_MAX 200
@@ -1006,20 +1007,18 @@ out:
 
 /* ---- chargeback ---------------------------------------------------------- */
 
-/* billing.dispute_action: true to suspend (default), false for "none". */
+/*
+ * billing.dispute_action: true to suspend (the registry's default), false
+ * for "none". The registry refuses a stored value that is neither.
+ */
 static int dispute_suspends(struct db *db, bool *suspend, struct lumi_err *err)
 {
     char v[16];
     *suspend = true;
-    int rc = settings_get(db, SERVICES_DISPUTE_SETTING, v, sizeof v, err);
-    if (rc <= 0)
-        return rc;
-    if (str_eq(v, "none"))
-        *suspend = false;
-    else if (!str_eq(v, "suspend"))
-        return err_set(err, LUMI_EINVAL, "setting '%s' must be 'suspend' or 'none'",
-                       SERVICES_DISPUTE_SETTING);
-    return 0;
+    int rc = settings_reg_text(db, SERVICES_DISPUTE_SETTING, v, sizeof v, err);
+    if (rc == 0)
+        *suspend = !str_eq(v, "none");
+    return rc;
 }
 
 int services_on_chargeback(struct db *db, const struct audit_actor *actor, int64_t invoice_id,

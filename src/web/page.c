@@ -200,6 +200,7 @@ static const struct nav_item ADMIN_NAV[] = {
     {"emails", "/admin/emails", "Emails"},
     {"servers", "/admin/servers", "Servers"},
     {"audit", "/admin/audit-logs", "Audit log"},
+    {"settings", "/admin/settings", "Settings"},
     {"account", "/admin/account", "Account"},
     {NULL, NULL, NULL},
 };

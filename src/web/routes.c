@@ -9,6 +9,7 @@
 #include "web/pages_emails.h"
 #include "web/pages_invoices.h"
 #include "web/pages_services.h"
+#include "web/pages_settings.h"
 
 const struct web_route lumi_routes[] = {
     {"GET", "/healthz", WEB_AUTH_PUBLIC, h_healthz},
@@ -67,6 +68,9 @@ const struct web_route lumi_routes[] = {
     {"GET", "/api/admin/webhook-events", WEB_AUTH_ADMIN, h_webhook_events_list},
     {"GET", "/api/admin/webhook-events/{id}", WEB_AUTH_ADMIN, h_webhook_events_get},
 
+    {"GET", "/api/admin/settings", WEB_AUTH_ADMIN, h_settings_get},
+    {"PATCH", "/api/admin/settings", WEB_AUTH_ADMIN, h_settings_update},
+
 /* Server-rendered pages: each file lists its routes, one table row per line. */
 #include "web/routes_pages.inc"
 #include "web/routes_client.inc"
@@ -75,6 +79,7 @@ const struct web_route lumi_routes[] = {
 #include "web/routes_pages_invoices.inc"
 #include "web/routes_pages_services.inc"
 #include "web/routes_pages_emails.inc"
+#include "web/routes_pages_settings.inc"
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

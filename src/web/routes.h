@@ -83,6 +83,10 @@ void h_paypal_webhook(struct web_req *req, struct web_resp *resp);
 void h_webhook_events_list(struct web_req *req, struct web_resp *resp);
 void h_webhook_events_get(struct web_req *req, struct web_resp *resp);
 
+/* h_settings.c */
+void h_settings_get(struct web_req *req, struct web_resp *resp);
+void h_settings_update(struct web_req *req, struct web_resp *resp);
+
 /* h_client.c */
 void h_client_invoice(struct web_req *req, struct web_resp *resp);
 

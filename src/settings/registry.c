@@ -1,0 +1,751 @@
+/*
+ * registry.c — the settings registry (see registry.h).
+ *
+ * Owns `defs[]`, the one declarative list of the settings an admin may
+ * change, their validation and normal forms, and every write of those rows.
+ * Depends only on db, audit and core: the domain modules that use a setting
+ * (automation, services, mail) read it through here, never the other way.
+ *
+ * Validation turns a value into its stored normal form; two values are the
+ * same setting exactly when their normal forms are equal, which is how an
+ * update tells a change from a repeat. Messages say what was expected and
+ * echo what was got, JSON-quoted and cut to ECHO_MAX bytes (on a UTF-8
+ * boundary), so control characters and markup reach a page only as text.
+ *
+ * Writers take a transaction-scoped advisory lock on PostgreSQL before
+ * reading the old values (SQLite's BEGIN IMMEDIATE already serialises them),
+ * so the "old" of an audit row is what the change replaced.
+ *
+ * Stateless and thread-safe: everything goes through the caller's connection.
+ */
+#include "settings/registry.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "core/str.h"
+#include "core/utc.h"
+#include "db/settings.h"
+
+#define VALUE_MAX 2048 /* stored text, NUL included */
+#define INPUT_MAX 2000 /* longest text value accepted */
+#define EMAILS_MAX 16  /* addresses in one email_list */
+#define EMAIL_MAX 254  /* bytes of one address */
+#define WHY_MAX 320    /* one problem's text */
+#define ECHO_MAX 80    /* bytes of a bad value quoted back */
+#define KEY_CHARS "abcdefghijklmnopqrstuvwxyz0123456789._-"
+#define SETTINGS_LOCK_KEY INT64_C(0x6c756d6973657474) /* "lumisett" */
+
+enum stype { T_INT, T_BOOL, T_ENUM, T_INT_LIST, T_EMAILS };
+
+struct def {
+    const char *key;
+    enum stype type;
+    const char *dflt;           /* in normal form */
+    int64_t min, max;           /* T_INT; each item of T_INT_LIST */
+    int max_items;              /* T_INT_LIST */
+    const char *const *choices; /* T_ENUM, NULL-terminated */
+    const char *group, *label, *help;
+};
+
+static const char *const DISPUTE_CHOICES[] = {"suspend", "none", NULL};
+
+/* clang-format off */
+#define MAIL_SEND(type, what, when) \
+    {"mail.send." type, T_BOOL, "1", 0, 0, 0, NULL, "Mail", "Send: " what, when}
+
+static const struct def defs[] = {
+    {"automation.renew_days_before", T_INT, "7", 0, 365, 0, NULL, "Automation",
+     "Renewal invoice (days before due)",
+     "A service's renewal invoice is created this many days before its next due date."},
+    {"automation.suspend_days_after_due", T_INT, "3", 0, 365, 0, NULL, "Automation",
+     "Suspend (days after due)",
+     "A service whose renewal invoice is still unpaid this many days after its due date is "
+     "suspended (reason: overdue)."},
+    /* At least one day: zero would terminate a service in the same pass that suspended it. */
+    {"automation.terminate_days_after_suspend", T_INT, "30", 1, 3650, 0, NULL, "Automation",
+     "Terminate (days after suspension)",
+     "A service suspended for an unpaid invoice is terminated after this many days; its data "
+     "on the panel is deleted."},
+    {"billing.dispute_action", T_ENUM, "suspend", 0, 0, 0, DISPUTE_CHOICES, "Billing",
+     "On a chargeback",
+     "suspend: the invoice's active services are suspended (reason: dispute) until an admin "
+     "decides; none: the chargeback is only recorded."},
+    {"mail.reminder_days_before", T_INT, "3", 0, 60, 0, NULL, "Mail",
+     "Payment reminder (days before due)",
+     "An unpaid invoice's reminder is sent this many days before its due date; 0 sends none."},
+    {"mail.overdue_notice_days", T_INT_LIST, "1,5", 1, 365, 5, NULL, "Mail",
+     "Overdue notices (days after due)",
+     "Up to 5 distinct day counts separated by commas: an overdue notice is sent on each of "
+     "those days after the due date of an unpaid invoice."},
+    {"mail.admin_to", T_EMAILS, "", 0, 0, 0, NULL, "Mail", "Admin recipients",
+     "Addresses, separated by commas, that receive the messages for admins (disputes, failed "
+     "jobs and webhooks); empty sends none."},
+    MAIL_SEND("invoice_created", "invoice created", "To the client when an invoice is issued."),
+    MAIL_SEND("payment_receipt", "payment receipt", "To the client when a payment is recorded."),
+    MAIL_SEND("invoice_reminder", "payment reminder",
+              "To the client before an unpaid invoice is due (see the reminder days)."),
+    MAIL_SEND("invoice_overdue", "overdue notice",
+              "To the client after an unpaid invoice's due date (see the overdue notice days)."),
+    MAIL_SEND("service_ready", "service ready",
+              "To the client when a service has been set up on its panel."),
+    MAIL_SEND("service_suspended", "service suspended",
+              "To the client when a service is suspended."),
+    MAIL_SEND("service_unsuspended", "service unsuspended",
+              "To the client when a suspended service runs again."),
+    MAIL_SEND("service_terminated", "service terminated",
+              "To the client when a service is terminated."),
+    MAIL_SEND("refund_issued", "refund issued", "To the client when a refund is recorded."),
+    MAIL_SEND("admin_dispute_opened", "dispute opened (admins)",
+              "To the admin recipients when a gateway reports a chargeback."),
+    MAIL_SEND("admin_job_failed", "job failed (admins)",
+              "To the admin recipients when a panel job has failed for good."),
+    MAIL_SEND("admin_webhook_failed", "webhook failed (admins)",
+              "To the admin recipients when a gateway's event could not be processed."),
+    MAIL_SEND("account_verification", "e-mail verification",
+              "To a new client, to confirm the e-mail address."),
+    MAIL_SEND("account_password_reset", "password reset",
+              "To a client who asked to reset the password."),
+};
+/* clang-format on */
+
+#define NDEFS (sizeof defs / sizeof defs[0])
+
+static const char SQL_ALL[] = "SELECT key, value FROM settings";
+static const char SQL_UPSERT[] =
+    "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+
+static int find(const char *key)
+{
+    for (size_t i = 0; key != NULL && i < NDEFS; i++)
+        if (strcmp(defs[i].key, key) == 0)
+            return (int)i;
+    return -1;
+}
+
+static const char *type_name(enum stype t)
+{
+    switch (t) {
+    case T_INT:
+        return "integer";
+    case T_BOOL:
+        return "bool";
+    case T_ENUM:
+        return "enum";
+    case T_INT_LIST:
+        return "integer_list";
+    case T_EMAILS:
+        return "email_list";
+    }
+    return "?";
+}
+
+/* ---- messages ------------------------------------------------------------- */
+
+/* The JSON text of v, cut to ECHO_MAX bytes on a UTF-8 boundary, into out. */
+static void echo(const json_t *v, char *out, size_t sz)
+{
+    char *s = v != NULL ? jsonx_dump(v) : NULL;
+    if (s == NULL) {
+        str_copy(out, v != NULL ? "(unprintable)" : "nothing", sz);
+        return;
+    }
+    size_t n = strlen(s);
+    if (n > ECHO_MAX) {
+        n = ECHO_MAX;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+        s[n] = '\0';
+        snprintf(out, sz, "%s…", s);
+    } else {
+        str_copy(out, s, sz);
+    }
+    free(s);
+}
+
+/* echo() of a text (not valid UTF-8 is said so, not copied). */
+static void echo_text(const char *text, char *out, size_t sz)
+{
+    json_t *s = json_string(text);
+    if (s == NULL)
+        str_copy(out, "a text that is not valid UTF-8", sz);
+    else
+        echo(s, out, sz);
+    json_decref(s);
+}
+
+/* What a value of d must be, for "expected …". */
+static void expected(const struct def *d, char *out, size_t sz)
+{
+    switch (d->type) {
+    case T_INT:
+        snprintf(out, sz, "an integer from %" PRId64 " to %" PRId64, d->min, d->max);
+        return;
+    case T_BOOL:
+        str_copy(out, "true or false", sz);
+        return;
+    case T_ENUM: {
+        size_t used = (size_t)snprintf(out, sz, "one of");
+        for (size_t i = 0; d->choices[i] != NULL && used < sz; i++)
+            used += (size_t)snprintf(out + used, sz - used, "%s \"%s\"", i > 0 ? "," : "",
+                                     d->choices[i]);
+        return;
+    }
+    case T_INT_LIST:
+        snprintf(out, sz,
+                 "up to %d distinct whole numbers from %" PRId64 " to %" PRId64
+                 " separated by commas (e.g. \"1,5\")",
+                 d->max_items, d->min, d->max);
+        return;
+    case T_EMAILS:
+        snprintf(out, sz, "up to %d e-mail addresses separated by commas", EMAILS_MAX);
+        return;
+    }
+}
+
+static int why_set(char *why, size_t sz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int why_set(char *why, size_t sz, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sz, fmt, ap);
+    va_end(ap);
+    return LUMI_EINVAL;
+}
+
+/* "expected <what d takes>, got <echo>" into why; LUMI_EINVAL. */
+static int why_expected(const struct def *d, const char *got, char *why, size_t sz)
+{
+    char exp[200];
+    expected(d, exp, sizeof exp);
+    return why_set(why, sz, "expected %s, got %s", exp, got);
+}
+
+/* ---- normal forms --------------------------------------------------------- */
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* The next comma-separated item of *p, spaces around it trimmed; advances *p past the comma. */
+static void next_item(const char **p, const char **start, size_t *len)
+{
+    const char *s = *p;
+    while (is_space(*s))
+        s++;
+    size_t n = strcspn(s, ",");
+    *p = s[n] == ',' ? s + n + 1 : s + n;
+    while (n > 0 && is_space(s[n - 1]))
+        n--;
+    *start = s;
+    *len = n;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int norm_int_list(const struct def *d, const char *text, char *out, char *why, size_t wsz)
+{
+    int64_t v[8];
+    int n = 0;
+    char got[ECHO_MAX + 16];
+    echo_text(text, got, sizeof got);
+    /* Only spaces: the empty list (no notices); a comma at the end is forgiven. */
+    const char *p = text + strspn(text, " \t");
+    while (*p != '\0') {
+        const char *s;
+        size_t len;
+        next_item(&p, &s, &len);
+        int64_t x;
+        if (len == 0 || str_to_i64(s, len, d->min, d->max, &x) != 0)
+            return why_expected(d, got, why, wsz);
+        for (int i = 0; i < n; i++)
+            if (v[i] == x)
+                return why_set(why, wsz, "%" PRId64 " is listed twice in %s", x, got);
+        if (n == d->max_items)
+            return why_set(why, wsz, "at most %d numbers, got %s", d->max_items, got);
+        v[n++] = x;
+    }
+    qsort(v, (size_t)n, sizeof v[0], cmp_i64);
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n; i++)
+        used += (size_t)snprintf(out + used, VALUE_MAX - used, "%s%" PRId64, i ? "," : "", v[i]);
+    return 0;
+}
+
+/*
+ * One address: exactly one '@', a non-empty local part, a domain with a dot
+ * that neither starts nor ends it nor doubles, at most EMAIL_MAX bytes, and
+ * only printable ASCII without spaces or the characters that would let it
+ * be read as more than an address in a mail header (<>,;:"()[]\).
+ */
+static bool email_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > EMAIL_MAX)
+        return false;
+    const char *at = memchr(s, '@', len);
+    if (at == NULL || at == s || memchr(at + 1, '@', len - (size_t)(at + 1 - s)) != NULL)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c >= 0x7f || strchr("<>,;:\"()[]\\", c) != NULL)
+            return false;
+    }
+    const char *dom = at + 1;
+    size_t dlen = len - (size_t)(dom - s);
+    if (dlen < 3 || memchr(dom, '.', dlen) == NULL || dom[0] == '.' || dom[dlen - 1] == '.')
+        return false;
+    for (size_t i = 1; i < dlen; i++)
+        if (dom[i] == '.' && dom[i - 1] == '.')
+            return false;
+    return true;
+}
+
+static int norm_emails(const struct def *d, const char *text, char *out, char *why, size_t wsz)
+{
+    size_t used = 0;
+    int n = 0;
+    out[0] = '\0';
+    const char *p = text;
+    while (*p != '\0') {
+        const char *s;
+        size_t len;
+        next_item(&p, &s, &len);
+        if (len == 0)
+            continue; /* "a@x.com," or only spaces: nothing between the commas */
+        if (!email_ok(s, len)) {
+            char *one = str_ndup(s, len);
+            char got[ECHO_MAX + 16];
+            echo_text(one != NULL ? one : "", got, sizeof got);
+            free(one);
+            return why_set(why, wsz, "%s is not a valid e-mail address (expected name@example.com)",
+                           got);
+        }
+        if (++n > EMAILS_MAX)
+            return why_set(why, wsz, "at most %d addresses", EMAILS_MAX);
+        used += (size_t)snprintf(out + used, VALUE_MAX - used, "%s%.*s", n > 1 ? ", " : "",
+                                 (int)len, s);
+    }
+    (void)d;
+    return 0;
+}
+
+/*
+ * Checks text as a value of d and writes its normal form into out
+ * (VALUE_MAX bytes). 0, or LUMI_EINVAL with what is wrong in why (without
+ * the key).
+ */
+static int normalise(const struct def *d, const char *text, char *out, char *why, size_t wsz)
+{
+    char got[ECHO_MAX + 16];
+    if (strlen(text) > INPUT_MAX)
+        return why_set(why, wsz, "longer than %d characters", INPUT_MAX);
+    switch (d->type) {
+    case T_INT: {
+        int64_t v;
+        if (str_to_i64z(text, d->min, d->max, &v) != 0) {
+            echo_text(text, got, sizeof got);
+            return why_expected(d, got, why, wsz);
+        }
+        snprintf(out, VALUE_MAX, "%" PRId64, v);
+        return 0;
+    }
+    case T_BOOL:
+        if (!str_eq(text, "1") && !str_eq(text, "0")) {
+            echo_text(text, got, sizeof got);
+            return why_set(why, wsz, "expected \"1\" or \"0\", got %s", got);
+        }
+        str_copy(out, text, VALUE_MAX);
+        return 0;
+    case T_ENUM:
+        for (size_t i = 0; d->choices[i] != NULL; i++)
+            if (str_eq(text, d->choices[i])) {
+                str_copy(out, text, VALUE_MAX);
+                return 0;
+            }
+        echo_text(text, got, sizeof got);
+        return why_expected(d, got, why, wsz);
+    case T_INT_LIST:
+        return norm_int_list(d, text, out, why, wsz);
+    case T_EMAILS:
+        return norm_emails(d, text, out, why, wsz);
+    }
+    return why_set(why, wsz, "unknown type");
+}
+
+/* A JSON value of the API as the normal form of d; as normalise. */
+static int from_json(const struct def *d, const json_t *v, char *out, char *why, size_t wsz)
+{
+    char got[ECHO_MAX + 16];
+    switch (d->type) {
+    case T_INT:
+        if (json_is_integer(v) && json_integer_value(v) >= d->min &&
+            json_integer_value(v) <= d->max) {
+            snprintf(out, VALUE_MAX, "%" PRId64, (int64_t)json_integer_value(v));
+            return 0;
+        }
+        break;
+    case T_BOOL:
+        if (json_is_boolean(v)) {
+            str_copy(out, json_is_true(v) ? "1" : "0", VALUE_MAX);
+            return 0;
+        }
+        break;
+    case T_ENUM:
+    case T_INT_LIST:
+    case T_EMAILS:
+        if (json_is_string(v)) {
+            if (memchr(json_string_value(v), '\0', json_string_length(v)) != NULL)
+                return why_set(why, wsz, "contains a NUL character");
+            return normalise(d, json_string_value(v), out, why, wsz);
+        }
+        break;
+    }
+    echo(v, got, sizeof got);
+    return why_expected(d, got, why, wsz);
+}
+
+/* The API's typed value of a normal form. NULL only when out of memory. */
+static json_t *typed(const struct def *d, const char *norm)
+{
+    int64_t v = 0;
+    switch (d->type) {
+    case T_INT:
+        str_to_i64z(norm, d->min, d->max, &v);
+        return json_integer(v);
+    case T_BOOL:
+        return json_boolean(str_eq(norm, "1"));
+    default:
+        return json_string(norm);
+    }
+}
+
+/* ---- reads ---------------------------------------------------------------- */
+
+/*
+ * The normal form of setting d into out (VALUE_MAX): its row's, or the
+ * default when there is none. LUMI_EINVAL naming the key when the row's
+ * text is invalid.
+ */
+static int read_one(struct db *db, const struct def *d, char *out, struct lumi_err *err)
+{
+    char raw[VALUE_MAX + 1], why[WHY_MAX];
+    int rc = settings_get(db, d->key, raw, sizeof raw, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        str_copy(out, d->dflt, VALUE_MAX);
+        return 0;
+    }
+    if (strlen(raw) >= VALUE_MAX)
+        return err_set(err, LUMI_EINVAL, "setting '%s' in the database is too long", d->key);
+    if (normalise(d, raw, out, why, sizeof why) != 0)
+        return err_set(err, LUMI_EINVAL, "setting '%s' in the database is invalid: %s", d->key,
+                       why);
+    return 0;
+}
+
+/* The row of key, which must be of type t; LUMI_EINVAL when it is not. */
+static const struct def *def_of(const char *key, int t, struct lumi_err *err)
+{
+    int i = find(key);
+    if (i < 0 || (t >= 0 && defs[i].type != (enum stype)t)) {
+        const char *what = t == T_INT ? "an integer setting" : "a setting";
+        if (t == T_BOOL)
+            what = "a bool setting";
+        err_set(err, LUMI_EINVAL, "'%s' is not %s", key != NULL ? key : "(null)", what);
+        return NULL;
+    }
+    return &defs[i];
+}
+
+int settings_reg_int(struct db *db, const char *key, int64_t *out, struct lumi_err *err)
+{
+    char v[VALUE_MAX];
+    const struct def *d = def_of(key, T_INT, err);
+    if (d == NULL)
+        return LUMI_EINVAL;
+    int rc = read_one(db, d, v, err);
+    if (rc == 0)
+        rc = str_to_i64z(v, d->min, d->max, out);
+    return rc;
+}
+
+int settings_reg_bool(struct db *db, const char *key, bool *out, struct lumi_err *err)
+{
+    char v[VALUE_MAX];
+    const struct def *d = def_of(key, T_BOOL, err);
+    if (d == NULL)
+        return LUMI_EINVAL;
+    int rc = read_one(db, d, v, err);
+    if (rc == 0)
+        *out = str_eq(v, "1");
+    return rc;
+}
+
+int settings_reg_text(struct db *db, const char *key, char *out, size_t outsz, struct lumi_err *err)
+{
+    char v[VALUE_MAX];
+    if (outsz > 0)
+        out[0] = '\0';
+    const struct def *d = def_of(key, -1, err);
+    if (d == NULL)
+        return LUMI_EINVAL;
+    int rc = read_one(db, d, v, err);
+    if (rc == 0 && str_copy(out, v, outsz) >= outsz) {
+        if (outsz > 0)
+            out[0] = '\0';
+        rc = err_set(err, LUMI_ETOOLARGE, "setting '%s' does not fit in %zu bytes", key, outsz);
+    }
+    return rc;
+}
+
+/* The stored text of every setting (cur[i] NULL when it has no row); caller frees each. */
+static int read_all(struct db *db, char **cur, struct lumi_err *err)
+{
+    struct db_stmt *st = db_prepare(db, SQL_ALL, err);
+    if (st == NULL)
+        return err->code != 0 ? err->code : LUMI_EDB;
+    int rc;
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        int i = find(db_col_text(st, 0));
+        const char *v = db_col_text(st, 1);
+        if (i < 0 || cur[i] != NULL)
+            continue;
+        cur[i] = str_dup(v != NULL ? v : "");
+        if (cur[i] == NULL) {
+            rc = err_set(err, LUMI_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+static void free_all(char **cur)
+{
+    for (size_t i = 0; i < NDEFS; i++)
+        free(cur[i]);
+}
+
+/* One row of the list: the setting's description and value (typed, or the invalid raw text). */
+static json_t *describe(const struct def *d, const char *raw)
+{
+    char norm[VALUE_MAX], why[WHY_MAX];
+    json_t *value = NULL, *problem = NULL;
+    if (raw == NULL) {
+        value = typed(d, d->dflt);
+    } else if (normalise(d, raw, norm, why, sizeof why) == 0) {
+        value = typed(d, norm);
+    } else {
+        value = json_string(raw);
+        if (value == NULL)
+            value = json_string("(not valid UTF-8)");
+        problem = json_string(why);
+    }
+    json_t *o = json_pack("{s:s s:o* s:o* s:s s:s s:s s:s}", "key", d->key, "value", value,
+                          "default", typed(d, d->dflt), "type", type_name(d->type), "group",
+                          d->group, "label", d->label, "help", d->help);
+    if (o == NULL) {
+        json_decref(problem);
+        return NULL;
+    }
+    if (problem != NULL)
+        json_object_set_new(o, "error", problem);
+    if (d->type == T_ENUM) {
+        json_t *c = json_array();
+        for (size_t i = 0; c != NULL && d->choices[i] != NULL; i++)
+            json_array_append_new(c, json_string(d->choices[i]));
+        json_object_set_new(o, "choices", c);
+    }
+    if (d->type == T_INT || d->type == T_INT_LIST) {
+        json_object_set_new(o, "min", json_integer(d->min));
+        json_object_set_new(o, "max", json_integer(d->max));
+    }
+    if (d->type == T_INT_LIST)
+        json_object_set_new(o, "max_items", json_integer(d->max_items));
+    return o;
+}
+
+json_t *settings_reg_list(struct db *db, struct lumi_err *err)
+{
+    struct lumi_err local;
+    char *cur[NDEFS] = {0};
+    json_t *rows = NULL;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    int rc = read_all(db, cur, err);
+    if (rc == 0) {
+        rows = json_array();
+        for (size_t i = 0; rows != NULL && i < NDEFS; i++)
+            if (json_array_append_new(rows, describe(&defs[i], cur[i])) != 0) {
+                json_decref(rows);
+                rows = NULL;
+            }
+    }
+    free_all(cur);
+    json_t *out = rows != NULL ? json_pack("{s:o}", "data", rows) : NULL;
+    if (out == NULL && rc == 0)
+        err_set(err, LUMI_ENOMEM, "out of memory");
+    return out;
+}
+
+/* ---- update --------------------------------------------------------------- */
+
+/* Appends "<key>: <why>" to the problems in msg, separated by "; ", while it fits whole. */
+static void add_problem(char *msg, size_t sz, const char *key, const char *why)
+{
+    size_t used = strlen(msg);
+    int n = snprintf(msg + used, sz - used, "%s%s: %s", used > 0 ? "; " : "", key, why);
+    if (n < 0 || (size_t)n >= sz - used)
+        msg[used] = '\0';
+}
+
+struct change {
+    bool set;
+    char value[VALUE_MAX]; /* the normal form asked for */
+};
+
+/* Validates every member of input into ch; LUMI_EINVAL naming each bad key (nothing else done). */
+static int validate(const json_t *input, struct change *ch, struct lumi_err *err)
+{
+    char msg[LUMI_ERR_MSG_MAX] = "", why[WHY_MAX];
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)input, key, v)
+    {
+        if (find(key) < 0) {
+            /* A key that looks like one is named as it is; anything else quoted and cut. */
+            char k[ECHO_MAX + 16];
+            if (strlen(key) <= ECHO_MAX && strspn(key, KEY_CHARS) == strlen(key) && *key != '\0')
+                str_copy(k, key, sizeof k);
+            else
+                echo_text(key, k, sizeof k);
+            add_problem(msg, sizeof msg, k, "no such setting");
+        }
+    }
+    for (size_t i = 0; i < NDEFS; i++) {
+        v = json_object_get(input, defs[i].key);
+        if (v == NULL)
+            continue;
+        if (from_json(&defs[i], v, ch[i].value, why, sizeof why) != 0)
+            add_problem(msg, sizeof msg, defs[i].key, why);
+        else
+            ch[i].set = true;
+    }
+    return msg[0] != '\0' ? err_set(err, LUMI_EINVAL, "%s", msg) : 0;
+}
+
+/*
+ * Inside the open transaction: writes each asked-for value that differs from
+ * the current one and records {key: {old, new}} into changes.
+ */
+static int write_changes(struct db *db, const struct change *ch, json_t *changes,
+                         struct lumi_err *err)
+{
+    char *cur[NDEFS] = {0};
+    char now[UTC_ISO_LEN], norm[VALUE_MAX], why[WHY_MAX];
+    utc_now_iso(now);
+    int rc = read_all(db, cur, err);
+    for (size_t i = 0; rc == 0 && i < NDEFS; i++) {
+        if (!ch[i].set)
+            continue;
+        const struct def *d = &defs[i];
+        json_t *old;
+        bool same;
+        if (cur[i] == NULL) {
+            old = typed(d, d->dflt);
+            same = str_eq(d->dflt, ch[i].value);
+        } else if (normalise(d, cur[i], norm, why, sizeof why) == 0) {
+            old = typed(d, norm);
+            same = str_eq(norm, ch[i].value);
+        } else {
+            /* An invalid stored text (edited by hand): any valid value replaces it. */
+            old = json_string(cur[i]);
+            if (old == NULL)
+                old = json_null();
+            same = false;
+        }
+        if (same) {
+            json_decref(old);
+            continue;
+        }
+        const char *params[] = {d->key, ch[i].value, now};
+        rc = db_execp(db, SQL_UPSERT, 3, params, NULL, err);
+        if (rc == 0 && json_object_set_new(
+                           changes, d->key,
+                           json_pack("{s:o s:o}", "old", old, "new", typed(d, ch[i].value))) != 0)
+            rc = err_set(err, LUMI_ENOMEM, "out of memory");
+        else if (rc != 0)
+            json_decref(old);
+    }
+    free_all(cur);
+    return rc;
+}
+
+json_t *settings_reg_update(struct db *db, const struct audit_actor *actor, const json_t *input,
+                            struct lumi_err *err)
+{
+    struct lumi_err local;
+    struct change *ch = NULL;
+    json_t *changes = NULL, *out = NULL;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    if (!json_is_object(input)) {
+        err_set(err, LUMI_EINVAL, "settings must be a JSON object of key: value");
+        return NULL;
+    }
+    if (db_in_tx(db)) {
+        err_set(err, LUMI_EINTERNAL, "settings_reg_update opens its own transaction");
+        return NULL;
+    }
+    ch = calloc(NDEFS, sizeof *ch);
+    changes = json_object();
+    int rc = ch != NULL && changes != NULL ? 0 : err_set(err, LUMI_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = validate(input, ch, err);
+    if (rc != 0)
+        goto out;
+    rc = db_begin(db, err);
+    if (rc != 0)
+        goto out;
+    rc = db_tx_lock(db, SETTINGS_LOCK_KEY, err);
+    if (rc == 0)
+        rc = write_changes(db, ch, changes, err);
+    if (rc == 0 && json_object_size(changes) > 0) {
+        json_t *details = json_pack("{s:O}", "changes", changes);
+        rc = details != NULL
+                 ? audit_append(db, actor, "SETTINGS_UPDATED", "settings", NULL, details, NULL, err)
+                 : err_set(err, LUMI_ENOMEM, "out of memory");
+        json_decref(details);
+    }
+    if (rc == 0) {
+        out = settings_reg_list(db, err);
+        rc = out != NULL ? 0 : err->code;
+    }
+    if (rc == 0 && json_object_size(changes) > 0)
+        rc = db_commit(db, err);
+    db_rollback(db); /* nothing to keep when nothing changed; a no-op after a commit */
+    if (rc != 0) {
+        json_decref(out);
+        out = NULL;
+    }
+out:
+    json_decref(changes);
+    free(ch);
+    return out;
+}
