@@ -20,12 +20,12 @@
 #include "core/money.h"
 #include "core/str.h"
 #include "core/utc.h"
-#include "db/settings.h"
 #include "mail/mime.h"
 #include "mail/outbox.h"
 #include "mail/render.h"
 #include "provisioning/servers.h"
 #include "provisioning/services.h"
+#include "settings/registry.h"
 
 #define DAY_S 86400
 #define LATE_GRACE_DAYS 3 /* a dated notice whose day passed longer ago is not sent */
@@ -253,24 +253,16 @@ static void add_payment(json_t *data, const json_t *details)
 
 /* --- settings ---------------------------------------------------------------------- */
 
+/* Whether message type tmpl is switched on (mail.send.<tmpl>; on when unreadable). */
 static bool enabled(struct db *db, const char *tmpl)
 {
-    char key[80], v[8];
+    char key[80];
+    bool on = true;
     struct lumi_err err;
     snprintf(key, sizeof key, "mail.send.%s", tmpl);
-    if (settings_get(db, key, v, sizeof v, &err) != 1)
+    if (settings_reg_bool(db, key, &on, &err) != 0)
         return true;
-    return !str_eq(v, "0");
-}
-
-static int64_t setting_int(struct db *db, const char *key, int64_t def)
-{
-    char v[32];
-    int64_t n = def;
-    struct lumi_err err;
-    if (settings_get(db, key, v, sizeof v, &err) == 1)
-        (void)str_to_i64z(v, 0, 3650, &n);
-    return n;
+    return on;
 }
 
 /* --- queueing ------------------------------------------------------------------------ */
@@ -326,7 +318,7 @@ static int queue_admins(struct db *db, const struct msg *m, const json_t *data,
     char list[ADMIN_TO_MAX];
     struct lumi_err ignore;
     int n = 0;
-    if (settings_get(db, "mail.admin_to", list, sizeof list, &ignore) != 1)
+    if (settings_reg_text(db, "mail.admin_to", list, sizeof list, &ignore) != 0)
         return 0;
     for (char *a = list; *a != '\0';) {
         size_t len = strcspn(a, ",");
@@ -650,21 +642,20 @@ static int notices(struct db *db, const char *tmpl, const char *key_prefix, int6
 int notify_reminders(struct db *db, int64_t now, bool dry_run, FILE *plan, int *queued,
                      struct lumi_err *err)
 {
-    char list[64] = "1,5";
-    int64_t days[OVERDUE_DAYS_MAX];
+    char list[64];
+    int64_t days[OVERDUE_DAYS_MAX], before = 0;
     int count = 0;
     *queued = 0;
     int rc = db_begin(db, err);
     if (rc != 0)
         return rc;
-    int64_t before = setting_int(db, "mail.reminder_days_before", 3);
-    if (before > 0 && enabled(db, "invoice_reminder"))
+    rc = settings_reg_int(db, "mail.reminder_days_before", &before, err);
+    if (rc == 0 && before > 0 && enabled(db, "invoice_reminder"))
         rc = notices(db, "invoice_reminder", "reminder", before, now, now + before * DAY_S,
                      now - DAY_S, dry_run, plan, &count, err);
-    struct lumi_err ignore;
-    if (settings_get(db, "mail.overdue_notice_days", list, sizeof list, &ignore) != 1)
-        str_copy(list, "1,5", sizeof list);
-    int nd = parse_days(list, days, OVERDUE_DAYS_MAX);
+    if (rc == 0)
+        rc = settings_reg_text(db, "mail.overdue_notice_days", list, sizeof list, err);
+    int nd = rc == 0 ? parse_days(list, days, OVERDUE_DAYS_MAX) : 0;
     for (int i = 0; rc == 0 && i < nd && enabled(db, "invoice_overdue"); i++) {
         char prefix[24];
         snprintf(prefix, sizeof prefix, "overdue%lld", (long long)days[i]);

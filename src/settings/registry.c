@@ -30,6 +30,7 @@
 #include "core/str.h"
 #include "core/utc.h"
 #include "db/settings.h"
+#include "mail/mime.h"
 
 #define VALUE_MAX 2048 /* stored text, NUL included */
 #define INPUT_MAX 2000 /* longest text value accepted */
@@ -285,32 +286,17 @@ static int norm_int_list(const struct def *d, const char *text, char *out, char 
     return 0;
 }
 
-/*
- * One address: exactly one '@', a non-empty local part, a domain with a dot
- * that neither starts nor ends it nor doubles, at most EMAIL_MAX bytes, and
- * only printable ASCII without spaces or the characters that would let it
- * be read as more than an address in a mail header (<>,;:"()[]\).
- */
+/* One bare address (no display name), by the rules the mail module sends by
+ * (mail_addr_extract): a value that is more than an address is refused. */
 static bool email_ok(const char *s, size_t len)
 {
+    char in[EMAIL_MAX + 1], bare[EMAIL_MAX + 1];
+    struct lumi_err ignore;
     if (len == 0 || len > EMAIL_MAX)
         return false;
-    const char *at = memchr(s, '@', len);
-    if (at == NULL || at == s || memchr(at + 1, '@', len - (size_t)(at + 1 - s)) != NULL)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= 0x20 || c >= 0x7f || strchr("<>,;:\"()[]\\", c) != NULL)
-            return false;
-    }
-    const char *dom = at + 1;
-    size_t dlen = len - (size_t)(dom - s);
-    if (dlen < 3 || memchr(dom, '.', dlen) == NULL || dom[0] == '.' || dom[dlen - 1] == '.')
-        return false;
-    for (size_t i = 1; i < dlen; i++)
-        if (dom[i] == '.' && dom[i - 1] == '.')
-            return false;
-    return true;
+    memcpy(in, s, len);
+    in[len] = '\0';
+    return mail_addr_extract(in, bare, sizeof bare, &ignore) == 0 && strcmp(bare, in) == 0;
 }
 
 static int norm_emails(const struct def *d, const char *text, char *out, char *why, size_t wsz)
