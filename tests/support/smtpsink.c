@@ -175,6 +175,8 @@ struct smtpsink *smtpsink_start(const struct smtpsink_opts *opts)
     snprintf(port, sizeof port, "%d", opts->port > 0 ? opts->port : 0);
     argv[n++] = "--port";
     argv[n++] = port;
+    if (opts->light)
+        argv[n++] = "--light";
     if (opts->auth != NULL) {
         argv[n++] = "--auth";
         argv[n++] = opts->auth;

@@ -23,6 +23,7 @@ struct smtpsink_opts {
     const char *tls_key;
     bool implicit_tls; /* with tls_cert: TLS from the first byte (smtps) instead */
     int port;          /* > 0: listen on this port (a sink started again where one was) */
+    bool light;        /* the JSON holds only envelope and Message-ID (benchmarks) */
 };
 
 struct smtpsink;
