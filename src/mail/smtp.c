@@ -172,7 +172,8 @@ static size_t on_read(char *buffer, size_t size, size_t nitems, void *arg)
     size_t n = left < room ? left : room;
     memcpy(buffer, c->msg + c->off, n);
     c->off += n;
-    if (n == 0)
+    /* curl knows the size (CURLOPT_INFILESIZE_LARGE), so it may never ask past the end */
+    if (c->off == c->len)
         c->body_done = true;
     return n;
 }
