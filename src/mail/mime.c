@@ -269,7 +269,7 @@ static int addr_split(const char *in, size_t len, const char **name, size_t *nam
             return err_set(err, LUMI_EINVAL,
                            "'%s' is not a valid e-mail address: '<' without a closing '>' at "
                            "the end",
-                           show(in, strlen(in), shown));
+                           show(s, len, shown));
         size_t nl = (size_t)(lt - s);
         *name = trim(s, &nl);
         *name_len = nl;
@@ -279,18 +279,18 @@ static int addr_split(const char *in, size_t len, const char **name, size_t *nam
                 return err_set(err, LUMI_EINVAL,
                                "'%s' is not a valid e-mail address: the name contains an angle "
                                "bracket or a control character",
-                               show(in, strlen(in), shown));
+                               show(s, len, shown));
         }
         a = lt + 1;
         alen = (size_t)(s + len - 1 - a);
     } else if (memchr(s, '>', len) != NULL) {
         return err_set(err, LUMI_EINVAL, "'%s' is not a valid e-mail address: '>' without '<'",
-                       show(in, strlen(in), shown));
+                       show(s, len, shown));
     }
     const char *problem = addr_problem(a, alen, why, sizeof why);
     if (problem != NULL)
         return err_set(err, LUMI_EINVAL, "'%s' is not a valid e-mail address: %s",
-                       show(in, strlen(in), shown), problem);
+                       show(s, len, shown), problem);
     if (out == NULL || alen >= outsz)
         return err_set(err, LUMI_EINVAL, "no room for the address '%s'", show(a, alen, shown));
     memcpy(out, a, alen);
@@ -754,11 +754,10 @@ static int validate(const struct mail_message *m, struct mailbox *from, struct m
                     struct lumi_err *err)
 {
     char shown[SHOW_MAX + 4];
-    int rc;
-    if ((rc = mailbox_parse("from", m->from, from, err)) != 0 ||
-        (rc = mailbox_parse("to", m->to, to, err)) != 0 ||
-        (rc = check_message_id(m->message_id, err)) != 0)
-        return rc;
+    /* every check below fails with LUMI_EINVAL, except the size */
+    if (mailbox_parse("from", m->from, from, err) != 0 ||
+        mailbox_parse("to", m->to, to, err) != 0 || check_message_id(m->message_id, err) != 0)
+        return LUMI_EINVAL;
     if (m->subject == NULL)
         return err_set(err, LUMI_EINVAL, "subject is missing");
     if (check_one_line("subject", m->subject, err) != 0 || check_text("subject", m->subject, err))
@@ -786,10 +785,9 @@ static int validate(const struct mail_message *m, struct mailbox *from, struct m
     size_t total = strlen(m->text) + (m->html != NULL ? strlen(m->html) : 0);
     for (size_t i = 0; i < m->nattachments; i++) {
         const struct mail_attachment *a = &m->attachments[i];
-        if ((rc = check_filename(a->filename, err)) != 0)
-            return rc;
-        if (a->content_type != NULL && (rc = check_content_type(a->content_type, err)) != 0)
-            return rc;
+        if (check_filename(a->filename, err) != 0 ||
+            (a->content_type != NULL && check_content_type(a->content_type, err) != 0))
+            return LUMI_EINVAL;
         if (a->data == NULL && a->len > 0)
             return err_set(err, LUMI_EINVAL, "attachment '%s' has no data",
                            show(a->filename, strlen(a->filename), shown));
@@ -811,9 +809,9 @@ int mime_build(const struct mail_message *m, struct buf *out, struct lumi_err *e
     struct mailbox from, to;
     char mixed[BOUNDARY_LEN + 1], alt[BOUNDARY_LEN + 1];
     struct w w = {.b = out, .start = out->len};
-    int rc;
+    int rc = validate(m, &from, &to, err);
 
-    if ((rc = validate(m, &from, &to, err)) != 0)
+    if (rc != 0)
         return rc;
     make_boundary(mixed);
     make_boundary(alt);

@@ -172,7 +172,8 @@ static size_t on_read(char *buffer, size_t size, size_t nitems, void *arg)
     size_t n = left < room ? left : room;
     memcpy(buffer, c->msg + c->off, n);
     c->off += n;
-    if (n == 0)
+    /* curl knows the size (CURLOPT_INFILESIZE_LARGE), so it may never ask past the end */
+    if (c->off == c->len)
         c->body_done = true;
     return n;
 }
@@ -264,9 +265,12 @@ struct smtp_conn *smtp_open(const struct smtp_config *cfg, struct lumi_err *err)
     if (cfg->user != NULL)
         str_copy(c->user, cfg->user, sizeof c->user);
     c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
-    if (cfg->password != NULL && (c->password = str_dup(cfg->password)) == NULL) {
-        err_set(err, LUMI_ENOMEM, "out of memory");
-        goto out;
+    if (cfg->password != NULL) {
+        c->password = str_dup(cfg->password);
+        if (c->password == NULL) {
+            err_set(err, LUMI_ENOMEM, "out of memory");
+            goto out;
+        }
     }
     c->curl = curl_easy_init();
     if (c->curl == NULL) {
@@ -274,9 +278,12 @@ struct smtp_conn *smtp_open(const struct smtp_config *cfg, struct lumi_err *err)
         goto out;
     }
     /* curl takes the URL path as the EHLO name */
-    if (cfg->helo_host != NULL && (helo = curl_easy_escape(c->curl, cfg->helo_host, 0)) == NULL) {
-        err_set(err, LUMI_ENOMEM, "out of memory");
-        goto out;
+    if (cfg->helo_host != NULL) {
+        helo = curl_easy_escape(c->curl, cfg->helo_host, 0);
+        if (helo == NULL) {
+            err_set(err, LUMI_ENOMEM, "out of memory");
+            goto out;
+        }
     }
     n = snprintf(url, sizeof url, "%s://%s/%s", cfg->tls == SMTP_TLS_TLS ? "smtps" : "smtp",
                  c->where, helo != NULL ? helo : "");
