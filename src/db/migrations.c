@@ -442,8 +442,9 @@ static const char m0009_write_path_sqlite[] =
  * row per message, written by the consumer of the audit trail in the same
  * transaction that moves its cursor, claimed by senders like jobs (a lease),
  * and unique per (event, recipient, template) so that no event mails anyone
- * twice. The message is stored rendered, with the Message-ID it is sent
- * under every time (a resend after a crash between "sent" and "marked" is
+ * twice. A row is small until its first send renders it (the consumer
+ * keeps up with the webhooks by writing no bodies); the rendered message is
+ * then kept, and sent under the same Message-ID every time (a resend after a crash between "sent" and "marked" is
  * recognisable as the same message). `event_cursors` holds how far each
  * consumer of the audit trail has read; the mail consumer starts at the
  * current end, so an existing installation does not mail its history.
@@ -459,8 +460,8 @@ static const char m0010_mail[] =
     "  client_id BIGINT REFERENCES users (id),"   /* NULL for the admins' mails */
     "  entity TEXT,"
     "  entity_id TEXT,"
-    "  subject TEXT NOT NULL,"
-    "  body_text TEXT NOT NULL,"
+    "  subject TEXT,"                             /* NULL until rendered (at the first send) */
+    "  body_text TEXT,"
     "  body_html TEXT,"
     "  attachments TEXT NOT NULL DEFAULT '[]',"   /* what to attach at send time */
     "  message_id TEXT NOT NULL UNIQUE,"

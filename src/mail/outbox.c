@@ -51,7 +51,7 @@ static const char SQL_TAKE[] =
     "UPDATE emails SET status = 'sending', locked_by = $2, locked_until = $3,"
     " attempts = attempts + 1, updated_at = $1 WHERE id = $4 AND " DUE
     " RETURNING id, to_addr, rcpt, subject, body_text, body_html, message_id, created_at,"
-    " attempts, max_attempts";
+    " attempts, max_attempts, event_key, template";
 
 /* $1 now, $2 id, $3 locked_by, then per statement. */
 #define HELD " WHERE id = $2 AND status = 'sending' AND locked_by = $3"
@@ -64,12 +64,18 @@ static const char SQL_RETRY[] =
 static const char SQL_FAILED[] =
     "UPDATE emails SET status = 'failed', last_error = $4, smtp_reply = $5, updated_at = $1,"
     " locked_by = NULL, locked_until = NULL" HELD;
-static const char SQL_SKIPPED[] =
-    "UPDATE emails SET status = 'skipped', last_error = $4, updated_at = $1,"
-    " locked_by = NULL, locked_until = NULL" HELD;
+
+static const char SQL_RENDERED[] =
+    "UPDATE emails SET subject = $4, body_text = $5, body_html = $6, updated_at = $1" HELD;
+
+/* $1 now, $2 reason, $3 limit */
+static const char SQL_SKIP_DUE[] =
+    "UPDATE emails SET status = 'skipped', last_error = $2, updated_at = $1, locked_by = NULL,"
+    " locked_until = NULL WHERE id IN (SELECT id FROM emails WHERE " DUE
+    " ORDER BY id LIMIT $3)";
 
 #define LIST_FIELDS                                                                                \
-    "id, template, to_addr AS \"to\", rcpt, client_id, entity, entity_id, subject, status,"        \
+    "id, event_key, template, to_addr AS \"to\", rcpt, client_id, entity, entity_id, subject, status,"        \
     " attempts, max_attempts, next_attempt_at, last_error, smtp_reply, message_id, created_at,"    \
     " updated_at, sent_at"
 /* $1 before id, $2 status or '', $3 rcpt or '', $4 limit */
@@ -172,6 +178,8 @@ void outbox_msg_clear(struct outbox_msg *m)
         return;
     free(m->to);
     free(m->rcpt);
+    free(m->event_key);
+    free(m->tmpl);
     free(m->subject);
     free(m->text);
     free(m->html);
@@ -198,8 +206,13 @@ static int read_claimed(struct db_stmt *st, struct outbox_msg *out, struct lumi_
         out->created = utc_now();
     out->attempts = (int)db_col_int64(st, 8);
     out->max_attempts = (int)db_col_int64(st, 9);
-    if (out->to == NULL || out->rcpt == NULL || out->subject == NULL || out->text == NULL ||
-        out->message_id == NULL || (out->html == NULL && !db_col_is_null(st, 5)))
+    out->event_key = col_dup(st, 10);
+    out->tmpl = col_dup(st, 11);
+    if (out->to == NULL || out->rcpt == NULL || out->message_id == NULL ||
+        out->event_key == NULL || out->tmpl == NULL ||
+        (out->subject == NULL && !db_col_is_null(st, 3)) ||
+        (out->text == NULL && !db_col_is_null(st, 4)) ||
+        (out->html == NULL && !db_col_is_null(st, 5)))
         return nomem(err);
     return 0;
 }
@@ -281,6 +294,12 @@ static int outcome(struct db *db, const struct outbox_msg *m, const char *sql, i
     return 0;
 }
 
+int outbox_store_rendered(struct db *db, const struct outbox_msg *m, struct lumi_err *err)
+{
+    const char *x[] = {m->subject, m->text, m->html};
+    return outcome(db, m, SQL_RENDERED, 3, x, err);
+}
+
 int outbox_mark_sent(struct db *db, const struct outbox_msg *m, const char *reply,
                      struct lumi_err *err)
 {
@@ -326,13 +345,17 @@ int outbox_mark_failed(struct db *db, const struct outbox_msg *m, const char *er
     return outcome(db, m, SQL_FAILED, 2, x, err);
 }
 
-int outbox_mark_skipped(struct db *db, const struct outbox_msg *m, const char *reason,
-                        struct lumi_err *err)
+int outbox_skip_due(struct db *db, const char *reason, int64_t now, int max,
+                    struct lumi_err *err)
 {
-    char e[ERROR_MAX];
+    char nowt[UTC_ISO_LEN], e[ERROR_MAX], lim[16];
+    int64_t changes = 0;
+    utc_format(now, nowt);
     cut(e, sizeof e, reason);
-    const char *x[] = {e};
-    return outcome(db, m, SQL_SKIPPED, 1, x, err);
+    snprintf(lim, sizeof lim, "%d", max > 0 ? max : 1);
+    const char *p[] = {nowt, e, lim};
+    int rc = db_execp(db, SQL_SKIP_DUE, 3, p, &changes, err);
+    return rc < 0 ? rc : (int)changes;
 }
 
 /* --- the admin's view ------------------------------------------------------------ */

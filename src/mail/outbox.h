@@ -1,9 +1,11 @@
 /*
  * outbox.h — the durable mail outbox (the `emails` table).
  *
- * A message is a row, rendered when it is queued, written inside the
- * transaction of whatever caused it (notify.c writes it together with the
- * audit cursor it consumed). The row is unique per (event_key, recipient,
+ * A message is a row written inside the transaction of whatever caused it
+ * (notify.c writes it together with the audit cursor it consumed): who gets
+ * which template about what. It is rendered when it is first claimed for
+ * sending (outbox_store_rendered keeps the result, so every attempt sends the
+ * same bytes), which keeps the row small while the event's side is busy. The row is unique per (event_key, recipient,
  * template): queueing the same message twice does nothing, so one event never
  * mails one person the same thing twice. Senders claim rows like jobs: a
  * lease (locked_by, locked_until), on PostgreSQL with FOR UPDATE SKIP LOCKED;
@@ -38,7 +40,7 @@ struct outbox_new {
     int64_t client_id;     /* 0 = not a client's (the admins' mails) */
     const char *entity;    /* "invoice", "service", ... or NULL */
     int64_t entity_id;     /* 0 = none */
-    const char *subject;
+    const char *subject; /* all three NULL: rendered at the first send */
     const char *text;
     const char *html; /* may be NULL */
 };
@@ -60,7 +62,9 @@ int outbox_new_message_id(char *out, size_t outsz);
 /** A claimed message: what a sender needs. Free with outbox_msg_clear. */
 struct outbox_msg {
     int64_t id;
-    char *to, *rcpt, *subject, *text, *html, *message_id;
+    char *to, *rcpt, *message_id;
+    char *event_key, *tmpl; /* what it is about, for rendering */
+    char *subject, *text, *html; /* NULL until rendered (html may stay NULL) */
     int64_t created; /* the Date: of the message, the same on every attempt */
     int attempts;    /* including this one */
     int max_attempts;
@@ -77,6 +81,13 @@ void outbox_msg_clear(struct outbox_msg *m);
 int outbox_claim(struct db *db, const char *worker_id, int64_t now, struct outbox_msg *out,
                  struct lumi_err *err);
 
+/**
+ * Keeps the rendered subject, text and html (may be NULL) of a claimed
+ * message (its own statement; the lease is checked). LUMI_ECONFLICT when the
+ * lease was lost.
+ */
+int outbox_store_rendered(struct db *db, const struct outbox_msg *m, struct lumi_err *err);
+
 /* The outcome of a claimed message (own statement). reply is the SMTP
  * server's last answer (may be NULL). LUMI_ECONFLICT when the lease was lost
  * (another sender has the message now). */
@@ -87,17 +98,21 @@ int outbox_mark_retry(struct db *db, const struct outbox_msg *m, int64_t delay_s
                       const char *error, const char *reply, struct lumi_err *err);
 int outbox_mark_failed(struct db *db, const struct outbox_msg *m, const char *error,
                        const char *reply, struct lumi_err *err);
-/** Recorded but not sent (no SMTP server configured), with the reason. */
-int outbox_mark_skipped(struct db *db, const struct outbox_msg *m, const char *reason,
-                        struct lumi_err *err);
+
+/**
+ * Marks up to max due messages skipped with reason in one statement (no SMTP
+ * server configured: recorded, not sent). Answers how many, or < 0.
+ */
+int outbox_skip_due(struct db *db, const char *reason, int64_t now, int max,
+                    struct lumi_err *err);
 
 /** Backoff before the next attempt after `attempts` failures: LUMI_MAIL_RETRY_S (30 s)
  *  doubling, capped at 1 h. */
 int64_t outbox_backoff_s(int attempts);
 
 /**
- * Keyset page of messages, newest first, without bodies: {id, template, to,
- * rcpt, client_id, entity, entity_id, subject, status, attempts,
+ * Keyset page of messages, newest first, without bodies: {id, event_key,
+ * template, to, rcpt, client_id, entity, entity_id, subject, status, attempts,
  * max_attempts, next_attempt_at, last_error, smtp_reply, message_id,
  * created_at, updated_at, sent_at}. status and to (a recipient address,
  * exact, any case) may be NULL or "". LUMI_EINVAL for a bad status or limit.
@@ -105,7 +120,8 @@ int64_t outbox_backoff_s(int attempts);
 json_t *outbox_list(struct db *db, const char *status, const char *to, int64_t before_id,
                     int limit, int64_t *next_cursor, struct lumi_err *err);
 
-/** One message as outbox_list answers it plus body_text and body_html; LUMI_ENOTFOUND. */
+/** One message as outbox_list answers it plus body_text and body_html (NULL, like
+ *  subject, until it is rendered); LUMI_ENOTFOUND. */
 json_t *outbox_get(struct db *db, int64_t id, struct lumi_err *err);
 
 /**

@@ -22,6 +22,7 @@
 #include "mail/smtp.h"
 
 #define FROM_MAX 320
+#define SKIPPED "SMTP_HOST is not set: recorded, not sent"
 
 struct mail_sender {
     struct smtp_config cfg;
@@ -136,11 +137,35 @@ static int settle(struct db *db, const struct outbox_msg *m, int rc, const struc
     return w;
 }
 
+/* Renders and keeps m's content when it has none yet. 0 to send, 1 when m was
+ * failed here (it cannot be rendered), < 0 on a database error. */
+static int ensure_rendered(struct db *db, struct outbox_msg *m, mail_compose_fn compose,
+                           struct lumi_err *err)
+{
+    char q[300];
+    if (m->subject != NULL && m->text != NULL)
+        return 0;
+    struct lumi_err cerr;
+    err_clear(&cerr);
+    int rc = compose != NULL ? compose(db, m, &cerr)
+                             : err_set(&cerr, LUMI_EINVAL, "message has no content");
+    if (rc == LUMI_EINVAL || rc == LUMI_ENOTFOUND) {
+        log_error("mail.render_failed", "email=%lld template=%s error=%s", (long long)m->id,
+                  m->tmpl, log_quote(cerr.msg, q, sizeof q));
+        rc = outbox_mark_failed(db, m, cerr.msg, NULL, err);
+        return rc < 0 && rc != LUMI_ECONFLICT ? rc : 1;
+    }
+    if (rc < 0) {
+        err_set(err, rc, "%s", cerr.msg);
+        return rc;
+    }
+    rc = outbox_store_rendered(db, m, err);
+    return rc == LUMI_ECONFLICT ? 1 : rc;
+}
+
 static int send_claimed(struct mail_sender *s, struct db *db, const struct outbox_msg *m,
                         struct lumi_err *err)
 {
-    if (!s->configured)
-        return outbox_mark_skipped(db, m, "SMTP_HOST is not set: recorded, not sent", err);
     struct mail_message mm = {
         .from = s->from,
         .to = m->to,
@@ -159,9 +184,11 @@ static int send_claimed(struct mail_sender *s, struct db *db, const struct outbo
 }
 
 int mail_sender_drain(struct mail_sender *s, struct db *db, const char *worker_id, int max,
-                      struct lumi_err *err)
+                      mail_compose_fn compose, struct lumi_err *err)
 {
     int handled = 0;
+    if (!s->configured) /* one statement for the lot, not a claim per message */
+        return outbox_skip_due(db, SKIPPED, utc_now(), max, err);
     while (handled < max) {
         struct outbox_msg m;
         int rc = outbox_claim(db, worker_id, utc_now(), &m, err);
@@ -169,7 +196,9 @@ int mail_sender_drain(struct mail_sender *s, struct db *db, const char *worker_i
             return rc;
         if (rc == 0)
             break;
-        rc = send_claimed(s, db, &m, err);
+        rc = ensure_rendered(db, &m, compose, err);
+        if (rc == 0)
+            rc = send_claimed(s, db, &m, err);
         outbox_msg_clear(&m);
         if (rc < 0 && rc != LUMI_ECONFLICT)
             return rc;

@@ -17,6 +17,7 @@
 
 #include "core/err.h"
 #include "db/db.h"
+#include "mail/outbox.h"
 
 struct mail_sender;
 
@@ -36,12 +37,23 @@ bool mail_sender_configured(const struct mail_sender *s);
 const char *mail_sender_from(const struct mail_sender *s);
 
 /**
+ * Renders a claimed message that has no subject yet: fills m->subject,
+ * m->text and m->html (malloc'd; html may stay NULL). 0, LUMI_EINVAL or
+ * LUMI_ENOTFOUND (it cannot be rendered: the message fails with err's text)
+ * or another negative code (the database: the message is left to its lease).
+ */
+typedef int (*mail_compose_fn)(struct db *db, struct outbox_msg *m, struct lumi_err *err);
+
+/**
  * Claims and sends due messages, one after another, until none is due or
- * max were handled. worker_id names the claimer. Returns the number handled
- * (sent, retried, failed or skipped), or < 0 when the database failed.
+ * max were handled; a message not rendered yet is rendered with compose and
+ * kept so (outbox_store_rendered) before its first attempt. worker_id names
+ * the claimer. Without SMTP_HOST due messages are marked skipped in bulk,
+ * unrendered. Returns the number handled (sent, retried, failed or
+ * skipped), or < 0 when the database failed.
  */
 int mail_sender_drain(struct mail_sender *s, struct db *db, const char *worker_id, int max,
-                      struct lumi_err *err);
+                      mail_compose_fn compose, struct lumi_err *err);
 
 /**
  * Sends one message straight away, outside the outbox (`lumi mail test`):

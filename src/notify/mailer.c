@@ -87,7 +87,7 @@ static int round_once(struct mailer *m, int64_t *next_reminders_ms, struct lumi_
         work += n;
         *next_reminders_ms = utc_monotonic_ms() + REMINDERS_EVERY_MS;
     }
-    int sent = mail_sender_drain(m->sender, m->db, m->worker_id, DRAIN_MAX, err);
+    int sent = mail_sender_drain(m->sender, m->db, m->worker_id, DRAIN_MAX, notify_compose, err);
     if (sent < 0)
         return sent;
     return work + sent;
@@ -135,6 +135,12 @@ struct mailer *mailer_start(const char *database_url, int poll_ms, struct lumi_e
     snprintf(m->worker_id, sizeof m->worker_id, "%s:%ld:mail", host, (long)getpid());
     m->db = db_open(database_url, err);
     if (m->db == NULL)
+        goto fail;
+    /* On SQLite this connection's commits need not wait for the disk: all it
+     * writes can be made again (the outbox is derived from the audit trail,
+     * and a lost "sent" mark only resends under the same Message-ID), and an
+     * fsync held under SQLite's one write lock would stall the webhooks. */
+    if (db_kind(m->db) == DB_SQLITE && db_exec(m->db, "PRAGMA synchronous=NORMAL", err) != 0)
         goto fail;
     m->sender = mail_sender_new(err);
     if (m->sender == NULL)

@@ -1,30 +1,22 @@
 /*
  * notify.c — the audit trail's mail consumer and the dated notices (see
- * notify.h). Builds each message's data from the domain's own getters
- * (invoices_get, clients_get, services_get, ...) inside the transaction that
- * queues it, renders it (mail/render.h) and queues it (mail/outbox.h).
+ * notify.h): who gets which message about what, queued into the outbox
+ * (mail/outbox.h). The messages are rendered when they are first sent
+ * (compose.c).
  *
  * Threading: no state of its own; uses only the connection it is given.
  */
 #include "notify/notify.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "billing/clients.h"
-#include "billing/invoices.h"
-#include "billing/products.h"
-#include "core/config.h"
 #include "core/json.h"
 #include "core/log.h"
-#include "core/money.h"
 #include "core/str.h"
 #include "core/utc.h"
-#include "mail/mime.h"
 #include "mail/outbox.h"
-#include "mail/render.h"
-#include "provisioning/servers.h"
-#include "provisioning/services.h"
 #include "settings/registry.h"
 
 #define DAY_S 86400
@@ -36,9 +28,18 @@ static const char SQL_CURSOR_SQLITE[] = "SELECT last_id FROM event_cursors WHERE
 static const char SQL_CURSOR_PG[] =
     "SELECT last_id FROM event_cursors WHERE name = 'mail' FOR UPDATE";
 static const char SQL_CURSOR_SET[] =
-    "UPDATE event_cursors SET last_id = $1, updated_at = $2 WHERE name = 'mail'";
+    "UPDATE event_cursors SET last_id = $1, updated_at = $2 WHERE name = 'mail' AND last_id = $3";
 static const char SQL_ROWS[] = "SELECT id, action, entity, entity_id, details FROM audit_log"
                                " WHERE id > $1 ORDER BY id LIMIT $2";
+
+static const char SQL_CLIENT_OF_INVOICE[] =
+    "SELECT u.id, u.email, u.first_name, u.last_name FROM invoices i"
+    " JOIN users u ON u.id = i.client_id WHERE i.id = $1";
+static const char SQL_CLIENT_OF_SERVICE[] =
+    "SELECT u.id, u.email, u.first_name, u.last_name FROM services s"
+    " JOIN users u ON u.id = s.client_id WHERE s.id = $1";
+static const char SQL_NOTICE_SEEN[] =
+    "SELECT COUNT(*) FROM emails WHERE event_key = $1 AND template = $2";
 
 /* Unpaid invoices with something to pay whose due date is in ($1, $2]. */
 static const char SQL_DUE_BETWEEN[] =
@@ -46,85 +47,7 @@ static const char SQL_DUE_BETWEEN[] =
     " AND total > amount_paid AND due_date > $1 AND due_date <= $2 AND created_at <= $3"
     " ORDER BY id";
 
-/* --- data for the templates ----------------------------------------------------- */
-
-static void money_text(int64_t minor, const char *currency, char *out, size_t outsz)
-{
-    char num[48], cur[8];
-    if (currency == NULL || money_format(minor, currency, num, sizeof num) != 0) {
-        snprintf(out, outsz, "%lld", (long long)minor);
-        return;
-    }
-    str_copy(cur, currency, sizeof cur);
-    for (char *p = cur; *p; p++)
-        if (*p >= 'a' && *p <= 'z')
-            *p = (char)(*p - 'a' + 'A');
-    snprintf(out, outsz, "%s %s", num, cur);
-}
-
-static void set_money(json_t *o, const char *key, int64_t minor, const char *currency)
-{
-    char t[64];
-    money_text(minor, currency, t, sizeof t);
-    jsonx_set_str(o, key, t);
-}
-
-/* "2026-12-10T00:00:00Z" → "2026-12-10". */
-static void set_date(json_t *o, const char *key, const char *iso)
-{
-    char d[11];
-    if (iso == NULL || strlen(iso) < 10)
-        return;
-    memcpy(d, iso, 10);
-    d[10] = '\0';
-    jsonx_set_str(o, key, d);
-}
-
-/* LUMI_BASE_URL + path + id ("https://billing.example.com/client/invoices/7"). */
-static void set_url(json_t *o, const char *key, const char *path, int64_t id)
-{
-    char url[600];
-    const char *base = config_str("LUMI_BASE_URL");
-    if (id > 0)
-        snprintf(url, sizeof url, "%s%s%lld", base != NULL ? base : "", path, (long long)id);
-    else
-        snprintf(url, sizeof url, "%s%s", base != NULL ? base : "", path);
-    jsonx_set_str(o, key, url);
-}
-
-/* The company's name for greetings and signatures: SMTP_FROM's display name, else "Lumi". */
-static void company_name(char *out, size_t outsz)
-{
-    const char *from = config_str("SMTP_FROM");
-    const char *lt = from != NULL ? strchr(from, '<') : NULL;
-    str_copy(out, "Lumi", outsz);
-    if (lt == NULL)
-        return;
-    const char *s = from;
-    while (s < lt && (*s == ' ' || *s == '"'))
-        s++;
-    const char *e = lt;
-    while (e > s && (e[-1] == ' ' || e[-1] == '"'))
-        e--;
-    if (e > s && (size_t)(e - s) < outsz) {
-        memcpy(out, s, (size_t)(e - s));
-        out[e - s] = '\0';
-    }
-}
-
-static json_t *base_data(void)
-{
-    char company[128];
-    json_t *d = json_object();
-    if (d == NULL)
-        return NULL;
-    company_name(company, sizeof company);
-    jsonx_set_str(d, "company", company);
-    const char *base = config_str("LUMI_BASE_URL");
-    jsonx_set_str(d, "base_url", base != NULL ? base : "");
-    set_url(d, "client_area_url", "/client", 0);
-    return d;
-}
+/* --- recipients ---------------------------------------------------------------------- */
 
 /* A display name safe inside "Name <addr>": no quotes, angle brackets, backslashes or controls. */
 static void clean_name(const char *in, char *out, size_t outsz)
@@ -141,114 +64,38 @@ static void clean_name(const char *in, char *out, size_t outsz)
     out[n] = '\0';
 }
 
-/* data.client from the client's row; to gets "First Last <email>". 0, or < 0 (no such client). */
-static int add_client(struct db *db, json_t *data, int64_t client_id, char *to, size_t tosz,
-                      struct lumi_err *err)
+/* The client of an invoice or a service: its id, and "First Last <email>" into to.
+ * 0, LUMI_ENOTFOUND, or < 0. */
+static int client_of(struct db *db, const char *entity, int64_t id, int64_t *client_id, char *to,
+                     size_t tosz, struct lumi_err *err)
 {
-    json_t *c = clients_get(db, client_id, err);
-    if (c == NULL)
-        return err->code != 0 ? err->code : LUMI_ENOTFOUND;
-    const char *first = json_string_value(json_object_get(c, "first_name"));
-    const char *last = json_string_value(json_object_get(c, "last_name"));
-    const char *email = json_string_value(json_object_get(c, "email"));
     char name[256], clean[256];
-    snprintf(name, sizeof name, "%s%s%s", first != NULL ? first : "",
-             str_present(first) && str_present(last) ? " " : "", last != NULL ? last : "");
-    jsonx_set_str(c, "name", str_present(name) ? name : email);
-    clean_name(name, clean, sizeof clean);
-    if (str_present(clean))
-        snprintf(to, tosz, "%s <%s>", clean, email != NULL ? email : "");
-    else
-        str_copy(to, email != NULL ? email : "", tosz);
-    json_object_set_new(data, "client", c);
-    return 0;
-}
-
-/* data.invoice with formatted amounts and its page; *client_id gets its client. */
-static int add_invoice(struct db *db, json_t *data, int64_t id, int64_t *client_id,
-                       struct lumi_err *err)
-{
-    json_t *inv = invoices_get(db, id, err);
-    if (inv == NULL)
-        return err->code != 0 ? err->code : LUMI_ENOTFOUND;
-    const char *cur = json_string_value(json_object_get(inv, "currency"));
-    int64_t total = json_integer_value(json_object_get(inv, "total"));
-    int64_t paid = json_integer_value(json_object_get(inv, "amount_paid"));
-    set_money(inv, "total_text", total, cur);
-    set_money(inv, "paid_text", paid, cur);
-    set_money(inv, "balance_text", total > paid ? total - paid : 0, cur);
-    set_date(inv, "due", json_string_value(json_object_get(inv, "due_date")));
-    set_url(inv, "url", "/client/invoices/", id);
-    size_t i;
-    json_t *it;
-    json_array_foreach(json_object_get(inv, "items"), i, it)
-        set_money(it, "amount_text", json_integer_value(json_object_get(it, "amount")), cur);
-    *client_id = json_integer_value(json_object_get(inv, "client_id"));
-    json_object_set_new(data, "invoice", inv);
-    return 0;
-}
-
-/* data.service with its product's name, its page and the panel's URL. */
-static int add_service(struct db *db, json_t *data, int64_t id, int64_t *client_id,
-                       struct lumi_err *err)
-{
-    json_t *svc = services_get(db, id, err);
-    if (svc == NULL)
-        return err->code != 0 ? err->code : LUMI_ENOTFOUND;
-    json_object_del(svc, "attempts");
-    json_object_del(svc, "jobs");
-    struct lumi_err ignore;
-    json_t *product = products_get(db, json_integer_value(json_object_get(svc, "product_id")),
-                                   &ignore);
-    if (product != NULL)
-        jsonx_set_str(svc, "product_name", json_string_value(json_object_get(product, "name")));
-    json_decref(product);
-    int64_t server_id = json_integer_value(json_object_get(svc, "server_id"));
-    json_t *server = server_id > 0 ? servers_get(db, server_id, &ignore) : NULL;
-    if (server != NULL)
-        jsonx_set_str(svc, "panel_url", json_string_value(json_object_get(server, "url")));
-    json_decref(server);
-    set_url(svc, "url", "/client/services/", id);
-    set_date(svc, "next_due", json_string_value(json_object_get(svc, "next_due_date")));
-    *client_id = json_integer_value(json_object_get(svc, "client_id"));
-    json_object_set_new(data, "service", svc);
-    return 0;
-}
-
-/* A suspension's reason in plain words, and what the client can do about it. */
-static void add_reason(json_t *data, const char *reason)
-{
-    static const struct {
-        const char *reason, *text, *todo;
-    } R[] = {
-        {"overdue", "an invoice for this service is overdue",
-         "Pay the open invoice in the client area: the service is unsuspended automatically as "
-         "soon as the payment arrives."},
-        {"dispute", "a payment for this service was disputed with your bank or card issuer",
-         "Please contact us to resolve the dispute; the service stays suspended until then."},
-        {"abuse", "we received a report that the service was used against our terms of service",
-         "Please contact our support team; we will look into it with you."},
-        {"manual", "our staff suspended it", "Please contact our support team for details."},
-    };
-    for (size_t i = 0; i < sizeof R / sizeof R[0]; i++)
-        if (str_eq(reason, R[i].reason)) {
-            jsonx_set_str(data, "reason_text", R[i].text);
-            jsonx_set_str(data, "reason_todo", R[i].todo);
-            return;
-        }
-    jsonx_set_str(data, "reason_text", "our staff suspended it");
-    jsonx_set_str(data, "reason_todo", "Please contact our support team for details.");
-}
-
-/* data.payment from a PAYMENT_* audit row's details. */
-static void add_payment(json_t *data, const json_t *details)
-{
-    json_t *p = json_object();
-    const char *cur = json_string_value(json_object_get(details, "currency"));
-    set_money(p, "amount_text", json_integer_value(json_object_get(details, "amount")), cur);
-    jsonx_set_str(p, "gateway", json_string_value(json_object_get(details, "gateway")));
-    jsonx_set_str(p, "reference", json_string_value(json_object_get(details, "gateway_ref")));
-    json_object_set_new(data, "payment", p);
+    const char *sql = str_eq(entity, "invoice") ? SQL_CLIENT_OF_INVOICE
+                      : str_eq(entity, "service") ? SQL_CLIENT_OF_SERVICE
+                                                  : NULL;
+    if (sql == NULL)
+        return err_set(err, LUMI_ENOTFOUND, "%s has no client", entity);
+    struct db_stmt *st = db_prepare(db, sql, err);
+    if (st == NULL)
+        return LUMI_EDB;
+    db_bind_int64(st, 1, id);
+    int rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        const char *email = db_col_text(st, 1), *first = db_col_text(st, 2),
+                   *last = db_col_text(st, 3);
+        *client_id = db_col_int64(st, 0);
+        snprintf(name, sizeof name, "%s%s%s", first != NULL ? first : "",
+                 str_present(first) && str_present(last) ? " " : "", last != NULL ? last : "");
+        clean_name(name, clean, sizeof clean);
+        if (str_present(clean))
+            snprintf(to, tosz, "%s <%s>", clean, email != NULL ? email : "");
+        else
+            str_copy(to, email != NULL ? email : "", tosz);
+    }
+    db_finalize(st);
+    if (rc == DB_DONE)
+        return err_set(err, LUMI_ENOTFOUND, "%s %lld not found", entity, (long long)id);
+    return rc < 0 ? rc : 0;
 }
 
 /* --- settings ---------------------------------------------------------------------- */
@@ -275,44 +122,81 @@ struct msg {
     int64_t client_id; /* 0 for the admins' mails */
 };
 
-/* Renders tmpl with data and queues it to `to`: 1 queued, 0 not (already there, or a
- * rendering problem, logged), < 0 on a database error. */
-static int queue(struct db *db, const struct msg *m, const char *to, const json_t *data,
-                 struct lumi_err *err)
+/*
+ * What a pass queues is collected first and written in one short transaction
+ * at its end, so the database's write lock (SQLite has one for the whole
+ * file) is held only for the inserts. Messages are rendered later, when they
+ * are first sent (notify_compose): a row here is small.
+ */
+struct pending {
+    struct outbox_new n;
+    char key[48];
+    char to[600];
+};
+
+struct batch {
+    struct pending *v;
+    size_t n, cap;
+};
+
+static void batch_clear(struct batch *b)
 {
-    struct mail_rendered r;
-    char q[300];
-    struct lumi_err rerr;
-    err_clear(&rerr);
-    if (mail_render(m->tmpl, data, &r, &rerr) != 0) {
-        log_error("mail.render_failed", "template=%s event=%s error=%s", m->tmpl, m->event_key,
-                  log_quote(rerr.msg, q, sizeof q));
-        return 0;
+    free(b->v);
+    memset(b, 0, sizeof *b);
+}
+
+/* Adds m for `to` to the batch: 1, or < 0 out of memory. */
+static int queue(struct batch *b, const struct msg *m, const char *to, struct lumi_err *err)
+{
+    if (b->n == b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 64;
+        struct pending *x = realloc(b->v, nc * sizeof *x);
+        if (x == NULL)
+            return err_set(err, LUMI_ENOMEM, "out of memory");
+        b->v = x;
+        b->cap = nc;
     }
-    struct outbox_new n = {
-        .event_key = m->event_key,
+    struct pending *p = &b->v[b->n];
+    memset(p, 0, sizeof *p);
+    str_copy(p->key, m->event_key, sizeof p->key);
+    str_copy(p->to, to, sizeof p->to);
+    /* event_key and to point into the element when it is written (batch_write):
+     * the array may move until then. */
+    p->n = (struct outbox_new){
         .tmpl = m->tmpl,
-        .to = to,
         .client_id = m->client_id,
         .entity = m->entity,
         .entity_id = m->entity_id,
-        .subject = r.subject,
-        .text = r.text,
-        .html = r.html,
     };
-    int rc = outbox_enqueue(db, &n, err);
-    mail_rendered_clear(&r);
-    if (rc == LUMI_EINVAL) {
-        log_warn("mail.bad_recipient", "template=%s event=%s error=%s", m->tmpl, m->event_key,
-                 log_quote(err->msg, q, sizeof q));
-        err_clear(err);
-        return 0;
-    }
-    return rc;
+    b->n++;
+    return 1;
 }
 
-/* Queues m for every address of mail.admin_to. Returns how many were queued, or < 0. */
-static int queue_admins(struct db *db, const struct msg *m, const json_t *data,
+/* Queues the batch's messages into the outbox (inside the caller's transaction).
+ * Answers how many were new, or < 0 on a database error. */
+static int batch_write(struct db *db, struct batch *b, struct lumi_err *err)
+{
+    char q[300];
+    int added = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        b->v[i].n.event_key = b->v[i].key;
+        b->v[i].n.to = b->v[i].to;
+        int rc = outbox_enqueue(db, &b->v[i].n, err);
+        if (rc == LUMI_EINVAL) {
+            log_warn("mail.bad_recipient", "template=%s event=%s error=%s", b->v[i].n.tmpl,
+                     b->v[i].key, log_quote(err->msg, q, sizeof q));
+            err_clear(err);
+            continue;
+        }
+        if (rc < 0)
+            return rc;
+        added += rc;
+    }
+    return added;
+}
+
+/* Adds m for every address of mail.admin_to. Returns how many, or < 0. */
+static int queue_admins(struct db *db, struct batch *b, const struct msg *m,
                         struct lumi_err *err)
 {
     char list[ADMIN_TO_MAX];
@@ -330,7 +214,7 @@ static int queue_admins(struct db *db, const struct msg *m, const json_t *data,
         while (len > 0 && a[len - 1] == ' ')
             a[--len] = '\0';
         if (len > 0) {
-            int rc = queue(db, m, a, data, err);
+            int rc = queue(b, m, a, err);
             if (rc < 0)
                 return rc;
             n += rc;
@@ -343,28 +227,25 @@ static int queue_admins(struct db *db, const struct msg *m, const json_t *data,
 /* --- the audit rows that mail ------------------------------------------------------------ */
 
 enum who { TO_CLIENT, TO_ADMINS };
-enum about { ABOUT_INVOICE, ABOUT_SERVICE, ABOUT_WEBHOOK };
 
 struct rule {
     const char *action; /* exact, or a prefix+suffix pattern below */
     const char *tmpl;
     enum who who;
-    enum about about;
 };
 
 static const struct rule RULES[] = {
-    {"INVOICE_CREATED", "invoice_created", TO_CLIENT, ABOUT_INVOICE},
-    {"PAYMENT_RECEIVED", "payment_receipt", TO_CLIENT, ABOUT_INVOICE},
-    {"PAYMENT_REFUNDED", "refund_issued", TO_CLIENT, ABOUT_INVOICE},
-    {"PAYMENT_DISPUTED", "admin_dispute_opened", TO_ADMINS, ABOUT_INVOICE},
-    {"SERVICE_PROVISIONED", "service_ready", TO_CLIENT, ABOUT_SERVICE},
-    {"SERVICE_SUSPENDED", "service_suspended", TO_CLIENT, ABOUT_SERVICE},
-    {"SERVICE_UNSUSPENDED", "service_unsuspended", TO_CLIENT, ABOUT_SERVICE},
-    {"SERVICE_TERMINATED", "service_terminated", TO_CLIENT, ABOUT_SERVICE},
-    {"WEBHOOK_FAILED", "admin_webhook_failed", TO_ADMINS, ABOUT_WEBHOOK},
+    {"INVOICE_CREATED", "invoice_created", TO_CLIENT},
+    {"PAYMENT_RECEIVED", "payment_receipt", TO_CLIENT},
+    {"PAYMENT_REFUNDED", "refund_issued", TO_CLIENT},
+    {"PAYMENT_DISPUTED", "admin_dispute_opened", TO_ADMINS},
+    {"SERVICE_PROVISIONED", "service_ready", TO_CLIENT},
+    {"SERVICE_SUSPENDED", "service_suspended", TO_CLIENT},
+    {"SERVICE_UNSUSPENDED", "service_unsuspended", TO_CLIENT},
+    {"SERVICE_TERMINATED", "service_terminated", TO_CLIENT},
+    {"WEBHOOK_FAILED", "admin_webhook_failed", TO_ADMINS},
 };
-static const struct rule JOB_FAILED = {"SERVICE_*_FAILED", "admin_job_failed", TO_ADMINS,
-                                       ABOUT_SERVICE};
+static const struct rule JOB_FAILED = {"SERVICE_*_FAILED", "admin_job_failed", TO_ADMINS};
 
 static const struct rule *rule_for(const char *action)
 {
@@ -393,52 +274,27 @@ static bool wanted(const struct rule *r, const struct audit_ev *ev)
     return r != NULL;
 }
 
-/* Queues what one audit row causes. Returns messages queued, or < 0 on a database error. */
-static int handle(struct db *db, const struct rule *r, const struct audit_ev *ev,
+/* Adds what one audit row causes to b. Returns messages, or < 0 on a database error. */
+static int handle(struct db *db, struct batch *b, const struct rule *r, const struct audit_ev *ev,
                   struct lumi_err *err)
 {
     char key[48], to[600], q[300];
     int64_t client_id = 0;
-    int rc = 0;
-    json_t *data = base_data();
-    if (data == NULL)
-        return err_set(err, LUMI_ENOMEM, "out of memory");
     snprintf(key, sizeof key, "audit:%lld", (long long)ev->id);
-    json_object_set(data, "event", ev->details);
-    jsonx_set_str(data, "action", ev->action);
-    if (r->about == ABOUT_INVOICE)
-        rc = add_invoice(db, data, ev->entity_id, &client_id, err);
-    else if (r->about == ABOUT_SERVICE)
-        rc = add_service(db, data, ev->entity_id, &client_id, err);
-    if (rc == 0 && client_id > 0)
-        rc = add_client(db, data, client_id, to, sizeof to, err);
+    struct msg m = {key, r->tmpl, ev->entity, ev->entity_id, 0};
+    if (r->who == TO_ADMINS)
+        return queue_admins(db, b, &m, err);
+    int rc = client_of(db, ev->entity, ev->entity_id, &client_id, to, sizeof to, err);
     if (rc == LUMI_ENOTFOUND) {
         log_warn("mail.event_skipped", "audit_id=%lld action=%s error=%s", (long long)ev->id,
                  ev->action, log_quote(err->msg, q, sizeof q));
         err_clear(err);
-        json_decref(data);
         return 0;
     }
     if (rc < 0)
-        goto out;
-    if (str_starts_with(ev->action, "PAYMENT_"))
-        add_payment(data, ev->details);
-    if (str_eq(ev->action, "SERVICE_SUSPENDED"))
-        add_reason(data, json_string_value(json_object_get(ev->details, "reason")));
-    if (r == &JOB_FAILED)
-        set_url(data, "admin_url", "/admin/services/", ev->entity_id);
-    if (r->about == ABOUT_WEBHOOK)
-        set_url(data, "admin_url", "/admin/webhook-events/", ev->entity_id);
-    if (r->about == ABOUT_INVOICE && r->who == TO_ADMINS)
-        set_url(data, "admin_url", "/admin/invoices/", ev->entity_id);
-    struct msg m = {key, r->tmpl, ev->entity, ev->entity_id, r->who == TO_CLIENT ? client_id : 0};
-    if (r->who == TO_ADMINS)
-        rc = queue_admins(db, &m, data, err);
-    else if (client_id > 0)
-        rc = queue(db, &m, to, data, err);
-out:
-    json_decref(data);
-    return rc;
+        return rc;
+    m.client_id = client_id;
+    return queue(b, &m, to, err);
 }
 
 /* An invoice created with nothing to pay (a free product) mails nothing. */
@@ -497,49 +353,74 @@ static int read_rows(struct db *db, int64_t after, int max, struct audit_ev **ou
     return 0;
 }
 
-int notify_pump(struct db *db, int max_rows, int *queued, struct lumi_err *err)
+/* Moves the cursor from `from` to `to` and writes the batch, in one transaction. The
+ * cursor must still be at `from` (another process may have read the same rows and
+ * moved it: then this pass's messages are theirs, and nothing is written). */
+static int commit_batch(struct db *db, int64_t from, int64_t to, struct batch *b, int *queued,
+                        struct lumi_err *err)
 {
-    struct audit_ev *evs = NULL;
-    size_t n = 0;
-    int64_t cursor = 0;
-    int total = 0;
-    if (queued != NULL)
-        *queued = 0;
-    if (max_rows < 1)
-        max_rows = 1;
+    char f[24], t[24], now[UTC_ISO_LEN];
+    int64_t cursor = 0, changes = 0;
     int rc = db_begin(db, err);
     if (rc != 0)
         return rc;
     rc = db_query_int64(db, db_kind(db) == DB_POSTGRES ? SQL_CURSOR_PG : SQL_CURSOR_SQLITE, 0,
                         NULL, &cursor, err);
+    if (rc == 0 && cursor != from) {
+        db_rollback(db);
+        return 0;
+    }
+    int added = rc == 0 ? batch_write(db, b, err) : rc;
+    if (added >= 0) {
+        snprintf(f, sizeof f, "%lld", (long long)from);
+        snprintf(t, sizeof t, "%lld", (long long)to);
+        utc_now_iso(now);
+        const char *p[] = {t, now, f};
+        rc = db_execp(db, SQL_CURSOR_SET, 3, p, &changes, err);
+    } else {
+        rc = added;
+    }
+    if (rc == 0)
+        rc = db_commit(db, err);
+    if (rc != 0) {
+        db_rollback(db);
+        return rc;
+    }
+    *queued = added;
+    return 0;
+}
+
+int notify_pump(struct db *db, int max_rows, int *queued, struct lumi_err *err)
+{
+    struct audit_ev *evs = NULL;
+    struct batch b = {0};
+    size_t n = 0;
+    int64_t cursor = 0;
+    int added = 0;
+    if (queued != NULL)
+        *queued = 0;
+    if (max_rows < 1)
+        max_rows = 1;
+    /* Read and render with no transaction open; only the writes take the lock. */
+    int rc = db_query_int64(db, SQL_CURSOR_SQLITE, 0, NULL, &cursor, err);
     if (rc == 0)
         rc = read_rows(db, cursor, max_rows, &evs, &n, err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const struct rule *r = rule_for(evs[i].action);
         if (r == NULL || !wanted(r, &evs[i]) || nothing_to_pay(&evs[i]) || !enabled(db, r->tmpl))
             continue;
-        int q = handle(db, r, &evs[i], err);
+        int q = handle(db, &b, r, &evs[i], err);
         if (q < 0)
             rc = q;
-        else
-            total += q;
     }
-    if (rc == 0 && n > 0) {
-        char last[24], now[UTC_ISO_LEN];
-        snprintf(last, sizeof last, "%lld", (long long)evs[n - 1].id);
-        utc_now_iso(now);
-        const char *p[] = {last, now};
-        rc = db_execp(db, SQL_CURSOR_SET, 2, p, NULL, err);
-    }
-    if (rc == 0)
-        rc = db_commit(db, err);
+    if (rc == 0 && n > 0)
+        rc = commit_batch(db, cursor, evs[n - 1].id, &b, &added, err);
     ev_clear(evs, n);
-    if (rc != 0) {
-        db_rollback(db);
+    batch_clear(&b);
+    if (rc != 0)
         return rc;
-    }
     if (queued != NULL)
-        *queued = total;
+        *queued = added;
     return (int)n;
 }
 
@@ -575,10 +456,12 @@ static int parse_days(const char *list, int64_t *days, int max)
     return n;
 }
 
-/* Queues tmpl for every unpaid invoice due in (from, to] made before made_before. */
-static int notices(struct db *db, const char *tmpl, const char *key_prefix, int64_t days,
-                   int64_t from, int64_t to, int64_t made_before, bool dry_run, FILE *plan,
-                   int *count, struct lumi_err *err)
+/* Adds tmpl to b for every unpaid invoice due in (from, to] made before
+ * made_before that has not had this notice yet (b NULL: a dry run, counted
+ * only); plan gets a line for each. */
+static int notices(struct db *db, struct batch *b, const char *tmpl, const char *key_prefix,
+                   int64_t from, int64_t to, int64_t made_before, FILE *plan, int *count,
+                   struct lumi_err *err)
 {
     char f[UTC_ISO_LEN], t[UTC_ISO_LEN], mb[UTC_ISO_LEN], key[64], addr[600];
     int64_t *ids = NULL;
@@ -608,32 +491,25 @@ static int notices(struct db *db, const char *tmpl, const char *key_prefix, int6
     }
     db_finalize(st);
     for (size_t i = 0; rc >= 0 && i < n; i++) {
-        int64_t client_id = 0;
-        json_t *data = base_data();
-        if (data == NULL) {
-            rc = err_set(err, LUMI_ENOMEM, "out of memory");
-            break;
-        }
+        int64_t client_id = 0, seen = 0;
         snprintf(key, sizeof key, "%s:%lld", key_prefix, (long long)ids[i]);
-        jsonx_set_int(data, "days", days);
-        rc = add_invoice(db, data, ids[i], &client_id, err);
-        if (rc == 0)
-            rc = add_client(db, data, client_id, addr, sizeof addr, err);
-        if (rc == 0 && plan != NULL)
-            fprintf(plan, "%s invoice %s to %s\n", tmpl,
-                    json_string_value(json_object_get(json_object_get(data, "invoice"), "number")),
-                    json_string_value(json_object_get(json_object_get(data, "client"), "email")));
-        if (rc == 0 && dry_run)
+        const char *kp[] = {key, tmpl};
+        rc = db_query_int64(db, SQL_NOTICE_SEEN, 2, kp, &seen, err);
+        if (rc < 0 || seen > 0)
+            continue;
+        rc = client_of(db, "invoice", ids[i], &client_id, addr, sizeof addr, err);
+        if (rc < 0)
+            break;
+        if (plan != NULL)
+            fprintf(plan, "%s %s for invoice %lld to %s\n", b != NULL ? "queued" : "would queue",
+                    tmpl, (long long)ids[i], addr);
+        if (b == NULL) {
             (*count)++;
-        else if (rc == 0) {
-            struct msg m = {key, tmpl, "invoice", ids[i], client_id};
-            rc = queue(db, &m, addr, data, err);
-            if (rc > 0) {
-                *count += rc;
-                rc = 0;
-            }
+            continue;
         }
-        json_decref(data);
+        struct msg m = {key, tmpl, "invoice", ids[i], client_id};
+        rc = queue(b, &m, addr, err);
+        rc = rc > 0 ? 0 : rc;
     }
     free(ids);
     return rc < 0 ? rc : 0;
@@ -644,15 +520,14 @@ int notify_reminders(struct db *db, int64_t now, bool dry_run, FILE *plan, int *
 {
     char list[64];
     int64_t days[OVERDUE_DAYS_MAX], before = 0;
+    struct batch b = {0}, *bp = dry_run ? NULL : &b;
     int count = 0;
     *queued = 0;
-    int rc = db_begin(db, err);
-    if (rc != 0)
-        return rc;
-    rc = settings_reg_int(db, "mail.reminder_days_before", &before, err);
+    /* Find and render with no transaction open; the inserts are one short one. */
+    int rc = settings_reg_int(db, "mail.reminder_days_before", &before, err);
     if (rc == 0 && before > 0 && enabled(db, "invoice_reminder"))
-        rc = notices(db, "invoice_reminder", "reminder", before, now, now + before * DAY_S,
-                     now - DAY_S, dry_run, plan, &count, err);
+        rc = notices(db, bp, "invoice_reminder", "reminder", now, now + before * DAY_S,
+                     now - DAY_S, plan, &count, err);
     if (rc == 0)
         rc = settings_reg_text(db, "mail.overdue_notice_days", list, sizeof list, err);
     int nd = rc == 0 ? parse_days(list, days, OVERDUE_DAYS_MAX) : 0;
@@ -660,14 +535,23 @@ int notify_reminders(struct db *db, int64_t now, bool dry_run, FILE *plan, int *
         char prefix[24];
         snprintf(prefix, sizeof prefix, "overdue%lld", (long long)days[i]);
         /* due in (now - d - grace, now - d]: the notice's day came within the grace. */
-        rc = notices(db, "invoice_overdue", prefix, days[i],
-                     now - (days[i] + LATE_GRACE_DAYS) * DAY_S, now - days[i] * DAY_S, now,
-                     dry_run, plan, &count, err);
+        rc = notices(db, bp, "invoice_overdue", prefix,
+                     now - (days[i] + LATE_GRACE_DAYS) * DAY_S, now - days[i] * DAY_S, now, plan,
+                     &count, err);
     }
-    if (rc == 0 && !dry_run)
-        rc = db_commit(db, err);
-    if (rc != 0 || dry_run)
-        db_rollback(db);
+    if (rc == 0 && !dry_run && b.n > 0) {
+        rc = db_begin(db, err);
+        int added = rc == 0 ? batch_write(db, &b, err) : rc;
+        if (added >= 0)
+            rc = db_commit(db, err);
+        else
+            rc = added;
+        if (rc != 0)
+            db_rollback(db);
+        else
+            count = added;
+    }
+    batch_clear(&b);
     if (rc == 0)
         *queued = count;
     return rc;

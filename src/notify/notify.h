@@ -8,7 +8,8 @@
  * chain's lock, held until commit). So the audit trail is the record of
  * domain events: notify_pump reads the rows after the cursor `mail` of
  * `event_cursors`, queues the messages they cause into the outbox and moves
- * the cursor — all in one transaction. A rolled-back change left no audit
+ * the cursor — all in one transaction (the messages are rendered later, when
+ * they are first sent: notify_render). A rolled-back change left no audit
  * row, so it mails nothing; a committed one cannot be skipped, and the
  * outbox's unique key (event "audit:<id>", recipient, template) makes a
  * second pass over the same rows queue nothing.
@@ -31,8 +32,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "core/err.h"
 #include "db/db.h"
+#include "mail/outbox.h"
+#include "mail/render.h"
 
 /**
  * Reads up to max_rows audit rows after the mail cursor and queues what they
@@ -55,5 +60,27 @@ int notify_pump(struct db *db, int max_rows, int *queued, struct lumi_err *err);
  */
 int notify_reminders(struct db *db, int64_t now, bool dry_run, FILE *plan, int *queued,
                      struct lumi_err *err);
+
+/**
+ * Renders a queued message as it would be sent now: event_key says what it
+ * is about ("audit:ID": that audit row's details and the invoice or service
+ * it names with its client; "reminder:INV" / "overdueD:INV": the invoice, its
+ * client and D days; anything else: only the base values), tmpl which
+ * templates. 0 with out filled (mail_rendered_clear), LUMI_ENOTFOUND (what
+ * it is about is gone), LUMI_EINVAL (a template does not render), or a
+ * database error.
+ */
+int notify_render(struct db *db, const char *event_key, const char *tmpl,
+                  struct mail_rendered *out, struct lumi_err *err);
+
+/**
+ * One message as outbox_get answers it, plus "rendered": whether it was sent
+ * (or tried) with this content; one not rendered yet is rendered now for
+ * viewing (nothing is stored), or carries "render_error". NULL with err.
+ */
+json_t *notify_email_view(struct db *db, int64_t id, struct lumi_err *err);
+
+/** notify_render for a claimed message (a mail_compose_fn of mail/sender.h). */
+int notify_compose(struct db *db, struct outbox_msg *m, struct lumi_err *err);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "billing/listing.h"
 #include "mail/outbox.h"
+#include "notify/notify.h"
 #include "web/auth.h"
 #include "web/routes.h"
 
@@ -48,7 +49,7 @@ void h_emails_get(struct web_req *req, struct web_resp *resp)
     int64_t id = id_or_404(req, resp);
     if (id <= 0)
         return;
-    json_t *m = outbox_get(req->db, id, &err);
+    json_t *m = notify_email_view(req->db, id, &err);
     if (m == NULL)
         web_reply_err(resp, &err);
     else

@@ -17,6 +17,7 @@
 #include "core/json.h"
 #include "core/str.h"
 #include "mail/outbox.h"
+#include "notify/notify.h"
 #include "web/page.h"
 #include "web/pages_emails.h"
 
@@ -106,7 +107,7 @@ void p_email_detail(struct web_req *req, struct web_resp *resp)
     int64_t id = page_id_or_404(req, resp, &ctx, "message not found");
     if (id <= 0)
         return;
-    json_t *m = outbox_get(req->db, id, &err);
+    json_t *m = notify_email_view(req->db, id, &err);
     if (m == NULL) {
         page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
         return;
@@ -131,7 +132,7 @@ void p_email_html(struct web_req *req, struct web_resp *resp)
     int64_t id = page_id_or_404(req, resp, &ctx, "message not found");
     if (id <= 0)
         return;
-    json_t *m = outbox_get(req->db, id, &err);
+    json_t *m = notify_email_view(req->db, id, &err);
     if (m == NULL) {
         page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
         return;

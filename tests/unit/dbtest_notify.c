@@ -27,6 +27,7 @@
 #include "core/str.h"
 #include "core/utc.h"
 #include "mail/outbox.h"
+#include "mail/sender.h"
 #include "notify/notify.h"
 #include "support/testdb.h"
 
@@ -135,7 +136,25 @@ static int64_t count_of(struct fixture *f, const char *tmpl)
     return testdb_int64f(f->db, "SELECT COUNT(*) FROM emails WHERE template = '%s'", tmpl);
 }
 
-/* The newest message of tmpl as JSON (outbox_get), or fails. */
+static const char *s_of_early(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s != NULL ? s : "";
+}
+
+/* The newest message of tmpl as notify_email_view answers it, whatever it says. */
+static json_t *newest_raw(struct fixture *f, const char *tmpl)
+{
+    struct lumi_err err;
+    int64_t id =
+        testdb_int64f(f->db, "SELECT COALESCE(MAX(id), 0) FROM emails WHERE template = '%s'", tmpl);
+    json_t *m = id > 0 ? notify_email_view(f->db, id, &err) : NULL;
+    if (m == NULL)
+        fail_msg("no %s message to view", tmpl);
+    return m;
+}
+
+/* The newest message of tmpl as an admin sees it (rendered as it would be sent), or fails. */
 static json_t *newest(struct fixture *f, const char *tmpl)
 {
     struct lumi_err err;
@@ -143,9 +162,11 @@ static json_t *newest(struct fixture *f, const char *tmpl)
         testdb_int64f(f->db, "SELECT COALESCE(MAX(id), 0) FROM emails WHERE template = '%s'", tmpl);
     if (id == 0)
         fail_msg("no %s message queued", tmpl);
-    json_t *m = outbox_get(f->db, id, &err);
+    json_t *m = notify_email_view(f->db, id, &err);
     if (m == NULL)
-        fail_msg("outbox_get: %s", err.msg);
+        fail_msg("notify_email_view: %s", err.msg);
+    if (json_object_get(m, "render_error") != NULL)
+        fail_msg("%s does not render: %s", tmpl, s_of_early(m, "render_error"));
     return m;
 }
 
@@ -220,6 +241,21 @@ static void invoice_created_mails_the_client_once_with_escaped_values(void **sta
     json_decref(m);
     assert_true(testdb_int64(f->db, "SELECT last_id FROM event_cursors WHERE name = 'mail'") ==
                 testdb_int64(f->db, "SELECT MAX(id) FROM audit_log"));
+}
+
+static void a_large_batch_queues_every_message_intact(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err;
+    int queued = 0;
+    for (int i = 0; i < 150; i++)
+        add_invoice(f);
+    assert_int_equal(notify_pump(f->db, 500, &queued, &err), 150);
+    assert_int_equal(queued, 150);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM emails WHERE rcpt = 'ada@example.com'"
+                                    " AND to_addr LIKE '%<ada@example.com>'"
+                                    " AND event_key LIKE 'audit:%'") == 150);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(DISTINCT event_key) FROM emails") == 150);
 }
 
 static void a_rolled_back_payment_mails_nothing(void **state)
@@ -506,11 +542,49 @@ static void a_template_directory_overrides_the_built_in_one(void **state)
     testdb_config_load();
 }
 
+static void a_message_that_cannot_be_written_fails_visibly(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err;
+    char dir[] = "/tmp/lumi-mail-bad-XXXXXX", path[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/invoice_created.txt", dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("Hello {{{client.email}}}, no subject line here\n", fp);
+    fclose(fp);
+    setenv("LUMI_MAIL_TEMPLATES", dir, 1);
+    setenv("SMTP_HOST", "127.0.0.1", 1);
+    setenv("SMTP_PORT", "1", 1); /* never reached: the message fails before it is sent */
+    setenv("SMTP_TLS", "none", 1);
+    testdb_config_load();
+    add_invoice(f);
+    pump(f);
+    json_t *m = newest_raw(f, "invoice_created");
+    contains(s_of(m, "render_error"), "must start with a \"Subject:\" line");
+    json_decref(m);
+    struct mail_sender *s = mail_sender_new(&err);
+    assert_non_null(s);
+    assert_int_equal(mail_sender_drain(s, f->db, "t:1:mail", 10, notify_compose, &err), 1);
+    mail_sender_free(s);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM emails WHERE status = 'failed' AND "
+                                    "last_error LIKE '%Subject:%' AND attempts = 1") == 1);
+    unlink(path);
+    rmdir(dir);
+    unsetenv("LUMI_MAIL_TEMPLATES");
+    unsetenv("SMTP_HOST");
+    unsetenv("SMTP_PORT");
+    unsetenv("SMTP_TLS");
+    testdb_config_load();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(invoice_created_mails_the_client_once_with_escaped_values,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(a_large_batch_queues_every_message_intact, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_rolled_back_payment_mails_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(refunds_and_disputes_reach_client_and_admins, setup,
                                         teardown),
@@ -524,6 +598,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(resend_requeues_with_the_right_message_id, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_template_directory_overrides_the_built_in_one, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_message_that_cannot_be_written_fails_visibly, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
