@@ -464,7 +464,7 @@ static const char m0010_mail[] =
     "  body_text TEXT,"
     "  body_html TEXT,"
     "  attachments TEXT NOT NULL DEFAULT '[]',"   /* what to attach at send time */
-    "  message_id TEXT NOT NULL UNIQUE,"
+    "  message_id TEXT NOT NULL,"                 /* 128 random bits: unique without an index */
     "  status TEXT NOT NULL CHECK (status = 'queued' OR status = 'sending' OR status = 'sent'"
     "    OR status = 'failed' OR status = 'skipped'),"
     "  attempts INTEGER NOT NULL DEFAULT 0,"
@@ -482,7 +482,6 @@ static const char m0010_mail[] =
     "CREATE INDEX emails_due ON emails (status, next_attempt_at);"
     "CREATE INDEX emails_status_id ON emails (status, id);"
     "CREATE INDEX emails_rcpt ON emails (rcpt, id);"
-    "CREATE INDEX emails_client ON emails (client_id, id);"
     "CREATE TABLE event_cursors ("
     "  name TEXT PRIMARY KEY,"
     "  last_id BIGINT NOT NULL,"

@@ -30,11 +30,12 @@
 
 static const char *const STATUSES[] = {"queued", "sending", "sent", "failed", "skipped", NULL};
 
+/* $14: the status it is born with (queued, or skipped without an SMTP server), $15 why. */
 static const char SQL_ENQUEUE[] =
     "INSERT INTO emails (event_key, template, to_addr, rcpt, client_id, entity, entity_id,"
     " subject, body_text, body_html, message_id, status, attempts, max_attempts,"
-    " next_attempt_at, created_at, updated_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', 0, $12, $13, $13, $13)"
+    " next_attempt_at, created_at, updated_at, last_error)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, 0, $12, $13, $13, $13, $15)"
     " ON CONFLICT (event_key, rcpt, template) DO NOTHING";
 
 /* $1 = now. Kept identical in the pick and the take. */
@@ -161,12 +162,14 @@ int outbox_enqueue(struct db *db, const struct outbox_new *m, struct lumi_err *e
     snprintf(client, sizeof client, "%lld", (long long)m->client_id);
     snprintf(entity_id, sizeof entity_id, "%lld", (long long)m->entity_id);
     snprintf(maxa, sizeof maxa, "%d", OUTBOX_MAX_ATTEMPTS);
+    /* Without an SMTP server a message is born skipped: recorded, never claimed. */
+    bool smtp = config_has("SMTP_HOST");
     const char *p[] = {m->event_key, m->tmpl, m->to, rcpt,
                        m->client_id > 0 ? client : NULL, m->entity,
                        m->entity_id > 0 ? entity_id : NULL, m->subject, m->text, m->html, mid,
-                       maxa, now};
+                       maxa, now, smtp ? "queued" : "skipped", smtp ? NULL : OUTBOX_SKIPPED};
     int64_t changes = 0;
-    int rc = db_execp(db, SQL_ENQUEUE, 13, p, &changes, err);
+    int rc = db_execp(db, SQL_ENQUEUE, 15, p, &changes, err);
     return rc < 0 ? rc : changes > 0 ? 1 : 0;
 }
 

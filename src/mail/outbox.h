@@ -31,6 +31,7 @@
 #include "db/db.h"
 
 #define OUTBOX_MAX_ATTEMPTS 10 /* transient failures before a message fails for good */
+#define OUTBOX_SKIPPED "SMTP_HOST is not set: recorded, not sent"
 
 /** A message to queue. Strings are borrowed. */
 struct outbox_new {
@@ -46,8 +47,9 @@ struct outbox_new {
 };
 
 /**
- * Queues m, due now (inside the caller's transaction when it has one). The
- * Message-ID is made here, on the host of LUMI_BASE_URL. Returns 1 when
+ * Queues m, due now (inside the caller's transaction when it has one); when
+ * SMTP_HOST is not set it is recorded as skipped instead. The Message-ID is
+ * made here, on the host of LUMI_BASE_URL. Returns 1 when
  * queued, 0 when the same (event_key, recipient, template) is already there,
  * LUMI_EINVAL when m->to is not an address, or another negative code.
  */

@@ -22,7 +22,6 @@
 #include "mail/smtp.h"
 
 #define FROM_MAX 320
-#define SKIPPED "SMTP_HOST is not set: recorded, not sent"
 
 struct mail_sender {
     struct smtp_config cfg;
@@ -188,7 +187,7 @@ int mail_sender_drain(struct mail_sender *s, struct db *db, const char *worker_i
 {
     int handled = 0;
     if (!s->configured) /* one statement for the lot, not a claim per message */
-        return outbox_skip_due(db, SKIPPED, utc_now(), max, err);
+        return outbox_skip_due(db, OUTBOX_SKIPPED, utc_now(), max, err);
     while (handled < max) {
         struct outbox_msg m;
         int rc = outbox_claim(db, worker_id, utc_now(), &m, err);

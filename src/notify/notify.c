@@ -247,6 +247,8 @@ static const struct rule RULES[] = {
 };
 static const struct rule JOB_FAILED = {"SERVICE_*_FAILED", "admin_job_failed", TO_ADMINS};
 
+#define RULES_MAX (sizeof RULES / sizeof RULES[0] + 1)
+
 static const struct rule *rule_for(const char *action)
 {
     for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++)
@@ -339,8 +341,9 @@ static int read_rows(struct db *db, int64_t after, int max, struct audit_ev **ou
         const char *eid = db_col_text(st, 3);
         if (eid == NULL || str_to_i64z(eid, 0, INT64_MAX, &e->entity_id) != 0)
             e->entity_id = 0;
-        /* Only rows that may mail need their details parsed. */
-        if (rule_for(e->action) != NULL && details != NULL)
+        /* Only the rows whose details decide whether they mail are parsed. */
+        if (details != NULL &&
+            (str_eq(e->action, "INVOICE_CREATED") || str_eq(e->action, "PAYMENT_DISPUTED")))
             e->details = jsonx_parse(details, strlen(details), 32, NULL);
     }
     db_finalize(st);
@@ -405,9 +408,21 @@ int notify_pump(struct db *db, int max_rows, int *queued, struct lumi_err *err)
     int rc = db_query_int64(db, SQL_CURSOR_SQLITE, 0, NULL, &cursor, err);
     if (rc == 0)
         rc = read_rows(db, cursor, max_rows, &evs, &n, err);
+    const struct rule *known[RULES_MAX];
+    bool on[RULES_MAX];
+    size_t nknown = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const struct rule *r = rule_for(evs[i].action);
-        if (r == NULL || !wanted(r, &evs[i]) || nothing_to_pay(&evs[i]) || !enabled(db, r->tmpl))
+        if (r == NULL || !wanted(r, &evs[i]) || nothing_to_pay(&evs[i]))
+            continue;
+        size_t k = 0; /* each switch read once a pass, not once an event */
+        while (k < nknown && known[k] != r)
+            k++;
+        if (k == nknown && nknown < RULES_MAX) {
+            known[nknown] = r;
+            on[nknown++] = enabled(db, r->tmpl);
+        }
+        if (k < nknown && !on[k])
             continue;
         int q = handle(db, &b, r, &evs[i], err);
         if (q < 0)

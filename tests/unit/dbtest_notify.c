@@ -47,6 +47,11 @@ static int setup(void **state)
     setenv("LUMI_BASE_URL", "https://billing.example.com", 1);
     setenv("SMTP_FROM", "Acme Hosting <billing@acme.example>", 1);
     unsetenv("LUMI_MAIL_TEMPLATES");
+    /* A server that is configured but never reached here: messages are queued, not
+     * born skipped. */
+    setenv("SMTP_HOST", "127.0.0.1", 1);
+    setenv("SMTP_PORT", "1", 1);
+    setenv("SMTP_TLS", "none", 1);
     f->db = testdb_start(&f->url);
     f->client = testdb_add_client(f->db, "ada@example.com");
     testdb_exec(f->db, "UPDATE users SET first_name = '<script>alert(1)</script>',"
@@ -553,10 +558,7 @@ static void a_message_that_cannot_be_written_fails_visibly(void **state)
     assert_non_null(fp);
     fputs("Hello {{{client.email}}}, no subject line here\n", fp);
     fclose(fp);
-    setenv("LUMI_MAIL_TEMPLATES", dir, 1);
-    setenv("SMTP_HOST", "127.0.0.1", 1);
-    setenv("SMTP_PORT", "1", 1); /* never reached: the message fails before it is sent */
-    setenv("SMTP_TLS", "none", 1);
+    setenv("LUMI_MAIL_TEMPLATES", dir, 1); /* SMTP port 1 is never reached: it fails first */
     testdb_config_load();
     add_invoice(f);
     pump(f);
@@ -572,9 +574,19 @@ static void a_message_that_cannot_be_written_fails_visibly(void **state)
     unlink(path);
     rmdir(dir);
     unsetenv("LUMI_MAIL_TEMPLATES");
+    testdb_config_load();
+}
+
+static void without_an_smtp_server_messages_are_born_skipped(void **state)
+{
+    struct fixture *f = *state;
     unsetenv("SMTP_HOST");
-    unsetenv("SMTP_PORT");
-    unsetenv("SMTP_TLS");
+    testdb_config_load();
+    add_invoice(f);
+    assert_int_equal(pump(f), 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM emails WHERE status = 'skipped' AND "
+                                    "last_error LIKE 'SMTP_HOST is not set%'") == 1);
+    setenv("SMTP_HOST", "127.0.0.1", 1);
     testdb_config_load();
 }
 
@@ -600,6 +612,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_template_directory_overrides_the_built_in_one, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_message_that_cannot_be_written_fails_visibly, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(without_an_smtp_server_messages_are_born_skipped, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
