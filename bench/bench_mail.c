@@ -4,12 +4,14 @@
  * Builds a SQLite database in a temporary directory with one client and N
  * invoices (default 10,000), each with its INVOICE_CREATED audit row, and
  * measures:
- *   1. the consumer: notify_pump over those N audit rows, rendering and
- *      queueing N invoice_created messages (µs per event) — the work mail adds
- *      to the database behind every domain event. Nothing is added to the
- *      event's own transaction (the webhook path writes no mail row; see
- *      bench_webhooks, whose `lumi serve` runs the mail thread);
- *   2. the sender: the N queued messages drained over SMTP (one reused
+ *   1. the consumer: notify_pump over those N audit rows, queueing N
+ *      invoice_created messages (µs per event) — the work mail adds behind
+ *      every domain event. Nothing is added to the event's own transaction
+ *      (the webhook path writes no mail row): this is paid by the mail
+ *      thread, off the path, on the same cores (bench_webhooks runs a
+ *      `lumi serve` with its mail thread on);
+ *   2. the sender: the N queued messages rendered (at their first claim)
+ *      and drained over SMTP (one reused
  *      connection, as the mail thread does) to a local aiosmtpd sink
  *      (tests/smtp_sink.py --light: it reads only the headers, so that
  *      Python's full MIME parse is not what is measured; the sink is still
@@ -17,7 +19,7 @@
  *      sink holds N messages under N distinct Message-IDs and the outbox has
  *      N rows `sent`.
  *
- * Usage: bench_mail [--messages N]
+ * Usage: bench_mail [--messages N]   (BENCH_MAIL_CONSUMER_ONLY=1: stop after step 1)
  * Needs Debian's python3-aiosmtpd (scripts/setup.sh --test) and
  * LUMI_SOURCE_DIR (default: the source tree this binary was built from).
  */
@@ -152,11 +154,12 @@ static void run(void **state)
     int stored = smtpsink_count(sink);
     printf("bench_mail: %d invoices seeded in %.1f s (SQLite, one client)\n", messages,
            secs(seeded));
-    printf("consumer:   %d audit rows -> %d messages rendered and queued in %.2f s: %.0f us per "
-           "event, %.0f events/s\n",
+    printf("consumer:   %d audit rows -> %d messages queued in %.2f s: %.0f us per event, %.0f "
+           "events/s (off the webhook path: the event's transaction writes no mail row)\n",
            messages, total, secs(pumped), (double)pumped * 1000.0 / messages,
            messages / (secs(pumped) > 0 ? secs(pumped) : 0.001));
-    printf("sender:     %d messages drained to the aiosmtpd sink in %.2f s: %.0f messages/s\n",
+    printf("sender:     %d messages rendered and sent to the aiosmtpd sink in %.2f s: %.0f "
+           "messages/s\n",
            sent, secs(drained), sent / (secs(drained) > 0 ? secs(drained) : 0.001));
     printf("check:      %s outbox rows sent %" PRId64 "/%d, distinct Message-IDs %" PRId64
            ", sink stored %d\n",
