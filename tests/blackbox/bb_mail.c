@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "core/str.h"
 #include "fakes/fake_pterodactyl.h"
@@ -454,6 +455,48 @@ static void a_kill_while_sending_loses_nothing_and_sends_nothing_twice(void **st
     assert_true(ids >= 2);
 }
 
+static void lumi_cron_twice_sends_each_reminder_once(void **state)
+{
+    (void)state;
+    int from = smtpsink_count(C->sink);
+    int64_t inv = new_invoice("Reminded");
+    /* made long ago, due in two days: a reminder is due (mail.reminder_days_before 3) */
+    struct db *db = bb_db();
+    struct lumi_err err;
+    char due[32];
+    time_t t = time(NULL) + 2 * 86400;
+    strftime(due, sizeof due, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, inv);
+    const char *p[] = {due, id};
+    assert_int_equal(db_execp(db,
+                              "UPDATE invoices SET created_at = '2000-01-01T00:00:00Z',"
+                              " due_date = $1 WHERE id = CAST($2 AS BIGINT)",
+                              2, p, NULL, &err),
+                     0);
+    struct lumi_run_result r;
+    const char *dry[] = {"cron", "--dry-run", NULL};
+    bb_run_out(dry, NULL, &r);
+    contains(buf_cstr(&r.out), "would queue invoice_reminder for invoice");
+    lumi_run_result_free(&r);
+    const char *cron[] = {"cron", NULL};
+    for (int i = 0; i < 2; i++) {
+        bb_run_out(cron, NULL, &r);
+        if (i == 0)
+            contains(buf_cstr(&r.out), "queued invoice_reminder for invoice");
+        else
+            lacks(buf_cstr(&r.out), "invoice_reminder");
+        lumi_run_result_free(&r);
+    }
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM emails WHERE template = 'invoice_reminder'"
+                              " AND entity_id = '%" PRId64 "'",
+                              inv),
+                     1);
+    json_t *m = arrived(&from, "Reminder: invoice");
+    assert_client_message(m);
+    json_decref(m);
+}
+
 static void the_smtp_password_is_never_shown(void **state)
 {
     (void)state;
@@ -544,6 +587,7 @@ int main(void)
         cmocka_unit_test(a_kill_while_sending_loses_nothing_and_sends_nothing_twice),
         cmocka_unit_test(lumi_mail_test_prints_the_servers_answer),
         cmocka_unit_test(without_smtp_host_mail_is_recorded_not_sent),
+        cmocka_unit_test(lumi_cron_twice_sends_each_reminder_once),
         cmocka_unit_test(the_smtp_password_is_never_shown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
