@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc != LUMI_EINVAL || err.msg[0] == '\0')
             abort();
         if (strchr(in, ',') == NULL && strlen(in) == size && in[0] != '\0' &&
-            strspn(in, " ") != size && mail_addr_list_check(in, &err) == 0)
+            strspn(in, " \t") != size && mail_addr_list_check(in, &err) == 0)
             abort(); /* one entry, refused alone, accepted in a list */
         return 0;
     }

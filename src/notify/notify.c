@@ -34,10 +34,10 @@ static const char SQL_ROWS[] = "SELECT id, action, entity, entity_id, details FR
 
 static const char SQL_CLIENT_OF_INVOICE[] =
     "SELECT u.id, u.email, u.first_name, u.last_name FROM invoices i"
-    " JOIN users u ON u.id = i.client_id WHERE i.id = $1";
+    " JOIN users u ON u.id = i.client_id WHERE i.id = $1 AND u.role = 'client'";
 static const char SQL_CLIENT_OF_SERVICE[] =
     "SELECT u.id, u.email, u.first_name, u.last_name FROM services s"
-    " JOIN users u ON u.id = s.client_id WHERE s.id = $1";
+    " JOIN users u ON u.id = s.client_id WHERE s.id = $1 AND u.role = 'client'";
 static const char SQL_NOTICE_SEEN[] =
     "SELECT COUNT(*) FROM emails WHERE event_key = $1 AND template = $2";
 
