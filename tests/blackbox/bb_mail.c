@@ -474,20 +474,19 @@ static void lumi_cron_twice_sends_each_reminder_once(void **state)
                               " due_date = $1 WHERE id = CAST($2 AS BIGINT)",
                               2, p, NULL, &err),
                      0);
+    /* The mail thread of the running server looks for due notices too (at its
+     * start and every ten minutes): whoever comes first queues it, nobody again. */
     struct lumi_run_result r;
-    const char *dry[] = {"cron", "--dry-run", NULL};
-    bb_run_out(dry, NULL, &r);
-    contains(buf_cstr(&r.out), "would queue invoice_reminder for invoice");
-    lumi_run_result_free(&r);
     const char *cron[] = {"cron", NULL};
+    char line[96];
+    snprintf(line, sizeof line, "queued invoice_reminder for invoice %" PRId64 " ", inv);
+    size_t queued = 0;
     for (int i = 0; i < 2; i++) {
         bb_run_out(cron, NULL, &r);
-        if (i == 0)
-            contains(buf_cstr(&r.out), "queued invoice_reminder for invoice");
-        else
-            lacks(buf_cstr(&r.out), "invoice_reminder");
+        queued += browse_count(buf_cstr(&r.out), line);
         lumi_run_result_free(&r);
     }
+    assert_true(queued <= 1);
     assert_int_equal(bb_count("SELECT COUNT(*) FROM emails WHERE template = 'invoice_reminder'"
                               " AND entity_id = '%" PRId64 "'",
                               inv),
