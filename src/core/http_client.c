@@ -377,9 +377,9 @@ static CURLcode setup(CURL *c, const struct hc_request *req, struct transfer *t,
     return rc;
 }
 
-static bool is_tls_error(CURLcode rc)
+bool hc_is_tls_error(int curl_code)
 {
-    switch (rc) {
+    switch ((CURLcode)curl_code) {
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_ENGINE_NOTFOUND:
     case CURLE_SSL_ENGINE_SETFAILED:
@@ -453,7 +453,7 @@ static int transfer_error(CURL *c, CURLcode rc, const struct hc_request *req, st
     if (rc == CURLE_PEER_FAILED_VERIFICATION)
         return hc_fail(err, HC_CONNECTION, "TLS certificate of %s could not be verified: %s",
                        t->host, msg);
-    if (is_tls_error(rc) && !t->sending)
+    if (hc_is_tls_error(rc) && !t->sending)
         return hc_fail(err, HC_CONNECTION, "TLS connection to %s failed: %s", t->where, msg);
     if (rc == CURLE_OPERATION_TIMEDOUT && !t->sending)
         return hc_fail(err, HC_CONNECTION, "could not connect to %s within %ld ms", t->where,
@@ -469,7 +469,7 @@ static int transfer_error(CURL *c, CURLcode rc, const struct hc_request *req, st
         hc_fail(err, HC_BAD_RESPONSE, "%s sent an answer that is not HTTP" MAYBE_PROCESSED,
                 t->host);
     else if (rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
-             rc == CURLE_PARTIAL_FILE || is_tls_error(rc))
+             rc == CURLE_PARTIAL_FILE || hc_is_tls_error(rc))
         hc_fail(err, HC_TIMEOUT, "the connection to %s closed before an answer" MAYBE_PROCESSED,
                 t->host);
     else

@@ -100,4 +100,8 @@ int hc_classify(const struct hc_response *res, const char *what, struct hc_error
 /** Percent-encodes s for a URL path segment or query value into out (appended). */
 int hc_url_escape(struct buf *out, const char *s);
 
+/** True when a libcurl result code (a CURLcode) is a TLS failure: handshake, certificate,
+ *  CA file, pinning. Shared by the HTTP and the SMTP client. */
+bool hc_is_tls_error(int curl_code);
+
 #endif

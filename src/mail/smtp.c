@@ -36,6 +36,7 @@
 #include <strings.h>
 
 #include "core/config.h"
+#include "core/http_client.h"
 #include "core/str.h"
 #include "mail/mime.h"
 
@@ -322,29 +323,6 @@ void smtp_close(struct smtp_conn *c)
 
 /* ---- smtp_send ---- */
 
-static bool is_tls_error(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_SSL_ENGINE_NOTFOUND:
-    case CURLE_SSL_ENGINE_SETFAILED:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_ENGINE_INITFAILED:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_SHUTDOWN_FAILED:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_CLIENTCERT:
-        return true;
-    default:
-        return false;
-    }
-}
-
 static const char *stage_name(enum stage s, bool body_done)
 {
     switch (s) {
@@ -393,7 +371,7 @@ static int failure(struct smtp_conn *c, CURLcode rc, struct smtp_result *res, st
                        "SMTP server %s does not offer STARTTLS (with SMTP_TLS=starttls it must; "
                        "port 465 wants SMTP_TLS=tls)",
                        c->where);
-    } else if (is_tls_error(rc)) {
+    } else if (hc_is_tls_error(rc)) {
         code = err_set(err, LUMI_EIO, "TLS with SMTP server %s failed: %s", c->where, curl_msg);
     } else if (rc == CURLE_LOGIN_DENIED || (replied && is_auth_code(c->code))) {
         if (c->user[0] != '\0')

@@ -1,20 +1,19 @@
 /*
  * mailer.c — the mail thread (see mailer.h).
  *
- * Threading: the stop flag and the condition variable are guarded by one
- * mutex; the connection, the sender and the clocks belong to the thread.
+ * Threading: the stop request (core/stop.h) is the only shared state; the
+ * connection, the sender and the clocks belong to the thread.
  */
 #include "notify/mailer.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/stop.h"
 #include "core/str.h"
 #include "core/utc.h"
 #include "db/db.h"
@@ -29,42 +28,12 @@
 struct mailer {
     struct db *db;
     struct mail_sender *sender;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool stopping;
+    struct stop_flag stop;
     pthread_t tid;
     bool started;
     int poll_ms;
     char worker_id[96];
 };
-
-/* Waits up to ms or until stop; true when stopping. */
-static bool wait_ms(struct mailer *m, int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&m->mu);
-    while (!m->stopping)
-        if (pthread_cond_timedwait(&m->cv, &m->mu, &ts) == ETIMEDOUT)
-            break;
-    bool stopping = m->stopping;
-    pthread_mutex_unlock(&m->mu);
-    return stopping;
-}
-
-static bool is_stopping(struct mailer *m)
-{
-    pthread_mutex_lock(&m->mu);
-    bool s = m->stopping;
-    pthread_mutex_unlock(&m->mu);
-    return s;
-}
 
 /* One round: pump, dated notices when due, drain. Returns work done, or < 0. */
 static int round_once(struct mailer *m, int64_t *next_reminders_ms, struct lumi_err *err)
@@ -72,7 +41,7 @@ static int round_once(struct mailer *m, int64_t *next_reminders_ms, struct lumi_
     int queued = 0, work = 0, rows;
     while ((rows = notify_pump(m->db, PUMP_ROWS, &queued, err)) > 0) {
         work += queued;
-        if (rows < PUMP_ROWS || is_stopping(m))
+        if (rows < PUMP_ROWS || stop_raised(&m->stop))
             break;
     }
     if (rows < 0)
@@ -99,15 +68,15 @@ static void *mailer_main(void *arg)
     int64_t next_reminders_ms = 0;
     char q[300];
     log_set_context("mailer");
-    while (!is_stopping(m)) {
+    while (!stop_raised(&m->stop)) {
         struct lumi_err err;
         err_clear(&err);
         int rc = round_once(m, &next_reminders_ms, &err);
         if (rc < 0) {
             log_error("mail.round_failed", "error=%s", log_quote(err.msg, q, sizeof q));
-            wait_ms(m, ERROR_PAUSE_MS);
+            stop_wait_ms(&m->stop, ERROR_PAUSE_MS);
         } else if (rc == 0) {
-            wait_ms(m, m->poll_ms);
+            stop_wait_ms(&m->stop, m->poll_ms);
         }
     }
     log_set_context(NULL);
@@ -117,17 +86,12 @@ static void *mailer_main(void *arg)
 struct mailer *mailer_start(const char *database_url, int poll_ms, struct lumi_err *err)
 {
     struct mailer *m = calloc(1, sizeof *m);
-    pthread_condattr_t ca;
     char host[48];
     if (m == NULL) {
         err_set(err, LUMI_ENOMEM, "out of memory starting the mailer");
         return NULL;
     }
-    pthread_mutex_init(&m->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&m->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    stop_init(&m->stop);
     m->poll_ms = poll_ms > 0 ? poll_ms : 500;
     if (gethostname(host, sizeof host) != 0 || host[0] == '\0')
         str_copy(host, "localhost", sizeof host);
@@ -163,15 +127,11 @@ void mailer_stop(struct mailer *m)
 {
     if (m == NULL)
         return;
-    pthread_mutex_lock(&m->mu);
-    m->stopping = true;
-    pthread_cond_broadcast(&m->cv);
-    pthread_mutex_unlock(&m->mu);
+    stop_raise(&m->stop);
     if (m->started)
         pthread_join(m->tid, NULL);
     mail_sender_free(m->sender);
     db_close(m->db);
-    pthread_cond_destroy(&m->cv);
-    pthread_mutex_destroy(&m->mu);
+    stop_destroy(&m->stop);
     free(m);
 }

@@ -16,8 +16,8 @@
  * counted), so a slow panel holds at most per_server threads and never makes
  * its jobs fail. The limit is per process, not global.
  *
- * Threading: the slot table, the stop flag and the condition variable are
- * guarded by one mutex; everything else is per thread. Waits use a monotonic
+ * Threading: the slot table is guarded by one mutex, the stop request is a
+ * core/stop.h flag; everything else is per thread. Waits use a monotonic
  * clock and are cut short by worker_stop, which lets running jobs finish.
  */
 #include "provisioning/worker.h"
@@ -32,6 +32,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/stop.h"
 #include "core/str.h"
 #include "core/utc.h"
 #include "provisioning/automation.h"
@@ -68,9 +69,8 @@ struct job_thread {
 struct worker {
     struct worker_config cfg;
     char *database_url;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool stopping;
+    pthread_mutex_t mu; /* guards the slot table */
+    struct stop_flag stop;
     struct slot *slots; /* one per thread at most: a thread holds one slot at a time */
     int nslots;
     struct job_thread *threads;
@@ -83,34 +83,15 @@ struct worker {
 
 /* --- waiting --------------------------------------------------------------- */
 
-/* Waits up to ms or until stop; returns true when stopping. Called with w->mu unlocked. */
+/* Waits up to ms or until stop; returns true when stopping. */
 static bool wait_ms(struct worker *w, int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&w->mu);
-    while (!w->stopping) {
-        int rc = pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-        if (rc == ETIMEDOUT)
-            break;
-    }
-    bool stopping = w->stopping;
-    pthread_mutex_unlock(&w->mu);
-    return stopping;
+    return stop_wait_ms(&w->stop, ms);
 }
 
 static bool is_stopping(struct worker *w)
 {
-    pthread_mutex_lock(&w->mu);
-    bool s = w->stopping;
-    pthread_mutex_unlock(&w->mu);
-    return s;
+    return stop_raised(&w->stop);
 }
 
 /* --- per-server slots ---------------------------------------------------------- */
@@ -305,7 +286,7 @@ static void worker_free(struct worker *w)
     free(w->threads);
     free(w->slots);
     free(w->database_url);
-    pthread_cond_destroy(&w->cv);
+    stop_destroy(&w->stop);
     pthread_mutex_destroy(&w->mu);
     free(w);
 }
@@ -329,7 +310,6 @@ static void apply_defaults(struct worker_config *c)
 struct worker *worker_start(const struct worker_config *cfg, struct lumi_err *err)
 {
     struct worker *w = calloc(1, sizeof *w);
-    pthread_condattr_t ca;
     if (w == NULL) {
         err_set(err, LUMI_ENOMEM, "out of memory starting the worker");
         return NULL;
@@ -337,10 +317,7 @@ struct worker *worker_start(const struct worker_config *cfg, struct lumi_err *er
     w->cfg = *cfg;
     apply_defaults(&w->cfg);
     pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    stop_init(&w->stop);
     if (gethostname(w->host, sizeof w->host) != 0 || w->host[0] == '\0')
         str_copy(w->host, "localhost", sizeof w->host);
     w->host[sizeof w->host - 1] = '\0';
@@ -391,10 +368,7 @@ void worker_stop(struct worker *w)
 {
     if (w == NULL)
         return;
-    pthread_mutex_lock(&w->mu);
-    w->stopping = true;
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    stop_raise(&w->stop);
     bool any = w->sched_started;
     for (int i = 0; w->threads != NULL && i < w->nthreads; i++) {
         if (w->threads[i].started) {
