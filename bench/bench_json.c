@@ -5,7 +5,7 @@
  *
  * Usage: bench_json [BODY.json [ITERATIONS]]
  *   BODY.json   the body to parse; default: built at start-up from
- *               LUMI_STRIPE_FIXTURES (default /work/shared/data/stripe/
+ *               LUMI_STRIPE_FIXTURES (default tests/data/stripe/ of the source tree,
  *               fixtures3.json): resources.event with data.object =
  *               resources["checkout.session"], compact (~3.3 KB).
  *   ITERATIONS  per figure (default 100000).
@@ -25,7 +25,7 @@
 #include "core/jscan.h"
 #include "core/json.h"
 
-#define FIXTURES_DEFAULT "/work/shared/data/stripe/fixtures3.json"
+#define FIXTURES_DEFAULT LUMI_BENCH_SOURCE_DIR "/tests/data/stripe/fixtures3.json"
 #define BODY_MAX (1 << 20)
 #define RUNS 5
 

@@ -36,7 +36,7 @@
  *                only added to (new client, invoices, events), never cleaned.
  * Environment: LUMI_BIN (default: ../lumi next to this program's directory,
  * i.e. build-test/lumi), LUMI_STRIPE_FIXTURES (default
- * /work/shared/data/stripe/fixtures3.json). LUMI_HTTP_THREADS, LUMI_WORKERS,
+ * tests/data/stripe/fixtures3.json of the source tree). LUMI_HTTP_THREADS, LUMI_WORKERS,
  * LUMI_QUEUE_MAX and LUMI_BATCH_MAX are passed to the server when set, to try
  * other settings without rebuilding. BENCH_INPROC=1 (with BENCH_BATCH=K,
  * default 64) measures the serial part alone instead: every delivery applied
@@ -98,7 +98,7 @@
 #define DEFAULT_CONNS 64
 #define MAX_N 1000000
 #define MAX_CONNS 1000
-#define FIXTURES_DEFAULT "/work/shared/data/stripe/fixtures3.json"
+#define FIXTURES_DEFAULT LUMI_BENCH_SOURCE_DIR "/tests/data/stripe/fixtures3.json"
 #define WEBHOOK_PATH "/api/stripe/webhook"
 #define API_VERSION_DEFAULT "2024-06-20" /* the fixture's event has none */
 #define NS_PER_S 1000000000LL

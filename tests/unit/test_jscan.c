@@ -19,7 +19,7 @@
 #include "core/jscan.h"
 #include "core/json.h"
 
-#define FIXTURES_DEFAULT "/work/shared/data/stripe/fixtures3.json"
+#define FIXTURES_REL "tests/data/stripe/fixtures3.json"
 
 /* Parses data with both parsers (keep-all) and asserts they agree and that
  * the verdict is `want_valid`. */
@@ -439,8 +439,12 @@ static enum jscan_keep stripe_filter(const char *const *path, size_t depth, cons
 static char *stripe_event(void)
 {
     const char *path = getenv("LUMI_STRIPE_FIXTURES");
-    if (path == NULL || path[0] == '\0')
-        path = FIXTURES_DEFAULT;
+    char def[1024];
+    if (path == NULL || path[0] == '\0') {
+        const char *src = getenv("LUMI_SOURCE_DIR");
+        snprintf(def, sizeof def, "%s/" FIXTURES_REL, src != NULL ? src : ".");
+        path = def;
+    }
     json_error_t jerr;
     json_t *fx = json_load_file(path, 0, &jerr);
     if (fx == NULL)

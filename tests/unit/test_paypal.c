@@ -619,7 +619,7 @@ static char *read_vector(const char *rel)
 {
     const char *src = getenv("LUMI_SOURCE_DIR");
     char path[1024];
-    snprintf(path, sizeof path, "%s/../shared/data/paypal/vectors/%s", src ? src : ".", rel);
+    snprintf(path, sizeof path, "%s/tests/data/paypal/vectors/%s", src ? src : ".", rel);
     FILE *fh = fopen(path, "rb");
     if (fh == NULL)
         fail_msg("cannot open the PayPal vector %s", path);

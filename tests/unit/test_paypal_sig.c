@@ -5,7 +5,7 @@
  * outside the allow-list are refused without calling the loader; malformed
  * base64, wrong algorithm, missing headers, expired certificates, loader
  * failures; the cache (hits, bound, sharing between threads). The vectors
- * are read from ../shared/data/paypal/vectors.
+ * are read from tests/data/paypal/vectors (a copy of the shared vectors).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,7 +24,7 @@
 
 /*
  * The real simulator deliveries and the certificate that signed them, read
- * from ../shared/data/paypal/vectors beside the source tree (CI has it there).
+ * from tests/data/paypal/vectors in the source tree.
  */
 static char *CERT_PEM, *COMPLETED_BODY, *REFUNDED_BODY;
 static char *COMPLETED_HEADER_TEXT, *REFUNDED_HEADER_TEXT;
@@ -35,7 +35,7 @@ static char *read_vector(const char *rel)
 {
     const char *src = getenv("LUMI_SOURCE_DIR");
     char path[1024];
-    snprintf(path, sizeof path, "%s/../shared/data/paypal/vectors/%s", src ? src : ".", rel);
+    snprintf(path, sizeof path, "%s/tests/data/paypal/vectors/%s", src ? src : ".", rel);
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         fail_msg("cannot open the PayPal vector %s", path);
