@@ -67,6 +67,7 @@ static int check_listen(const struct cfg_def *, const char *, struct cfg_state *
 static int check_secret_key(const struct cfg_def *, const char *, struct cfg_state *,
                             struct lumi_err *);
 static const char *paypal_base_for_mode(const struct cfg_state *st);
+static const char *smtp_port_for_tls(const struct cfg_state *st);
 
 /* clang-format off */
 static const struct cfg_def defs[] = {
@@ -90,7 +91,7 @@ static const struct cfg_def defs[] = {
     {"LUMI_CA_FILE",            CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
     {"LUMI_BATCH_MAX",          CFG_INT,  "128",                       1,    4096,     false, NULL,              NULL,               NULL},
     {"SMTP_HOST",               CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
-    {"SMTP_PORT",               CFG_INT,  "587",                       1,    65535,    false, NULL,              NULL,               NULL},
+    {"SMTP_PORT",               CFG_INT,  NULL,                        1,    65535,    false, NULL,              NULL,               smtp_port_for_tls},
     {"SMTP_USER",               CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
     {"SMTP_PASSWORD",           CFG_STR,  NULL,                        0,    0,        true,  NULL,              NULL,               NULL},
     {"SMTP_FROM",               CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
@@ -217,6 +218,12 @@ static const char *paypal_base_for_mode(const struct cfg_state *st)
 {
     const char *mode = effective(st, def_index("PAYPAL_MODE"));
     return str_eq(mode, "live") ? "https://api-m.paypal.com" : "https://api-m.sandbox.paypal.com";
+}
+
+/* SMTP_PORT by SMTP_TLS: 465 for implicit TLS (smtps), else the submission port 587. */
+static const char *smtp_port_for_tls(const struct cfg_state *st)
+{
+    return str_eq(effective(st, def_index("SMTP_TLS")), "tls") ? "465" : "587";
 }
 
 /* ---- type checks ----------------------------------------------------------- */
