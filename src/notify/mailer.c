@@ -6,10 +6,13 @@
  */
 #include "notify/mailer.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -20,10 +23,11 @@
 #include "mail/sender.h"
 #include "notify/notify.h"
 
-#define PUMP_ROWS 500
+#define PUMP_ROWS 100
 #define DRAIN_MAX 200
 #define REMINDERS_EVERY_MS (10 * 60 * 1000)
 #define ERROR_PAUSE_MS 2000
+#define MAILER_NICE 10
 
 struct mailer {
     struct db *db;
@@ -68,6 +72,10 @@ static void *mailer_main(void *arg)
     int64_t next_reminders_ms = 0;
     char q[300];
     log_set_context("mailer");
+    /* Mail is background work: when the cores are busy, requests (a webhook
+     * waiting for its answer) go first. Linux takes a nice value per thread. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), MAILER_NICE) != 0)
+        log_debug("mailer.nice_failed", "errno=%d", errno);
     while (!stop_raised(&m->stop)) {
         struct lumi_err err;
         err_clear(&err);
