@@ -41,11 +41,13 @@
 
 /**
  * Reads up to max_rows audit rows after the mail cursor and queues what they
- * cause (one transaction, not inside the caller's). *queued (may be NULL)
- * gets the number of messages queued. Returns the number of audit rows read
- * (0 = the cursor is at the end), or < 0 on a database error (nothing
- * changed). A message that cannot be rendered is logged and left out; it
- * never stops the pass.
+ * cause: the rows are read with no transaction open, the messages and the
+ * cursor's move are written in one (not inside the caller's), only if the
+ * cursor has not moved meanwhile (another process read the same rows).
+ * *queued (may be NULL) gets the number of messages queued. Returns the
+ * number of audit rows read (0 = the cursor is at the end), or < 0 on a
+ * database error (nothing changed). An event whose client is gone is logged
+ * and left out; it never stops the pass.
  */
 int notify_pump(struct db *db, int max_rows, int *queued, struct lumi_err *err);
 
