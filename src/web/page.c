@@ -19,7 +19,7 @@
 #include "core/log.h"
 #include "core/money.h"
 #include "core/str.h"
-#include "web/routes_pages.h"
+#include "web/admin/routes_pages.h"
 #include "core/tmpl.h"
 
 /* No inline script or style anywhere: app.js and style.css are the only code. */

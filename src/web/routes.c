@@ -3,13 +3,13 @@
  */
 #include "web/routes.h"
 
-#include "web/pages_account.h"
-#include "web/pages_billing.h"
-#include "web/pages_client.h"
-#include "web/pages_emails.h"
-#include "web/pages_invoices.h"
-#include "web/pages_services.h"
-#include "web/pages_settings.h"
+#include "web/admin/pages_account.h"
+#include "web/admin/pages_billing.h"
+#include "web/client/pages_client.h"
+#include "web/admin/pages_emails.h"
+#include "web/admin/pages_invoices.h"
+#include "web/admin/pages_services.h"
+#include "web/admin/pages_settings.h"
 
 const struct web_route lumi_routes[] = {
     {"GET", "/healthz", WEB_AUTH_PUBLIC, h_healthz},
@@ -72,14 +72,14 @@ const struct web_route lumi_routes[] = {
     {"PATCH", "/api/admin/settings", WEB_AUTH_ADMIN, h_settings_update},
 
 /* Server-rendered pages: each file lists its routes, one table row per line. */
-#include "web/routes_pages.inc"
-#include "web/routes_client.inc"
-#include "web/routes_pages_account.inc"
-#include "web/routes_pages_billing.inc"
-#include "web/routes_pages_invoices.inc"
-#include "web/routes_pages_services.inc"
-#include "web/routes_pages_emails.inc"
-#include "web/routes_pages_settings.inc"
+#include "web/admin/routes_pages.inc"
+#include "web/client/routes_client.inc"
+#include "web/admin/routes_pages_account.inc"
+#include "web/admin/routes_pages_billing.inc"
+#include "web/admin/routes_pages_invoices.inc"
+#include "web/admin/routes_pages_services.inc"
+#include "web/admin/routes_pages_emails.inc"
+#include "web/admin/routes_pages_settings.inc"
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

@@ -6,7 +6,7 @@
 #define LUMI_WEB_ROUTES_H
 
 #include "web/server.h"
-#include "web/routes_pages.h"
+#include "web/admin/routes_pages.h"
 
 /** All routes, terminated by an entry with method NULL. */
 extern const struct web_route lumi_routes[];

@@ -19,7 +19,7 @@
 #include "core/str.h"
 #include "settings/registry.h"
 #include "web/page.h"
-#include "web/pages_settings.h"
+#include "web/admin/pages_settings.h"
 
 #define MARKER_PREFIX "on_form."
 #define FIELD_NAME_MAX 128

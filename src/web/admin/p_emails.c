@@ -19,7 +19,7 @@
 #include "mail/outbox.h"
 #include "notify/notify.h"
 #include "web/page.h"
-#include "web/pages_emails.h"
+#include "web/admin/pages_emails.h"
 
 #define PAGE_SIZE 50
 

@@ -15,7 +15,7 @@
 #include "core/str.h"
 #include "provisioning/servers.h"
 #include "web/page.h"
-#include "web/routes_pages.h"
+#include "web/admin/routes_pages.h"
 
 static bool known_type(const char *t)
 {

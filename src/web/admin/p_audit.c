@@ -16,7 +16,7 @@
 #include "core/str.h"
 #include "core/utc.h"
 #include "web/page.h"
-#include "web/routes_pages.h"
+#include "web/admin/routes_pages.h"
 
 #define PAGE_DEFAULT 50
 #define PAGE_MAX 500

@@ -22,7 +22,7 @@
 #include "core/money.h"
 #include "core/str.h"
 #include "web/page.h"
-#include "web/pages_invoices.h"
+#include "web/admin/pages_invoices.h"
 
 #define PAGE_SIZE 50
 /* Item rows on the new-invoice form (the API takes up to 100; the form offers a few). */

@@ -22,7 +22,7 @@
 #include "core/str.h"
 #include "provisioning/services.h"
 #include "web/page.h"
-#include "web/pages_billing.h"
+#include "web/admin/pages_billing.h"
 
 /* Clients per list page. */
 #define LIST_PAGE 50

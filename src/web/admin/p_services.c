@@ -24,7 +24,7 @@
 #include "provisioning/servers.h"
 #include "provisioning/services.h"
 #include "web/page.h"
-#include "web/pages_services.h"
+#include "web/admin/pages_services.h"
 
 #define PAGE_SIZE 50
 /* The order form lists at most this many clients and products (one page of each). */

@@ -21,8 +21,8 @@
 #include "core/crypto.h"
 #include "core/str.h"
 #include "web/page.h"
-#include "web/pages_account.h"
-#include "web/routes_pages.h"
+#include "web/admin/pages_account.h"
+#include "web/admin/routes_pages.h"
 
 #define LOGIN_CHALLENGE_COOKIE "lumi_login_challenge"
 

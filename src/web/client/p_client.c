@@ -40,7 +40,7 @@
 #include "provisioning/services.h"
 #include "web/gateways.h"
 #include "web/page.h"
-#include "web/pages_client.h"
+#include "web/client/pages_client.h"
 #include "web/routes.h"
 
 /* Rows on one page of a list, and on the home page. */

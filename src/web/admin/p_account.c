@@ -20,7 +20,7 @@
 #include "accounts/accounts.h"
 #include "core/str.h"
 #include "web/page.h"
-#include "web/pages_account.h"
+#include "web/admin/pages_account.h"
 
 static void render_account(struct web_req *req, struct web_resp *resp, int status,
                            struct page_ctx *ctx, const char *error)

@@ -20,7 +20,7 @@
 #include "core/money.h"
 #include "core/utc.h"
 #include "web/page.h"
-#include "web/pages_invoices.h"
+#include "web/admin/pages_invoices.h"
 
 /* Chart geometry in SVG user units (pixels): one slot per day. */
 #define SLOT_W 20

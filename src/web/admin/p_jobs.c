@@ -15,7 +15,7 @@
 #include "core/str.h"
 #include "provisioning/jobs.h"
 #include "web/page.h"
-#include "web/pages_services.h"
+#include "web/admin/pages_services.h"
 
 #define PAGE_SIZE 50
 

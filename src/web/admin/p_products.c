@@ -29,7 +29,7 @@
 #include "panels/pterodactyl.h"
 #include "provisioning/servers.h"
 #include "web/page.h"
-#include "web/pages_billing.h"
+#include "web/admin/pages_billing.h"
 
 /* Products per list page. */
 #define LIST_PAGE 50
