@@ -65,8 +65,12 @@ int cmd_serve(int argc, char **argv)
         .batch_max = (int)config_int("LUMI_BATCH_MAX"),
         .queue_max = (int)config_int("LUMI_QUEUE_MAX"),
         .request_timeout_s = 60,
-        .routes = lumi_routes,
+        .routes = lumi_routes(),
     };
+    if (cfg.routes == NULL) {
+        cli_fail("out of memory building the route table");
+        goto out;
+    }
     struct web_server *srv = web_server_start(&cfg, &err);
     if (srv == NULL) {
         cli_fail("%s", err.msg);

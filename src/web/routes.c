@@ -1,85 +1,46 @@
 /*
- * routes.c — every HTTP route of Lumi in one table (method, pattern, auth, handler).
+ * routes.c — joins the route tables of web/api, web/admin and web/client
+ * into the one table the router matches against (the router prefers the most
+ * specific pattern, so the order of the tables does not matter).
  */
 #include "web/routes.h"
 
-#include "web/admin/pages_account.h"
-#include "web/admin/pages_billing.h"
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "web/admin/routes_pages.h"
+#include "web/api/api.h"
 #include "web/client/pages_client.h"
-#include "web/admin/pages_emails.h"
-#include "web/admin/pages_invoices.h"
-#include "web/admin/pages_services.h"
-#include "web/admin/pages_settings.h"
 
-const struct web_route lumi_routes[] = {
-    {"GET", "/healthz", WEB_AUTH_PUBLIC, h_healthz},
+static struct web_route *joined;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-    {"POST", "/api/admin/login", WEB_AUTH_PUBLIC, h_admin_login},
-    {"POST", "/api/admin/logout", WEB_AUTH_ADMIN, h_admin_logout},
-    {"GET", "/api/admin/me", WEB_AUTH_ADMIN, h_admin_me},
+static size_t count(const struct web_route *t)
+{
+    size_t n = 0;
+    while (t[n].method != NULL)
+        n++;
+    return n;
+}
 
-    {"GET", "/api/admin/audit-logs", WEB_AUTH_ADMIN, h_audit_list},
+static void join(void)
+{
+    const struct web_route *const tables[] = {web_api_routes, web_admin_routes,
+                                              web_client_routes};
+    size_t total = 1, k = 0;
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+        total += count(tables[i]);
+    joined = calloc(total, sizeof *joined);
+    if (joined == NULL)
+        return;
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+        for (size_t j = 0; tables[i][j].method != NULL; j++)
+            joined[k++] = tables[i][j];
+    joined[k] = (struct web_route){NULL, NULL, WEB_AUTH_PUBLIC, NULL};
+}
 
-    {"GET", "/api/admin/clients", WEB_AUTH_ADMIN, h_clients_list},
-    {"POST", "/api/admin/clients", WEB_AUTH_ADMIN, h_clients_create},
-    {"GET", "/api/admin/clients/{id}", WEB_AUTH_ADMIN, h_clients_get},
-    {"PATCH", "/api/admin/clients/{id}", WEB_AUTH_ADMIN, h_clients_update},
-
-    {"GET", "/api/admin/products", WEB_AUTH_ADMIN, h_products_list},
-    {"POST", "/api/admin/products", WEB_AUTH_ADMIN, h_products_create},
-    {"GET", "/api/admin/products/{id}", WEB_AUTH_ADMIN, h_products_get},
-    {"PATCH", "/api/admin/products/{id}", WEB_AUTH_ADMIN, h_products_update},
-    {"DELETE", "/api/admin/products/{id}", WEB_AUTH_ADMIN, h_products_delete},
-
-    {"GET", "/api/admin/servers", WEB_AUTH_ADMIN, h_servers_list},
-    {"POST", "/api/admin/servers", WEB_AUTH_ADMIN, h_servers_create},
-    {"POST", "/api/admin/servers/test", WEB_AUTH_ADMIN, h_servers_test_unsaved},
-    {"GET", "/api/admin/servers/{id}", WEB_AUTH_ADMIN, h_servers_get},
-    {"PATCH", "/api/admin/servers/{id}", WEB_AUTH_ADMIN, h_servers_update},
-    {"DELETE", "/api/admin/servers/{id}", WEB_AUTH_ADMIN, h_servers_delete},
-    {"POST", "/api/admin/servers/{id}/test", WEB_AUTH_ADMIN, h_servers_test},
-
-    {"GET", "/api/admin/services", WEB_AUTH_ADMIN, h_services_list},
-    {"POST", "/api/admin/services", WEB_AUTH_ADMIN, h_services_create},
-    {"GET", "/api/admin/services/{id}", WEB_AUTH_ADMIN, h_services_get},
-    {"POST", "/api/admin/services/{id}/provision", WEB_AUTH_ADMIN, h_services_provision},
-    {"POST", "/api/admin/services/{id}/suspend", WEB_AUTH_ADMIN, h_services_suspend},
-    {"POST", "/api/admin/services/{id}/unsuspend", WEB_AUTH_ADMIN, h_services_unsuspend},
-    {"POST", "/api/admin/services/{id}/terminate", WEB_AUTH_ADMIN, h_services_terminate},
-    {"POST", "/api/admin/services/{id}/retry", WEB_AUTH_ADMIN, h_services_retry},
-    {"GET", "/api/admin/invoices", WEB_AUTH_ADMIN, h_invoices_list},
-    {"POST", "/api/admin/invoices", WEB_AUTH_ADMIN, h_invoices_create},
-    {"GET", "/api/admin/invoices/{id}", WEB_AUTH_ADMIN, h_invoices_get},
-    {"POST", "/api/admin/invoices/{id}/payments", WEB_AUTH_ADMIN, h_invoices_pay},
-    {"POST", "/api/admin/invoices/{id}/cancel", WEB_AUTH_ADMIN, h_invoices_cancel},
-
-    {"GET", "/api/admin/emails", WEB_AUTH_ADMIN, h_emails_list},
-    {"GET", "/api/admin/emails/{id}", WEB_AUTH_ADMIN, h_emails_get},
-    {"POST", "/api/admin/emails/{id}/resend", WEB_AUTH_ADMIN, h_emails_resend},
-
-    {"GET", "/api/admin/jobs", WEB_AUTH_ADMIN, h_jobs_list},
-    {"GET", "/api/admin/jobs/{id}", WEB_AUTH_ADMIN, h_jobs_get},
-
-    {"POST", "/api/stripe/checkout", WEB_AUTH_USER, h_stripe_checkout},
-    {"POST", "/api/stripe/webhook", WEB_AUTH_PUBLIC_INLINE, h_stripe_webhook},
-    {"POST", "/api/paypal/checkout", WEB_AUTH_USER, h_paypal_checkout},
-    {"GET", "/api/paypal/capture", WEB_AUTH_PUBLIC, h_paypal_capture},
-    {"POST", "/api/paypal/webhook", WEB_AUTH_PUBLIC, h_paypal_webhook},
-    {"GET", "/api/admin/webhook-events", WEB_AUTH_ADMIN, h_webhook_events_list},
-    {"GET", "/api/admin/webhook-events/{id}", WEB_AUTH_ADMIN, h_webhook_events_get},
-
-    {"GET", "/api/admin/settings", WEB_AUTH_ADMIN, h_settings_get},
-    {"PATCH", "/api/admin/settings", WEB_AUTH_ADMIN, h_settings_update},
-
-/* Server-rendered pages: each file lists its routes, one table row per line. */
-#include "web/admin/routes_pages.inc"
-#include "web/client/routes_client.inc"
-#include "web/admin/routes_pages_account.inc"
-#include "web/admin/routes_pages_billing.inc"
-#include "web/admin/routes_pages_invoices.inc"
-#include "web/admin/routes_pages_services.inc"
-#include "web/admin/routes_pages_emails.inc"
-#include "web/admin/routes_pages_settings.inc"
-
-    {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
-};
+const struct web_route *lumi_routes(void)
+{
+    pthread_once(&once, join);
+    return joined;
+}

@@ -1,7 +1,7 @@
 /*
  * pages_account.h — handlers of the admin's own account: second factor (TOTP) and recovery codes
  * (p_account.c), and the second step of the admin login (p_admin.c), named by
- * routes_pages_account.inc.
+ * admin/routes.c.
  */
 #ifndef LUMI_WEB_PAGES_ACCOUNT_H
 #define LUMI_WEB_PAGES_ACCOUNT_H

@@ -1,6 +1,6 @@
 /*
  * pages_emails.h — handlers of the /admin/emails pages (p_emails.c), listed
- * in routes_pages_emails.inc.
+ * in admin/routes.c.
  */
 #ifndef LUMI_WEB_PAGES_EMAILS_H
 #define LUMI_WEB_PAGES_EMAILS_H

@@ -1,6 +1,6 @@
 /*
  * pages_invoices.h — handlers of the dashboard and the invoices pages (p_dashboard.c,
- * p_invoices.c), named by routes_pages_invoices.inc.
+ * p_invoices.c), listed in admin/routes.c.
  */
 #ifndef LUMI_WEB_PAGES_INVOICES_H
 #define LUMI_WEB_PAGES_INVOICES_H

@@ -1,6 +1,6 @@
 /*
  * pages_settings.h — handlers of the settings page (p_settings.c), named by
- * routes_pages_settings.inc.
+ * admin/routes.c.
  */
 #ifndef LUMI_WEB_PAGES_SETTINGS_H
 #define LUMI_WEB_PAGES_SETTINGS_H

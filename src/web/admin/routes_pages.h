@@ -1,11 +1,15 @@
 /*
  * routes_pages.h — handlers of the server-rendered admin pages (p_admin.c,
- * p_servers.c, p_audit.c, page.c), named by routes_pages.inc.
+ * p_servers.c, p_audit.c, page.c), listed in admin/routes.c.
  */
 #ifndef LUMI_WEB_ROUTES_PAGES_H
 #define LUMI_WEB_ROUTES_PAGES_H
 
 #include "web/http.h"
+#include "web/server.h"
+
+/** The admin pages' routes, terminated by an entry with method NULL (admin/routes.c). */
+extern const struct web_route web_admin_routes[];
 
 /* page.c */
 /** GET /static/{name}: an embedded static file with its content type. */

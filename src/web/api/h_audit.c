@@ -12,7 +12,7 @@
 #include "audit/audit.h"
 #include "core/str.h"
 #include "core/utc.h"
-#include "web/routes.h"
+#include "web/api/api.h"
 
 #define PAGE_DEFAULT 50
 #define PAGE_MAX 500

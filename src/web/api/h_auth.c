@@ -18,7 +18,7 @@
 #include "core/json.h"
 #include "core/str.h"
 #include "web/auth.h"
-#include "web/routes.h"
+#include "web/api/api.h"
 
 static void set_session_cookie(struct web_resp *resp, const char *value, int64_t max_age)
 {

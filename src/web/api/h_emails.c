@@ -12,7 +12,7 @@
 #include "mail/outbox.h"
 #include "notify/notify.h"
 #include "web/auth.h"
-#include "web/routes.h"
+#include "web/api/api.h"
 
 #define PAGE_DEFAULT 50
 

@@ -1,7 +1,7 @@
 /*
  * h_health.c — GET /healthz: 200 when the database answers, 503 otherwise.
  */
-#include "web/routes.h"
+#include "web/api/api.h"
 
 void h_healthz(struct web_req *req, struct web_resp *resp)
 {

@@ -7,7 +7,7 @@
  * connection, after the server has authenticated the caller as admin or staff
  * (WEB_AUTH_ADMIN), so auth_actor(req) names who to audit and from which IP.
  */
-#include "web/routes.h"
+#include "web/api/api.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
 
 #include "billing/listing.h"
 #include "provisioning/jobs.h"
-#include "web/routes.h"
+#include "web/api/api.h"
 
 #define PAGE_DEFAULT 50
 

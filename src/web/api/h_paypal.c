@@ -7,7 +7,7 @@
  * order) is done before the transaction, and the event is applied by
  * billing/webhooks.c inside the group commit, answered 2xx once durable.
  */
-#include "web/routes.h"
+#include "web/api/api.h"
 
 #include <stdio.h>
 #include <stdlib.h>

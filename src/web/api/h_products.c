@@ -6,7 +6,7 @@
  * authenticated the caller as admin or staff (WEB_AUTH_ADMIN), so req->who is
  * filled and auth_actor(req) names who to audit.
  */
-#include "web/routes.h"
+#include "web/api/api.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
 
 #include "provisioning/servers.h"
 #include "web/auth.h"
-#include "web/routes.h"
+#include "web/api/api.h"
 
 #define PAGE_DEFAULT 50
 

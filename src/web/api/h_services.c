@@ -14,7 +14,7 @@
 #include "core/json.h"
 #include "provisioning/services.h"
 #include "web/auth.h"
-#include "web/routes.h"
+#include "web/api/api.h"
 
 #define PAGE_DEFAULT 50
 

@@ -5,7 +5,7 @@
  */
 #include "settings/registry.h"
 #include "web/auth.h"
-#include "web/routes.h"
+#include "web/api/api.h"
 
 void h_settings_get(struct web_req *req, struct web_resp *resp)
 {

@@ -8,7 +8,7 @@
  * nothing; a delivery that cannot be applied yet (a refund for a payment not
  * recorded yet) is a 409, so Stripe delivers it again later.
  */
-#include "web/routes.h"
+#include "web/api/api.h"
 
 #include <stdio.h>
 #include <stdlib.h>

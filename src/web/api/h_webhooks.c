@@ -4,7 +4,7 @@
  * Newest first, keyset paging, ?gateway= and ?status= filters.
  * GET /api/admin/webhook-events/{id}: one of them with the body as received.
  */
-#include "web/routes.h"
+#include "web/api/api.h"
 
 #include "billing/listing.h"
 #include "billing/webhooks.h"

@@ -41,7 +41,6 @@
 #include "web/gateways.h"
 #include "web/page.h"
 #include "web/client/pages_client.h"
-#include "web/routes.h"
 
 /* Rows on one page of a list, and on the home page. */
 #define LIST_ROWS 50

@@ -1,12 +1,20 @@
 /*
  * pages_client.h — handlers of the client area /client/... (p_client.c),
- * named by routes_client.inc. h_client_invoice, the invoice page (also the
- * gateways' return page), keeps its name and its declaration in routes.h.
+ * listed in client/routes.c. h_client_invoice is the invoice page (also the
+ * gateways' return page).
  */
 #ifndef LUMI_WEB_PAGES_CLIENT_H
 #define LUMI_WEB_PAGES_CLIENT_H
 
 #include "web/http.h"
+#include "web/server.h"
+
+/** The client area's routes, terminated by an entry with method NULL (client/routes.c). */
+extern const struct web_route web_client_routes[];
+
+/** GET /client/invoices/{id}: a client's invoice with its Pay buttons; the gateways
+ *  send the buyer back here (p_client.c). */
+void h_client_invoice(struct web_req *req, struct web_resp *resp);
 
 /** GET /client/login: the client's login form (sets the short-lived login CSRF cookie). */
 void p_client_login_form(struct web_req *req, struct web_resp *resp);

@@ -1,3 +1,10 @@
+/*
+ * routes.c — the client area's routes (method, pattern, auth, handler); every
+ * page checks its own session (page_require_client), so the table says PUBLIC.
+ */
+#include "web/client/pages_client.h"
+
+const struct web_route web_client_routes[] = {
     {"GET", "/client/login", WEB_AUTH_PUBLIC, p_client_login_form},
     {"POST", "/client/login", WEB_AUTH_PUBLIC, p_client_login},
     {"POST", "/client/logout", WEB_AUTH_PUBLIC, p_client_logout},
@@ -6,3 +13,6 @@
     {"GET", "/client/services/{id}", WEB_AUTH_PUBLIC, p_client_service},
     {"GET", "/client/invoices", WEB_AUTH_PUBLIC, p_client_invoices},
     {"GET", "/client/invoices/{id}", WEB_AUTH_PUBLIC, h_client_invoice},
+
+    {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
+};

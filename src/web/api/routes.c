@@ -1,0 +1,67 @@
+/*
+ * routes.c — the JSON API's routes (method, pattern, auth, handler).
+ */
+#include "web/api/api.h"
+
+const struct web_route web_api_routes[] = {
+    {"GET", "/healthz", WEB_AUTH_PUBLIC, h_healthz},
+
+    {"POST", "/api/admin/login", WEB_AUTH_PUBLIC, h_admin_login},
+    {"POST", "/api/admin/logout", WEB_AUTH_ADMIN, h_admin_logout},
+    {"GET", "/api/admin/me", WEB_AUTH_ADMIN, h_admin_me},
+
+    {"GET", "/api/admin/audit-logs", WEB_AUTH_ADMIN, h_audit_list},
+
+    {"GET", "/api/admin/clients", WEB_AUTH_ADMIN, h_clients_list},
+    {"POST", "/api/admin/clients", WEB_AUTH_ADMIN, h_clients_create},
+    {"GET", "/api/admin/clients/{id}", WEB_AUTH_ADMIN, h_clients_get},
+    {"PATCH", "/api/admin/clients/{id}", WEB_AUTH_ADMIN, h_clients_update},
+
+    {"GET", "/api/admin/products", WEB_AUTH_ADMIN, h_products_list},
+    {"POST", "/api/admin/products", WEB_AUTH_ADMIN, h_products_create},
+    {"GET", "/api/admin/products/{id}", WEB_AUTH_ADMIN, h_products_get},
+    {"PATCH", "/api/admin/products/{id}", WEB_AUTH_ADMIN, h_products_update},
+    {"DELETE", "/api/admin/products/{id}", WEB_AUTH_ADMIN, h_products_delete},
+
+    {"GET", "/api/admin/servers", WEB_AUTH_ADMIN, h_servers_list},
+    {"POST", "/api/admin/servers", WEB_AUTH_ADMIN, h_servers_create},
+    {"POST", "/api/admin/servers/test", WEB_AUTH_ADMIN, h_servers_test_unsaved},
+    {"GET", "/api/admin/servers/{id}", WEB_AUTH_ADMIN, h_servers_get},
+    {"PATCH", "/api/admin/servers/{id}", WEB_AUTH_ADMIN, h_servers_update},
+    {"DELETE", "/api/admin/servers/{id}", WEB_AUTH_ADMIN, h_servers_delete},
+    {"POST", "/api/admin/servers/{id}/test", WEB_AUTH_ADMIN, h_servers_test},
+
+    {"GET", "/api/admin/services", WEB_AUTH_ADMIN, h_services_list},
+    {"POST", "/api/admin/services", WEB_AUTH_ADMIN, h_services_create},
+    {"GET", "/api/admin/services/{id}", WEB_AUTH_ADMIN, h_services_get},
+    {"POST", "/api/admin/services/{id}/provision", WEB_AUTH_ADMIN, h_services_provision},
+    {"POST", "/api/admin/services/{id}/suspend", WEB_AUTH_ADMIN, h_services_suspend},
+    {"POST", "/api/admin/services/{id}/unsuspend", WEB_AUTH_ADMIN, h_services_unsuspend},
+    {"POST", "/api/admin/services/{id}/terminate", WEB_AUTH_ADMIN, h_services_terminate},
+    {"POST", "/api/admin/services/{id}/retry", WEB_AUTH_ADMIN, h_services_retry},
+    {"GET", "/api/admin/invoices", WEB_AUTH_ADMIN, h_invoices_list},
+    {"POST", "/api/admin/invoices", WEB_AUTH_ADMIN, h_invoices_create},
+    {"GET", "/api/admin/invoices/{id}", WEB_AUTH_ADMIN, h_invoices_get},
+    {"POST", "/api/admin/invoices/{id}/payments", WEB_AUTH_ADMIN, h_invoices_pay},
+    {"POST", "/api/admin/invoices/{id}/cancel", WEB_AUTH_ADMIN, h_invoices_cancel},
+
+    {"GET", "/api/admin/emails", WEB_AUTH_ADMIN, h_emails_list},
+    {"GET", "/api/admin/emails/{id}", WEB_AUTH_ADMIN, h_emails_get},
+    {"POST", "/api/admin/emails/{id}/resend", WEB_AUTH_ADMIN, h_emails_resend},
+
+    {"GET", "/api/admin/jobs", WEB_AUTH_ADMIN, h_jobs_list},
+    {"GET", "/api/admin/jobs/{id}", WEB_AUTH_ADMIN, h_jobs_get},
+
+    {"POST", "/api/stripe/checkout", WEB_AUTH_USER, h_stripe_checkout},
+    {"POST", "/api/stripe/webhook", WEB_AUTH_PUBLIC_INLINE, h_stripe_webhook},
+    {"POST", "/api/paypal/checkout", WEB_AUTH_USER, h_paypal_checkout},
+    {"GET", "/api/paypal/capture", WEB_AUTH_PUBLIC, h_paypal_capture},
+    {"POST", "/api/paypal/webhook", WEB_AUTH_PUBLIC, h_paypal_webhook},
+    {"GET", "/api/admin/webhook-events", WEB_AUTH_ADMIN, h_webhook_events_list},
+    {"GET", "/api/admin/webhook-events/{id}", WEB_AUTH_ADMIN, h_webhook_events_get},
+
+    {"GET", "/api/admin/settings", WEB_AUTH_ADMIN, h_settings_get},
+    {"PATCH", "/api/admin/settings", WEB_AUTH_ADMIN, h_settings_update},
+
+    {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
+};
