@@ -96,22 +96,34 @@ void p_emails_list(struct web_req *req, struct web_resp *resp)
     page_render(req, resp, 200, &ctx, "emails.html", data);
 }
 
+/* The session check and the {id} of a message's page: > 0, or 0 after answering. */
+static int64_t email_page(struct web_req *req, struct web_resp *resp, struct page_ctx *ctx)
+{
+    if (page_require_admin(req, resp, ctx) != 0)
+        return 0;
+    ctx->nav = "emails";
+    return page_id_or_404(req, resp, ctx, "message not found");
+}
+
+/* One message as the admin sees it (notify_email_view), or NULL after the error page. */
+static json_t *email_view(struct web_req *req, struct web_resp *resp,
+                          const struct page_ctx *ctx, int64_t id)
+{
+    struct lumi_err err = {0};
+    json_t *m = notify_email_view(req->db, id, &err);
+    if (m == NULL)
+        page_error(req, resp, err_http_status(err.code), ctx, err.msg);
+    return m;
+}
+
 void p_email_detail(struct web_req *req, struct web_resp *resp)
 {
     struct page_ctx ctx;
-    struct lumi_err err = {0};
     char title[64];
-    if (page_require_admin(req, resp, &ctx) != 0)
+    int64_t id = email_page(req, resp, &ctx);
+    json_t *m = id > 0 ? email_view(req, resp, &ctx, id) : NULL;
+    if (m == NULL)
         return;
-    ctx.nav = "emails";
-    int64_t id = page_id_or_404(req, resp, &ctx, "message not found");
-    if (id <= 0)
-        return;
-    json_t *m = notify_email_view(req->db, id, &err);
-    if (m == NULL) {
-        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
-        return;
-    }
     const char *st = str_of(m, "status");
     json_object_set_new(m, "badge", json_string(badge(st)));
     jsonx_set_bool(m, "resendable", !str_eq(st, "queued") && !str_eq(st, "sending"));
@@ -125,18 +137,10 @@ void p_email_detail(struct web_req *req, struct web_resp *resp)
 void p_email_html(struct web_req *req, struct web_resp *resp)
 {
     struct page_ctx ctx;
-    struct lumi_err err = {0};
-    if (page_require_admin(req, resp, &ctx) != 0)
+    int64_t id = email_page(req, resp, &ctx);
+    json_t *m = id > 0 ? email_view(req, resp, &ctx, id) : NULL;
+    if (m == NULL)
         return;
-    ctx.nav = "emails";
-    int64_t id = page_id_or_404(req, resp, &ctx, "message not found");
-    if (id <= 0)
-        return;
-    json_t *m = notify_email_view(req->db, id, &err);
-    if (m == NULL) {
-        page_error(req, resp, err_http_status(err.code), &ctx, err.msg);
-        return;
-    }
     const char *html = json_string_value(json_object_get(m, "body_html"));
     if (html == NULL) {
         json_decref(m);
@@ -160,10 +164,7 @@ void p_email_resend(struct web_req *req, struct web_resp *resp)
     struct page_ctx ctx;
     struct lumi_err err = {0};
     char base[64];
-    if (page_require_admin(req, resp, &ctx) != 0)
-        return;
-    ctx.nav = "emails";
-    int64_t id = page_id_or_404(req, resp, &ctx, "message not found");
+    int64_t id = email_page(req, resp, &ctx);
     if (id <= 0)
         return;
     struct audit_actor actor = auth_actor(req);
