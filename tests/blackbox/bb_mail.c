@@ -297,6 +297,23 @@ static void the_customer_journey_arrives_by_mail(void **state)
     assert_int_equal(json_array_size(json_object_get(list, "data")), 0);
     json_decref(list);
     json_decref(bb_json("GET", NULL, 400, "/api/admin/emails?status=lost"));
+
+    /* the client's admin page links to the mail sent to them */
+    char cookie[256], path[96], href[200];
+    bb_admin_login(ADMIN_EMAIL, ADMIN_PASSWORD, cookie, sizeof cookie);
+    snprintf(path, sizeof path, "/admin/clients/%" PRId64, C->client);
+    struct http_result r = browse(bb_base_url(), "GET", path, cookie, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_true(browse_attr_after(buf_cstr(&r.body), "<dd class=\"emails\"><a href=\"", href,
+                                  sizeof href));
+    http_result_free(&r);
+    browse_unescape_url(href);
+    assert_string_equal(href, "/admin/emails?to=ada%40example.com");
+    r = browse(bb_base_url(), "GET", href, cookie, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    contains(buf_cstr(&r.body), "Payment received");
+    contains(buf_cstr(&r.body), "has been terminated");
+    http_result_free(&r);
 }
 
 static void smtp_down_loses_nothing_and_sends_each_once(void **state)

@@ -227,8 +227,16 @@ void p_clients_detail(struct web_req *req, struct web_resp *resp)
                      services, "invoices", invoices, "services_partial", svc_partial,
                      "invoices_partial", inv_partial, "disabled",
                      str_eq(json_string_value(json_object_get(c, "status")), "disabled"));
-    if (data != NULL)
+    if (data != NULL) {
+        /* The mail sent to this client: the outbox filtered by the address. */
+        struct buf href;
+        buf_init(&href, 1024);
+        if (buf_append_str(&href, "/admin/emails?to=") == 0 &&
+            page_url_encode(&href, json_string_value(json_object_get(c, "email"))) == 0)
+            json_object_set_new(data, "emails_href", json_string(buf_cstr(&href)));
+        buf_free(&href);
         json_object_set_new(data, "scan_max", json_integer(LISTING_PAGE_MAX));
+    }
     page_render(req, resp, 200, &ctx, "client_detail.html", data);
 out:
     json_decref(services);
