@@ -135,7 +135,8 @@ json_t *outbox_get(struct db *db, int64_t id, struct lumi_err *err);
 json_t *outbox_resend(struct db *db, const struct audit_actor *actor, int64_t id,
                       struct lumi_err *err);
 
-/** How many messages are in each status: {"queued": n, "sending": n, ...}. */
+/** How many messages wait or failed: {"queued": n, "sending": n, "failed": n} (the
+ *  statuses that stay small; counted through an index). */
 json_t *outbox_counts(struct db *db, struct lumi_err *err);
 
 #endif

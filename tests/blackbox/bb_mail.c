@@ -396,6 +396,12 @@ static void a_4xx_is_retried_and_a_5xx_fails_with_the_servers_words(void **state
     assert_int_equal(r.status, 200);
     contains(buf_cstr(&r.body), "5.7.1 Message rejected by policy");
     http_result_free(&r);
+    /* and the dashboard counts it, linking to the list */
+    r = browse(bb_base_url(), "GET", "/admin", cookie, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    contains(buf_cstr(&r.body), "id=\"tile-mail\"");
+    contains(buf_cstr(&r.body), "/admin/emails?status=failed\">1</a>");
+    http_result_free(&r);
     snprintf(path, sizeof path, "/admin/emails/%" PRId64, id);
     r = browse(bb_base_url(), "GET", path, cookie, NULL, NULL);
     assert_int_equal(r.status, 200);

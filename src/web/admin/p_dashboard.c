@@ -17,8 +17,11 @@
 #include <string.h>
 
 #include "billing/stats.h"
+#include "core/config.h"
+#include "core/json.h"
 #include "core/money.h"
 #include "core/utc.h"
+#include "mail/outbox.h"
 #include "web/page.h"
 #include "web/admin/pages_invoices.h"
 
@@ -152,9 +155,15 @@ void p_dashboard(struct web_req *req, struct web_resp *resp)
     }
     json_t *data = dashboard_view(s);
     json_decref(s);
-    if (data == NULL) {
-        page_error(req, resp, 500, &ctx, "out of memory");
+    json_t *mail = outbox_counts(req->db, &err);
+    if (data == NULL || mail == NULL) {
+        json_decref(data);
+        json_decref(mail);
+        page_error(req, resp, mail == NULL ? err_http_status(err.code) : 500, &ctx,
+                   mail == NULL ? err.msg : "out of memory");
         return;
     }
+    jsonx_set_bool(mail, "configured", config_has("SMTP_HOST"));
+    json_object_set_new(data, "mail", mail);
     page_render(req, resp, 200, &ctx, "dashboard.html", data);
 }
