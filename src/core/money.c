@@ -158,3 +158,18 @@ int money_format(int64_t minor, const char *currency, char *out, size_t outsz)
     }
     return 0;
 }
+
+void money_format_text(int64_t minor, const char *currency, char *out, size_t outsz)
+{
+    char num[64], cur[4] = "";
+    if (currency == NULL || money_format(minor, currency, num, sizeof num) != 0) {
+        snprintf(out, outsz, "%" PRId64, minor);
+        return;
+    }
+    for (size_t i = 0; i < 3 && currency[i] != '\0'; i++) {
+        char c = currency[i];
+        cur[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+        cur[i + 1] = '\0';
+    }
+    snprintf(out, outsz, "%s %s", num, cur);
+}

@@ -38,4 +38,8 @@ int money_parse(const char *text, const char *currency, int64_t *minor, struct l
  *  out too small). */
 int money_format(int64_t minor, const char *currency, char *out, size_t outsz);
 
+/** "15.00 USD" from minor units and a currency code (upper-cased), for people to read
+ *  (pages, mail); the bare integer for an unknown currency. Cut to outsz. */
+void money_format_text(int64_t minor, const char *currency, char *out, size_t outsz);
+
 #endif

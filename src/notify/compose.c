@@ -30,24 +30,10 @@ static const char SQL_AUDIT_ROW[] =
 
 /* --- data for the templates ----------------------------------------------------- */
 
-static void money_text(int64_t minor, const char *currency, char *out, size_t outsz)
-{
-    char num[48], cur[8];
-    if (currency == NULL || money_format(minor, currency, num, sizeof num) != 0) {
-        snprintf(out, outsz, "%lld", (long long)minor);
-        return;
-    }
-    str_copy(cur, currency, sizeof cur);
-    for (char *p = cur; *p; p++)
-        if (*p >= 'a' && *p <= 'z')
-            *p = (char)(*p - 'a' + 'A');
-    snprintf(out, outsz, "%s %s", num, cur);
-}
-
 static void set_money(json_t *o, const char *key, int64_t minor, const char *currency)
 {
     char t[64];
-    money_text(minor, currency, t, sizeof t);
+    money_format_text(minor, currency, t, sizeof t);
     jsonx_set_str(o, key, t);
 }
 

@@ -343,25 +343,10 @@ bool page_login_csrf_ok(struct web_req *req)
 
 /* ---- money ---------------------------------------------------------------- */
 
-void page_money_text(int64_t minor, const char *currency, char *out, size_t sz)
-{
-    char num[64], cur[4] = "";
-    if (currency == NULL || money_format(minor, currency, num, sizeof num) != 0) {
-        snprintf(out, sz, "%" PRId64, minor);
-        return;
-    }
-    for (size_t i = 0; i < 3 && currency[i] != '\0'; i++) {
-        char c = currency[i];
-        cur[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
-        cur[i + 1] = '\0';
-    }
-    snprintf(out, sz, "%s %s", num, cur);
-}
-
 void page_set_money(json_t *o, const char *key, int64_t minor, const char *currency)
 {
     char text[96];
-    page_money_text(minor, currency, text, sizeof text);
+    money_format_text(minor, currency, text, sizeof text);
     json_object_set_new(o, key, json_string(text));
 }
 

@@ -83,14 +83,11 @@ void page_login_csrf_cookie(struct web_resp *resp, enum auth_area area, const ch
 /** The login form came from this site: its login_csrf field equals the cookie (constant time). */
 bool page_login_csrf_ok(struct web_req *req);
 
-/** "15.00 USD" from minor units and a currency code; the bare integer for an unknown currency. */
-void page_money_text(int64_t minor, const char *currency, char *out, size_t sz);
-
-/** Sets o[key] = page_money_text(minor, currency). */
+/** Sets o[key] = money_format_text(minor, currency): "15.00 USD". */
 void page_set_money(json_t *o, const char *key, int64_t minor, const char *currency);
 
 /**
- * Adds "<key>_text" = page_money_text(o[key]) to o when o[key] is an integer;
+ * Adds "<key>_text" = money_format_text(o[key]) to o when o[key] is an integer;
  * currency NULL = o's own "currency".
  */
 void page_add_money_text(json_t *o, const char *key, const char *currency);

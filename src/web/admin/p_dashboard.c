@@ -49,7 +49,7 @@ static json_t *money_list(const json_t *list)
     json_array_foreach(list, i, e)
     {
         char text[TEXT_MAX];
-        page_money_text(json_integer_value(json_object_get(e, "amount")),
+        money_format_text(json_integer_value(json_object_get(e, "amount")),
                         json_string_value(json_object_get(e, "currency")), text, sizeof text);
         int64_t count = json_integer_value(json_object_get(e, "count"));
         json_array_append_new(out, json_pack("{s:s, s:I, s:b}", "text", text, "count",
@@ -84,8 +84,8 @@ static json_t *chart_view(const json_t *series, const json_t *days, size_t index
     const json_t *amounts = json_object_get(series, "amounts");
     int64_t max = json_integer_value(json_object_get(series, "max"));
     char total[TEXT_MAX], top[TEXT_MAX], label[8] = "";
-    page_money_text(json_integer_value(json_object_get(series, "total")), cur, total, sizeof total);
-    page_money_text(max, cur, top, sizeof top);
+    money_format_text(json_integer_value(json_object_get(series, "total")), cur, total, sizeof total);
+    money_format_text(max, cur, top, sizeof top);
     for (size_t i = 0; cur != NULL && i < 3 && cur[i] != '\0'; i++) {
         label[i] = cur[i] >= 'a' && cur[i] <= 'z' ? (char)(cur[i] - 'a' + 'A') : cur[i];
         label[i + 1] = '\0';
@@ -96,7 +96,7 @@ static json_t *chart_view(const json_t *series, const json_t *days, size_t index
         int64_t amount = json_integer_value(json_array_get(amounts, d));
         int64_t h = bar_height(amount, max);
         char money[TEXT_MAX], tip[TEXT_MAX + 16];
-        page_money_text(amount, cur, money, sizeof money);
+        money_format_text(amount, cur, money, sizeof money);
         snprintf(tip, sizeof tip, "%s: %s", day != NULL ? day : "", money);
         json_array_append_new(bars, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}", "day",
                                               day != NULL ? day : "", "tip", tip, "x",

@@ -289,7 +289,7 @@ void p_invoices_pay(struct web_req *req, struct web_resp *resp)
         return;
     }
     char base[64], money[TEXT_MAX], msg[400];
-    page_money_text(minor, currency, money, sizeof money);
+    money_format_text(minor, currency, money, sizeof money);
     /* A reference is unique across all manual payments: reusing one (on this or another
      * invoice) records nothing, as the API's "duplicate": true says; the admin must know. */
     bool duplicate = json_is_true(json_object_get(res, "duplicate"));

@@ -104,7 +104,7 @@ static void decorate(struct web_req *req, json_t *svc, json_t *cache)
                         json_string(name_of(req, cache, 'p', int_of(svc, "product_id"))));
     json_object_set_new(svc, "server_name",
                         json_string(name_of(req, cache, 's', int_of(svc, "server_id"))));
-    page_money_text(int_of(svc, "recurring_amount"), str_of(svc, "currency"), money, sizeof money);
+    money_format_text(int_of(svc, "recurring_amount"), str_of(svc, "currency"), money, sizeof money);
     json_object_set_new(svc, "recurring_text", json_string(money));
 }
 
@@ -178,7 +178,7 @@ static json_t *order_view(struct web_req *req, int64_t client_id, int64_t produc
     }
     json_array_foreach(products, i, row)
     {
-        page_money_text(int_of(row, "price"), str_of(row, "currency"), money, sizeof money);
+        money_format_text(int_of(row, "price"), str_of(row, "currency"), money, sizeof money);
         snprintf(label, sizeof label, "#%lld %s — %s %s%s", (long long)int_of(row, "id"),
                  str_of(row, "name"), money, str_of(row, "billing_cycle"),
                  json_is_false(json_object_get(row, "active")) ? " (inactive)" : "");
@@ -356,7 +356,7 @@ void p_services_detail(struct web_req *req, struct web_resp *resp)
     json_array_foreach(invoices, i, inv)
     {
         char total[64];
-        page_money_text(json_integer_value(json_object_get(inv, "total")),
+        money_format_text(json_integer_value(json_object_get(inv, "total")),
                         json_string_value(json_object_get(inv, "currency")), total, sizeof total);
         json_object_set_new(inv, "total_text", json_string(total));
     }
