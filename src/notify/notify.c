@@ -441,31 +441,16 @@ int notify_pump(struct db *db, int max_rows, int *queued, struct lumi_err *err)
 
 /* --- dated notices -------------------------------------------------------------------- */
 
-/* Parses "1,5" into ascending distinct days (at most max); returns the count. */
+/* The days of mail.overdue_notice_days ("1,5", as the registry stores it: distinct
+ * numbers 1..365) into days (at most max); returns the count. */
 static int parse_days(const char *list, int64_t *days, int max)
 {
     int n = 0;
-    const char *p = list;
-    while (*p && n < max) {
-        while (*p == ' ' || *p == ',')
-            p++;
+    for (const char *p = list; *p != '\0' && n < max; p += *p == ',') {
         size_t len = strspn(p, "0123456789");
-        int64_t d;
-        if (len == 0)
+        if (len == 0 || str_to_i64(p, len, 1, 365, &days[n]) != 0)
             break;
-        if (str_to_i64(p, len, 1, 365, &d) == 0) {
-            int i = n;
-            while (i > 0 && days[i - 1] > d) {
-                days[i] = days[i - 1];
-                i--;
-            }
-            if (i == 0 || days[i - 1] != d) {
-                days[i] = d;
-                n++;
-            } else {
-                memmove(&days[i], &days[i + 1], (size_t)(n - i) * sizeof *days);
-            }
-        }
+        n++;
         p += len;
     }
     return n;
