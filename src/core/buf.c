@@ -3,6 +3,7 @@
  */
 #include "core/buf.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,4 +130,27 @@ void buf_free(struct buf *b)
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
+}
+
+int buf_read_file(struct buf *b, const char *path, struct lumi_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return errno == ENOENT ? 1
+                               : err_set(err, LUMI_EIO, "%s: cannot open: %s", path,
+                                         strerror(errno));
+    int rc = 0;
+    char chunk[4096];
+    size_t n;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = buf_append(b, chunk, n);
+    if (rc == LUMI_ETOOLARGE)
+        rc = err_set(err, LUMI_ETOOLARGE, "%s: larger than %zu bytes", path, b->max);
+    else if (rc != 0)
+        rc = err_set(err, rc, "%s: out of memory", path);
+    else if (ferror(f))
+        rc = err_set(err, LUMI_EIO, "%s: read error", path);
+    sodium_memzero(chunk, sizeof chunk);
+    fclose(f);
+    return rc;
 }

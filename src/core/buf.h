@@ -12,6 +12,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "core/err.h"
+
 struct buf {
     char *data;  /* NULL until the first append; use buf_cstr() for a string */
     size_t len;  /* bytes used, excluding the terminating NUL */
@@ -44,6 +46,14 @@ char *buf_steal(struct buf *b);
 
 /** Empties b but keeps its allocation. */
 void buf_reset(struct buf *b);
+
+/**
+ * Appends the whole file at path to b. 0; 1 when the file does not exist (b
+ * unchanged, err clear); LUMI_ETOOLARGE ("PATH: larger than MAX bytes"),
+ * LUMI_EIO ("PATH: cannot open: …" / "PATH: read error") or LUMI_ENOMEM with
+ * err filled. What was read is wiped from the stack (files may hold secrets).
+ */
+int buf_read_file(struct buf *b, const char *path, struct lumi_err *err);
 
 /** Frees the contents (zeroing them first: buffers may hold secrets). b may be NULL. */
 void buf_free(struct buf *b);

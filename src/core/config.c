@@ -17,7 +17,6 @@
 #include "core/config.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -342,41 +341,22 @@ static int env_file_entry(const char *key, const char *value, void *ctx)
     return i < 0 ? 0 : set_value(ctx, i, value);
 }
 
-static int read_file(const char *path, struct buf *out, bool *missing, struct lumi_err *err)
-{
-    *missing = false;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        if (errno == ENOENT) {
-            *missing = true;
-            return 0;
-        }
-        return err_set(err, LUMI_EIO, "%s: cannot open: %s", path, strerror(errno));
-    }
-    int rc = 0;
-    char chunk[4096];
-    size_t n;
-    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rc = buf_append(out, chunk, n);
-    if (rc == LUMI_ETOOLARGE)
-        rc = err_set(err, LUMI_EINVAL, "%s: larger than %zu bytes", path, ENV_FILE_MAX);
-    else if (rc != 0)
-        rc = err_set(err, rc, "%s: out of memory", path);
-    else if (ferror(f))
-        rc = err_set(err, LUMI_EIO, "%s: read error", path);
-    sodium_memzero(chunk, sizeof chunk);
-    fclose(f);
-    return rc;
-}
-
 static int load_env_file(const char *path, struct cfg_state *st, struct lumi_err *err)
 {
     struct buf data;
     buf_init(&data, ENV_FILE_MAX);
-    bool missing;
     struct lumi_err perr;
-    int rc = read_file(path, &data, &missing, err);
-    if (rc != 0 || missing)
+    int rc = buf_read_file(&data, path, err);
+    if (rc == 1) { /* no .env: nothing to load */
+        rc = 0;
+        goto out;
+    }
+    if (rc == LUMI_ETOOLARGE) { /* a malformed .env, as far as the user is concerned */
+        rc = LUMI_EINVAL;
+        if (err != NULL)
+            err->code = rc;
+    }
+    if (rc != 0)
         goto out;
     err_clear(&perr);
     rc = env_parse(data.data, data.len, env_file_entry, st, &perr);

@@ -5,7 +5,6 @@
  */
 #include "mail/render.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,35 +45,19 @@ static int read_override(const char *dir, const char *file, char **out, size_t *
 {
     char path[1024];
     struct buf b;
-    char chunk[4096];
     *out = NULL;
     int n = snprintf(path, sizeof path, "%s/%s", dir, file);
     if (n < 0 || (size_t)n >= sizeof path)
         return err_set(err, LUMI_EINVAL, "LUMI_MAIL_TEMPLATES: path too long");
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return errno == ENOENT ? 0 : err_set(err, LUMI_EIO, "cannot read %s: %s", path,
-                                              strerror(errno));
     buf_init(&b, TEMPLATE_MAX);
-    size_t got;
-    int rc = 1;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (buf_append(&b, chunk, got) != 0) {
-            rc = err_set(err, LUMI_ETOOLARGE, "%s is larger than %d bytes", path, TEMPLATE_MAX);
-            break;
-        }
-    if (rc == 1 && ferror(f))
-        rc = err_set(err, LUMI_EIO, "cannot read %s", path);
-    fclose(f);
-    if (rc != 1) {
+    int rc = buf_read_file(&b, path, err);
+    if (rc != 0) {
         buf_free(&b);
-        return rc;
+        return rc == 1 ? 0 : rc;
     }
     *len = b.len;
     *out = buf_steal(&b);
-    if (*out == NULL)
-        *out = str_dup("");
-    return *out != NULL ? 1 : err_set(err, LUMI_ENOMEM, "out of memory");
+    return 1;
 }
 
 /* Renders one part (file "mail/<name>.<ext>"): 1 rendered into out, 0 none exists, < 0. */
