@@ -28,7 +28,7 @@
 #define ERROR_MAX 1000 /* bytes of a reason or reply kept */
 #define BACKOFF_CAP_S 3600
 
-static const char *const STATUSES[] = {"queued", "sending", "sent", "failed", "skipped", NULL};
+const char *const OUTBOX_STATUSES[] = {"queued", "sending", "sent", "failed", "skipped", NULL};
 
 /* $14: the status it is born with (queued, or skipped without an SMTP server), $15 why. */
 static const char SQL_ENQUEUE[] =
@@ -396,7 +396,7 @@ json_t *outbox_list(struct db *db, const char *status, const char *to, int64_t b
     json_t *arr = NULL;
     int rc;
     *next_cursor = 0;
-    if (status != NULL && *status != '\0' && !in_list(STATUSES, status)) {
+    if (status != NULL && *status != '\0' && !in_list(OUTBOX_STATUSES, status)) {
         err_set(err, LUMI_EINVAL, "status must be one of queued, sending, sent, failed, skipped");
         return NULL;
     }

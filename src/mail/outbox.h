@@ -33,6 +33,9 @@
 #define OUTBOX_MAX_ATTEMPTS 10 /* transient failures before a message fails for good */
 #define OUTBOX_SKIPPED "SMTP_HOST is not set: recorded, not sent"
 
+/** The statuses a message can have, NULL-terminated (for filters and tabs). */
+extern const char *const OUTBOX_STATUSES[];
+
 /** A message to queue. Strings are borrowed. */
 struct outbox_new {
     const char *event_key; /* what caused it: "audit:123", "reminder:45", ... */

@@ -23,8 +23,6 @@
 
 #define PAGE_SIZE 50
 
-static const char *const STATUSES[] = {"queued", "sending", "sent", "failed", "skipped", NULL};
-
 static const char *str_of(const json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));
@@ -68,7 +66,7 @@ void p_emails_list(struct web_req *req, struct web_resp *resp)
     if (page_require_admin(req, resp, &ctx) != 0)
         return;
     ctx.nav = "emails";
-    if (page_query_choice(req, resp, &ctx, "status", STATUSES,
+    if (page_query_choice(req, resp, &ctx, "status", OUTBOX_STATUSES,
                           "status must be one of queued, sending, sent, failed, skipped",
                           &status) != 0 ||
         page_query_cursor(req, resp, &ctx, "cursor must be a positive id from a 'Next page' link",
@@ -89,7 +87,7 @@ void p_emails_list(struct web_req *req, struct web_resp *resp)
         json_object_set_new(m, "badge", json_string(badge(str_of(m, "status"))));
     }
     json_t *data = json_pack("{s:s s:o s:o s:o s:s?}", "title", "Emails", "emails", rows, "tabs",
-                             page_status_tabs("/admin/emails", STATUSES, status), "delivery",
+                             page_status_tabs("/admin/emails", OUTBOX_STATUSES, status), "delivery",
                              delivery(req->db), "to", to);
     const struct page_filter filters[] = {{"status", status}, {"to", to}};
     page_set_paging(data, "/admin/emails", filters, 2, cursor, next);

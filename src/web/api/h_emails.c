@@ -16,15 +16,13 @@
 
 #define PAGE_DEFAULT 50
 
-static const char *const STATUSES[] = {"queued", "sending", "sent", "failed", "skipped", NULL};
-
 void h_emails_list(struct web_req *req, struct web_resp *resp)
 {
     struct lumi_err err = {0};
     int limit = 0;
     int64_t before = 0, next = 0;
     const char *status = NULL;
-    if (web_query_enum(req, resp, "status", STATUSES, &status) != 0)
+    if (web_query_enum(req, resp, "status", OUTBOX_STATUSES, &status) != 0)
         return;
     if (web_page_params(req, resp, PAGE_DEFAULT, LISTING_PAGE_MAX, &limit, &before) != 0)
         return;
