@@ -110,10 +110,11 @@ static int settle(struct db *db, const struct outbox_msg *m, int rc, const struc
         w = outbox_mark_sent(db, m, res->reply, err);
         log_info("mail.sent", "email=%lld to_domain=%s attempt=%d code=%d", (long long)m->id,
                  domain != NULL ? domain + 1 : "", m->attempts, res->code);
-    } else if (res->transient || res->code == 0) {
-        /* No answer from a server (bad message, connection) counts as transient
-         * unless the message itself could not be built (that cannot get better). */
-        bool permanent = serr->code == LUMI_EINVAL && res->code == 0 && !res->transient;
+    } else {
+        /* Permanent: the server refused this message (a reply without "transient"),
+         * or it could not be built or addressed. Anything else (no connection,
+         * a 4xx, a client that could not start) may work later. */
+        bool permanent = !res->transient && (res->code != 0 || serr->code == LUMI_EINVAL);
         if (permanent)
             w = outbox_mark_failed(db, m, serr->msg, res->reply, err);
         else
@@ -122,11 +123,6 @@ static int settle(struct db *db, const struct outbox_msg *m, int rc, const struc
         log_warn("mail.failed", "email=%lld to_domain=%s attempt=%d/%d code=%d transient=%d error=%s",
                  (long long)m->id, domain != NULL ? domain + 1 : "", m->attempts, m->max_attempts,
                  res->code, permanent ? 0 : 1, log_quote(serr->msg, q, sizeof q));
-    } else {
-        w = outbox_mark_failed(db, m, serr->msg, res->reply, err);
-        log_warn("mail.failed", "email=%lld to_domain=%s attempt=%d code=%d transient=0 error=%s",
-                 (long long)m->id, domain != NULL ? domain + 1 : "", m->attempts, res->code,
-                 log_quote(serr->msg, q, sizeof q));
     }
     if (w == LUMI_ECONFLICT) {
         log_warn("mail.lease_lost", "email=%lld", (long long)m->id);
