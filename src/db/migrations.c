@@ -490,6 +490,155 @@ static const char m0010_mail[] =
     "INSERT INTO event_cursors (name, last_id, updated_at)"
     "  SELECT 'mail', COALESCE(MAX(id), 0), '1970-01-01T00:00:00Z' FROM audit_log;";
 
+
+/*
+ * The customer's side (issue 13): the store, accounts, self-service.
+ *
+ * products: `store_group` (the store category, answered as "group"),
+ * `visible` (hidden products are ordered by admins only), `requires_domain`,
+ * `sort_order`; `product_prices` holds every {billing_cycle, currency, amount,
+ * setup_fee} a product is sold at. The old price columns stay, mirroring the
+ * product's first price, so that existing readers keep working; every
+ * product gets its one price here. The cycles gain biennially and free.
+ *
+ * users: `signed_up_at` (NULL: created by an admin), `signup_ip`,
+ * `email_verified_at` (clients that exist already were made by admins, who
+ * vouch for them: marked verified). `account_tokens`: e-mail verification
+ * and password reset tokens, only their SHA-256 stored, single use,
+ * expiring. `rate_events`: hits counted per (kind, key) in a window, for
+ * throttles that must not depend on the audit trail (sign-up per IP, reset
+ * requests per IP and per address).
+ *
+ * services: `renewal_credit`, minor units owed back to the client by a
+ * downgrade, taken off the next renewal invoice. `cancel_requests`: a
+ * client's (or admin's) request to end a service now or at the end of the
+ * paid period, at most one pending per service. `service_changes`: upgrades
+ * and downgrades, applied on the panel only once their invoice is paid, at
+ * most one open per service. `password_reveals`: a panel password made by a
+ * reset, sealed, shown once to the client who asked for it.
+ *
+ * CHECKs without IN lists (see migration 9).
+ */
+#define M0011_COMMON \
+    "ALTER TABLE products ADD COLUMN store_group TEXT NOT NULL DEFAULT '';" \
+    "ALTER TABLE products ADD COLUMN visible INTEGER NOT NULL DEFAULT 1;" \
+    "ALTER TABLE products ADD COLUMN requires_domain INTEGER NOT NULL DEFAULT 0;" \
+    "ALTER TABLE products ADD COLUMN sort_order INTEGER NOT NULL DEFAULT 0;" \
+    "CREATE TABLE product_prices (" \
+    "  id {{PK}}," \
+    "  product_id BIGINT NOT NULL REFERENCES products (id) ON DELETE CASCADE," \
+    "  billing_cycle TEXT NOT NULL CHECK (billing_cycle = 'monthly' OR billing_cycle = 'quarterly'" \
+    "    OR billing_cycle = 'semiannually' OR billing_cycle = 'annually'" \
+    "    OR billing_cycle = 'biennially' OR billing_cycle = 'onetime' OR billing_cycle = 'free')," \
+    "  currency TEXT NOT NULL," \
+    "  amount BIGINT NOT NULL CHECK (amount >= 0)," \
+    "  setup_fee BIGINT NOT NULL DEFAULT 0 CHECK (setup_fee >= 0)," \
+    "  UNIQUE (product_id, currency, billing_cycle)" \
+    ");" \
+    "INSERT INTO product_prices (product_id, billing_cycle, currency, amount, setup_fee)" \
+    "  SELECT id, billing_cycle, currency, price, setup_fee FROM products ORDER BY id;" \
+    "CREATE INDEX products_store ON products (visible, store_group, sort_order, id);" \
+    "ALTER TABLE users ADD COLUMN signed_up_at TEXT;" \
+    "ALTER TABLE users ADD COLUMN signup_ip TEXT;" \
+    "ALTER TABLE users ADD COLUMN email_verified_at TEXT;" \
+    "UPDATE users SET email_verified_at = created_at WHERE role = 'client';" \
+    "CREATE TABLE account_tokens (" \
+    "  id {{PK}}," \
+    "  user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE," \
+    "  purpose TEXT NOT NULL CHECK (purpose = 'verify' OR purpose = 'reset')," \
+    "  token_hash TEXT NOT NULL UNIQUE,"          /* SHA-256; the token is never stored */ \
+    "  ip TEXT," \
+    "  created_at TEXT NOT NULL," \
+    "  expires_at TEXT NOT NULL," \
+    "  used_at TEXT" \
+    ");" \
+    "CREATE INDEX account_tokens_user ON account_tokens (user_id, purpose);" \
+    "CREATE TABLE rate_events (" \
+    "  id {{PK}}," \
+    "  kind TEXT NOT NULL,"                       /* "signup", "reset", … */ \
+    "  key TEXT NOT NULL,"                        /* an IP, an address */ \
+    "  at TEXT NOT NULL" \
+    ");" \
+    "CREATE INDEX rate_events_key ON rate_events (kind, key, at);" \
+    "CREATE INDEX rate_events_at ON rate_events (at);" \
+    "ALTER TABLE services ADD COLUMN renewal_credit BIGINT NOT NULL DEFAULT 0;" \
+    "CREATE TABLE cancel_requests (" \
+    "  id {{PK}}," \
+    "  service_id BIGINT NOT NULL REFERENCES services (id)," \
+    "  requested_by BIGINT REFERENCES users (id)," \
+    "  actor_type TEXT NOT NULL,"                 /* client | admin */ \
+    "  timing TEXT NOT NULL CHECK (timing = 'immediate' OR timing = 'end_of_period')," \
+    "  reason TEXT NOT NULL DEFAULT ''," \
+    "  status TEXT NOT NULL CHECK (status = 'pending' OR status = 'done' OR status = 'withdrawn'" \
+    "    OR status = 'rejected')," \
+    "  run_at TEXT NOT NULL,"                     /* when termination is queued */ \
+    "  job_id BIGINT REFERENCES jobs (id)," \
+    "  created_at TEXT NOT NULL," \
+    "  updated_at TEXT NOT NULL," \
+    "  closed_at TEXT" \
+    ");" \
+    "CREATE UNIQUE INDEX cancel_requests_open ON cancel_requests (service_id)" \
+    "  WHERE status = 'pending';" \
+    "CREATE INDEX cancel_requests_due ON cancel_requests (status, run_at);" \
+    "CREATE TABLE service_changes (" \
+    "  id {{PK}}," \
+    "  service_id BIGINT NOT NULL REFERENCES services (id)," \
+    "  from_product_id BIGINT NOT NULL REFERENCES products (id)," \
+    "  to_product_id BIGINT NOT NULL REFERENCES products (id)," \
+    "  direction TEXT NOT NULL CHECK (direction = 'upgrade' OR direction = 'downgrade')," \
+    "  billing_cycle TEXT NOT NULL," \
+    "  currency TEXT NOT NULL," \
+    "  new_recurring_amount BIGINT NOT NULL CHECK (new_recurring_amount >= 0)," \
+    "  prorated_amount BIGINT NOT NULL,"          /* > 0 charged, < 0 credited */ \
+    "  invoice_id BIGINT REFERENCES invoices (id)," \
+    "  job_id BIGINT REFERENCES jobs (id)," \
+    "  status TEXT NOT NULL CHECK (status = 'awaiting_payment' OR status = 'queued'" \
+    "    OR status = 'applied' OR status = 'cancelled' OR status = 'failed')," \
+    "  requested_by BIGINT REFERENCES users (id)," \
+    "  created_at TEXT NOT NULL," \
+    "  updated_at TEXT NOT NULL," \
+    "  applied_at TEXT" \
+    ");" \
+    "CREATE UNIQUE INDEX service_changes_open ON service_changes (service_id)" \
+    "  WHERE status = 'awaiting_payment' OR status = 'queued';" \
+    "CREATE INDEX service_changes_invoice ON service_changes (invoice_id);" \
+    "CREATE TABLE password_reveals (" \
+    "  id {{PK}}," \
+    "  service_id BIGINT NOT NULL REFERENCES services (id)," \
+    "  job_id BIGINT NOT NULL UNIQUE REFERENCES jobs (id)," \
+    "  user_id BIGINT REFERENCES users (id),"    /* who may see it */ \
+    "  password_enc TEXT,"                        /* sealed; NULL once shown */ \
+    "  created_at TEXT NOT NULL," \
+    "  revealed_at TEXT" \
+    ");" \
+    "CREATE INDEX password_reveals_service ON password_reveals (service_id, id);" \
+    "CREATE INDEX cancel_requests_service ON cancel_requests (service_id, id);"
+
+/* PostgreSQL: the products' cycle CHECK is a named constraint. */
+static const char m0011_storefront_pg[] =
+    "ALTER TABLE products DROP CONSTRAINT products_billing_cycle_check;"
+    "ALTER TABLE products ADD CONSTRAINT products_billing_cycle_check CHECK ("
+    "  billing_cycle = 'monthly' OR billing_cycle = 'quarterly'"
+    "  OR billing_cycle = 'semiannually' OR billing_cycle = 'annually'"
+    "  OR billing_cycle = 'biennially' OR billing_cycle = 'onetime' OR billing_cycle = 'free');"
+    M0011_COMMON;
+
+/* SQLite: the CHECK's text (as migration 9 left it) is widened in place,
+ * after the ADD COLUMNs (which compute their offsets from the loaded schema
+ * text); the RENAMEs at the end make SQLite re-read and check the whole
+ * schema and bump its version, so every connection loads the new text. */
+static const char m0011_storefront_sqlite[] =
+    M0011_COMMON
+    "PRAGMA writable_schema=ON;"
+    "UPDATE sqlite_schema SET sql = replace(sql,"
+    " 'billing_cycle = ''annually'' OR billing_cycle = ''onetime'')',"
+    " 'billing_cycle = ''annually'' OR billing_cycle = ''biennially'' OR "
+    "billing_cycle = ''onetime'' OR billing_cycle = ''free'')')"
+    " WHERE type = 'table' AND name = 'products';"
+    "PRAGMA writable_schema=OFF;"
+    "ALTER TABLE product_prices RENAME TO product_prices_m11;"
+    "ALTER TABLE product_prices_m11 RENAME TO product_prices;";
+
 const struct migration lumi_migrations[] = {
     {1, "accounts", m0001_accounts, NULL},
     {2, "catalogue", m0002_catalogue, NULL},
@@ -501,5 +650,6 @@ const struct migration lumi_migrations[] = {
     {8, "audit_entity_order", m0008_audit_entity_order, NULL},
     {9, "write_path", m0009_write_path, m0009_write_path_sqlite},
     {10, "mail", m0010_mail, NULL},
+    {11, "storefront", m0011_storefront_pg, m0011_storefront_sqlite},
 };
 const size_t lumi_migrations_count = sizeof lumi_migrations / sizeof lumi_migrations[0];
