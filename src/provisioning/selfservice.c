@@ -273,12 +273,14 @@ json_t *selfservice_services(struct db *db, int64_t client_id, int64_t after_id,
     db_bind_int64(st, 1, client_id);
     db_bind_int64(st, 2, after_id);
     db_bind_int64(st, 3, (int64_t)limit + 1); /* one more tells whether a page follows */
+    int64_t last = 0;
     while ((rc = db_step(st, err)) == DB_ROW) {
         if (n == limit) {
             if (next_cursor != NULL)
-                *next_cursor = db_col_int64(st, 0) - 1;
+                *next_cursor = last;
             break;
         }
+        last = db_col_int64(st, 0);
         json_t *v = view_row(st);
         if (v == NULL || json_array_append_new(rows, v) != 0) {
             rc = nomem(err);
