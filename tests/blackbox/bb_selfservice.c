@@ -30,6 +30,7 @@
 #include "support/bbenv.h"
 #include "support/browse.h"
 #include "support/httpc.h"
+#include "support/proc.h"
 
 #define SECRET_KEY "7a1c2d3e4a5b6c7d8e9fa0b1c2d3e4f5061728394a5b6c7d8e9f0a1b2c3d4e5f"
 #define PTERO_KEY "ptla_SelfServiceTestKey0123456789abcdefABCDEFg"
@@ -329,6 +330,21 @@ static void login_info_for_each_panel_type(void **state)
     r = page(C->a, C->a_vf);
     assert_contains(&r, "Shut down");
     assert_contains(&r, "Restart");
+    http_result_free(&r);
+
+    /* A bearer token made for the client reaches the same answers. */
+    const char *mk[] = {"token", "create", "ada-api", "--user", A_EMAIL, NULL};
+    struct lumi_run_result run;
+    bb_run_out(mk, NULL, &run);
+    assert_int_equal(run.exit_code, 0);
+    char token[256], auth[300];
+    str_copy(token, buf_cstr(&run.out), sizeof token);
+    token[strcspn(token, "\r\n")] = '\0';
+    lumi_run_result_free(&run);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    r = http_api(bb_base_url(), auth, "GET", "/api/client/services", NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "data")), 3);
     http_result_free(&r);
 
     /* Staff are not clients: these routes are refused to an admin token. */
