@@ -408,12 +408,10 @@ static int da_login_url(const struct panel_conn *c, const struct panel_service *
     url[0] = '\0';
     if (need(s->username, "the service's account name", e) != 0)
         return -1;
-    const struct da_param params[] = {{"action", "create"},
-                                      {"type", "one_time_url"},
-                                      {"expiry", "5m"},
-                                      {NULL, NULL}};
-    if (da_wire_command(c, "POST", "CMD_API_LOGIN_KEYS", s->username, params, DA_ACTION, &out,
-                        e) != 0)
+    const struct da_param params[] = {
+        {"action", "create"}, {"type", "one_time_url"}, {"expiry", "5m"}, {NULL, NULL}};
+    if (da_wire_command(c, "POST", "CMD_API_LOGIN_KEYS", s->username, params, DA_ACTION, &out, e) !=
+        0)
         goto out;
     const char *u = str_or_empty(out, "details");
     if (!str_starts_with(u, "https://") && !str_starts_with(u, "http://"))

@@ -40,10 +40,10 @@
 #define LIST_MAX 100
 
 #define VIEW_COLUMNS                                                                               \
-    "SELECT s.id, s.client_id, s.product_id, p.name, s.status, s.suspend_reason, s.username,"     \
-    " s.domain, s.billing_cycle, s.recurring_amount, s.currency, s.next_due_date, s.created_at,"  \
+    "SELECT s.id, s.client_id, s.product_id, p.name, s.status, s.suspend_reason, s.username,"      \
+    " s.domain, s.billing_cycle, s.recurring_amount, s.currency, s.next_due_date, s.created_at,"   \
     " v.type, v.url, u.email"                                                                      \
-    " FROM services s JOIN users u ON u.id = s.client_id"                                        \
+    " FROM services s JOIN users u ON u.id = s.client_id"                                          \
     " LEFT JOIN products p ON p.id = s.product_id LEFT JOIN servers v ON v.id = s.server_id"
 
 static const char SQL_VIEW_ONE[] = VIEW_COLUMNS " WHERE s.client_id = $1 AND s.id = $2";
@@ -51,8 +51,8 @@ static const char SQL_VIEW_PAGE[] =
     VIEW_COLUMNS " WHERE s.client_id = $1 AND s.id > $2 ORDER BY s.id LIMIT $3";
 
 #define TARGET_COLUMNS                                                                             \
-    "SELECT s.client_id, s.status, s.server_id, s.remote_key, s.panel_user_key, s.external_id,"   \
-    " s.username, s.domain, u.email FROM services s JOIN users u ON u.id = s.client_id"          \
+    "SELECT s.client_id, s.status, s.server_id, s.remote_key, s.panel_user_key, s.external_id,"    \
+    " s.username, s.domain, u.email FROM services s JOIN users u ON u.id = s.client_id"            \
     " WHERE s.id = $1"
 
 static const char SQL_TARGET[] = TARGET_COLUMNS;
@@ -63,8 +63,8 @@ static const char SQL_LAST_REVEAL[] =
     " FROM password_reveals r JOIN jobs j ON j.id = r.job_id"
     " WHERE r.service_id = $1 AND r.user_id = $2 ORDER BY r.id DESC LIMIT 1";
 static const char SQL_REVEAL_OF_JOB[] = "SELECT COUNT(*) FROM password_reveals WHERE job_id = $1";
-static const char SQL_REVEAL_INSERT[] =
-    "INSERT INTO password_reveals (service_id, job_id, user_id, created_at) VALUES ($1, $2, $3, $4)";
+static const char SQL_REVEAL_INSERT[] = "INSERT INTO password_reveals (service_id, job_id, "
+                                        "user_id, created_at) VALUES ($1, $2, $3, $4)";
 static const char SQL_REVEAL_TAKE[] =
     "UPDATE password_reveals SET password_enc = NULL, revealed_at = $1"
     " WHERE id = $2 AND password_enc IS NOT NULL AND revealed_at IS NULL";
@@ -90,7 +90,7 @@ struct reveal {
     int64_t id, job_id;
     char *password_enc; /* owned, sealed */
     char created_at[UTC_ISO_LEN], revealed_at[UTC_ISO_LEN];
-    const char *state;  /* pending | ready | shown | failed */
+    const char *state; /* pending | ready | shown | failed */
 };
 
 static int nomem(struct lumi_err *err)
@@ -338,9 +338,8 @@ static int check_active(const struct target *t, const char *what, struct lumi_er
 {
     if (str_eq(t->status, "active"))
         return 0;
-    return err_set(err, LUMI_ECONFLICT,
-                   "service %" PRId64 " is %s; only an active service can %s", t->id, t->status,
-                   what);
+    return err_set(err, LUMI_ECONFLICT, "service %" PRId64 " is %s; only an active service can %s",
+                   t->id, t->status, what);
 }
 
 static const char *or_null(const char *s)
@@ -374,8 +373,8 @@ static int open_panel(struct db *db, const struct target *t, struct server_conn 
 }
 
 /* One audit row in its own transaction. details is borrowed. */
-static int audit_now(struct db *db, const struct audit_actor *actor, const char *action,
-                     int64_t id, json_t *details, struct lumi_err *err)
+static int audit_now(struct db *db, const struct audit_actor *actor, const char *action, int64_t id,
+                     json_t *details, struct lumi_err *err)
 {
     int rc = db_begin(db, err);
     if (rc == 0)

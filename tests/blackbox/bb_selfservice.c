@@ -187,7 +187,8 @@ static void redirect_of(const struct http_result *r, char *out, size_t sz)
 
 static const char *error_message(const struct http_result *r)
 {
-    const char *m = json_string_value(json_object_get(json_object_get(r->json, "error"), "message"));
+    const char *m =
+        json_string_value(json_object_get(json_object_get(r->json, "error"), "message"));
     return m != NULL ? m : "";
 }
 
@@ -214,11 +215,11 @@ static int setup(void **state)
                         "{\"name\":\"VPS 1\",\"type\":\"virtfusion\",\"url\":\"%s\","
                         "\"api_key\":\"" VF_TOKEN "\"}",
                         fake_vf_url(C->vf));
-    int64_t da = create("/api/admin/servers",
-                        "{\"name\":\"Web 1\",\"type\":\"directadmin\",\"url\":\"%s\","
-                        "\"username\":\"admin\",\"password\":\"" DA_PASSWORD
-                        "\",\"api_version\":\"v2\"}",
-                        fake_da_url(C->da));
+    int64_t da =
+        create("/api/admin/servers",
+               "{\"name\":\"Web 1\",\"type\":\"directadmin\",\"url\":\"%s\","
+               "\"username\":\"admin\",\"password\":\"" DA_PASSWORD "\",\"api_version\":\"v2\"}",
+               fake_da_url(C->da));
     int64_t pt = create("/api/admin/servers",
                         "{\"name\":\"Game 1\",\"type\":\"pterodactyl\",\"url\":\"%s\","
                         "\"api_key\":\"" PTERO_KEY "\"}",
@@ -226,12 +227,10 @@ static int setup(void **state)
     C->vf_product = product("VPS S", "vps", vf, VF_CONFIG);
     C->da_product = product("Web S", "hosting", da, DA_CONFIG);
     C->pt_product = product("Game S", "game_server", pt, GAME_CONFIG);
-    C->a_id = create("/api/admin/clients",
-                     "{\"email\":\"" A_EMAIL "\",\"password\":\"" A_PASSWORD
-                     "\",\"first_name\":\"Ada\",\"last_name\":\"Lovelace\"}");
-    C->b_id = create("/api/admin/clients",
-                     "{\"email\":\"" B_EMAIL "\",\"password\":\"" B_PASSWORD
-                     "\",\"first_name\":\"Bob\",\"last_name\":\"B\"}");
+    C->a_id = create("/api/admin/clients", "{\"email\":\"" A_EMAIL "\",\"password\":\"" A_PASSWORD
+                                           "\",\"first_name\":\"Ada\",\"last_name\":\"Lovelace\"}");
+    C->b_id = create("/api/admin/clients", "{\"email\":\"" B_EMAIL "\",\"password\":\"" B_PASSWORD
+                                           "\",\"first_name\":\"Bob\",\"last_name\":\"B\"}");
     C->a_vf = order(C->a_id, C->vf_product, "vps.ada.example.org");
     C->a_da = order(C->a_id, C->da_product, "ada.example.org");
     C->a_pt = order(C->a_id, C->pt_product, "mc.ada.example.org");
@@ -481,8 +480,7 @@ static void power_on_pterodactyl_is_refused_clearly(void **state)
 static void wait_reset(int64_t id, const char *want)
 {
     for (int i = 0; i < SETTLE_S * 10; i++) {
-        struct http_result r =
-            capi(C->a, NULL, "GET", NULL, "/api/client/services/%" PRId64, id);
+        struct http_result r = capi(C->a, NULL, "GET", NULL, "/api/client/services/%" PRId64, id);
         assert_int_equal(r.status, 200);
         const char *st = bb_str(json_object_get(r.json, "password_reset"), "state");
         bool done = st != NULL && strcmp(st, want) == 0;
@@ -515,10 +513,10 @@ static void assert_nowhere(const char *pw)
 /* The password between <code class="mono"> and </code> on the page, into out. */
 static bool shown_password(const struct http_result *r, char *out, size_t sz)
 {
-    const char *p = strstr(buf_cstr(&r->body), "password: <code class=\"mono\">");
+    const char *p = strstr(buf_cstr(&r->body), "password: <code class=\"mono revealed-password\">");
     if (p == NULL)
         return false;
-    p += strlen("password: <code class=\"mono\">");
+    p += strlen("password: <code class=\"mono revealed-password\">");
     size_t n = strcspn(p, "<");
     assert_true(n > 0 && n < sz);
     memcpy(out, p, n);
@@ -564,8 +562,8 @@ static void password_reset_is_a_job_shown_once_and_never_stored_in_plaintext(voi
     assert_lacks(&r, pw);
     assert_lacks(&r, "will not be shown again");
     http_result_free(&r);
-    r = capi(C->a, C->a_csrf, "POST", NULL,
-             "/api/client/services/%" PRId64 "/password/reveal", C->a_da);
+    r = capi(C->a, C->a_csrf, "POST", NULL, "/api/client/services/%" PRId64 "/password/reveal",
+             C->a_da);
     assert_int_equal(r.status, 200);
     assert_string_equal(bb_str(r.json, "state"), "shown");
     assert_null(json_object_get(r.json, "password"));
@@ -583,16 +581,16 @@ static void password_reset_is_a_job_shown_once_and_never_stored_in_plaintext(voi
     assert_string_equal(bb_str(job, "action"), "change_password");
     http_result_free(&r);
     wait_reset(C->a_vf, "ready");
-    r = capi(C->a, C->a_csrf, "POST", NULL,
-             "/api/client/services/%" PRId64 "/password/reveal", C->a_vf);
+    r = capi(C->a, C->a_csrf, "POST", NULL, "/api/client/services/%" PRId64 "/password/reveal",
+             C->a_vf);
     assert_int_equal(r.status, 200);
     struct fake_vf_server s;
     assert_true(fake_vf_server_by_id(C->vf, sid, &s));
     assert_true(s.last_password[0] != '\0');
     assert_string_equal(bb_str(r.json, "password"), s.last_password);
     http_result_free(&r);
-    r = capi(C->a, C->a_csrf, "POST", NULL,
-             "/api/client/services/%" PRId64 "/password/reveal", C->a_vf);
+    r = capi(C->a, C->a_csrf, "POST", NULL, "/api/client/services/%" PRId64 "/password/reveal",
+             C->a_vf);
     assert_int_equal(r.status, 200);
     assert_null(json_object_get(r.json, "password"));
     assert_string_equal(bb_str(r.json, "state"), "shown");
@@ -692,16 +690,15 @@ static void every_form_refuses_a_missing_or_wrong_csrf_token(void **state)
         http_result_free(&r);
     }
     /* The API's writes with the cookie need the header too. */
-    struct http_result r = capi(C->a, NULL, "POST", NULL,
-                                "/api/client/services/%" PRId64 "/password", C->a_vf);
+    struct http_result r =
+        capi(C->a, NULL, "POST", NULL, "/api/client/services/%" PRId64 "/password", C->a_vf);
     assert_int_equal(r.status, 403);
     http_result_free(&r);
     r = capi(C->a, wrong, "POST", "{\"action\":\"restart\"}",
              "/api/client/services/%" PRId64 "/power", C->a_vf);
     assert_int_equal(r.status, 403);
     http_result_free(&r);
-    r = capi(C->a, NULL, "POST", NULL, "/api/client/services/%" PRId64 "/password/reveal",
-             C->a_vf);
+    r = capi(C->a, NULL, "POST", NULL, "/api/client/services/%" PRId64 "/password/reveal", C->a_vf);
     assert_int_equal(r.status, 403);
     http_result_free(&r);
     assert_int_equal(fake_vf_sso_count(C->vf), sso);
@@ -714,8 +711,8 @@ static void a_suspended_service_refuses_the_actions(void **state)
     (void)state;
     int64_t id = order(C->a_id, C->vf_product, "vps2.ada.example.org");
     json_decref(wait_status(id, "active"));
-    struct http_result r = bb_apif("POST", "{\"reason\":\"abuse\"}",
-                                   "/api/admin/services/%" PRId64 "/suspend", id);
+    struct http_result r =
+        bb_apif("POST", "{\"reason\":\"abuse\"}", "/api/admin/services/%" PRId64 "/suspend", id);
     assert_int_equal(r.status, 202);
     http_result_free(&r);
     json_decref(wait_status(id, "suspended"));

@@ -849,8 +849,8 @@ static void virtfusion_reset_keeps_the_panels_password_and_reveals_it_once(void 
     json_decref(job);
     assert_null(selfservice_password_reset(f->db, &actor, f->client_id, f->service_id, &err));
     assert_int_equal(err.code, LUMI_ECONFLICT);
-    assert_null(selfservice_password_reset(f->db, &actor, f->client_id + 1000, f->service_id,
-                                           &err));
+    assert_null(
+        selfservice_password_reset(f->db, &actor, f->client_id + 1000, f->service_id, &err));
     assert_int_equal(err.code, LUMI_ENOTFOUND);
     json_t *r = selfservice_password_reveal(f->db, &actor, f->client_id, f->service_id, &err);
     assert_string_equal(json_string_value(json_object_get(r, "state")), "pending");

@@ -721,8 +721,8 @@ static void power_actions_reach_the_server_and_answer_the_queue_id(void **state)
     assert_int_equal(fake_request_count(t->http), before); /* refused before any request */
     /* Locked by a running task: 423, retryable. */
     fake_vf_set_locked(t->vf, true);
-    assert_int_equal(
-        panel_virtfusion.power(&t->conn, &t->svc, "boot", answer, sizeof answer, &e), -1);
+    assert_int_equal(panel_virtfusion.power(&t->conn, &t->svc, "boot", answer, sizeof answer, &e),
+                     -1);
     assert_true(e.retryable);
     fake_vf_set_locked(t->vf, false);
 }

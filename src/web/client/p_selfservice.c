@@ -63,11 +63,10 @@ json_t *p_selfservice_section(struct web_req *req, int64_t me, int64_t id)
         return json_null();
     json_t *panel = json_object_get(view, "panel");
     const char *login = json_string_value(json_object_get(panel, "login"));
-    json_t *s = json_pack("{s:I, s:O, s:b, s:b, s:b}", "id", (json_int_t)id, "panel", panel,
-                          "active", str_eq(json_string_value(json_object_get(view, "status")),
-                                           "active"),
-                          "sso", str_eq(login, "sso"),
-                          "power", json_is_true(json_object_get(panel, "power")));
+    json_t *s =
+        json_pack("{s:I, s:O, s:b, s:b, s:b}", "id", (json_int_t)id, "panel", panel, "active",
+                  str_eq(json_string_value(json_object_get(view, "status")), "active"), "sso",
+                  str_eq(login, "sso"), "power", json_is_true(json_object_get(panel, "power")));
     json_decref(view);
     if (s == NULL)
         return json_null();
@@ -149,8 +148,7 @@ void p_client_service_power(struct web_req *req, struct web_resp *resp)
         return;
     struct audit_actor actor = auth_actor(req);
     const char *action = web_form_value(req, "action");
-    json_t *out =
-        selfservice_power(req->db, &actor, auth_client_scope(req), id, action, &err);
+    json_t *out = selfservice_power(req->db, &actor, auth_client_scope(req), id, action, &err);
     if (out == NULL) {
         refused(req, resp, &ctx, id, &err);
         return;
