@@ -451,6 +451,17 @@ static void power_reaches_virtfusion_and_its_answer_is_shown(void **state)
     assert_true(fake_vf_server_by_id(C->vf, sid, &s));
     assert_string_equal(s.last_power, "boot");
 
+    /* The panel refuses (locked by a running task): 502 with its words, audited as failed. */
+    fake_vf_set_locked(C->vf, true);
+    r = capi(C->a, C->a_csrf, "POST", "{\"action\":\"restart\"}",
+             "/api/client/services/%" PRId64 "/power", C->a_vf);
+    fake_vf_set_locked(C->vf, false);
+    assert_int_equal(r.status, 502);
+    assert_string_equal(http_error_code(&r), "upstream_error");
+    assert_non_null(strstr(error_message(&r), "locked"));
+    http_result_free(&r);
+    assert_true(audit_with("SERVICE_POWER_FAILED", "locked") >= 1);
+
     assert_true(audit_with("SERVICE_POWER", "shutdown") >= 1);
     assert_true(audit_with("SERVICE_POWER", "queued the boot") >= 1);
 }
