@@ -86,4 +86,12 @@ void h_webhook_events_get(struct web_req *req, struct web_resp *resp);
 void h_settings_get(struct web_req *req, struct web_resp *resp);
 void h_settings_update(struct web_req *req, struct web_resp *resp);
 
+/* h_client_services.c (self-service on a service) */
+void h_client_services_list(struct web_req *req, struct web_resp *resp);
+void h_client_services_get(struct web_req *req, struct web_resp *resp);
+void h_client_services_login(struct web_req *req, struct web_resp *resp);
+void h_client_services_password(struct web_req *req, struct web_resp *resp);
+void h_client_services_password_reveal(struct web_req *req, struct web_resp *resp);
+void h_client_services_power(struct web_req *req, struct web_resp *resp);
+
 #endif

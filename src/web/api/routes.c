@@ -63,5 +63,14 @@ const struct web_route web_api_routes[] = {
     {"GET", "/api/admin/settings", WEB_AUTH_ADMIN, h_settings_get},
     {"PATCH", "/api/admin/settings", WEB_AUTH_ADMIN, h_settings_update},
 
+    /* Self-service on a service (issue 13): the client's own services and actions. */
+    {"GET", "/api/client/services", WEB_AUTH_USER, h_client_services_list},
+    {"GET", "/api/client/services/{id}", WEB_AUTH_USER, h_client_services_get},
+    {"GET", "/api/client/services/{id}/login", WEB_AUTH_USER, h_client_services_login},
+    {"POST", "/api/client/services/{id}/password", WEB_AUTH_USER, h_client_services_password},
+    {"POST", "/api/client/services/{id}/password/reveal", WEB_AUTH_USER,
+     h_client_services_password_reveal},
+    {"POST", "/api/client/services/{id}/power", WEB_AUTH_USER, h_client_services_power},
+
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

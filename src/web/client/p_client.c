@@ -412,6 +412,8 @@ void p_client_service(struct web_req *req, struct web_resp *resp)
     }
     json_t *data = json_pack("{s:s s:o s:{s:o}}", "title", "Service", "service", view, "invoices",
                              "rows", invoices);
+    if (data != NULL) /* self-service: panel login, password reset, power (p_selfservice.c) */
+        json_object_set_new(data, "selfservice", p_selfservice_section(req, me, id));
     page_render(req, resp, 200, &ctx, "client_service.html", data);
 }
 

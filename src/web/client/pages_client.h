@@ -6,6 +6,9 @@
 #ifndef LUMI_WEB_PAGES_CLIENT_H
 #define LUMI_WEB_PAGES_CLIENT_H
 
+#include <jansson.h>
+#include <stdint.h>
+
 #include "web/http.h"
 #include "web/server.h"
 
@@ -30,5 +33,12 @@ void p_client_services(struct web_req *req, struct web_resp *resp);
 void p_client_service(struct web_req *req, struct web_resp *resp);
 /** GET /client/invoices: the client's invoices, newest first, keyset paged (?cursor=). */
 void p_client_invoices(struct web_req *req, struct web_resp *resp);
+
+/* p_selfservice.c (self-service on a service) */
+/** The service page's self-service part (new reference; JSON null when not the client's). */
+json_t *p_selfservice_section(struct web_req *req, int64_t client_id, int64_t id);
+void p_client_service_login(struct web_req *req, struct web_resp *resp);
+void p_client_service_password(struct web_req *req, struct web_resp *resp);
+void p_client_service_power(struct web_req *req, struct web_resp *resp);
 
 #endif

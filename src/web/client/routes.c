@@ -14,5 +14,10 @@ const struct web_route web_client_routes[] = {
     {"GET", "/client/invoices", WEB_AUTH_PUBLIC, p_client_invoices},
     {"GET", "/client/invoices/{id}", WEB_AUTH_PUBLIC, h_client_invoice},
 
+    /* Self-service on a service (issue 13): sign-on, panel password, power. */
+    {"POST", "/client/services/{id}/login", WEB_AUTH_PUBLIC, p_client_service_login},
+    {"POST", "/client/services/{id}/password", WEB_AUTH_PUBLIC, p_client_service_password},
+    {"POST", "/client/services/{id}/power", WEB_AUTH_PUBLIC, p_client_service_power},
+
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };
