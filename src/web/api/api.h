@@ -86,4 +86,12 @@ void h_webhook_events_get(struct web_req *req, struct web_resp *resp);
 void h_settings_get(struct web_req *req, struct web_resp *resp);
 void h_settings_update(struct web_req *req, struct web_resp *resp);
 
+/* The store and ordering (issue 13): h_store.c, h_client_orders.c, h_client_invoices.c */
+void h_store_products(struct web_req *req, struct web_resp *resp);
+void h_client_orders_create(struct web_req *req, struct web_resp *resp);
+void h_client_invoices_list(struct web_req *req, struct web_resp *resp);
+void h_client_invoices_get(struct web_req *req, struct web_resp *resp);
+/** A service as its client may see it (a new object with whitelisted members; NULL: no memory). */
+json_t *client_service_json(const json_t *service);
+
 #endif
