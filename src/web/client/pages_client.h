@@ -31,4 +31,14 @@ void p_client_service(struct web_req *req, struct web_resp *resp);
 /** GET /client/invoices: the client's invoices, newest first, keyset paged (?cursor=). */
 void p_client_invoices(struct web_req *req, struct web_resp *resp);
 
+/* The store (issue 13, p_store.c) */
+/** GET /store: the visible products by group with their starting prices and stock. */
+void p_store(struct web_req *req, struct web_resp *resp);
+/** GET /store/products/{id}: one product's prices and the order form (hidden: 404). */
+void p_store_product(struct web_req *req, struct web_resp *resp);
+/** POST /store/products/{id}/order: orders as the logged-in client, 303 to the invoice. */
+void p_store_order(struct web_req *req, struct web_resp *resp);
+/** GET /store/products/{id}/order: 303 back to the product page. */
+void p_store_order_back(struct web_req *req, struct web_resp *resp);
+
 #endif

@@ -14,5 +14,11 @@ const struct web_route web_client_routes[] = {
     {"GET", "/client/invoices", WEB_AUTH_PUBLIC, p_client_invoices},
     {"GET", "/client/invoices/{id}", WEB_AUTH_PUBLIC, h_client_invoice},
 
+    /* The store (issue 13) */
+    {"GET", "/store", WEB_AUTH_PUBLIC, p_store},
+    {"GET", "/store/products/{id}", WEB_AUTH_PUBLIC, p_store_product},
+    {"POST", "/store/products/{id}/order", WEB_AUTH_PUBLIC, p_store_order},
+    {"GET", "/store/products/{id}/order", WEB_AUTH_PUBLIC, p_store_order_back},
+
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };
