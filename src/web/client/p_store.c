@@ -251,13 +251,17 @@ void p_store_product(struct web_req *req, struct web_resp *resp)
                    NULL, NULL, NULL);
 }
 
-/* GET of the order path (after logging in from a refused post): back to the product. */
-void p_store_order_back(struct web_req *req, struct web_resp *resp)
+/* A visitor without a client session: to the login, and back to the product page afterwards. */
+static bool send_visitor_to_login(struct web_req *req, struct web_resp *resp, int64_t id)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/store/products/%" PRId64, web_param_id(req, "id"));
+    struct page_ctx probe;
+    if (visitor_session(req, &probe))
+        return false;
+    char path[96];
+    snprintf(path, sizeof path, "/client/login?next=/store/products/%" PRId64, id);
     web_redirect(resp, path);
     page_security_headers(resp);
+    return true;
 }
 
 /* The status of the product page after a refused order. */
@@ -270,10 +274,10 @@ void p_store_order(struct web_req *req, struct web_resp *resp)
 {
     struct page_ctx ctx;
     struct lumi_err err = {0};
-    if (page_require_client(req, resp, &ctx) != 0)
+    int64_t id = web_param_id(req, "id");
+    if (send_visitor_to_login(req, resp, id) || page_require_client(req, resp, &ctx) != 0)
         return;
     ctx.nav = "store";
-    int64_t id = web_param_id(req, "id");
     const char *cycle = web_form_value(req, "billing_cycle");
     const char *currency = web_form_value(req, "currency");
     const char *domain = web_form_value(req, "domain");

@@ -36,9 +36,8 @@ void p_client_invoices(struct web_req *req, struct web_resp *resp);
 void p_store(struct web_req *req, struct web_resp *resp);
 /** GET /store/products/{id}: one product's prices and the order form (hidden: 404). */
 void p_store_product(struct web_req *req, struct web_resp *resp);
-/** POST /store/products/{id}/order: orders as the logged-in client, 303 to the invoice. */
+/** POST /store/products/{id}/order: orders as the logged-in client, 303 to the invoice (a
+ *  visitor: 303 to /client/login?next=/store/products/{id}). */
 void p_store_order(struct web_req *req, struct web_resp *resp);
-/** GET /store/products/{id}/order: 303 back to the product page. */
-void p_store_order_back(struct web_req *req, struct web_resp *resp);
 
 #endif

@@ -18,7 +18,6 @@ const struct web_route web_client_routes[] = {
     {"GET", "/store", WEB_AUTH_PUBLIC, p_store},
     {"GET", "/store/products/{id}", WEB_AUTH_PUBLIC, p_store_product},
     {"POST", "/store/products/{id}/order", WEB_AUTH_PUBLIC, p_store_order},
-    {"GET", "/store/products/{id}/order", WEB_AUTH_PUBLIC, p_store_order_back},
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };
