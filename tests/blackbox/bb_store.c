@@ -676,6 +676,57 @@ static void a_free_product_is_ordered_without_anything_to_pay(void **state)
     http_result_free(&r);
 }
 
+static void admin_edits_the_prices_in_the_product_form(void **state)
+{
+    (void)state;
+    char admin[200], csrf[80], path[96], form[1200];
+    bb_admin_login(ADMIN_EMAIL, ADMIN_PASSWORD, admin, sizeof admin);
+    snprintf(path, sizeof path, "/admin/products/%" PRId64 "/edit", C->game);
+    struct http_result r = get(path, admin);
+    assert_int_equal(r.status, 200);
+    assert_contains(&r, "name=\"price\" value=\"15.00\"");
+    assert_contains(&r, "name=\"price_amount_1\" value=\"150.00\"");
+    assert_contains(&r, "name=\"price_currency_2\" value=\"eur\"");
+    assert_contains(&r, "name=\"price_amount_5\" value=\"\""); /* 2 stored + 3 blank rows */
+    assert_contains(&r, "name=\"group\" value=\"Game servers\"");
+    http_result_free(&r);
+    browse_csrf(bb_base_url(), admin, path, csrf);
+
+    /* Drop the euro row, add a biennial one; the main price stays first. */
+    snprintf(form, sizeof form,
+             "csrf_token=%s&name=Minecraft+2G&type=game_server&price=15.00&setup_fee=5.00"
+             "&currency=usd&billing_cycle=monthly&autosetup=payment&active=1&visible=1"
+             "&group=Game+servers&sort_order=1&egg=1%%3A1&memory=1024&disk=2048"
+             "&price_cycle_1=annually&price_currency_1=usd&price_amount_1=150.00&price_setup_1="
+             "&price_cycle_2=monthly&price_currency_2=eur&price_amount_2=&price_setup_2="
+             "&price_cycle_3=biennially&price_currency_3=USD&price_amount_3=250.00"
+             "&price_setup_3=1.00",
+             csrf);
+    snprintf(path, sizeof path, "/admin/products/%" PRId64, C->game);
+    r = browse(bb_base_url(), "POST", path, admin, form, NULL);
+    assert_redirect(&r, "/admin/products");
+    http_result_free(&r);
+    json_t *p = bb_json("GET", NULL, 200, "/api/admin/products/%" PRId64, C->game);
+    json_t *prices = json_object_get(p, "prices");
+    assert_int_equal(json_array_size(prices), 3);
+    assert_string_equal(bb_str(json_array_get(prices, 0), "billing_cycle"), "monthly");
+    assert_string_equal(bb_str(json_array_get(prices, 2), "billing_cycle"), "biennially");
+    assert_int_equal(bb_int(json_array_get(prices, 2), "amount"), 25000);
+    assert_int_equal(bb_int(json_array_get(prices, 2), "setup_fee"), 100);
+    assert_int_equal(bb_int(p, "price"), 1500);
+    json_decref(p);
+    assert_true(bb_count("SELECT COUNT(*) FROM audit_log WHERE action = 'PRODUCT_UPDATED'"
+                         " AND details LIKE '%%biennially%%'") >= 1);
+
+    /* A biennial order is invoiced its own price. */
+    char body[160];
+    snprintf(body, sizeof body, "{\"product_id\":%" PRId64 ",\"billing_cycle\":\"biennially\"}",
+             C->game);
+    json_t *j = order(C->a, C->a_csrf, body, 201);
+    assert_int_equal(bb_int(json_object_get(j, "invoice"), "total"), 25000 + 100);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -688,6 +739,7 @@ int main(void)
         cmocka_unit_test(the_order_form_needs_the_csrf_token),
         cmocka_unit_test(paying_with_stripe_provisions_the_ordered_service),
         cmocka_unit_test(a_free_product_is_ordered_without_anything_to_pay),
+        cmocka_unit_test(admin_edits_the_prices_in_the_product_form),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
