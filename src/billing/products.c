@@ -75,18 +75,19 @@ static const struct field FIELDS[] = {
 #define NFIELDS (sizeof FIELDS / sizeof FIELDS[0])
 
 static const char *const KEYS[] = {
-    "name",      "description", "type",   "server_id", "server_group",    "fill_strategy",
-    "price",     "currency",    "billing_cycle",       "setup_fee",       "autosetup",
-    "config",    "active",      "group",  "visible",   "requires_domain", "sort_order",
-    "prices",    NULL,
+    "name",   "description", "type",          "server_id",       "server_group", "fill_strategy",
+    "price",  "currency",    "billing_cycle", "setup_fee",       "autosetup",    "config",
+    "active", "group",       "visible",       "requires_domain", "sort_order",   "prices",
+    NULL,
 };
 
-/* The old single-price fields: shorthand for a one-price list, and the mirror of the first price. */
+/* The old single-price fields: shorthand for a one-price list, and the mirror of the first price.
+ */
 static const char *const PRICE_PARTS[] = {"price", "currency", "billing_cycle", "setup_fee", NULL};
 
 #define PRODUCT_COLUMNS                                                                            \
     "id, name, description, type, server_id, server_group, fill_strategy, price, currency, "       \
-    "billing_cycle, setup_fee, autosetup, config, active, store_group AS \"group\", visible,"        \
+    "billing_cycle, setup_fee, autosetup, config, active, store_group AS \"group\", visible,"      \
     " requires_domain, sort_order, created_at, updated_at"
 
 static const char SQL_GET[] = "SELECT " PRODUCT_COLUMNS " FROM products WHERE id = $1";
@@ -137,10 +138,10 @@ static const char SQL_PRICE_INSERT[] =
 #define STORE_COLUMNS                                                                              \
     "p.id, p.name, p.description, p.type, p.store_group AS \"group\", p.sort_order,"               \
     " CASE WHEN EXISTS (SELECT 1 FROM servers s WHERE " SERVER_OF_PRODUCT                          \
-    " AND s.active = 1 AND (s.max_accounts = 0 OR s.account_count < s.max_accounts))"             \
+    " AND s.active = 1 AND (s.max_accounts = 0 OR s.account_count < s.max_accounts))"              \
     " THEN 1 ELSE 0 END AS in_stock,"                                                              \
-    " CASE WHEN p.requires_domain = 1 OR EXISTS (SELECT 1 FROM servers s WHERE "                  \
-    SERVER_OF_PRODUCT " AND s.type = 'directadmin') THEN 1 ELSE 0 END AS requires_domain"
+    " CASE WHEN p.requires_domain = 1 OR EXISTS (SELECT 1 FROM servers s WHERE " SERVER_OF_PRODUCT \
+    " AND s.type = 'directadmin') THEN 1 ELSE 0 END AS requires_domain"
 
 static const char SQL_STORE_LIST[] =
     "SELECT " STORE_COLUMNS " FROM products p WHERE p.visible = 1 AND p.active = 1"
@@ -467,8 +468,8 @@ static int resolve_prices(const json_t *cur, json_t *want, struct lumi_err *err)
         if (check_prices(list, err) < 0) {
             json_decref(list);
             return err_set(err, LUMI_EINVAL,
-                           "field 'billing_cycle': the product already has a %s price in %s",
-                           cycle, json_string_value(json_object_get(first, "currency")));
+                           "field 'billing_cycle': the product already has a %s price in %s", cycle,
+                           json_string_value(json_object_get(first, "currency")));
         }
         if (set_new(want, "prices", list, err) < 0)
             return err->code;
@@ -550,10 +551,10 @@ static json_t *read_prices(struct db *db, int64_t id, struct lumi_err *err)
         goto out;
     }
     while ((rc = db_step(st, err)) == DB_ROW) {
-        json_t *p = json_pack("{s:s, s:s, s:I, s:I}", "billing_cycle", db_col_text(st, 0),
-                              "currency", db_col_text(st, 1), "amount",
-                              (json_int_t)db_col_int64(st, 2), "setup_fee",
-                              (json_int_t)db_col_int64(st, 3));
+        json_t *p =
+            json_pack("{s:s, s:s, s:I, s:I}", "billing_cycle", db_col_text(st, 0), "currency",
+                      db_col_text(st, 1), "amount", (json_int_t)db_col_int64(st, 2), "setup_fee",
+                      (json_int_t)db_col_int64(st, 3));
         if (p == NULL || json_array_append_new(prices, p) < 0)
             goto out;
     }
@@ -811,8 +812,8 @@ json_t *products_list(struct db *db, int64_t after_id, int limit, int64_t *next_
     if (err == NULL)
         err = &local;
     err_clear(err);
-    return attach_all(db, listing_page(db, SQL_LIST, after_id, limit, row_to_json, next_cursor, err),
-                      err);
+    return attach_all(
+        db, listing_page(db, SQL_LIST, after_id, limit, row_to_json, next_cursor, err), err);
 }
 
 json_t *products_get(struct db *db, int64_t id, struct lumi_err *err)

@@ -76,7 +76,8 @@ json_t *products_create(struct db *db, const struct audit_actor *actor, const js
  * Changes the fields present in patch (borrowed), validated as for create;
  * null clears description, server_id, server_group, group and config and is
  * refused elsewhere; an empty patch is LUMI_EINVAL. prices replaces the whole
- * list; the shorthand fields change only the first price (the others stay). Appends PRODUCT_UPDATED with
+ * list; the shorthand fields change only the first price (the others stay). Appends PRODUCT_UPDATED
+ * with
  * {"changed":{field:{from,to}}} when something changed. Returns the product
  * as stored (caller decrefs) or NULL with err (LUMI_ENOTFOUND, LUMI_EINVAL).
  */
@@ -101,7 +102,8 @@ int products_delete(struct db *db, const struct audit_actor *actor, int64_t id,
  */
 json_t *products_store_list(struct db *db, struct lumi_err *err);
 
-/** One product of the store as above, or NULL with LUMI_ENOTFOUND (also when hidden or inactive). */
+/** One product of the store as above, or NULL with LUMI_ENOTFOUND (also when hidden or inactive).
+ */
 json_t *products_store_get(struct db *db, int64_t id, struct lumi_err *err);
 
 #endif

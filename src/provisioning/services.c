@@ -63,8 +63,7 @@ static const char SQL_LIST_CLIENT[] =
 static const char SQL_STATE[] = "SELECT status FROM services WHERE id = $1";
 static const char SQL_STATE_LOCKED[] = "SELECT status FROM services WHERE id = $1 FOR UPDATE";
 
-static const char SQL_CLIENT[] =
-    "SELECT role, status, email_verified_at FROM users WHERE id = $1";
+static const char SQL_CLIENT[] = "SELECT role, status, email_verified_at FROM users WHERE id = $1";
 
 static const char SQL_PRODUCT[] =
     "SELECT name, server_id, server_group, fill_strategy, price, currency, billing_cycle,"
@@ -123,8 +122,8 @@ static const char SQL_ADVANCE_DUE[] =
 static const char *const STATUSES[] = {"pending",    "provisioning", "active",    "suspended",
                                        "terminated", "failed",       "cancelled", NULL};
 static const char *const SUSPEND_REASONS[] = {"overdue", "manual", "abuse", "dispute", NULL};
-static const char *const ORDER_KEYS[] = {"client_id", "product_id", "domain", "billing_cycle",
-                                         "currency",  NULL};
+static const char *const ORDER_KEYS[] = {"client_id",     "product_id", "domain",
+                                         "billing_cycle", "currency",   NULL};
 /* A client orders for themself: the client comes from the session, never the body. */
 static const char *const CLIENT_ORDER_KEYS[] = {"product_id", "domain", "billing_cycle", "currency",
                                                 NULL};
@@ -161,9 +160,8 @@ int services_cycle_months(const char *billing_cycle)
     static const struct {
         const char *name;
         int months;
-    } cycles[] = {
-        {"monthly", 1},     {"quarterly", 3}, {"semiannually", 6}, {"annually", 12},
-        {"biennially", 24}, {"onetime", 0},   {"free", 0}};
+    } cycles[] = {{"monthly", 1},     {"quarterly", 3}, {"semiannually", 6}, {"annually", 12},
+                  {"biennially", 24}, {"onetime", 0},   {"free", 0}};
     for (size_t i = 0; billing_cycle != NULL && i < sizeof cycles / sizeof cycles[0]; i++)
         if (strcmp(billing_cycle, cycles[i].name) == 0)
             return cycles[i].months;
@@ -484,13 +482,12 @@ static int choose_price(struct db *db, struct order *o, struct lumi_err *err)
     if (rc < 0)
         goto out;
     if (!found && !cycle_seen)
-        rc = err_set(err, LUMI_EINVAL,
-                     "field 'billing_cycle': product %" PRId64 " is not sold %s", o->product_id,
-                     o->want_cycle);
+        rc = err_set(err, LUMI_EINVAL, "field 'billing_cycle': product %" PRId64 " is not sold %s",
+                     o->product_id, o->want_cycle);
     else if (!found)
-        rc = err_set(err, LUMI_EINVAL, "field 'currency': product %" PRId64 " has no %s%sprice in %s",
-                     o->product_id, o->want_cycle, o->want_cycle[0] != '\0' ? " " : "",
-                     o->want_currency);
+        rc = err_set(err, LUMI_EINVAL,
+                     "field 'currency': product %" PRId64 " has no %s%sprice in %s", o->product_id,
+                     o->want_cycle, o->want_cycle[0] != '\0' ? " " : "", o->want_currency);
     else
         rc = services_cycle_months(o->cycle) < 0
                  ? err_set(err, LUMI_EINTERNAL, "product %" PRId64 " has an unknown billing cycle",

@@ -51,7 +51,7 @@ struct ctx {
     int64_t server, last_slot_server;
     int64_t a_id, b_id, u_id;
     int64_t game, hidden, last_slot;
-    char a[200], b[200], u[200];          /* client session cookies */
+    char a[200], b[200], u[200]; /* client session cookies */
     char a_csrf[80], b_csrf[80], u_csrf[80];
 };
 
@@ -118,7 +118,8 @@ static struct http_result client_api(const char *method, const char *path, const
 /* The error message of an error envelope (borrowed; "" when none). */
 static const char *error_message(const struct http_result *r)
 {
-    const char *m = json_string_value(json_object_get(json_object_get(r->json, "error"), "message"));
+    const char *m =
+        json_string_value(json_object_get(json_object_get(r->json, "error"), "message"));
     return m != NULL ? m : "";
 }
 
@@ -146,8 +147,7 @@ static int64_t client(const char *email)
 static void set_verified(int64_t id, bool verified)
 {
     char sql[200];
-    snprintf(sql, sizeof sql,
-             "UPDATE users SET email_verified_at = %s WHERE id = %" PRId64,
+    snprintf(sql, sizeof sql, "UPDATE users SET email_verified_at = %s WHERE id = %" PRId64,
              verified ? "created_at" : "NULL", id);
     testdb_exec(bb_db(), sql);
 }
@@ -239,9 +239,9 @@ static void store_api_lists_visible_products_with_prices_and_nothing_internal(vo
     struct http_result r = client_api("GET", "/api/store/products", NULL, NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_lacks(&r, HIDDEN_NAME);
-    static const char *const internals[] = {"server_id", "server_group", "config", "nest_id",
-                                            "autosetup", "fill_strategy", "max_accounts",
-                                            "api_key", "Game 1", NULL};
+    static const char *const internals[] = {
+        "server_id",     "server_group", "config",  "nest_id", "autosetup",
+        "fill_strategy", "max_accounts", "api_key", "Game 1",  NULL};
     for (size_t i = 0; internals[i] != NULL; i++)
         assert_lacks(&r, internals[i]);
     json_t *groups = json_object_get(r.json, "groups");
@@ -415,11 +415,11 @@ static void unverified_client_cannot_order_while_the_setting_is_on(void **state)
     http_result_free(&r);
 
     /* Switched off, the same client can order. */
-    json_decref(bb_json("PATCH", "{\"store.require_verified_email\":false}", 200,
-                        "/api/admin/settings"));
+    json_decref(
+        bb_json("PATCH", "{\"store.require_verified_email\":false}", 200, "/api/admin/settings"));
     json_decref(order(C->u, C->u_csrf, body, 201));
-    json_decref(bb_json("PATCH", "{\"store.require_verified_email\":true}", 200,
-                        "/api/admin/settings"));
+    json_decref(
+        bb_json("PATCH", "{\"store.require_verified_email\":true}", 200, "/api/admin/settings"));
     json_decref(order(C->u, C->u_csrf, body, 403));
 }
 
@@ -456,8 +456,8 @@ static void two_buyers_racing_for_the_last_slot_get_one_service(void **state)
     int won = (x[0].status == 201) + (x[1].status == 201);
     int lost = (x[0].status == 409) + (x[1].status == 409);
     if (won != 1 || lost != 1)
-        fail_msg("want one 201 and one 409: %ld %s / %ld %s", x[0].status, x[0].answer,
-                 x[1].status, x[1].answer);
+        fail_msg("want one 201 and one 409: %ld %s / %ld %s", x[0].status, x[0].answer, x[1].status,
+                 x[1].answer);
     const char *refusal = x[0].status == 409 ? x[0].answer : x[1].answer;
     assert_non_null(strstr(refusal, "out of stock"));
     assert_null(strstr(refusal, "is full")); /* which server is full is not the buyer's business */
@@ -501,8 +501,7 @@ static void another_clients_invoice_is_a_404_on_the_api_and_the_page(void **stat
     assert_int_equal(bb_int(own.json, "id"), inv);
     http_result_free(&own);
     struct http_result other = client_api("GET", path, C->b, NULL, NULL);
-    struct http_result missing =
-        client_api("GET", "/api/client/invoices/999999", C->b, NULL, NULL);
+    struct http_result missing = client_api("GET", "/api/client/invoices/999999", C->b, NULL, NULL);
     assert_int_equal(other.status, 404);
     assert_int_equal(missing.status, 404);
     assert_string_equal(buf_cstr(&other.body), buf_cstr(&missing.body));
@@ -519,8 +518,8 @@ static void another_clients_invoice_is_a_404_on_the_api_and_the_page(void **stat
     http_result_free(&list);
     list = client_api("GET", "/api/client/invoices", C->a, NULL, NULL);
     bool found = false;
-    json_array_foreach(json_object_get(list.json, "data"), i, row)
-        found = found || bb_int(row, "id") == inv;
+    json_array_foreach(json_object_get(list.json, "data"), i, row) found =
+        found || bb_int(row, "id") == inv;
     assert_true(found);
     http_result_free(&list);
 
@@ -568,9 +567,8 @@ static void the_order_form_needs_the_csrf_token(void **state)
     http_result_free(&r);
     assert_int_equal(bb_count("SELECT COUNT(*) FROM services WHERE client_id = %" PRId64, C->b_id),
                      before + 1);
-    assert_int_equal(bb_count("SELECT total FROM invoices WHERE id = %" PRId64,
-                              newest_invoice(C->b_id)),
-                     15000);
+    assert_int_equal(
+        bb_count("SELECT total FROM invoices WHERE id = %" PRId64, newest_invoice(C->b_id)), 15000);
 }
 
 /* Polls the service until its status is want, or fails. */
@@ -661,9 +659,10 @@ static void a_free_product_is_ordered_without_anything_to_pay(void **state)
     json_decref(j);
 
     /* A free price that costs something is refused, naming the field. */
-    struct http_result r = bb_api("POST", "/api/admin/products",
-                                  "{\"name\":\"Bad\",\"type\":\"other\",\"prices\":[{"
-                                  "\"billing_cycle\":\"free\",\"currency\":\"usd\",\"amount\":5}]}");
+    struct http_result r =
+        bb_api("POST", "/api/admin/products",
+               "{\"name\":\"Bad\",\"type\":\"other\",\"prices\":[{"
+               "\"billing_cycle\":\"free\",\"currency\":\"usd\",\"amount\":5}]}");
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(error_message(&r), "prices[0]"));
     http_result_free(&r);

@@ -85,9 +85,9 @@ static const struct cfg_field CFG_FIELDS[] = {
 #define CFG_FIELD_COUNT (sizeof CFG_FIELDS / sizeof CFG_FIELDS[0])
 
 /* The product's own text fields, as the form names them. */
-static const char *const TEXT_FIELDS[] = {"name",      "description", "type",  "currency",
-                                          "billing_cycle", "autosetup", "price", "setup_fee",
-                                          "group",     "sort_order",  NULL};
+static const char *const TEXT_FIELDS[] = {"name",          "description", "type",  "currency",
+                                          "billing_cycle", "autosetup",   "price", "setup_fee",
+                                          "group",         "sort_order",  NULL};
 
 struct choice {
     const char *value, *label;
@@ -98,10 +98,14 @@ static const struct choice TYPES[] = {{"hosting", "Web hosting"},
                                       {"game_server", "Game server"},
                                       {"other", "Other"},
                                       {NULL, NULL}};
-static const struct choice CYCLES[] = {
-    {"monthly", "Monthly"},       {"quarterly", "Quarterly"}, {"semiannually", "Semi-annually"},
-    {"annually", "Annually"},     {"biennially", "Biennially"}, {"onetime", "One time"},
-    {"free", "Free"},             {NULL, NULL}};
+static const struct choice CYCLES[] = {{"monthly", "Monthly"},
+                                       {"quarterly", "Quarterly"},
+                                       {"semiannually", "Semi-annually"},
+                                       {"annually", "Annually"},
+                                       {"biennially", "Biennially"},
+                                       {"onetime", "One time"},
+                                       {"free", "Free"},
+                                       {NULL, NULL}};
 static const struct choice AUTOSETUPS[] = {{"payment", "When the first invoice is paid"},
                                            {"order", "As soon as it is ordered"},
                                            {"manual", "When an admin starts it"},
@@ -189,9 +193,9 @@ static json_t *rows_from_product(const json_t *p)
     for (size_t i = 1; rows != NULL && i < json_array_size(prices); i++) {
         const json_t *x = json_array_get(prices, i);
         const char *cur = json_string_value(json_object_get(x, "currency"));
-        json_t *row = json_pack("{s:s s:s}", "cycle",
-                                json_string_value(json_object_get(x, "billing_cycle")), "currency",
-                                cur);
+        json_t *row =
+            json_pack("{s:s s:s}", "cycle", json_string_value(json_object_get(x, "billing_cycle")),
+                      "currency", cur);
         if (row == NULL)
             continue;
         set_money_text(row, "amount", json_object_get(x, "amount"), cur);
@@ -359,9 +363,10 @@ static int prices_from_rows(const json_t *rows, json_t *prices, struct lumi_err 
         if (*str_of(row, "setup") != '\0' &&
             parse_amount(field, str_of(row, "setup"), cur, &setup, err) != 0)
             return LUMI_EINVAL;
-        json_array_append_new(prices, json_pack("{s:s s:s s:I s:I}", "billing_cycle",
-                                                str_of(row, "cycle"), "currency", cur, "amount",
-                                                (json_int_t)amount, "setup_fee", (json_int_t)setup));
+        json_array_append_new(prices,
+                              json_pack("{s:s s:s s:I s:I}", "billing_cycle", str_of(row, "cycle"),
+                                        "currency", cur, "amount", (json_int_t)amount, "setup_fee",
+                                        (json_int_t)setup));
     }
     return 0;
 }
@@ -408,10 +413,10 @@ static json_t *body_from_values(const json_t *v, const char *panel, int64_t serv
         }
     }
     json_t *prices = json_array();
-    json_array_append_new(prices, json_pack("{s:s s:s s:I s:I}", "billing_cycle",
-                                            str_of(v, "billing_cycle"), "currency", str_of(v, "currency"),
-                                            "amount", (json_int_t)price, "setup_fee",
-                                            (json_int_t)setup));
+    json_array_append_new(prices,
+                          json_pack("{s:s s:s s:I s:I}", "billing_cycle",
+                                    str_of(v, "billing_cycle"), "currency", str_of(v, "currency"),
+                                    "amount", (json_int_t)price, "setup_fee", (json_int_t)setup));
     json_object_set_new(b, "prices", prices);
     rc = prices_from_rows(json_object_get(v, "rows"), prices, err);
     if (rc != 0)

@@ -18,9 +18,17 @@
 #include "web/auth.h"
 
 /* The members of a service a client may see. */
-static const char *const CLIENT_SERVICE_KEYS[] = {
-    "id",       "product_id",    "status",     "suspend_reason", "domain", "billing_cycle",
-    "recurring_amount", "currency", "next_due_date", "created_at", NULL};
+static const char *const CLIENT_SERVICE_KEYS[] = {"id",
+                                                  "product_id",
+                                                  "status",
+                                                  "suspend_reason",
+                                                  "domain",
+                                                  "billing_cycle",
+                                                  "recurring_amount",
+                                                  "currency",
+                                                  "next_due_date",
+                                                  "created_at",
+                                                  NULL};
 
 json_t *client_service_json(const json_t *service)
 {

@@ -131,8 +131,7 @@ void p_store(struct web_req *req, struct web_resp *resp)
             json_object_set_new(group, "label", json_string("Other products"));
         else
             json_object_set(group, "label", json_object_get(group, "name"));
-        json_array_foreach(json_object_get(group, "products"), i, product)
-            set_from_text(product);
+        json_array_foreach(json_object_get(group, "products"), i, product) set_from_text(product);
     }
     json_object_set_new(store, "title", json_string("Store"));
     json_object_set_new(store, "logged_in", json_boolean(in));
@@ -151,8 +150,8 @@ static json_t *price_rows(const json_t *prices, const char *currency, const char
         if (rows == NULL || !str_eq(str_of(p, "currency"), currency))
             continue;
         const struct cycle_text *t = cycle_text(str_of(p, "billing_cycle"));
-        json_t *row = json_pack("{s:s s:s s:s}", "billing_cycle", t->cycle, "label", t->label,
-                                "per", t->per);
+        json_t *row =
+            json_pack("{s:s s:s s:s}", "billing_cycle", t->cycle, "label", t->label, "per", t->per);
         if (row == NULL)
             continue;
         page_set_money(row, "amount_text", int_of(p, "amount"), currency);
@@ -226,10 +225,9 @@ static void render_product(struct web_req *req, struct web_resp *resp, struct pa
     set_from_text(product);
     json_t *data = json_pack(
         "{s:O s:O s:o s:o s:b s:s s:s s:s s:s s:s}", "title", json_object_get(product, "name"),
-        "product", product, "prices", price_rows(prices, currency, cycle), "currencies",
-        currencies, "several_currencies", json_array_size(currencies) > 1, "currency", currency,
-        "login_href", login, "signup_href", "/client/signup", "domain", domain ? domain : "",
-        "action", self);
+        "product", product, "prices", price_rows(prices, currency, cycle), "currencies", currencies,
+        "several_currencies", json_array_size(currencies) > 1, "currency", currency, "login_href",
+        login, "signup_href", "/client/signup", "domain", domain ? domain : "", "action", self);
     json_decref(product);
     if (data != NULL) {
         json_object_set_new(data, "logged_in", json_boolean(in));
@@ -289,9 +287,10 @@ void p_store_order(struct web_req *req, struct web_resp *resp)
     if (body != NULL && str_present(domain))
         json_object_set_new(body, "domain", json_string(domain));
     struct audit_actor actor = auth_actor(req);
-    json_t *placed = body != NULL && id > 0
-                         ? services_order_client(req->db, &actor, auth_client_scope(req), body, &err)
-                         : NULL;
+    json_t *placed =
+        body != NULL && id > 0
+            ? services_order_client(req->db, &actor, auth_client_scope(req), body, &err)
+            : NULL;
     json_decref(body);
     if (placed == NULL) {
         if (err.code == 0)
