@@ -91,7 +91,5 @@ void h_store_products(struct web_req *req, struct web_resp *resp);
 void h_client_orders_create(struct web_req *req, struct web_resp *resp);
 void h_client_invoices_list(struct web_req *req, struct web_resp *resp);
 void h_client_invoices_get(struct web_req *req, struct web_resp *resp);
-/** A service as its client may see it (a new object with whitelisted members; NULL: no memory). */
-json_t *client_service_json(const json_t *service);
 
 #endif

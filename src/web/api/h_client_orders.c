@@ -30,7 +30,8 @@ static const char *const CLIENT_SERVICE_KEYS[] = {"id",
                                                   "created_at",
                                                   NULL};
 
-json_t *client_service_json(const json_t *service)
+/* A service as its client may see it: a new object of the whitelisted members (NULL: no memory). */
+static json_t *client_service_json(const json_t *service)
 {
     json_t *v = json_object();
     for (size_t i = 0; v != NULL && CLIENT_SERVICE_KEYS[i] != NULL; i++) {
