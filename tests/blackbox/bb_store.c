@@ -726,6 +726,37 @@ static void admin_edits_the_prices_in_the_product_form(void **state)
     json_decref(j);
 }
 
+static void pages_refresh_while_the_service_is_being_set_up(void **state)
+{
+    (void)state;
+    char body[600], path[96];
+    snprintf(body, sizeof body,
+             "{\"name\":\"Set up at once\",\"type\":\"game_server\",\"price\":100,"
+             "\"currency\":\"usd\",\"billing_cycle\":\"monthly\",\"server_id\":%" PRId64
+             ",\"autosetup\":\"order\",\"config\":" GAME_CONFIG "}",
+             C->server);
+    int64_t product = bb_create_ok("/api/admin/products", body);
+    /* The panel answers 429 for a minute: the provision job waits, queued, to retry. */
+    fake_ptero_throttle(C->ptero, 1000, 60);
+    snprintf(body, sizeof body, "{\"product_id\":%" PRId64 "}", product);
+    json_t *j = order(C->a, C->a_csrf, body, 201);
+    int64_t svc = bb_int(json_object_get(j, "service"), "id");
+    int64_t inv = bb_int(json_object_get(j, "invoice"), "id");
+    json_decref(j);
+    snprintf(path, sizeof path, "/client/services/%" PRId64, svc);
+    struct http_result r = get(path, C->a);
+    assert_int_equal(r.status, 200);
+    assert_contains(&r, "<meta http-equiv=\"refresh\" content=\"5\">");
+    assert_contains(&r, "being set up");
+    http_result_free(&r);
+    snprintf(path, sizeof path, "/client/invoices/%" PRId64, inv);
+    r = get(path, C->a);
+    assert_int_equal(r.status, 200);
+    assert_contains(&r, "<meta http-equiv=\"refresh\" content=\"5\">");
+    http_result_free(&r);
+    fake_ptero_throttle(C->ptero, 0, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -739,6 +770,7 @@ int main(void)
         cmocka_unit_test(paying_with_stripe_provisions_the_ordered_service),
         cmocka_unit_test(a_free_product_is_ordered_without_anything_to_pay),
         cmocka_unit_test(admin_edits_the_prices_in_the_product_form),
+        cmocka_unit_test(pages_refresh_while_the_service_is_being_set_up),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -74,7 +74,7 @@ static void set_from_text(json_t *product)
     const json_t *prices = json_object_get(product, "prices");
     const char *currency = str_of(json_array_get(prices, 0), "currency");
     int64_t best = -1, once = -1;
-    bool free = false;
+    bool has_free = false;
     size_t i;
     json_t *p;
     json_array_foreach(prices, i, p)
@@ -84,14 +84,14 @@ static void set_from_text(json_t *product)
         int months = services_cycle_months(str_of(p, "billing_cycle"));
         int64_t amount = int_of(p, "amount");
         if (str_eq(str_of(p, "billing_cycle"), "free"))
-            free = true;
+            has_free = true;
         else if (months > 0 && (best < 0 || (amount + months - 1) / months < best))
             best = (amount + months - 1) / months;
         else if (months == 0 && (once < 0 || amount < once))
             once = amount;
     }
     char money[64], text[96];
-    if (free) {
+    if (has_free) {
         str_copy(text, "Free", sizeof text);
     } else if (best >= 0) {
         money_format_text(best, currency, money, sizeof money);
