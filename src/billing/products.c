@@ -1,8 +1,11 @@
 /*
  * products.c — the product catalogue: validation, storage, audit.
  *
- * Owns the SQL over `products` (and the read-only checks against `servers`
- * and `services` that guard it). The fields are one declarative table,
+ * Owns the SQL over `products` and `product_prices` (and the read-only
+ * checks against `servers` and `services` that guard it, and the store's
+ * read of server room for in_stock). A product's prices are a list kept in
+ * the admin's order; an update that changes them replaces the rows, and the
+ * product's single price columns are rewritten to mirror the first. The fields are one declarative table,
  * FIELDS[], that drives validation, defaults, what a PATCH null means, and
  * how a column is read back into JSON; the INSERT/UPDATE statements list the
  * same columns in the same order. A product is handled as a JSON object:

@@ -8,6 +8,13 @@
  * decision is a row in `jobs`, written in the same transaction as the check
  * that allowed it (provision.c runs it later).
  *
+ * An order reads the product's price rows (product_prices, read-only here)
+ * to charge the cycle and currency asked for. The admin's order and the
+ * client's own (the store) are one code path, order_place; the client's adds
+ * its checks (visible product, confirmed e-mail per the setting
+ * store.require_verified_email) and words a full server as "out of stock".
+ * An order with nothing to pay settles its 0 invoice in the same transaction.
+ *
  * Placement takes a slot with servers_reserve_slot, a guarded UPDATE, so two
  * concurrent orders can never overfill a server; a candidate that filled up
  * since it was listed is skipped for the next one. On PostgreSQL the service

@@ -1,8 +1,9 @@
 /*
  * services.h — orders and the lifecycle requests of services.
  *
- * Posting {client_id, product_id, domain?} is an order: one transaction
- * creates the service (status pending, with its deterministic remote_key
+ * Posting {client_id, product_id, billing_cycle?, currency?, domain?} is an
+ * order (an admin's, or a client's own from the store: the same function
+ * behind both): one transaction chooses the product's price row, creates the service (status pending, with its deterministic remote_key
  * "lumi-<installation>-<service id>"), its first invoice (setup fee + first
  * period) and, when the product's autosetup is "order", the provision job.
  * autosetup "payment" provisions when the first invoice is paid
