@@ -673,6 +673,18 @@ static void a_free_product_is_ordered_without_anything_to_pay(void **state)
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(error_message(&r), "prices[1]"));
     http_result_free(&r);
+    /* No price at all, or both forms at once: refused, naming prices. */
+    r = bb_api("POST", "/api/admin/products",
+               "{\"name\":\"None\",\"type\":\"other\",\"prices\":[]}");
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(error_message(&r), "prices"));
+    http_result_free(&r);
+    r = bb_api("POST", "/api/admin/products",
+               "{\"name\":\"Both\",\"type\":\"other\",\"price\":5,\"prices\":[{\"billing_cycle\":"
+               "\"monthly\",\"currency\":\"usd\",\"amount\":5}]}");
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(error_message(&r), "prices"));
+    http_result_free(&r);
 }
 
 static void admin_edits_the_prices_in_the_product_form(void **state)
