@@ -608,3 +608,29 @@ out:
     json_decref(details);
     return rc < 0 ? rc : 0;
 }
+
+static const char SQL_SETTLE_ZERO[] =
+    "UPDATE invoices SET status = 'paid', paid_at = $2, updated_at = $2"
+    " WHERE id = CAST($1 AS BIGINT) AND status = 'unpaid' AND total = 0";
+
+int invoices_settle_zero(struct db *db, const struct audit_actor *actor, int64_t id,
+                         struct lumi_err *err)
+{
+    char idt[24], now[UTC_ISO_LEN];
+    int64_t changed = 0;
+    snprintf(idt, sizeof idt, "%" PRId64, id);
+    utc_now_iso(now);
+    const char *params[] = {idt, now};
+    int rc = db_execp(db, SQL_SETTLE_ZERO, 2, params, &changed, err);
+    if (rc < 0)
+        return rc;
+    if (changed != 1)
+        return err_set(err, LUMI_ECONFLICT, "invoice %" PRId64 " is not an unpaid 0 invoice", id);
+    json_t *d = json_pack("{s:s, s:I, s:s}", "gateway", "none", "total", (json_int_t)0, "reason",
+                          "nothing to pay");
+    if (d == NULL)
+        return err_set(err, LUMI_ENOMEM, "out of memory");
+    rc = audit_append_id(db, actor, "INVOICE_PAID", "invoice", id, d, err);
+    json_decref(d);
+    return rc;
+}

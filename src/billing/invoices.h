@@ -37,6 +37,15 @@ int invoices_create(struct db *db, const struct audit_actor *actor, int64_t clie
                     const struct invoice_item_in *items, size_t nitems, int64_t *id_out,
                     struct lumi_err *err);
 
+/**
+ * Marks an unpaid invoice whose total is 0 paid (paid_at now) inside the
+ * caller's transaction and audits INVOICE_PAID {gateway "none", total 0}:
+ * an order with nothing to pay. LUMI_ECONFLICT when the invoice is not an
+ * unpaid 0 invoice.
+ */
+int invoices_settle_zero(struct db *db, const struct audit_actor *actor, int64_t id,
+                         struct lumi_err *err);
+
 /** {id, number, client_id, status, currency, subtotal, tax, total, amount_paid,
  *  amount_refunded, due_date, paid_at, items:[…]} or NULL with LUMI_ENOTFOUND. */
 json_t *invoices_get(struct db *db, int64_t id, struct lumi_err *err);

@@ -111,6 +111,11 @@ static const struct def defs[] = {
               "To a new client, to confirm the e-mail address."),
     MAIL_SEND("account_password_reset", "password reset",
               "To a client who asked to reset the password."),
+    /* The store and ordering (issue 13). */
+    {"store.require_verified_email", T_BOOL, "1", 0, 0, 0, NULL, "Store",
+     "Orders need a confirmed e-mail",
+     "A client must confirm the e-mail address (the link in the verification message) before "
+     "ordering from the store."},
 };
 /* clang-format on */
 

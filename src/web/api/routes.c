@@ -72,5 +72,11 @@ const struct web_route web_api_routes[] = {
      h_client_services_password_reveal},
     {"POST", "/api/client/services/{id}/power", WEB_AUTH_USER, h_client_services_power},
 
+    /* The store and ordering (issue 13) */
+    {"GET", "/api/store/products", WEB_AUTH_PUBLIC, h_store_products},
+    {"POST", "/api/client/orders", WEB_AUTH_USER, h_client_orders_create},
+    {"GET", "/api/client/invoices", WEB_AUTH_USER, h_client_invoices_list},
+    {"GET", "/api/client/invoices/{id}", WEB_AUTH_USER, h_client_invoices_get},
+
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

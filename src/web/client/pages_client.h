@@ -40,5 +40,13 @@ json_t *p_selfservice_section(struct web_req *req, int64_t client_id, int64_t id
 void p_client_service_login(struct web_req *req, struct web_resp *resp);
 void p_client_service_password(struct web_req *req, struct web_resp *resp);
 void p_client_service_power(struct web_req *req, struct web_resp *resp);
+/* The store (issue 13, p_store.c) */
+/** GET /store: the visible products by group with their starting prices and stock. */
+void p_store(struct web_req *req, struct web_resp *resp);
+/** GET /store/products/{id}: one product's prices and the order form (hidden: 404). */
+void p_store_product(struct web_req *req, struct web_resp *resp);
+/** POST /store/products/{id}/order: orders as the logged-in client, 303 to the invoice (a
+ *  visitor: 303 to /client/login?next=/store/products/{id}). */
+void p_store_order(struct web_req *req, struct web_resp *resp);
 
 #endif

@@ -18,6 +18,10 @@ const struct web_route web_client_routes[] = {
     {"POST", "/client/services/{id}/login", WEB_AUTH_PUBLIC, p_client_service_login},
     {"POST", "/client/services/{id}/password", WEB_AUTH_PUBLIC, p_client_service_password},
     {"POST", "/client/services/{id}/power", WEB_AUTH_PUBLIC, p_client_service_power},
+    /* The store (issue 13) */
+    {"GET", "/store", WEB_AUTH_PUBLIC, p_store},
+    {"GET", "/store/products/{id}", WEB_AUTH_PUBLIC, p_store_product},
+    {"POST", "/store/products/{id}/order", WEB_AUTH_PUBLIC, p_store_order},
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };
