@@ -6,43 +6,17 @@
  * WEB_AUTH_USER: the client comes from the session or token
  * (auth_client_scope), never from the body; a cookie-authenticated call
  * needs the CSRF token like every cookie write; staff are refused (they
- * order for a client through /api/admin/services). The answer is the
- * client's view of the service: what was ordered and its state, never the
- * server, remote key, jobs or errors.
+ * order for a client through /api/admin/services). The service is answered
+ * as GET /api/client/services/{id} answers it (selfservice_service): the
+ * client's view, never the server, remote key, jobs or errors.
  */
 #include <stdio.h>
 
 #include "core/json.h"
+#include "provisioning/selfservice.h"
 #include "provisioning/services.h"
 #include "web/api/api.h"
 #include "web/auth.h"
-
-/* The members of a service a client may see. */
-static const char *const CLIENT_SERVICE_KEYS[] = {"id",
-                                                  "product_id",
-                                                  "status",
-                                                  "suspend_reason",
-                                                  "domain",
-                                                  "billing_cycle",
-                                                  "recurring_amount",
-                                                  "currency",
-                                                  "next_due_date",
-                                                  "created_at",
-                                                  NULL};
-
-/* A service as its client may see it: a new object of the whitelisted members (NULL: no memory). */
-static json_t *client_service_json(const json_t *service)
-{
-    json_t *v = json_object();
-    for (size_t i = 0; v != NULL && CLIENT_SERVICE_KEYS[i] != NULL; i++) {
-        json_t *m = json_object_get(service, CLIENT_SERVICE_KEYS[i]);
-        if (json_object_set(v, CLIENT_SERVICE_KEYS[i], m != NULL ? m : json_null()) < 0) {
-            json_decref(v);
-            v = NULL;
-        }
-    }
-    return v;
-}
 
 void h_client_orders_create(struct web_req *req, struct web_resp *resp)
 {
@@ -66,13 +40,18 @@ void h_client_orders_create(struct web_req *req, struct web_resp *resp)
             web_reply_err(resp, &err);
         return;
     }
-    json_t *service = client_service_json(placed);
+    /* The service exactly as GET /api/client/services/{id} answers it. */
+    int64_t service_id = (int64_t)json_integer_value(json_object_get(placed, "id"));
+    json_t *service = selfservice_service(req->db, me, service_id, &err);
     json_t *answer = service != NULL ? json_pack("{s:o, s:O}", "service", service, "invoice",
                                                  json_object_get(placed, "invoice"))
                                      : NULL;
     json_decref(placed);
     if (answer == NULL) {
-        web_reply_error(resp, 500, "internal_error", "out of memory");
+        if (err.code != 0)
+            web_reply_err(resp, &err);
+        else
+            web_reply_error(resp, 500, "internal_error", "out of memory");
         return;
     }
     char location[64];
