@@ -32,6 +32,7 @@
 #include "core/str.h"
 #include "core/utc.h"
 #include "db/settings.h"
+#include "provisioning/changes.h"
 #include "provisioning/jobs.h"
 #include "provisioning/servers.h"
 #include "settings/registry.h"
@@ -999,7 +1000,8 @@ int services_on_invoice_paid(struct db *db, const struct audit_actor *actor, int
                 goto out;
         }
     }
-    rc = 0;
+    /* An upgrade's invoice: its change_package job is queued now, never before. */
+    rc = changes_on_invoice_paid(db, actor, invoice_id, err);
 out:
     free(items);
     return rc;
