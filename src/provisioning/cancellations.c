@@ -201,8 +201,8 @@ struct svc {
 static int svc_read(struct db *db, int64_t id, int64_t owner, struct svc *s, struct lumi_err *err)
 {
     memset(s, 0, sizeof *s);
-    struct db_stmt *st =
-        db_prepare(db, db_kind(db) == DB_POSTGRES ? SQL_SERVICE_LOCKED : SQL_SERVICE, err);
+    bool lock = db_kind(db) == DB_POSTGRES && db_in_tx(db);
+    struct db_stmt *st = db_prepare(db, lock ? SQL_SERVICE_LOCKED : SQL_SERVICE, err);
     if (st == NULL)
         return LUMI_EDB;
     int rc = db_bind_int64(st, 1, id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : db_step(st, err);
@@ -492,6 +492,19 @@ json_t *cancellations_reject(struct db *db, const struct audit_actor *actor, int
 json_t *cancellations_pending(struct db *db, int64_t service_id, struct lumi_err *err)
 {
     return one_row(db, SQL_PENDING, service_id, err);
+}
+
+json_t *cancellations_pending_of(struct db *db, int64_t service_id, int64_t owner,
+                                 struct lumi_err *err)
+{
+    struct lumi_err local;
+    struct svc s;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    if (svc_read(db, service_id, owner, &s, err) < 0)
+        return NULL;
+    return cancellations_pending(db, service_id, err);
 }
 
 json_t *cancellations_list(struct db *db, const char *status, int64_t before_id, int limit,

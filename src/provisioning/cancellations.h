@@ -50,6 +50,10 @@ json_t *cancellations_reject(struct db *db, const struct audit_actor *actor, int
 /** The service's pending request as JSON, or JSON null. */
 json_t *cancellations_pending(struct db *db, int64_t service_id, struct lumi_err *err);
 
+/** As cancellations_pending for the service of client owner (0 = any): LUMI_ENOTFOUND otherwise. */
+json_t *cancellations_pending_of(struct db *db, int64_t service_id, int64_t owner,
+                                 struct lumi_err *err);
+
 /**
  * The queue, newest first, optionally of one status: [{id, service_id,
  * client_id, client_email, product_name, domain, service_status, timing,

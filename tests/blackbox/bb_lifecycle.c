@@ -324,6 +324,11 @@ static void upgrade_is_applied_only_after_payment_and_once(void **state)
     int64_t invoice = bb_int(inv, "id");
     http_result_free(&r);
 
+    r = page("GET", C->admin, NULL, "/admin/services/%" PRId64, svc);
+    assert_contains(&r, "Plan change (upgrade)");
+    assert_contains(&r, "awaiting_payment");
+    http_result_free(&r);
+
     /* A second request while one is open: 409. */
     r = capi(C->a, C->a_csrf, "POST", body, "/api/client/services/%" PRId64 "/upgrade", svc);
     expect(&r, 409, "second upgrade");
@@ -537,6 +542,14 @@ static void end_of_period_cancellation_runs_at_its_time(void **state)
     expect(&r, 200, "queue page");
     assert_contains(&r, "Moving elsewhere");
     assert_contains(&r, A_EMAIL);
+    http_result_free(&r);
+    r = page("GET", C->admin, NULL, "/admin/services/%" PRId64, svc);
+    expect(&r, 200, "admin service page");
+    assert_contains(&r, "Cancellation requested by the client (end_of_period");
+    http_result_free(&r);
+    r = capi(C->a, NULL, "GET", NULL, "/api/client/services/%" PRId64 "/cancel", svc);
+    expect(&r, 200, "pending request");
+    assert_true(bb_int(json_object_get(r.json, "request"), "id") == req_id);
     http_result_free(&r);
 
     /* Before run_at: nothing happens. */

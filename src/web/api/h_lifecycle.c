@@ -85,14 +85,8 @@ void h_client_cancel_get(struct web_req *req, struct web_resp *resp)
     int64_t id = service_id_or_404(req, resp);
     if (id <= 0)
         return;
-    /* The options read checks that the service is the caller's (404 otherwise). */
-    json_t *opts = changes_options(req->db, id, auth_client_scope(req), utc_now(), &err);
-    if (opts == NULL) {
-        web_reply_err(resp, &err);
-        return;
-    }
-    json_decref(opts);
-    reply_wrapped(resp, 200, "request", cancellations_pending(req->db, id, &err), &err);
+    json_t *r = cancellations_pending_of(req->db, id, auth_client_scope(req), &err);
+    reply_wrapped(resp, 200, "request", r, &err);
 }
 
 void h_client_upgrade_options(struct web_req *req, struct web_resp *resp)

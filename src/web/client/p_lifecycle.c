@@ -128,7 +128,7 @@ void p_client_cancel_form(struct web_req *req, struct web_resp *resp)
 static void refused(struct web_req *req, struct web_resp *resp, struct page_ctx *ctx,
                     const struct lumi_err *err, bool cancel)
 {
-    if (err->code == LUMI_ENOTFOUND && strstr(err->msg, "service") == err->msg) {
+    if (err->code == LUMI_ENOTFOUND) {
         page_error(req, resp, 404, ctx, NO_SERVICE);
         return;
     }
