@@ -100,8 +100,8 @@ static const char SQL_LIST_STATUS[] =
     " JOIN products p ON p.id = s.product_id WHERE c.id < $1 AND c.status = $3"
     " ORDER BY c.id DESC LIMIT $2";
 
-static const char *const INT_COLUMNS[] = {"id", "service_id", "requested_by", "job_id",
-                                          "client_id", NULL};
+static const char *const INT_COLUMNS[] = {"id",     "service_id", "requested_by",
+                                          "job_id", "client_id",  NULL};
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -123,9 +123,9 @@ static json_t *row_json(struct db_stmt *st, struct lumi_err *err)
     json_t *o = json_object();
     for (int i = 0; o != NULL && i < db_col_count(st); i++) {
         const char *name = db_col_name(st, i);
-        json_t *v = db_col_is_null(st, i)         ? json_null()
+        json_t *v = db_col_is_null(st, i)        ? json_null()
                     : in_list(name, INT_COLUMNS) ? json_integer(db_col_int64(st, i))
-                                                  : json_string(db_col_text(st, i));
+                                                 : json_string(db_col_text(st, i));
         if (json_object_set_new(o, name, v) < 0) {
             json_decref(o);
             o = NULL;
@@ -143,7 +143,8 @@ static json_t *one_row(struct db *db, const char *sql, int64_t id, struct lumi_e
     if (st == NULL)
         return NULL;
     json_t *out = NULL;
-    int rc = db_bind_int64(st, 1, id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : db_step(st, err);
+    int rc =
+        db_bind_int64(st, 1, id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : db_step(st, err);
     if (rc == DB_ROW)
         out = row_json(st, err);
     else if (rc == DB_DONE)
@@ -152,8 +153,7 @@ static json_t *one_row(struct db *db, const char *sql, int64_t id, struct lumi_e
     return out;
 }
 
-static int count_by_id(struct db *db, const char *sql, int64_t id, int64_t *n,
-                       struct lumi_err *err)
+static int count_by_id(struct db *db, const char *sql, int64_t id, int64_t *n, struct lumi_err *err)
 {
     char idt[24];
     snprintf(idt, sizeof idt, "%" PRId64, id);
@@ -163,8 +163,8 @@ static int count_by_id(struct db *db, const char *sql, int64_t id, int64_t *n,
 }
 
 /* UPDATE with $1 = id, text params $2.. and now last; *changed gets the rows changed. */
-static int update_row(struct db *db, const char *sql, int64_t id, const char *text,
-                      int64_t job_id, int64_t *changed, struct lumi_err *err)
+static int update_row(struct db *db, const char *sql, int64_t id, const char *text, int64_t job_id,
+                      int64_t *changed, struct lumi_err *err)
 {
     char now[UTC_ISO_LEN];
     utc_now_iso(now);
@@ -205,7 +205,8 @@ static int svc_read(struct db *db, int64_t id, int64_t owner, struct svc *s, str
     struct db_stmt *st = db_prepare(db, lock ? SQL_SERVICE_LOCKED : SQL_SERVICE, err);
     if (st == NULL)
         return LUMI_EDB;
-    int rc = db_bind_int64(st, 1, id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : db_step(st, err);
+    int rc =
+        db_bind_int64(st, 1, id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : db_step(st, err);
     if (rc == DB_ROW) {
         s->client_id = db_col_int64(st, 0);
         str_copy(s->status, db_col_text(st, 1) ? db_col_text(st, 1) : "", sizeof s->status);
@@ -337,8 +338,8 @@ static int insert_request(struct db *db, const struct audit_actor *actor, int64_
     if (db_bind_int64(st, 1, service_id) < 0 ||
         (by > 0 ? db_bind_int64(st, 2, by) : db_bind_null(st, 2)) < 0 ||
         db_bind_text(st, 3, kind) < 0 || db_bind_text(st, 4, timing) < 0 ||
-        db_bind_text(st, 5, reason != NULL ? reason : "") < 0 ||
-        db_bind_text(st, 6, run_at) < 0 || db_bind_text(st, 7, now) < 0)
+        db_bind_text(st, 5, reason != NULL ? reason : "") < 0 || db_bind_text(st, 6, run_at) < 0 ||
+        db_bind_text(st, 7, now) < 0)
         rc = err_set(err, LUMI_EDB, "cannot bind a parameter");
     if (rc == 0)
         rc = db_step(st, err);
@@ -379,8 +380,8 @@ json_t *cancellations_request(struct db *db, const struct audit_actor *actor, in
     if (db_begin(db, err) < 0 || svc_read(db, service_id, owner, &s, err) < 0 ||
         check_can_request(db, service_id, &s, timing, err) < 0)
         goto out;
-    if (insert_request(db, actor, service_id, owner, timing, reason, immediate ? now : s.due, &id, err) <
-        0)
+    if (insert_request(db, actor, service_id, owner, timing, reason, immediate ? now : s.due, &id,
+                       err) < 0)
         goto out;
     if (audit_request(db, actor, "CANCELLATION_REQUESTED", service_id,
                       json_pack("{s:I, s:s, s:s, s:s}", "request_id", (json_int_t)id, "timing",
@@ -446,12 +447,11 @@ static json_t *close_request(struct db *db, const struct audit_actor *actor, int
         err_set(err, LUMI_ECONFLICT, "the cancellation request is no longer pending");
         goto out;
     }
-    if (audit_request(db, actor,
-                      str_eq(status, "withdrawn") ? "CANCELLATION_WITHDRAWN"
-                                                  : "CANCELLATION_REJECTED",
-                      service_id,
-                      json_pack("{s:I, s:s?}", "request_id", (json_int_t)id, "note", note),
-                      err) < 0)
+    if (audit_request(
+            db, actor,
+            str_eq(status, "withdrawn") ? "CANCELLATION_WITHDRAWN" : "CANCELLATION_REJECTED",
+            service_id, json_pack("{s:I, s:s?}", "request_id", (json_int_t)id, "note", note),
+            err) < 0)
         goto out;
     out = one_row(db, SQL_GET, id, err);
     if (out != NULL && db_commit(db, err) < 0) {
@@ -533,7 +533,8 @@ json_t *cancellations_list(struct db *db, const char *status, int64_t before_id,
     while (rc == 0 && (rc = db_step(st, err)) == DB_ROW) {
         rc = 0;
         if (json_array_size(rows) == (size_t)limit) {
-            *next_cursor = json_integer_value(json_object_get(json_array_get(rows, limit - 1), "id"));
+            *next_cursor =
+                json_integer_value(json_object_get(json_array_get(rows, limit - 1), "id"));
             break;
         }
         json_t *row = row_json(st, err);
@@ -550,8 +551,8 @@ json_t *cancellations_list(struct db *db, const char *status, int64_t before_id,
 
 /* ---- automation ----------------------------------------------------------- */
 
-int cancellations_execute_due(struct db *db, int64_t service_id, const char *now_iso,
-                              bool dry_run, bool *executed, struct lumi_err *err)
+int cancellations_execute_due(struct db *db, int64_t service_id, const char *now_iso, bool dry_run,
+                              bool *executed, struct lumi_err *err)
 {
     struct svc s;
     *executed = false;

@@ -67,14 +67,15 @@ json_t *cancellations_list(struct db *db, const char *status, int64_t before_id,
  * executes the service's pending request when its run_at <= now_iso.
  * *executed tells whether it did (with dry_run, whether it would).
  */
-int cancellations_execute_due(struct db *db, int64_t service_id, const char *now_iso,
-                              bool dry_run, bool *executed, struct lumi_err *err);
+int cancellations_execute_due(struct db *db, int64_t service_id, const char *now_iso, bool dry_run,
+                              bool *executed, struct lumi_err *err);
 
 /** Whether the automation must not renew the service: a request pending or done. */
 int cancellations_block_renewal(struct db *db, int64_t service_id, bool *block,
                                 struct lumi_err *err);
 
-/** The SQL of the due requests' service ids for the automation pass ($1 now, $2 after, $3 limit). */
+/** The SQL of the due requests' service ids for the automation pass ($1 now, $2 after, $3 limit).
+ */
 extern const char CANCELLATIONS_SQL_DUE[];
 
 #endif

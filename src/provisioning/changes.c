@@ -147,9 +147,9 @@ static json_t *row_json(struct db_stmt *st, struct lumi_err *err)
     json_t *o = json_object();
     for (int i = 0; o != NULL && i < db_col_count(st); i++) {
         const char *name = db_col_name(st, i);
-        json_t *v = db_col_is_null(st, i)    ? json_null()
-                    : is_int_column(name)    ? json_integer(db_col_int64(st, i))
-                                             : json_string(db_col_text(st, i));
+        json_t *v = db_col_is_null(st, i) ? json_null()
+                    : is_int_column(name) ? json_integer(db_col_int64(st, i))
+                                          : json_string(db_col_text(st, i));
         if (json_object_set_new(o, name, v) < 0) {
             json_decref(o);
             o = NULL;
@@ -167,7 +167,8 @@ static json_t *one_row(struct db *db, const char *sql, int64_t id, struct lumi_e
     if (st == NULL)
         return NULL;
     json_t *out = NULL;
-    int rc = db_bind_int64(st, 1, id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : db_step(st, err);
+    int rc =
+        db_bind_int64(st, 1, id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : db_step(st, err);
     if (rc == DB_ROW)
         out = row_json(st, err);
     else if (rc == DB_DONE)
@@ -176,8 +177,7 @@ static json_t *one_row(struct db *db, const char *sql, int64_t id, struct lumi_e
     return out;
 }
 
-static int count_by_id(struct db *db, const char *sql, int64_t id, int64_t *n,
-                       struct lumi_err *err)
+static int count_by_id(struct db *db, const char *sql, int64_t id, int64_t *n, struct lumi_err *err)
 {
     char idt[24];
     snprintf(idt, sizeof idt, "%" PRId64, id);
@@ -226,8 +226,8 @@ static int cycle_months(const char *cycle)
     static const struct {
         const char *name;
         int months;
-    } cycles[] = {{"monthly", 1},   {"quarterly", 3},  {"semiannually", 6}, {"annually", 12},
-                  {"biennially", 24}, {"onetime", 0}, {"free", 0}};
+    } cycles[] = {{"monthly", 1},     {"quarterly", 3}, {"semiannually", 6}, {"annually", 12},
+                  {"biennially", 24}, {"onetime", 0},   {"free", 0}};
     for (size_t i = 0; cycle != NULL && i < sizeof cycles / sizeof cycles[0]; i++)
         if (str_eq(cycle, cycles[i].name))
             return cycles[i].months;
@@ -278,7 +278,8 @@ static int svc_read(struct db *db, int64_t id, int64_t owner, bool lock, struct 
     struct db_stmt *st = db_prepare(db, SQL_SERVICE, err);
     if (st == NULL)
         return LUMI_EDB;
-    int rc = db_bind_int64(st, 1, id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : db_step(st, err);
+    int rc =
+        db_bind_int64(st, 1, id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : db_step(st, err);
     if (rc == DB_ROW) {
         s->client_id = db_col_int64(st, 0);
         s->product_id = db_col_int64(st, 1);
@@ -397,11 +398,11 @@ json_t *changes_options(struct db *db, int64_t service_id, int64_t owner, int64_
             goto out;
         }
     out = json_pack("{s:I, s:I, s:s, s:I, s:s, s:s, s:s?, s:s?, s:s?, s:O, s:O}", "service_id",
-                    (json_int_t)service_id, "product_id", (json_int_t)s.product_id,
-                    "product_name", s.product, "recurring_amount", (json_int_t)s.recurring,
-                    "currency", s.currency, "billing_cycle", s.cycle, "period_start",
-                    d1[0] ? d1 : NULL, "period_end", d2[0] ? d2 : NULL, "unavailable",
-                    prc != 0 ? err->msg : NULL, "open_change", open, "options", list);
+                    (json_int_t)service_id, "product_id", (json_int_t)s.product_id, "product_name",
+                    s.product, "recurring_amount", (json_int_t)s.recurring, "currency", s.currency,
+                    "billing_cycle", s.cycle, "period_start", d1[0] ? d1 : NULL, "period_end",
+                    d2[0] ? d2 : NULL, "unavailable", prc != 0 ? err->msg : NULL, "open_change",
+                    open, "options", list);
     if (out == NULL)
         nomem(err);
     else
@@ -461,8 +462,9 @@ static int upgrade_invoice(struct db *db, const struct audit_actor *actor, const
     char desc[600], d1[UTC_ISO_LEN], d2[UTC_ISO_LEN], due[UTC_ISO_LEN];
     if (utc_format(now, d1) != 0 || utc_format(s->end, d2) != 0 || utc_format(now, due) != 0)
         return err_set(err, LUMI_EINTERNAL, "date out of range");
-    snprintf(desc, sizeof desc, "Upgrade %.200s \xe2\x86\x92 %.200s, prorated %.10s\xe2\x80\x93%.10s",
-             s->product, o->name, d1, d2);
+    snprintf(desc, sizeof desc,
+             "Upgrade %.200s \xe2\x86\x92 %.200s, prorated %.10s\xe2\x80\x93%.10s", s->product,
+             o->name, d1, d2);
     struct invoice_item_in item = {.description = desc,
                                    .quantity = 1,
                                    .unit_amount = o->prorated,
@@ -633,10 +635,10 @@ json_t *changes_withdraw(struct db *db, const struct audit_actor *actor, int64_t
     if (!json_is_object(open) ||
         !str_eq(json_string_value(json_object_get(open, "status")), "awaiting_payment")) {
         err_set(err, LUMI_ECONFLICT,
-                json_is_object(open)
-                    ? "the plan change of service %" PRId64 " is already paid and queued; it "
-                      "can no longer be withdrawn"
-                    : "service %" PRId64 " has no plan change awaiting payment",
+                json_is_object(open) ? "the plan change of service %" PRId64
+                                       " is already paid and queued; it "
+                                       "can no longer be withdrawn"
+                                     : "service %" PRId64 " has no plan change awaiting payment",
                 service_id);
         goto out;
     }
@@ -682,8 +684,7 @@ int changes_on_invoice_paid(struct db *db, const struct audit_actor *actor, int6
     struct db_stmt *st = db_prepare(db, SQL_PAID_CHANGES, err);
     if (st == NULL)
         return LUMI_EDB;
-    int rc = db_bind_int64(st, 1, invoice_id) < 0 ? err_set(err, LUMI_EDB, "cannot bind")
-                                                   : 0;
+    int rc = db_bind_int64(st, 1, invoice_id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : 0;
     while (rc == 0 && (rc = db_step(st, err)) == DB_ROW && n < 8) {
         pc[n].id = db_col_int64(st, 0);
         pc[n].service_id = db_col_int64(st, 1);
@@ -725,8 +726,8 @@ int changes_on_job_finished(struct db *db, int64_t job_id, bool ok, const char *
         return LUMI_EDB;
     int64_t id = 0, sid = 0, amount = 0, prorated = 0;
     bool downgrade = false;
-    int rc = db_bind_int64(st, 1, job_id) < 0 ? err_set(err, LUMI_EDB, "cannot bind")
-                                               : db_step(st, err);
+    int rc =
+        db_bind_int64(st, 1, job_id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : db_step(st, err);
     if (rc == DB_ROW) {
         id = db_col_int64(st, 0);
         sid = db_col_int64(st, 1);

@@ -254,12 +254,12 @@ static int setup(void **state)
         " SELECT id, billing_cycle, currency, price, setup_fee FROM products p WHERE NOT EXISTS"
         " (SELECT 1 FROM product_prices pp WHERE pp.product_id = p.id"
         " AND pp.billing_cycle = p.billing_cycle AND pp.currency = p.currency)");
-    C->a_id = bb_create_ok("/api/admin/clients",
-                           "{\"email\":\"" A_EMAIL "\",\"password\":\"" A_PASSWORD
-                           "\",\"first_name\":\"Ada\",\"last_name\":\"L\"}");
-    C->b_id = bb_create_ok("/api/admin/clients",
-                           "{\"email\":\"" B_EMAIL "\",\"password\":\"" B_PASSWORD
-                           "\",\"first_name\":\"Bob\",\"last_name\":\"B\"}");
+    C->a_id =
+        bb_create_ok("/api/admin/clients", "{\"email\":\"" A_EMAIL "\",\"password\":\"" A_PASSWORD
+                                           "\",\"first_name\":\"Ada\",\"last_name\":\"L\"}");
+    C->b_id =
+        bb_create_ok("/api/admin/clients", "{\"email\":\"" B_EMAIL "\",\"password\":\"" B_PASSWORD
+                                           "\",\"first_name\":\"Bob\",\"last_name\":\"B\"}");
     if (browse_login(bb_base_url(), "client", A_EMAIL, A_PASSWORD, C->a, sizeof C->a) != 303 ||
         browse_login(bb_base_url(), "client", B_EMAIL, B_PASSWORD, C->b, sizeof C->b) != 303)
         fail_msg("client login failed");
@@ -385,10 +385,10 @@ static void upgrade_is_applied_only_after_payment_and_once(void **state)
         svc);
     for (int k = 0; k < SETTLE_S * 10 && build_patches(svc) < 2; k++)
         bb_sleep_ms(100);
-    for (int k = 0; k < SETTLE_S * 10 &&
-                    bb_count("SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64
-                             " AND action = 'change_package' AND status = 'done'",
-                             svc) == 0;
+    for (int k = 0;
+         k < SETTLE_S * 10 && bb_count("SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64
+                                       " AND action = 'change_package' AND status = 'done'",
+                                       svc) == 0;
          k++)
         bb_sleep_ms(100);
     assert_int_equal(bb_audit_count("SERVICE_CHANGE_APPLIED"), applied);
@@ -607,12 +607,12 @@ static void immediate_cancellation_and_withdraw(void **state)
     http_result_free(&r);
     wait_service(now_svc, "status", "terminated", 0);
     assert_false(panel_has(now_svc));
-    assert_int_equal(bb_count("SELECT COUNT(*) FROM audit_log WHERE action = "
-                              "'CANCELLATION_REQUESTED' AND actor_type = 'user' AND actor_id = "
-                              "'%" PRId64 "'",
-                              C->a_id),
-                     bb_count("SELECT COUNT(*) FROM cancel_requests WHERE requested_by = %" PRId64,
-                              C->a_id));
+    assert_int_equal(
+        bb_count("SELECT COUNT(*) FROM audit_log WHERE action = "
+                 "'CANCELLATION_REQUESTED' AND actor_type = 'user' AND actor_id = "
+                 "'%" PRId64 "'",
+                 C->a_id),
+        bb_count("SELECT COUNT(*) FROM cancel_requests WHERE requested_by = %" PRId64, C->a_id));
 
     /* Bad input: 400 naming the field. */
     r = capi(C->a, C->a_csrf, "POST", "{\"when\":\"tomorrow\"}",
@@ -627,8 +627,7 @@ static void immediate_cancellation_and_withdraw(void **state)
     assert_contains(&r, "Request cancellation");
     http_result_free(&r);
     char form[300];
-    snprintf(form, sizeof form, "when=end_of_period&reason=Too+expensive&csrf_token=%s",
-             C->a_csrf);
+    snprintf(form, sizeof form, "when=end_of_period&reason=Too+expensive&csrf_token=%s", C->a_csrf);
     r = page("POST", C->a, form, "/client/services/%" PRId64 "/cancel", later);
     expect(&r, 303, "cancel form");
     http_result_free(&r);
@@ -717,12 +716,10 @@ static void another_clients_service_is_404_everywhere(void **state)
         http_result_free(&r);
     }
     /* Nothing happened to A's service. */
-    assert_int_equal(bb_count("SELECT COUNT(*) FROM cancel_requests WHERE service_id = %" PRId64,
-                              svc),
-                     0);
-    assert_int_equal(bb_count("SELECT COUNT(*) FROM service_changes WHERE service_id = %" PRId64,
-                              svc),
-                     0);
+    assert_int_equal(
+        bb_count("SELECT COUNT(*) FROM cancel_requests WHERE service_id = %" PRId64, svc), 0);
+    assert_int_equal(
+        bb_count("SELECT COUNT(*) FROM service_changes WHERE service_id = %" PRId64, svc), 0);
 }
 
 static void every_write_needs_the_csrf_token(void **state)
@@ -772,12 +769,10 @@ static void every_write_needs_the_csrf_token(void **state)
             fail_msg("reject form with csrf %s: %ld", bad[k] ? "wrong" : "missing", r.status);
         http_result_free(&r);
     }
-    assert_int_equal(bb_count("SELECT COUNT(*) FROM cancel_requests WHERE service_id = %" PRId64,
-                              svc),
-                     0);
-    assert_int_equal(bb_count("SELECT COUNT(*) FROM service_changes WHERE service_id = %" PRId64,
-                              svc),
-                     0);
+    assert_int_equal(
+        bb_count("SELECT COUNT(*) FROM cancel_requests WHERE service_id = %" PRId64, svc), 0);
+    assert_int_equal(
+        bb_count("SELECT COUNT(*) FROM service_changes WHERE service_id = %" PRId64, svc), 0);
 }
 
 int main(void)

@@ -74,8 +74,8 @@ static void proration_worked_examples(void **state)
     /* Exactly half a minor unit rounds away from zero, both ways. */
     assert_true(prorate(1, 0, 1, 2) == 1);
     assert_true(prorate(0, 1, 1, 2) == -1);
-    assert_true(prorate(3, 0, 1, 2) == 2);   /* 1.5 → 2 */
-    assert_true(prorate(0, 3, 1, 2) == -2);  /* -1.5 → -2 */
+    assert_true(prorate(3, 0, 1, 2) == 2);  /* 1.5 → 2 */
+    assert_true(prorate(0, 3, 1, 2) == -2); /* -1.5 → -2 */
     /* JPY has no minor unit: 980 → 1980 yen, 10 of December's 31 days left:
      * 1000 × 10 / 31 = 322.58… → 323 yen. */
     assert_true(prorate(1980, 980, 10 * DAY, 31 * DAY) == 323);
@@ -150,8 +150,9 @@ static const json_t *option_for(const json_t *opts, int64_t product_id)
 {
     size_t i;
     json_t *o;
-    json_array_foreach(json_object_get(opts, "options"), i, o) if (
-        json_integer_value(json_object_get(o, "product_id")) == product_id) return o;
+    json_array_foreach(json_object_get(opts, "options"), i,
+                       o) if (json_integer_value(json_object_get(o, "product_id")) ==
+                              product_id) return o;
     return NULL;
 }
 
@@ -178,8 +179,8 @@ static void options_are_prorated_over_the_real_period(void **state)
                         "2026-12-01T00:00:00Z");
     json_decref(opts);
     /* Another client's service does not exist for this one. */
-    assert_null(changes_options(f->db, f->service, f->client + 1000, at("2026-12-17T00:00:00Z"),
-                                &err));
+    assert_null(
+        changes_options(f->db, f->service, f->client + 1000, at("2026-12-17T00:00:00Z"), &err));
     assert_int_equal(err.code, LUMI_ENOTFOUND);
 }
 
@@ -248,8 +249,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(proration_worked_examples),
         cmocka_unit_test(proration_refuses_what_it_cannot_compute),
-        cmocka_unit_test_setup_teardown(options_are_prorated_over_the_real_period, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(options_are_prorated_over_the_real_period, setup, teardown),
         cmocka_unit_test_setup_teardown(renewal_takes_the_credit_capped_and_carries_the_rest, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(pending_cancellation_stops_renewals, setup, teardown),

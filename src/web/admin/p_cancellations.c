@@ -42,13 +42,14 @@ void p_cancellations_list(struct web_req *req, struct web_resp *resp)
     {
         const char *st = json_string_value(json_object_get(row, "status"));
         json_object_set_new(row, "is_pending", json_boolean(str_eq(st, "pending")));
-        json_object_set_new(row, "badge", json_string(str_eq(st, "pending") ? "badge-warn"
-                                                      : str_eq(st, "done")  ? "badge-ok"
-                                                                            : "badge-muted"));
+        json_object_set_new(row, "badge",
+                            json_string(str_eq(st, "pending") ? "badge-warn"
+                                        : str_eq(st, "done")  ? "badge-ok"
+                                                              : "badge-muted"));
     }
-    json_t *data = json_pack("{s:s s:o s:o}", "title", "Cancellations", "requests", rows, "tabs",
-                             page_status_tabs("/admin/cancellations", CANCELLATION_STATUSES,
-                                              status));
+    json_t *data =
+        json_pack("{s:s s:o s:o}", "title", "Cancellations", "requests", rows, "tabs",
+                  page_status_tabs("/admin/cancellations", CANCELLATION_STATUSES, status));
     page_set_paging(data, "/admin/cancellations", &(struct page_filter){"status", status}, 1,
                     cursor, next);
     page_render(req, resp, 200, &ctx, "cancellations.html", data);
@@ -72,5 +73,6 @@ void p_cancellations_reject(struct web_req *req, struct web_resp *resp)
         return;
     }
     json_decref(r);
-    page_redirect_flash(resp, "/admin/cancellations", "ok", "The cancellation request was rejected.");
+    page_redirect_flash(resp, "/admin/cancellations", "ok",
+                        "The cancellation request was rejected.");
 }

@@ -62,8 +62,8 @@ void h_client_cancel_request(struct web_req *req, struct web_resp *resp)
         return;
     }
     struct audit_actor actor = auth_actor(req);
-    json_t *r = cancellations_request(req->db, &actor, id, auth_client_scope(req), when, reason,
-                                      &err);
+    json_t *r =
+        cancellations_request(req->db, &actor, id, auth_client_scope(req), when, reason, &err);
     json_decref(body);
     reply_wrapped(resp, 201, "request", r, &err);
 }
@@ -120,8 +120,8 @@ void h_client_upgrade_request(struct web_req *req, struct web_resp *resp)
     }
     json_decref(body);
     struct audit_actor actor = auth_actor(req);
-    json_t *r = changes_request(req->db, &actor, id, auth_client_scope(req), product_id, utc_now(),
-                                &err);
+    json_t *r =
+        changes_request(req->db, &actor, id, auth_client_scope(req), product_id, utc_now(), &err);
     if (r == NULL)
         web_reply_err(resp, &err);
     else

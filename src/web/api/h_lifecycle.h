@@ -8,7 +8,8 @@
 
 #include "web/http.h"
 
-/** POST /api/client/services/{id}/cancel {when: immediate|end_of_period, reason?} → 201 {request}. */
+/** POST /api/client/services/{id}/cancel {when: immediate|end_of_period, reason?} → 201 {request}.
+ */
 void h_client_cancel_request(struct web_req *req, struct web_resp *resp);
 /** DELETE /api/client/services/{id}/cancel: withdraws the pending request → 200 {request}. */
 void h_client_cancel_withdraw(struct web_req *req, struct web_resp *resp);
@@ -18,7 +19,8 @@ void h_client_cancel_get(struct web_req *req, struct web_resp *resp);
 void h_client_upgrade_options(struct web_req *req, struct web_resp *resp);
 /** POST /api/client/services/{id}/upgrade {product_id} → 201 {change, invoice}. */
 void h_client_upgrade_request(struct web_req *req, struct web_resp *resp);
-/** DELETE /api/client/services/{id}/upgrade: withdraws an upgrade awaiting payment → 200 {change}. */
+/** DELETE /api/client/services/{id}/upgrade: withdraws an upgrade awaiting payment → 200 {change}.
+ */
 void h_client_upgrade_withdraw(struct web_req *req, struct web_resp *resp);
 /** GET /api/admin/cancellations?status=&limit=&cursor= (newest first). */
 void h_admin_cancellations_list(struct web_req *req, struct web_resp *resp);

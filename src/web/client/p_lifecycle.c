@@ -57,9 +57,9 @@ static json_t *own_service(struct web_req *req, struct web_resp *resp, struct pa
         page_error(req, resp, 404, ctx, NO_SERVICE);
         return NULL;
     }
-    json_t *v = json_pack("{s:I s:s s:s s:s}", "id", (json_int_t)*id, "status",
-                          str_of(s, "status"), "domain", str_of(s, "domain"), "billing_cycle",
-                          str_of(s, "billing_cycle"));
+    json_t *v =
+        json_pack("{s:I s:s s:s s:s}", "id", (json_int_t)*id, "status", str_of(s, "status"),
+                  "domain", str_of(s, "domain"), "billing_cycle", str_of(s, "billing_cycle"));
     if (v != NULL) {
         set_day(v, "next_due_on", str_of(s, "next_due_date"));
         json_t *p =
@@ -107,9 +107,9 @@ static void render_cancel(struct web_req *req, struct web_resp *resp, struct pag
     }
     const char *st = str_of(svc, "status");
     bool can = (str_eq(st, "active") || str_eq(st, "suspended")) && !json_is_object(pending);
-    json_t *data = json_pack("{s:s s:o s:o s:b s:b}", "title", "Cancel service", "service", svc,
-                             "pending", pending, "can_request", can, "has_due",
-                             str_of(svc, "next_due_on")[0] != '\0');
+    json_t *data =
+        json_pack("{s:s s:o s:o s:b s:b}", "title", "Cancel service", "service", svc, "pending",
+                  pending, "can_request", can, "has_due", str_of(svc, "next_due_on")[0] != '\0');
     if (data != NULL && error != NULL)
         json_object_set_new(data, "flash", page_flash("error", error));
     page_render(req, resp, status, ctx, "client_cancel.html", data);
@@ -172,8 +172,8 @@ void p_client_cancel_withdraw(struct web_req *req, struct web_resp *resp)
     ctx.nav = "services";
     int64_t id = web_param_id(req, "id");
     struct audit_actor actor = auth_actor(req);
-    json_t *r = cancellations_withdraw(req->db, &actor, id > 0 ? id : 0, auth_client_scope(req),
-                                       &err);
+    json_t *r =
+        cancellations_withdraw(req->db, &actor, id > 0 ? id : 0, auth_client_scope(req), &err);
     if (r == NULL) {
         refused(req, resp, &ctx, &err, true);
         return;
@@ -223,8 +223,8 @@ static void render_upgrade(struct web_req *req, struct web_resp *resp, struct pa
         page_set_money(open, "prorated_text", p < 0 ? -p : p, str_of(open, "currency"));
     }
     bool active = str_eq(str_of(svc, "status"), "active");
-    json_t *data = json_pack("{s:s s:o s:o s:b}", "title", "Change plan", "service", svc,
-                             "change", opts, "active", active);
+    json_t *data = json_pack("{s:s s:o s:o s:b}", "title", "Change plan", "service", svc, "change",
+                             opts, "active", active);
     if (data != NULL && error != NULL)
         json_object_set_new(data, "flash", page_flash("error", error));
     page_render(req, resp, status, ctx, "client_upgrade.html", data);
