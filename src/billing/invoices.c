@@ -186,8 +186,7 @@ int invoices_create_credited(struct db *db, const struct audit_actor *actor, int
                              int64_t credit_service_id, int64_t *id_out, struct lumi_err *err)
 {
     struct credit_line c = {credit_description, credit, credit_service_id};
-    return create_invoice(db, actor, client_id, currency, due_date, items, nitems, &c, id_out,
-                          err);
+    return create_invoice(db, actor, client_id, currency, due_date, items, nitems, &c, id_out, err);
 }
 
 static int create_invoice(struct db *db, const struct audit_actor *actor, int64_t client_id,
@@ -250,8 +249,8 @@ static int create_invoice(struct db *db, const struct audit_actor *actor, int64_
             goto out;
     }
     if (credit != NULL) {
-        struct invoice_item_in line = {credit->description, 1, -credit->amount, credit->service_id,
-                                       "other", NULL, NULL};
+        struct invoice_item_in line = {
+            credit->description, 1, -credit->amount, credit->service_id, "other", NULL, NULL};
         rc = insert_item(db, id, &line, -credit->amount, err);
         if (rc < 0)
             goto out;
@@ -714,11 +713,11 @@ int invoices_cancel_in_tx(struct db *db, const struct audit_actor *actor, int64_
     if (rc < 0)
         return rc;
     if (changed != 1)
-        return err_set(err, LUMI_ECONFLICT,
-                       "invoice %" PRId64 " is not unpaid with nothing paid; it cannot be cancelled",
-                       id);
-    json_t *details = json_pack("{s:s, s:s, s:s?}", "number", number, "status_from", "unpaid",
-                                "reason", why);
+        return err_set(
+            err, LUMI_ECONFLICT,
+            "invoice %" PRId64 " is not unpaid with nothing paid; it cannot be cancelled", id);
+    json_t *details =
+        json_pack("{s:s, s:s, s:s?}", "number", number, "status_from", "unpaid", "reason", why);
     if (details == NULL)
         return err_set(err, LUMI_ENOMEM, "out of memory");
     rc = audit_append_id(db, actor, "INVOICE_CANCELLED", "invoice", id, details, err);
@@ -726,8 +725,8 @@ int invoices_cancel_in_tx(struct db *db, const struct audit_actor *actor, int64_
     return rc < 0 ? rc : 0;
 }
 
-int invoices_settle_zero(struct db *db, const struct audit_actor *actor, int64_t id,
-                         bool *settled, struct lumi_err *err)
+int invoices_settle_zero(struct db *db, const struct audit_actor *actor, int64_t id, bool *settled,
+                         struct lumi_err *err)
 {
     char number[32];
     int64_t changed = 0;

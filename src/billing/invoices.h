@@ -99,7 +99,7 @@ int invoices_cancel_in_tx(struct db *db, const struct audit_actor *actor, int64_
  * renewal a credit covered entirely) is marked paid and audited INVOICE_PAID
  * with "settled": "zero_total". *settled (may be NULL) tells whether it was.
  */
-int invoices_settle_zero(struct db *db, const struct audit_actor *actor, int64_t id,
-                         bool *settled, struct lumi_err *err);
+int invoices_settle_zero(struct db *db, const struct audit_actor *actor, int64_t id, bool *settled,
+                         struct lumi_err *err);
 
 #endif

@@ -158,9 +158,8 @@ void p_client_cancel(struct web_req *req, struct web_resp *resp)
     bool now = str_eq(str_of(r, "timing"), "immediate");
     json_decref(r);
     back_to(resp, id, "cancel", "ok",
-            now ? "Your service is being cancelled now."
-                : "Your cancellation request is recorded; the service ends at the end of the "
-                  "paid period.");
+            now ? "Cancellation requested: your service is being terminated now."
+                : "Cancellation requested: the service ends at the end of its billing period.");
 }
 
 void p_client_cancel_withdraw(struct web_req *req, struct web_resp *resp)
