@@ -565,7 +565,13 @@ static void end_of_period_cancellation_runs_at_its_time(void **state)
     /* Once due: terminated on the panel, renewal invoice cancelled, request done. */
     sql("UPDATE cancel_requests SET run_at = '2020-01-01T00:00:00Z' WHERE id = %" PRId64, req_id);
     int64_t executed = bb_audit_count("CANCELLATION_EXECUTED");
-    run_cron();
+    const char *argv[] = {"cron", NULL};
+    struct lumi_run_result out;
+    bb_run_out(argv, NULL, &out);
+    assert_int_equal(out.exit_code, 0);
+    if (strstr(buf_cstr(&out.out), "1 cancellation,") == NULL)
+        fail_msg("cron output: %s", buf_cstr(&out.out));
+    lumi_run_result_free(&out);
     wait_service(svc, "status", "terminated", 0);
     assert_false(panel_has(svc));
     assert_int_equal(bb_count("SELECT COUNT(*) FROM invoices WHERE id = %" PRId64
