@@ -230,6 +230,13 @@ static void pending_cancellation_stops_renewals(void **state)
         fail_msg("%s", err.msg);
     assert_int_equal(rep.invoices_created, 0);
     assert_int_equal(rep.cancellations_executed, 0);
+    /* A dry run names it and changes nothing. */
+    if (automation_run(f->db, at("2027-01-01T00:00:01Z"), true, NULL, &rep, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(rep.cancellations_executed, 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM jobs") == 0);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM cancel_requests WHERE status = "
+                                    "'pending'") == 1);
     /* Once due, the request runs: a terminate job, the request done, still no renewal. */
     if (automation_run(f->db, at("2027-01-01T00:00:01Z"), false, NULL, &rep, &err) != 0)
         fail_msg("%s", err.msg);
