@@ -34,6 +34,7 @@
 #include "core/utc.h"
 #include "panels/directadmin.h"
 #include "panels/panel.h"
+#include "provisioning/changes.h"
 #include "provisioning/selfservice.h"
 #include "provisioning/servers.h"
 
@@ -813,6 +814,9 @@ static int finish(struct db *db, const struct run *r, struct lumi_err *err)
         rc = record_job(db, r, err);
     if (rc == 0)
         rc = record_audit(db, r, err);
+    /* A plan change carried by this job is applied (or failed) with its outcome. */
+    if (rc == 0 && is_action(r, "change_package") && r->outcome != PROVISION_RETRY)
+        rc = changes_on_job_finished(db, r->job->id, r->outcome == PROVISION_DONE, r->error, err);
     if (rc == 0)
         rc = db_commit(db, err);
     if (rc != 0)

@@ -40,6 +40,7 @@
 #include "core/str.h"
 #include "core/utc.h"
 #include "db/settings.h"
+#include "provisioning/changes.h"
 #include "provisioning/jobs.h"
 #include "provisioning/servers.h"
 #include "settings/registry.h"
@@ -718,9 +719,13 @@ static int settle_if_free(struct db *db, const struct audit_actor *actor, const 
 {
     if (o->price != 0 || o->setup_fee != 0)
         return 0;
-    int rc = invoices_settle_zero(db, actor, invoice_id, err);
+    bool settled = false;
+    int rc = invoices_settle_zero(db, actor, invoice_id, &settled, err);
     if (rc < 0)
         return rc;
+    if (!settled)
+        return err_set(err, LUMI_EINTERNAL, "the 0 invoice %" PRId64 " of a free order is not unpaid",
+                       invoice_id);
     return services_on_invoice_paid(db, actor, invoice_id, err);
 }
 
@@ -1177,7 +1182,8 @@ int services_on_invoice_paid(struct db *db, const struct audit_actor *actor, int
                 goto out;
         }
     }
-    rc = 0;
+    /* An upgrade's invoice: its change_package job is queued now, never before. */
+    rc = changes_on_invoice_paid(db, actor, invoice_id, err);
 out:
     free(items);
     return rc;

@@ -194,6 +194,7 @@ static const struct nav_item ADMIN_NAV[] = {
     {"clients", "/admin/clients", "Clients"},
     {"products", "/admin/products", "Products"},
     {"services", "/admin/services", "Services"},
+    {"cancellations", "/admin/cancellations", "Cancellations"},
     {"invoices", "/admin/invoices", "Invoices"},
     {"jobs", "/admin/jobs", "Jobs"},
     {"webhooks", "/admin/webhook-events", "Webhooks"},

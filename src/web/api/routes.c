@@ -2,6 +2,7 @@
  * routes.c — the JSON API's routes (method, pattern, auth, handler).
  */
 #include "web/api/api.h"
+#include "web/api/h_lifecycle.h"
 
 const struct web_route web_api_routes[] = {
     {"GET", "/healthz", WEB_AUTH_PUBLIC, h_healthz},
@@ -77,6 +78,16 @@ const struct web_route web_api_routes[] = {
     {"POST", "/api/client/orders", WEB_AUTH_USER, h_client_orders_create},
     {"GET", "/api/client/invoices", WEB_AUTH_USER, h_client_invoices_list},
     {"GET", "/api/client/invoices/{id}", WEB_AUTH_USER, h_client_invoices_get},
+
+    /* Cancellation requests and upgrades/downgrades (issue 13, h_lifecycle.c) */
+    {"GET", "/api/client/services/{id}/cancel", WEB_AUTH_USER, h_client_cancel_get},
+    {"POST", "/api/client/services/{id}/cancel", WEB_AUTH_USER, h_client_cancel_request},
+    {"DELETE", "/api/client/services/{id}/cancel", WEB_AUTH_USER, h_client_cancel_withdraw},
+    {"GET", "/api/client/services/{id}/upgrade", WEB_AUTH_USER, h_client_upgrade_options},
+    {"POST", "/api/client/services/{id}/upgrade", WEB_AUTH_USER, h_client_upgrade_request},
+    {"DELETE", "/api/client/services/{id}/upgrade", WEB_AUTH_USER, h_client_upgrade_withdraw},
+    {"GET", "/api/admin/cancellations", WEB_AUTH_ADMIN, h_admin_cancellations_list},
+    {"POST", "/api/admin/cancellations/{id}/reject", WEB_AUTH_ADMIN, h_admin_cancellations_reject},
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };
