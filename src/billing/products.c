@@ -53,6 +53,11 @@ static const char *const TYPES[] = {"hosting", "vps", "game_server", "other", NU
 static const char *const FILL[] = {"least_full", "in_order", NULL};
 static const char *const CYCLES[] = {"monthly",    "quarterly", "semiannually", "annually",
                                      "biennially", "onetime",   "free",         NULL};
+/* Months of each cycle, in the order of CYCLES (0: never renews). */
+static const int CYCLE_MONTHS[] = {1, 3, 6, 12, 24, 0, 0};
+_Static_assert(sizeof CYCLE_MONTHS / sizeof CYCLE_MONTHS[0] == sizeof CYCLES / sizeof CYCLES[0] - 1,
+               "one month count per cycle");
+
 static const char *const AUTOSETUP[] = {"order", "payment", "manual", "never", NULL};
 
 /* Order matters: it is the column order of SQL_INSERT and SQL_UPDATE. */
@@ -1061,4 +1066,12 @@ json_t *products_store_get(struct db *db, int64_t id, struct lumi_err *err)
         return NULL;
     }
     return o;
+}
+
+int products_cycle_months(const char *billing_cycle)
+{
+    for (size_t i = 0; billing_cycle != NULL && CYCLES[i] != NULL; i++)
+        if (strcmp(billing_cycle, CYCLES[i]) == 0)
+            return CYCLE_MONTHS[i];
+    return -1;
 }

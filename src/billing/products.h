@@ -106,4 +106,11 @@ json_t *products_store_list(struct db *db, struct lumi_err *err);
  */
 json_t *products_store_get(struct db *db, int64_t id, struct lumi_err *err);
 
+/**
+ * Months in a billing cycle: monthly 1, quarterly 3, semiannually 6,
+ * annually 12, biennially 24; 0 for onetime and free (never renews); -1 for
+ * an unknown name.
+ */
+int products_cycle_months(const char *billing_cycle);
+
 #endif

@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "billing/products.h"
 #include "billing/invoices.h"
 #include "core/log.h"
 #include "core/money.h"
@@ -244,7 +245,7 @@ static int renewal_read(struct run *r, int64_t id, struct renewal *rn, struct lu
         return rc;
     if (!str_eq(rn->status, "active") && !str_eq(rn->status, "suspended"))
         return 0;
-    int months = services_cycle_months(rn->cycle);
+    int months = products_cycle_months(rn->cycle);
     if (months < 0)
         return err_set(err, LUMI_EINVAL, "service %" PRId64 " has an unknown billing cycle '%s'",
                        id, rn->cycle);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "billing/products.h"
 #include "billing/invoices.h"
 #include "core/json.h"
 #include "core/money.h"
@@ -219,21 +220,6 @@ static int audit_change(struct db *db, const struct audit_actor *actor, const ch
     return rc;
 }
 
-/* Months of a billing cycle; 0 for onetime/free, -1 unknown. (services.c has its own
- * table; this module must not include services.h, which calls into it.) */
-static int cycle_months(const char *cycle)
-{
-    static const struct {
-        const char *name;
-        int months;
-    } cycles[] = {{"monthly", 1},     {"quarterly", 3}, {"semiannually", 6}, {"annually", 12},
-                  {"biennially", 24}, {"onetime", 0},   {"free", 0}};
-    for (size_t i = 0; cycle != NULL && i < sizeof cycles / sizeof cycles[0]; i++)
-        if (str_eq(cycle, cycles[i].name))
-            return cycles[i].months;
-    return -1;
-}
-
 /* ---- proration ------------------------------------------------------------ */
 
 int changes_prorate(int64_t new_price, int64_t old_price, int64_t remaining_s, int64_t period_s,
@@ -303,7 +289,7 @@ static int svc_read(struct db *db, int64_t id, int64_t owner, bool lock, struct 
 /* The current period (previous due date → next due date); LUMI_ECONFLICT when there is none. */
 static int svc_period(struct svc *s, int64_t now, struct lumi_err *err)
 {
-    int months = cycle_months(s->cycle);
+    int months = products_cycle_months(s->cycle);
     struct lumi_err perr;
     if (months <= 0 || s->due[0] == '\0')
         return err_set(err, LUMI_ECONFLICT,

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "billing/products.h"
 #include "billing/invoices.h"
 #include "billing/listing.h"
 #include "core/crypto.h"
@@ -161,19 +162,6 @@ static int bind_fail(struct lumi_err *err)
 static int nomem(struct lumi_err *err)
 {
     return err_set(err, LUMI_ENOMEM, "out of memory");
-}
-
-int services_cycle_months(const char *billing_cycle)
-{
-    static const struct {
-        const char *name;
-        int months;
-    } cycles[] = {{"monthly", 1},     {"quarterly", 3}, {"semiannually", 6}, {"annually", 12},
-                  {"biennially", 24}, {"onetime", 0},   {"free", 0}};
-    for (size_t i = 0; billing_cycle != NULL && i < sizeof cycles / sizeof cycles[0]; i++)
-        if (strcmp(billing_cycle, cycles[i].name) == 0)
-            return cycles[i].months;
-    return -1;
 }
 
 /* A row as a JSON object keyed by column name. */
@@ -497,7 +485,7 @@ static int choose_price(struct db *db, struct order *o, struct lumi_err *err)
                      "field 'currency': product %" PRId64 " has no %s%sprice in %s", o->product_id,
                      o->want_cycle, o->want_cycle[0] != '\0' ? " " : "", o->want_currency);
     else
-        rc = services_cycle_months(o->cycle) < 0
+        rc = products_cycle_months(o->cycle) < 0
                  ? err_set(err, LUMI_EINTERNAL, "product %" PRId64 " has an unknown billing cycle",
                            o->product_id)
                  : 0;
@@ -757,7 +745,7 @@ static json_t *order_place(struct db *db, const struct audit_actor *actor, const
         goto out;
     int64_t t = utc_now();
     utc_format(t, now);
-    int months = services_cycle_months(o.cycle);
+    int months = products_cycle_months(o.cycle);
     if (months > 0) {
         if (utc_format(utc_add_months(t, months), due) < 0) {
             err_set(err, LUMI_EINTERNAL, "cannot compute the next due date");

@@ -22,10 +22,6 @@
 #include "core/err.h"
 #include "db/db.h"
 
-/** Months in a billing cycle (monthly 1 … annually 12, biennially 24; onetime and free 0: no
- *  renewal), or -1 if unknown. */
-int services_cycle_months(const char *billing_cycle);
-
 /** The setting that makes a client confirm the e-mail address before ordering (bool). */
 #define SERVICES_VERIFIED_SETTING "store.require_verified_email"
 

@@ -81,7 +81,7 @@ static void set_from_text(json_t *product)
     {
         if (!str_eq(str_of(p, "currency"), currency))
             continue;
-        int months = services_cycle_months(str_of(p, "billing_cycle"));
+        int months = products_cycle_months(str_of(p, "billing_cycle"));
         int64_t amount = int_of(p, "amount");
         if (str_eq(str_of(p, "billing_cycle"), "free"))
             has_free = true;
