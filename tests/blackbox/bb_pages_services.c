@@ -349,6 +349,18 @@ static void order_form_refuses_bad_input_and_escapes_it(void **state)
     assert_has(buf_cstr(&r.body), "product");
     http_result_free(&r);
 
+    /* A cycle the product is not sold at: refused naming the field, the choice kept. */
+    snprintf(form, sizeof form,
+             "csrf_token=%s&client_id=%" PRId64 "&product_id=%" PRId64
+             "&billing_cycle=biennially&currency=usd",
+             C->csrf, C->client_id, C->product_id);
+    r = as_admin("POST", "/admin/services", form);
+    assert_int_equal(r.status, 400);
+    assert_has(buf_cstr(&r.body), "billing_cycle");
+    assert_has(buf_cstr(&r.body), "<option value=\"biennially\" selected>");
+    assert_has(buf_cstr(&r.body), "value=\"usd\"");
+    http_result_free(&r);
+
     /* Without the CSRF token: 403, nothing ordered. */
     snprintf(form, sizeof form, "client_id=%" PRId64 "&product_id=%" PRId64, C->client_id,
              C->product_id);

@@ -150,13 +150,18 @@ void p_services_list(struct web_req *req, struct web_resp *resp)
 
 /* ---- order form ---------------------------------------------------------- */
 
+/* The cycles the form offers; the product's prices decide which are accepted. */
+static const char *const ORDER_CYCLES[] = {"monthly",  "quarterly",  "semiannually", "annually",
+                                           "biennially", "onetime", "free",         NULL};
+
 /*
  * The order form's view: the client and product choices (the first page of
  * each, the chosen ones marked), the typed domain and, after a refusal, the
  * domain's message.
  */
 static json_t *order_view(struct web_req *req, int64_t client_id, int64_t product_id,
-                          const char *domain, const char *error)
+                          const char *domain, const char *cycle, const char *currency,
+                          const char *error)
 {
     struct lumi_err err = {0};
     int64_t next_c = 0, next_p = 0;
@@ -190,9 +195,14 @@ static json_t *order_view(struct web_req *req, int64_t client_id, int64_t produc
     }
     json_decref(clients);
     json_decref(products);
-    json_t *v = json_pack("{s:s s:o s:o s:s s:b s:b}", "title", "Order a service", "clients", copts,
-                          "products", popts, "domain", domain ? domain : "", "more_clients",
-                          next_c > 0, "more_products", next_p > 0);
+    json_t *cycles = json_array();
+    for (size_t k = 0; ORDER_CYCLES[k] != NULL; k++)
+        json_array_append_new(cycles, json_pack("{s:s s:b}", "name", ORDER_CYCLES[k], "selected",
+                                                cycle != NULL && str_eq(cycle, ORDER_CYCLES[k])));
+    json_t *v = json_pack("{s:s s:o s:o s:o s:s s:s s:b s:b}", "title", "Order a service",
+                          "clients", copts, "products", popts, "cycles", cycles, "domain",
+                          domain ? domain : "", "currency", currency ? currency : "",
+                          "more_clients", next_c > 0, "more_products", next_p > 0);
     if (v == NULL)
         return NULL;
     if (err.code != 0 && error == NULL)
@@ -215,7 +225,7 @@ void p_services_new(struct web_req *req, struct web_resp *resp)
     if (p != NULL && str_to_i64z(p, 1, INT64_MAX, &product_id) != 0)
         product_id = 0;
     page_render(req, resp, 200, &ctx, "service_new.html",
-                order_view(req, client_id, product_id, "", NULL));
+                order_view(req, client_id, product_id, "", NULL, NULL, NULL));
 }
 
 /* A chosen id from the form: 0 when missing or not a positive whole number. */
@@ -237,6 +247,7 @@ void p_services_create(struct web_req *req, struct web_resp *resp)
     ctx.nav = "services";
     int64_t client_id = form_id(req, "client_id"), product_id = form_id(req, "product_id");
     const char *domain = form_str(req, "domain");
+    const char *cycle = form_str(req, "billing_cycle"), *currency = form_str(req, "currency");
     json_t *service = NULL;
     if (client_id <= 0)
         err_set(&err, LUMI_EINVAL, "Choose a client.");
@@ -247,6 +258,11 @@ void p_services_create(struct web_req *req, struct web_resp *resp)
                                  (json_int_t)product_id);
         if (body != NULL && *domain != '\0')
             json_object_set_new(body, "domain", json_string(domain));
+        /* Empty: the product's main price. */
+        if (body != NULL && *cycle != '\0')
+            json_object_set_new(body, "billing_cycle", json_string(cycle));
+        if (body != NULL && *currency != '\0')
+            json_object_set_new(body, "currency", json_string(currency));
         struct audit_actor actor = auth_actor(req);
         if (body != NULL)
             service = services_order(req->db, &actor, body, &err);
@@ -256,7 +272,7 @@ void p_services_create(struct web_req *req, struct web_resp *resp)
     }
     if (service == NULL) {
         page_render(req, resp, page_form_status(&err), &ctx, "service_new.html",
-                    order_view(req, client_id, product_id, domain, err.msg));
+                    order_view(req, client_id, product_id, domain, cycle, currency, err.msg));
         return;
     }
     int64_t id = int_of(service, "id");
