@@ -40,7 +40,6 @@
 
 #define MAX_CALLS 4       /* panel calls in one run: find + create at most */
 #define PASSWORD_BYTES 16 /* generated passwords: 32 hex digits */
-#define PASSWORD_MIN 8
 #define PASSWORD_MAX 128
 #define REASON_MAX 100
 #define KEY_MAX 200
