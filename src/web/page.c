@@ -208,6 +208,7 @@ static const struct nav_item ADMIN_NAV[] = {
 static const struct nav_item CLIENT_NAV[] = {
     {"services", "/client/services", "Services"},
     {"invoices", "/client/invoices", "Invoices"},
+    {"account", "/client/account", "Account"}, /* client accounts (issue 13) */
     {NULL, NULL, NULL},
 };
 
