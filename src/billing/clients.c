@@ -48,11 +48,15 @@ static const char SQL_GET_LOCKED[] =
 static const char SQL_LIST[] = "SELECT " CLIENT_COLUMNS " FROM users"
                                " WHERE role = 'client' AND id > $1 ORDER BY id LIMIT $2";
 
-/* $1..$15 are WRITE_FIELDS in order, $16 the password hash (NULL keeps it). */
+/* $1..$15 are WRITE_FIELDS in order, $16 the password hash (NULL keeps it). A client an
+ * admin creates counts as verified (the admin vouches for the address, as migration 11
+ * did for the existing ones); a sign-up clears it again (SQL_SIGNED_UP). */
 static const char SQL_INSERT[] =
     "INSERT INTO users (email, first_name, last_name, company, phone, address1, address2, city,"
-    " state, postcode, country, currency, status, created_at, updated_at, password_hash, role)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'client')"
+    " state, postcode, country, currency, status, created_at, updated_at, password_hash, role,"
+    " email_verified_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'client',"
+    " $14)"
     " RETURNING id";
 
 static const char SQL_UPDATE[] =

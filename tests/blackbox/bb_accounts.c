@@ -390,6 +390,20 @@ static void an_expired_verification_token_is_refused(void **state)
                               "AND entity_id = '%" PRId64 "' AND details LIKE '%%admin%%'",
                               id),
                      1);
+
+    /* A client an admin creates counts as verified, and the page says who made it. */
+    int64_t made = bb_create_ok("/api/admin/clients",
+                                "{\"email\":\"made@example.com\",\"first_name\":\"Made\"}");
+    c = bb_json("GET", NULL, 200, "/api/admin/clients/%" PRId64, made);
+    assert_true(json_is_null(json_object_get(c, "signed_up_at")));
+    assert_true(json_is_string(json_object_get(c, "email_verified_at")));
+    json_decref(c);
+    char page[64];
+    snprintf(page, sizeof page, "/admin/clients/%" PRId64, made);
+    struct http_result p = browse(bb_base_url(), "GET", page, C->admin, NULL, NULL);
+    assert_non_null(strstr(buf_cstr(&p.body), "created by an admin"));
+    assert_null(strstr(buf_cstr(&p.body), "not verified"));
+    http_result_free(&p);
 }
 
 static void password_reset_ends_every_session(void **state)
@@ -718,6 +732,9 @@ static void a_client_with_totp_needs_the_code(void **state)
     r = call("POST", "/api/client/totp/confirm", body, cookie, csrf);
     expect(&r, 200, "totp confirm");
     assert_int_equal(json_array_size(json_object_get(r.json, "recovery_codes")), 10);
+    char recovery[64];
+    snprintf(recovery, sizeof recovery, "%s",
+             json_string_value(json_array_get(json_object_get(r.json, "recovery_codes"), 0)));
     http_result_free(&r);
 
     /* The password alone opens no session. */
@@ -740,11 +757,38 @@ static void a_client_with_totp_needs_the_code(void **state)
     assert_string_equal(bb_str(json_object_get(r.json, "user"), "email"), "totp@example.com");
     http_result_free(&r);
 
-    /* The page login asks for the code too. */
-    char session[200];
-    assert_int_equal(browse_login(bb_base_url(), "client", "totp@example.com", PASSWORD, session,
-                                  sizeof session),
-                     200);
+    /* The page login asks for the code too, and takes a recovery code. */
+    char field[80], lc[80], ch[100], cookies[300], form[600];
+    r = browse(bb_base_url(), "GET", "/client/login", NULL, NULL, NULL);
+    if (!browse_attr_after(buf_cstr(&r.body), "name=\"login_csrf\" value=\"", field,
+                           sizeof field) ||
+        !browse_set_cookie_value(&r, "lumi_login_csrf", lc, sizeof lc))
+        fail_msg("the login form has no CSRF token");
+    http_result_free(&r);
+    snprintf(cookies, sizeof cookies, "lumi_login_csrf=%s", lc);
+    snprintf(form, sizeof form,
+             "login_csrf=%s&email=totp%%40example.com&password=a+long+client+password", field);
+    r = browse(bb_base_url(), "POST", "/client/login", cookies, form, NULL);
+    expect(&r, 200, "page login with TOTP on");
+    assert_non_null(strstr(buf_cstr(&r.body), "Two-factor code"));
+    char *no_session = browse_set_cookie_line(&r, "lumi_client_session");
+    assert_null(no_session);
+    if (!browse_set_cookie_value(&r, "lumi_client_challenge", ch, sizeof ch))
+        fail_msg("no challenge cookie");
+    if (!browse_attr_after(buf_cstr(&r.body), "name=\"login_csrf\" value=\"", field,
+                           sizeof field) ||
+        !browse_set_cookie_value(&r, "lumi_login_csrf", lc, sizeof lc))
+        fail_msg("the code form has no CSRF token");
+    http_result_free(&r);
+    snprintf(cookies, sizeof cookies, "lumi_login_csrf=%s; lumi_client_challenge=%s", lc, ch);
+    snprintf(form, sizeof form, "code=%s", recovery);
+    post_status("/client/login/code", cookies, form, 403); /* no CSRF field */
+    snprintf(form, sizeof form, "login_csrf=%s&code=%s", field, recovery);
+    r = browse(bb_base_url(), "POST", "/client/login/code", cookies, form, NULL);
+    expect(&r, 303, "page login with a recovery code");
+    char sess[100];
+    assert_true(browse_set_cookie_value(&r, "lumi_client_session", sess, sizeof sess));
+    http_result_free(&r);
 }
 
 int main(void)
