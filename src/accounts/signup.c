@@ -70,15 +70,15 @@ static const char SQL_SET_PASSWORD_VERIFIED[] =
 static const char SQL_END_SESSIONS[] = "DELETE FROM sessions WHERE user_id = $1 AND id <> $2";
 static const char SQL_END_CHALLENGES[] = "DELETE FROM login_challenges WHERE user_id = $1";
 
-static const char *const PROFILE_KEYS[] = {"first_name", "last_name", "company",  "phone",
-                                           "address1",   "address2",  "city",     "state",
+static const char *const PROFILE_KEYS[] = {"first_name", "last_name", "company", "phone",
+                                           "address1",   "address2",  "city",    "state",
                                            "postcode",   "country",   NULL};
 
 #define VERIFY_GONE                                                                                \
-    "this confirmation link is invalid, has expired (links work for 48 hours) or was already "    \
+    "this confirmation link is invalid, has expired (links work for 48 hours) or was already "     \
     "used; if your address is not confirmed yet, ask us for a new link"
 #define RESET_GONE                                                                                 \
-    "this password-reset link is invalid, has expired (links work for one hour) or was "          \
+    "this password-reset link is invalid, has expired (links work for one hour) or was "           \
     "already used; ask for a new one"
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -180,8 +180,7 @@ static void mail_key(const char *mail, char out[CRYPTO_SHA256_HEX])
  * token gets the token, *id its row.
  */
 static int token_issue(struct db *db, int64_t user_id, const char *purpose, int64_t ttl_s,
-                       const char *ip, char token[TOKEN_HEX + 1], int64_t *id,
-                       struct lumi_err *err)
+                       const char *ip, char token[TOKEN_HEX + 1], int64_t *id, struct lumi_err *err)
 {
     char hash[CRYPTO_SHA256_HEX], now[UTC_ISO_LEN], until[UTC_ISO_LEN], uid[24];
     int64_t t = utc_now();
@@ -295,8 +294,8 @@ static int verification_tx(struct db *db, int64_t client_id, const char *ip, boo
     int64_t tid = 0;
     int rc = token_issue(db, client_id, "verify", SIGNUP_VERIFY_TTL_S, ip, token, &tid, err);
     if (rc == 0)
-        rc = token_mail(db, client_id, tid, "account_verification", "verify_url",
-                        "/client/verify", token, queued, err);
+        rc = token_mail(db, client_id, tid, "account_verification", "verify_url", "/client/verify",
+                        token, queued, err);
     sodium_memzero(token, sizeof token);
     return rc;
 }
@@ -437,8 +436,8 @@ int signup_mark_verified(struct db *db, const struct audit_actor *actor, int64_t
     return finish_tx(db, rc, err);
 }
 
-int signup_resend_verification(struct db *db, const struct audit_actor *actor,
-                               int64_t client_id, struct lumi_err *err)
+int signup_resend_verification(struct db *db, const struct audit_actor *actor, int64_t client_id,
+                               struct lumi_err *err)
 {
     bool on = true, queued = false;
     json_t *c = clients_get(db, client_id, err);
@@ -520,8 +519,7 @@ static int rewrite_password(struct db *db, int64_t user_id, const char *hash, bo
     id_text(user_id, uid);
     id_text(keep_session, keep);
     const char *p[] = {hash, now, uid};
-    int rc =
-        db_execp(db, verified ? SQL_SET_PASSWORD_VERIFIED : SQL_SET_PASSWORD, 3, p, NULL, err);
+    int rc = db_execp(db, verified ? SQL_SET_PASSWORD_VERIFIED : SQL_SET_PASSWORD, 3, p, NULL, err);
     const char *s[] = {uid, keep};
     if (rc == 0)
         rc = db_execp(db, SQL_END_SESSIONS, 2, s, ended, err);

@@ -122,7 +122,7 @@ int signup_mark_verified(struct db *db, const struct audit_actor *actor, int64_t
  * VERIFICATION_SENT. LUMI_ECONFLICT when the client is verified already,
  * LUMI_ENOTFOUND, LUMI_EINVAL when mail.send.account_verification is off.
  */
-int signup_resend_verification(struct db *db, const struct audit_actor *actor,
-                               int64_t client_id, struct lumi_err *err);
+int signup_resend_verification(struct db *db, const struct audit_actor *actor, int64_t client_id,
+                               struct lumi_err *err);
 
 #endif

@@ -384,8 +384,8 @@ static void an_expired_verification_token_is_refused(void **state)
     assert_true(json_is_string(json_object_get(c, "email_verified_at")));
     json_decref(c);
     json_decref(bb_json("POST", NULL, 409, "/api/admin/clients/%" PRId64 "/verify", id));
-    json_decref(bb_json("POST", NULL, 409,
-                        "/api/admin/clients/%" PRId64 "/resend-verification", id));
+    json_decref(
+        bb_json("POST", NULL, 409, "/api/admin/clients/%" PRId64 "/resend-verification", id));
     assert_int_equal(bb_count("SELECT COUNT(*) FROM audit_log WHERE action = 'EMAIL_VERIFIED' "
                               "AND entity_id = '%" PRId64 "' AND details LIKE '%%admin%%'",
                               id),
@@ -452,8 +452,7 @@ static void password_reset_ends_every_session(void **state)
     json_decref(m);
     sql("UPDATE account_tokens SET created_at = '2001-01-01T00:00:00Z', expires_at = "
         "'2001-01-01T01:00:00Z' WHERE purpose = 'reset' AND used_at IS NULL");
-    snprintf(body, sizeof body, "{\"token\":\"%s\",\"password\":\"a third long password\"}",
-             token);
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"password\":\"a third long password\"}", token);
     r = call("POST", "/api/client/password-reset/confirm", body, NULL, NULL);
     expect(&r, 404, "an hour-old reset token");
     http_result_free(&r);
@@ -562,8 +561,8 @@ static void throttles_answer_429(void **state)
 
     no_throttles();
     for (int i = 0; i < 3; i++) {
-        r = call("POST", "/api/client/password-reset", "{\"email\":\"burst0@example.com\"}",
-                 NULL, NULL);
+        r = call("POST", "/api/client/password-reset", "{\"email\":\"burst0@example.com\"}", NULL,
+                 NULL);
         expect(&r, 202, "reset within the throttle");
         http_result_free(&r);
     }
@@ -655,7 +654,7 @@ static void every_form_needs_its_csrf_token(void **state)
                  "email=csrf%d%%40example.com&password=a+long+password&first_name=A&last_name=B"
                  "&country=US&token=ab",
                  i);
-        post_status(post, NULL, form, 403); /* no token, no cookie */
+        post_status(post, NULL, form, 403);   /* no token, no cookie */
         post_status(post, cookie, form, 403); /* no field */
         char wrong[1400];
         snprintf(wrong, sizeof wrong, "%s&form_csrf=%064d", form, 7);
@@ -696,8 +695,7 @@ static void every_form_needs_its_csrf_token(void **state)
                      1);
     /* The admin's verification buttons, too. */
     char path[80];
-    snprintf(path, sizeof path, "/admin/clients/%" PRId64 "/verify",
-             user_id("page@example.com"));
+    snprintf(path, sizeof path, "/admin/clients/%" PRId64 "/verify", user_id("page@example.com"));
     post_status(path, C->admin, "csrf_token=nope", 403);
     assert_int_equal(bb_count("SELECT COUNT(*) FROM users WHERE email = 'page@example.com' AND "
                               "email_verified_at IS NULL"),

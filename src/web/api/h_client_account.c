@@ -36,10 +36,10 @@
 #include "web/api/api.h"
 
 #define CHECK_EMAIL_MSG                                                                            \
-    "Thank you. If the address can be used, a message to confirm it is on its way: open the "     \
+    "Thank you. If the address can be used, a message to confirm it is on its way: open the "      \
     "link in it within 48 hours."
 #define RESET_SENT_MSG                                                                             \
-    "If an account has this address, a message with a link to choose a new password is on its "  \
+    "If an account has this address, a message with a link to choose a new password is on its "    \
     "way; the link works for one hour."
 
 static struct signup_origin origin_of(const struct web_req *req)
@@ -290,8 +290,8 @@ void h_client_password(struct web_req *req, struct web_resp *resp)
         jsonx_take_str(body, "current_password", true, 1024, &current, &err) < 0 ||
         jsonx_take_str(body, "new_password", true, 1024, &next, &err) < 0)
         web_reply_err(resp, &err);
-    else if (signup_password_change(req->db, &actor, req->who.user_id, req->who.session_id,
-                                    current, next, &err) != 0)
+    else if (signup_password_change(req->db, &actor, req->who.user_id, req->who.session_id, current,
+                                    next, &err) != 0)
         reply_refused(resp, &err);
     else
         web_reply_json(resp, 200,
@@ -428,6 +428,5 @@ void h_admin_client_resend_verification(struct web_req *req, struct web_resp *re
     if (signup_resend_verification(req->db, &actor, id, &err) != 0)
         web_reply_err(resp, &err);
     else
-        web_reply_json(resp, 202,
-                       json_pack("{s:s}", "status", "verification_sent"));
+        web_reply_json(resp, 202, json_pack("{s:s}", "status", "verification_sent"));
 }

@@ -35,12 +35,11 @@
 #define FORM_CSRF_COOKIE "lumi_form_csrf"
 #define LOGIN_CHALLENGE_COOKIE "lumi_client_challenge"
 
-static const char *const SIGNUP_FIELDS[] = {"email",    "password", "first_name", "last_name",
-                                            "company",  "phone",    "address1",   "address2",
-                                            "city",     "state",    "postcode",   "country",
-                                            "website",  NULL};
-static const char *const PROFILE_FIELDS[] = {"first_name", "last_name", "company",  "phone",
-                                             "address1",   "address2",  "city",     "state",
+static const char *const SIGNUP_FIELDS[] = {
+    "email",    "password", "first_name", "last_name", "company", "phone",   "address1",
+    "address2", "city",     "state",      "postcode",  "country", "website", NULL};
+static const char *const PROFILE_FIELDS[] = {"first_name", "last_name", "company", "phone",
+                                             "address1",   "address2",  "city",    "state",
                                              "postcode",   "country",   NULL};
 
 /* ---- visitors' forms ------------------------------------------------------- */
@@ -74,8 +73,8 @@ static bool form_csrf_ok(struct web_req *req)
 }
 
 /* Renders a visitor's form tmpl with data (taken), a fresh form token, and error as flash. */
-static void render_visitor(struct web_req *req, struct web_resp *resp, int status,
-                           const char *tmpl, const char *title, json_t *data, const char *error)
+static void render_visitor(struct web_req *req, struct web_resp *resp, int status, const char *tmpl,
+                           const char *title, json_t *data, const char *error)
 {
     if (data == NULL)
         data = json_object();
@@ -89,9 +88,8 @@ static void render_visitor(struct web_req *req, struct web_resp *resp, int statu
     json_decref(data);
 }
 
-static void render_notice(struct web_req *req, struct web_resp *resp, int status,
-                          const char *title, const char *message, const char *href,
-                          const char *label)
+static void render_notice(struct web_req *req, struct web_resp *resp, int status, const char *title,
+                          const char *message, const char *href, const char *label)
 {
     json_t *data = json_pack("{s:s s:s}", "title", title, "message", message);
     if (href != NULL)
@@ -158,8 +156,8 @@ void p_client_signup(struct web_req *req, struct web_resp *resp)
                        json_pack("{s:b}", "closed", 1), NULL);
     } else {
         char msg[sizeof err.msg + 32];
-        snprintf(msg, sizeof msg, "%s%s", rc == LUMI_ETHROTTLED ? "" : "Please check the form: ",
-                 err.msg);
+        snprintf(msg, sizeof msg, "%s%s",
+                 rc == LUMI_ETHROTTLED ? "" : "Please check the form: ", err.msg);
         render_visitor(req, resp, rc == LUMI_ETHROTTLED ? 429 : page_form_status(&err),
                        "client_signup.html", "Sign up", refill(input), msg);
     }
@@ -260,8 +258,8 @@ void p_client_reset_confirm(struct web_req *req, struct web_resp *resp)
     }
     int rc = signup_reset_confirm(req->db, token, password, &o, &err);
     if (rc == LUMI_EINVAL) {
-        render_visitor(req, resp, 400, "client_reset_confirm.html", "Choose a new password",
-                       again, err.msg);
+        render_visitor(req, resp, 400, "client_reset_confirm.html", "Choose a new password", again,
+                       err.msg);
         return;
     }
     json_decref(again);
@@ -291,10 +289,10 @@ static void render_account(struct web_req *req, struct web_resp *resp, int statu
         return;
     }
     bool verified = !json_is_null(json_object_get(c, "email_verified_at"));
-    json_t *data = json_pack("{s:s s:O s:o s:b s:{s:b s:I}}", "title", "Your account", "client", c,
-                             "form", form != NULL ? form : json_deep_copy(c), "verified",
-                             verified, "totp", "enabled", st.enabled, "recovery_left",
-                             (json_int_t)st.recovery_left);
+    json_t *data =
+        json_pack("{s:s s:O s:o s:b s:{s:b s:I}}", "title", "Your account", "client", c, "form",
+                  form != NULL ? form : json_deep_copy(c), "verified", verified, "totp", "enabled",
+                  st.enabled, "recovery_left", (json_int_t)st.recovery_left);
     json_decref(c);
     page_set_error(data, error);
     page_render(req, resp, status, ctx, "client_account.html", data);
@@ -346,8 +344,8 @@ void p_client_account_password(struct web_req *req, struct web_resp *resp)
                                     web_form_value(req, "current_password"),
                                     web_form_value(req, "new_password"), &err);
     if (rc != 0) {
-        render_account(req, resp, rc == LUMI_ETHROTTLED ? 429 : page_form_status(&err), &ctx,
-                       NULL, err.msg);
+        render_account(req, resp, rc == LUMI_ETHROTTLED ? 429 : page_form_status(&err), &ctx, NULL,
+                       err.msg);
         return;
     }
     page_redirect_flash(resp, "/client/account", "ok",
@@ -367,9 +365,9 @@ void p_client_account_totp_begin(struct web_req *req, struct web_resp *resp)
         page_redirect_flash(resp, "/client/account", "error", err.msg);
         return;
     }
-    page_render(req, resp, 200, &ctx, "client_account_totp.html",
-                json_pack("{s:s s:s s:s}", "title", "Two-factor sign-in", "secret", b32, "uri",
-                          uri));
+    page_render(
+        req, resp, 200, &ctx, "client_account_totp.html",
+        json_pack("{s:s s:s s:s}", "title", "Two-factor sign-in", "secret", b32, "uri", uri));
     sodium_memzero(b32, sizeof b32);
     sodium_memzero(uri, sizeof uri);
 }
@@ -383,8 +381,8 @@ void p_client_account_totp_confirm(struct web_req *req, struct web_resp *resp)
         return;
     ctx.nav = "account";
     struct audit_actor actor = auth_actor(req);
-    if (accounts_totp_confirm(req->db, &actor, req->who.user_id, web_form_value(req, "code"),
-                              codes, &err) != 0) {
+    if (accounts_totp_confirm(req->db, &actor, req->who.user_id, web_form_value(req, "code"), codes,
+                              &err) != 0) {
         page_redirect_flash(resp, "/client/account", "error", err.msg);
         return;
     }
@@ -418,8 +416,8 @@ void p_client_account_totp_disable(struct web_req *req, struct web_resp *resp)
 void p_client_login_need_code(struct web_req *req, struct web_resp *resp,
                               struct accounts_session *s, const char *next)
 {
-    page_login_render(req, resp, AUTH_AREA_CLIENT, 200, "client_login_totp.html",
-                      "Two-factor code", NULL, next, NULL);
+    page_login_render(req, resp, AUTH_AREA_CLIENT, 200, "client_login_totp.html", "Two-factor code",
+                      NULL, next, NULL);
     page_set_cookie(resp, LOGIN_CHALLENGE_COOKIE, s->challenge, "/client/login", "Strict",
                     ACCOUNTS_CHALLENGE_TTL_S);
     sodium_memzero(s, sizeof *s);
@@ -440,8 +438,9 @@ void p_client_login_code(struct web_req *req, struct web_resp *resp)
     }
     if (challenge == NULL || strlen(challenge) != 64) {
         page_login_render(req, resp, AUTH_AREA_CLIENT, 401, "client_login.html", "Log in", NULL,
-                          next, "This sign-in has expired; enter your e-mail address and "
-                                "password again.");
+                          next,
+                          "This sign-in has expired; enter your e-mail address and "
+                          "password again.");
         return;
     }
     page_login_policy(&policy, AUTH_AREA_CLIENT);
