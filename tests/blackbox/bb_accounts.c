@@ -680,9 +680,9 @@ static void every_form_needs_its_csrf_token(void **state)
                                   sizeof session),
                      303);
     browse_csrf(bb_base_url(), session, "/client/account", csrf);
-    static const char *const account[] = {"/client/account/profile", "/client/account/password",
-                                          "/client/account/totp", "/client/account/totp/disable",
-                                          NULL};
+    static const char *const account[] = {
+        "/client/account/profile",      "/client/account/password",     "/client/account/totp",
+        "/client/account/totp/confirm", "/client/account/totp/disable", NULL};
     for (int i = 0; account[i] != NULL; i++) {
         post_status(account[i], session, "first_name=X&current_password=" PASSWORD, 403);
         post_status(account[i], session, "first_name=X&csrf_token=0000", 403);
@@ -697,6 +697,11 @@ static void every_form_needs_its_csrf_token(void **state)
     char path[80];
     snprintf(path, sizeof path, "/admin/clients/%" PRId64 "/verify", user_id("page@example.com"));
     post_status(path, C->admin, "csrf_token=nope", 403);
+    snprintf(path, sizeof path, "/admin/clients/%" PRId64 "/resend-verification",
+             user_id("page@example.com"));
+    int64_t queued = bb_count("SELECT COUNT(*) FROM emails");
+    post_status(path, C->admin, "csrf_token=nope", 403);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM emails"), queued);
     assert_int_equal(bb_count("SELECT COUNT(*) FROM users WHERE email = 'page@example.com' AND "
                               "email_verified_at IS NULL"),
                      1);
@@ -789,6 +794,72 @@ static void a_client_with_totp_needs_the_code(void **state)
     http_result_free(&r);
 }
 
+static void a_newer_token_voids_the_older_one(void **state)
+{
+    (void)state;
+    char first[65], second[65], body[200];
+    no_throttles();
+    struct http_result r = signup("twice@example.com", NULL);
+    expect(&r, 202, "sign-up");
+    http_result_free(&r);
+    json_t *m = mail_to("twice@example.com", "/client/verify?token=", 1);
+    token_of(m, first);
+    json_decref(m);
+    int64_t id = user_id("twice@example.com");
+    json_decref(
+        bb_json("POST", NULL, 202, "/api/admin/clients/%" PRId64 "/resend-verification", id));
+    m = mail_to("twice@example.com", "/client/verify?token=", 2);
+    token_of(m, second);
+    json_decref(m);
+    assert_string_not_equal(first, second);
+    snprintf(body, sizeof body, "{\"token\":\"%s\"}", first);
+    r = call("POST", "/api/client/verify", body, NULL, NULL);
+    expect(&r, 404, "the voided token");
+    http_result_free(&r);
+    snprintf(body, sizeof body, "{\"token\":\"%s\"}", second);
+    r = call("POST", "/api/client/verify", body, NULL, NULL);
+    expect(&r, 200, "the newer token");
+    http_result_free(&r);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM audit_log WHERE action = 'VERIFICATION_SENT' "
+                              "AND entity_id = '%" PRId64 "'",
+                              id),
+                     2);
+}
+
+/* Without SMTP the mail is recorded, not sent, and the admin verifies by hand on the page. */
+static void without_smtp_an_admin_verifies_by_hand(void **state)
+{
+    (void)state;
+    char csrf[80], form[200], path[80];
+    bb_stop();
+    bb_env_add("SMTP_HOST=");
+    bb_serve();
+    no_throttles();
+    struct http_result r = signup("nomail@example.com", NULL);
+    expect(&r, 202, "sign-up without SMTP");
+    http_result_free(&r);
+    int64_t id = user_id("nomail@example.com");
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM emails WHERE rcpt = 'nomail@example.com' AND "
+                              "status = 'skipped' AND template = 'account_verification' AND "
+                              "body_text LIKE '%%" HIDDEN_MARK "%%'"),
+                     1);
+    bb_admin_login(ADMIN_EMAIL, ADMIN_PASSWORD, C->admin, sizeof C->admin);
+    snprintf(path, sizeof path, "/admin/clients/%" PRId64, id);
+    browse_csrf(bb_base_url(), C->admin, path, csrf);
+    snprintf(path, sizeof path, "/admin/clients/%" PRId64 "/verify", id);
+    snprintf(form, sizeof form, "csrf_token=%s", csrf);
+    post_status(path, C->admin, form, 303);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM users WHERE id = %" PRId64
+                              " AND email_verified_at IS NOT NULL",
+                              id),
+                     1);
+    snprintf(path, sizeof path, "/admin/clients/%" PRId64, id);
+    r = browse(bb_base_url(), "GET", path, C->admin, NULL, NULL);
+    assert_null(strstr(buf_cstr(&r.body), "not verified"));
+    http_result_free(&r);
+    assert_int_equal(api_login("nomail@example.com", PASSWORD, NULL, NULL), 200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -801,6 +872,8 @@ int main(void)
         cmocka_unit_test(a_closed_signup_answers_403),
         cmocka_unit_test(every_form_needs_its_csrf_token),
         cmocka_unit_test(a_client_with_totp_needs_the_code),
+        cmocka_unit_test(a_newer_token_voids_the_older_one),
+        cmocka_unit_test(without_smtp_an_admin_verifies_by_hand), /* last: restarts without SMTP */
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
