@@ -76,7 +76,8 @@ static const char *const PROFILE_KEYS[] = {"first_name", "last_name", "company",
 
 #define VERIFY_GONE                                                                                \
     "this confirmation link is invalid, has expired (links work for 48 hours) or was already "     \
-    "used; if your address is not confirmed yet, ask us for a new link"
+    "used; if your address is not confirmed yet, log in and ask for a new link on your "           \
+    "account page"
 #define RESET_GONE                                                                                 \
     "this password-reset link is invalid, has expired (links work for one hour) or was "           \
     "already used; ask for a new one"
@@ -436,18 +437,26 @@ int signup_mark_verified(struct db *db, const struct audit_actor *actor, int64_t
     return finish_tx(db, rc, err);
 }
 
-int signup_resend_verification(struct db *db, const struct audit_actor *actor, int64_t client_id,
-                               struct lumi_err *err)
+/* 0 when client_id exists and is not verified yet; LUMI_ECONFLICT, LUMI_ENOTFOUND. */
+static int check_unverified(struct db *db, int64_t client_id, struct lumi_err *err)
 {
-    bool on = true, queued = false;
     json_t *c = clients_get(db, client_id, err);
     if (c == NULL)
         return err->code != 0 ? err->code : LUMI_ENOTFOUND;
     bool verified = !json_is_null(json_object_get(c, "email_verified_at"));
     json_decref(c);
-    if (verified)
-        return err_set(err, LUMI_ECONFLICT, "the client's e-mail address is verified already");
-    int rc = settings_reg_bool(db, "mail.send.account_verification", &on, err);
+    return verified ? err_set(err, LUMI_ECONFLICT, "the e-mail address is verified already") : 0;
+}
+
+/* A new verification mail for client_id, asked for by `by` ("admin" or "client"). */
+static int resend_verification(struct db *db, const struct audit_actor *actor, int64_t client_id,
+                               const char *by, struct lumi_err *err)
+{
+    bool on = true, queued = false;
+    int rc = check_unverified(db, client_id, err);
+    if (rc != 0)
+        return rc;
+    rc = settings_reg_bool(db, "mail.send.account_verification", &on, err);
     if (rc != 0)
         return rc;
     if (!on)
@@ -460,8 +469,33 @@ int signup_resend_verification(struct db *db, const struct audit_actor *actor, i
     rc = verification_tx(db, client_id, actor->ip, &queued, err);
     if (rc == 0)
         rc = audit_client(db, actor, "VERIFICATION_SENT", client_id,
-                          json_pack("{s:s s:b}", "by", "admin", "mailed", queued), err);
+                          json_pack("{s:s s:b}", "by", by, "mailed", queued), err);
+    if (rc == 0 && str_eq(by, "client"))
+        rc = rate_note(db, "verify_resend", actor->id, err);
     return finish_tx(db, rc, err);
+}
+
+int signup_resend_verification(struct db *db, const struct audit_actor *actor, int64_t client_id,
+                               struct lumi_err *err)
+{
+    return resend_verification(db, actor, client_id, "admin", err);
+}
+
+int signup_resend_own(struct db *db, const struct audit_actor *actor, int64_t client_id,
+                      struct lumi_err *err)
+{
+    char uid[24];
+    id_text(client_id, uid);
+    struct audit_actor a = *actor;
+    a.id = uid;
+    int rc = check_unverified(db, client_id, err);
+    if (rc != 0)
+        return rc;
+    rc = rate_check(db, "verify_resend", uid, SIGNUP_RESEND_PER_CLIENT,
+                    "a new link was sent several times in the last hour; please check your "
+                    "mailbox (and its spam folder) or try again later",
+                    err);
+    return rc != 0 ? rc : resend_verification(db, &a, client_id, "client", err);
 }
 
 /* ---- password reset ----------------------------------------------------------- */

@@ -40,6 +40,8 @@
 #define SIGNUP_RESET_PER_EMAIL 3
 /** Wrong current passwords a signed-in client may give per hour when changing it. */
 #define SIGNUP_PASSWORD_TRIES 10
+/** Verification mails a client may ask for again per hour. */
+#define SIGNUP_RESEND_PER_CLIENT 3
 #define SIGNUP_WINDOW_S 3600
 /** The form field humans leave empty (a honeypot for bots). */
 #define SIGNUP_HONEYPOT "website"
@@ -124,5 +126,13 @@ int signup_mark_verified(struct db *db, const struct audit_actor *actor, int64_t
  */
 int signup_resend_verification(struct db *db, const struct audit_actor *actor, int64_t client_id,
                                struct lumi_err *err);
+
+/**
+ * A signed-in client asks for a new verification mail (the older link is
+ * voided): as signup_resend_verification, audited with "by": "client";
+ * LUMI_ETHROTTLED after SIGNUP_RESEND_PER_CLIENT per hour.
+ */
+int signup_resend_own(struct db *db, const struct audit_actor *actor, int64_t client_id,
+                      struct lumi_err *err);
 
 #endif

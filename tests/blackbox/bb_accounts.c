@@ -826,6 +826,41 @@ static void a_newer_token_voids_the_older_one(void **state)
                      2);
 }
 
+static void a_client_can_ask_for_a_new_link(void **state)
+{
+    (void)state;
+    char cookie[160], csrf[80], token[65], body[200];
+    no_throttles();
+    struct http_result r = signup("again@example.com", NULL);
+    expect(&r, 202, "sign-up");
+    http_result_free(&r);
+    json_decref(mail_to("again@example.com", "/client/verify?token=", 1));
+    sql("UPDATE account_tokens SET expires_at = '2000-01-01T00:00:00Z'");
+    assert_int_equal(api_login("again@example.com", PASSWORD, cookie, csrf), 200);
+    r = call("POST", "/api/client/verify/resend", NULL, cookie, NULL);
+    expect(&r, 403, "resend without CSRF");
+    http_result_free(&r);
+    for (int i = 0; i < 3; i++) {
+        r = call("POST", "/api/client/verify/resend", NULL, cookie, csrf);
+        expect(&r, 202, "resend");
+        http_result_free(&r);
+    }
+    r = call("POST", "/api/client/verify/resend", NULL, cookie, csrf);
+    expect(&r, 429, "fourth resend in an hour");
+    assert_string_equal(http_error_code(&r), "throttled");
+    http_result_free(&r);
+    json_t *m = mail_to("again@example.com", "/client/verify?token=", 4);
+    token_of(m, token);
+    json_decref(m);
+    snprintf(body, sizeof body, "{\"token\":\"%s\"}", token);
+    r = call("POST", "/api/client/verify", body, NULL, NULL);
+    expect(&r, 200, "the newest link");
+    http_result_free(&r);
+    r = call("POST", "/api/client/verify/resend", NULL, cookie, csrf);
+    expect(&r, 409, "resend when verified");
+    http_result_free(&r);
+}
+
 /* Without SMTP the mail is recorded, not sent, and the admin verifies by hand on the page. */
 static void without_smtp_an_admin_verifies_by_hand(void **state)
 {
@@ -873,6 +908,7 @@ int main(void)
         cmocka_unit_test(every_form_needs_its_csrf_token),
         cmocka_unit_test(a_client_with_totp_needs_the_code),
         cmocka_unit_test(a_newer_token_voids_the_older_one),
+        cmocka_unit_test(a_client_can_ask_for_a_new_link),
         cmocka_unit_test(without_smtp_an_admin_verifies_by_hand), /* last: restarts without SMTP */
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -89,6 +89,7 @@ void h_settings_update(struct web_req *req, struct web_resp *resp);
 /* h_client_account.c (client accounts: sign-up, verification, reset, login, profile) */
 void h_client_signup(struct web_req *req, struct web_resp *resp);
 void h_client_verify(struct web_req *req, struct web_resp *resp);
+void h_client_verify_resend(struct web_req *req, struct web_resp *resp);
 void h_client_reset_request(struct web_req *req, struct web_resp *resp);
 void h_client_reset_confirm(struct web_req *req, struct web_resp *resp);
 void h_client_login(struct web_req *req, struct web_resp *resp);

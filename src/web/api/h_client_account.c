@@ -2,6 +2,7 @@
  * h_client_account.c — a client's own account over the JSON API:
  *   POST /api/client/signup                  → 202 {"status":"check_email", message}
  *   POST /api/client/verify {token}          → 200
+ *   POST /api/client/verify/resend           → 202 (signed in, not verified yet)
  *   POST /api/client/password-reset {email}  → 202 (always the same answer)
  *   POST /api/client/password-reset/confirm {token, password} → 200
  *   POST /api/client/login {email, password} | {challenge, code} → 200 {user, csrf_token, ...}
@@ -395,6 +396,20 @@ void h_client_totp_disable(struct web_req *req, struct web_resp *resp)
     else
         web_reply_json(resp, 200, json_pack("{s:b}", "enabled", 0));
     json_decref(body);
+}
+
+void h_client_verify_resend(struct web_req *req, struct web_resp *resp)
+{
+    struct lumi_err err = {0};
+    if (!require_client(req, resp))
+        return;
+    struct audit_actor actor = auth_actor(req);
+    if (signup_resend_own(req->db, &actor, req->who.user_id, &err) != 0)
+        reply_refused(resp, &err);
+    else
+        web_reply_json(resp, 202,
+                       json_pack("{s:s s:s}", "status", "check_email", "message",
+                                 "A new link to confirm your e-mail address is on its way."));
 }
 
 /* ---- admin: the verification by hand ------------------------------------------- */

@@ -66,6 +66,7 @@ const struct web_route web_api_routes[] = {
     /* Client accounts (issue 13): sign-up, verification, reset, login, profile, TOTP. */
     {"POST", "/api/client/signup", WEB_AUTH_PUBLIC, h_client_signup},
     {"POST", "/api/client/verify", WEB_AUTH_PUBLIC, h_client_verify},
+    {"POST", "/api/client/verify/resend", WEB_AUTH_USER, h_client_verify_resend},
     {"POST", "/api/client/password-reset", WEB_AUTH_PUBLIC, h_client_reset_request},
     {"POST", "/api/client/password-reset/confirm", WEB_AUTH_PUBLIC, h_client_reset_confirm},
     {"POST", "/api/client/login", WEB_AUTH_PUBLIC, h_client_login},

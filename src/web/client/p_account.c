@@ -352,6 +352,20 @@ void p_client_account_password(struct web_req *req, struct web_resp *resp)
                         "Your password was changed; your other sessions were ended.");
 }
 
+void p_client_account_resend(struct web_req *req, struct web_resp *resp)
+{
+    struct page_ctx ctx;
+    struct lumi_err err = {0};
+    if (page_require_client(req, resp, &ctx) != 0)
+        return;
+    struct audit_actor actor = auth_actor(req);
+    if (signup_resend_own(req->db, &actor, req->who.user_id, &err) != 0)
+        page_redirect_flash(resp, "/client/account", "error", err.msg);
+    else
+        page_redirect_flash(resp, "/client/account", "ok",
+                            "A new link to confirm your e-mail address is on its way.");
+}
+
 void p_client_account_totp_begin(struct web_req *req, struct web_resp *resp)
 {
     struct page_ctx ctx;

@@ -44,6 +44,7 @@ void p_client_reset_confirm(struct web_req *req, struct web_resp *resp);
 void p_client_account(struct web_req *req, struct web_resp *resp);
 void p_client_account_profile(struct web_req *req, struct web_resp *resp);
 void p_client_account_password(struct web_req *req, struct web_resp *resp);
+void p_client_account_resend(struct web_req *req, struct web_resp *resp);
 void p_client_account_totp_begin(struct web_req *req, struct web_resp *resp);
 void p_client_account_totp_confirm(struct web_req *req, struct web_resp *resp);
 void p_client_account_totp_disable(struct web_req *req, struct web_resp *resp);

@@ -26,6 +26,7 @@ const struct web_route web_client_routes[] = {
     {"GET", "/client/account", WEB_AUTH_PUBLIC, p_client_account},
     {"POST", "/client/account/profile", WEB_AUTH_PUBLIC, p_client_account_profile},
     {"POST", "/client/account/password", WEB_AUTH_PUBLIC, p_client_account_password},
+    {"POST", "/client/account/resend-verification", WEB_AUTH_PUBLIC, p_client_account_resend},
     {"POST", "/client/account/totp", WEB_AUTH_PUBLIC, p_client_account_totp_begin},
     {"POST", "/client/account/totp/confirm", WEB_AUTH_PUBLIC, p_client_account_totp_confirm},
     {"POST", "/client/account/totp/disable", WEB_AUTH_PUBLIC, p_client_account_totp_disable},
