@@ -159,9 +159,40 @@ out:
     return rc;
 }
 
+/* A credit line taken off an invoice (invoices_create_credited); amount > 0. */
+struct credit_line {
+    const char *description;
+    int64_t amount;
+    int64_t service_id;
+};
+
+static int create_invoice(struct db *db, const struct audit_actor *actor, int64_t client_id,
+                          const char *currency, const char *due_date,
+                          const struct invoice_item_in *items, size_t nitems,
+                          const struct credit_line *credit, int64_t *id_out, struct lumi_err *err);
+
 int invoices_create(struct db *db, const struct audit_actor *actor, int64_t client_id,
                     const char *currency, const char *due_date, const struct invoice_item_in *items,
                     size_t nitems, int64_t *id_out, struct lumi_err *err)
+{
+    return create_invoice(db, actor, client_id, currency, due_date, items, nitems, NULL, id_out,
+                          err);
+}
+
+int invoices_create_credited(struct db *db, const struct audit_actor *actor, int64_t client_id,
+                             const char *currency, const char *due_date,
+                             const struct invoice_item_in *items, size_t nitems,
+                             const char *credit_description, int64_t credit,
+                             int64_t credit_service_id, int64_t *id_out, struct lumi_err *err)
+{
+    struct credit_line c = {credit_description, credit, credit_service_id};
+    return create_invoice(db, actor, client_id, currency, due_date, items, nitems, &c, id_out, err);
+}
+
+static int create_invoice(struct db *db, const struct audit_actor *actor, int64_t client_id,
+                          const char *currency, const char *due_date,
+                          const struct invoice_item_in *items, size_t nitems,
+                          const struct credit_line *credit, int64_t *id_out, struct lumi_err *err)
 {
     struct lumi_err local;
     char now[UTC_ISO_LEN];
@@ -189,6 +220,15 @@ int invoices_create(struct db *db, const struct audit_actor *actor, int64_t clie
     rc = check_items(items, nitems, amounts, &subtotal, err);
     if (rc < 0)
         goto out;
+    if (credit != NULL &&
+        (credit->amount <= 0 || credit->amount > subtotal || credit->description == NULL ||
+         credit->description[0] == '\0' || strlen(credit->description) > DESCRIPTION_MAX)) {
+        rc = err_set(err, LUMI_EINVAL, "a credit line needs a description and 1 to %" PRId64,
+                     subtotal);
+        goto out;
+    }
+    if (credit != NULL)
+        subtotal -= credit->amount;
     utc_now_iso(now);
     rc = take_number(db, now, &seq, err);
     if (rc < 0)
@@ -205,6 +245,13 @@ int invoices_create(struct db *db, const struct audit_actor *actor, int64_t clie
         goto out;
     for (size_t i = 0; i < nitems; i++) {
         rc = insert_item(db, id, &items[i], amounts[i], err);
+        if (rc < 0)
+            goto out;
+    }
+    if (credit != NULL) {
+        struct invoice_item_in line = {
+            credit->description, 1, -credit->amount, credit->service_id, "other", NULL, NULL};
+        rc = insert_item(db, id, &line, -credit->amount, err);
         if (rc < 0)
             goto out;
     }
@@ -606,5 +653,100 @@ out:
     if (in_tx)
         db_rollback(db);
     json_decref(details);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- issue 13: cancellations and upgrades ------------------------------ */
+
+static const char SQL_CANCEL_IN_TX[] =
+    "UPDATE invoices SET status = 'cancelled', updated_at = $2"
+    " WHERE id = $1 AND status = 'unpaid' AND amount_paid = 0 AND amount_refunded = 0";
+
+static const char SQL_SETTLE_ZERO[] =
+    "UPDATE invoices SET status = 'paid', paid_at = $2, updated_at = $2"
+    " WHERE id = $1 AND status = 'unpaid' AND total = 0";
+
+static const char SQL_NUMBER[] = "SELECT number FROM invoices WHERE id = $1";
+
+/* Runs sql ($1 = id, $2 = now); *changed gets the number of rows changed. */
+static int update_by_id(struct db *db, const char *sql, int64_t id, int64_t *changed,
+                        struct lumi_err *err)
+{
+    char now[UTC_ISO_LEN];
+    utc_now_iso(now);
+    struct db_stmt *st = db_prepare(db, sql, err);
+    if (st == NULL)
+        return LUMI_EDB;
+    int rc = 0;
+    if (db_bind_int64(st, 1, id) < 0 || db_bind_text(st, 2, now) < 0)
+        rc = bind_fail(err);
+    if (rc == 0)
+        rc = db_step(st, err);
+    *changed = rc >= 0 ? db_changes(st) : 0;
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+static int number_of(struct db *db, int64_t id, char number[32], struct lumi_err *err)
+{
+    struct db_stmt *st = db_prepare(db, SQL_NUMBER, err);
+    if (st == NULL)
+        return LUMI_EDB;
+    number[0] = '\0';
+    int rc = db_bind_int64(st, 1, id) < 0 ? bind_fail(err) : db_step(st, err);
+    if (rc == DB_ROW)
+        snprintf(number, 32, "%s", db_col_text(st, 0) != NULL ? db_col_text(st, 0) : "");
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+int invoices_cancel_in_tx(struct db *db, const struct audit_actor *actor, int64_t id,
+                          const char *why, struct lumi_err *err)
+{
+    char number[32];
+    int64_t changed = 0;
+    if (!db_in_tx(db))
+        return err_set(err, LUMI_EINTERNAL, "invoices_cancel_in_tx needs an open transaction");
+    int rc = update_by_id(db, SQL_CANCEL_IN_TX, id, &changed, err);
+    if (rc == 0)
+        rc = number_of(db, id, number, err);
+    if (rc < 0)
+        return rc;
+    if (changed != 1)
+        return err_set(
+            err, LUMI_ECONFLICT,
+            "invoice %" PRId64 " is not unpaid with nothing paid; it cannot be cancelled", id);
+    json_t *details =
+        json_pack("{s:s, s:s, s:s?}", "number", number, "status_from", "unpaid", "reason", why);
+    if (details == NULL)
+        return err_set(err, LUMI_ENOMEM, "out of memory");
+    rc = audit_append_id(db, actor, "INVOICE_CANCELLED", "invoice", id, details, err);
+    json_decref(details);
+    return rc < 0 ? rc : 0;
+}
+
+int invoices_settle_zero(struct db *db, const struct audit_actor *actor, int64_t id, bool *settled,
+                         struct lumi_err *err)
+{
+    char number[32];
+    int64_t changed = 0;
+    if (settled != NULL)
+        *settled = false;
+    if (!db_in_tx(db))
+        return err_set(err, LUMI_EINTERNAL, "invoices_settle_zero needs an open transaction");
+    int rc = update_by_id(db, SQL_SETTLE_ZERO, id, &changed, err);
+    if (rc < 0 || changed != 1)
+        return rc;
+    rc = number_of(db, id, number, err);
+    if (rc < 0)
+        return rc;
+    json_t *details = json_pack("{s:s, s:I, s:s, s:s}", "number", number, "amount", (json_int_t)0,
+                                "gateway", "none", "settled", "zero_total");
+    if (details == NULL)
+        return err_set(err, LUMI_ENOMEM, "out of memory");
+    rc = audit_append_id(db, actor, "INVOICE_PAID", "invoice", id, details, err);
+    json_decref(details);
+    if (rc == 0 && settled != NULL)
+        *settled = true;
     return rc < 0 ? rc : 0;
 }

@@ -10,6 +10,7 @@
 #define LUMI_BILLING_INVOICES_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,5 +72,36 @@ json_t *invoices_list_of(struct db *db, enum invoices_owner owner, int64_t owner
  */
 int invoices_cancel(struct db *db, const struct audit_actor *actor, int64_t id,
                     struct lumi_err *err);
+
+/* ---- issue 13: cancellations and upgrades ------------------------------ */
+
+/**
+ * As invoices_create, plus one credit line after the items: description,
+ * quantity 1, unit_amount -credit (credit > 0, at most the items' sum, so
+ * the total stays >= 0), kind "other", for credit_service_id (0: none).
+ */
+int invoices_create_credited(struct db *db, const struct audit_actor *actor, int64_t client_id,
+                             const char *currency, const char *due_date,
+                             const struct invoice_item_in *items, size_t nitems,
+                             const char *credit_description, int64_t credit,
+                             int64_t credit_service_id, int64_t *id_out, struct lumi_err *err);
+
+/**
+ * Inside the caller's transaction: cancels an unpaid invoice with nothing
+ * paid and audits INVOICE_CANCELLED with why (e.g. "service cancelled").
+ * LUMI_ECONFLICT when it is not unpaid or something was paid.
+ */
+int invoices_cancel_in_tx(struct db *db, const struct audit_actor *actor, int64_t id,
+                          const char *why, struct lumi_err *err);
+
+/**
+ * Inside the caller's transaction: an unpaid invoice whose total is 0 (an
+ * order with nothing to pay, a renewal a credit covered entirely) is marked
+ * paid and audited INVOICE_PAID {gateway "none", settled "zero_total"}.
+ * *settled (may be NULL) tells whether it was; an invoice that is not an
+ * unpaid 0 invoice is left alone.
+ */
+int invoices_settle_zero(struct db *db, const struct audit_actor *actor, int64_t id, bool *settled,
+                         struct lumi_err *err);
 
 #endif

@@ -1,8 +1,11 @@
 /*
  * products.c — the product catalogue: validation, storage, audit.
  *
- * Owns the SQL over `products` (and the read-only checks against `servers`
- * and `services` that guard it). The fields are one declarative table,
+ * Owns the SQL over `products` and `product_prices` (and the read-only
+ * checks against `servers` and `services` that guard it, and the store's
+ * read of server room for in_stock). A product's prices are a list kept in
+ * the admin's order; an update that changes them replaces the rows, and the
+ * product's single price columns are rewritten to mirror the first. The fields are one declarative table,
  * FIELDS[], that drives validation, defaults, what a PATCH null means, and
  * how a column is read back into JSON; the INSERT/UPDATE statements list the
  * same columns in the same order. A product is handled as a JSON object:
@@ -22,6 +25,7 @@
 
 #include "core/json.h"
 #include "core/money.h"
+#include "core/str.h"
 #include "core/utc.h"
 
 enum kind {
@@ -32,6 +36,7 @@ enum kind {
     K_SERVER,   /* id of an existing server, or null */
     K_CONFIG,   /* JSON object, stored as canonical text */
     K_BOOL,     /* stored as 0/1 */
+    K_ORDER,    /* integer -PRODUCTS_SORT_MAX..PRODUCTS_SORT_MAX */
 };
 
 struct field {
@@ -46,8 +51,13 @@ struct field {
 
 static const char *const TYPES[] = {"hosting", "vps", "game_server", "other", NULL};
 static const char *const FILL[] = {"least_full", "in_order", NULL};
-static const char *const CYCLES[] = {"monthly",  "quarterly", "semiannually",
-                                     "annually", "onetime",   NULL};
+static const char *const CYCLES[] = {"monthly",    "quarterly", "semiannually", "annually",
+                                     "biennially", "onetime",   "free",         NULL};
+/* Months of each cycle, in the order of CYCLES (0: never renews). */
+static const int CYCLE_MONTHS[] = {1, 3, 6, 12, 24, 0, 0};
+_Static_assert(sizeof CYCLE_MONTHS / sizeof CYCLE_MONTHS[0] == sizeof CYCLES / sizeof CYCLES[0] - 1,
+               "one month count per cycle");
+
 static const char *const AUTOSETUP[] = {"order", "payment", "manual", "never", NULL};
 
 /* Order matters: it is the column order of SQL_INSERT and SQL_UPDATE. */
@@ -65,17 +75,28 @@ static const struct field FIELDS[] = {
     {"autosetup", K_ENUM, false, 0, AUTOSETUP, "\"payment\"", NULL},
     {"config", K_CONFIG, false, 0, NULL, "{}", "{}"},
     {"active", K_BOOL, false, 0, NULL, "true", NULL},
+    {"group", K_TEXT, false, 100, NULL, "\"\"", "\"\""},
+    {"visible", K_BOOL, false, 0, NULL, "true", NULL},
+    {"requires_domain", K_BOOL, false, 0, NULL, "false", NULL},
+    {"sort_order", K_ORDER, false, 0, NULL, "0", NULL},
 };
 #define NFIELDS (sizeof FIELDS / sizeof FIELDS[0])
 
 static const char *const KEYS[] = {
-    "name",     "description",   "type",      "server_id", "server_group", "fill_strategy", "price",
-    "currency", "billing_cycle", "setup_fee", "autosetup", "config",       "active",        NULL,
+    "name",   "description", "type",          "server_id",       "server_group", "fill_strategy",
+    "price",  "currency",    "billing_cycle", "setup_fee",       "autosetup",    "config",
+    "active", "group",       "visible",       "requires_domain", "sort_order",   "prices",
+    NULL,
 };
+
+/* The old single-price fields: shorthand for a one-price list, and the mirror of the first price.
+ */
+static const char *const PRICE_PARTS[] = {"price", "currency", "billing_cycle", "setup_fee", NULL};
 
 #define PRODUCT_COLUMNS                                                                            \
     "id, name, description, type, server_id, server_group, fill_strategy, price, currency, "       \
-    "billing_cycle, setup_fee, autosetup, config, active, created_at, updated_at"
+    "billing_cycle, setup_fee, autosetup, config, active, store_group AS \"group\", visible,"      \
+    " requires_domain, sort_order, created_at, updated_at"
 
 static const char SQL_GET[] = "SELECT " PRODUCT_COLUMNS " FROM products WHERE id = $1";
 
@@ -88,18 +109,54 @@ static const char SQL_GET_LOCKED[] =
 static const char SQL_LIST[] =
     "SELECT " PRODUCT_COLUMNS " FROM products WHERE id > $1 ORDER BY id LIMIT $2";
 
-/* $1..$13 are FIELDS in order, $14 created_at, $15 updated_at. */
+/* $1..$17 are FIELDS in order, $18 created_at, $19 updated_at. */
 static const char SQL_INSERT[] =
     "INSERT INTO products (name, description, type, server_id, server_group, fill_strategy,"
-    " price, currency, billing_cycle, setup_fee, autosetup, config, active, created_at,"
-    " updated_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id";
+    " price, currency, billing_cycle, setup_fee, autosetup, config, active, store_group,"
+    " visible, requires_domain, sort_order, created_at, updated_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
+    " $19) RETURNING id";
 
 static const char SQL_UPDATE[] =
     "UPDATE products SET name = $1, description = $2, type = $3, server_id = $4,"
     " server_group = $5, fill_strategy = $6, price = $7, currency = $8, billing_cycle = $9,"
-    " setup_fee = $10, autosetup = $11, config = $12, active = $13, created_at = $14,"
-    " updated_at = $15 WHERE id = $16";
+    " setup_fee = $10, autosetup = $11, config = $12, active = $13, store_group = $14,"
+    " visible = $15, requires_domain = $16, sort_order = $17, created_at = $18,"
+    " updated_at = $19 WHERE id = $20";
+
+/* A product's prices in the order the admin gave them; the first is mirrored in products. */
+static const char SQL_PRICES[] =
+    "SELECT billing_cycle, currency, amount, setup_fee FROM product_prices"
+    " WHERE product_id = $1 ORDER BY id";
+
+static const char SQL_PRICES_DELETE[] = "DELETE FROM product_prices WHERE product_id = $1";
+
+static const char SQL_PRICE_INSERT[] =
+    "INSERT INTO product_prices (product_id, billing_cycle, currency, amount, setup_fee)"
+    " VALUES ($1, $2, $3, $4, $5)";
+
+/*
+ * The public store: visible, active products with whether a server has room
+ * (in_stock) and whether an order needs a domain (the product says so, or a
+ * server it may land on is DirectAdmin). Nothing of the servers themselves
+ * leaves this query.
+ */
+#define SERVER_OF_PRODUCT                                                                          \
+    "(s.id = p.server_id OR (p.server_id IS NULL AND s.group_name = p.server_group))"
+#define STORE_COLUMNS                                                                              \
+    "p.id, p.name, p.description, p.type, p.store_group AS \"group\", p.sort_order,"               \
+    " CASE WHEN EXISTS (SELECT 1 FROM servers s WHERE " SERVER_OF_PRODUCT                          \
+    " AND s.active = 1 AND (s.max_accounts = 0 OR s.account_count < s.max_accounts))"              \
+    " THEN 1 ELSE 0 END AS in_stock,"                                                              \
+    " CASE WHEN p.requires_domain = 1 OR EXISTS (SELECT 1 FROM servers s WHERE " SERVER_OF_PRODUCT \
+    " AND s.type = 'directadmin') THEN 1 ELSE 0 END AS requires_domain"
+
+static const char SQL_STORE_LIST[] =
+    "SELECT " STORE_COLUMNS " FROM products p WHERE p.visible = 1 AND p.active = 1"
+    " ORDER BY CASE WHEN p.store_group = '' THEN 1 ELSE 0 END, p.store_group, p.sort_order, p.id";
+
+static const char SQL_STORE_GET[] =
+    "SELECT " STORE_COLUMNS " FROM products p WHERE p.id = $1 AND p.visible = 1 AND p.active = 1";
 
 static const char SQL_DELETE[] = "DELETE FROM products WHERE id = $1";
 
@@ -205,6 +262,11 @@ static int take_value(const json_t *in, const struct field *f, bool required, js
         if (rc == 1)
             *out = json_integer(n);
         return rc;
+    case K_ORDER:
+        rc = jsonx_take_int(in, f->name, required, -PRODUCTS_SORT_MAX, PRODUCTS_SORT_MAX, &n, err);
+        if (rc == 1)
+            *out = json_integer(n);
+        return rc;
     case K_BOOL:
         rc = jsonx_take_bool(in, f->name, required, &b, err);
         if (rc == 1)
@@ -229,15 +291,136 @@ static int take_field(const json_t *in, const struct field *f, bool create, json
     return set_new(out, f->name, v, err);
 }
 
+static bool is_price_part(const char *name)
+{
+    for (size_t i = 0; PRICE_PARTS[i] != NULL; i++)
+        if (strcmp(PRICE_PARTS[i], name) == 0)
+            return true;
+    return false;
+}
+
+static bool has_price_parts(const json_t *in)
+{
+    for (size_t i = 0; PRICE_PARTS[i] != NULL; i++)
+        if (json_object_get(in, PRICE_PARTS[i]) != NULL)
+            return true;
+    return false;
+}
+
+/* Prefixes err's message with "field 'prices[i]': " so it names the element. */
+static int price_error(struct lumi_err *err, size_t i)
+{
+    char msg[LUMI_ERR_MSG_MAX];
+    str_copy(msg, err->msg, sizeof msg);
+    return err_set(err, err->code, "prices[%zu]: %s", i, msg);
+}
+
+/* Reads one element of "prices" into a new normalised object in *out. */
+static int take_price(const json_t *in, size_t i, json_t **out, struct lumi_err *err)
+{
+    static const char *const keys[] = {"billing_cycle", "currency", "amount", "setup_fee", NULL};
+    const char *cycle = NULL, *currency = NULL;
+    int64_t amount = 0, setup = 0;
+    char code[4];
+    if (!json_is_object(in))
+        return err_set(err, LUMI_EINVAL,
+                       "field 'prices[%zu]' must be an object {billing_cycle, currency, amount, "
+                       "setup_fee}",
+                       i);
+    if (jsonx_check_keys(in, keys, err) < 0 ||
+        jsonx_take_enum(in, "billing_cycle", true, CYCLES, &cycle, err) < 0 ||
+        jsonx_take_str(in, "currency", true, 16, &currency, err) < 0 ||
+        jsonx_take_int(in, "amount", true, 0, PRODUCTS_AMOUNT_MAX, &amount, err) < 0 ||
+        jsonx_take_int(in, "setup_fee", false, 0, PRODUCTS_AMOUNT_MAX, &setup, err) < 0)
+        return price_error(err, i);
+    if (money_currency_normalize(currency, code) < 0)
+        return err_set(err, LUMI_EINVAL,
+                       "prices[%zu]: field 'currency' must be a known ISO 4217 currency code such "
+                       "as \"usd\"",
+                       i);
+    *out = json_pack("{s:s, s:s, s:I, s:I}", "billing_cycle", cycle, "currency", code, "amount",
+                     (json_int_t)amount, "setup_fee", (json_int_t)setup);
+    return *out != NULL ? 0 : err_set(err, LUMI_ENOMEM, "out of memory");
+}
+
+/* The rules across a price list: not empty, free costs nothing, one price per (currency, cycle). */
+static int check_prices(const json_t *prices, struct lumi_err *err)
+{
+    size_t n = json_array_size(prices);
+    if (n == 0)
+        return err_set(err, LUMI_EINVAL, "field 'prices' must list at least one price");
+    if (n > PRODUCTS_PRICES_MAX)
+        return err_set(err, LUMI_EINVAL, "field 'prices' lists more than %d prices",
+                       PRODUCTS_PRICES_MAX);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *a = json_array_get(prices, i);
+        const char *cycle = json_string_value(json_object_get(a, "billing_cycle"));
+        const char *cur = json_string_value(json_object_get(a, "currency"));
+        if (strcmp(cycle, "free") == 0 &&
+            (json_integer_value(json_object_get(a, "amount")) != 0 ||
+             json_integer_value(json_object_get(a, "setup_fee")) != 0))
+            return err_set(err, LUMI_EINVAL,
+                           "prices[%zu]: a 'free' price must have amount 0 and setup_fee 0", i);
+        for (size_t j = 0; j < i; j++) {
+            const json_t *b = json_array_get(prices, j);
+            if (strcmp(cycle, json_string_value(json_object_get(b, "billing_cycle"))) == 0 &&
+                strcmp(cur, json_string_value(json_object_get(b, "currency"))) == 0)
+                return err_set(err, LUMI_EINVAL,
+                               "prices[%zu]: there is already a %s price in %s (prices[%zu])", i,
+                               cycle, cur, j);
+        }
+    }
+    return 0;
+}
+
+static int take_prices(const json_t *in, json_t *out, struct lumi_err *err)
+{
+    const json_t *list = json_object_get(in, "prices");
+    json_t *prices = NULL;
+    size_t i;
+    json_t *v;
+    if (!json_is_array(list))
+        return err_set(err, LUMI_EINVAL,
+                       "field 'prices' must be an array of {billing_cycle, currency, amount, "
+                       "setup_fee}");
+    if (json_array_size(list) > PRODUCTS_PRICES_MAX)
+        return err_set(err, LUMI_EINVAL, "field 'prices' lists more than %d prices",
+                       PRODUCTS_PRICES_MAX);
+    prices = json_array();
+    if (prices == NULL)
+        return err_set(err, LUMI_ENOMEM, "out of memory");
+    json_array_foreach(list, i, v)
+    {
+        json_t *p = NULL;
+        if (take_price(v, i, &p, err) < 0 || json_array_append_new(prices, p) < 0) {
+            json_decref(prices);
+            return err->code != 0 ? err->code : err_set(err, LUMI_ENOMEM, "out of memory");
+        }
+    }
+    if (check_prices(prices, err) < 0) {
+        json_decref(prices);
+        return err->code;
+    }
+    return set_new(out, "prices", prices, err);
+}
+
 /* Validates in into out: the normalised values of the fields present (create: all, with defaults).
- */
+ * With "prices" the single price fields are neither required nor accepted. */
 static int validate(const json_t *in, bool create, json_t *out, struct lumi_err *err)
 {
+    bool listed = json_object_get(in, "prices") != NULL;
     int rc = jsonx_check_keys(in, KEYS, err);
     if (rc < 0)
         return rc;
+    if (listed && has_price_parts(in))
+        return err_set(err, LUMI_EINVAL,
+                       "field 'prices': give either prices or the single price fields (price, "
+                       "currency, billing_cycle, setup_fee), not both");
     for (size_t i = 0; i < NFIELDS; i++) {
         const struct field *f = &FIELDS[i];
+        bool part = is_price_part(f->name);
+        if (listed && part)
+            continue;
         rc = take_field(in, f, create, out, err);
         if (rc < 0)
             return rc;
@@ -247,6 +430,65 @@ static int validate(const json_t *in, bool create, json_t *out, struct lumi_err 
                 return rc;
         }
     }
+    return listed ? take_prices(in, out, err) : 0;
+}
+
+/*
+ * Settles want's prices against the stored product cur (NULL on create):
+ * the single price fields, when given, replace the first price (the other
+ * prices stay); then want's single price fields mirror its first price, so
+ * the old columns always do.
+ */
+static int resolve_prices(const json_t *cur, json_t *want, struct lumi_err *err)
+{
+    json_t *prices = json_object_get(want, "prices");
+    if (prices == NULL) {
+        if (!has_price_parts(want))
+            return 0;
+        const json_t *old = cur != NULL ? json_object_get(cur, "prices") : NULL;
+        json_t *first = json_deep_copy(json_array_get(old, 0));
+        json_t *list = json_array();
+        if (first == NULL)
+            first = json_object();
+        if (first == NULL || list == NULL || json_array_append_new(list, first) < 0) {
+            json_decref(list);
+            return err_set(err, LUMI_ENOMEM, "out of memory");
+        }
+        static const char *const from[] = {"price", "currency", "billing_cycle", "setup_fee"};
+        static const char *const to[] = {"amount", "currency", "billing_cycle", "setup_fee"};
+        for (size_t i = 0; i < 4; i++) {
+            json_t *v = json_object_get(want, from[i]);
+            if (v != NULL)
+                json_object_set(first, to[i], v);
+        }
+        if (json_object_get(first, "setup_fee") == NULL)
+            json_object_set_new(first, "setup_fee", json_integer(0));
+        for (size_t i = 1; i < json_array_size(old); i++)
+            json_array_append_new(list, json_deep_copy(json_array_get(old, i)));
+        const char *cycle = json_string_value(json_object_get(first, "billing_cycle"));
+        if (strcmp(cycle, "free") == 0 &&
+            (json_integer_value(json_object_get(first, "amount")) != 0 ||
+             json_integer_value(json_object_get(first, "setup_fee")) != 0)) {
+            json_decref(list);
+            return err_set(err, LUMI_EINVAL,
+                           "field 'price': a 'free' product must have price 0 and setup_fee 0");
+        }
+        if (check_prices(list, err) < 0) {
+            json_decref(list);
+            return err_set(err, LUMI_EINVAL,
+                           "field 'billing_cycle': the product already has a %s price in %s", cycle,
+                           json_string_value(json_object_get(first, "currency")));
+        }
+        if (set_new(want, "prices", list, err) < 0)
+            return err->code;
+        prices = list;
+    }
+    const json_t *first = json_array_get(prices, 0);
+    if (json_object_set(want, "price", json_object_get(first, "amount")) < 0 ||
+        json_object_set(want, "currency", json_object_get(first, "currency")) < 0 ||
+        json_object_set(want, "billing_cycle", json_object_get(first, "billing_cycle")) < 0 ||
+        json_object_set(want, "setup_fee", json_object_get(first, "setup_fee")) < 0)
+        return err_set(err, LUMI_ENOMEM, "out of memory");
     return 0;
 }
 
@@ -272,6 +514,7 @@ static json_t *column_value(struct db_stmt *st, int col, const struct field *f,
     switch (f->kind) {
     case K_AMOUNT:
     case K_SERVER:
+    case K_ORDER:
         return json_integer(db_col_int64(st, col));
     case K_BOOL:
         return json_boolean(db_col_int64(st, col) != 0);
@@ -302,11 +545,115 @@ static json_t *row_to_json(struct db_stmt *st, struct lumi_err *err)
     return o;
 }
 
-/* The row as JSON; lock: for a change inside the open transaction. */
+/* The product's prices as a new array, oldest first. */
+static json_t *read_prices(struct db *db, int64_t id, struct lumi_err *err)
+{
+    json_t *prices = json_array();
+    json_t *result = NULL;
+    int rc;
+    struct db_stmt *st = db_prepare(db, SQL_PRICES, err);
+    if (st == NULL || prices == NULL)
+        goto out;
+    if (db_bind_int64(st, 1, id) < 0) {
+        err_set(err, LUMI_EDB, "cannot bind a parameter");
+        goto out;
+    }
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        json_t *p =
+            json_pack("{s:s, s:s, s:I, s:I}", "billing_cycle", db_col_text(st, 0), "currency",
+                      db_col_text(st, 1), "amount", (json_int_t)db_col_int64(st, 2), "setup_fee",
+                      (json_int_t)db_col_int64(st, 3));
+        if (p == NULL || json_array_append_new(prices, p) < 0)
+            goto out;
+    }
+    if (rc < 0)
+        goto out;
+    result = prices;
+    prices = NULL;
+out:
+    if (result == NULL && err->code == 0)
+        err_set(err, LUMI_ENOMEM, "out of memory reading prices");
+    db_finalize(st);
+    json_decref(prices);
+    return result;
+}
+
+/* Sets o["prices"] from product_prices. */
+static int attach_prices(struct db *db, json_t *o, struct lumi_err *err)
+{
+    json_t *prices = read_prices(db, json_integer_value(json_object_get(o, "id")), err);
+    if (prices == NULL)
+        return err->code;
+    return set_new(o, "prices", prices, err) < 0 ? err->code : 0;
+}
+
+/* attach_prices on every product of an array; a NULL rows passes through. */
+static json_t *attach_all(struct db *db, json_t *rows, struct lumi_err *err)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(rows, i, o)
+    {
+        if (attach_prices(db, o, err) < 0) {
+            json_decref(rows);
+            return NULL;
+        }
+    }
+    return rows;
+}
+
+/* Runs one statement of the price list: $1 the product, then (when v) its price's columns. */
+static int price_step(struct db *db, const char *sql, int64_t id, const json_t *v,
+                      struct lumi_err *err)
+{
+    int rc;
+    struct db_stmt *st = db_prepare(db, sql, err);
+    if (st == NULL)
+        return err->code != 0 ? err->code : LUMI_EDB;
+    rc = db_bind_int64(st, 1, id);
+    if (rc >= 0 && v != NULL &&
+        (db_bind_text(st, 2, json_string_value(json_object_get(v, "billing_cycle"))) < 0 ||
+         db_bind_text(st, 3, json_string_value(json_object_get(v, "currency"))) < 0 ||
+         db_bind_int64(st, 4, json_integer_value(json_object_get(v, "amount"))) < 0 ||
+         db_bind_int64(st, 5, json_integer_value(json_object_get(v, "setup_fee"))) < 0))
+        rc = -1;
+    if (rc < 0) {
+        rc = err_set(err, LUMI_EDB, "cannot bind a parameter");
+        goto out;
+    }
+    rc = db_step(st, err);
+    if (rc > 0)
+        rc = rc == DB_DONE ? 0 : err_set(err, LUMI_EDB, "a price statement returned rows");
+out:
+    db_finalize(st);
+    return rc;
+}
+
+/* Replaces the product's prices with the list p["prices"], in its order. */
+static int write_prices(struct db *db, int64_t id, const json_t *p, struct lumi_err *err)
+{
+    size_t i;
+    json_t *v;
+    int rc = price_step(db, SQL_PRICES_DELETE, id, NULL, err);
+    json_array_foreach(json_object_get(p, "prices"), i, v)
+    {
+        if (rc < 0)
+            break;
+        rc = price_step(db, SQL_PRICE_INSERT, id, v, err);
+    }
+    return rc < 0 ? rc : 0;
+}
+
+/* The row as JSON with its prices; lock: for a change inside the open transaction. */
 static json_t *fetch_product(struct db *db, int64_t id, bool lock, struct lumi_err *err)
 {
     const char *sql = lock && db_kind(db) == DB_POSTGRES ? SQL_GET_LOCKED : SQL_GET;
-    return listing_get(db, sql, id, row_to_json, "product", err);
+    json_t *o = listing_get(db, sql, id, row_to_json, "product", err);
+    if (o != NULL && attach_prices(db, o, err) < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 /* Runs sql with $1 = id; *count gets the first column of the first row. */
@@ -473,7 +820,8 @@ json_t *products_list(struct db *db, int64_t after_id, int limit, int64_t *next_
     if (err == NULL)
         err = &local;
     err_clear(err);
-    return listing_page(db, SQL_LIST, after_id, limit, row_to_json, next_cursor, err);
+    return attach_all(
+        db, listing_page(db, SQL_LIST, after_id, limit, row_to_json, next_cursor, err), err);
 }
 
 json_t *products_get(struct db *db, int64_t id, struct lumi_err *err)
@@ -501,7 +849,7 @@ json_t *products_create(struct db *db, const struct audit_actor *actor, const js
         err_set(err, LUMI_ENOMEM, "out of memory");
         goto out;
     }
-    if (validate(input, true, p, err) < 0)
+    if (validate(input, true, p, err) < 0 || resolve_prices(NULL, p, err) < 0)
         goto out;
     utc_now_iso(now);
     if (set_new(p, "created_at", json_string(now), err) < 0 ||
@@ -509,7 +857,8 @@ json_t *products_create(struct db *db, const struct audit_actor *actor, const js
         goto out;
     if (db_begin(db, err) < 0)
         goto out;
-    if (check_server(db, p, err) < 0 || insert_product(db, p, &id, err) < 0)
+    if (check_server(db, p, err) < 0 || insert_product(db, p, &id, err) < 0 ||
+        write_prices(db, id, p, err) < 0)
         goto out;
     result = fetch_product(db, id, false, err);
     if (result == NULL)
@@ -553,7 +902,7 @@ json_t *products_update(struct db *db, const struct audit_actor *actor, int64_t 
     if (db_begin(db, err) < 0)
         goto out;
     cur = fetch_product(db, id, true, err);
-    if (cur == NULL)
+    if (cur == NULL || resolve_prices(cur, want, err) < 0)
         goto out;
     changed = jsonx_apply_changes(cur, want);
     if (changed == NULL) {
@@ -575,7 +924,8 @@ json_t *products_update(struct db *db, const struct audit_actor *actor, int64_t 
         err_set(err, LUMI_ENOMEM, "out of memory");
         goto out;
     }
-    if (update_product(db, id, cur, err) < 0)
+    if (update_product(db, id, cur, err) < 0 ||
+        (json_object_get(changed, "prices") != NULL && write_prices(db, id, cur, err) < 0))
         goto out;
     if (audit_append_id(db, actor, "PRODUCT_UPDATED", "product", id, details, err) < 0 ||
         db_commit(db, err) < 0)
@@ -632,4 +982,96 @@ out:
         db_rollback(db);
     json_decref(cur);
     return rc;
+}
+
+/* ---- the public store ----------------------------------------------------- */
+
+/* A row of STORE_COLUMNS as the store shows it (nothing internal is selected). */
+static json_t *store_row(struct db_stmt *st, struct lumi_err *err)
+{
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b, s:b}", "id",
+                          (json_int_t)db_col_int64(st, 0), "name", db_col_text(st, 1),
+                          "description", db_col_text(st, 2) ? db_col_text(st, 2) : "", "type",
+                          db_col_text(st, 3), "group", db_col_text(st, 4) ? db_col_text(st, 4) : "",
+                          "sort_order", (json_int_t)db_col_int64(st, 5), "in_stock",
+                          db_col_int64(st, 6) != 0, "requires_domain", db_col_int64(st, 7) != 0);
+    if (o == NULL)
+        err_set(err, LUMI_ENOMEM, "out of memory reading a product");
+    return o;
+}
+
+/* Appends product to the last group of groups, or to a new one when its group differs. */
+static int add_to_group(json_t *groups, json_t *product, struct lumi_err *err)
+{
+    const char *name = json_string_value(json_object_get(product, "group"));
+    json_t *last = json_array_get(groups, json_array_size(groups) - 1);
+    if (last == NULL || strcmp(json_string_value(json_object_get(last, "name")), name) != 0) {
+        last = json_pack("{s:s, s:[]}", "name", name, "products");
+        if (last == NULL || json_array_append_new(groups, last) < 0) {
+            json_decref(product);
+            return err_set(err, LUMI_ENOMEM, "out of memory");
+        }
+    }
+    if (json_array_append_new(json_object_get(last, "products"), product) < 0)
+        return err_set(err, LUMI_ENOMEM, "out of memory");
+    return 0;
+}
+
+json_t *products_store_list(struct db *db, struct lumi_err *err)
+{
+    struct lumi_err local;
+    json_t *groups = NULL, *result = NULL;
+    int rc;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    struct db_stmt *st = db_prepare(db, SQL_STORE_LIST, err);
+    groups = json_array();
+    if (st == NULL || groups == NULL)
+        goto out;
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        json_t *p = store_row(st, err);
+        if (p == NULL || add_to_group(groups, p, err) < 0)
+            goto out;
+    }
+    if (rc < 0)
+        goto out;
+    db_finalize(st);
+    st = NULL;
+    /* Prices once the statement is done: one open statement per connection at a time. */
+    for (size_t g = 0; g < json_array_size(groups); g++) {
+        const json_t *products = json_object_get(json_array_get(groups, g), "products");
+        for (size_t i = 0; i < json_array_size(products); i++)
+            if (attach_prices(db, json_array_get(products, i), err) < 0)
+                goto out;
+    }
+    result = json_pack("{s:O}", "groups", groups);
+out:
+    if (result == NULL && err->code == 0)
+        err_set(err, LUMI_ENOMEM, "out of memory");
+    db_finalize(st);
+    json_decref(groups);
+    return result;
+}
+
+json_t *products_store_get(struct db *db, int64_t id, struct lumi_err *err)
+{
+    struct lumi_err local;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    json_t *o = listing_get(db, SQL_STORE_GET, id, store_row, "product", err);
+    if (o != NULL && attach_prices(db, o, err) < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+int products_cycle_months(const char *billing_cycle)
+{
+    for (size_t i = 0; billing_cycle != NULL && CYCLES[i] != NULL; i++)
+        if (strcmp(billing_cycle, CYCLES[i]) == 0)
+            return CYCLE_MONTHS[i];
+    return -1;
 }

@@ -34,13 +34,14 @@ int cmd_cron(int argc, char **argv)
     if (rc == 0)
         rc = notify_reminders(db, now, dry, stdout, &notices, &err);
     db_close(db);
-    printf("%s: %d renewal invoice%s, %d suspension%s, %d termination%s, %d notice%s, "
-           "%d error%s\n",
+    printf("%s: %d renewal invoice%s, %d suspension%s, %d termination%s, %d cancellation%s, "
+           "%d notice%s, %d error%s\n",
            dry ? "dry run, would do" : "done", rep.invoices_created,
            rep.invoices_created == 1 ? "" : "s", rep.suspensions_queued,
            rep.suspensions_queued == 1 ? "" : "s", rep.terminations_queued,
-           rep.terminations_queued == 1 ? "" : "s", notices, notices == 1 ? "" : "s", rep.errors,
-           rep.errors == 1 ? "" : "s");
+           rep.terminations_queued == 1 ? "" : "s", rep.cancellations_executed,
+           rep.cancellations_executed == 1 ? "" : "s", notices, notices == 1 ? "" : "s",
+           rep.errors, rep.errors == 1 ? "" : "s");
     fflush(stdout);
     if (rc != 0)
         return cli_fail("automation pass stopped: %s", err.msg);

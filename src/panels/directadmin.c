@@ -388,6 +388,46 @@ static json_t *da_info(const struct panel_conn *c, const struct panel_service *s
     return da_account_info(c, s->username, e);
 }
 
+/*
+ * Single sign-on: CMD_API_LOGIN_KEYS action=create type=one_time_url, sent as
+ * the account ("admin|user" login-as), so the one-time URL logs that user in;
+ * DirectAdmin answers the URL in `details` (v2: `result`). The contract names
+ * the new API's POST /api/login-keys/urls too; the legacy command is used in
+ * both modes because it is the one both versions document the answer of.
+ */
+static int da_login_url(const struct panel_conn *c, const struct panel_service *s, char *url,
+                        size_t url_size, struct hc_error *e)
+{
+    struct hc_error scratch;
+    json_t *out = NULL;
+    int rc = -1;
+    if (e == NULL)
+        e = &scratch;
+    if (url == NULL || url_size == 0)
+        return hc_fail(e, HC_INVALID, "no room for the login URL");
+    url[0] = '\0';
+    if (need(s->username, "the service's account name", e) != 0)
+        return -1;
+    const struct da_param params[] = {
+        {"action", "create"}, {"type", "one_time_url"}, {"expiry", "5m"}, {NULL, NULL}};
+    if (da_wire_command(c, "POST", "CMD_API_LOGIN_KEYS", s->username, params, DA_ACTION, &out, e) !=
+        0)
+        goto out;
+    const char *u = str_or_empty(out, "details");
+    if (!str_starts_with(u, "https://") && !str_starts_with(u, "http://"))
+        hc_fail(e, HC_BAD_RESPONSE, "DirectAdmin created the login URL but did not answer it");
+    else if (str_copy(url, u, url_size) >= url_size)
+        hc_fail(e, HC_BAD_RESPONSE, "DirectAdmin's login URL is longer than %zu bytes",
+                url_size - 1);
+    else
+        rc = 0;
+    if (rc != 0)
+        url[0] = '\0';
+out:
+    json_decref(out);
+    return rc;
+}
+
 const struct panel_ops panel_directadmin = {
     .type = "directadmin",
     .test_connection = da_test_connection,
@@ -399,6 +439,7 @@ const struct panel_ops panel_directadmin = {
     .change_package = da_change_package_op,
     .change_password = da_change_password,
     .info = da_info,
+    .login_url = da_login_url,
 };
 
 /* ------------------------------------------------------------------------ */

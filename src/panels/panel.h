@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/http_client.h"
@@ -88,6 +89,30 @@ struct panel_ops {
                            const char *new_password, struct hc_error *e);
     /** The resource as the panel describes it (new reference), or NULL with e. */
     json_t *(*info)(const struct panel_conn *c, const struct panel_service *s, struct hc_error *e);
+
+    /* Self-service (client actions). NULL where the panel does not offer the operation. */
+
+    /**
+     * Single sign-on: a one-time URL that logs the service's panel user in
+     * (copied into url, NUL-terminated). The URL carries a login token: a
+     * secret, never logged, stored or audited. NULL: the panel has no SSO.
+     */
+    int (*login_url)(const struct panel_conn *c, const struct panel_service *s, char *url,
+                     size_t url_size, struct hc_error *e);
+    /**
+     * Power action "boot" | "shutdown" | "restart" on the service's resource;
+     * answer receives the panel's answer in words ("VirtFusion queued the
+     * restart as task 12"). The panel queues it: success means "accepted".
+     */
+    int (*power)(const struct panel_conn *c, const struct panel_service *s, const char *action,
+                 char *answer, size_t answer_size, struct hc_error *e);
+    /**
+     * For panels that choose the new password themselves: resets it and
+     * copies the password the panel set into out (a secret). When this is
+     * set, the change_password job calls it instead of change_password.
+     */
+    int (*reset_password)(const struct panel_conn *c, const struct panel_service *s, char *out,
+                          size_t out_size, struct hc_error *e);
 };
 
 extern const struct panel_ops panel_pterodactyl;

@@ -1528,6 +1528,105 @@ static json_t *vf_ops_info(const struct panel_conn *c, const struct panel_servic
     return vf_get_server(c, id, e);
 }
 
+/* ---- self-service ---- */
+
+/* The panel's own address: conn->url without trailing slashes or "/api/v1". */
+static size_t panel_base_len(const char *u)
+{
+    size_t n = strlen(u);
+    while (n > 0 && u[n - 1] == '/')
+        n--;
+    if (n >= 7 && strncmp(u + n - 7, "/api/v1", 7) == 0)
+        n -= 7;
+    return n;
+}
+
+/*
+ * POST /users/{extRelationId}/serverAuthenticationTokens/{serverId}: the
+ * answer's data.authentication.endpoint_complete is the login address with
+ * its tokens, relative to the panel (or, on some versions, absolute).
+ */
+static int vf_ops_login_url(const struct panel_conn *c, const struct panel_service *s, char *url,
+                            size_t url_size, struct hc_error *e)
+{
+    struct hc_error scratch;
+    char id[24], p[PATH_MAX_LEN];
+    int64_t ext = 0;
+    json_t *j = NULL;
+    int rc = -1;
+    e = use_err(e, &scratch);
+    if (url == NULL || url_size == 0)
+        return hc_fail(e, HC_INVALID, "no room for the login URL");
+    url[0] = '\0';
+    if (parse_client_key(s->client_key, &ext, e) != 0 ||
+        resolve_existing(c, s, id, sizeof(id), e) != 0 ||
+        fmt_path(p, sizeof(p), e, "/users/%" PRId64 "/serverAuthenticationTokens/%s", ext, id) !=
+            0 ||
+        call(c, "POST", p, NULL, &j, e) != 0)
+        goto out;
+    const char *ep = json_string_value(json_object_get(
+        json_object_get(json_object_get(j, "data"), "authentication"), "endpoint_complete"));
+    if (!str_present(ep)) {
+        hc_fail(e, HC_BAD_RESPONSE,
+                "VirtFusion answered the login token request without an endpoint_complete");
+        goto out;
+    }
+    struct buf b;
+    bool ok = false;
+    buf_init(&b, url_size - 1);
+    if (str_starts_with(ep, "https://") || str_starts_with(ep, "http://"))
+        ok = buf_append_str(&b, ep) == 0;
+    else if (ep[0] == '/' && c->url != NULL)
+        ok = buf_append(&b, c->url, panel_base_len(c->url)) == 0 && buf_append_str(&b, ep) == 0;
+    if (!ok || str_copy(url, buf_cstr(&b), url_size) >= url_size) {
+        url[0] = '\0';
+        hc_fail(e, HC_BAD_RESPONSE, "VirtFusion's login address is unusable or too long");
+    } else {
+        rc = 0;
+    }
+    if (b.data != NULL)
+        explicit_bzero(b.data, b.cap);
+    buf_free(&b);
+out:
+    json_decref(j);
+    return rc;
+}
+
+static int vf_ops_power(const struct panel_conn *c, const struct panel_service *s,
+                        const char *action, char *answer, size_t answer_size, struct hc_error *e)
+{
+    struct hc_error scratch;
+    char id[24];
+    int64_t queue = 0;
+    e = use_err(e, &scratch);
+    if (answer != NULL && answer_size > 0)
+        answer[0] = '\0';
+    if (!str_eq(action, "boot") && !str_eq(action, "shutdown") && !str_eq(action, "restart"))
+        return hc_fail(e, HC_INVALID, "power action must be boot, shutdown or restart");
+    if (resolve_existing(c, s, id, sizeof(id), e) != 0 || power(c, id, action, &queue, e) != 0)
+        return -1;
+    if (answer != NULL && answer_size > 0) {
+        if (queue > 0)
+            snprintf(answer, answer_size, "VirtFusion queued the %s as task %" PRId64, action,
+                     queue);
+        else
+            snprintf(answer, answer_size, "VirtFusion accepted the %s", action);
+    }
+    return 0;
+}
+
+/* The root password VirtFusion chose (its expectedPassword). */
+static int vf_ops_reset_password(const struct panel_conn *c, const struct panel_service *s,
+                                 char *out, size_t out_size, struct hc_error *e)
+{
+    struct hc_error scratch;
+    char id[24];
+    e = use_err(e, &scratch);
+    if (resolve_existing(c, s, id, sizeof(id), e) != 0)
+        return -1;
+    return vf_reset_password(c, id, out, out_size, e);
+}
+
 const struct panel_ops panel_virtfusion = {
     .type = "virtfusion",
     .test_connection = vf_test_connection,
@@ -1539,4 +1638,7 @@ const struct panel_ops panel_virtfusion = {
     .change_package = vf_ops_change_package,
     .change_password = vf_ops_change_password,
     .info = vf_ops_info,
+    .login_url = vf_ops_login_url,
+    .power = vf_ops_power,
+    .reset_password = vf_ops_reset_password,
 };

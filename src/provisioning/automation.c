@@ -40,11 +40,14 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "billing/products.h"
 #include "billing/invoices.h"
 #include "core/log.h"
 #include "core/money.h"
 #include "core/str.h"
 #include "core/utc.h"
+#include "provisioning/cancellations.h"
+#include "provisioning/changes.h"
 #include "provisioning/jobs.h"
 #include "provisioning/services.h"
 #include "settings/registry.h"
@@ -242,7 +245,7 @@ static int renewal_read(struct run *r, int64_t id, struct renewal *rn, struct lu
         return rc;
     if (!str_eq(rn->status, "active") && !str_eq(rn->status, "suspended"))
         return 0;
-    int months = services_cycle_months(rn->cycle);
+    int months = products_cycle_months(rn->cycle);
     if (months < 0)
         return err_set(err, LUMI_EINVAL, "service %" PRId64 " has an unknown billing cycle '%s'",
                        id, rn->cycle);
@@ -257,6 +260,10 @@ static int renewal_read(struct run *r, int64_t id, struct renewal *rn, struct lu
         return err_set(err, LUMI_EINVAL, "service %" PRId64 ": next_due_date out of range", id);
     if (strcmp(rn->start, r->renew_cutoff) > 0)
         return 0;
+    bool cancelling = false;
+    rc = cancellations_block_renewal(r->db, id, &cancelling, err);
+    if (rc != 0 || cancelling)
+        return rc;
     int64_t n = 0;
     rc = count_of(r->db, SQL_RENEWED, id, rn->start, rn->due_raw, &n, err);
     if (rc != 0)
@@ -315,8 +322,24 @@ static int renew_one(struct run *r, int64_t id, struct lumi_err *err)
         .period_start = rn.start,
         .period_end = rn.end,
     };
-    rc = invoices_create(r->db, &AUDIT_SYSTEM, rn.client_id, rn.currency, rn.start, &item, 1,
-                         &invoice_id, err);
+    /* A downgrade's credit comes off as a negative line, capped at the renewal (rest carries). */
+    int64_t credit = 0;
+    bool settled = false;
+    rc = changes_take_renewal_credit(r->db, id, rn.amount, &credit, err);
+    if (rc != 0)
+        goto out;
+    if (credit > 0)
+        rc = invoices_create_credited(r->db, &AUDIT_SYSTEM, rn.client_id, rn.currency, rn.start,
+                                      &item, 1, "Credit from downgrade", credit, id, &invoice_id,
+                                      err);
+    else
+        rc = invoices_create(r->db, &AUDIT_SYSTEM, rn.client_id, rn.currency, rn.start, &item, 1,
+                             &invoice_id, err);
+    /* Entirely covered by the credit: settled at once, as a payment would. */
+    if (rc == 0 && credit > 0)
+        rc = invoices_settle_zero(r->db, &AUDIT_SYSTEM, invoice_id, &settled, err);
+    if (rc == 0 && settled)
+        rc = services_on_invoice_paid(r->db, &AUDIT_SYSTEM, invoice_id, err);
     if (rc == 0)
         rc = invoice_number(r->db, invoice_id, number, sizeof number, err);
 out:
@@ -527,6 +550,25 @@ out:
     return rc;
 }
 
+/* --- phase 0: due cancellation requests ------------------------------------ */
+
+static int cancel_one(struct run *r, int64_t id, struct lumi_err *err)
+{
+    bool executed = false;
+    int rc = begin_service(r, id, err);
+    if (rc == 0)
+        rc = cancellations_execute_due(r->db, id, r->now_iso, r->dry, &executed, err);
+    rc = end_service(r, rc < 0 ? rc : 0, err);
+    if (rc == 0 && executed) {
+        r->report->cancellations_executed++;
+        if (!r->dry)
+            log_info("automation.cancellation", "service=%" PRId64, id);
+        plan_line(r, "%s cancellation of service %" PRId64 " (termination queued)",
+                  r->dry ? "would carry out" : "carried out", id);
+    }
+    return rc;
+}
+
 /* --- driving the phases ------------------------------------------------------ */
 
 typedef int (*service_fn)(struct run *r, int64_t id, struct lumi_err *err);
@@ -628,14 +670,17 @@ int automation_run(struct db *db, int64_t now, bool dry_run, FILE *plan,
              " terminate_days_after_suspend=%" PRId64,
              r.now_iso, dry_run ? 1 : 0, r.set.renew_days, r.set.suspend_days,
              r.set.terminate_days);
-    rc = run_phase(&r, "renewal", SQL_RENEW_CANDIDATES, r.renew_cutoff, renew_one, err);
+    rc = run_phase(&r, "cancellation", CANCELLATIONS_SQL_DUE, r.now_iso, cancel_one, err);
+    if (rc == 0)
+        rc = run_phase(&r, "renewal", SQL_RENEW_CANDIDATES, r.renew_cutoff, renew_one, err);
     if (rc == 0)
         rc =
             run_phase(&r, "suspension", SQL_SUSPEND_CANDIDATES, r.suspend_cutoff, suspend_one, err);
     if (rc == 0)
         rc = run_phase(&r, "termination", SQL_TERMINATE_CANDIDATES, NULL, terminate_one, err);
-    log_info("automation.done", "dry_run=%d invoices=%d suspensions=%d terminations=%d errors=%d",
+    log_info("automation.done",
+             "dry_run=%d invoices=%d suspensions=%d terminations=%d cancellations=%d errors=%d",
              dry_run ? 1 : 0, report->invoices_created, report->suspensions_queued,
-             report->terminations_queued, report->errors);
+             report->terminations_queued, report->cancellations_executed, report->errors);
     return rc;
 }

@@ -5,6 +5,9 @@
  * suspension (reason overdue) of active services whose renewal invoice is
  * unpaid `suspend_days_after_due` days past its due date; termination of
  * services suspended for overdue for `terminate_days_after_suspend` days.
+ * Due end-of-period cancellation requests (cancellations.h) are carried out
+ * first, and a service with a pending or done request is never renewed; a
+ * renewal takes a downgrade's credit (changes.h) off as a negative line.
  * Each service is handled in its own transaction: one failing service never
  * stops the run. With dry_run nothing changes and the plan is printed.
  * Its settings are automation.renew_days_before, automation.suspend_days_after_due
@@ -25,6 +28,7 @@ struct automation_report {
     int invoices_created;
     int suspensions_queued;
     int terminations_queued;
+    int cancellations_executed; /* due end-of-period cancellation requests carried out */
     int errors;
 };
 

@@ -34,6 +34,8 @@
 #include "core/utc.h"
 #include "panels/directadmin.h"
 #include "panels/panel.h"
+#include "provisioning/changes.h"
+#include "provisioning/selfservice.h"
 #include "provisioning/servers.h"
 
 #define MAX_CALLS 4       /* panel calls in one run: find + create at most */
@@ -463,19 +465,50 @@ out:
     return rc;
 }
 
-static int prepare_new_password(struct run *r)
+/* Seals r->new_password for services.password_enc (replacing an earlier seal). */
+static int seal_new_password(struct run *r)
 {
     const uint8_t *key = config_secret_key();
     char ad[64];
-    if (key == NULL) {
+    free(r->new_password_enc);
+    r->new_password_enc = NULL;
+    if (key == NULL)
+        return LUMI_EINTERNAL;
+    password_ad(r->job->service_id, ad, sizeof ad);
+    r->new_password_enc = crypto_seal(key, ad, r->new_password.data, r->new_password.len);
+    return r->new_password_enc != NULL ? 0 : LUMI_EINTERNAL;
+}
+
+static int prepare_new_password(struct run *r)
+{
+    if (config_secret_key() == NULL) {
         fail_now(r, "LUMI_SECRET_KEY is not set: the new password cannot be stored");
         return 0;
     }
     if (r->new_password.len == 0 && generate_password(&r->new_password) != 0)
         return LUMI_EINTERNAL;
-    password_ad(r->job->service_id, ad, sizeof ad);
-    r->new_password_enc = crypto_seal(key, ad, r->new_password.data, r->new_password.len);
-    return r->new_password_enc != NULL ? 0 : LUMI_EINTERNAL;
+    return seal_new_password(r);
+}
+
+/*
+ * A panel that chooses the password itself (VirtFusion's root password):
+ * the password it set replaces the one Lumi made, so what is stored and
+ * shown is what works.
+ */
+static int panel_chosen_password(struct run *r, const struct panel_conn *pc,
+                                 const struct panel_service *ps, struct hc_error *e)
+{
+    char pw[PASSWORD_MAX + 1];
+    int rc = r->sc.ops->reset_password(pc, ps, pw, sizeof pw, e);
+    if (rc == 0) {
+        buf_reset(&r->new_password);
+        if (buf_append_str(&r->new_password, pw) != 0 || seal_new_password(r) != 0) {
+            rc = hc_fail(e, HC_BAD_RESPONSE, "the password the panel chose cannot be stored");
+            e->retryable = false;
+        }
+    }
+    explicit_bzero(pw, sizeof pw);
+    return rc;
 }
 
 /* --- phase 2: the panel ------------------------------------------------------ */
@@ -589,6 +622,8 @@ static void run_call(struct run *r, const struct panel_service *ps)
         rc = ops->terminate(pc, ps, &e);
     else if (is_action(r, "change_package"))
         rc = ops->change_package(pc, ps, &e);
+    else if (ops->reset_password != NULL)
+        rc = panel_chosen_password(r, pc, ps, &e);
     else
         rc = ops->change_password(pc, ps, buf_cstr(&r->new_password), &e);
     end_call(r, c, t0, rc, &e);
@@ -693,7 +728,10 @@ static int record_success(struct db *db, const struct run *r, struct lumi_err *e
         return update_service(db, r, SQL_PACKAGE_CHANGED, 1, p, NULL, err);
     }
     const char *p[] = {r->new_password_enc};
-    return update_service(db, r, SQL_PASSWORD_CHANGED, 1, p, NULL, err);
+    int rc = update_service(db, r, SQL_PASSWORD_CHANGED, 1, p, NULL, err);
+    if (rc == 0) /* a client's reset: its one-time reveal */
+        rc = selfservice_password_changed(db, r->job->id, buf_cstr(&r->new_password), err);
+    return rc;
 }
 
 static int record_service(struct db *db, const struct run *r, struct lumi_err *err)
@@ -776,6 +814,9 @@ static int finish(struct db *db, const struct run *r, struct lumi_err *err)
         rc = record_job(db, r, err);
     if (rc == 0)
         rc = record_audit(db, r, err);
+    /* A plan change carried by this job is applied (or failed) with its outcome. */
+    if (rc == 0 && is_action(r, "change_package") && r->outcome != PROVISION_RETRY)
+        rc = changes_on_job_finished(db, r->job->id, r->outcome == PROVISION_DONE, r->error, err);
     if (rc == 0)
         rc = db_commit(db, err);
     if (rc != 0)

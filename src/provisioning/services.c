@@ -8,6 +8,13 @@
  * decision is a row in `jobs`, written in the same transaction as the check
  * that allowed it (provision.c runs it later).
  *
+ * An order reads the product's price rows (product_prices, read-only here)
+ * to charge the cycle and currency asked for. The admin's order and the
+ * client's own (the store) are one code path, order_place; the client's adds
+ * its checks (visible product, confirmed e-mail per the setting
+ * store.require_verified_email) and words a full server as "out of stock".
+ * An order with nothing to pay settles its 0 invoice in the same transaction.
+ *
  * Placement takes a slot with servers_reserve_slot, a guarded UPDATE, so two
  * concurrent orders can never overfill a server; a candidate that filled up
  * since it was listed is skipped for the next one. On PostgreSQL the service
@@ -25,13 +32,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "billing/products.h"
 #include "billing/invoices.h"
 #include "billing/listing.h"
 #include "core/crypto.h"
 #include "core/json.h"
+#include "core/money.h"
 #include "core/str.h"
 #include "core/utc.h"
 #include "db/settings.h"
+#include "provisioning/changes.h"
 #include "provisioning/jobs.h"
 #include "provisioning/servers.h"
 #include "settings/registry.h"
@@ -62,11 +72,16 @@ static const char SQL_LIST_CLIENT[] =
 static const char SQL_STATE[] = "SELECT status FROM services WHERE id = $1";
 static const char SQL_STATE_LOCKED[] = "SELECT status FROM services WHERE id = $1 FOR UPDATE";
 
-static const char SQL_CLIENT[] = "SELECT role, status FROM users WHERE id = $1";
+static const char SQL_CLIENT[] = "SELECT role, status, email_verified_at FROM users WHERE id = $1";
 
 static const char SQL_PRODUCT[] =
     "SELECT name, server_id, server_group, fill_strategy, price, currency, billing_cycle,"
-    " setup_fee, autosetup, active FROM products WHERE id = $1";
+    " setup_fee, autosetup, active, visible, requires_domain FROM products WHERE id = $1";
+
+/* The product's prices, its first (the default) first. */
+static const char SQL_PRICES[] =
+    "SELECT billing_cycle, currency, amount, setup_fee FROM product_prices"
+    " WHERE product_id = $1 ORDER BY id";
 
 static const char SQL_SERVER_TYPE[] = "SELECT type FROM servers WHERE id = $1";
 
@@ -116,7 +131,13 @@ static const char SQL_ADVANCE_DUE[] =
 static const char *const STATUSES[] = {"pending",    "provisioning", "active",    "suspended",
                                        "terminated", "failed",       "cancelled", NULL};
 static const char *const SUSPEND_REASONS[] = {"overdue", "manual", "abuse", "dispute", NULL};
-static const char *const ORDER_KEYS[] = {"client_id", "product_id", "domain", NULL};
+static const char *const ORDER_KEYS[] = {"client_id",     "product_id", "domain",
+                                         "billing_cycle", "currency",   NULL};
+/* A client orders for themself: the client comes from the session, never the body. */
+static const char *const CLIENT_ORDER_KEYS[] = {"product_id", "domain", "billing_cycle", "currency",
+                                                NULL};
+static const char *const CYCLES[] = {"monthly",    "quarterly", "semiannually", "annually",
+                                     "biennially", "onetime",   "free",         NULL};
 
 /* Columns answered as integers; everything else is text or null. */
 static const char *const INT_COLUMNS[] = {
@@ -141,19 +162,6 @@ static int bind_fail(struct lumi_err *err)
 static int nomem(struct lumi_err *err)
 {
     return err_set(err, LUMI_ENOMEM, "out of memory");
-}
-
-int services_cycle_months(const char *billing_cycle)
-{
-    static const struct {
-        const char *name;
-        int months;
-    } cycles[] = {
-        {"monthly", 1}, {"quarterly", 3}, {"semiannually", 6}, {"annually", 12}, {"onetime", 0}};
-    for (size_t i = 0; billing_cycle != NULL && i < sizeof cycles / sizeof cycles[0]; i++)
-        if (strcmp(billing_cycle, cycles[i].name) == 0)
-            return cycles[i].months;
-    return -1;
 }
 
 /* A row as a JSON object keyed by column name. */
@@ -253,9 +261,12 @@ out:
 /* ---- orders ------------------------------------------------------------- */
 
 struct order {
+    bool by_client; /* the client's own order (the store), not an admin's */
     int64_t client_id;
     int64_t product_id;
     char domain[DOMAIN_MAX + 1]; /* "" when none */
+    char want_cycle[16];         /* asked for; "" = the product's first price */
+    char want_currency[8];       /* asked for, lower-case; "" = any */
     /* from the product */
     char name[256];
     int64_t server_id; /* 0 when the product names a group */
@@ -265,6 +276,7 @@ struct order {
     char currency[8];
     char cycle[16];
     char autosetup[16];
+    bool visible, requires_domain;
     /* decided here */
     int64_t placed;
     char server_type[16];
@@ -304,16 +316,38 @@ bad:
                    "digits, '-' and '.')");
 }
 
+static int read_choice(const json_t *in, struct order *o, struct lumi_err *err)
+{
+    const char *cycle = NULL, *currency = NULL;
+    int rc = jsonx_take_enum(in, "billing_cycle", false, CYCLES, &cycle, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        str_copy(o->want_cycle, cycle, sizeof o->want_cycle);
+    rc = jsonx_take_str(in, "currency", false, 16, &currency, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 1 && money_currency_normalize(currency, o->want_currency) < 0)
+        return err_set(err, LUMI_EINVAL,
+                       "field 'currency' must be a known ISO 4217 currency code such as \"usd\"");
+    return 0;
+}
+
 static int read_order(const json_t *in, struct order *o, struct lumi_err *err)
 {
     const char *domain = NULL;
-    int rc = jsonx_check_keys(in, ORDER_KEYS, err);
+    int rc = jsonx_check_keys(in, o->by_client ? CLIENT_ORDER_KEYS : ORDER_KEYS, err);
     if (rc < 0)
         return rc;
-    rc = jsonx_take_int(in, "client_id", true, 1, INT64_MAX, &o->client_id, err);
-    if (rc < 0)
-        return rc;
+    if (!o->by_client) {
+        rc = jsonx_take_int(in, "client_id", true, 1, INT64_MAX, &o->client_id, err);
+        if (rc < 0)
+            return rc;
+    }
     rc = jsonx_take_int(in, "product_id", true, 1, INT64_MAX, &o->product_id, err);
+    if (rc < 0)
+        return rc;
+    rc = read_choice(in, o, err);
     if (rc < 0)
         return rc;
     rc = jsonx_take_str(in, "domain", false, DOMAIN_MAX, &domain, err);
@@ -324,9 +358,17 @@ static int read_order(const json_t *in, struct order *o, struct lumi_err *err)
     return 0;
 }
 
-static int check_client(struct db *db, int64_t id, struct lumi_err *err)
+/* The client exists, is active and, for their own order while the setting says so, verified. */
+static int check_client(struct db *db, const struct order *o, struct lumi_err *err)
 {
     int rc;
+    bool must_verify = false;
+    int64_t id = o->client_id;
+    if (o->by_client) {
+        rc = settings_reg_bool(db, SERVICES_VERIFIED_SETTING, &must_verify, err);
+        if (rc < 0)
+            return rc;
+    }
     struct db_stmt *st = db_prepare(db, SQL_CLIENT, err);
     if (st == NULL)
         return LUMI_EDB;
@@ -341,6 +383,10 @@ static int check_client(struct db *db, int64_t id, struct lumi_err *err)
         rc = err_set(err, LUMI_EINVAL, "field 'client_id': client %" PRId64 " does not exist", id);
     else if (!str_eq(db_col_text(st, 1), "active"))
         rc = err_set(err, LUMI_EINVAL, "field 'client_id': client %" PRId64 " is disabled", id);
+    else if (must_verify && db_col_is_null(st, 2))
+        rc = err_set(err, LUMI_EFORBIDDEN,
+                     "please confirm your e-mail address first: open the link in the message we "
+                     "sent you, then order again");
     else
         rc = 0;
 out:
@@ -366,6 +412,12 @@ static int load_product(struct db *db, struct order *o, struct lumi_err *err)
                      o->product_id);
         goto out;
     }
+    /* A client cannot tell a hidden product from a missing one. */
+    if (o->by_client && db_col_int64(st, 10) == 0) {
+        rc = err_set(err, LUMI_EINVAL, "field 'product_id': product %" PRId64 " does not exist",
+                     o->product_id);
+        goto out;
+    }
     if (db_col_int64(st, 9) == 0) {
         rc = err_set(err, LUMI_EINVAL, "field 'product_id': product %" PRId64 " is not active",
                      o->product_id);
@@ -380,10 +432,63 @@ static int load_product(struct db *db, struct order *o, struct lumi_err *err)
     str_copy(o->cycle, db_col_text(st, 6), sizeof o->cycle);
     o->setup_fee = db_col_int64(st, 7);
     str_copy(o->autosetup, db_col_text(st, 8), sizeof o->autosetup);
-    rc = services_cycle_months(o->cycle) < 0
-             ? err_set(err, LUMI_EINTERNAL, "product %" PRId64 " has an unknown billing cycle",
-                       o->product_id)
-             : 0;
+    o->visible = db_col_int64(st, 10) != 0;
+    o->requires_domain = db_col_int64(st, 11) != 0;
+    rc = 0;
+out:
+    db_finalize(st);
+    return rc;
+}
+
+/* Whether a price row (cycle, currency) answers what the order asked for. */
+static bool price_fits(const struct order *o, const char *cycle, const char *currency)
+{
+    return (o->want_cycle[0] == '\0' || str_eq(cycle, o->want_cycle)) &&
+           (o->want_currency[0] == '\0' || str_eq(currency, o->want_currency));
+}
+
+/*
+ * Chooses the price row: the first of the product's prices (in the admin's
+ * order) with the cycle and currency asked for; nothing asked for is the
+ * first price, as before prices were lists. What fits nothing is LUMI_EINVAL
+ * naming the field that does not fit.
+ */
+static int choose_price(struct db *db, struct order *o, struct lumi_err *err)
+{
+    int rc;
+    bool cycle_seen = false, found = false;
+    struct db_stmt *st = db_prepare(db, SQL_PRICES, err);
+    if (st == NULL)
+        return LUMI_EDB;
+    if (db_bind_int64(st, 1, o->product_id) < 0) {
+        rc = bind_fail(err);
+        goto out;
+    }
+    while (!found && (rc = db_step(st, err)) == DB_ROW) {
+        const char *cycle = db_col_text(st, 0), *currency = db_col_text(st, 1);
+        cycle_seen = cycle_seen || o->want_cycle[0] == '\0' || str_eq(cycle, o->want_cycle);
+        if (!price_fits(o, cycle, currency))
+            continue;
+        found = true;
+        str_copy(o->cycle, cycle, sizeof o->cycle);
+        str_copy(o->currency, currency, sizeof o->currency);
+        o->price = db_col_int64(st, 2);
+        o->setup_fee = db_col_int64(st, 3);
+    }
+    if (rc < 0)
+        goto out;
+    if (!found && !cycle_seen)
+        rc = err_set(err, LUMI_EINVAL, "field 'billing_cycle': product %" PRId64 " is not sold %s",
+                     o->product_id, o->want_cycle);
+    else if (!found)
+        rc = err_set(err, LUMI_EINVAL,
+                     "field 'currency': product %" PRId64 " has no %s%sprice in %s", o->product_id,
+                     o->want_cycle, o->want_cycle[0] != '\0' ? " " : "", o->want_currency);
+    else
+        rc = products_cycle_months(o->cycle) < 0
+                 ? err_set(err, LUMI_EINTERNAL, "product %" PRId64 " has an unknown billing cycle",
+                           o->product_id)
+                 : 0;
 out:
     db_finalize(st);
     return rc;
@@ -563,8 +668,58 @@ fail:
     return NULL;
 }
 
-json_t *services_order(struct db *db, const struct audit_actor *actor, const json_t *input,
-                       struct lumi_err *err)
+/* Places the product on a server; a client hears "out of stock", not which server is full. */
+static int place_order(struct db *db, struct order *o, struct lumi_err *err)
+{
+    int rc = place(db, o, err);
+    if (rc == LUMI_ECONFLICT && o->by_client)
+        return err_set(err, LUMI_ECONFLICT,
+                       "'%.200s' is out of stock: no server has room for it right now; please try "
+                       "again later or choose another product",
+                       o->name);
+    return rc;
+}
+
+/* What the order needs besides the product: a domain when asked for or on DirectAdmin. */
+static int check_domain(const struct order *o, struct lumi_err *err)
+{
+    if (o->domain[0] != '\0')
+        return 0;
+    if (strcmp(o->server_type, "directadmin") == 0)
+        return err_set(err, LUMI_EINVAL,
+                       "field 'domain' is required: product %" PRId64 " is hosted on DirectAdmin",
+                       o->product_id);
+    if (o->requires_domain)
+        return err_set(err, LUMI_EINVAL,
+                       "field 'domain' is required: product %" PRId64 " needs a domain name",
+                       o->product_id);
+    return 0;
+}
+
+/*
+ * An order with nothing to pay (a free product, or a price and setup fee of
+ * 0): its invoice is settled at once and the order goes on as a paid one
+ * would (autosetup "payment" provisions now), so no unpaid 0.00 invoice ever
+ * waits for a payment that cannot come.
+ */
+static int settle_if_free(struct db *db, const struct audit_actor *actor, const struct order *o,
+                          int64_t invoice_id, struct lumi_err *err)
+{
+    if (o->price != 0 || o->setup_fee != 0)
+        return 0;
+    bool settled = false;
+    int rc = invoices_settle_zero(db, actor, invoice_id, &settled, err);
+    if (rc < 0)
+        return rc;
+    if (!settled)
+        return err_set(err, LUMI_EINTERNAL, "the 0 invoice %" PRId64 " of a free order is not unpaid",
+                       invoice_id);
+    return services_on_invoice_paid(db, actor, invoice_id, err);
+}
+
+/* The one order path of both the admin's and the client's order (own transaction). */
+static json_t *order_place(struct db *db, const struct audit_actor *actor, const json_t *input,
+                           int64_t client_id, struct lumi_err *err)
 {
     struct lumi_err local;
     struct order o;
@@ -576,24 +731,21 @@ json_t *services_order(struct db *db, const struct audit_actor *actor, const jso
         err = &local;
     err_clear(err);
     memset(&o, 0, sizeof o);
+    o.by_client = client_id > 0;
+    o.client_id = client_id;
     if (read_order(input, &o, err) < 0)
         goto out;
     if (db_begin(db, err) < 0)
         goto out;
-    if (check_client(db, o.client_id, err) < 0 || load_product(db, &o, err) < 0 ||
-        place(db, &o, err) < 0)
+    if (check_client(db, &o, err) < 0 || load_product(db, &o, err) < 0 ||
+        choose_price(db, &o, err) < 0 || place_order(db, &o, err) < 0)
         goto out;
-    if (query_text(db, SQL_SERVER_TYPE, o.placed, o.server_type, sizeof o.server_type, err) < 0)
+    if (query_text(db, SQL_SERVER_TYPE, o.placed, o.server_type, sizeof o.server_type, err) < 0 ||
+        check_domain(&o, err) < 0)
         goto out;
-    if (strcmp(o.server_type, "directadmin") == 0 && o.domain[0] == '\0') {
-        err_set(err, LUMI_EINVAL,
-                "field 'domain' is required: product %" PRId64 " is hosted on DirectAdmin",
-                o.product_id);
-        goto out;
-    }
     int64_t t = utc_now();
     utc_format(t, now);
-    int months = services_cycle_months(o.cycle);
+    int months = products_cycle_months(o.cycle);
     if (months > 0) {
         if (utc_format(utc_add_months(t, months), due) < 0) {
             err_set(err, LUMI_EINTERNAL, "cannot compute the next due date");
@@ -609,17 +761,20 @@ json_t *services_order(struct db *db, const struct audit_actor *actor, const jso
     if (strcmp(o.autosetup, "order") == 0 &&
         jobs_enqueue(db, service_id, "provision", NULL, &job_id, err) < 0)
         goto out;
-    details = json_pack(
-        "{s:I, s:I, s:I, s:s, s:s?, s:I, s:s, s:I, s:s, s:o}", "client_id", (json_int_t)o.client_id,
-        "product_id", (json_int_t)o.product_id, "server_id", (json_int_t)o.placed, "remote_key",
-        remote_key, "domain", o.domain[0] != '\0' ? o.domain : NULL, "invoice_id",
-        (json_int_t)invoice_id, "autosetup", o.autosetup, "recurring_amount", (json_int_t)o.price,
-        "currency", o.currency, "job_id", job_id > 0 ? json_integer(job_id) : json_null());
+    details = json_pack("{s:I, s:I, s:I, s:s, s:s?, s:I, s:s, s:I, s:s, s:s, s:o, s:s}",
+                        "client_id", (json_int_t)o.client_id, "product_id",
+                        (json_int_t)o.product_id, "server_id", (json_int_t)o.placed, "remote_key",
+                        remote_key, "domain", o.domain[0] != '\0' ? o.domain : NULL, "invoice_id",
+                        (json_int_t)invoice_id, "autosetup", o.autosetup, "recurring_amount",
+                        (json_int_t)o.price, "currency", o.currency, "billing_cycle", o.cycle,
+                        "job_id", job_id > 0 ? json_integer(job_id) : json_null(), "channel",
+                        o.by_client ? "store" : "admin");
     if (details == NULL) {
         nomem(err);
         goto out;
     }
-    if (audit_append_id(db, actor, "SERVICE_ORDERED", "service", service_id, details, err) < 0)
+    if (audit_append_id(db, actor, "SERVICE_ORDERED", "service", service_id, details, err) < 0 ||
+        settle_if_free(db, actor, &o, invoice_id, err) < 0)
         goto out;
     result = order_answer(db, service_id, invoice_id, job_id, err);
     if (result != NULL && db_commit(db, err) < 0) {
@@ -631,6 +786,22 @@ out:
         db_rollback(db);
     json_decref(details);
     return result;
+}
+
+json_t *services_order(struct db *db, const struct audit_actor *actor, const json_t *input,
+                       struct lumi_err *err)
+{
+    return order_place(db, actor, input, 0, err);
+}
+
+json_t *services_order_client(struct db *db, const struct audit_actor *actor, int64_t client_id,
+                              const json_t *input, struct lumi_err *err)
+{
+    if (client_id <= 0) {
+        err_set(err, LUMI_EFORBIDDEN, "only a client can order for themself");
+        return NULL;
+    }
+    return order_place(db, actor, input, client_id, err);
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -999,7 +1170,8 @@ int services_on_invoice_paid(struct db *db, const struct audit_actor *actor, int
                 goto out;
         }
     }
-    rc = 0;
+    /* An upgrade's invoice: its change_package job is queued now, never before. */
+    rc = changes_on_invoice_paid(db, actor, invoice_id, err);
 out:
     free(items);
     return rc;

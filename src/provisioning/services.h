@@ -1,8 +1,9 @@
 /*
  * services.h — orders and the lifecycle requests of services.
  *
- * Posting {client_id, product_id, domain?} is an order: one transaction
- * creates the service (status pending, with its deterministic remote_key
+ * Posting {client_id, product_id, billing_cycle?, currency?, domain?} is an
+ * order (an admin's, or a client's own from the store: the same function
+ * behind both): one transaction chooses the product's price row, creates the service (status pending, with its deterministic remote_key
  * "lumi-<installation>-<service id>"), its first invoice (setup fee + first
  * period) and, when the product's autosetup is "order", the provision job.
  * autosetup "payment" provisions when the first invoice is paid
@@ -21,17 +22,37 @@
 #include "core/err.h"
 #include "db/db.h"
 
-/** Months in a billing cycle (monthly 1 … annually 12; onetime 0), or -1 if unknown. */
-int services_cycle_months(const char *billing_cycle);
+/** The setting that makes a client confirm the e-mail address before ordering (bool). */
+#define SERVICES_VERIFIED_SETTING "store.require_verified_email"
 
 /**
- * Places an order (own transaction). Answers the service JSON with
- * "invoice_id" and "job" (the provision job or null). Errors: LUMI_EINVAL
- * naming the field (unknown/disabled client or product, bad domain),
- * LUMI_ECONFLICT when the product's server is full or inactive.
+ * Places an admin's order (own transaction): input {client_id, product_id,
+ * billing_cycle?, currency?, domain?}. billing_cycle and currency choose the
+ * product's price row (the first of its prices that fits; neither given: its
+ * first price); the service takes that cycle, amount and currency, and its
+ * first invoice is the setup fee plus the first period. An order with
+ * nothing to pay (a free price) gets its 0 invoice settled at once (paid,
+ * INVOICE_PAID audited) and goes on as a paid order. Answers the service
+ * JSON with "invoice_id", "invoice" and "job" (the provision job or null).
+ * Errors: LUMI_EINVAL naming the field (unknown/disabled client or product,
+ * a cycle or currency the product is not sold in, a missing or bad domain),
+ * LUMI_ECONFLICT when the product's server is full or inactive (the slot is
+ * taken with a guarded UPDATE: never oversold).
  */
 json_t *services_order(struct db *db, const struct audit_actor *actor, const json_t *input,
                        struct lumi_err *err);
+
+/**
+ * The same order placed by client_id for themself (the store): input
+ * {product_id, billing_cycle?, currency?, domain?} (no client_id). The
+ * product must also be visible (a hidden one reads as missing). While
+ * SERVICES_VERIFIED_SETTING is on, a client without a confirmed e-mail
+ * address gets LUMI_EFORBIDDEN — the only LUMI_EFORBIDDEN of this call
+ * besides client_id <= 0. A full server is LUMI_ECONFLICT "… is out of
+ * stock …", naming no server.
+ */
+json_t *services_order_client(struct db *db, const struct audit_actor *actor, int64_t client_id,
+                              const json_t *input, struct lumi_err *err);
 
 /** Service JSON per DESIGN.md plus "attempts" (the last provision_attempts rows)
  *  and "jobs" (its jobs). NULL with LUMI_ENOTFOUND. Never the password. */

@@ -115,6 +115,11 @@ static const struct def defs[] = {
     {"store.signup_enabled", T_BOOL, "1", 0, 0, 0, NULL, "Store", "Sign-up open",
      "Visitors can create a client account at /client/signup (and POST /api/client/signup); "
      "off: sign-up answers that it is closed, existing clients log in as before."},
+    /* The store and ordering (issue 13). */
+    {"store.require_verified_email", T_BOOL, "1", 0, 0, 0, NULL, "Store",
+     "Orders need a confirmed e-mail",
+     "A client must confirm the e-mail address (the link in the verification message) before "
+     "ordering from the store."},
 };
 /* clang-format on */
 

@@ -194,6 +194,7 @@ static const struct nav_item ADMIN_NAV[] = {
     {"clients", "/admin/clients", "Clients"},
     {"products", "/admin/products", "Products"},
     {"services", "/admin/services", "Services"},
+    {"cancellations", "/admin/cancellations", "Cancellations"},
     {"invoices", "/admin/invoices", "Invoices"},
     {"jobs", "/admin/jobs", "Jobs"},
     {"webhooks", "/admin/webhook-events", "Webhooks"},
@@ -208,6 +209,7 @@ static const struct nav_item ADMIN_NAV[] = {
 static const struct nav_item CLIENT_NAV[] = {
     {"services", "/client/services", "Services"},
     {"invoices", "/client/invoices", "Invoices"},
+    {"store", "/store", "Store"}, /* the store (issue 13) */
     {"account", "/client/account", "Account"}, /* client accounts (issue 13) */
     {NULL, NULL, NULL},
 };
@@ -309,6 +311,9 @@ void page_set_cookie(struct web_resp *resp, const char *name, const char *value,
 bool page_next_is_safe(const char *next, enum auth_area area)
 {
     const char *root = area == AUTH_AREA_CLIENT ? "/client" : "/admin";
+    /* The store sends a visitor to log in and back to the product (issue 13). */
+    if (area == AUTH_AREA_CLIENT && str_starts_with(next != NULL ? next : "", "/store"))
+        root = "/store";
     size_t n = strlen(root);
     if (next == NULL || strncmp(next, root, n) != 0)
         return false;

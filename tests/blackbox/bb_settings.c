@@ -59,6 +59,7 @@ static const struct {
     {"mail.send.account_verification", "true"},
     {"mail.send.account_password_reset", "true"},
     {"store.signup_enabled", "true"}, /* client accounts (issue 13) */
+    {"store.require_verified_email", "true"},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 

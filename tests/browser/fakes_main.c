@@ -16,6 +16,8 @@
  *                                <success_url>" (words, "-" for a null)
  *   installs                     marks installing servers installed
  *   ptero                        "OK <servers> <users>" on the fake panel
+ *   ptero_password EMAIL         "OK <password>": the panel password last set for
+ *                                the fake panel's user with that e-mail ("-" if none)
  *
  * It stops the fakes and exits 0 at end of stdin, on SIGTERM or SIGINT, so
  * the test stops it also when it fails half-way (closing the pipe is enough).
@@ -146,6 +148,19 @@ static void cmd_session(struct fake_stripe *stripe, const char *session_id)
     json_decref(s);
 }
 
+/* The password the fake panel holds for the user with that e-mail. */
+static void cmd_ptero_password(struct fake_ptero *ptero, const char *email)
+{
+    json_t *user = fake_ptero_user_json(ptero, email);
+    if (user == NULL) {
+        reply("ERR no user %s on the fake panel", email);
+        return;
+    }
+    const char *pw = json_string_value(json_object_get(user, "password"));
+    reply("OK %s", pw != NULL && pw[0] != '\0' ? pw : "-");
+    json_decref(user);
+}
+
 static void run_command(char *line, struct fake_ptero *ptero, struct fake_stripe *stripe)
 {
     char *w[4];
@@ -154,6 +169,8 @@ static void run_command(char *line, struct fake_ptero *ptero, struct fake_stripe
         reply("ERR empty command");
     else if (strcmp(w[0], "pay") == 0 && n == 3)
         cmd_pay(stripe, w[1], w[2]);
+    else if (strcmp(w[0], "ptero_password") == 0 && n == 2)
+        cmd_ptero_password(ptero, w[1]);
     else if (strcmp(w[0], "session") == 0 && n == 2)
         cmd_session(stripe, w[1]);
     else if (strcmp(w[0], "installs") == 0 && n == 1) {

@@ -19,284 +19,25 @@
 // Elements are found by label, role and name, as a user finds them.
 
 import { chromium } from 'playwright-core';
-import { spawn, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 
-const LUMI_BIN = process.env.LUMI_BIN;
-const FAKES_BIN = process.env.LUMI_BROWSER_FAKES;
-const CHROMIUM = process.env.LUMI_CHROMIUM || '/usr/bin/chromium';
-const ARTIFACTS = process.env.LUMI_ARTIFACTS_DIR || path.join(process.cwd(), 'artifacts');
-const SHOTS = path.join(ARTIFACTS, 'screenshots');
+import {
+    CHROMIUM, H, PROVISION_WAIT_MS, SECRET_KEY, STEP_TIMEOUT_MS, expectFlashOk, expectNoText,
+    expectPath, expectText, fail, idFromUrl, log, lumiEnv, lumiRun, run, shot, sleep, startFakes,
+    startServer, step, watchPages,
+} from './lib.mjs';
 
 const ADMIN_EMAIL = 'admin@example.com';
 const ADMIN_PASSWORD = 'browser-admin-pass-123';
 const CLIENT_EMAIL = 'ada@example.com';
 const CLIENT_PASSWORD = 'browser-client-pass-123';
-const SECRET_KEY = '9f1c2d3e4a5b6c7d8e9fa0b1c2d3e4f5061728394a5b6c7d8e9f0a1b2c3d4e5f';
-const STEP_TIMEOUT_MS = 15000;   // one page action or assertion
-const PROVISION_WAIT_MS = 45000; // payment → service active (worker + fake panel)
-
-const t0 = Date.now();
-const shots = [];
-const problems = []; // JavaScript errors and CSP violations seen in the pages
-let tmpDir = null;
-let fakes = null;
-let server = null;
-let browser = null;
-let currentPage = null;
-let stepNo = 0;
-
-function log(msg) {
-    process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}\n`);
-}
-
-function fail(msg) {
-    throw new Error(msg);
-}
-
-// ---- the fake upstreams (browser_fakes) -------------------------------------
-
-async function startFakes() {
-    const child = spawn(FAKES_BIN, [], { stdio: ['pipe', 'pipe', 'inherit'], env: process.env });
-    const spawned = new Promise((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', (e) => reject(new Error(`cannot start ${FAKES_BIN}: ${e.message}`)));
-    });
-    await spawned;
-    child.stdin.on('error', () => {}); // it may have exited; its exit status says why
-    const lines = readline.createInterface({ input: child.stdout });
-    const waiting = [];
-    const queued = [];
-    lines.on('line', (line) => {
-        const w = waiting.shift();
-        if (w) w(line);
-        else queued.push(line);
-    });
-    let exited = false;
-    const exit = new Promise((resolve) => child.on('exit', (code, sig) => {
-        exited = true;
-        for (const w of waiting.splice(0)) w(null);
-        resolve(sig ? 128 : code);
-    }));
-    const next = () => new Promise((resolve) => {
-        if (queued.length) resolve(queued.shift());
-        else if (exited) resolve(null);
-        else waiting.push(resolve);
-    });
-    const vars = {};
-    for (;;) {
-        const line = await next();
-        if (line === null) fail('browser_fakes exited before it was ready');
-        if (line === 'READY') break;
-        const eq = line.indexOf('=');
-        if (eq > 0) vars[line.slice(0, eq)] = line.slice(eq + 1);
-    }
-    return {
-        vars,
-        // One command, one answer line: "OK …" (the words after OK) or a thrown error.
-        async command(cmd) {
-            child.stdin.write(cmd + '\n');
-            const answer = await next();
-            if (answer === null) fail(`browser_fakes exited during "${cmd}"`);
-            if (!answer.startsWith('OK')) fail(`browser_fakes: ${cmd.split(' ')[0]}: ${answer}`);
-            return answer.slice(2).trim().split(' ').filter((w) => w !== '');
-        },
-        async stop() {
-            if (!exited) child.stdin.end();
-            const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
-            const code = await exit;
-            clearTimeout(timer);
-            return code;
-        },
-        kill() {
-            if (!exited) child.kill('SIGKILL');
-        },
-    };
-}
-
-// ---- lumi ------------------------------------------------------------------
-
-function lumiEnv(extra) {
-    const env = { PATH: process.env.PATH || '/usr/bin:/bin', HOME: tmpDir };
-    for (const k of ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']) {
-        if (process.env[k] !== undefined) env[k] = process.env[k];
-    }
-    return { ...env, ...extra };
-}
-
-function lumiRun(args, env, input) {
-    const r = spawnSync(LUMI_BIN, args, {
-        cwd: tmpDir, env, input: input ?? '', encoding: 'utf8', timeout: 60000,
-    });
-    if (r.error) fail(`lumi ${args.join(' ')}: ${r.error.message}`);
-    if (r.status !== 0) {
-        fail(`lumi ${args.join(' ')} exited ${r.status ?? r.signal}: ${(r.stderr || '').trim()}`);
-    }
-    return r.stdout;
-}
-
-function freePort() {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.on('error', reject);
-        s.listen(0, '127.0.0.1', () => {
-            const { port } = s.address();
-            s.close(() => resolve(port));
-        });
-    });
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// Starts `lumi serve` on a free port and waits for GET /healthz → 200. A port
-// taken between choosing and binding is retried with another one.
-async function startServer(baseEnv) {
-    for (let attempt = 1; attempt <= 5; attempt++) {
-        const port = await freePort();
-        const base = `http://127.0.0.1:${port}`;
-        const logPath = path.join(tmpDir, `serve-${attempt}.log`);
-        const logFd = fs.openSync(logPath, 'w');
-        const env = lumiEnv({ ...baseEnv, LUMI_BASE_URL: base });
-        const child = spawn(LUMI_BIN, ['serve', '--listen', `127.0.0.1:${port}`], {
-            cwd: tmpDir, env, stdio: ['ignore', logFd, logFd],
-        });
-        fs.closeSync(logFd);
-        let exitCode = null;
-        const exit = new Promise((resolve) => child.on('exit', (code, sig) => {
-            exitCode = sig ? 128 + (os.constants.signals[sig] || 0) : code;
-            resolve(exitCode);
-        }));
-        const srv = { child, port, base, logPath, exit, get exitCode() { return exitCode; } };
-        const deadline = Date.now() + 20000;
-        while (Date.now() < deadline && exitCode === null) {
-            try {
-                const r = await fetch(`${base}/healthz`);
-                if (r.status === 200) return srv;
-            } catch { /* not listening yet */ }
-            await sleep(100);
-        }
-        const text = fs.readFileSync(logPath, 'utf8');
-        if (exitCode !== null && /in use/i.test(text)) continue;
-        child.kill('SIGKILL');
-        await exit;
-        fail(`lumi serve did not become healthy (exit ${exitCode}); log:\n${text.slice(-3000)}`);
-    }
-    fail('lumi serve: no free port after 5 attempts');
-}
-
-async function stopServer(srv) {
-    if (srv.exitCode === null) srv.child.kill('SIGTERM');
-    const timer = setTimeout(() => srv.child.kill('SIGKILL'), 20000);
-    const code = await srv.exit;
-    clearTimeout(timer);
-    return code;
-}
-
-function serverLogTail() {
-    try {
-        return fs.readFileSync(server.logPath, 'utf8').slice(-4000);
-    } catch {
-        return '(no log)';
-    }
-}
-
-// ---- page helpers -----------------------------------------------------------
-
-async function shot(page, name) {
-    const n = String(shots.length + 1).padStart(2, '0');
-    const file = path.join(SHOTS, `${n}-${name}.png`);
-    await page.screenshot({ path: file, fullPage: true });
-    shots.push(file);
-}
-
-async function step(name, fn) {
-    stepNo++;
-    const started = Date.now();
-    try {
-        await fn();
-    } catch (e) {
-        log(`FAIL ${stepNo}. ${name}`);
-        throw e;
-    }
-    log(`ok   ${stepNo}. ${name} (${Date.now() - started} ms)`);
-}
-
-// Waits until the page body contains text (string or RegExp); fails with what it shows.
-async function expectText(page, text, where = 'body', timeout = STEP_TIMEOUT_MS) {
-    const loc = page.locator(where).first();
-    const deadline = Date.now() + timeout;
-    let seen = '';
-    while (Date.now() < deadline) {
-        seen = (await loc.innerText().catch(() => '')) || '';
-        if (typeof text === 'string' ? seen.includes(text) : text.test(seen)) return seen;
-        await sleep(100);
-    }
-    fail(`expected ${where} of ${page.url()} to show ${text}; it shows:\n${seen.slice(0, 1500)}`);
-}
-
-async function expectNoText(page, text, where = 'body') {
-    const seen = (await page.locator(where).first().innerText()) || '';
-    if (typeof text === 'string' ? seen.includes(text) : text.test(seen)) {
-        fail(`did not expect ${where} of ${page.url()} to show ${text}:\n${seen.slice(0, 1500)}`);
-    }
-}
-
-// The path of the current page (with its query), for assertions on where a click led.
-function pathOf(page) {
-    const u = new URL(page.url());
-    return u.pathname + u.search;
-}
-
-async function expectPath(page, re) {
-    await page.waitForURL((u) => re.test(u.pathname + u.search), { timeout: STEP_TIMEOUT_MS })
-        .catch(() => fail(`expected to be on ${re}, the browser is on ${pathOf(page)}`));
-}
-
-// An OK flash after a Post/Redirect/Get, or the error the page shows instead.
-async function expectFlashOk(page) {
-    const flash = page.locator('.flash').first();
-    await flash.waitFor({ timeout: STEP_TIMEOUT_MS }).catch(() => {});
-    const cls = (await flash.getAttribute('class').catch(() => '')) || '';
-    const text = (await flash.innerText().catch(() => '')) || '';
-    if (!/flash-ok/.test(cls)) {
-        const body = (await page.locator('body').innerText().catch(() => '')) || '';
-        fail(`expected a success message on ${pathOf(page)}, got "${text}" (${cls}):\n${body.slice(0, 1500)}`);
-    }
-    return text;
-}
-
-// The number in /prefix/{id} of the current URL.
-function idFromUrl(page, prefix) {
-    const m = new RegExp(`${prefix}/(\\d+)`).exec(new URL(page.url()).pathname);
-    if (!m) fail(`expected a URL under ${prefix}/{id}, the browser is on ${pathOf(page)}`);
-    return Number(m[1]);
-}
-
-// Records script errors and CSP refusals of every page of the context; accepts confirm dialogs.
-function watchPages(context) {
-    context.on('page', (p) => {
-        p.on('pageerror', (e) => problems.push(`JavaScript error on ${p.url()}: ${e.message}`));
-        p.on('console', (m) => {
-            // A 4xx answer (the favicon, a refused login) is logged as "Failed to load
-            // resource"; that is the page working. Script errors and CSP refusals are not.
-            if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
-                problems.push(`console error on ${p.url()}: ${m.text()}`);
-            }
-        });
-        p.on('dialog', (d) => d.accept());
-    });
-}
 
 // ---- the flow ---------------------------------------------------------------
 
 async function flow(ctx, base) {
     const admin = await ctx.newPage();
-    currentPage = admin;
-    const S = fakes.vars;
+    H.currentPage = admin;
+    const S = H.fakes.vars;
     let serverId = 0;
 
     await step('admin pages redirect to the login page without a session', async () => {
@@ -484,7 +225,7 @@ async function flow(ctx, base) {
     clientCtx.setDefaultTimeout(STEP_TIMEOUT_MS);
     watchPages(clientCtx);
     const cl = await clientCtx.newPage();
-    currentPage = cl;
+    H.currentPage = cl;
     let sessionId = '';
 
     await step('log in as the client at /client/login', async () => {
@@ -511,9 +252,9 @@ async function flow(ctx, base) {
         // reported on the console, and the page just stays where it is).
         const deadline = Date.now() + STEP_TIMEOUT_MS;
         while (!cl.url().startsWith(`${S.STRIPE_API_BASE}/pay/`)) {
-            if (problems.length || Date.now() > deadline) {
+            if (H.problems.length || Date.now() > deadline) {
                 fail(`expected the Stripe checkout, the browser is on ${cl.url()}`
-                     + (problems.length ? `; the page reported:\n  ${problems.join('\n  ')}` : ''));
+                     + (H.problems.length ? `; the page reported:\n  ${H.problems.join('\n  ')}` : ''));
             }
             await sleep(100);
         }
@@ -523,17 +264,17 @@ async function flow(ctx, base) {
         // the test completes the session itself below.
         await cl.getByRole('heading', { name: 'Fake Stripe Checkout' }).waitFor();
         await shot(cl, 'stripe-checkout');
-        const [status, paid, amount, currency] = await fakes.command(`session ${sessionId}`);
+        const [status, paid, amount, currency] = await H.fakes.command(`session ${sessionId}`);
         if (status !== 'open' || paid !== 'unpaid' || amount !== '2000' || currency !== 'usd') {
             fail(`the checkout session is ${status}/${paid} for ${amount} ${currency}, expected open/unpaid 2000 usd`);
         }
     });
 
     await step('pay: the signed webhook is accepted and the invoice shows paid', async () => {
-        const [status] = await fakes.command(`pay ${sessionId} ${base}/api/stripe/webhook`);
+        const [status] = await H.fakes.command(`pay ${sessionId} ${base}/api/stripe/webhook`);
         if (status !== '200') fail(`POST /api/stripe/webhook answered ${status}`);
         // The buyer returns to success_url (Stripe fills in the session id).
-        const answer = await fakes.command(`session ${sessionId}`);
+        const answer = await H.fakes.command(`session ${sessionId}`);
         const success = answer[4].replace('{CHECKOUT_SESSION_ID}', sessionId);
         if (!success.startsWith(`${base}/client/invoices/${order.invoiceId}`)) {
             fail(`success_url is ${success}`);
@@ -548,7 +289,7 @@ async function flow(ctx, base) {
         await shot(cl, 'client-invoice-paid');
     });
     await clientCtx.close();
-    currentPage = admin;
+    H.currentPage = admin;
 
     await step('the service becomes active (provisioned on the fake panel)', async () => {
         const deadline = Date.now() + PROVISION_WAIT_MS;
@@ -565,7 +306,7 @@ async function flow(ctx, base) {
         }
         const panelId = (await admin.locator('dt:text-is("Panel id") + dd').innerText()).trim();
         if (panelId === '') fail('an active service without a panel id');
-        const [servers] = await fakes.command('ptero');
+        const [servers] = await H.fakes.command('ptero');
         if (servers !== '1') fail(`the fake panel has ${servers} servers, expected 1`);
         await expectText(admin, /provision\s+done/, 'table.jobs tr.job-row');
         await shot(admin, 'service-detail');
@@ -617,43 +358,11 @@ async function flow(ctx, base) {
 
 // ---- main -------------------------------------------------------------------
 
-async function cleanup() {
-    let ok = true;
-    if (browser) {
-        await browser.close().catch(() => {});
-        browser = null;
-    }
-    if (server) {
-        const code = await stopServer(server);
-        if (code !== 0) {
-            log(`lumi serve exited ${code} when stopped; log:\n${serverLogTail()}`);
-            ok = false;
-        }
-        server = null;
-    }
-    if (fakes) {
-        const code = await fakes.stop();
-        if (code !== 0) {
-            log(`browser_fakes exited ${code}`);
-            ok = false;
-        }
-        fakes = null;
-    }
-    return ok;
-}
-
 async function main() {
-    if (!LUMI_BIN || !FAKES_BIN) fail('LUMI_BIN and LUMI_BROWSER_FAKES must be set (run through ctest)');
-    fs.mkdirSync(SHOTS, { recursive: true });
-    for (const f of fs.readdirSync(SHOTS)) {
-        if (f.endsWith('.png')) fs.rmSync(path.join(SHOTS, f));
-    }
-    tmpDir = fs.mkdtempSync(path.join(process.env.TMPDIR || os.tmpdir(), 'lumi-browser-'));
-
-    fakes = await startFakes();
-    const S = fakes.vars;
+    H.fakes = await startFakes();
+    const S = H.fakes.vars;
     const env = {
-        DATABASE_URL: `sqlite:${path.join(tmpDir, 'lumi.db')}`,
+        DATABASE_URL: `sqlite:${path.join(H.tmpDir, 'lumi.db')}`,
         LUMI_SECRET_KEY: SECRET_KEY,
         STRIPE_SECRET_KEY: S.STRIPE_SECRET_KEY,
         STRIPE_PUBLISHABLE_KEY: 'pk_test_browserFlow',
@@ -662,45 +371,17 @@ async function main() {
     };
     lumiRun(['migrate'], lumiEnv(env));
     lumiRun(['admin', 'create', ADMIN_EMAIL], lumiEnv(env), `${ADMIN_PASSWORD}\n`);
-    server = await startServer(env);
-    log(`lumi serve on ${server.base}; fake panel ${S.PTERO_URL}; fake Stripe ${S.STRIPE_API_BASE}`);
+    H.server = await startServer(env);
+    log(`lumi serve on ${H.server.base}; fake panel ${S.PTERO_URL}; fake Stripe ${S.STRIPE_API_BASE}`);
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    H.browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+    const ctx = await H.browser.newContext({ viewport: { width: 1280, height: 900 } });
     ctx.setDefaultTimeout(STEP_TIMEOUT_MS);
     watchPages(ctx);
 
-    await flow(ctx, server.base);
-    if (problems.length) fail(`the pages reported problems:\n  ${problems.join('\n  ')}`);
+    await flow(ctx, H.server.base);
+    if (H.problems.length) fail(`the pages reported problems:\n  ${H.problems.join('\n  ')}`);
 }
 
-let failed = false;
-for (const sig of ['SIGTERM', 'SIGINT']) {
-    process.on(sig, () => {
-        log(`${sig}: stopping`);
-        if (server && server.exitCode === null) server.child.kill('SIGKILL');
-        if (fakes) fakes.kill();
-        process.exit(1);
-    });
-}
-try {
-    await main();
-} catch (e) {
-    failed = true;
-    log(`FAILED: ${e && e.stack ? e.stack : e}`);
-    if (currentPage) {
-        const file = path.join(SHOTS, 'failure.png');
-        const done = await currentPage.screenshot({ path: file, fullPage: true }).then(() => true, () => false);
-        if (done) shots.push(file);
-        log(`the browser was on ${currentPage.url()}`);
-    }
-    if (problems.length) log(`the pages reported:\n  ${problems.join('\n  ')}`);
-    if (server) log(`lumi serve log (end):\n${serverLogTail()}`);
-}
-if (!(await cleanup())) failed = true;
-if (tmpDir && !process.env.LUMI_TEST_KEEP_DIRS) fs.rmSync(tmpDir, { recursive: true, force: true });
-else if (tmpDir) log(`kept ${tmpDir}`);
-log(`screenshots (${shots.length}):`);
-for (const f of shots) log(`  ${f}`);
-log(failed ? 'browser test FAILED' : `browser test passed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-process.exit(failed ? 1 : 0);
+
+await run('flow', main);

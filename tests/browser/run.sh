@@ -1,5 +1,6 @@
 #!/bin/sh
-# run.sh — CTest's entry to the browser test (tests/browser/flow.mjs).
+# run.sh — CTest's entry to the browser tests: run.sh [flow|journey] runs
+# tests/browser/<name>.mjs (default flow).
 #
 # Checks that what the test needs is installed — Debian's chromium, Node.js and
 # playwright-core in tests/browser/node_modules (scripts/setup.sh --test installs
@@ -25,4 +26,6 @@ major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if ! cmp -s "$here/package-lock.json" "$here/node_modules/.lumi-package-lock.json"; then
     echo "browser test: note: tests/browser/node_modules is older than package-lock.json (scripts/setup.sh --test updates it)" >&2
 fi
-LUMI_CHROMIUM=$chromium exec node "$here/flow.mjs"
+test_name=${1:-flow}
+[ -f "$here/$test_name.mjs" ] || { echo "run.sh: no browser test $test_name" >&2; exit 2; }
+LUMI_CHROMIUM=$chromium exec node "$here/$test_name.mjs"

@@ -54,6 +54,8 @@ struct fake_da {
     bool toggle, html_login, blacklisted, legacy_only, suspend_ignored;
     struct fda_account acc[FDA_MAX_ACCOUNTS];
     size_t nacc;
+    size_t login_urls;       /* one-time login URLs created */
+    char login_url_user[64]; /* the account the last one logs in */
 };
 
 /* One request being handled: decoded parameters live until the answer is built. */
@@ -436,6 +438,26 @@ static void databases(struct call *c)
                  why != NULL ? why : full);
 }
 
+/*
+ * CMD_API_LOGIN_KEYS action=create type=one_time_url: a one-time login URL
+ * for the caller (the account, when the admin logs in as "admin|user"),
+ * answered in details like DirectAdmin's own "<panel>/api/login/url?key=…".
+ */
+static void login_keys(struct call *c)
+{
+    if (!is(param(c, "action"), "create") || !is(param(c, "type"), "one_time_url")) {
+        reply_action(c, false, "Unable to create login key", "Unsupported action or type");
+        return;
+    }
+    const char *who = c->as_user != NULL ? c->as_user : c->da->admin;
+    char url[512];
+    c->da->login_urls++;
+    snprintf(url, sizeof url, "%s/api/login/url?key=OTK%zuq9Lw%s", fake_url(c->da->srv),
+             c->da->login_urls, who);
+    str_copy(c->da->login_url_user, who, sizeof c->da->login_url_user);
+    reply_action(c, true, "Login URL created", url);
+}
+
 /* ---- the JSON API ---- */
 
 static void api_error(struct call *c, int status, const char *type, const char *message)
@@ -547,6 +569,7 @@ static const struct {
     {"CMD_API_PACKAGES_USER", packages_user, false},
     {"CMD_API_SHOW_DOMAINS", show_domains, false},
     {"CMD_API_DATABASES", databases, true},
+    {"CMD_API_LOGIN_KEYS", login_keys, true},
 };
 
 static void unauthorized(struct call *c)
@@ -753,5 +776,15 @@ size_t fake_da_account_count(struct fake_da *da)
 {
     size_t n;
     WITH_LOCK(da, n = da->nacc);
+    return n;
+}
+
+size_t fake_da_login_url_count(struct fake_da *da, char *user, size_t usersz)
+{
+    fake_lock(da->srv);
+    size_t n = da->login_urls;
+    if (user != NULL && usersz > 0)
+        str_copy(user, da->login_url_user, usersz);
+    fake_unlock(da->srv);
     return n;
 }

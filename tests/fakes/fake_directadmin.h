@@ -67,4 +67,7 @@ bool fake_da_has_database(struct fake_da *da, const char *user, const char *db);
 /** Accounts on the panel. */
 size_t fake_da_account_count(struct fake_da *da);
 
+/** One-time login URLs created so far (CMD_API_LOGIN_KEYS); user gets the last one's account. */
+size_t fake_da_login_url_count(struct fake_da *da, char *user, size_t usersz);
+
 #endif

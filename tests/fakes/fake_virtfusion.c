@@ -56,6 +56,7 @@ struct fake_vf {
     struct srv *servers;
     size_t nservers;
     int64_t next_user_id, next_server_id, next_queue_id, password_seq;
+    size_t sso_count;
 };
 
 /* One request being answered. */
@@ -543,7 +544,37 @@ static void h_power(struct ctx *x)
         reply_msg(x->w, 404, "not found");
         return;
     }
+    str_copy(x->srv->s.last_power, a, sizeof(x->srv->s.last_power));
     reply_data(x->w, 200, json_pack("{s:I}", "queueId", (json_int_t)++x->v->next_queue_id));
+}
+
+/*
+ * POST /users/{extRelationId}/serverAuthenticationTokens/{serverId}: a login
+ * token pair for the user's own server; 404 for an unknown user or server
+ * (also another user's server).
+ */
+static void h_server_auth_tokens(struct ctx *x)
+{
+    int64_t ext = 0, sid = 0;
+    struct user *u = parse_id(x->caps[0], &ext) ? user_by_ext(x->v, ext) : NULL;
+    struct srv *sv = parse_id(x->caps[1], &sid) ? server_by_id(x->v, sid) : NULL;
+    if (u == NULL) {
+        reply_msg(x->w, 404, "ext_relation_id not found");
+        return;
+    }
+    if (sv == NULL || sv->s.owner_id != u->id) {
+        reply_msg(x->w, 404, "server not found");
+        return;
+    }
+    char t1[48], t2[48], complete[160];
+    size_t n = ++x->v->sso_count;
+    snprintf(t1, sizeof t1, "vfA%zu%" PRId64 "x7Qk2", n, sid);
+    snprintf(t2, sizeof t2, "vfB%zu%" PRId64 "m3Zr9", n, u->id);
+    snprintf(complete, sizeof complete, "/token_authentication?1=%s&2=%s", t1, t2);
+    reply_data(x->w, 200,
+               json_pack("{s:{s:{s:s, s:s}, s:s, s:s, s:{s:i, s:s}}}", "authentication", "tokens",
+                         "1", t1, "2", t2, "endpoint", "/token_authentication", "endpoint_complete",
+                         complete, "expiry", "ttl", 60, "expires", "2030-01-01 00:01:00"));
 }
 
 static void h_package_change(struct ctx *x)
@@ -642,6 +673,7 @@ static const struct route {
     {"GET", "/media/templates/fromServerPackageSpec/%s", 0, h_templates},
     {"GET", "/users/%s/byExtRelation", 0, h_user_by_ext},
     {"POST", "/users", 0, h_user_create},
+    {"POST", "/users/%s/serverAuthenticationTokens/%s", 0, h_server_auth_tokens},
     {"POST", "/servers", 0, h_server_create},
     {"GET", "/servers", 0, h_servers_list},
     {"GET", "/servers/user/%s", 0, h_user_servers},
@@ -856,4 +888,12 @@ int64_t fake_vf_add_server(struct fake_vf *v, int64_t owner_id, int64_t package_
     int64_t id = s->s.id;
     fake_unlock(v->http);
     return id;
+}
+
+size_t fake_vf_sso_count(struct fake_vf *v)
+{
+    fake_lock(v->http);
+    size_t n = v->sso_count;
+    fake_unlock(v->http);
+    return n;
 }

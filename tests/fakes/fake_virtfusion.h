@@ -44,6 +44,7 @@ struct fake_vf_server {
     char hostname[256];
     char power[16];         /* "running" | "stopped" */
     char last_password[64]; /* the last expectedPassword handed out, "" if none */
+    char last_power[16];    /* the last power action received, "" if none */
 };
 
 /** Starts a fake that accepts `Authorization: Bearer <token>`. */
@@ -74,6 +75,9 @@ int64_t fake_vf_user_id(struct fake_vf *v, int64_t ext_relation_id);
 /** Copies the (first existing) server with that name into out; false when none. */
 bool fake_vf_server_by_name(struct fake_vf *v, const char *name, struct fake_vf_server *out);
 bool fake_vf_server_by_id(struct fake_vf *v, int64_t id, struct fake_vf_server *out);
+
+/** Login token pairs handed out (POST /users/{ext}/serverAuthenticationTokens/{id}). */
+size_t fake_vf_sso_count(struct fake_vf *v);
 
 /** Seeds a user; returns its VirtFusion id. */
 int64_t fake_vf_add_user(struct fake_vf *v, int64_t ext_relation_id, const char *email);

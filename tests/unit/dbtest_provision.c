@@ -31,6 +31,7 @@
 #include "panels/directadmin.h"
 #include "provisioning/jobs.h"
 #include "provisioning/provision.h"
+#include "provisioning/selfservice.h"
 #include "provisioning/servers.h"
 #include "support/testdb.h"
 
@@ -829,10 +830,59 @@ static void package_and_password_changes_are_stored_on_success(void **state)
     free(user);
 }
 
+/*
+ * A client's reset on VirtFusion: the job carries no password, the service
+ * keeps the root password VirtFusion chose (not one Lumi made), and the
+ * client's reveal gives it once, then never again; a second request while
+ * the first is queued is refused.
+ */
+static void virtfusion_reset_keeps_the_panels_password_and_reveals_it_once(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err = {0};
+    const struct audit_actor actor = {.type = "user", .id = "client", .email = "c@example.com"};
+    with_virtfusion(f);
+    assert_int_equal(run_action(f, "provision", NULL), PROVISION_DONE);
+    json_t *job = selfservice_password_reset(f->db, &actor, f->client_id, f->service_id, &err);
+    assert_non_null(job);
+    int64_t job_id = json_integer_value(json_object_get(job, "id"));
+    json_decref(job);
+    assert_null(selfservice_password_reset(f->db, &actor, f->client_id, f->service_id, &err));
+    assert_int_equal(err.code, LUMI_ECONFLICT);
+    assert_null(
+        selfservice_password_reset(f->db, &actor, f->client_id + 1000, f->service_id, &err));
+    assert_int_equal(err.code, LUMI_ENOTFOUND);
+    json_t *r = selfservice_password_reveal(f->db, &actor, f->client_id, f->service_id, &err);
+    assert_string_equal(json_string_value(json_object_get(r, "state")), "pending");
+    json_decref(r);
+
+    assert_int_equal(run_job(f, job_id, "change_password", NULL, 1, 8), PROVISION_DONE);
+    char *ext = service_col(f, "SELECT external_id FROM services WHERE id = $1");
+    struct fake_vf_server s;
+    assert_true(fake_vf_server_by_id(f->vf, strtoll(ext, NULL, 10), &s));
+    free(ext);
+    char *stored = stored_password(f);
+    assert_string_equal(stored, s.last_password);
+
+    r = selfservice_password_reveal(f->db, &actor, f->client_id, f->service_id, &err);
+    assert_string_equal(json_string_value(json_object_get(r, "state")), "shown");
+    assert_string_equal(json_string_value(json_object_get(r, "password")), s.last_password);
+    json_decref(r);
+    r = selfservice_password_reveal(f->db, &actor, f->client_id, f->service_id, &err);
+    assert_string_equal(json_string_value(json_object_get(r, "state")), "shown");
+    assert_null(json_object_get(r, "password"));
+    json_decref(r);
+    assert_true(audit_count(f, "SERVICE_PASSWORD_REVEALED") == 1);
+    assert_secret_nowhere(f, s.last_password);
+    free(stored);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(provisions_on_pterodactyl, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            virtfusion_reset_keeps_the_panels_password_and_reveals_it_once, setup, teardown),
         cmocka_unit_test_setup_teardown(taken_over_job_calls_nothing_and_records_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(provisions_on_directadmin, setup, teardown),

@@ -636,6 +636,31 @@ static void change_password_sends_user_passwd(void **state)
     assert_error(&e, HC_INVALID, false, "a new password");
 }
 
+static void login_url_is_made_as_the_account(void **state)
+{
+    struct fx *f = *state;
+    struct hc_error e;
+    struct fake_recorded rec;
+    char url[512], want[256], login[64], who[64];
+    create_account(f);
+    assert_int_equal(panel_directadmin.login_url(&f->conn, &f->svc, url, sizeof url, &e), 0);
+    snprintf(want, sizeof want, "%s/api/login/url?key=OTK", fake_da_url(f->da));
+    if (strncmp(url, want, strlen(want)) != 0)
+        fail_msg("login URL %s, expected %s…", url, want);
+    snprintf(login, sizeof login, "admin|%s", f->user);
+    last_request(f, "POST", "/CMD_API_LOGIN_KEYS", login, &rec);
+    assert_field(rec.body, "action", "create");
+    assert_field(rec.body, "type", "one_time_url");
+    fake_recorded_free(&rec);
+    assert_int_equal(fake_da_login_url_count(f->da, who, sizeof who), 1);
+    assert_string_equal(who, f->user);
+    /* An account the panel does not have: the login-as is refused, no URL. */
+    f->svc.username = "nobody1";
+    assert_int_equal(panel_directadmin.login_url(&f->conn, &f->svc, url, sizeof url, &e), -1);
+    assert_string_equal(url, "");
+    assert_int_equal(fake_da_login_url_count(f->da, NULL, 0), 1);
+}
+
 static void info_describes_the_account(void **state)
 {
     struct fx *f = *state;
@@ -1044,6 +1069,7 @@ int main(void)
         T(terminate_that_fails_keeps_the_panels_reason),
         T(change_package_sends_modify_user),
         T(change_password_sends_user_passwd),
+        T(login_url_is_made_as_the_account),
         T(info_describes_the_account),
         T(lists_of_accounts_and_packages),
         T(domains_are_read_logged_in_as_the_user),

@@ -676,6 +676,74 @@ static void change_package_moves_the_server(void **state)
     assert_int_equal(s.package_id, 2);
 }
 
+static void sso_url_is_the_panels_endpoint_complete(void **state)
+{
+    struct env *t = *state;
+    struct hc_error e;
+    char url[512], want[256];
+    int64_t sid = create_ok(t, NULL);
+    use_external_id(t, sid);
+    assert_int_equal(panel_virtfusion.login_url(&t->conn, &t->svc, url, sizeof url, &e), 0);
+    snprintf(want, sizeof want, "%s/token_authentication?1=vfA", fake_vf_url(t->vf));
+    assert_true(str_starts_with(url, want));
+    assert_non_null(strstr(url, "&2=vfB"));
+    assert_int_equal(fake_vf_sso_count(t->vf), 1);
+    /* Another panel user (extRelationId 43 does not exist): the panel's 404, no URL. */
+    t->svc.client_key = "43";
+    assert_int_equal(panel_virtfusion.login_url(&t->conn, &t->svc, url, sizeof url, &e), -1);
+    assert_int_equal(e.cls, HC_NOT_FOUND);
+    assert_non_null(strstr(e.message, "ext_relation_id not found"));
+    assert_string_equal(url, "");
+    /* A URL that does not fit is refused, not cut. */
+    t->svc.client_key = "42";
+    assert_int_equal(panel_virtfusion.login_url(&t->conn, &t->svc, url, 20, &e), -1);
+    assert_int_equal(e.cls, HC_BAD_RESPONSE);
+}
+
+static void power_actions_reach_the_server_and_answer_the_queue_id(void **state)
+{
+    struct env *t = *state;
+    struct hc_error e;
+    struct fake_vf_server s;
+    char answer[128];
+    int64_t sid = create_ok(t, NULL);
+    use_external_id(t, sid);
+    assert_int_equal(
+        panel_virtfusion.power(&t->conn, &t->svc, "shutdown", answer, sizeof answer, &e), 0);
+    assert_non_null(strstr(answer, "VirtFusion queued the shutdown as task"));
+    assert_true(fake_vf_server_by_id(t->vf, sid, &s));
+    assert_string_equal(s.last_power, "shutdown");
+    assert_string_equal(s.power, "stopped");
+    size_t before = fake_request_count(t->http);
+    assert_int_equal(
+        panel_virtfusion.power(&t->conn, &t->svc, "poweroff", answer, sizeof answer, &e), -1);
+    assert_int_equal(e.cls, HC_INVALID);
+    assert_int_equal(fake_request_count(t->http), before); /* refused before any request */
+    /* Locked by a running task: 423, retryable. */
+    fake_vf_set_locked(t->vf, true);
+    assert_int_equal(panel_virtfusion.power(&t->conn, &t->svc, "boot", answer, sizeof answer, &e),
+                     -1);
+    assert_true(e.retryable);
+    fake_vf_set_locked(t->vf, false);
+}
+
+static void reset_password_answers_what_virtfusion_set(void **state)
+{
+    struct env *t = *state;
+    struct hc_error e;
+    struct fake_vf_server s;
+    char pw[64];
+    int64_t sid = create_ok(t, NULL);
+    use_external_id(t, sid);
+    assert_int_equal(panel_virtfusion.reset_password(&t->conn, &t->svc, pw, sizeof pw, &e), 0);
+    assert_true(fake_vf_server_by_id(t->vf, sid, &s));
+    assert_string_equal(pw, s.last_password);
+    assert_null(panel_pterodactyl.power);
+    assert_null(panel_pterodactyl.login_url);
+    assert_null(panel_directadmin.power);
+    assert_non_null(panel_directadmin.login_url);
+}
+
 static void passwords_are_chosen_by_virtfusion(void **state)
 {
     struct env *t = *state;
@@ -1249,6 +1317,9 @@ int main(void)
         T(terminate_deletes_and_counts_gone_as_done),
         T(change_package_moves_the_server),
         T(passwords_are_chosen_by_virtfusion),
+        T(sso_url_is_the_panels_endpoint_complete),
+        T(power_actions_reach_the_server_and_answer_the_queue_id),
+        T(reset_password_answers_what_virtfusion_set),
         T(info_and_get_return_the_server_object),
         T(server_ids_are_checked_before_any_request),
         T(power_actions_are_queued),

@@ -10,6 +10,13 @@
  * amounts ("12.50") become minor units with money_parse for the chosen
  * currency, number fields of the module configuration become integers.
  *
+ * Prices: the main price (the single fields price, setup_fee, currency,
+ * billing_cycle, shown first in the store) and the rows of the prices editor
+ * (price_cycle_N, price_currency_N, price_amount_N, price_setup_N for N = 1..,
+ * the stored extra prices then PRICE_BLANK_ROWS blank ones) become one
+ * "prices" list, main price first; a row left without an amount is dropped,
+ * which is how a price is removed.
+ *
  * For Pterodactyl the nest, egg and location choices are read live from the
  * product's server on every form render (ptero_list_nests/_eggs/_locations);
  * when the panel cannot be reached the form shows the panel's message and
@@ -36,6 +43,9 @@
 /* A page waits at most this long for the panel's choices. */
 #define PANEL_TIMEOUT_MS 10000
 #define PANEL_CONNECT_TIMEOUT_MS 3000
+/* Blank rows the prices editor offers for adding prices, and the most rows it reads. */
+#define PRICE_BLANK_ROWS 3
+#define PRICE_ROWS_MAX PRODUCTS_PRICES_MAX
 /* Largest number accepted in a module configuration field. */
 #define CFG_INT_MAX INT64_C(1000000000000)
 
@@ -75,9 +85,9 @@ static const struct cfg_field CFG_FIELDS[] = {
 #define CFG_FIELD_COUNT (sizeof CFG_FIELDS / sizeof CFG_FIELDS[0])
 
 /* The product's own text fields, as the form names them. */
-static const char *const TEXT_FIELDS[] = {"name",     "description",   "type",
-                                          "currency", "billing_cycle", "autosetup",
-                                          "price",    "setup_fee",     NULL};
+static const char *const TEXT_FIELDS[] = {"name",          "description", "type",  "currency",
+                                          "billing_cycle", "autosetup",   "price", "setup_fee",
+                                          "group",         "sort_order",  NULL};
 
 struct choice {
     const char *value, *label;
@@ -88,9 +98,14 @@ static const struct choice TYPES[] = {{"hosting", "Web hosting"},
                                       {"game_server", "Game server"},
                                       {"other", "Other"},
                                       {NULL, NULL}};
-static const struct choice CYCLES[] = {
-    {"monthly", "Monthly"},   {"quarterly", "Quarterly"}, {"semiannually", "Semi-annually"},
-    {"annually", "Annually"}, {"onetime", "One time"},    {NULL, NULL}};
+static const struct choice CYCLES[] = {{"monthly", "Monthly"},
+                                       {"quarterly", "Quarterly"},
+                                       {"semiannually", "Semi-annually"},
+                                       {"annually", "Annually"},
+                                       {"biennially", "Biennially"},
+                                       {"onetime", "One time"},
+                                       {"free", "Free"},
+                                       {NULL, NULL}};
 static const struct choice AUTOSETUPS[] = {{"payment", "When the first invoice is paid"},
                                            {"order", "As soon as it is ordered"},
                                            {"manual", "When an admin starts it"},
@@ -149,6 +164,47 @@ static void set_money_text(json_t *obj, const char *key, const json_t *amount, c
 
 /* ---- form values (all strings, as typed) ---------------------------------- */
 
+static const char *const ROW_FIELDS[] = {"cycle", "currency", "amount", "setup", NULL};
+
+/* The prices editor's rows as typed: [{cycle, currency, amount, setup}] up to the last posted. */
+static json_t *rows_from_form(struct web_req *req)
+{
+    json_t *rows = json_array();
+    for (int n = 1; rows != NULL && n <= PRICE_ROWS_MAX; n++) {
+        char name[32];
+        snprintf(name, sizeof name, "price_cycle_%d", n);
+        if (web_form_value(req, name) == NULL)
+            break;
+        json_t *row = json_object();
+        for (size_t i = 0; row != NULL && ROW_FIELDS[i] != NULL; i++) {
+            snprintf(name, sizeof name, "price_%s_%d", ROW_FIELDS[i], n);
+            json_object_set_new(row, ROW_FIELDS[i], json_string(form_str(req, name)));
+        }
+        json_array_append_new(rows, row);
+    }
+    return rows;
+}
+
+/* The stored prices after the first as editor rows (amounts typed in their currency). */
+static json_t *rows_from_product(const json_t *p)
+{
+    json_t *rows = json_array();
+    const json_t *prices = json_object_get(p, "prices");
+    for (size_t i = 1; rows != NULL && i < json_array_size(prices); i++) {
+        const json_t *x = json_array_get(prices, i);
+        const char *cur = json_string_value(json_object_get(x, "currency"));
+        json_t *row =
+            json_pack("{s:s s:s}", "cycle", json_string_value(json_object_get(x, "billing_cycle")),
+                      "currency", cur);
+        if (row == NULL)
+            continue;
+        set_money_text(row, "amount", json_object_get(x, "amount"), cur);
+        set_money_text(row, "setup", json_object_get(x, "setup_fee"), cur);
+        json_array_append_new(rows, row);
+    }
+    return rows;
+}
+
 /* What the form holds, by form field name; the ones of panel's config only. */
 static json_t *values_from_form(struct web_req *req, const char *panel)
 {
@@ -158,6 +214,10 @@ static json_t *values_from_form(struct web_req *req, const char *panel)
     for (size_t i = 0; TEXT_FIELDS[i] != NULL; i++)
         json_object_set_new(v, TEXT_FIELDS[i], json_string(form_str(req, TEXT_FIELDS[i])));
     json_object_set_new(v, "active", json_boolean(web_form_value(req, "active") != NULL));
+    json_object_set_new(v, "visible", json_boolean(web_form_value(req, "visible") != NULL));
+    json_object_set_new(v, "requires_domain",
+                        json_boolean(web_form_value(req, "requires_domain") != NULL));
+    json_object_set_new(v, "rows", rows_from_form(req));
     for (size_t i = 0; i < CFG_FIELD_COUNT; i++)
         if (str_eq(CFG_FIELDS[i].panel, panel))
             json_object_set_new(v, CFG_FIELDS[i].form,
@@ -194,6 +254,13 @@ static json_t *values_from_product(const json_t *p, const char *panel)
     set_money_text(v, "price", json_object_get(p, "price"), cur);
     set_money_text(v, "setup_fee", json_object_get(p, "setup_fee"), cur);
     json_object_set_new(v, "active", json_boolean(json_is_true(json_object_get(p, "active"))));
+    json_object_set_new(v, "visible", json_boolean(json_is_true(json_object_get(p, "visible"))));
+    json_object_set_new(v, "requires_domain",
+                        json_boolean(json_is_true(json_object_get(p, "requires_domain"))));
+    const char *group = json_string_value(json_object_get(p, "group"));
+    json_object_set_new(v, "group", json_string(group ? group : ""));
+    set_int_text(v, "sort_order", json_integer_value(json_object_get(p, "sort_order")));
+    json_object_set_new(v, "rows", rows_from_product(p));
     const json_t *cfg = json_object_get(p, "config");
     for (size_t i = 0; i < CFG_FIELD_COUNT; i++) {
         const struct cfg_field *f = &CFG_FIELDS[i];
@@ -262,6 +329,48 @@ static json_t *config_from_values(const json_t *v, const char *panel, const json
     return cfg;
 }
 
+static const char *str_of(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s != NULL ? s : "";
+}
+
+/*
+ * Appends the editor's rows (typed, borrowed) to prices as the API's
+ * {billing_cycle, currency, amount, setup_fee}; a row without an amount is
+ * left out. LUMI_EINVAL naming the row when an amount is not one.
+ */
+static int prices_from_rows(const json_t *rows, json_t *prices, struct lumi_err *err)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        char field[48];
+        int64_t amount = 0, setup = 0;
+        const char *cur = str_of(row, "currency");
+        if (*str_of(row, "amount") == '\0')
+            continue;
+        if (!money_currency_valid(cur))
+            return err_set(err, LUMI_EINVAL,
+                           "price row %zu: field 'currency' must be a known ISO 4217 currency code "
+                           "such as \"usd\"",
+                           i + 1);
+        snprintf(field, sizeof field, "price row %zu amount", i + 1);
+        if (parse_amount(field, str_of(row, "amount"), cur, &amount, err) != 0)
+            return LUMI_EINVAL;
+        snprintf(field, sizeof field, "price row %zu setup fee", i + 1);
+        if (*str_of(row, "setup") != '\0' &&
+            parse_amount(field, str_of(row, "setup"), cur, &setup, err) != 0)
+            return LUMI_EINVAL;
+        json_array_append_new(prices,
+                              json_pack("{s:s s:s s:I s:I}", "billing_cycle", str_of(row, "cycle"),
+                                        "currency", cur, "amount", (json_int_t)amount, "setup_fee",
+                                        (json_int_t)setup));
+    }
+    return 0;
+}
+
 /*
  * The body of POST /api/admin/products (creating) or of the PATCH (editing)
  * from the form values. The amounts are parsed for the typed currency; an
@@ -278,7 +387,7 @@ static json_t *body_from_values(const json_t *v, const char *panel, int64_t serv
         err_set(err, LUMI_ENOMEM, "out of memory");
         return NULL;
     }
-    static const char *const plain[] = {"name", "type", "currency", "billing_cycle", NULL};
+    static const char *const plain[] = {"name", "type", NULL};
     for (size_t i = 0; plain[i] != NULL; i++)
         json_object_set_new(b, plain[i],
                             json_string(json_string_value(json_object_get(v, plain[i]))));
@@ -303,8 +412,27 @@ static json_t *body_from_values(const json_t *v, const char *panel, int64_t serv
                 goto out;
         }
     }
-    json_object_set_new(b, "price", json_integer(price));
-    json_object_set_new(b, "setup_fee", json_integer(setup));
+    json_t *prices = json_array();
+    json_array_append_new(prices,
+                          json_pack("{s:s s:s s:I s:I}", "billing_cycle",
+                                    str_of(v, "billing_cycle"), "currency", str_of(v, "currency"),
+                                    "amount", (json_int_t)price, "setup_fee", (json_int_t)setup));
+    json_object_set_new(b, "prices", prices);
+    rc = prices_from_rows(json_object_get(v, "rows"), prices, err);
+    if (rc != 0)
+        goto out;
+    json_object_set_new(b, "group", json_string(str_of(v, "group")));
+    int64_t order = 0;
+    if (*str_of(v, "sort_order") != '\0' &&
+        str_to_i64z(str_of(v, "sort_order"), -PRODUCTS_SORT_MAX, PRODUCTS_SORT_MAX, &order) != 0) {
+        rc = err_set(err, LUMI_EINVAL, "field 'sort_order' must be a whole number from %d to %d",
+                     -PRODUCTS_SORT_MAX, PRODUCTS_SORT_MAX);
+        goto out;
+    }
+    json_object_set_new(b, "sort_order", json_integer(order));
+    json_object_set_new(b, "visible", json_boolean(json_is_true(json_object_get(v, "visible"))));
+    json_object_set_new(b, "requires_domain",
+                        json_boolean(json_is_true(json_object_get(v, "requires_domain"))));
     if (creating && server_id > 0)
         json_object_set_new(b, "server_id", json_integer(server_id));
     json_object_set_new(b, "active", json_boolean(json_is_true(json_object_get(v, "active"))));
@@ -418,6 +546,21 @@ out:
 
 /* ---- views ---------------------------------------------------------------- */
 
+/* The prices editor: the rows given (borrowed) then PRICE_BLANK_ROWS blank ones, numbered 1... */
+static json_t *editor_rows(const json_t *rows)
+{
+    json_t *out = json_array();
+    size_t n = json_array_size(rows);
+    for (size_t i = 0; out != NULL && i < n + PRICE_BLANK_ROWS && i < PRICE_ROWS_MAX; i++) {
+        const json_t *r = json_array_get(rows, i); /* NULL for a blank row */
+        json_t *row = json_pack("{s:I s:s s:s s:s s:o}", "n", (json_int_t)(i + 1), "currency",
+                                str_of(r, "currency"), "amount", str_of(r, "amount"), "setup",
+                                str_of(r, "setup"), "cycles", options(CYCLES, str_of(r, "cycle")));
+        json_array_append_new(out, row);
+    }
+    return out;
+}
+
 /*
  * The form's view data. server (borrowed) is the product's server or NULL;
  * values (borrowed) what to show; id > 0 when editing; error may be NULL.
@@ -438,6 +581,7 @@ static json_t *form_view(struct db *db, const json_t *server, const json_t *valu
         options(AUTOSETUPS, json_string_value(json_object_get(values, "autosetup"))));
     if (v == NULL)
         return NULL;
+    json_object_set_new(v, "price_rows", editor_rows(json_object_get(values, "rows")));
     const char *sname = json_string_value(json_object_get(server, "name"));
     if (sname != NULL)
         json_object_set_new(v, "server_name", json_string(sname));
@@ -452,9 +596,10 @@ static json_t *form_view(struct db *db, const json_t *server, const json_t *valu
 /* A new product's starting values for the panel. */
 static json_t *default_values(const char *panel)
 {
-    return json_pack("{s:s s:s s:s s:s s:s s:s s:b}", "type", panel_of(panel)->default_type,
-                     "currency", "usd", "billing_cycle", "monthly", "autosetup", "payment", "price",
-                     "", "setup_fee", "0.00", "active", 1);
+    return json_pack("{s:s s:s s:s s:s s:s s:s s:b s:b s:b s:s s:s s:[]}", "type",
+                     panel_of(panel)->default_type, "currency", "usd", "billing_cycle", "monthly",
+                     "autosetup", "payment", "price", "", "setup_fee", "0.00", "active", 1,
+                     "visible", 1, "requires_domain", 0, "group", "", "sort_order", "0", "rows");
 }
 
 void p_products_list(struct web_req *req, struct web_resp *resp)

@@ -21,6 +21,8 @@
 #include "billing/products.h"
 #include "core/money.h"
 #include "core/str.h"
+#include "provisioning/cancellations.h"
+#include "provisioning/changes.h"
 #include "provisioning/servers.h"
 #include "provisioning/services.h"
 #include "web/page.h"
@@ -361,6 +363,11 @@ void p_services_detail(struct web_req *req, struct web_resp *resp)
         json_object_set_new(inv, "total_text", json_string(total));
     }
     json_object_set_new(svc, "invoices", invoices);
+    /* A pending cancellation request and an open plan change (issue 13), when there are. */
+    json_t *pending = cancellations_pending(req->db, id, &err);
+    json_t *change = changes_open(req->db, id, &err);
+    json_object_set_new(svc, "cancel_request", pending != NULL ? pending : json_null());
+    json_object_set_new(svc, "open_change", change != NULL ? change : json_null());
     snprintf(title, sizeof title, "Service #%lld", (long long)id);
     json_t *actions = allowed_actions(svc);
     page_render(req, resp, 200, &ctx, "service_detail.html",

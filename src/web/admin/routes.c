@@ -6,6 +6,7 @@
 #include "web/admin/pages_billing.h"
 #include "web/admin/pages_emails.h"
 #include "web/admin/pages_invoices.h"
+#include "web/admin/pages_lifecycle.h"
 #include "web/admin/pages_services.h"
 #include "web/admin/pages_settings.h"
 #include "web/admin/routes_pages.h"
@@ -74,6 +75,10 @@ const struct web_route web_admin_routes[] = {
     {"POST", "/admin/emails/{id}/resend", WEB_AUTH_PUBLIC, p_email_resend},
     {"GET", "/admin/settings", WEB_AUTH_PUBLIC, p_settings_show},
     {"POST", "/admin/settings", WEB_AUTH_PUBLIC, p_settings_save},
+
+    /* Cancellation queue (issue 13, p_cancellations.c) */
+    {"GET", "/admin/cancellations", WEB_AUTH_PUBLIC, p_cancellations_list},
+    {"POST", "/admin/cancellations/{id}/reject", WEB_AUTH_PUBLIC, p_cancellations_reject},
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

@@ -104,4 +104,17 @@ void h_client_totp_disable(struct web_req *req, struct web_resp *resp);
 void h_admin_client_verify(struct web_req *req, struct web_resp *resp);
 void h_admin_client_resend_verification(struct web_req *req, struct web_resp *resp);
 
+/* h_client_services.c (self-service on a service) */
+void h_client_services_list(struct web_req *req, struct web_resp *resp);
+void h_client_services_get(struct web_req *req, struct web_resp *resp);
+void h_client_services_login(struct web_req *req, struct web_resp *resp);
+void h_client_services_password(struct web_req *req, struct web_resp *resp);
+void h_client_services_password_reveal(struct web_req *req, struct web_resp *resp);
+void h_client_services_power(struct web_req *req, struct web_resp *resp);
+/* The store and ordering (issue 13): h_store.c, h_client_orders.c, h_client_invoices.c */
+void h_store_products(struct web_req *req, struct web_resp *resp);
+void h_client_orders_create(struct web_req *req, struct web_resp *resp);
+void h_client_invoices_list(struct web_req *req, struct web_resp *resp);
+void h_client_invoices_get(struct web_req *req, struct web_resp *resp);
+
 #endif

@@ -2,6 +2,7 @@
  * routes.c — the JSON API's routes (method, pattern, auth, handler).
  */
 #include "web/api/api.h"
+#include "web/api/h_lifecycle.h"
 
 const struct web_route web_api_routes[] = {
     {"GET", "/healthz", WEB_AUTH_PUBLIC, h_healthz},
@@ -81,6 +82,31 @@ const struct web_route web_api_routes[] = {
     {"POST", "/api/admin/clients/{id}/verify", WEB_AUTH_ADMIN, h_admin_client_verify},
     {"POST", "/api/admin/clients/{id}/resend-verification", WEB_AUTH_ADMIN,
      h_admin_client_resend_verification},
+
+    /* Self-service on a service (issue 13): the client's own services and actions. */
+    {"GET", "/api/client/services", WEB_AUTH_USER, h_client_services_list},
+    {"GET", "/api/client/services/{id}", WEB_AUTH_USER, h_client_services_get},
+    {"GET", "/api/client/services/{id}/login", WEB_AUTH_USER, h_client_services_login},
+    {"POST", "/api/client/services/{id}/password", WEB_AUTH_USER, h_client_services_password},
+    {"POST", "/api/client/services/{id}/password/reveal", WEB_AUTH_USER,
+     h_client_services_password_reveal},
+    {"POST", "/api/client/services/{id}/power", WEB_AUTH_USER, h_client_services_power},
+
+    /* The store and ordering (issue 13) */
+    {"GET", "/api/store/products", WEB_AUTH_PUBLIC, h_store_products},
+    {"POST", "/api/client/orders", WEB_AUTH_USER, h_client_orders_create},
+    {"GET", "/api/client/invoices", WEB_AUTH_USER, h_client_invoices_list},
+    {"GET", "/api/client/invoices/{id}", WEB_AUTH_USER, h_client_invoices_get},
+
+    /* Cancellation requests and upgrades/downgrades (issue 13, h_lifecycle.c) */
+    {"GET", "/api/client/services/{id}/cancel", WEB_AUTH_USER, h_client_cancel_get},
+    {"POST", "/api/client/services/{id}/cancel", WEB_AUTH_USER, h_client_cancel_request},
+    {"DELETE", "/api/client/services/{id}/cancel", WEB_AUTH_USER, h_client_cancel_withdraw},
+    {"GET", "/api/client/services/{id}/upgrade", WEB_AUTH_USER, h_client_upgrade_options},
+    {"POST", "/api/client/services/{id}/upgrade", WEB_AUTH_USER, h_client_upgrade_request},
+    {"DELETE", "/api/client/services/{id}/upgrade", WEB_AUTH_USER, h_client_upgrade_withdraw},
+    {"GET", "/api/admin/cancellations", WEB_AUTH_ADMIN, h_admin_cancellations_list},
+    {"POST", "/api/admin/cancellations/{id}/reject", WEB_AUTH_ADMIN, h_admin_cancellations_reject},
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

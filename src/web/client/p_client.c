@@ -212,6 +212,72 @@ static json_t *service_view(struct db *db, const json_t *s)
     return v;
 }
 
+/* ---- live status after an order (issue 13) ----------------------------------- */
+
+/* Seconds between refreshes of a page whose service is being set up. */
+#define REFRESH_S 5
+
+/*
+ * Whether the service is being set up right now: provisioning, or pending
+ * with a provision job queued or running (paid, waiting for a worker). A
+ * pending service that waits for its payment is not: refreshing would not
+ * change it.
+ */
+static bool service_working(const json_t *s)
+{
+    const char *status = str_of(s, "status");
+    if (str_eq(status, "provisioning"))
+        return true;
+    if (!str_eq(status, "pending"))
+        return false;
+    size_t i;
+    json_t *job;
+    json_array_foreach(json_object_get(s, "jobs"), i, job)
+    {
+        const char *js = str_of(job, "status");
+        if (str_eq(str_of(job, "action"), "provision") &&
+            (str_eq(js, "queued") || str_eq(js, "running")))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The services an invoice pays for, as their client sees them with their
+ * live status, into data "services"; data "refresh" while one is being set
+ * up, so the page follows it (pending → provisioning → active) without
+ * JavaScript.
+ */
+static void add_invoice_services(struct db *db, const json_t *inv, json_t *data)
+{
+    struct lumi_err err = {0};
+    json_t *list = json_array();
+    bool working = false;
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(inv, "items"), i, item)
+    {
+        int64_t sid = int_of(item, "service_id");
+        bool seen = sid <= 0;
+        for (size_t j = 0; j < json_array_size(list) && !seen; j++)
+            seen = int_of(json_array_get(list, j), "id") == sid;
+        if (seen || list == NULL)
+            continue;
+        json_t *s = services_get(db, sid, &err);
+        json_t *v = s != NULL ? service_view(db, s) : NULL;
+        if (v != NULL) {
+            bool w = service_working(s);
+            working = working || w;
+            json_object_set_new(v, "working", json_boolean(w));
+            json_array_append_new(list, v);
+        }
+        json_decref(s);
+    }
+    json_object_set_new(data, "services", list);
+    if (working)
+        json_object_set_new(data, "refresh", json_integer(REFRESH_S));
+}
+
 /* ---- scoped lookups ------------------------------------------------------------ */
 
 struct id_page {
@@ -402,6 +468,7 @@ void p_client_service(struct web_req *req, struct web_resp *resp)
         return;
     }
     json_t *view = service_view(req->db, s);
+    bool working = service_working(s);
     json_decref(s);
     json_t *invoices = NULL;
     if (view != NULL &&
@@ -415,6 +482,10 @@ void p_client_service(struct web_req *req, struct web_resp *resp)
     }
     json_t *data = json_pack("{s:s s:o s:{s:o}}", "title", "Service", "service", view, "invoices",
                              "rows", invoices);
+    if (data != NULL) /* self-service: panel login, password reset, power (p_selfservice.c) */
+        json_object_set_new(data, "selfservice", p_selfservice_section(req, me, id));
+    if (data != NULL && working) /* live status while it is set up (issue 13) */
+        json_object_set_new(data, "refresh", json_integer(REFRESH_S));
     page_render(req, resp, 200, &ctx, "client_service.html", data);
 }
 
@@ -491,6 +562,8 @@ static void render_invoice(struct web_req *req, struct web_resp *resp, struct pa
     json_t *data = json_pack("{s:s s:o s:o s:b s:b}", "title", title, "invoice", inv, "payments",
                              payments, "pay_stripe", payable && pay->stripe != NULL, "pay_paypal",
                              payable && pay->paypal != NULL);
+    if (data != NULL)
+        add_invoice_services(req->db, json_object_get(data, "invoice"), data);
     if (data != NULL && flash != NULL)
         json_object_set_new(data, "flash", flash);
     else

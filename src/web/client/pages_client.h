@@ -6,6 +6,9 @@
 #ifndef LUMI_WEB_PAGES_CLIENT_H
 #define LUMI_WEB_PAGES_CLIENT_H
 
+#include <jansson.h>
+#include <stdint.h>
+
 #include "web/http.h"
 #include "web/server.h"
 
@@ -53,5 +56,20 @@ void p_client_login_need_code(struct web_req *req, struct web_resp *resp,
                               struct accounts_session *s, const char *next);
 /** POST /client/login/code: the challenge (cookie) and a code for the session. */
 void p_client_login_code(struct web_req *req, struct web_resp *resp);
+
+/* p_selfservice.c (self-service on a service) */
+/** The service page's self-service part (new reference; JSON null when not the client's). */
+json_t *p_selfservice_section(struct web_req *req, int64_t client_id, int64_t id);
+void p_client_service_login(struct web_req *req, struct web_resp *resp);
+void p_client_service_password(struct web_req *req, struct web_resp *resp);
+void p_client_service_power(struct web_req *req, struct web_resp *resp);
+/* The store (issue 13, p_store.c) */
+/** GET /store: the visible products by group with their starting prices and stock. */
+void p_store(struct web_req *req, struct web_resp *resp);
+/** GET /store/products/{id}: one product's prices and the order form (hidden: 404). */
+void p_store_product(struct web_req *req, struct web_resp *resp);
+/** POST /store/products/{id}/order: orders as the logged-in client, 303 to the invoice (a
+ *  visitor: 303 to /client/login?next=/store/products/{id}). */
+void p_store_order(struct web_req *req, struct web_resp *resp);
 
 #endif

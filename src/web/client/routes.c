@@ -3,6 +3,7 @@
  * page checks its own session (page_require_client), so the table says PUBLIC.
  */
 #include "web/client/pages_client.h"
+#include "web/client/pages_lifecycle.h"
 
 const struct web_route web_client_routes[] = {
     {"GET", "/client/login", WEB_AUTH_PUBLIC, p_client_login_form},
@@ -31,6 +32,23 @@ const struct web_route web_client_routes[] = {
     {"POST", "/client/account/totp/confirm", WEB_AUTH_PUBLIC, p_client_account_totp_confirm},
     {"POST", "/client/account/totp/disable", WEB_AUTH_PUBLIC, p_client_account_totp_disable},
     {"POST", "/client/login/code", WEB_AUTH_PUBLIC, p_client_login_code},
+
+    /* Self-service on a service (issue 13): sign-on, panel password, power. */
+    {"POST", "/client/services/{id}/login", WEB_AUTH_PUBLIC, p_client_service_login},
+    {"POST", "/client/services/{id}/password", WEB_AUTH_PUBLIC, p_client_service_password},
+    {"POST", "/client/services/{id}/power", WEB_AUTH_PUBLIC, p_client_service_power},
+    /* The store (issue 13) */
+    {"GET", "/store", WEB_AUTH_PUBLIC, p_store},
+    {"GET", "/store/products/{id}", WEB_AUTH_PUBLIC, p_store_product},
+    {"POST", "/store/products/{id}/order", WEB_AUTH_PUBLIC, p_store_order},
+
+    /* Cancellation requests and upgrades/downgrades (issue 13, p_lifecycle.c) */
+    {"GET", "/client/services/{id}/cancel", WEB_AUTH_PUBLIC, p_client_cancel_form},
+    {"POST", "/client/services/{id}/cancel", WEB_AUTH_PUBLIC, p_client_cancel},
+    {"POST", "/client/services/{id}/cancel/withdraw", WEB_AUTH_PUBLIC, p_client_cancel_withdraw},
+    {"GET", "/client/services/{id}/upgrade", WEB_AUTH_PUBLIC, p_client_upgrade_form},
+    {"POST", "/client/services/{id}/upgrade", WEB_AUTH_PUBLIC, p_client_upgrade},
+    {"POST", "/client/services/{id}/upgrade/withdraw", WEB_AUTH_PUBLIC, p_client_upgrade_withdraw},
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };
