@@ -442,7 +442,7 @@ int accounts_login(struct db *db, const char *email, const char *password, const
                        policy->client_area ? "this account cannot sign in to the client area"
                                            : "this account cannot sign in to the admin area");
     }
-    if (u.totp && !policy->client_area) {
+    if (u.totp) {
         rc = open_challenge(db, u.id, ip, out, err);
         if (rc != 0)
             return rc;
@@ -733,8 +733,9 @@ int accounts_login_code(struct db *db, const char *challenge, const char *code, 
     if (rc != 0)
         goto out;
     bool staff = str_eq(tu.role, "admin") || str_eq(tu.role, "staff");
+    bool area_ok = policy->client_area ? str_eq(tu.role, "client") : staff;
     if (strcmp(ch.expires_at, now) < 0 || ch.attempts >= ACCOUNTS_CHALLENGE_ATTEMPTS ||
-        tu.secret[0] == '\0' || !str_eq(tu.status, "active") || !staff) {
+        tu.secret[0] == '\0' || !str_eq(tu.status, "active") || !area_ok) {
         rc = second_step_failed(db, &actor, &ch, true, "login challenge expired", NULL, &aerr);
         if (rc == 0)
             rc = err_set(err, LUMI_ENOTFOUND, "%s", expired_msg);

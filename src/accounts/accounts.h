@@ -5,7 +5,7 @@
  * with its audit row (ADMIN_CREATED, TOKEN_CREATED, LOGIN, LOGIN_FAILED, LOGOUT,
  * TOTP_ENABLED, TOTP_DISABLED, RECOVERY_CODE_USED).
  *
- * Second factor (admins and staff, optional): a TOTP secret (RFC 6238, see
+ * Second factor (admins, staff and clients, optional): a TOTP secret (RFC 6238, see
  * totp.h) sealed with LUMI_SECRET_KEY and bound to its user row, ten one-time
  * recovery codes stored as hashes, and the last accepted time step so a code
  * works once. With it on, a right password opens no session: accounts_login
@@ -87,8 +87,8 @@ struct accounts_login_policy {
  * checked before the password), LUMI_EAUTH (wrong e-mail or password),
  * LUMI_EFORBIDDEN (an account of the other area, or a disabled one). Every failure is audited
  * as LOGIN_FAILED and a success as LOGIN, with ip and user agent.
- * When the password is right but the account has a second factor (admin
- * area only), no session is opened: returns ACCOUNTS_LOGIN_NEED_CODE (> 0)
+ * When the password is right but the account has a second factor (either
+ * area; the challenge is good only in the area it was made for), no session is opened: returns ACCOUNTS_LOGIN_NEED_CODE (> 0)
  * with out->challenge set, out->token empty and err saying a code is needed.
  */
 int accounts_login(struct db *db, const char *email, const char *password, const char *ip,

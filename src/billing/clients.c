@@ -33,7 +33,8 @@
 
 #define CLIENT_COLUMNS                                                                             \
     "id, email, first_name, last_name, company, phone, address1, address2, city, state, "          \
-    "postcode, country, currency, status, created_at, updated_at"
+    "postcode, country, currency, status, created_at, updated_at, signed_up_at, signup_ip, "    \
+    "email_verified_at"
 
 static const char SQL_GET[] =
     "SELECT " CLIENT_COLUMNS " FROM users WHERE id = $1 AND role = 'client'";
@@ -47,11 +48,15 @@ static const char SQL_GET_LOCKED[] =
 static const char SQL_LIST[] = "SELECT " CLIENT_COLUMNS " FROM users"
                                " WHERE role = 'client' AND id > $1 ORDER BY id LIMIT $2";
 
-/* $1..$15 are WRITE_FIELDS in order, $16 the password hash (NULL keeps it). */
+/* $1..$15 are WRITE_FIELDS in order, $16 the password hash (NULL keeps it). A client an
+ * admin creates counts as verified (the admin vouches for the address, as migration 11
+ * did for the existing ones); a sign-up clears it again (SQL_SIGNED_UP). */
 static const char SQL_INSERT[] =
     "INSERT INTO users (email, first_name, last_name, company, phone, address1, address2, city,"
-    " state, postcode, country, currency, status, created_at, updated_at, password_hash, role)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'client')"
+    " state, postcode, country, currency, status, created_at, updated_at, password_hash, role,"
+    " email_verified_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'client',"
+    " $14)"
     " RETURNING id";
 
 static const char SQL_UPDATE[] =
@@ -246,8 +251,11 @@ static json_t *row_to_json(struct db_stmt *st, struct lumi_err *err)
     for (int i = 0; o != NULL && i < db_col_count(st); i++) {
         const char *name = db_col_name(st, i);
         const char *text = db_col_text(st, i);
+        bool nullable = strcmp(name, "signed_up_at") == 0 || strcmp(name, "signup_ip") == 0 ||
+                        strcmp(name, "email_verified_at") == 0;
         json_t *v = strcmp(name, "id") == 0 ? json_integer(db_col_int64(st, i))
-                                            : json_string(text != NULL ? text : "");
+                    : text == NULL && nullable ? json_null()
+                                               : json_string(text != NULL ? text : "");
         if (json_object_set_new(o, name, v) < 0) {
             json_decref(o);
             o = NULL;
@@ -467,4 +475,84 @@ out:
     json_decref(changed);
     json_decref(details);
     return result;
+}
+
+/* ---- sign-up ------------------------------------------------------------ */
+
+static const char SQL_SIGNED_UP[] =
+    "UPDATE users SET signed_up_at = $1, signup_ip = $2, email_verified_at = NULL"
+    " WHERE id = $3 AND role = 'client'";
+static const char SQL_VERIFY[] =
+    "UPDATE users SET email_verified_at = $1, updated_at = $1"
+    " WHERE id = $2 AND role = 'client' AND email_verified_at IS NULL";
+static const char SQL_IS_CLIENT[] = "SELECT COUNT(*) FROM users WHERE id = $1 AND role = 'client'";
+
+static const char *const SIGNUP_REQUIRED[] = {"email", "password", "first_name", "last_name",
+                                              "country", NULL};
+
+int clients_signup_check(const json_t *input, struct clients_signup *s, struct lumi_err *err)
+{
+    memset(s, 0, sizeof *s);
+    if (!json_is_object(input))
+        return err_set(err, LUMI_EINVAL, "the body must be a JSON object");
+    for (size_t i = 0; SIGNUP_REQUIRED[i] != NULL; i++) {
+        const char *v = json_string_value(json_object_get(input, SIGNUP_REQUIRED[i]));
+        if (v == NULL || !str_present(v))
+            return err_set(err, LUMI_EINVAL, "field '%s' is required", SIGNUP_REQUIRED[i]);
+    }
+    s->fields = json_object();
+    if (s->fields == NULL)
+        return err_set(err, LUMI_ENOMEM, "out of memory");
+    int rc = validate(input, true, s->fields, s->pwhash, err);
+    if (rc < 0)
+        clients_signup_clear(s);
+    return rc < 0 ? rc : 0;
+}
+
+int clients_signup_insert_tx(struct db *db, const struct clients_signup *s, const char *ip,
+                             int64_t *id_out, struct lumi_err *err)
+{
+    char now[UTC_ISO_LEN], idtext[24];
+    int64_t id = 0;
+    utc_now_iso(now);
+    json_t *c = json_deep_copy(s->fields);
+    if (c == NULL)
+        return err_set(err, LUMI_ENOMEM, "out of memory");
+    int rc = apply_defaults(c, now, err);
+    if (rc == 0)
+        rc = insert_client(db, c, s->pwhash, &id, err);
+    json_decref(c);
+    if (rc != 0)
+        return rc;
+    snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+    const char *p[] = {now, ip, idtext};
+    rc = db_execp(db, SQL_SIGNED_UP, 3, p, NULL, err);
+    if (rc == 0)
+        *id_out = id;
+    return rc;
+}
+
+void clients_signup_clear(struct clients_signup *s)
+{
+    json_decref(s->fields);
+    memset(s, 0, sizeof *s);
+}
+
+int clients_verify_email_tx(struct db *db, int64_t id, struct lumi_err *err)
+{
+    char now[UTC_ISO_LEN], idtext[24];
+    int64_t changes = 0, n = 0;
+    utc_now_iso(now);
+    snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+    const char *p[] = {now, idtext};
+    int rc = db_execp(db, SQL_VERIFY, 2, p, &changes, err);
+    if (rc != 0)
+        return rc;
+    if (changes > 0)
+        return 1;
+    const char *q[] = {idtext};
+    rc = db_query_int64(db, SQL_IS_CLIENT, 1, q, &n, err);
+    if (rc != 0)
+        return rc;
+    return n > 0 ? 0 : err_set(err, LUMI_ENOTFOUND, "client %lld not found", (long long)id);
 }

@@ -3,7 +3,9 @@
  *
  * Clients are answered as JSON objects with their public fields only
  *   {id, email, first_name, last_name, company, phone, address1, address2,
- *    city, state, postcode, country, currency, status, created_at, updated_at}
+ *    city, state, postcode, country, currency, status, created_at, updated_at,
+ *    signed_up_at, signup_ip, email_verified_at}  (the last three null when unset:
+ *    signed_up_at null = created by an admin; email_verified_at null = not verified)
  * (never the password hash or the second-factor secret). Input is a JSON
  * object validated here, with messages that name the field, so any front end
  * (JSON API, admin pages, CLI) gets the same rules. Every change runs in one
@@ -18,6 +20,7 @@
 #include <stdint.h>
 
 #include "audit/audit.h"
+#include "core/crypto.h"
 #include "core/err.h"
 #include "billing/listing.h"
 #include "db/db.h"
@@ -58,5 +61,38 @@ json_t *clients_create(struct db *db, const struct audit_actor *actor, const jso
  */
 json_t *clients_update(struct db *db, const struct audit_actor *actor, int64_t id,
                        const json_t *patch, struct lumi_err *err);
+
+/* ---- sign-up (accounts/signup.c) ------------------------------------------ */
+
+/** A sign-up checked and hashed before its transaction opens (clients_signup_clear frees). */
+struct clients_signup {
+    json_t *fields; /* the normalised client fields */
+    char pwhash[CRYPTO_PWHASH_MAX];
+};
+
+/**
+ * Validates a sign-up (the create fields; email, password, first_name,
+ * last_name and country required) into s and hashes its password (argon2id,
+ * the costly part, done for every well-formed sign-up). 0 or LUMI_EINVAL
+ * naming the field.
+ */
+int clients_signup_check(const json_t *input, struct clients_signup *s, struct lumi_err *err);
+
+/**
+ * Inserts the checked sign-up inside the caller's open transaction: a
+ * client signed up now from ip, not verified. No audit row (the caller
+ * writes CLIENT_SIGNED_UP). LUMI_ECONFLICT when the e-mail is taken.
+ */
+int clients_signup_insert_tx(struct db *db, const struct clients_signup *s, const char *ip,
+                             int64_t *id_out, struct lumi_err *err);
+
+void clients_signup_clear(struct clients_signup *s);
+
+/**
+ * Marks client id's e-mail verified now inside the caller's open transaction.
+ * 1 when it changed, 0 when it was verified already, LUMI_ENOTFOUND for no
+ * such client.
+ */
+int clients_verify_email_tx(struct db *db, int64_t id, struct lumi_err *err);
 
 #endif

@@ -639,6 +639,15 @@ static const char m0011_storefront_sqlite[] =
     "ALTER TABLE product_prices RENAME TO product_prices_m11;"
     "ALTER TABLE product_prices_m11 RENAME TO product_prices;";
 
+/*
+ * Account mails (issue 13, accounts): `emails.secret` holds what a message
+ * must carry but nobody may read back — a verification or password-reset
+ * token — sealed with LUMI_SECRET_KEY (bound to the row's event, template and
+ * recipient). The stored body has OUTBOX_SECRET_MARK where the token goes;
+ * the sender puts the opened token in only into the bytes it transmits.
+ */
+static const char m0013_email_secrets[] = "ALTER TABLE emails ADD COLUMN secret TEXT;";
+
 const struct migration lumi_migrations[] = {
     {1, "accounts", m0001_accounts, NULL},
     {2, "catalogue", m0002_catalogue, NULL},
@@ -651,5 +660,6 @@ const struct migration lumi_migrations[] = {
     {9, "write_path", m0009_write_path, m0009_write_path_sqlite},
     {10, "mail", m0010_mail, NULL},
     {11, "storefront", m0011_storefront_pg, m0011_storefront_sqlite},
+    {13, "email_secrets", m0013_email_secrets, NULL},
 };
 const size_t lumi_migrations_count = sizeof lumi_migrations / sizeof lumi_migrations[0];

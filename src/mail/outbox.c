@@ -14,9 +14,12 @@
  */
 #include "mail/outbox.h"
 
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/json.h"
@@ -34,8 +37,8 @@ const char *const OUTBOX_STATUSES[] = {"queued", "sending", "sent", "failed", "s
 static const char SQL_ENQUEUE[] =
     "INSERT INTO emails (event_key, template, to_addr, rcpt, client_id, entity, entity_id,"
     " subject, body_text, body_html, message_id, status, attempts, max_attempts,"
-    " next_attempt_at, created_at, updated_at, last_error)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, 0, $12, $13, $13, $13, $15)"
+    " next_attempt_at, created_at, updated_at, last_error, secret)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, 0, $12, $13, $13, $13, $15, $16)"
     " ON CONFLICT (event_key, rcpt, template) DO NOTHING";
 
 /* $1 = now. Kept identical in the pick and the take. */
@@ -52,7 +55,7 @@ static const char SQL_TAKE[] =
     "UPDATE emails SET status = 'sending', locked_by = $2, locked_until = $3,"
     " attempts = attempts + 1, updated_at = $1 WHERE id = $4 AND " DUE
     " RETURNING id, to_addr, rcpt, subject, body_text, body_html, message_id, created_at,"
-    " attempts, max_attempts, event_key, template";
+    " attempts, max_attempts, event_key, template, secret";
 
 /* $1 now, $2 id, $3 locked_by, then per statement. */
 #define HELD " WHERE id = $2 AND status = 'sending' AND locked_by = $3"
@@ -150,6 +153,9 @@ static void cut(char *dst, size_t dstsz, const char *src)
 
 /* --- queueing ---------------------------------------------------------------- */
 
+static int seal_secret(const struct outbox_new *m, const char *rcpt, char **out,
+                       struct lumi_err *err);
+
 int outbox_enqueue(struct db *db, const struct outbox_new *m, struct lumi_err *err)
 {
     char rcpt[256], mid[200], now[UTC_ISO_LEN], client[24], entity_id[24], maxa[8];
@@ -164,13 +170,102 @@ int outbox_enqueue(struct db *db, const struct outbox_new *m, struct lumi_err *e
     snprintf(maxa, sizeof maxa, "%d", OUTBOX_MAX_ATTEMPTS);
     /* Without an SMTP server a message is born skipped: recorded, never claimed. */
     bool smtp = config_has("SMTP_HOST");
+    char *sealed = NULL;
+    if (m->secret != NULL) {
+        int src = seal_secret(m, rcpt, &sealed, err);
+        if (src != 0)
+            return src;
+    }
     const char *p[] = {m->event_key, m->tmpl, m->to, rcpt,
                        m->client_id > 0 ? client : NULL, m->entity,
                        m->entity_id > 0 ? entity_id : NULL, m->subject, m->text, m->html, mid,
-                       maxa, now, smtp ? "queued" : "skipped", smtp ? NULL : OUTBOX_SKIPPED};
+                       maxa, now, smtp ? "queued" : "skipped", smtp ? NULL : OUTBOX_SKIPPED,
+                       sealed};
     int64_t changes = 0;
-    int rc = db_execp(db, SQL_ENQUEUE, 15, p, &changes, err);
+    int rc = db_execp(db, SQL_ENQUEUE, 16, p, &changes, err);
+    free(sealed);
     return rc < 0 ? rc : changes > 0 ? 1 : 0;
+}
+
+/* --- secrets ------------------------------------------------------------------- */
+
+/* The associated data that binds a sealed secret to its message's identity. */
+static void secret_ad(char *out, size_t outsz, const char *event_key, const char *tmpl,
+                      const char *rcpt)
+{
+    snprintf(out, outsz, "emails.secret:%s:%s:%s", event_key, tmpl, rcpt);
+}
+
+static int seal_secret(const struct outbox_new *m, const char *rcpt, char **out,
+                       struct lumi_err *err)
+{
+    char ad[600];
+    const uint8_t *key = config_secret_key();
+    if (key == NULL)
+        return err_set(err, LUMI_EINVAL, "LUMI_SECRET_KEY is not set: cannot send a token");
+    if (m->subject == NULL || m->text == NULL)
+        return err_set(err, LUMI_EINTERNAL, "a message with a secret must be rendered");
+    secret_ad(ad, sizeof ad, m->event_key, m->tmpl, rcpt);
+    *out = crypto_seal(key, ad, m->secret, strlen(m->secret));
+    return *out != NULL ? 0 : err_set(err, LUMI_EINTERNAL, "could not seal a message's secret");
+}
+
+/* s with every OUTBOX_SECRET_MARK replaced by secret (caller frees), NULL when out of memory. */
+static char *replace_mark(const char *s, const char *secret)
+{
+    static const char mark[] = OUTBOX_SECRET_MARK;
+    size_t ml = sizeof mark - 1, sl = strlen(secret), n = 0;
+    for (const char *p = strstr(s, mark); p != NULL; p = strstr(p + ml, mark))
+        n++;
+    size_t len = strlen(s) + n * sl + 1;
+    char *out = malloc(len);
+    if (out == NULL)
+        return NULL;
+    char *w = out;
+    const char *r = s;
+    for (const char *p = strstr(r, mark); p != NULL; p = strstr(r, mark)) {
+        memcpy(w, r, (size_t)(p - r));
+        w += p - r;
+        memcpy(w, secret, sl);
+        w += sl;
+        r = p + ml;
+    }
+    memcpy(w, r, strlen(r) + 1);
+    return out;
+}
+
+int outbox_reveal(const struct outbox_msg *m, char **text, char **html, struct lumi_err *err)
+{
+    char ad[600];
+    struct buf plain;
+    int rc = 0;
+    *text = NULL;
+    *html = NULL;
+    buf_init(&plain, 1024);
+    if (m->secret != NULL) {
+        const uint8_t *key = config_secret_key();
+        secret_ad(ad, sizeof ad, m->event_key, m->tmpl, m->rcpt);
+        if (key == NULL || crypto_open(key, ad, m->secret, &plain, err) != 0) {
+            rc = err_set(err, LUMI_EINVAL,
+                         "the message's token cannot be decrypted (was LUMI_SECRET_KEY changed?)");
+            goto out;
+        }
+    }
+    const char *secret = m->secret != NULL ? buf_cstr(&plain) : NULL;
+    *text = secret != NULL ? replace_mark(m->text, secret) : str_dup(m->text);
+    if (m->html != NULL)
+        *html = secret != NULL ? replace_mark(m->html, secret) : str_dup(m->html);
+    if (*text == NULL || (m->html != NULL && *html == NULL)) {
+        free(*text);
+        free(*html);
+        *text = *html = NULL;
+        rc = nomem(err);
+    }
+out:
+    if (plain.data != NULL)
+        sodium_memzero(plain.data, plain.cap);
+    buf_free(&plain);
+    return rc;
 }
 
 /* --- claiming ------------------------------------------------------------------ */
@@ -187,6 +282,7 @@ void outbox_msg_clear(struct outbox_msg *m)
     free(m->text);
     free(m->html);
     free(m->message_id);
+    free(m->secret);
     memset(m, 0, sizeof *m);
 }
 
@@ -211,6 +307,7 @@ static int read_claimed(struct db_stmt *st, struct outbox_msg *out, struct lumi_
     out->max_attempts = (int)db_col_int64(st, 9);
     out->event_key = col_dup(st, 10);
     out->tmpl = col_dup(st, 11);
+    out->secret = col_dup(st, 12);
     if (out->to == NULL || out->rcpt == NULL || out->message_id == NULL ||
         out->event_key == NULL || out->tmpl == NULL ||
         (out->subject == NULL && !db_col_is_null(st, 3)) ||

@@ -47,7 +47,14 @@ struct outbox_new {
     const char *subject; /* all three NULL: rendered at the first send */
     const char *text;
     const char *html; /* may be NULL */
+    /* A secret (a one-time token) the message carries where its text and html say
+     * OUTBOX_SECRET_MARK; stored sealed, put in only when sent. NULL: none. Needs a
+     * pre-rendered message and LUMI_SECRET_KEY. */
+    const char *secret;
 };
+
+/** What a stored body shows in place of its secret (the admin sees this, never the token). */
+#define OUTBOX_SECRET_MARK "TOKEN-HIDDEN-UNTIL-SENT"
 
 /**
  * Queues m, due now (inside the caller's transaction when it has one); when
@@ -70,6 +77,7 @@ struct outbox_msg {
     char *to, *rcpt, *message_id;
     char *event_key, *tmpl; /* what it is about, for rendering */
     char *subject, *text, *html; /* NULL until rendered (html may stay NULL) */
+    char *secret;                /* sealed secret of the row, or NULL */
     int64_t created; /* the Date: of the message, the same on every attempt */
     int attempts;    /* including this one */
     int max_attempts;
@@ -77,6 +85,14 @@ struct outbox_msg {
 };
 
 void outbox_msg_clear(struct outbox_msg *m);
+
+/**
+ * The bytes to send of a claimed message: *text and *html (caller frees; html
+ * NULL when m has none) are m's with OUTBOX_SECRET_MARK replaced by the opened
+ * secret, or plain copies when m has none. LUMI_EINVAL when the secret cannot
+ * be opened (LUMI_SECRET_KEY changed), LUMI_ENOMEM.
+ */
+int outbox_reveal(const struct outbox_msg *m, char **text, char **html, struct lumi_err *err);
 
 /**
  * Claims the oldest due message (its own transaction): queued and due, or

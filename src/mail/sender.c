@@ -8,6 +8,7 @@
  */
 #include "mail/sender.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,23 +159,35 @@ static int ensure_rendered(struct db *db, struct outbox_msg *m, mail_compose_fn 
     return rc == LUMI_ECONFLICT ? 1 : rc;
 }
 
+/* A message's secret (a one-time token) is put into the bytes sent here only, and
+ * those copies are wiped after the attempt; the stored row keeps the mark. */
 static int send_claimed(struct mail_sender *s, struct db *db, const struct outbox_msg *m,
                         struct lumi_err *err)
 {
-    struct mail_message mm = {
-        .from = s->from,
-        .to = m->to,
-        .subject = m->subject,
-        .message_id = m->message_id,
-        .date = m->created,
-        .text = m->text,
-        .html = m->html,
-    };
     struct smtp_result res;
     struct lumi_err serr;
+    char *text = NULL, *html = NULL;
     memset(&res, 0, sizeof res);
     err_clear(&serr);
-    int rc = transmit(s, &mm, m->rcpt, &res, &serr);
+    int rc = outbox_reveal(m, &text, &html, &serr);
+    if (rc == 0) {
+        struct mail_message mm = {
+            .from = s->from,
+            .to = m->to,
+            .subject = m->subject,
+            .message_id = m->message_id,
+            .date = m->created,
+            .text = text,
+            .html = html,
+        };
+        rc = transmit(s, &mm, m->rcpt, &res, &serr);
+    }
+    if (text != NULL)
+        sodium_memzero(text, strlen(text));
+    if (html != NULL)
+        sodium_memzero(html, strlen(html));
+    free(text);
+    free(html);
     return settle(db, m, rc, &res, &serr, err);
 }
 

@@ -94,6 +94,11 @@ static json_t *base_data(void)
     return d;
 }
 
+json_t *notify_mail_data(void)
+{
+    return base_data();
+}
+
 /* data.client from the client's row. 0, or < 0 (no such client). */
 static int add_client(struct db *db, json_t *data, int64_t client_id, struct lumi_err *err)
 {

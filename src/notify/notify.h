@@ -82,6 +82,14 @@ int notify_render(struct db *db, const char *event_key, const char *tmpl,
  */
 json_t *notify_email_view(struct db *db, int64_t id, struct lumi_err *err);
 
+/**
+ * The values every message's templates see (company, base_url,
+ * client_area_url), for a module that renders its own message before
+ * queueing it (accounts/signup.c). New object (caller decrefs), NULL when out
+ * of memory.
+ */
+json_t *notify_mail_data(void);
+
 /** notify_render for a claimed message (a mail_compose_fn of mail/sender.h). */
 int notify_compose(struct db *db, struct outbox_msg *m, struct lumi_err *err);
 

@@ -111,6 +111,10 @@ static const struct def defs[] = {
               "To a new client, to confirm the e-mail address."),
     MAIL_SEND("account_password_reset", "password reset",
               "To a client who asked to reset the password."),
+    /* Client accounts (issue 13). */
+    {"store.signup_enabled", T_BOOL, "1", 0, 0, 0, NULL, "Store", "Sign-up open",
+     "Visitors can create a client account at /client/signup (and POST /api/client/signup); "
+     "off: sign-up answers that it is closed, existing clients log in as before."},
     /* The store and ordering (issue 13). */
     {"store.require_verified_email", T_BOOL, "1", 0, 0, 0, NULL, "Store",
      "Orders need a confirmed e-mail",

@@ -210,6 +210,7 @@ static const struct nav_item CLIENT_NAV[] = {
     {"services", "/client/services", "Services"},
     {"invoices", "/client/invoices", "Invoices"},
     {"store", "/store", "Store"}, /* the store (issue 13) */
+    {"account", "/client/account", "Account"}, /* client accounts (issue 13) */
     {NULL, NULL, NULL},
 };
 
@@ -564,7 +565,7 @@ int page_login_password(struct web_req *req, struct web_resp *resp, enum auth_ar
     page_login_policy(&policy, area);
     int rc =
         accounts_login(req->db, email, password, req->client_ip, req->user_agent, &policy, s, &err);
-    if (rc == 0 || (rc == ACCOUNTS_LOGIN_NEED_CODE && area == AUTH_AREA_ADMIN))
+    if (rc == 0 || rc == ACCOUNTS_LOGIN_NEED_CODE)
         return rc;
     if (rc == LUMI_ETHROTTLED) {
         char retry[24];
@@ -573,8 +574,6 @@ int page_login_password(struct web_req *req, struct web_resp *resp, enum auth_ar
         snprintf(retry, sizeof retry, "%lld", (long long)policy.window_s);
         web_add_header(resp, "Retry-After", retry);
     } else if (rc == LUMI_EAUTH || rc == LUMI_EFORBIDDEN || rc > 0) {
-        /* rc > 0: a second factor is for admins only; a client account asking for one is
-         * not served. */
         page_login_render(req, resp, area, rc == LUMI_EAUTH ? 401 : 403, tmpl, "Log in", email,
                           next, rc == LUMI_EAUTH ? "Wrong e-mail address or password." : forbidden);
     } else {

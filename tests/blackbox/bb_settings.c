@@ -58,6 +58,7 @@ static const struct {
     {"mail.send.admin_webhook_failed", "true"},
     {"mail.send.account_verification", "true"},
     {"mail.send.account_password_reset", "true"},
+    {"store.signup_enabled", "true"}, /* client accounts (issue 13) */
     {"store.require_verified_email", "true"},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])

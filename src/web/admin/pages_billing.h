@@ -20,6 +20,10 @@ void p_clients_detail(struct web_req *req, struct web_resp *resp);
 void p_clients_edit(struct web_req *req, struct web_resp *resp);
 /** POST /admin/clients/{id}: updates a client from the edit form (clients_update). */
 void p_clients_update(struct web_req *req, struct web_resp *resp);
+/** POST /admin/clients/{id}/verify: mark the client's e-mail verified by hand (audited). */
+void p_clients_mark_verified(struct web_req *req, struct web_resp *resp);
+/** POST /admin/clients/{id}/resend-verification: a new verification mail (audited). */
+void p_clients_resend_verification(struct web_req *req, struct web_resp *resp);
 
 /* p_products.c */
 /** GET /admin/products: one keyset page of products (?cursor=). */

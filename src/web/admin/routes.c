@@ -40,6 +40,10 @@ const struct web_route web_admin_routes[] = {
     {"GET", "/admin/clients/{id}", WEB_AUTH_PUBLIC, p_clients_detail},
     {"GET", "/admin/clients/{id}/edit", WEB_AUTH_PUBLIC, p_clients_edit},
     {"POST", "/admin/clients/{id}", WEB_AUTH_PUBLIC, p_clients_update},
+    /* Client accounts (issue 13): the verification by hand. */
+    {"POST", "/admin/clients/{id}/verify", WEB_AUTH_PUBLIC, p_clients_mark_verified},
+    {"POST", "/admin/clients/{id}/resend-verification", WEB_AUTH_PUBLIC,
+     p_clients_resend_verification},
     {"GET", "/admin/products", WEB_AUTH_PUBLIC, p_products_list},
     {"GET", "/admin/products/new", WEB_AUTH_PUBLIC, p_products_new},
     {"POST", "/admin/products", WEB_AUTH_PUBLIC, p_products_create},

@@ -86,6 +86,24 @@ void h_webhook_events_get(struct web_req *req, struct web_resp *resp);
 void h_settings_get(struct web_req *req, struct web_resp *resp);
 void h_settings_update(struct web_req *req, struct web_resp *resp);
 
+/* h_client_account.c (client accounts: sign-up, verification, reset, login, profile) */
+void h_client_signup(struct web_req *req, struct web_resp *resp);
+void h_client_verify(struct web_req *req, struct web_resp *resp);
+void h_client_verify_resend(struct web_req *req, struct web_resp *resp);
+void h_client_reset_request(struct web_req *req, struct web_resp *resp);
+void h_client_reset_confirm(struct web_req *req, struct web_resp *resp);
+void h_client_login(struct web_req *req, struct web_resp *resp);
+void h_client_logout(struct web_req *req, struct web_resp *resp);
+void h_client_profile_get(struct web_req *req, struct web_resp *resp);
+void h_client_profile_update(struct web_req *req, struct web_resp *resp);
+void h_client_password(struct web_req *req, struct web_resp *resp);
+void h_client_totp_get(struct web_req *req, struct web_resp *resp);
+void h_client_totp_begin(struct web_req *req, struct web_resp *resp);
+void h_client_totp_confirm(struct web_req *req, struct web_resp *resp);
+void h_client_totp_disable(struct web_req *req, struct web_resp *resp);
+void h_admin_client_verify(struct web_req *req, struct web_resp *resp);
+void h_admin_client_resend_verification(struct web_req *req, struct web_resp *resp);
+
 /* h_client_services.c (self-service on a service) */
 void h_client_services_list(struct web_req *req, struct web_resp *resp);
 void h_client_services_get(struct web_req *req, struct web_resp *resp);

@@ -64,6 +64,25 @@ const struct web_route web_api_routes[] = {
     {"GET", "/api/admin/settings", WEB_AUTH_ADMIN, h_settings_get},
     {"PATCH", "/api/admin/settings", WEB_AUTH_ADMIN, h_settings_update},
 
+    /* Client accounts (issue 13): sign-up, verification, reset, login, profile, TOTP. */
+    {"POST", "/api/client/signup", WEB_AUTH_PUBLIC, h_client_signup},
+    {"POST", "/api/client/verify", WEB_AUTH_PUBLIC, h_client_verify},
+    {"POST", "/api/client/verify/resend", WEB_AUTH_USER, h_client_verify_resend},
+    {"POST", "/api/client/password-reset", WEB_AUTH_PUBLIC, h_client_reset_request},
+    {"POST", "/api/client/password-reset/confirm", WEB_AUTH_PUBLIC, h_client_reset_confirm},
+    {"POST", "/api/client/login", WEB_AUTH_PUBLIC, h_client_login},
+    {"POST", "/api/client/logout", WEB_AUTH_USER, h_client_logout},
+    {"GET", "/api/client/profile", WEB_AUTH_USER, h_client_profile_get},
+    {"PATCH", "/api/client/profile", WEB_AUTH_USER, h_client_profile_update},
+    {"POST", "/api/client/password", WEB_AUTH_USER, h_client_password},
+    {"GET", "/api/client/totp", WEB_AUTH_USER, h_client_totp_get},
+    {"POST", "/api/client/totp", WEB_AUTH_USER, h_client_totp_begin},
+    {"POST", "/api/client/totp/confirm", WEB_AUTH_USER, h_client_totp_confirm},
+    {"POST", "/api/client/totp/disable", WEB_AUTH_USER, h_client_totp_disable},
+    {"POST", "/api/admin/clients/{id}/verify", WEB_AUTH_ADMIN, h_admin_client_verify},
+    {"POST", "/api/admin/clients/{id}/resend-verification", WEB_AUTH_ADMIN,
+     h_admin_client_resend_verification},
+
     /* Self-service on a service (issue 13): the client's own services and actions. */
     {"GET", "/api/client/services", WEB_AUTH_USER, h_client_services_list},
     {"GET", "/api/client/services/{id}", WEB_AUTH_USER, h_client_services_get},

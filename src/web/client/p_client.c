@@ -89,8 +89,11 @@ void p_client_login_form(struct web_req *req, struct web_resp *resp)
 void p_client_login(struct web_req *req, struct web_resp *resp)
 {
     struct accounts_session s;
-    if (page_login_password(req, resp, AUTH_AREA_CLIENT, "client_login.html",
-                            "This account cannot use the client area.", &s) == 0)
+    int rc = page_login_password(req, resp, AUTH_AREA_CLIENT, "client_login.html",
+                                 "This account cannot use the client area.", &s);
+    if (rc == ACCOUNTS_LOGIN_NEED_CODE) /* two-factor sign-in: the code step (p_account.c) */
+        p_client_login_need_code(req, resp, &s, web_form_value(req, "next"));
+    else if (rc == 0)
         page_login_finish(resp, AUTH_AREA_CLIENT, &s, web_form_value(req, "next"));
 }
 

@@ -34,6 +34,29 @@ void p_client_service(struct web_req *req, struct web_resp *resp);
 /** GET /client/invoices: the client's invoices, newest first, keyset paged (?cursor=). */
 void p_client_invoices(struct web_req *req, struct web_resp *resp);
 
+/* p_account.c — the client's own account (sign-up, verification, reset, profile, TOTP). */
+struct accounts_session;
+void p_client_signup_form(struct web_req *req, struct web_resp *resp);
+void p_client_signup(struct web_req *req, struct web_resp *resp);
+void p_client_verify_form(struct web_req *req, struct web_resp *resp);
+void p_client_verify(struct web_req *req, struct web_resp *resp);
+void p_client_reset_form(struct web_req *req, struct web_resp *resp);
+void p_client_reset(struct web_req *req, struct web_resp *resp);
+void p_client_reset_confirm_form(struct web_req *req, struct web_resp *resp);
+void p_client_reset_confirm(struct web_req *req, struct web_resp *resp);
+void p_client_account(struct web_req *req, struct web_resp *resp);
+void p_client_account_profile(struct web_req *req, struct web_resp *resp);
+void p_client_account_password(struct web_req *req, struct web_resp *resp);
+void p_client_account_resend(struct web_req *req, struct web_resp *resp);
+void p_client_account_totp_begin(struct web_req *req, struct web_resp *resp);
+void p_client_account_totp_confirm(struct web_req *req, struct web_resp *resp);
+void p_client_account_totp_disable(struct web_req *req, struct web_resp *resp);
+/** The password was right and a second factor is on: the code form, the challenge in its cookie. */
+void p_client_login_need_code(struct web_req *req, struct web_resp *resp,
+                              struct accounts_session *s, const char *next);
+/** POST /client/login/code: the challenge (cookie) and a code for the session. */
+void p_client_login_code(struct web_req *req, struct web_resp *resp);
+
 /* p_selfservice.c (self-service on a service) */
 /** The service page's self-service part (new reference; JSON null when not the client's). */
 json_t *p_selfservice_section(struct web_req *req, int64_t client_id, int64_t id);

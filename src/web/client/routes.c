@@ -15,6 +15,24 @@ const struct web_route web_client_routes[] = {
     {"GET", "/client/invoices", WEB_AUTH_PUBLIC, p_client_invoices},
     {"GET", "/client/invoices/{id}", WEB_AUTH_PUBLIC, h_client_invoice},
 
+    /* Client accounts (issue 13): sign-up, verification, reset, account, login code. */
+    {"GET", "/client/signup", WEB_AUTH_PUBLIC, p_client_signup_form},
+    {"POST", "/client/signup", WEB_AUTH_PUBLIC, p_client_signup},
+    {"GET", "/client/verify", WEB_AUTH_PUBLIC, p_client_verify_form},
+    {"POST", "/client/verify", WEB_AUTH_PUBLIC, p_client_verify},
+    {"GET", "/client/password-reset", WEB_AUTH_PUBLIC, p_client_reset_form},
+    {"POST", "/client/password-reset", WEB_AUTH_PUBLIC, p_client_reset},
+    {"GET", "/client/password-reset/confirm", WEB_AUTH_PUBLIC, p_client_reset_confirm_form},
+    {"POST", "/client/password-reset/confirm", WEB_AUTH_PUBLIC, p_client_reset_confirm},
+    {"GET", "/client/account", WEB_AUTH_PUBLIC, p_client_account},
+    {"POST", "/client/account/profile", WEB_AUTH_PUBLIC, p_client_account_profile},
+    {"POST", "/client/account/password", WEB_AUTH_PUBLIC, p_client_account_password},
+    {"POST", "/client/account/resend-verification", WEB_AUTH_PUBLIC, p_client_account_resend},
+    {"POST", "/client/account/totp", WEB_AUTH_PUBLIC, p_client_account_totp_begin},
+    {"POST", "/client/account/totp/confirm", WEB_AUTH_PUBLIC, p_client_account_totp_confirm},
+    {"POST", "/client/account/totp/disable", WEB_AUTH_PUBLIC, p_client_account_totp_disable},
+    {"POST", "/client/login/code", WEB_AUTH_PUBLIC, p_client_login_code},
+
     /* Self-service on a service (issue 13): sign-on, panel password, power. */
     {"POST", "/client/services/{id}/login", WEB_AUTH_PUBLIC, p_client_service_login},
     {"POST", "/client/services/{id}/password", WEB_AUTH_PUBLIC, p_client_service_password},
