@@ -646,7 +646,7 @@ static const char m0011_storefront_sqlite[] =
  * recipient). The stored body has OUTBOX_SECRET_MARK where the token goes;
  * the sender puts the opened token in only into the bytes it transmits.
  */
-static const char m0013_email_secrets[] = "ALTER TABLE emails ADD COLUMN secret TEXT;";
+static const char m0012_email_secrets[] = "ALTER TABLE emails ADD COLUMN secret TEXT;";
 
 const struct migration lumi_migrations[] = {
     {1, "accounts", m0001_accounts, NULL},
@@ -660,6 +660,6 @@ const struct migration lumi_migrations[] = {
     {9, "write_path", m0009_write_path, m0009_write_path_sqlite},
     {10, "mail", m0010_mail, NULL},
     {11, "storefront", m0011_storefront_pg, m0011_storefront_sqlite},
-    {13, "email_secrets", m0013_email_secrets, NULL},
+    {12, "email_secrets", m0012_email_secrets, NULL},
 };
 const size_t lumi_migrations_count = sizeof lumi_migrations / sizeof lumi_migrations[0];

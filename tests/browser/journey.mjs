@@ -82,7 +82,7 @@ async function journey(browserCtx, base, productId) {
         await page.goto(`${base}/store`);
         await expectText(page, GROUP);
         await expectText(page, PRODUCT);
-        await expectText(page, /15\.00/);
+        await expectText(page, /from 12\.50 USD \/ month/); // 150.00 a year
         await shot(page, 'store');
     });
 
