@@ -167,7 +167,7 @@ async function journey(browserCtx, base, productId) {
         const deadline = Date.now() + PROVISION_WAIT_MS;
         let status = '';
         for (;;) {
-            status = (await page.locator('.head-row .badge').first().innerText()).trim().toLowerCase();
+            status = (await page.locator('dl.detail .badge').first().innerText()).trim().toLowerCase();
             if (status === 'active' || Date.now() > deadline) break;
             await sleep(500);
             await page.reload();
