@@ -367,18 +367,21 @@ json_t *cancellations_request(struct db *db, const struct audit_actor *actor, in
     if (err == NULL)
         err = &local;
     err_clear(err);
+    utc_now_iso(now);
+    bool immediate = str_eq(timing, "immediate");
+    /* The service is found (or another client's is "not found") before the
+     * input is judged, so that the answer for another's id never varies. */
+    if (db_begin(db, err) < 0 || svc_read(db, service_id, owner, &s, err) < 0)
+        goto out;
     if (!str_eq(timing, "immediate") && !str_eq(timing, "end_of_period")) {
         err_set(err, LUMI_EINVAL, "field 'when' must be immediate or end_of_period");
-        return NULL;
+        goto out;
     }
     if (reason != NULL && strlen(reason) > REASON_MAX) {
         err_set(err, LUMI_EINVAL, "field 'reason' is longer than %d characters", REASON_MAX);
-        return NULL;
+        goto out;
     }
-    utc_now_iso(now);
-    bool immediate = str_eq(timing, "immediate");
-    if (db_begin(db, err) < 0 || svc_read(db, service_id, owner, &s, err) < 0 ||
-        check_can_request(db, service_id, &s, timing, err) < 0)
+    if (check_can_request(db, service_id, &s, timing, err) < 0)
         goto out;
     if (insert_request(db, actor, service_id, owner, timing, reason, immediate ? now : s.due, &id,
                        err) < 0)

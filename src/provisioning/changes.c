@@ -527,8 +527,13 @@ json_t *changes_request(struct db *db, const struct audit_actor *actor, int64_t 
         nomem(err);
         goto out;
     }
-    if (db_begin(db, err) < 0 || svc_read(db, service_id, owner, true, &s, err) < 0 ||
-        check_can_change(db, &s, err) < 0 || svc_period(&s, now, err) < 0 ||
+    if (db_begin(db, err) < 0 || svc_read(db, service_id, owner, true, &s, err) < 0)
+        goto out;
+    if (to_product_id <= 0) { /* judged once the service is found: see cancellations.c */
+        err_set(err, LUMI_EINVAL, "field 'product_id' is required: the product to change to");
+        goto out;
+    }
+    if (check_can_change(db, &s, err) < 0 || svc_period(&s, now, err) < 0 ||
         svc_options(db, &s, now, opts, &n, err) < 0)
         goto out;
     for (size_t i = 0; i < n && o == NULL; i++)

@@ -473,7 +473,7 @@ json_t *selfservice_power(struct db *db, const struct audit_actor *actor, int64_
     if (load_target(db, client_id, id, false, &t, err) != 0)
         goto out;
     if (!power_action_ok(action)) {
-        err_set(err, LUMI_EINVAL, "action must be one of boot, shutdown, restart");
+        err_set(err, LUMI_EINVAL, "field 'action' must be one of boot, shutdown, restart");
         goto out;
     }
     if (check_active(&t, "be powered", err) != 0 || open_panel(db, &t, &sc, err) != 0)

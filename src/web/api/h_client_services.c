@@ -126,11 +126,13 @@ void h_client_services_power(struct web_req *req, struct web_resp *resp)
     if (body == NULL)
         return;
     if (jsonx_check_keys(body, POWER_KEYS, &err) < 0 ||
-        jsonx_take_str(body, "action", true, 16, &action, &err) < 0) {
+        jsonx_take_str(body, "action", false, 16, &action, &err) < 0) {
         web_reply_err(resp, &err);
         json_decref(body);
         return;
     }
+    /* A missing action is the domain's to refuse, after it has found the
+     * service: another client's id answers 404 whatever the body says. */
     struct audit_actor actor = auth_actor(req);
     json_t *out = selfservice_power(req->db, &actor, me, id, action, &err);
     json_decref(body);

@@ -21,10 +21,14 @@
 #define PAGE_MAX 200
 
 static const char *const CANCEL_KEYS[] = {"when", "reason", NULL};
-static const char *const WHEN[] = {"immediate", "end_of_period", NULL};
 static const char *const UPGRADE_KEYS[] = {"product_id", NULL};
 static const char *const REJECT_KEYS[] = {"note", NULL};
 
+/*
+ * The handlers check the body's shape only; what a value means (a missing
+ * "when" or "product_id" included) is judged by the domain after it has found
+ * the service, so another client's id answers 404 whatever the body says.
+ */
 static int64_t service_id_or_404(struct web_req *req, struct web_resp *resp)
 {
     int64_t id = web_param_id(req, "id");
@@ -55,7 +59,7 @@ void h_client_cancel_request(struct web_req *req, struct web_resp *resp)
     if (body == NULL)
         return;
     if (jsonx_check_keys(body, CANCEL_KEYS, &err) < 0 ||
-        jsonx_take_enum(body, "when", true, WHEN, &when, &err) < 0 ||
+        jsonx_take_str(body, "when", false, 32, &when, &err) < 0 ||
         jsonx_take_str(body, "reason", false, 500, &reason, &err) < 0) {
         web_reply_err(resp, &err);
         json_decref(body);
@@ -113,7 +117,7 @@ void h_client_upgrade_request(struct web_req *req, struct web_resp *resp)
     if (body == NULL)
         return;
     if (jsonx_check_keys(body, UPGRADE_KEYS, &err) < 0 ||
-        jsonx_take_int(body, "product_id", true, 1, INT64_MAX, &product_id, &err) < 0) {
+        jsonx_take_int(body, "product_id", false, 1, INT64_MAX, &product_id, &err) < 0) {
         web_reply_err(resp, &err);
         json_decref(body);
         return;
