@@ -15,6 +15,7 @@
  *
  * Stateless and thread-safe: everything goes through the caller's connection.
  */
+#include "db/rowjson.h"
 #include "provisioning/cancellations.h"
 
 #include <inttypes.h>
@@ -116,41 +117,6 @@ static bool in_list(const char *s, const char *const *list)
         if (str_eq(s, list[i]))
             return true;
     return false;
-}
-
-static json_t *row_json(struct db_stmt *st, struct lumi_err *err)
-{
-    json_t *o = json_object();
-    for (int i = 0; o != NULL && i < db_col_count(st); i++) {
-        const char *name = db_col_name(st, i);
-        json_t *v = db_col_is_null(st, i)        ? json_null()
-                    : in_list(name, INT_COLUMNS) ? json_integer(db_col_int64(st, i))
-                                                 : json_string(db_col_text(st, i));
-        if (json_object_set_new(o, name, v) < 0) {
-            json_decref(o);
-            o = NULL;
-        }
-    }
-    if (o == NULL)
-        nomem(err);
-    return o;
-}
-
-/* The first row of sql ($1 = id) as JSON, JSON null when none, NULL on error. */
-static json_t *one_row(struct db *db, const char *sql, int64_t id, struct lumi_err *err)
-{
-    struct db_stmt *st = db_prepare(db, sql, err);
-    if (st == NULL)
-        return NULL;
-    json_t *out = NULL;
-    int rc =
-        db_bind_int64(st, 1, id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : db_step(st, err);
-    if (rc == DB_ROW)
-        out = row_json(st, err);
-    else if (rc == DB_DONE)
-        out = json_null();
-    db_finalize(st);
-    return out;
 }
 
 static int count_by_id(struct db *db, const char *sql, int64_t id, int64_t *n, struct lumi_err *err)
@@ -394,7 +360,7 @@ json_t *cancellations_request(struct db *db, const struct audit_actor *actor, in
         goto out;
     if (immediate && execute(db, actor, id, service_id, s.status, err) < 0)
         goto out;
-    out = one_row(db, SQL_GET, id, err);
+    out = db_one_row_json(db, SQL_GET, id, INT_COLUMNS, err);
     if (out != NULL && db_commit(db, err) < 0) {
         json_decref(out);
         out = NULL;
@@ -416,7 +382,7 @@ static json_t *close_request(struct db *db, const struct audit_actor *actor, int
     if (db_begin(db, err) < 0)
         goto out;
     if (request_id > 0) {
-        req = one_row(db, SQL_GET, request_id, err);
+        req = db_one_row_json(db, SQL_GET, request_id, INT_COLUMNS, err);
         if (req == NULL)
             goto out;
         if (!json_is_object(req)) {
@@ -456,7 +422,7 @@ static json_t *close_request(struct db *db, const struct audit_actor *actor, int
             service_id, json_pack("{s:I, s:s?}", "request_id", (json_int_t)id, "note", note),
             err) < 0)
         goto out;
-    out = one_row(db, SQL_GET, id, err);
+    out = db_one_row_json(db, SQL_GET, id, INT_COLUMNS, err);
     if (out != NULL && db_commit(db, err) < 0) {
         json_decref(out);
         out = NULL;
@@ -494,7 +460,7 @@ json_t *cancellations_reject(struct db *db, const struct audit_actor *actor, int
 
 json_t *cancellations_pending(struct db *db, int64_t service_id, struct lumi_err *err)
 {
-    return one_row(db, SQL_PENDING, service_id, err);
+    return db_one_row_json(db, SQL_PENDING, service_id, INT_COLUMNS, err);
 }
 
 json_t *cancellations_pending_of(struct db *db, int64_t service_id, int64_t owner,
@@ -540,7 +506,7 @@ json_t *cancellations_list(struct db *db, const char *status, int64_t before_id,
                 json_integer_value(json_object_get(json_array_get(rows, limit - 1), "id"));
             break;
         }
-        json_t *row = row_json(st, err);
+        json_t *row = db_row_json(st, INT_COLUMNS, err);
         if (row == NULL || json_array_append_new(rows, row) < 0)
             rc = nomem(err);
     }

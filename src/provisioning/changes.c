@@ -16,6 +16,7 @@
  *
  * Stateless and thread-safe: everything goes through the caller's connection.
  */
+#include "db/rowjson.h"
 #include "provisioning/changes.h"
 
 #include <inttypes.h>
@@ -133,49 +134,6 @@ static const char *const INT_COLUMNS[] = {"id",
 static int nomem(struct lumi_err *err)
 {
     return err_set(err, LUMI_ENOMEM, "out of memory");
-}
-
-static bool is_int_column(const char *name)
-{
-    for (size_t i = 0; INT_COLUMNS[i] != NULL; i++)
-        if (str_eq(name, INT_COLUMNS[i]))
-            return true;
-    return false;
-}
-
-static json_t *row_json(struct db_stmt *st, struct lumi_err *err)
-{
-    json_t *o = json_object();
-    for (int i = 0; o != NULL && i < db_col_count(st); i++) {
-        const char *name = db_col_name(st, i);
-        json_t *v = db_col_is_null(st, i) ? json_null()
-                    : is_int_column(name) ? json_integer(db_col_int64(st, i))
-                                          : json_string(db_col_text(st, i));
-        if (json_object_set_new(o, name, v) < 0) {
-            json_decref(o);
-            o = NULL;
-        }
-    }
-    if (o == NULL)
-        nomem(err);
-    return o;
-}
-
-/* The first row of sql ($1 = id) as JSON, JSON null when none, NULL on error. */
-static json_t *one_row(struct db *db, const char *sql, int64_t id, struct lumi_err *err)
-{
-    struct db_stmt *st = db_prepare(db, sql, err);
-    if (st == NULL)
-        return NULL;
-    json_t *out = NULL;
-    int rc =
-        db_bind_int64(st, 1, id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : db_step(st, err);
-    if (rc == DB_ROW)
-        out = row_json(st, err);
-    else if (rc == DB_DONE)
-        out = json_null();
-    db_finalize(st);
-    return out;
 }
 
 static int count_by_id(struct db *db, const char *sql, int64_t id, int64_t *n, struct lumi_err *err)
@@ -350,7 +308,7 @@ static json_t *option_json(const struct svc *s, const struct option *o)
 
 json_t *changes_open(struct db *db, int64_t service_id, struct lumi_err *err)
 {
-    return one_row(db, SQL_OPEN, service_id, err);
+    return db_one_row_json(db, SQL_OPEN, service_id, INT_COLUMNS, err);
 }
 
 json_t *changes_options(struct db *db, int64_t service_id, int64_t owner, int64_t now,
@@ -563,7 +521,7 @@ json_t *changes_request(struct db *db, const struct audit_actor *actor, int64_t 
                                "job_id", (json_int_t)job_id, "currency", s.currency),
                      err) < 0)
         goto out;
-    change = one_row(db, SQL_GET, change_id, err);
+    change = db_one_row_json(db, SQL_GET, change_id, INT_COLUMNS, err);
     if (change == NULL)
         goto out;
     invoice = invoice_id > 0 ? invoices_get(db, invoice_id, err) : json_null();
@@ -635,7 +593,8 @@ json_t *changes_withdraw(struct db *db, const struct audit_actor *actor, int64_t
     }
     if (cancel_change(db, actor, open, "withdrawn", err) < 0)
         goto out;
-    out = one_row(db, SQL_GET, json_integer_value(json_object_get(open, "id")), err);
+    out = db_one_row_json(db, SQL_GET, json_integer_value(json_object_get(open, "id")),
+                          INT_COLUMNS, err);
     if (out != NULL && db_commit(db, err) < 0) {
         json_decref(out);
         out = NULL;

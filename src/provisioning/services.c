@@ -40,6 +40,7 @@
 #include "core/money.h"
 #include "core/str.h"
 #include "core/utc.h"
+#include "db/rowjson.h"
 #include "db/settings.h"
 #include "provisioning/changes.h"
 #include "provisioning/jobs.h"
@@ -164,27 +165,10 @@ static int nomem(struct lumi_err *err)
     return err_set(err, LUMI_ENOMEM, "out of memory");
 }
 
-/* A row as a JSON object keyed by column name. */
+/* A row as the module answers it (the listing callback). */
 static json_t *row_to_json(struct db_stmt *st, struct lumi_err *err)
 {
-    json_t *o = json_object();
-    for (int i = 0; o != NULL && i < db_col_count(st); i++) {
-        const char *name = db_col_name(st, i);
-        json_t *v;
-        if (db_col_is_null(st, i))
-            v = json_null();
-        else if (in_list(name, INT_COLUMNS))
-            v = json_integer(db_col_int64(st, i));
-        else
-            v = json_string(db_col_text(st, i));
-        if (json_object_set_new(o, name, v) < 0) {
-            json_decref(o);
-            o = NULL;
-        }
-    }
-    if (o == NULL)
-        nomem(err);
-    return o;
+    return db_row_json(st, INT_COLUMNS, err);
 }
 
 /* Runs sql with $1 = id and answers its rows as a JSON array. limit > 0 binds $2. */
