@@ -554,7 +554,7 @@ static void throttles_answer_429(void **state)
     }
     r = signup("burst9@example.com", NULL);
     expect(&r, 429, "sixth sign-up in an hour");
-    assert_string_equal(http_error_code(&r), "throttled");
+    assert_string_equal(http_error_code(&r), "too_many_requests");
     assert_non_null(strstr(bb_str(json_object_get(r.json, "error"), "message"), "try again"));
     http_result_free(&r);
     assert_int_equal(bb_count("SELECT COUNT(*) FROM users WHERE email = 'burst9@example.com'"), 0);
@@ -569,7 +569,7 @@ static void throttles_answer_429(void **state)
     r = call("POST", "/api/client/password-reset", "{\"email\":\"burst0@example.com\"}", NULL,
              NULL);
     expect(&r, 429, "fourth reset for one address");
-    assert_string_equal(http_error_code(&r), "throttled");
+    assert_string_equal(http_error_code(&r), "too_many_requests");
     http_result_free(&r);
     /* Old events are pruned as new ones come. */
     sql("UPDATE rate_events SET at = '2001-01-01T00:00:00Z'");
@@ -847,7 +847,7 @@ static void a_client_can_ask_for_a_new_link(void **state)
     }
     r = call("POST", "/api/client/verify/resend", NULL, cookie, csrf);
     expect(&r, 429, "fourth resend in an hour");
-    assert_string_equal(http_error_code(&r), "throttled");
+    assert_string_equal(http_error_code(&r), "too_many_requests");
     http_result_free(&r);
     json_t *m = mail_to("again@example.com", "/client/verify?token=", 4);
     token_of(m, token);

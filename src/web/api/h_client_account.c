@@ -5,8 +5,6 @@
  *   POST /api/client/verify/resend           → 202 (signed in, not verified yet)
  *   POST /api/client/password-reset {email}  → 202 (always the same answer)
  *   POST /api/client/password-reset/confirm {token, password} → 200
- *   POST /api/client/login {email, password} | {challenge, code} → 200 {user, csrf_token, ...}
- *   POST /api/client/logout                  → 204
  *   GET|PATCH /api/client/profile            (not the e-mail address)
  *   POST /api/client/password {current_password, new_password} → 200
  *   GET /api/client/totp, POST /api/client/totp (begin), /totp/confirm {code},
@@ -17,9 +15,9 @@
  * All of it calls accounts/signup.h and accounts/accounts.h, like the pages.
  * Sign-up and reset requests answer the same status and body whatever the
  * address: the answer never tells whether an account exists. Throttled
- * requests answer 429 with code "throttled"; a closed sign-up 403 with code
- * "signup_disabled". The login sets the lumi_client_session cookie (as the
- * client login page) and answers the CSRF token for X-CSRF-Token.
+ * requests answer 429 with code "too_many_requests" (as every throttle of the
+ * API); a closed sign-up 403 with code "signup_disabled". The client's login
+ * and logout are the admin's, in h_auth.c.
  */
 #include <stdio.h>
 #include <string.h>
@@ -53,7 +51,7 @@ static void reply_refused(struct web_resp *resp, const struct lumi_err *err)
 {
     if (err->code == LUMI_ETHROTTLED) {
         web_add_header(resp, "Retry-After", "3600");
-        web_reply_error(resp, 429, "throttled", "%s", err->msg);
+        web_reply_err(resp, err);
     } else if (err->code == LUMI_EFORBIDDEN) {
         web_reply_error(resp, 403, "signup_disabled", "%s", err->msg);
     } else {
@@ -158,91 +156,6 @@ void h_client_reset_confirm(struct web_req *req, struct web_resp *resp)
                                      "log in with the new password."));
     }
     json_decref(body);
-}
-
-/* ---- login ------------------------------------------------------------------ */
-
-static void set_client_cookie(struct web_resp *resp, const char *value, int64_t max_age)
-{
-    char cookie[256];
-    bool secure = str_starts_with(config_str("LUMI_BASE_URL"), "https://");
-    snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%lld%s",
-             AUTH_CLIENT_COOKIE, value, (long long)max_age, secure ? "; Secure" : "");
-    web_add_header(resp, "Set-Cookie", cookie);
-}
-
-void h_client_login(struct web_req *req, struct web_resp *resp)
-{
-    static const char *const fields[] = {"email", "password", "challenge", "code", NULL};
-    struct lumi_err err = {0};
-    const char *email = NULL, *password = NULL, *challenge = NULL, *code = NULL;
-    json_t *body = web_json_body(req, resp);
-    if (body == NULL)
-        return;
-    if (jsonx_check_keys(body, fields, &err) != 0 ||
-        jsonx_take_str(body, "challenge", false, 64, &challenge, &err) < 0 ||
-        jsonx_take_str(body, "code", challenge != NULL, 64, &code, &err) < 0 ||
-        jsonx_take_str(body, "email", challenge == NULL, 254, &email, &err) < 0 ||
-        jsonx_take_str(body, "password", challenge == NULL, 1024, &password, &err) < 0) {
-        web_reply_err(resp, &err);
-        goto out;
-    }
-    struct accounts_login_policy policy = {
-        .max_failures = config_int("LUMI_LOGIN_MAX_FAILURES"),
-        .window_s = config_int("LUMI_LOGIN_WINDOW"),
-        .session_ttl_s = AUTH_SESSION_TTL_S,
-        .client_area = true,
-    };
-    struct accounts_session s;
-    int rc = challenge != NULL ? accounts_login_code(req->db, challenge, code, req->client_ip,
-                                                     req->user_agent, &policy, &s, &err)
-                               : accounts_login(req->db, email, password, req->client_ip,
-                                                req->user_agent, &policy, &s, &err);
-    if (rc == ACCOUNTS_LOGIN_NEED_CODE) {
-        web_reply_json(resp, 401,
-                       json_pack("{s:{s:s s:s} s:s s:i}", "error", "code", "second_factor_required",
-                                 "message",
-                                 "enter a code from your authenticator app or a recovery code, "
-                                 "with this challenge",
-                                 "challenge", s.challenge, "expires_in", ACCOUNTS_CHALLENGE_TTL_S));
-        sodium_memzero(&s, sizeof s);
-        goto out;
-    }
-    if (rc == LUMI_ETHROTTLED) {
-        char retry[24];
-        snprintf(retry, sizeof retry, "%lld", (long long)policy.window_s);
-        web_add_header(resp, "Retry-After", retry);
-        web_reply_error(resp, 429, "throttled", "%s", err.msg);
-        goto out;
-    }
-    if (rc == LUMI_ENOTFOUND) /* an expired or spent challenge: log in again */
-        err.code = LUMI_EAUTH;
-    if (rc != 0) {
-        web_reply_err(resp, &err);
-        goto out;
-    }
-    set_client_cookie(resp, s.token, AUTH_SESSION_TTL_S);
-    web_reply_json(resp, 200,
-                   json_pack("{s:{s:I s:s s:s} s:s s:s}", "user", "id", (json_int_t)s.user_id,
-                             "email", s.email, "role", s.role, "csrf_token", s.csrf_token,
-                             "expires_at", s.expires_at));
-    sodium_memzero(&s, sizeof s);
-out:
-    json_decref(body);
-}
-
-void h_client_logout(struct web_req *req, struct web_resp *resp)
-{
-    struct lumi_err err = {0};
-    if (req->who.kind == PRINCIPAL_USER && req->who.session_id > 0) {
-        struct audit_actor actor = auth_actor(req);
-        if (accounts_logout(req->db, &actor, req->who.session_id, &err) != 0) {
-            web_reply_err(resp, &err);
-            return;
-        }
-        set_client_cookie(resp, "", 0);
-    }
-    web_reply_text(resp, 204, "text/plain", "", 0);
 }
 
 /* ---- profile and password ----------------------------------------------------- */
