@@ -207,6 +207,10 @@ async function journey(browserCtx, base, productId) {
         await page.getByRole('button', { name: /request cancellation/i }).click();
         await expectText(page, /cancellation (is )?(requested|pending)/i);
         await shot(page, 'cancel-requested');
+        // The service's own page says so too, with the day it ends.
+        await page.goto(`${base}/client/services/${serviceId}`);
+        await expectText(page, /Cancellation requested: the service ends on \d{4}-\d{2}-\d{2}/, '.cancellation-pending');
+        await shot(page, 'service-cancelling');
     });
 
     await step('log out; the reset mail\'s link sets a new password', async () => {

@@ -37,6 +37,8 @@
 #include "core/money.h"
 #include "core/str.h"
 #include "core/utc.h"
+#include "provisioning/cancellations.h"
+#include "provisioning/changes.h"
 #include "provisioning/services.h"
 #include "web/gateways.h"
 #include "web/page.h"
@@ -484,6 +486,22 @@ void p_client_service(struct web_req *req, struct web_resp *resp)
                              "rows", invoices);
     if (data != NULL) /* self-service: panel login, password reset, power (p_selfservice.c) */
         json_object_set_new(data, "selfservice", p_selfservice_section(req, me, id));
+    if (data != NULL) { /* a pending cancellation or plan change (p_lifecycle.c's pages) */
+        json_t *c = cancellations_pending_of(req->db, id, me, &err);
+        json_t *ch = changes_open(req->db, id, &err);
+        if (json_is_object(c)) /* the day, as the page shows dates */
+            json_object_set_new(c, "run_on", json_stringn(str_of(c, "run_at"),
+                                                          strnlen(str_of(c, "run_at"), 10)));
+        if (json_is_object(ch))
+            json_object_set_new(ch, "awaiting_payment",
+                                json_boolean(str_eq(str_of(ch, "status"), "awaiting_payment")));
+        json_object_set_new(data, "cancellation", json_is_object(c) ? c : json_null());
+        json_object_set_new(data, "change", json_is_object(ch) ? ch : json_null());
+        if (!json_is_object(c))
+            json_decref(c);
+        if (!json_is_object(ch))
+            json_decref(ch);
+    }
     if (data != NULL && working) /* live status while it is set up (issue 13) */
         json_object_set_new(data, "refresh", json_integer(REFRESH_S));
     page_render(req, resp, 200, &ctx, "client_service.html", data);
