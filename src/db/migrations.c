@@ -648,6 +648,164 @@ static const char m0011_storefront_sqlite[] =
  */
 static const char m0012_email_secrets[] = "ALTER TABLE emails ADD COLUMN secret TEXT;";
 
+/*
+ * Invoices a business can file (issue 14).
+ *
+ * Numbering: `doc_sequences` holds the last number given per scope
+ * ("invoice", "invoice:2027", "credit_note:2027"…), taken with an UPDATE …
+ * RETURNING inside the document's own transaction, so a rollback gives the
+ * number back (gap-free) and two writers never share one.
+ *
+ * Tax: `tax_rules` (rate in basis points: 1900 = 19.00 %), clients gain
+ * `region`, `tax_id`, `tax_exempt`, products `taxable`; an invoice keeps what
+ * was applied in `invoice_taxes` (one row per rate) and, frozen at issue, the
+ * seller's and buyer's details (`seller`, `buyer`: JSON) and the tax note
+ * (reverse charge). `kind` tells a plain invoice from an "add funds" one.
+ *
+ * invoice_items.kind gains discount (a coupon's negative line), credit (a
+ * negative line such as a downgrade credit) and funds (an add-funds line).
+ *
+ * Credit: `credit_balances` is the balance per client and currency (CHECK
+ * >= 0, so no concurrent spend can overdraw it) and `credit_ledger` every
+ * change with the balance after it. `credit_notes` are the numbered
+ * documents of money given back (refunds, corrections).
+ *
+ * Coupons: `coupons` and one `coupon_uses` row per use (uses counted by a
+ * guarded UPDATE on coupons.uses); a service remembers its coupon and how
+ * many more invoices it discounts.
+ *
+ * CHECKs without IN lists (see migration 9).
+ */
+#define M0013_COMMON \
+    "CREATE TABLE doc_sequences (" \
+    "  scope TEXT PRIMARY KEY," \
+    "  last_value BIGINT NOT NULL" \
+    ");" \
+    "CREATE TABLE tax_rules (" \
+    "  id {{PK}}," \
+    "  name TEXT NOT NULL," \
+    "  country TEXT NOT NULL,"                    /* ISO 3166-1 alpha-2, upper-case */ \
+    "  region TEXT NOT NULL DEFAULT '',"          /* '' = the whole country */ \
+    "  rate_bp INTEGER NOT NULL CHECK (rate_bp >= 0 AND rate_bp <= 100000)," \
+    "  inclusive INTEGER NOT NULL DEFAULT 0," \
+    "  active INTEGER NOT NULL DEFAULT 1," \
+    "  created_at TEXT NOT NULL," \
+    "  updated_at TEXT NOT NULL" \
+    ");" \
+    "CREATE INDEX tax_rules_place ON tax_rules (country, region);" \
+    "ALTER TABLE users ADD COLUMN region TEXT NOT NULL DEFAULT '';" \
+    "ALTER TABLE users ADD COLUMN tax_id TEXT NOT NULL DEFAULT '';" \
+    "ALTER TABLE users ADD COLUMN tax_exempt INTEGER NOT NULL DEFAULT 0;" \
+    "ALTER TABLE products ADD COLUMN taxable INTEGER NOT NULL DEFAULT 1;" \
+    "ALTER TABLE invoices ADD COLUMN kind TEXT NOT NULL DEFAULT 'standard';" \
+    "ALTER TABLE invoices ADD COLUMN seller TEXT;"       /* JSON, frozen at issue */ \
+    "ALTER TABLE invoices ADD COLUMN buyer TEXT;"        /* JSON, frozen at issue */ \
+    "ALTER TABLE invoices ADD COLUMN tax_note TEXT NOT NULL DEFAULT '';" \
+    "ALTER TABLE invoices ADD COLUMN discount BIGINT NOT NULL DEFAULT 0;" \
+    "ALTER TABLE invoices ADD COLUMN credit_applied BIGINT NOT NULL DEFAULT 0;" \
+    "CREATE TABLE invoice_taxes (" \
+    "  id {{PK}}," \
+    "  invoice_id BIGINT NOT NULL REFERENCES invoices (id) ON DELETE CASCADE," \
+    "  rule_id BIGINT REFERENCES tax_rules (id)," \
+    "  name TEXT NOT NULL," \
+    "  country TEXT NOT NULL," \
+    "  region TEXT NOT NULL DEFAULT ''," \
+    "  rate_bp INTEGER NOT NULL," \
+    "  inclusive INTEGER NOT NULL DEFAULT 0," \
+    "  base BIGINT NOT NULL,"                     /* the taxable amount (net) */ \
+    "  amount BIGINT NOT NULL" \
+    ");" \
+    "CREATE INDEX invoice_taxes_invoice ON invoice_taxes (invoice_id);" \
+    "CREATE TABLE credit_notes (" \
+    "  id {{PK}}," \
+    "  number TEXT NOT NULL UNIQUE," \
+    "  invoice_id BIGINT NOT NULL REFERENCES invoices (id)," \
+    "  client_id BIGINT NOT NULL REFERENCES users (id)," \
+    "  currency TEXT NOT NULL," \
+    "  amount BIGINT NOT NULL CHECK (amount > 0),"  /* gross, tax included */ \
+    "  tax BIGINT NOT NULL DEFAULT 0 CHECK (tax >= 0)," \
+    "  reason TEXT NOT NULL," \
+    "  transaction_id BIGINT REFERENCES transactions (id)," /* the refund it documents */ \
+    "  seller TEXT," \
+    "  buyer TEXT," \
+    "  created_at TEXT NOT NULL," \
+    "  UNIQUE (transaction_id)" \
+    ");" \
+    "CREATE INDEX credit_notes_invoice ON credit_notes (invoice_id);" \
+    "CREATE INDEX credit_notes_client ON credit_notes (client_id, id);" \
+    "CREATE TABLE credit_balances (" \
+    "  client_id BIGINT NOT NULL REFERENCES users (id)," \
+    "  currency TEXT NOT NULL," \
+    "  balance BIGINT NOT NULL CHECK (balance >= 0)," \
+    "  updated_at TEXT NOT NULL," \
+    "  PRIMARY KEY (client_id, currency)" \
+    ");" \
+    "CREATE TABLE credit_ledger (" \
+    "  id {{PK}}," \
+    "  client_id BIGINT NOT NULL REFERENCES users (id)," \
+    "  currency TEXT NOT NULL," \
+    "  amount BIGINT NOT NULL CHECK (amount <> 0)," /* + added, - spent */ \
+    "  balance_after BIGINT NOT NULL CHECK (balance_after >= 0)," \
+    "  kind TEXT NOT NULL,"                       /* overpayment, admin, add_funds, applied, … */ \
+    "  invoice_id BIGINT REFERENCES invoices (id)," \
+    "  transaction_id BIGINT REFERENCES transactions (id)," \
+    "  note TEXT NOT NULL DEFAULT ''," \
+    "  created_at TEXT NOT NULL" \
+    ");" \
+    "CREATE INDEX credit_ledger_client ON credit_ledger (client_id, currency, id);" \
+    "CREATE UNIQUE INDEX credit_ledger_transaction ON credit_ledger (transaction_id, kind)" \
+    "  WHERE transaction_id IS NOT NULL;" \
+    "CREATE TABLE coupons (" \
+    "  id {{PK}}," \
+    "  code TEXT NOT NULL UNIQUE,"                /* stored upper-case */ \
+    "  kind TEXT NOT NULL CHECK (kind = 'percent' OR kind = 'fixed')," \
+    "  value BIGINT NOT NULL CHECK (value > 0),"  /* basis points (percent) or minor units */ \
+    "  currency TEXT,"                            /* fixed: required; percent: NULL */ \
+    "  cycles INTEGER NOT NULL DEFAULT 1 CHECK (cycles >= 0)," /* 0 = every renewal */ \
+    "  product_ids TEXT NOT NULL DEFAULT '[]',"   /* JSON list; [] = every product */ \
+    "  max_uses INTEGER NOT NULL DEFAULT 0 CHECK (max_uses >= 0)," /* 0 = no limit */ \
+    "  uses INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0)," \
+    "  expires_at TEXT," \
+    "  active INTEGER NOT NULL DEFAULT 1," \
+    "  created_at TEXT NOT NULL," \
+    "  updated_at TEXT NOT NULL" \
+    ");" \
+    "CREATE TABLE coupon_uses (" \
+    "  id {{PK}}," \
+    "  coupon_id BIGINT NOT NULL REFERENCES coupons (id)," \
+    "  client_id BIGINT NOT NULL REFERENCES users (id)," \
+    "  invoice_id BIGINT REFERENCES invoices (id)," \
+    "  service_id BIGINT REFERENCES services (id)," \
+    "  created_at TEXT NOT NULL" \
+    ");" \
+    "CREATE INDEX coupon_uses_coupon ON coupon_uses (coupon_id, id);" \
+    "ALTER TABLE services ADD COLUMN coupon_id BIGINT REFERENCES coupons (id);" \
+    "ALTER TABLE services ADD COLUMN coupon_cycles_left INTEGER NOT NULL DEFAULT 0;" \
+    "INSERT INTO doc_sequences (scope, last_value)" \
+    "  SELECT 'invoice', CAST(value AS BIGINT) - 1 FROM settings WHERE key = 'invoice.next_number';"
+
+/* PostgreSQL: invoice_items' kind CHECK is a named constraint. */
+static const char m0013_documents_pg[] =
+    "ALTER TABLE invoice_items DROP CONSTRAINT invoice_items_kind_check;"
+    "ALTER TABLE invoice_items ADD CONSTRAINT invoice_items_kind_check CHECK ("
+    "  kind = 'setup' OR kind = 'recurring' OR kind = 'other' OR kind = 'discount'"
+    "  OR kind = 'credit' OR kind = 'funds');"
+    M0013_COMMON;
+
+/* SQLite: the CHECK's text widened in place after the ADD COLUMNs (see
+ * migration 11), then a RENAME makes SQLite re-read the schema. */
+static const char m0013_documents_sqlite[] =
+    M0013_COMMON
+    "PRAGMA writable_schema=ON;"
+    "UPDATE sqlite_schema SET sql = replace(sql,"
+    " '(kind = ''setup'' OR kind = ''recurring'' OR kind = ''other'')',"
+    " '(kind = ''setup'' OR kind = ''recurring'' OR kind = ''other'' OR kind = ''discount'' "
+    "OR kind = ''credit'' OR kind = ''funds'')')"
+    " WHERE type = 'table' AND name = 'invoice_items';"
+    "PRAGMA writable_schema=OFF;"
+    "ALTER TABLE doc_sequences RENAME TO doc_sequences_m13;"
+    "ALTER TABLE doc_sequences_m13 RENAME TO doc_sequences;";
+
 const struct migration lumi_migrations[] = {
     {1, "accounts", m0001_accounts, NULL},
     {2, "catalogue", m0002_catalogue, NULL},
@@ -661,5 +819,6 @@ const struct migration lumi_migrations[] = {
     {10, "mail", m0010_mail, NULL},
     {11, "storefront", m0011_storefront_pg, m0011_storefront_sqlite},
     {12, "email_secrets", m0012_email_secrets, NULL},
+    {13, "documents", m0013_documents_pg, m0013_documents_sqlite},
 };
 const size_t lumi_migrations_count = sizeof lumi_migrations / sizeof lumi_migrations[0];
