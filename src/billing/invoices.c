@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "billing/listing.h"
+#include "billing/tax.h"
 #include "core/json.h"
 #include "core/money.h"
 #include "core/utc.h"
@@ -198,7 +199,7 @@ static int create_invoice(struct db *db, const struct audit_actor *actor, int64_
     char now[UTC_ISO_LEN];
     char number[32];
     int64_t *amounts = NULL;
-    int64_t subtotal = 0, seq = 0, id = 0;
+    int64_t subtotal = 0, seq = 0, id = 0, total = 0;
     json_t *details = NULL;
     int rc;
     if (err == NULL)
@@ -255,7 +256,11 @@ static int create_invoice(struct db *db, const struct audit_actor *actor, int64_
         if (rc < 0)
             goto out;
     }
-    details = json_pack("{s:s, s:I, s:s, s:I}", "number", number, "total", (json_int_t)subtotal,
+    /* Tax (issue 14): invoice_taxes, invoices.tax, tax_note and total from the lines written. */
+    rc = tax_apply_invoice(db, id, &total, err);
+    if (rc < 0)
+        goto out;
+    details = json_pack("{s:s, s:I, s:s, s:I}", "number", number, "total", (json_int_t)total,
                         "currency", currency, "client_id", (json_int_t)client_id);
     if (details == NULL) {
         rc = err_set(err, LUMI_ENOMEM, "out of memory");
@@ -338,6 +343,27 @@ out:
     return result;
 }
 
+static const char SQL_TAX_NOTE[] = "SELECT tax_note FROM invoices WHERE id = $1";
+
+/* Tax (issue 14): the applied taxes and the invoice's tax note. */
+static int add_taxes(struct db *db, json_t *inv, int64_t id, struct lumi_err *err)
+{
+    json_t *taxes = tax_invoice_taxes(db, id, err);
+    if (taxes == NULL || json_object_set_new(inv, "taxes", taxes) < 0)
+        return taxes == NULL ? LUMI_EDB : err_set(err, LUMI_ENOMEM, "out of memory");
+    struct db_stmt *st = db_prepare(db, SQL_TAX_NOTE, err);
+    if (st == NULL)
+        return LUMI_EDB;
+    int rc = db_bind_int64(st, 1, id) < 0 ? bind_fail(err) : db_step(st, err);
+    if (rc == DB_ROW)
+        rc = json_object_set_new(inv, "tax_note",
+                                 json_string(db_col_text(st, 0) ? db_col_text(st, 0) : "")) < 0
+                 ? err_set(err, LUMI_ENOMEM, "out of memory")
+                 : 0;
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
 json_t *invoices_get(struct db *db, int64_t id, struct lumi_err *err)
 {
     struct lumi_err local;
@@ -375,6 +401,8 @@ json_t *invoices_get(struct db *db, int64_t id, struct lumi_err *err)
         err_set(err, LUMI_ENOMEM, "out of memory");
         goto out;
     }
+    if (add_taxes(db, inv, id, err) < 0)
+        goto out;
     result = inv;
     inv = NULL;
 out:

@@ -31,7 +31,8 @@ struct invoice_item_in {
 /**
  * Creates an unpaid invoice with items inside the caller's transaction and
  * audits INVOICE_CREATED. Totals are computed here (subtotal = Σ quantity ×
- * unit_amount, checked for overflow; tax 0). *id_out gets the id.
+ * unit_amount, checked for overflow; tax and total by tax_apply_invoice,
+ * see billing/tax.h). *id_out gets the id.
  */
 int invoices_create(struct db *db, const struct audit_actor *actor, int64_t client_id,
                     const char *currency, const char *due_date,

@@ -120,6 +120,10 @@ static const struct def defs[] = {
      "Orders need a confirmed e-mail",
      "A client must confirm the e-mail address (the link in the verification message) before "
      "ordering from the store."},
+    /* Tax and VAT (issue 14). */
+    {"tax.eu_reverse_charge", T_BOOL, "1", 0, 0, 0, NULL, "Tax", "EU reverse charge",
+     "A client with a tax id in another EU member state than the company's country pays 0 % "
+     "and the invoice carries the reverse-charge note (Art. 196 Directive 2006/112/EC)."},
 };
 /* clang-format on */
 
