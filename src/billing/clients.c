@@ -34,7 +34,7 @@
 #define CLIENT_COLUMNS                                                                             \
     "id, email, first_name, last_name, company, phone, address1, address2, city, state, "          \
     "postcode, country, currency, status, created_at, updated_at, signed_up_at, signup_ip, "    \
-    "email_verified_at"
+    "email_verified_at, region, tax_id, tax_exempt"
 
 static const char SQL_GET[] =
     "SELECT " CLIENT_COLUMNS " FROM users WHERE id = $1 AND role = 'client'";
@@ -48,46 +48,50 @@ static const char SQL_GET_LOCKED[] =
 static const char SQL_LIST[] = "SELECT " CLIENT_COLUMNS " FROM users"
                                " WHERE role = 'client' AND id > $1 ORDER BY id LIMIT $2";
 
-/* $1..$15 are WRITE_FIELDS in order, $16 the password hash (NULL keeps it). A client an
+/* $1..$17 are WRITE_FIELDS in order, $18 tax_exempt, $19 the password hash (NULL keeps it). A client an
  * admin creates counts as verified (the admin vouches for the address, as migration 11
  * did for the existing ones); a sign-up clears it again (SQL_SIGNED_UP). */
 static const char SQL_INSERT[] =
     "INSERT INTO users (email, first_name, last_name, company, phone, address1, address2, city,"
-    " state, postcode, country, currency, status, created_at, updated_at, password_hash, role,"
-    " email_verified_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'client',"
-    " $14)"
+    " state, postcode, country, currency, status, created_at, updated_at, region, tax_id,"
+    " tax_exempt, password_hash, role, email_verified_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
+    " $19, 'client', $14)"
     " RETURNING id";
 
 static const char SQL_UPDATE[] =
     "UPDATE users SET email = $1, first_name = $2, last_name = $3, company = $4, phone = $5,"
     " address1 = $6, address2 = $7, city = $8, state = $9, postcode = $10, country = $11,"
-    " currency = $12, status = $13, created_at = $14, updated_at = $15,"
-    " password_hash = COALESCE($16, password_hash)"
-    " WHERE id = $17 AND role = 'client'";
+    " currency = $12, status = $13, created_at = $14, updated_at = $15, region = $16,"
+    " tax_id = $17, tax_exempt = $18, password_hash = COALESCE($19, password_hash)"
+    " WHERE id = $20 AND role = 'client'";
 
 static const char *const WRITE_FIELDS[] = {
     "email", "first_name", "last_name", "company",  "phone",  "address1",   "address2",   "city",
-    "state", "postcode",   "country",   "currency", "status", "created_at", "updated_at", NULL,
+    "state", "postcode",   "country",   "currency", "status", "created_at", "updated_at",
+    "region", "tax_id", NULL,
 };
 
 static const char *const TEXT_FIELDS[] = {
     "first_name", "last_name", "company",  "phone",   "address1", "address2",
-    "city",       "state",     "postcode", "country", NULL,
+    "city",       "state",     "postcode", "country", "region", "tax_id", NULL,
 };
 
 static const char *const CREATE_KEYS[] = {
     "email", "first_name", "last_name", "company", "phone",    "address1", "address2",
-    "city",  "state",      "postcode",  "country", "currency", "password", NULL,
+    "city",  "state",      "postcode",  "country", "currency", "password", "region",
+    "tax_id", "tax_exempt", NULL,
 };
 
 static const char *const UPDATE_KEYS[] = {
     "email", "first_name", "last_name", "company",  "phone",    "address1", "address2", "city",
-    "state", "postcode",   "country",   "currency", "password", "status",   NULL,
+    "state", "postcode",   "country",   "currency", "password", "status",   "region",
+    "tax_id", "tax_exempt", NULL,
 };
 
 /* Fields whose null in a PATCH is refused (null clears only the free-text fields). */
-static const char *const NOT_NULL_KEYS[] = {"email", "currency", "password", "status", NULL};
+static const char *const NOT_NULL_KEYS[] = {"email", "currency", "password", "status",
+                                            "tax_exempt", NULL};
 
 static const char *const STATUSES[] = {"active", "disabled", NULL};
 
@@ -168,6 +172,43 @@ static int take_status(const json_t *in, json_t *out, struct lumi_err *err)
     return set_str(out, "status", s, err);
 }
 
+/*
+ * Tax (issue 14): tax_exempt is a JSON bool; tax_id is printable without
+ * spaces inside ("DE123456789"), at most TAX_ID_MAX; a two-letter country
+ * is stored upper-case, the form tax rules match (ISO 3166-1 alpha-2).
+ */
+#define TAX_ID_MAX 32
+static int take_tax(const json_t *in, json_t *out, struct lumi_err *err)
+{
+    const json_t *ex = json_object_get(in, "tax_exempt");
+    if (ex != NULL && !json_is_boolean(ex))
+        return err_set(err, LUMI_EINVAL, "field 'tax_exempt' must be true or false");
+    if (ex != NULL && json_object_set_new(out, "tax_exempt", json_boolean(json_is_true(ex))) < 0)
+        return err_set(err, LUMI_ENOMEM, "out of memory");
+    const char *id = json_string_value(json_object_get(out, "tax_id"));
+    if (id != NULL) {
+        size_t n = strlen(id);
+        bool ok = n <= TAX_ID_MAX;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (unsigned char)id[i] > ' ' && id[i] != 0x7f;
+        if (!ok)
+            return err_set(err, LUMI_EINVAL,
+                           "field 'tax_id' must be at most %d characters without spaces, "
+                           "e.g. \"DE123456789\"",
+                           TAX_ID_MAX);
+    }
+    const char *c = json_string_value(json_object_get(out, "country"));
+    if (c != NULL && strlen(c) == 2) {
+        char up[3];
+        str_copy(up, c, sizeof up);
+        for (char *p = up; *p != '\0'; p++)
+            if (*p >= 'a' && *p <= 'z')
+                *p = (char)(*p - 'a' + 'A');
+        return set_str(out, "country", up, err) < 0 ? LUMI_ENOMEM : 0;
+    }
+    return 0;
+}
+
 /* Hashes the password when one is given; hash stays "" otherwise. */
 static int take_password(const json_t *in, char hash[CRYPTO_PWHASH_MAX], struct lumi_err *err)
 {
@@ -214,6 +255,9 @@ static int validate(const json_t *in, bool create, json_t *out, char pwhash[CRYP
         if (rc < 0)
             return rc;
     }
+    rc = take_tax(in, out, err);
+    if (rc < 0)
+        return rc;
     rc = take_currency(in, out, err);
     if (rc < 0)
         return rc;
@@ -234,6 +278,9 @@ static int apply_defaults(json_t *c, const char *now, struct lumi_err *err)
             rc = set_str(c, TEXT_FIELDS[i], "", err);
     if (rc >= 0 && json_object_get(c, "currency") == NULL)
         rc = set_str(c, "currency", "usd", err);
+    if (rc >= 0 && json_object_get(c, "tax_exempt") == NULL &&
+        json_object_set_new(c, "tax_exempt", json_false()) < 0)
+        rc = err_set(err, LUMI_ENOMEM, "out of memory");
     if (rc >= 0)
         rc = set_str(c, "status", "active", err);
     if (rc >= 0)
@@ -253,7 +300,8 @@ static json_t *row_to_json(struct db_stmt *st, struct lumi_err *err)
         const char *text = db_col_text(st, i);
         bool nullable = strcmp(name, "signed_up_at") == 0 || strcmp(name, "signup_ip") == 0 ||
                         strcmp(name, "email_verified_at") == 0;
-        json_t *v = strcmp(name, "id") == 0 ? json_integer(db_col_int64(st, i))
+        json_t *v = strcmp(name, "id") == 0           ? json_integer(db_col_int64(st, i))
+                    : strcmp(name, "tax_exempt") == 0 ? json_boolean(db_col_int64(st, i) != 0)
                     : text == NULL && nullable ? json_null()
                                                : json_string(text != NULL ? text : "");
         if (json_object_set_new(o, name, v) < 0) {
@@ -281,6 +329,8 @@ static int bind_client(struct db_stmt *st, const json_t *c, const char *pwhash,
     int rc = 0;
     for (size_t i = 0; WRITE_FIELDS[i] != NULL && rc >= 0; i++, idx++)
         rc = db_bind_text(st, idx, json_string_value(json_object_get(c, WRITE_FIELDS[i])));
+    if (rc >= 0)
+        rc = db_bind_int64(st, idx++, json_is_true(json_object_get(c, "tax_exempt")));
     if (rc >= 0)
         rc = db_bind_text(st, idx, pwhash);
     if (rc < 0)
@@ -495,6 +545,11 @@ int clients_signup_check(const json_t *input, struct clients_signup *s, struct l
     memset(s, 0, sizeof *s);
     if (!json_is_object(input))
         return err_set(err, LUMI_EINVAL, "the body must be a JSON object");
+    /* Tax status is the provider's to check and set, never the customer's own claim. */
+    if (json_object_get(input, "tax_id") != NULL || json_object_get(input, "tax_exempt") != NULL)
+        return err_set(err, LUMI_EINVAL,
+                       "fields 'tax_id' and 'tax_exempt' are set by our staff; please contact "
+                       "us after signing up");
     for (size_t i = 0; SIGNUP_REQUIRED[i] != NULL; i++) {
         const char *v = json_string_value(json_object_get(input, SIGNUP_REQUIRED[i]));
         if (v == NULL || !str_present(v))

@@ -79,6 +79,7 @@ static const struct field FIELDS[] = {
     {"visible", K_BOOL, false, 0, NULL, "true", NULL},
     {"requires_domain", K_BOOL, false, 0, NULL, "false", NULL},
     {"sort_order", K_ORDER, false, 0, NULL, "0", NULL},
+    {"taxable", K_BOOL, false, 0, NULL, "true", NULL}, /* tax rules apply to its lines */
 };
 #define NFIELDS (sizeof FIELDS / sizeof FIELDS[0])
 
@@ -86,7 +87,7 @@ static const char *const KEYS[] = {
     "name",   "description", "type",          "server_id",       "server_group", "fill_strategy",
     "price",  "currency",    "billing_cycle", "setup_fee",       "autosetup",    "config",
     "active", "group",       "visible",       "requires_domain", "sort_order",   "prices",
-    NULL,
+    "taxable", NULL,
 };
 
 /* The old single-price fields: shorthand for a one-price list, and the mirror of the first price.
@@ -96,7 +97,7 @@ static const char *const PRICE_PARTS[] = {"price", "currency", "billing_cycle", 
 #define PRODUCT_COLUMNS                                                                            \
     "id, name, description, type, server_id, server_group, fill_strategy, price, currency, "       \
     "billing_cycle, setup_fee, autosetup, config, active, store_group AS \"group\", visible,"      \
-    " requires_domain, sort_order, created_at, updated_at"
+    " requires_domain, sort_order, taxable, created_at, updated_at"
 
 static const char SQL_GET[] = "SELECT " PRODUCT_COLUMNS " FROM products WHERE id = $1";
 
@@ -109,20 +110,20 @@ static const char SQL_GET_LOCKED[] =
 static const char SQL_LIST[] =
     "SELECT " PRODUCT_COLUMNS " FROM products WHERE id > $1 ORDER BY id LIMIT $2";
 
-/* $1..$17 are FIELDS in order, $18 created_at, $19 updated_at. */
+/* $1..$18 are FIELDS in order, $19 created_at, $20 updated_at. */
 static const char SQL_INSERT[] =
     "INSERT INTO products (name, description, type, server_id, server_group, fill_strategy,"
     " price, currency, billing_cycle, setup_fee, autosetup, config, active, store_group,"
-    " visible, requires_domain, sort_order, created_at, updated_at)"
+    " visible, requires_domain, sort_order, taxable, created_at, updated_at)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
-    " $19) RETURNING id";
+    " $19, $20) RETURNING id";
 
 static const char SQL_UPDATE[] =
     "UPDATE products SET name = $1, description = $2, type = $3, server_id = $4,"
     " server_group = $5, fill_strategy = $6, price = $7, currency = $8, billing_cycle = $9,"
     " setup_fee = $10, autosetup = $11, config = $12, active = $13, store_group = $14,"
-    " visible = $15, requires_domain = $16, sort_order = $17, created_at = $18,"
-    " updated_at = $19 WHERE id = $20";
+    " visible = $15, requires_domain = $16, sort_order = $17, taxable = $18, created_at = $19,"
+    " updated_at = $20 WHERE id = $21";
 
 /* A product's prices in the order the admin gave them; the first is mirrored in products. */
 static const char SQL_PRICES[] =

@@ -32,7 +32,7 @@
 /* The text fields of the form, in the order the form shows them. */
 static const char *const TEXT_FIELDS[] = {
     "email", "first_name", "last_name", "company", "phone",    "address1", "address2",
-    "city",  "state",      "postcode",  "country", "currency", NULL};
+    "city",  "state",      "postcode",  "country", "currency", "region",   "tax_id", NULL};
 
 /* Fields that cannot be cleared: left blank on the edit form they are not sent. */
 static bool keep_when_blank(const char *name)
@@ -67,6 +67,8 @@ static json_t *body_from_form(struct web_req *req, bool creating)
         else if (!creating && !keep_when_blank(name))
             json_object_set_new(b, name, json_null());
     }
+    /* Tax (issue 14): an unticked box is "not exempt" on both forms. */
+    json_object_set_new(b, "tax_exempt", json_boolean(str_eq(form_str(req, "tax_exempt"), "1")));
     const char *pw = form_str(req, "password");
     if (*pw != '\0')
         json_object_set_new(b, "password", json_string(pw));
@@ -86,6 +88,7 @@ static json_t *typed_values(struct web_req *req)
     for (size_t i = 0; TEXT_FIELDS[i] != NULL; i++)
         json_object_set_new(v, TEXT_FIELDS[i], json_string(form_str(req, TEXT_FIELDS[i])));
     json_object_set_new(v, "status", json_string(form_str(req, "status")));
+    json_object_set_new(v, "tax_exempt", json_boolean(str_eq(form_str(req, "tax_exempt"), "1")));
     return v;
 }
 

@@ -217,6 +217,7 @@ static json_t *values_from_form(struct web_req *req, const char *panel)
     json_object_set_new(v, "visible", json_boolean(web_form_value(req, "visible") != NULL));
     json_object_set_new(v, "requires_domain",
                         json_boolean(web_form_value(req, "requires_domain") != NULL));
+    json_object_set_new(v, "taxable", json_boolean(web_form_value(req, "taxable") != NULL));
     json_object_set_new(v, "rows", rows_from_form(req));
     for (size_t i = 0; i < CFG_FIELD_COUNT; i++)
         if (str_eq(CFG_FIELDS[i].panel, panel))
@@ -257,6 +258,7 @@ static json_t *values_from_product(const json_t *p, const char *panel)
     json_object_set_new(v, "visible", json_boolean(json_is_true(json_object_get(p, "visible"))));
     json_object_set_new(v, "requires_domain",
                         json_boolean(json_is_true(json_object_get(p, "requires_domain"))));
+    json_object_set_new(v, "taxable", json_boolean(json_is_true(json_object_get(p, "taxable"))));
     const char *group = json_string_value(json_object_get(p, "group"));
     json_object_set_new(v, "group", json_string(group ? group : ""));
     set_int_text(v, "sort_order", json_integer_value(json_object_get(p, "sort_order")));
@@ -433,6 +435,7 @@ static json_t *body_from_values(const json_t *v, const char *panel, int64_t serv
     json_object_set_new(b, "visible", json_boolean(json_is_true(json_object_get(v, "visible"))));
     json_object_set_new(b, "requires_domain",
                         json_boolean(json_is_true(json_object_get(v, "requires_domain"))));
+    json_object_set_new(b, "taxable", json_boolean(json_is_true(json_object_get(v, "taxable"))));
     if (creating && server_id > 0)
         json_object_set_new(b, "server_id", json_integer(server_id));
     json_object_set_new(b, "active", json_boolean(json_is_true(json_object_get(v, "active"))));
@@ -596,10 +599,11 @@ static json_t *form_view(struct db *db, const json_t *server, const json_t *valu
 /* A new product's starting values for the panel. */
 static json_t *default_values(const char *panel)
 {
-    return json_pack("{s:s s:s s:s s:s s:s s:s s:b s:b s:b s:s s:s s:[]}", "type",
+    return json_pack("{s:s s:s s:s s:s s:s s:s s:b s:b s:b s:b s:s s:s s:[]}", "type",
                      panel_of(panel)->default_type, "currency", "usd", "billing_cycle", "monthly",
                      "autosetup", "payment", "price", "", "setup_fee", "0.00", "active", 1,
-                     "visible", 1, "requires_domain", 0, "group", "", "sort_order", "0", "rows");
+                     "visible", 1, "requires_domain", 0, "taxable", 1, "group", "", "sort_order",
+                     "0", "rows");
 }
 
 void p_products_list(struct web_req *req, struct web_resp *resp)
