@@ -116,5 +116,11 @@ void h_store_products(struct web_req *req, struct web_resp *resp);
 void h_client_orders_create(struct web_req *req, struct web_resp *resp);
 void h_client_invoices_list(struct web_req *req, struct web_resp *resp);
 void h_client_invoices_get(struct web_req *req, struct web_resp *resp);
+/* Tax and VAT (issue 14): h_tax_rules.c */
+void h_tax_rules_list(struct web_req *req, struct web_resp *resp);
+void h_tax_rules_create(struct web_req *req, struct web_resp *resp);
+void h_tax_rules_get(struct web_req *req, struct web_resp *resp);
+void h_tax_rules_update(struct web_req *req, struct web_resp *resp);
+void h_tax_rules_delete(struct web_req *req, struct web_resp *resp);
 
 #endif

@@ -108,5 +108,12 @@ const struct web_route web_api_routes[] = {
     {"GET", "/api/admin/cancellations", WEB_AUTH_ADMIN, h_admin_cancellations_list},
     {"POST", "/api/admin/cancellations/{id}/reject", WEB_AUTH_ADMIN, h_admin_cancellations_reject},
 
+    /* Tax and VAT (issue 14, h_tax_rules.c) */
+    {"GET", "/api/admin/tax-rules", WEB_AUTH_ADMIN, h_tax_rules_list},
+    {"POST", "/api/admin/tax-rules", WEB_AUTH_ADMIN, h_tax_rules_create},
+    {"GET", "/api/admin/tax-rules/{id}", WEB_AUTH_ADMIN, h_tax_rules_get},
+    {"PATCH", "/api/admin/tax-rules/{id}", WEB_AUTH_ADMIN, h_tax_rules_update},
+    {"DELETE", "/api/admin/tax-rules/{id}", WEB_AUTH_ADMIN, h_tax_rules_delete},
+
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };
