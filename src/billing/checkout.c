@@ -195,26 +195,54 @@ out:
 }
 
 /*
- * True when the invoice's items can be sent one per line: nothing paid yet,
- * a count the gateway accepts, and their sum equal to what is due (so the
- * gateway's total is exactly what the payment must settle).
+ * Tax (issue 14): the tax added on top of the lines (exclusive rules; an
+ * inclusive tax is already inside them), and the name of that tax for a
+ * gateway's line, from the invoice's taxes.
  */
-static bool items_fit(const struct due *d, size_t max_lines)
+static int64_t exclusive_tax(const struct due *d, const char **name)
+{
+    const json_t *t;
+    size_t i;
+    int64_t sum = 0;
+    *name = NULL;
+    json_array_foreach(json_object_get(d->inv, "taxes"), i, t)
+    {
+        if (json_is_true(json_object_get(t, "inclusive")))
+            continue;
+        int64_t a = json_integer_value(json_object_get(t, "amount"));
+        if (a > 0 && *name == NULL)
+            *name = json_string_value(json_object_get(t, "name"));
+        if (__builtin_add_overflow(sum, a, &sum))
+            return -1;
+    }
+    return sum;
+}
+
+/*
+ * True when the invoice's items can be sent one per line (plus the tax as its
+ * own line or PayPal's tax_total, tax > 0 taking one line more): nothing paid
+ * yet, no negative line (gateways take none), a count the gateway accepts,
+ * and their sum plus tax equal to what is due (so the gateway's total is
+ * exactly what the payment must settle: the invoice's taxed total).
+ */
+static bool items_fit(const struct due *d, int64_t tax, size_t max_lines)
 {
     const json_t *items = json_object_get(d->inv, "items");
     const json_t *it;
     size_t i;
     int64_t sum = 0, line;
-    if (d->paid != 0 || json_array_size(items) < 1 || json_array_size(items) > max_lines)
+    if (d->paid != 0 || tax < 0 || json_array_size(items) < 1 ||
+        json_array_size(items) + (tax > 0) > max_lines)
         return false;
     json_array_foreach(items, i, it)
     {
-        if (__builtin_mul_overflow(json_integer_value(json_object_get(it, "unit_amount")),
+        if (json_integer_value(json_object_get(it, "unit_amount")) < 0 ||
+            __builtin_mul_overflow(json_integer_value(json_object_get(it, "unit_amount")),
                                    json_integer_value(json_object_get(it, "quantity")), &line) ||
             __builtin_add_overflow(sum, line, &sum))
             return false;
     }
-    return sum == d->due;
+    return !__builtin_add_overflow(sum, tax, &sum) && sum == d->due;
 }
 
 static json_t *answer(const char *url, const char *id_key, const char *id, struct lumi_err *err)
@@ -259,12 +287,14 @@ json_t *checkout_stripe_start(struct db *db, const struct pay_ctx *ctx,
         goto out;
     const json_t *items = json_object_get(d.inv, "items");
     size_t nitems = json_array_size(items);
-    lines = calloc(nitems > 0 ? nitems : 1, sizeof *lines);
+    const char *tax_name = NULL;
+    int64_t tax = exclusive_tax(&d, &tax_name);
+    lines = calloc(nitems + 1, sizeof *lines);
     if (lines == NULL) {
         nomem(err);
         goto out;
     }
-    if (items_fit(&d, STRIPE_MAX_LINE_ITEMS)) {
+    if (items_fit(&d, tax, STRIPE_MAX_LINE_ITEMS)) {
         size_t i;
         const json_t *it;
         json_array_foreach(items, i, it)
@@ -274,6 +304,9 @@ json_t *checkout_stripe_start(struct db *db, const struct pay_ctx *ctx,
             lines[i].quantity = json_integer_value(json_object_get(it, "quantity"));
         }
         nlines = nitems;
+        /* The tax as a line of its own: the session's amount_total is the invoice's total. */
+        if (tax > 0)
+            lines[nlines++] = (struct stripe_line){tax_name != NULL ? tax_name : "Tax", tax, 1};
     } else {
         snprintf(balance, sizeof balance, "Balance of %s", d.number);
         lines[0] = (struct stripe_line){balance, d.due, 1};
@@ -407,7 +440,9 @@ json_t *checkout_paypal_start(struct db *db, const struct pay_ctx *ctx,
         nomem(err);
         goto out;
     }
-    if (items_fit(&d, 100)) {
+    const char *tax_name = NULL;
+    int64_t tax = exclusive_tax(&d, &tax_name), tax_total = 0;
+    if (items_fit(&d, tax, 100)) {
         size_t i;
         const json_t *it;
         json_array_foreach(jitems, i, it)
@@ -417,6 +452,7 @@ json_t *checkout_paypal_start(struct db *db, const struct pay_ctx *ctx,
             items[i].quantity = json_integer_value(json_object_get(it, "quantity"));
         }
         n = nitems;
+        tax_total = tax; /* breakdown {item_total, tax_total}: value = the invoice's total */
     } else {
         snprintf(balance, sizeof balance, "Balance of %s", d.number);
         items[0] = (struct paypal_item){balance, d.due, 1};
@@ -431,6 +467,7 @@ json_t *checkout_paypal_start(struct db *db, const struct pay_ctx *ctx,
     struct paypal_order_in in = {.currency = d.currency,
                                  .items = items,
                                  .nitems = n,
+                                 .tax_total = tax_total,
                                  .invoice_number = d.number,
                                  .invoice_id = d.id,
                                  .return_url = ret,

@@ -42,8 +42,9 @@ struct pay_outcome {
  * > 0 restricts to that client's invoices (another client's → LUMI_ENOTFOUND).
  * An open session recorded for the same invoice and amount and not about to
  * expire is answered again instead of creating another; otherwise a session
- * is created (one line item per invoice item, or one "Balance of INV-…" line
- * when partly paid; Idempotency-Key derived from the invoice and the attempt
+ * is created (one line item per invoice item plus one for an exclusive tax,
+ * so amount_total is the invoice's taxed total; or one "Balance of INV-…"
+ * line when partly paid or a line is negative; Idempotency-Key derived from the invoice and the attempt
  * number) and recorded in `checkouts` (status open), audited CHECKOUT_CREATED.
  * Answers {url, session_id}. Errors: LUMI_ENOTFOUND, LUMI_ECONFLICT (nothing
  * due: paid, cancelled, refunded), LUMI_EBUSY (Stripe not configured →
@@ -62,7 +63,11 @@ int checkout_stripe_return(struct db *db, const struct pay_ctx *ctx,
                            const struct audit_actor *actor, int64_t invoice_id,
                            const char *session_id, struct pay_outcome *out, struct lumi_err *err);
 
-/** PayPal twin of checkout_stripe_start: answers {url, order_id} (payer-action or approve link). */
+/**
+ * PayPal twin of checkout_stripe_start: answers {url, order_id} (payer-action
+ * or approve link). The items go with breakdown {item_total, tax_total} whose
+ * sum, the order's value, is the invoice's taxed total.
+ */
 json_t *checkout_paypal_start(struct db *db, const struct pay_ctx *ctx,
                               const struct audit_actor *actor, int64_t invoice_id,
                               int64_t client_id, struct lumi_err *err);

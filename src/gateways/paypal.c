@@ -511,14 +511,27 @@ static json_t *order_body(const struct paypal_order_in *in, struct paypal_err *e
     }
     char ref[24];
     snprintf(ref, sizeof ref, "%" PRId64, in->invoice_id);
-    json_t *amount = money_json(up, total, cur, e);
-    json_t *item_total = money_json(up, total, cur, e);
-    if (amount == NULL || item_total == NULL) {
-        json_decref(amount);
-        json_decref(item_total);
+    /* Tax (issue 14): value = item_total + tax_total, as PayPal checks the breakdown. */
+    int64_t value = 0;
+    if (in->tax_total < 0 || __builtin_add_overflow(total, in->tax_total, &value)) {
+        pfail(e, HC_INVALID, 0, "the order's tax_total is invalid");
         goto fail;
     }
-    json_object_set_new(amount, "breakdown", json_pack("{s:o}", "item_total", item_total));
+    json_t *amount = money_json(up, value, cur, e);
+    json_t *item_total = money_json(up, total, cur, e);
+    json_t *tax_total = in->tax_total > 0 ? money_json(up, in->tax_total, cur, e) : NULL;
+    if (amount == NULL || item_total == NULL || (in->tax_total > 0 && tax_total == NULL)) {
+        json_decref(amount);
+        json_decref(item_total);
+        json_decref(tax_total);
+        goto fail;
+    }
+    json_t *breakdown = json_pack("{s:o}", "item_total", item_total);
+    if (breakdown != NULL && tax_total != NULL)
+        json_object_set_new(breakdown, "tax_total", tax_total);
+    else
+        json_decref(tax_total);
+    json_object_set_new(amount, "breakdown", breakdown);
     root = json_pack("{s:s, s:[{s:s, s:s, s:s, s:o, s:o}], s:{s:{s:{s:s, s:s, s:s, s:s}}}}",
                      "intent", "CAPTURE", "purchase_units", "reference_id", in->invoice_number,
                      "invoice_id", in->invoice_number, "custom_id", ref, "amount", amount, "items",
