@@ -9,6 +9,7 @@
 #include "web/admin/pages_lifecycle.h"
 #include "web/admin/pages_services.h"
 #include "web/admin/pages_settings.h"
+#include "web/admin/pages_tax.h"
 #include "web/admin/routes_pages.h"
 
 const struct web_route web_admin_routes[] = {
@@ -79,6 +80,13 @@ const struct web_route web_admin_routes[] = {
     /* Cancellation queue (issue 13, p_cancellations.c) */
     {"GET", "/admin/cancellations", WEB_AUTH_PUBLIC, p_cancellations_list},
     {"POST", "/admin/cancellations/{id}/reject", WEB_AUTH_PUBLIC, p_cancellations_reject},
+
+    /* Tax and VAT (issue 14, p_tax_rules.c) */
+    {"GET", "/admin/tax-rules", WEB_AUTH_PUBLIC, p_tax_rules_list},
+    {"POST", "/admin/tax-rules", WEB_AUTH_PUBLIC, p_tax_rules_create},
+    {"GET", "/admin/tax-rules/{id}/edit", WEB_AUTH_PUBLIC, p_tax_rules_edit},
+    {"POST", "/admin/tax-rules/{id}", WEB_AUTH_PUBLIC, p_tax_rules_update},
+    {"POST", "/admin/tax-rules/{id}/delete", WEB_AUTH_PUBLIC, p_tax_rules_delete},
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };
