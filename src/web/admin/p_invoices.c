@@ -22,6 +22,7 @@
 #include "core/money.h"
 #include "core/str.h"
 #include "web/page.h"
+#include "web/tax_view.h"
 #include "web/admin/pages_invoices.h"
 
 #define PAGE_SIZE 50
@@ -68,6 +69,7 @@ static void decorate_invoice(json_t *inv)
     json_object_set_new(inv, "badge", json_string(badge_class(status)));
     page_set_money(inv, "subtotal_text", json_integer_value(json_object_get(inv, "subtotal")), cur);
     page_set_money(inv, "tax_text", json_integer_value(json_object_get(inv, "tax")), cur);
+    tax_view_decorate(inv); /* Tax and VAT (issue 14): each rate's line */
     page_set_money(inv, "total_text", total, cur);
     page_set_money(inv, "paid_text", paid, cur);
     page_set_money(inv, "refunded_text",

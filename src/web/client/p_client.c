@@ -42,6 +42,7 @@
 #include "provisioning/services.h"
 #include "web/gateways.h"
 #include "web/page.h"
+#include "web/tax_view.h"
 #include "web/client/pages_client.h"
 
 /* Rows on one page of a list, and on the home page. */
@@ -163,6 +164,7 @@ static void invoice_view(json_t *inv)
     const char *currency = json_string_value(json_object_get(inv, "currency"));
     for (size_t i = 0; amounts[i] != NULL; i++)
         page_add_money_text(inv, amounts[i], currency);
+    tax_view_decorate(inv); /* Tax and VAT (issue 14): each rate's line */
     set_label(inv, "status_label", str_of(inv, "status"));
     int64_t due = amount_due(inv);
     json_object_set_new(inv, "payable", json_boolean(due > 0));
