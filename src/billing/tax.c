@@ -282,6 +282,8 @@ static int store(struct db *db, int64_t id, const struct tax_buyer *b,
         return 0;
     if (t->rule != NULL && t->rule->rate_bp == 0 && !t->reverse_charge)
         return 0;
+    if (t->gross == 0) /* nothing taxable on the invoice: no rate to show */
+        return 0;
     struct db_stmt *st = db_prepare(db, SQL_INSERT_TAX, err);
     if (st == NULL)
         return LUMI_EDB;

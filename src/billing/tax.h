@@ -101,8 +101,9 @@ int tax_compute(const struct tax_line *lines, size_t nlines, const struct tax_bu
  * computes the tax of invoice_id from its lines (taxable = the line's
  * product is taxable, or a line without a product; kinds credit and funds
  * are out), its client, company.country and the active rules; stores the
- * invoice_taxes row (a 0 % "Reverse charge" row under reverse charge) and
- * sets invoices.tax, tax_note and total. *total_out (may be NULL) gets the
+ * invoice_taxes row (a 0 % "Reverse charge" row under reverse charge; none
+ * when nothing on the invoice is taxable, or no rule) and sets invoices.tax,
+ * tax_note and total. *total_out (may be NULL) gets the
  * new total.
  */
 int tax_apply_invoice(struct db *db, int64_t invoice_id, int64_t *total_out,
