@@ -38,7 +38,7 @@ static void compute(const struct tax_line *lines, size_t n, const struct tax_buy
         fail_msg("tax_compute: %s", err.msg);
 }
 
-/* 10.00 + 25.50 + 3.33 = 38.83 EUR; 19 % of the sum = 7.3777 → 7.38 (per line it would be 7.37). */
+/* 10.00 + 25.50 + 3.33 = 38.83 EUR; 19 % of the sum = 7.3777 → 7.38. */
 static void exclusive_19_percent_on_the_sum_of_three_lines(void **state)
 {
     (void)state;
@@ -53,6 +53,12 @@ static void exclusive_19_percent_on_the_sum_of_three_lines(void **state)
     assert_int_equal(t.tax, 738);
     assert_int_equal(t.total, 4621);
     assert_string_equal(t.note, "");
+    /* 3 × 12.34 = 37.02: 19 % of the sum is 7.0338 → 7.03, where per line (2.3446 → 2.34) it
+     * would be 7.02: the rule taxes the sum. */
+    struct tax_line same[] = {{1234, true}, {1234, true}, {1234, true}};
+    compute(same, 3, &b, "DE", rules, 2, &t);
+    assert_int_equal(t.tax, 703);
+    assert_int_equal(t.total, 4405);
 }
 
 /* GBP 11.99 with 20 % inside: net = round(1199 / 1.2) = 999.17 → 999, tax 200; total stays 1199. */
