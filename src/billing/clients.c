@@ -48,9 +48,9 @@ static const char SQL_GET_LOCKED[] =
 static const char SQL_LIST[] = "SELECT " CLIENT_COLUMNS " FROM users"
                                " WHERE role = 'client' AND id > $1 ORDER BY id LIMIT $2";
 
-/* $1..$17 are WRITE_FIELDS in order, $18 tax_exempt, $19 the password hash (NULL keeps it). A client an
- * admin creates counts as verified (the admin vouches for the address, as migration 11
- * did for the existing ones); a sign-up clears it again (SQL_SIGNED_UP). */
+/* $1..$17 are WRITE_FIELDS in order, $18 tax_exempt, $19 the password hash (NULL keeps
+ * it). A client an admin creates counts as verified (the admin vouches for the address, as
+ * migration 11 did for the existing ones); a sign-up clears it again (SQL_SIGNED_UP). */
 static const char SQL_INSERT[] =
     "INSERT INTO users (email, first_name, last_name, company, phone, address1, address2, city,"
     " state, postcode, country, currency, status, created_at, updated_at, region, tax_id,"

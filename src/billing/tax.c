@@ -95,8 +95,7 @@ int tax_compute(const struct tax_line *lines, size_t nlines, const struct tax_bu
     for (size_t i = 0; i < nlines; i++) {
         if (__builtin_add_overflow(out->subtotal, lines[i].amount, &out->subtotal))
             return err_set(err, LUMI_EINVAL, "the invoice total is too large");
-        if (lines[i].taxable &&
-            __builtin_add_overflow(out->gross, lines[i].amount, &out->gross))
+        if (lines[i].taxable && __builtin_add_overflow(out->gross, lines[i].amount, &out->gross))
             return err_set(err, LUMI_EINVAL, "the taxable amount is too large");
     }
     /* A discount larger than the taxed lines leaves nothing to tax, never a negative tax. */
@@ -219,7 +218,8 @@ static int read_buyer(struct db *db, int64_t id, struct buyer_row *b, struct lum
     struct db_stmt *st = db_prepare(db, SQL_BUYER, err);
     if (st == NULL)
         return LUMI_EDB;
-    int rc = db_bind_int64(st, 1, id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : db_step(st, err);
+    int rc =
+        db_bind_int64(st, 1, id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : db_step(st, err);
     if (rc == DB_ROW) {
         snprintf(b->country, sizeof b->country, "%s", db_col_text(st, 0) ? db_col_text(st, 0) : "");
         snprintf(b->region, sizeof b->region, "%s", db_col_text(st, 1) ? db_col_text(st, 1) : "");
@@ -252,9 +252,9 @@ static int read_rules(struct db *db, const char *country, struct rule_rows *rr,
         snprintf(rr->countries[i], sizeof rr->countries[i], "%s", db_col_text(st, 2));
         snprintf(rr->regions[i], sizeof rr->regions[i], "%s",
                  db_col_text(st, 3) ? db_col_text(st, 3) : "");
-        rr->r[i] = (struct tax_rule){db_col_int64(st, 0), rr->names[i], rr->countries[i],
-                                     rr->regions[i], db_col_int64(st, 4),
-                                     db_col_int64(st, 5) != 0};
+        rr->r[i] =
+            (struct tax_rule){db_col_int64(st, 0), rr->names[i],        rr->countries[i],
+                              rr->regions[i],      db_col_int64(st, 4), db_col_int64(st, 5) != 0};
     }
     db_finalize(st);
     return rc < 0 ? rc : 0;
@@ -275,8 +275,8 @@ static int seller_country(struct db *db, char out[8], bool *rc_on, struct lumi_e
     return settings_reg_bool(db, "tax.eu_reverse_charge", rc_on, err);
 }
 
-static int store(struct db *db, int64_t id, const struct tax_buyer *b,
-                 const struct tax_result *t, struct lumi_err *err)
+static int store(struct db *db, int64_t id, const struct tax_buyer *b, const struct tax_result *t,
+                 struct lumi_err *err)
 {
     if (t->rule == NULL && !t->reverse_charge)
         return 0;

@@ -37,8 +37,8 @@
 #define TAX_NOTE_MAX 200
 
 /** The reverse-charge note printed on the invoice. */
-#define TAX_NOTE_REVERSE_CHARGE                                                                   \
-    "Reverse charge: VAT to be accounted for by the recipient (Art. 196 Council Directive "      \
+#define TAX_NOTE_REVERSE_CHARGE                                                                    \
+    "Reverse charge: VAT to be accounted for by the recipient (Art. 196 Council Directive "        \
     "2006/112/EC)"
 #define TAX_NOTE_EXEMPT "Tax exempt: no tax charged"
 
@@ -106,8 +106,7 @@ int tax_compute(const struct tax_line *lines, size_t nlines, const struct tax_bu
  * tax_note and total. *total_out (may be NULL) gets the
  * new total.
  */
-int tax_apply_invoice(struct db *db, int64_t invoice_id, int64_t *total_out,
-                      struct lumi_err *err);
+int tax_apply_invoice(struct db *db, int64_t invoice_id, int64_t *total_out, struct lumi_err *err);
 
 /** [{name, country, region, rate_bp, inclusive, base, amount}] of an invoice. */
 json_t *tax_invoice_taxes(struct db *db, int64_t invoice_id, struct lumi_err *err);

@@ -27,8 +27,7 @@
 #define REGION_MAX 100
 #define RULES_LOCK_KEY INT64_C(0x6c756d6974617872) /* "lumitaxr" */
 
-#define RULE_COLUMNS                                                                               \
-    "id, name, country, region, rate_bp, inclusive, active, created_at, updated_at"
+#define RULE_COLUMNS "id, name, country, region, rate_bp, inclusive, active, created_at, updated_at"
 
 static const char SQL_GET[] = "SELECT " RULE_COLUMNS " FROM tax_rules WHERE id = $1";
 static const char SQL_LIST[] =

@@ -67,10 +67,9 @@ static void expect_error(const char *method, const char *path, const char *body,
 {
     struct http_result r = bb_api(method, path, body);
     if (r.status != status)
-        fail_msg("%s %s %s: want %ld, got %ld %s", method, path, body ? body : "", status,
-                 r.status, buf_cstr(&r.body));
-    const char *m =
-        json_string_value(json_object_get(json_object_get(r.json, "error"), "message"));
+        fail_msg("%s %s %s: want %ld, got %ld %s", method, path, body ? body : "", status, r.status,
+                 buf_cstr(&r.body));
+    const char *m = json_string_value(json_object_get(json_object_get(r.json, "error"), "message"));
     if (m == NULL || strstr(m, want) == NULL)
         fail_msg("%s %s: message lacks '%s': %s", method, path, want, buf_cstr(&r.body));
     http_result_free(&r);
@@ -95,8 +94,8 @@ static int64_t order(int64_t client, int64_t product)
     json_t *j = bb_json("POST", body, 201, "/api/admin/services");
     int64_t svc = bb_int(j, "id");
     json_decref(j);
-    int64_t inv = bb_count("SELECT MAX(invoice_id) FROM invoice_items WHERE service_id = %" PRId64,
-                           svc);
+    int64_t inv =
+        bb_count("SELECT MAX(invoice_id) FROM invoice_items WHERE service_id = %" PRId64, svc);
     assert_true(inv > 0);
     return inv;
 }
@@ -322,7 +321,8 @@ static void eu_business_gets_the_reverse_charge_note(void **state)
     struct http_result set = bb_api("PATCH", "/api/admin/settings", "{\"company.country\":\"DE\"}");
     bool have_country = set.status == 200;
     http_result_free(&set);
-    int64_t c = client_in("sarl@example.com", "FR", ",\"company\":\"SARL\",\"tax_id\":\"FR40303265045\"");
+    int64_t c =
+        client_in("sarl@example.com", "FR", ",\"company\":\"SARL\",\"tax_id\":\"FR40303265045\"");
     int64_t inv = order(c, C->product);
     json_t *j = bb_json("GET", NULL, 200, "/api/admin/invoices/%" PRId64, inv);
     if (!have_country) {
@@ -350,8 +350,8 @@ static void eu_business_gets_the_reverse_charge_note(void **state)
     char cookie[256];
     json_decref(bb_json("PATCH", "{\"password\":\"Sarl-Password-123\"}", 200,
                         "/api/admin/clients/%" PRId64, c));
-    long st = browse_login(bb_base_url(), "client", "sarl@example.com", "Sarl-Password-123",
-                           cookie, sizeof cookie);
+    long st = browse_login(bb_base_url(), "client", "sarl@example.com", "Sarl-Password-123", cookie,
+                           sizeof cookie);
     assert_int_equal(st, 303);
     snprintf(path, sizeof path, "/client/invoices/%" PRId64, inv);
     r = browse(bb_base_url(), "GET", path, cookie, NULL, NULL);

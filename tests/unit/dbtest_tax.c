@@ -203,7 +203,8 @@ static void rounding_half_away_from_zero_both_signs(void **state)
     assert_int_equal(t.tax, 9);
 }
 
-/* 100.00 − 25.00 discount = 75.00 taxable at 19 % = 14.25; an untaxed line stays out of the base. */
+/* 100.00 − 25.00 discount = 75.00 taxable at 19 % = 14.25; an untaxed line stays out of the base.
+ */
 static void discount_line_reduces_the_base(void **state)
 {
     (void)state;
@@ -267,8 +268,7 @@ static int64_t add_invoice(struct fixture *f, const char *currency,
     struct lumi_err err;
     int64_t id = 0;
     assert_int_equal(db_begin(f->db, &err), 0);
-    if (invoices_create(f->db, &ACTOR, f->client, currency, "2027-01-10", items, n, &id, &err) !=
-        0)
+    if (invoices_create(f->db, &ACTOR, f->client, currency, "2027-01-10", items, n, &id, &err) != 0)
         fail_msg("invoices_create: %s", err.msg);
     assert_int_equal(db_commit(f->db, &err), 0);
     return id;
@@ -339,8 +339,7 @@ static void inclusive_and_exempt_invoices(void **state)
     client_at(f, "gb", "", 0); /* stored lower-case by hand: matched upper-case */
     struct invoice_item_in item = {"Plan", 1, 1199, 0, "recurring", NULL, NULL};
     int64_t id = add_invoice(f, "gbp", &item, 1);
-    assert_int_equal(testdb_int64f(f->db, "SELECT tax FROM invoices WHERE id = %" PRId64, id),
-                     200);
+    assert_int_equal(testdb_int64f(f->db, "SELECT tax FROM invoices WHERE id = %" PRId64, id), 200);
     assert_int_equal(testdb_int64f(f->db, "SELECT total FROM invoices WHERE id = %" PRId64, id),
                      1199);
     assert_int_equal(
@@ -354,10 +353,9 @@ static void inclusive_and_exempt_invoices(void **state)
                                    " AND tax_note = '" TAX_NOTE_EXEMPT "'",
                                    id),
                      1);
-    assert_int_equal(testdb_int64f(f->db,
-                                   "SELECT COUNT(*) FROM invoice_taxes WHERE invoice_id = %" PRId64,
-                                   id),
-                     0);
+    assert_int_equal(
+        testdb_int64f(f->db, "SELECT COUNT(*) FROM invoice_taxes WHERE invoice_id = %" PRId64, id),
+        0);
 }
 
 /* A JPY invoice for a client without a country: no rule, no tax; with JP: ¥180 on ¥1,801. */
@@ -372,8 +370,7 @@ static void jpy_invoice_and_no_country(void **state)
                      1801);
     client_at(f, "JP", "", 0);
     id = add_invoice(f, "jpy", items, 2);
-    assert_int_equal(testdb_int64f(f->db, "SELECT tax FROM invoices WHERE id = %" PRId64, id),
-                     180);
+    assert_int_equal(testdb_int64f(f->db, "SELECT tax FROM invoices WHERE id = %" PRId64, id), 180);
     assert_int_equal(testdb_int64f(f->db, "SELECT total FROM invoices WHERE id = %" PRId64, id),
                      1981);
 }

@@ -153,8 +153,7 @@ void p_tax_rules_list(struct web_req *req, struct web_resp *resp)
 }
 
 /* Creates (id 0) or updates from the form: 303 back to the list, or the form with the message. */
-static void save(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
-                 int64_t id)
+static void save(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx, int64_t id)
 {
     struct lumi_err err = {0};
     struct audit_actor actor = auth_actor(req);
