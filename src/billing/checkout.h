@@ -44,11 +44,12 @@ struct pay_outcome {
  * expire is answered again instead of creating another; otherwise a session
  * is created (one line item per invoice item plus one for an exclusive tax,
  * so amount_total is the invoice's taxed total; or one "Balance of INV-…"
- * line when partly paid or a line is negative; Idempotency-Key derived from the invoice and the attempt
- * number) and recorded in `checkouts` (status open), audited CHECKOUT_CREATED.
- * Answers {url, session_id}. Errors: LUMI_ENOTFOUND, LUMI_ECONFLICT (nothing
- * due: paid, cancelled, refunded), LUMI_EBUSY (Stripe not configured →
- * 503), LUMI_EUPSTREAM with Stripe's message.
+ * line when partly paid or a line is negative; Idempotency-Key derived from
+ * the invoice and the attempt number) and recorded in `checkouts` (status
+ * open), audited CHECKOUT_CREATED. Answers {url, session_id}. Errors:
+ * LUMI_ENOTFOUND, LUMI_ECONFLICT (nothing due: paid, cancelled, refunded),
+ * LUMI_EBUSY (Stripe not configured → 503), LUMI_EUPSTREAM with Stripe's
+ * message.
  */
 json_t *checkout_stripe_start(struct db *db, const struct pay_ctx *ctx,
                               const struct audit_actor *actor, int64_t invoice_id,

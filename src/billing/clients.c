@@ -33,7 +33,7 @@
 
 #define CLIENT_COLUMNS                                                                             \
     "id, email, first_name, last_name, company, phone, address1, address2, city, state, "          \
-    "postcode, country, currency, status, created_at, updated_at, signed_up_at, signup_ip, "    \
+    "postcode, country, currency, status, created_at, updated_at, signed_up_at, signup_ip, "       \
     "email_verified_at, region, tax_id, tax_exempt"
 
 static const char SQL_GET[] =
@@ -67,31 +67,31 @@ static const char SQL_UPDATE[] =
     " WHERE id = $20 AND role = 'client'";
 
 static const char *const WRITE_FIELDS[] = {
-    "email", "first_name", "last_name", "company",  "phone",  "address1",   "address2",   "city",
-    "state", "postcode",   "country",   "currency", "status", "created_at", "updated_at",
-    "region", "tax_id", NULL,
+    "email",    "first_name", "last_name",  "company",  "phone",   "address1",
+    "address2", "city",       "state",      "postcode", "country", "currency",
+    "status",   "created_at", "updated_at", "region",   "tax_id",  NULL,
 };
 
 static const char *const TEXT_FIELDS[] = {
-    "first_name", "last_name", "company",  "phone",   "address1", "address2",
-    "city",       "state",     "postcode", "country", "region", "tax_id", NULL,
+    "first_name", "last_name", "company", "phone",  "address1", "address2", "city",
+    "state",      "postcode",  "country", "region", "tax_id",   NULL,
 };
 
 static const char *const CREATE_KEYS[] = {
-    "email", "first_name", "last_name", "company", "phone",    "address1", "address2",
-    "city",  "state",      "postcode",  "country", "currency", "password", "region",
-    "tax_id", "tax_exempt", NULL,
+    "email",    "first_name", "last_name", "company",    "phone",   "address1",
+    "address2", "city",       "state",     "postcode",   "country", "currency",
+    "password", "region",     "tax_id",    "tax_exempt", NULL,
 };
 
 static const char *const UPDATE_KEYS[] = {
-    "email", "first_name", "last_name", "company",  "phone",    "address1", "address2", "city",
-    "state", "postcode",   "country",   "currency", "password", "status",   "region",
-    "tax_id", "tax_exempt", NULL,
+    "email",    "first_name", "last_name", "company",  "phone",      "address1",
+    "address2", "city",       "state",     "postcode", "country",    "currency",
+    "password", "status",     "region",    "tax_id",   "tax_exempt", NULL,
 };
 
 /* Fields whose null in a PATCH is refused (null clears only the free-text fields). */
-static const char *const NOT_NULL_KEYS[] = {"email", "currency", "password", "status",
-                                            "tax_exempt", NULL};
+static const char *const NOT_NULL_KEYS[] = {"email",  "currency",   "password",
+                                            "status", "tax_exempt", NULL};
 
 static const char *const STATUSES[] = {"active", "disabled", NULL};
 
@@ -302,8 +302,8 @@ static json_t *row_to_json(struct db_stmt *st, struct lumi_err *err)
                         strcmp(name, "email_verified_at") == 0;
         json_t *v = strcmp(name, "id") == 0           ? json_integer(db_col_int64(st, i))
                     : strcmp(name, "tax_exempt") == 0 ? json_boolean(db_col_int64(st, i) != 0)
-                    : text == NULL && nullable ? json_null()
-                                               : json_string(text != NULL ? text : "");
+                    : text == NULL && nullable        ? json_null()
+                                                      : json_string(text != NULL ? text : "");
         if (json_object_set_new(o, name, v) < 0) {
             json_decref(o);
             o = NULL;

@@ -84,9 +84,9 @@ static const struct field FIELDS[] = {
 #define NFIELDS (sizeof FIELDS / sizeof FIELDS[0])
 
 static const char *const KEYS[] = {
-    "name",   "description", "type",          "server_id",       "server_group", "fill_strategy",
-    "price",  "currency",    "billing_cycle", "setup_fee",       "autosetup",    "config",
-    "active", "group",       "visible",       "requires_domain", "sort_order",   "prices",
+    "name",    "description", "type",          "server_id",       "server_group", "fill_strategy",
+    "price",   "currency",    "billing_cycle", "setup_fee",       "autosetup",    "config",
+    "active",  "group",       "visible",       "requires_domain", "sort_order",   "prices",
     "taxable", NULL,
 };
 

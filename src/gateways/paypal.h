@@ -63,8 +63,8 @@ struct paypal_item {
 struct paypal_order_in {
     const char *currency; /* any case; sent upper-case */
     const struct paypal_item *items;
-    size_t nitems;            /* ≥ 1; item_total = Σ unit_amount × quantity */
-    int64_t tax_total;        /* ≥ 0, breakdown.tax_total when > 0; amount = item_total + it */
+    size_t nitems;              /* ≥ 1; item_total = Σ unit_amount × quantity */
+    int64_t tax_total;          /* ≥ 0, breakdown.tax_total when > 0; amount = item_total + it */
     const char *invoice_number; /* reference_id and invoice_id (≤ 127) */
     int64_t invoice_id;         /* custom_id */
     const char *return_url;

@@ -31,8 +31,8 @@
 
 /* The text fields of the form, in the order the form shows them. */
 static const char *const TEXT_FIELDS[] = {
-    "email", "first_name", "last_name", "company", "phone",    "address1", "address2",
-    "city",  "state",      "postcode",  "country", "currency", "region",   "tax_id", NULL};
+    "email", "first_name", "last_name", "company",  "phone",  "address1", "address2", "city",
+    "state", "postcode",   "country",   "currency", "region", "tax_id",   NULL};
 
 /* Fields that cannot be cleared: left blank on the edit form they are not sent. */
 static bool keep_when_blank(const char *name)
