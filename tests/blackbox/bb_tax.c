@@ -388,6 +388,40 @@ static void admin_page_adds_a_rule_and_needs_csrf(void **state)
     http_result_free(&r);
 }
 
+/*
+ * The fake PayPal checks the breakdown as PayPal does (so the agreement above
+ * is not the fake's leniency): value 30.00 ≠ item_total 24.99 + tax_total
+ * 4.75 is a 422 UNPROCESSABLE_ENTITY with the issue AMOUNT_MISMATCH.
+ */
+static void fake_paypal_refuses_a_breakdown_that_does_not_add_up(void **state)
+{
+    (void)state;
+    char url[200], auth[160];
+    snprintf(url, sizeof url, "%s/v1/oauth2/token", fake_paypal_url(C->pp));
+    const char *th[] = {"Authorization: Basic QWJiVGF4Q2xpZW50SWQ6RWJiVGF4Q2xpZW50U2VjcmV0",
+                        "Content-Type: application/x-www-form-urlencoded", NULL};
+    struct http_result r;
+    assert_int_equal(http_request("POST", url, th, "grant_type=client_credentials", &r), 0);
+    assert_int_equal(r.status, 200);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", bb_str(r.json, "access_token"));
+    http_result_free(&r);
+    snprintf(url, sizeof url, "%s/v2/checkout/orders", fake_paypal_url(C->pp));
+    const char *oh[] = {auth, "PayPal-Request-Id: bb-tax-mismatch-1",
+                        "Content-Type: application/json", NULL};
+    const char *body = "{\"intent\":\"CAPTURE\",\"purchase_units\":[{\"reference_id\":\"INV-X\","
+                       "\"amount\":{\"currency_code\":\"EUR\",\"value\":\"30.00\",\"breakdown\":{"
+                       "\"item_total\":{\"currency_code\":\"EUR\",\"value\":\"24.99\"},"
+                       "\"tax_total\":{\"currency_code\":\"EUR\",\"value\":\"4.75\"}}},"
+                       "\"items\":[{\"name\":\"Plan\",\"quantity\":\"1\",\"unit_amount\":{"
+                       "\"currency_code\":\"EUR\",\"value\":\"24.99\"}}]}]}";
+    assert_int_equal(http_request("POST", url, oh, body, &r), 0);
+    assert_int_equal(r.status, 422);
+    assert_string_equal(bb_str(r.json, "name"), "UNPROCESSABLE_ENTITY");
+    assert_string_equal(bb_str(json_array_get(json_object_get(r.json, "details"), 0), "issue"),
+                        "AMOUNT_MISMATCH");
+    http_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -396,6 +430,7 @@ int main(void)
         cmocka_unit_test(untaxed_product_and_exempt_client_pay_no_tax),
         cmocka_unit_test(eu_business_gets_the_reverse_charge_note),
         cmocka_unit_test(admin_page_adds_a_rule_and_needs_csrf),
+        cmocka_unit_test(fake_paypal_refuses_a_breakdown_that_does_not_add_up),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
