@@ -7,7 +7,8 @@
  * invoice taxed 19 % on the sum of its lines, and the invoice total, the
  * Stripe session's amount_total (the tax as a line item of its own) and
  * the PayPal order (breakdown item_total + tax_total = value) agree; the
- * Stripe webhook pays exactly that total; an untaxed product or an exempt
+ * Stripe webhook pays exactly that total; an inclusive rate keeps the gross
+ * on the invoice and the Stripe session; sign-up refuses a tax id; an untaxed product or an exempt
  * client pays no tax; a French business with a VAT id gets the reverse
  * charge note on the invoice JSON and both invoice pages (when the company
  * profile's company.country setting is present, see below); the admin page
@@ -212,6 +213,14 @@ static void rules_api_validates_names_the_field_and_audits(void **state)
     assert_string_equal(bb_str(r, "tax_id"), "FR1");
     assert_true(json_is_true(json_object_get(r, "tax_exempt")));
     json_decref(r);
+    /* A customer cannot claim a tax status at sign-up. */
+    struct http_result su = http_api(bb_base_url(), NULL, "POST", "/api/client/signup",
+                                     "{\"email\":\"claim@example.com\",\"password\":"
+                                     "\"Claim-Password-1\",\"first_name\":\"C\",\"last_name\":"
+                                     "\"L\",\"country\":\"FR\",\"tax_id\":\"FR1\"}");
+    assert_int_equal(su.status, 400);
+    assert_contains(buf_cstr(&su.body), "tax_id");
+    http_result_free(&su);
     r = bb_json("GET", NULL, 200, "/api/admin/products/%" PRId64, C->untaxed);
     assert_true(json_is_false(json_object_get(r, "taxable")));
     json_decref(r);
@@ -287,6 +296,33 @@ static void order_in_germany_agrees_on_invoice_stripe_and_paypal(void **state)
     assert_string_equal(bb_str(j, "status"), "paid");
     assert_int_equal(bb_int(j, "amount_paid"), 2974);
     json_decref(j);
+}
+
+/* 20 % included in the prices: the total stays 24.99, and so does the Stripe session's. */
+static void inclusive_rate_keeps_the_gross_on_invoice_and_stripe(void **state)
+{
+    (void)state;
+    bb_create_ok("/api/admin/tax-rules",
+                 "{\"name\":\"VAT 20% incl.\",\"country\":\"GB\",\"rate\":2000,"
+                 "\"inclusive\":true}");
+    int64_t c = client_in("jane@example.com", "GB", "");
+    int64_t inv = order(c, C->product);
+    json_t *j = bb_json("GET", NULL, 200, "/api/admin/invoices/%" PRId64, inv);
+    /* 2499 − round(2499 / 1.2 = 2082.5) = 2499 − 2083 = 416. */
+    assert_int_equal(bb_int(j, "tax"), 416);
+    assert_int_equal(bb_int(j, "total"), 2499);
+    json_t *t = json_array_get(json_object_get(j, "taxes"), 0);
+    assert_int_equal(bb_int(t, "base"), 2083);
+    assert_true(json_is_true(json_object_get(t, "inclusive")));
+    json_decref(j);
+    char body[80];
+    snprintf(body, sizeof body, "{\"invoice_id\":%" PRId64 "}", inv);
+    j = bb_json("POST", body, 200, "/api/stripe/checkout");
+    json_t *s = fake_stripe_session_json(C->stripe, bb_str(j, "session_id"));
+    json_decref(j);
+    assert_non_null(s);
+    assert_int_equal(bb_int(s, "amount_total"), 2499);
+    json_decref(s);
 }
 
 static void untaxed_product_and_exempt_client_pay_no_tax(void **state)
@@ -427,6 +463,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rules_api_validates_names_the_field_and_audits),
         cmocka_unit_test(order_in_germany_agrees_on_invoice_stripe_and_paypal),
+        cmocka_unit_test(inclusive_rate_keeps_the_gross_on_invoice_and_stripe),
         cmocka_unit_test(untaxed_product_and_exempt_client_pay_no_tax),
         cmocka_unit_test(eu_business_gets_the_reverse_charge_note),
         cmocka_unit_test(admin_page_adds_a_rule_and_needs_csrf),
