@@ -8,8 +8,9 @@
  * Stripe session's amount_total (the tax as a line item of its own) and
  * the PayPal order (breakdown item_total + tax_total = value) agree; the
  * Stripe webhook pays exactly that total; an inclusive rate keeps the gross
- * on the invoice and the Stripe session; sign-up refuses a tax id; an untaxed product or an exempt
- * client pays no tax; a French business with a VAT id gets the reverse
+ * on the invoice and the Stripe session; sign-up refuses a tax id; an
+ * untaxed product or an exempt client pays no tax; the fake PayPal refuses
+ * a breakdown that does not add up; a French business with a VAT id gets the reverse
  * charge note on the invoice JSON and both invoice pages (when the company
  * profile's company.country setting is present, see below); the admin page
  * /admin/tax-rules adds a rule from a form (rate as a percentage) and needs
