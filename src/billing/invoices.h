@@ -104,4 +104,12 @@ int invoices_cancel_in_tx(struct db *db, const struct audit_actor *actor, int64_
 int invoices_settle_zero(struct db *db, const struct audit_actor *actor, int64_t id, bool *settled,
                          struct lumi_err *err);
 
+/* ---- issue 14: credit and coupons -------------------------------------- */
+
+/** Inside the caller's transaction: makes a new invoice an add-funds one (kind 'add_funds'). */
+int invoices_mark_add_funds(struct db *db, int64_t id, struct lumi_err *err);
+
+/** Inside the caller's transaction: records amount more paid from credit (credit_applied). */
+int invoices_add_credit_applied(struct db *db, int64_t id, int64_t amount, struct lumi_err *err);
+
 #endif

@@ -41,6 +41,7 @@
 
 #include "audit/audit.h"
 #include "billing/products.h"
+#include "billing/credit_apply.h"
 #include "billing/invoices.h"
 #include "core/log.h"
 #include "core/money.h"
@@ -340,6 +341,9 @@ static int renew_one(struct run *r, int64_t id, struct lumi_err *err)
         rc = invoices_settle_zero(r->db, &AUDIT_SYSTEM, invoice_id, &settled, err);
     if (rc == 0 && settled)
         rc = services_on_invoice_paid(r->db, &AUDIT_SYSTEM, invoice_id, err);
+    /* Issue 14: the client's credit pays what it covers (setting credit.auto_apply). */
+    if (rc == 0 && !settled)
+        rc = credit_auto_apply(r->db, &AUDIT_SYSTEM, invoice_id, err);
     if (rc == 0)
         rc = invoice_number(r->db, invoice_id, number, sizeof number, err);
 out:

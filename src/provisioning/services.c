@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "billing/products.h"
+#include "billing/credit_apply.h"
 #include "billing/invoices.h"
 #include "billing/listing.h"
 #include "core/crypto.h"
@@ -759,6 +760,9 @@ static json_t *order_place(struct db *db, const struct audit_actor *actor, const
     }
     if (audit_append_id(db, actor, "SERVICE_ORDERED", "service", service_id, details, err) < 0 ||
         settle_if_free(db, actor, &o, invoice_id, err) < 0)
+        goto out;
+    /* Issue 14: the client's credit pays what it covers (setting credit.auto_apply). */
+    if (credit_auto_apply(db, actor, invoice_id, err) < 0)
         goto out;
     result = order_answer(db, service_id, invoice_id, job_id, err);
     if (result != NULL && db_commit(db, err) < 0) {

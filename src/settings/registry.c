@@ -120,6 +120,11 @@ static const struct def defs[] = {
      "Orders need a confirmed e-mail",
      "A client must confirm the e-mail address (the link in the verification message) before "
      "ordering from the store."},
+    /* Credit balance (issue 14). */
+    {"credit.auto_apply", T_BOOL, "1", 0, 0, 0, NULL, "Billing", "Apply credit to new invoices",
+     "A new invoice (an order, a renewal) is paid at once from the client's credit balance in "
+     "its currency, as far as the balance covers it; off: credit is applied only from the "
+     "invoice page."},
 };
 /* clang-format on */
 
