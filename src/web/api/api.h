@@ -116,5 +116,12 @@ void h_store_products(struct web_req *req, struct web_resp *resp);
 void h_client_orders_create(struct web_req *req, struct web_resp *resp);
 void h_client_invoices_list(struct web_req *req, struct web_resp *resp);
 void h_client_invoices_get(struct web_req *req, struct web_resp *resp);
+/* Credit balance (issue 14): h_credit.c */
+void h_admin_credit_get(struct web_req *req, struct web_resp *resp);
+void h_admin_credit_adjust(struct web_req *req, struct web_resp *resp);
+void h_admin_invoices_apply_credit(struct web_req *req, struct web_resp *resp);
+void h_client_invoices_apply_credit(struct web_req *req, struct web_resp *resp);
+void h_client_credit_get(struct web_req *req, struct web_resp *resp);
+void h_client_credit_add_funds(struct web_req *req, struct web_resp *resp);
 
 #endif

@@ -108,5 +108,15 @@ const struct web_route web_api_routes[] = {
     {"GET", "/api/admin/cancellations", WEB_AUTH_ADMIN, h_admin_cancellations_list},
     {"POST", "/api/admin/cancellations/{id}/reject", WEB_AUTH_ADMIN, h_admin_cancellations_reject},
 
+    /* Credit balance (issue 14, h_credit.c) */
+    {"GET", "/api/admin/clients/{id}/credit", WEB_AUTH_ADMIN, h_admin_credit_get},
+    {"POST", "/api/admin/clients/{id}/credit", WEB_AUTH_ADMIN, h_admin_credit_adjust},
+    {"POST", "/api/admin/invoices/{id}/apply-credit", WEB_AUTH_ADMIN,
+     h_admin_invoices_apply_credit},
+    {"POST", "/api/client/invoices/{id}/apply-credit", WEB_AUTH_USER,
+     h_client_invoices_apply_credit},
+    {"GET", "/api/client/credit", WEB_AUTH_USER, h_client_credit_get},
+    {"POST", "/api/client/credit/add-funds", WEB_AUTH_USER, h_client_credit_add_funds},
+
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };
