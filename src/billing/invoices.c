@@ -81,7 +81,7 @@ static int take_number(struct db *db, const char *now, int64_t *number, struct l
 static int check_items(const struct invoice_item_in *items, size_t nitems, int64_t *amounts,
                        int64_t *subtotal, struct lumi_err *err)
 {
-    static const char *const kinds[] = {"setup", "recurring", "other", "funds"};
+    static const char *const kinds[] = {"setup", "recurring", "other", "funds", "discount"};
     int64_t sum = 0;
     if (nitems == 0)
         return err_set(err, LUMI_EINVAL, "an invoice needs at least one item");
@@ -99,12 +99,15 @@ static int check_items(const struct invoice_item_in *items, size_t nitems, int64
         if (it->quantity <= 0 || it->quantity > INT32_MAX)
             return err_set(err, LUMI_EINVAL, "item %zu: quantity must be from 1 to %d", i + 1,
                            INT32_MAX);
-        if (it->unit_amount < 0)
+        /* Only a discount line (a coupon, issue 14) is negative. */
+        if (it->unit_amount < 0 && (it->kind == NULL || strcmp(it->kind, "discount") != 0))
             return err_set(err, LUMI_EINVAL, "item %zu: unit_amount must be >= 0", i + 1);
         if (__builtin_mul_overflow(it->quantity, it->unit_amount, &amounts[i]) ||
             __builtin_add_overflow(sum, amounts[i], &sum))
             return err_set(err, LUMI_EINVAL, "the invoice total is too large");
     }
+    if (sum < 0)
+        return err_set(err, LUMI_EINVAL, "the discounts are larger than the items");
     *subtotal = sum;
     return 0;
 }
@@ -760,6 +763,7 @@ int invoices_settle_zero(struct db *db, const struct audit_actor *actor, int64_t
 static const char SQL_CREDIT_COLS[] =
     "SELECT discount, credit_applied FROM invoices WHERE id = $1";
 static const char SQL_SET_ADD_FUNDS[] = "UPDATE invoices SET kind = 'add_funds' WHERE id = $1";
+static const char SQL_SET_DISCOUNT[] = "UPDATE invoices SET discount = $2 WHERE id = $1";
 static const char SQL_ADD_CREDIT_APPLIED[] =
     "UPDATE invoices SET credit_applied = credit_applied + $2 WHERE id = $1";
 
@@ -793,4 +797,13 @@ int invoices_add_credit_applied(struct db *db, int64_t id, int64_t amount, struc
     snprintf(amt, sizeof amt, "%" PRId64, amount);
     const char *params[] = {idt, amt};
     return db_execp(db, SQL_ADD_CREDIT_APPLIED, 2, params, NULL, err);
+}
+
+int invoices_set_discount(struct db *db, int64_t id, int64_t discount, struct lumi_err *err)
+{
+    char idt[24], amt[24];
+    snprintf(idt, sizeof idt, "%" PRId64, id);
+    snprintf(amt, sizeof amt, "%" PRId64, discount);
+    const char *params[] = {idt, amt};
+    return db_execp(db, SQL_SET_DISCOUNT, 2, params, NULL, err);
 }

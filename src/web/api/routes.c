@@ -118,5 +118,12 @@ const struct web_route web_api_routes[] = {
     {"GET", "/api/client/credit", WEB_AUTH_USER, h_client_credit_get},
     {"POST", "/api/client/credit/add-funds", WEB_AUTH_USER, h_client_credit_add_funds},
 
+    /* Coupons (issue 14, h_coupons.c) */
+    {"GET", "/api/admin/coupons", WEB_AUTH_ADMIN, h_coupons_list},
+    {"POST", "/api/admin/coupons", WEB_AUTH_ADMIN, h_coupons_create},
+    {"GET", "/api/admin/coupons/{id}", WEB_AUTH_ADMIN, h_coupons_get},
+    {"PATCH", "/api/admin/coupons/{id}", WEB_AUTH_ADMIN, h_coupons_update},
+    {"DELETE", "/api/admin/coupons/{id}", WEB_AUTH_ADMIN, h_coupons_delete},
+
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };
