@@ -161,6 +161,39 @@ int credit_auto_apply(struct db *db, const struct audit_actor *actor, int64_t in
     return on ? credit_apply_in_tx(db, actor, invoice_id, NULL, err) : 0;
 }
 
+int credit_available_for_invoice(struct db *db, int64_t invoice_id, int64_t *amount,
+                                 char currency[8], struct lumi_err *err)
+{
+    struct inv v = {0};
+    int64_t balance = 0;
+    *amount = 0;
+    currency[0] = '\0';
+    struct db_stmt *st = db_prepare(db, SQL_INVOICE, err);
+    if (st == NULL)
+        return LUMI_EDB;
+    int rc = db_bind_int64(st, 1, invoice_id) < 0 ? err_set(err, LUMI_EDB, "cannot bind")
+                                                  : db_step(st, err);
+    if (rc == DB_ROW) {
+        v.client_id = db_col_int64(st, 0);
+        snprintf(v.currency, sizeof v.currency, "%s", db_col_text(st, 1));
+        snprintf(v.status, sizeof v.status, "%s", db_col_text(st, 2));
+        v.total = db_col_int64(st, 3);
+        v.paid = db_col_int64(st, 4);
+        v.add_funds = strcmp(db_col_text(st, 5), "add_funds") == 0;
+    }
+    db_finalize(st);
+    if (rc != DB_ROW)
+        return rc < 0 ? rc : 0;
+    snprintf(currency, 8, "%s", v.currency);
+    if (!payable(&v))
+        return 0;
+    rc = credit_balance(db, v.client_id, v.currency, &balance, err);
+    if (rc < 0)
+        return rc;
+    *amount = balance < v.total - v.paid ? balance : v.total - v.paid;
+    return 0;
+}
+
 json_t *credit_apply_invoice(struct db *db, const struct audit_actor *actor, int64_t invoice_id,
                              int64_t client_id, struct lumi_err *err)
 {

@@ -35,6 +35,14 @@ int credit_auto_apply(struct db *db, const struct audit_actor *actor, int64_t in
                       struct lumi_err *err);
 
 /**
+ * What credit_apply_in_tx would take now (no lock, for the invoice pages'
+ * button): min(balance, due) of a payable invoice that is not an add-funds
+ * one, else 0. *currency (8 bytes) gets the invoice's currency.
+ */
+int credit_available_for_invoice(struct db *db, int64_t invoice_id, int64_t *amount,
+                                 char currency[8], struct lumi_err *err);
+
+/**
  * The invoice page's "apply credit" (own transaction). client_id > 0 limits
  * it to that client's invoices (another's is LUMI_ENOTFOUND). LUMI_ECONFLICT
  * when nothing is due, the invoice is an add-funds one, or there is no

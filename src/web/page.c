@@ -196,6 +196,7 @@ static const struct nav_item ADMIN_NAV[] = {
     {"services", "/admin/services", "Services"},
     {"cancellations", "/admin/cancellations", "Cancellations"},
     {"invoices", "/admin/invoices", "Invoices"},
+    {"coupons", "/admin/coupons", "Coupons"}, /* issue 14 */
     {"jobs", "/admin/jobs", "Jobs"},
     {"webhooks", "/admin/webhook-events", "Webhooks"},
     {"emails", "/admin/emails", "Emails"},
@@ -209,6 +210,7 @@ static const struct nav_item ADMIN_NAV[] = {
 static const struct nav_item CLIENT_NAV[] = {
     {"services", "/client/services", "Services"},
     {"invoices", "/client/invoices", "Invoices"},
+    {"credit", "/client/credit", "Credit"}, /* issue 14 */
     {"store", "/store", "Store"}, /* the store (issue 13) */
     {"account", "/client/account", "Account"}, /* client accounts (issue 13) */
     {NULL, NULL, NULL},
