@@ -370,6 +370,35 @@ static void cycles_are_honoured_on_renewals(void **state)
                      100);
 }
 
+static void admin_page_lists_and_creates_coupons_with_the_csrf_token(void **state)
+{
+    (void)state;
+    char admin[200], csrf[80], form[400];
+    bb_admin_login(ADMIN_EMAIL, ADMIN_PASSWORD, admin, sizeof admin);
+    browse_csrf(bb_base_url(), admin, "/admin", csrf);
+    struct http_result r = browse(bb_base_url(), "GET", "/admin/coupons", admin, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    if (strstr(buf_cstr(&r.body), "TWO") == NULL || strstr(buf_cstr(&r.body), "href=\"/admin/coupons\"") == NULL)
+        fail_msg("coupons page lacks the list or the nav entry:\n%s", buf_cstr(&r.body));
+    http_result_free(&r);
+    const char *fields = "code=page12&kind=percent&value=12.5&cycles=1&max_uses=0&product_ids=";
+    r = browse(bb_base_url(), "POST", "/admin/coupons", admin, fields, NULL);
+    assert_int_equal(r.status, 403);
+    http_result_free(&r);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM coupons WHERE code = 'PAGE12'"), 0);
+    snprintf(form, sizeof form, "csrf_token=%s&%s", csrf, fields);
+    r = browse(bb_base_url(), "POST", "/admin/coupons", admin, form, NULL);
+    assert_int_equal(r.status, 303);
+    http_result_free(&r);
+    assert_int_equal(bb_count("SELECT value FROM coupons WHERE code = 'PAGE12'"), 1250);
+    /* the store's order form has the coupon field */
+    char path[64];
+    snprintf(path, sizeof path, "/store/products/%" PRId64, C->product);
+    r = browse(bb_base_url(), "GET", path, C->a.cookie, NULL, NULL);
+    assert_non_null(strstr(buf_cstr(&r.body), "name=\"coupon\""));
+    http_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +407,7 @@ int main(void)
         cmocka_unit_test(bad_codes_are_refused_and_create_nothing),
         cmocka_unit_test(two_orders_racing_for_the_last_use_one_wins),
         cmocka_unit_test(cycles_are_honoured_on_renewals),
+        cmocka_unit_test(admin_page_lists_and_creates_coupons_with_the_csrf_token),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -469,6 +469,89 @@ static void add_funds_paid_by_stripe_ends_as_credit(void **state)
     http_result_free(&r);
 }
 
+static void assert_contains(const struct http_result *r, const char *needle)
+{
+    if (strstr(buf_cstr(&r->body), needle) == NULL)
+        fail_msg("answer (%ld) lacks '%s':\n%s", r->status, needle, buf_cstr(&r->body));
+}
+
+static void pages_show_credit_and_their_forms_need_the_csrf_token(void **state)
+{
+    (void)state;
+    char admin[200], csrf[80], path[100], form[300];
+    bb_admin_login(ADMIN_EMAIL, ADMIN_PASSWORD, admin, sizeof admin);
+    browse_csrf(bb_base_url(), admin, "/admin", csrf);
+    int64_t start = balance(C->d.id, "usd");
+    snprintf(path, sizeof path, "/admin/clients/%" PRId64, C->d.id);
+    struct http_result r = browse(bb_base_url(), "GET", path, admin, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_contains(&r, "credit-balances");
+    assert_contains(&r, "50.00 USD"); /* the add funds of the test before */
+    assert_contains(&r, "id=\"credit-form\"");
+    http_result_free(&r);
+    snprintf(path, sizeof path, "/admin/clients/%" PRId64 "/credit", C->d.id);
+    r = browse(bb_base_url(), "POST", path, admin,
+               "direction=add&amount=2.50&currency=usd&reason=page+test", NULL);
+    assert_int_equal(r.status, 403); /* no CSRF token */
+    http_result_free(&r);
+    assert_int_equal(balance(C->d.id, "usd"), start);
+    snprintf(form, sizeof form,
+             "csrf_token=%s&direction=add&amount=2.50&currency=usd&reason=page+test", csrf);
+    r = browse(bb_base_url(), "POST", path, admin, form, NULL);
+    assert_int_equal(r.status, 303);
+    http_result_free(&r);
+    assert_int_equal(balance(C->d.id, "usd"), start + 250);
+    snprintf(form, sizeof form,
+             "csrf_token=%s&direction=remove&amount=999999&currency=usd&reason=too+much", csrf);
+    r = browse(bb_base_url(), "POST", path, admin, form, NULL);
+    char *loc = http_header(&r, "Location");
+    assert_non_null(loc);
+    assert_non_null(strstr(loc, "error="));
+    free(loc);
+    http_result_free(&r);
+    assert_int_equal(balance(C->d.id, "usd"), start + 250);
+
+    /* the client's page: balance, history and the add-funds form */
+    r = browse(bb_base_url(), "GET", "/client/credit", C->d.cookie, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_contains(&r, "52.50 USD");
+    assert_contains(&r, "id=\"add-funds\"");
+    http_result_free(&r);
+    snprintf(form, sizeof form, "csrf_token=%s&amount=20.00&currency=usd", C->d.csrf);
+    r = browse(bb_base_url(), "POST", "/client/credit/add-funds", C->d.cookie, form, NULL);
+    assert_int_equal(r.status, 303);
+    loc = http_header(&r, "Location");
+    assert_non_null(loc);
+    assert_non_null(strstr(loc, "/client/invoices/"));
+    free(loc);
+    http_result_free(&r);
+
+    /* an invoice the credit can pay shows the button on both pages */
+    int64_t inv = plain_invoice(C->d.id, 1000);
+    snprintf(path, sizeof path, "/client/invoices/%" PRId64, inv);
+    r = browse(bb_base_url(), "GET", path, C->d.cookie, NULL, NULL);
+    assert_contains(&r, "Pay 10.00 USD from your credit");
+    http_result_free(&r);
+    snprintf(path, sizeof path, "/admin/invoices/%" PRId64, inv);
+    r = browse(bb_base_url(), "GET", path, admin, NULL, NULL);
+    assert_contains(&r, "Apply credit (10.00 USD)");
+    http_result_free(&r);
+    /* another client cannot use the button on it */
+    snprintf(path, sizeof path, "/client/invoices/%" PRId64 "/apply-credit", inv);
+    snprintf(form, sizeof form, "csrf_token=%s", C->a.csrf);
+    r = browse(bb_base_url(), "POST", path, C->a.cookie, form, NULL);
+    assert_int_equal(r.status, 404);
+    http_result_free(&r);
+    snprintf(form, sizeof form, "csrf_token=%s", C->d.csrf);
+    r = browse(bb_base_url(), "POST", path, C->d.cookie, form, NULL);
+    assert_int_equal(r.status, 303);
+    http_result_free(&r);
+    json_t *j = invoice(inv);
+    assert_string_equal(bb_str(j, "status"), "paid");
+    json_decref(j);
+    assert_int_equal(balance(C->d.id, "usd"), start + 250 - 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,6 +561,7 @@ int main(void)
         cmocka_unit_test(credit_pays_an_order_in_full_and_the_service_is_provisioned),
         cmocka_unit_test(client_applies_credit_from_the_invoice_when_auto_apply_is_off),
         cmocka_unit_test(add_funds_paid_by_stripe_ends_as_credit),
+        cmocka_unit_test(pages_show_credit_and_their_forms_need_the_csrf_token),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
