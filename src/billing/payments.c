@@ -378,14 +378,17 @@ static int audit_paid(struct db *db, const struct audit_actor *actor, const stru
 
 /*
  * What a payment brings beyond what is due, when it can be kept as credit: a
- * payment in the invoice's currency to an invoice that still has something
- * due. Anything else (another currency, a paid or cancelled invoice) stays a
- * mismatch as before.
+ * gateway's payment in the invoice's currency to an invoice that still has
+ * something due. Anything else (another currency, a paid or cancelled
+ * invoice) stays a mismatch as before — and so does an admin's manual
+ * payment, where a larger amount is far more often a typing slip than money
+ * (the admin records what is due and adds the rest as credit with a reason).
  */
 static int64_t overpayment_surplus(const struct payment_in *p, const struct invoice_state *inv)
 {
     int64_t due = inv->total - inv->paid;
-    if (strcmp(p->kind, "payment") != 0 || strcasecmp(p->currency, inv->currency) != 0 ||
+    if (strcmp(p->kind, "payment") != 0 || strcmp(p->gateway, "manual") == 0 ||
+        strcasecmp(p->currency, inv->currency) != 0 ||
         (strcmp(inv->status, "unpaid") != 0 && strcmp(inv->status, "partially_paid") != 0) ||
         due <= 0 || p->amount <= due)
         return 0;

@@ -60,6 +60,7 @@ static const struct {
     {"mail.send.account_password_reset", "true"},
     {"store.signup_enabled", "true"}, /* client accounts (issue 13) */
     {"store.require_verified_email", "true"},
+    {"credit.auto_apply", "true"}, /* credit balance (issue 14) */
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 

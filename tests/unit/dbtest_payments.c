@@ -216,6 +216,10 @@ static void wrong_currency_is_a_mismatch_and_overpayment_goes_to_credit(void **s
                              "SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_MISMATCH'"
                              " AND details LIKE '%\"expected\"%' AND details LIKE '%\"received\"%'"
                              " AND details LIKE '%ch_eur%'") == 1);
+    /* an admin's manual over-payment stays refused: more likely a typing slip */
+    assert_int_equal(apply(f, "payment", "manual", "bank-big", 1501, "usd", inv, &res),
+                     PAYMENT_MISMATCH);
+    assert_true(audits(f, "PAYMENT_MISMATCH") == 2);
     /* issue 14: 1501 on 1500 due settles the invoice and keeps the 1 as credit */
     assert_int_equal(apply(f, "payment", "stripe", "ch_big", 1501, "usd", inv, &res),
                      PAYMENT_APPLIED);
@@ -231,7 +235,7 @@ static void wrong_currency_is_a_mismatch_and_overpayment_goes_to_credit(void **s
     assert_int_equal(apply(f, "payment", "stripe", "ch_more", 100, "usd", inv, &res),
                      PAYMENT_MISMATCH);
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM credit_ledger") == 1);
-    assert_true(audits(f, "PAYMENT_MISMATCH") == 2);
+    assert_true(audits(f, "PAYMENT_MISMATCH") == 3);
 }
 
 static void refunds_partial_then_full(void **state)
