@@ -632,7 +632,10 @@ static int first_invoice(struct db *db, const struct audit_actor *actor, struct 
             (struct invoice_item_in){period_desc, 1, o->price, service_id, "other", NULL, NULL};
     }
     /* Issue 14: a coupon's discount line on what this invoice charges. */
-    if (coupons_line(&o->pick, o->setup_fee + o->price, o->currency, &discount, err) < 0)
+    int64_t charged = 0;
+    if (__builtin_add_overflow(o->setup_fee, o->price, &charged))
+        return err_set(err, LUMI_EINVAL, "the invoice total is too large");
+    if (coupons_line(&o->pick, charged, o->currency, &discount, err) < 0)
         return err->code;
     o->discount = discount.amount;
     if (discount.amount > 0)
