@@ -82,14 +82,14 @@ static int take_number(struct db *db, const char *now, int64_t *number, struct l
 static int check_items(const struct invoice_item_in *items, size_t nitems, int64_t *amounts,
                        int64_t *subtotal, struct lumi_err *err)
 {
-    static const char *const kinds[] = {"setup", "recurring", "other"};
+    static const char *const kinds[] = {"setup", "recurring", "other", "funds", "discount"};
     int64_t sum = 0;
     if (nitems == 0)
         return err_set(err, LUMI_EINVAL, "an invoice needs at least one item");
     for (size_t i = 0; i < nitems; i++) {
         const struct invoice_item_in *it = &items[i];
         bool kind_ok = it->kind == NULL;
-        for (size_t k = 0; k < 3 && !kind_ok; k++)
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0] && !kind_ok; k++)
             kind_ok = strcmp(it->kind, kinds[k]) == 0;
         if (it->description == NULL || it->description[0] == '\0' ||
             strlen(it->description) > DESCRIPTION_MAX)
@@ -100,12 +100,15 @@ static int check_items(const struct invoice_item_in *items, size_t nitems, int64
         if (it->quantity <= 0 || it->quantity > INT32_MAX)
             return err_set(err, LUMI_EINVAL, "item %zu: quantity must be from 1 to %d", i + 1,
                            INT32_MAX);
-        if (it->unit_amount < 0)
+        /* Only a discount line (a coupon, issue 14) is negative. */
+        if (it->unit_amount < 0 && (it->kind == NULL || strcmp(it->kind, "discount") != 0))
             return err_set(err, LUMI_EINVAL, "item %zu: unit_amount must be >= 0", i + 1);
         if (__builtin_mul_overflow(it->quantity, it->unit_amount, &amounts[i]) ||
             __builtin_add_overflow(sum, amounts[i], &sum))
             return err_set(err, LUMI_EINVAL, "the invoice total is too large");
     }
+    if (sum < 0)
+        return err_set(err, LUMI_EINVAL, "the discounts are larger than the items");
     *subtotal = sum;
     return 0;
 }
@@ -279,6 +282,8 @@ out:
 
 /* ---- reading ------------------------------------------------------------ */
 
+static int invoices_read_credit(struct db *db, int64_t id, json_t *inv, struct lumi_err *err);
+
 static json_t *text_or_null(struct db_stmt *st, int col)
 {
     return db_col_is_null(st, col) ? json_null() : json_string(db_col_text(st, col));
@@ -401,7 +406,7 @@ json_t *invoices_get(struct db *db, int64_t id, struct lumi_err *err)
         err_set(err, LUMI_ENOMEM, "out of memory");
         goto out;
     }
-    if (add_taxes(db, inv, id, err) < 0)
+    if (add_taxes(db, inv, id, err) < 0 || invoices_read_credit(db, id, inv, err) < 0)
         goto out;
     result = inv;
     inv = NULL;
@@ -777,4 +782,54 @@ int invoices_settle_zero(struct db *db, const struct audit_actor *actor, int64_t
     if (rc == 0 && settled != NULL)
         *settled = true;
     return rc < 0 ? rc : 0;
+}
+
+/* ---- issue 14: credit and coupons -------------------------------------- */
+
+static const char SQL_CREDIT_COLS[] =
+    "SELECT discount, credit_applied FROM invoices WHERE id = $1";
+static const char SQL_SET_ADD_FUNDS[] = "UPDATE invoices SET kind = 'add_funds' WHERE id = $1";
+static const char SQL_SET_DISCOUNT[] = "UPDATE invoices SET discount = $2 WHERE id = $1";
+static const char SQL_ADD_CREDIT_APPLIED[] =
+    "UPDATE invoices SET credit_applied = credit_applied + $2 WHERE id = $1";
+
+/* invoices_get's discount and credit_applied members. */
+static int invoices_read_credit(struct db *db, int64_t id, json_t *inv, struct lumi_err *err)
+{
+    struct db_stmt *st = db_prepare(db, SQL_CREDIT_COLS, err);
+    if (st == NULL)
+        return LUMI_EDB;
+    int rc = db_bind_int64(st, 1, id) < 0 ? bind_fail(err) : db_step(st, err);
+    if (rc == DB_ROW &&
+        (jsonx_set_int(inv, "discount", db_col_int64(st, 0)) < 0 ||
+         jsonx_set_int(inv, "credit_applied", db_col_int64(st, 1)) < 0))
+        rc = err_set(err, LUMI_ENOMEM, "out of memory");
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+int invoices_mark_add_funds(struct db *db, int64_t id, struct lumi_err *err)
+{
+    char idt[24];
+    snprintf(idt, sizeof idt, "%" PRId64, id);
+    const char *params[] = {idt};
+    return db_execp(db, SQL_SET_ADD_FUNDS, 1, params, NULL, err);
+}
+
+int invoices_add_credit_applied(struct db *db, int64_t id, int64_t amount, struct lumi_err *err)
+{
+    char idt[24], amt[24];
+    snprintf(idt, sizeof idt, "%" PRId64, id);
+    snprintf(amt, sizeof amt, "%" PRId64, amount);
+    const char *params[] = {idt, amt};
+    return db_execp(db, SQL_ADD_CREDIT_APPLIED, 2, params, NULL, err);
+}
+
+int invoices_set_discount(struct db *db, int64_t id, int64_t discount, struct lumi_err *err)
+{
+    char idt[24], amt[24];
+    snprintf(idt, sizeof idt, "%" PRId64, id);
+    snprintf(amt, sizeof amt, "%" PRId64, discount);
+    const char *params[] = {idt, amt};
+    return db_execp(db, SQL_SET_DISCOUNT, 2, params, NULL, err);
 }

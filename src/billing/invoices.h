@@ -23,7 +23,8 @@ struct invoice_item_in {
     int64_t quantity;          /* > 0 */
     int64_t unit_amount;       /* minor units, >= 0 */
     int64_t service_id;        /* 0: none */
-    const char *kind;          /* "setup" | "recurring" | "other" */
+    const char *kind;          /* "setup" | "recurring" | "other" | "funds" | "discount" (the
+                                  one kind whose unit_amount may be < 0) */
     const char *period_start;  /* ISO-8601 or NULL */
     const char *period_end;
 };
@@ -104,5 +105,16 @@ int invoices_cancel_in_tx(struct db *db, const struct audit_actor *actor, int64_
  */
 int invoices_settle_zero(struct db *db, const struct audit_actor *actor, int64_t id, bool *settled,
                          struct lumi_err *err);
+
+/* ---- issue 14: credit and coupons -------------------------------------- */
+
+/** Inside the caller's transaction: makes a new invoice an add-funds one (kind 'add_funds'). */
+int invoices_mark_add_funds(struct db *db, int64_t id, struct lumi_err *err);
+
+/** Inside the caller's transaction: records amount more paid from credit (credit_applied). */
+int invoices_add_credit_applied(struct db *db, int64_t id, int64_t amount, struct lumi_err *err);
+
+/** Inside the caller's transaction: records a new invoice's coupon discount (invoices.discount). */
+int invoices_set_discount(struct db *db, int64_t id, int64_t discount, struct lumi_err *err);
 
 #endif

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "billing/credit.h"
 #include "billing/invoices.h"
 #include "core/json.h"
 #include "core/money.h"
@@ -31,11 +32,11 @@
 #define REF_MAX 255
 
 static const char SQL_INVOICE[] =
-    "SELECT status, currency, total, amount_paid, amount_refunded, paid_at FROM invoices"
-    " WHERE id = $1";
+    "SELECT status, currency, total, amount_paid, amount_refunded, paid_at, client_id, kind"
+    " FROM invoices WHERE id = $1";
 static const char SQL_INVOICE_LOCKED[] =
-    "SELECT status, currency, total, amount_paid, amount_refunded, paid_at FROM invoices"
-    " WHERE id = $1 FOR UPDATE";
+    "SELECT status, currency, total, amount_paid, amount_refunded, paid_at, client_id, kind"
+    " FROM invoices WHERE id = $1 FOR UPDATE";
 
 static const char SQL_SEEN[] =
     "SELECT id FROM transactions WHERE gateway = $1 AND kind = $2 AND gateway_ref = $3";
@@ -54,13 +55,15 @@ static const char SQL_LIST_TX[] =
     " FROM transactions WHERE invoice_id = $1 ORDER BY id";
 
 static const char *const KINDS[] = {"payment", "refund", "chargeback", "chargeback_reversal", NULL};
-static const char *const GATEWAYS[] = {"stripe", "paypal", "manual", NULL};
+static const char *const GATEWAYS[] = {"stripe", "paypal", "manual", "credit", NULL};
 
 struct invoice_state {
     char status[24];
     char currency[8];
     int64_t total, paid, refunded;
     bool was_paid_before; /* paid_at is set */
+    int64_t client_id;
+    bool add_funds; /* kind 'add_funds': paid means credit, not provisioning */
 };
 
 const char *payment_outcome_name(enum payment_outcome o)
@@ -100,7 +103,7 @@ static int check_input(const struct payment_in *p, struct lumi_err *err)
         return err_set(err, LUMI_EINVAL,
                        "kind must be one of payment, refund, chargeback, chargeback_reversal");
     if (!in_list(p->gateway, GATEWAYS))
-        return err_set(err, LUMI_EINVAL, "gateway must be one of stripe, paypal, manual");
+        return err_set(err, LUMI_EINVAL, "gateway must be one of stripe, paypal, manual, credit");
     if (p->gateway_ref == NULL || p->gateway_ref[0] == '\0' || strlen(p->gateway_ref) > REF_MAX)
         return err_set(err, LUMI_EINVAL, "the reference must be 1 to %d bytes", REF_MAX);
     if (p->amount <= 0)
@@ -144,6 +147,8 @@ static int load_invoice(struct db *db, int64_t id, struct invoice_state *inv, st
     inv->paid = db_col_int64(st, 3);
     inv->refunded = db_col_int64(st, 4);
     inv->was_paid_before = !db_col_is_null(st, 5);
+    inv->client_id = db_col_int64(st, 6);
+    inv->add_funds = strcmp(db_col_text(st, 7), "add_funds") == 0;
     rc = 0;
 out:
     db_finalize(st);
@@ -369,6 +374,57 @@ static int audit_paid(struct db *db, const struct audit_actor *actor, const stru
     return rc;
 }
 
+/* ---- issue 14: over-payments and add funds go to credit ----------------- */
+
+/*
+ * What a payment brings beyond what is due, when it can be kept as credit: a
+ * gateway's payment in the invoice's currency to an invoice that still has
+ * something due. Anything else (another currency, a paid or cancelled
+ * invoice) stays a mismatch as before — and so does an admin's manual
+ * payment, where a larger amount is far more often a typing slip than money
+ * (the admin records what is due and adds the rest as credit with a reason).
+ */
+static int64_t overpayment_surplus(const struct payment_in *p, const struct invoice_state *inv)
+{
+    int64_t due = inv->total - inv->paid;
+    if (strcmp(p->kind, "payment") != 0 || strcmp(p->gateway, "manual") == 0 ||
+        strcasecmp(p->currency, inv->currency) != 0 ||
+        (strcmp(inv->status, "unpaid") != 0 && strcmp(inv->status, "partially_paid") != 0) ||
+        due <= 0 || p->amount <= due)
+        return 0;
+    return p->amount - due;
+}
+
+/* The surplus to the client's credit, tied to the payment's transaction (a replay adds nothing). */
+static int surplus_to_credit(struct db *db, const struct audit_actor *actor,
+                             const struct payment_in *p, const struct invoice_state *inv,
+                             int64_t surplus, int64_t tx_id, struct lumi_err *err)
+{
+    char note[120];
+    snprintf(note, sizeof note, "Over-payment of invoice %" PRId64 " (%s %.80s)", p->invoice_id,
+             p->gateway, p->gateway_ref);
+    struct credit_change c = {.client_id = inv->client_id,
+                              .currency = inv->currency,
+                              .amount = surplus,
+                              .kind = "overpayment",
+                              .action = "CREDIT_ADDED",
+                              .invoice_id = p->invoice_id,
+                              .transaction_id = tx_id,
+                              .note = note};
+    int rc = credit_change_in_tx(db, actor, &c, NULL, err);
+    return rc < 0 ? rc : 0;
+}
+
+/* A paid add-funds invoice: its funds lines become credit instead of provisioning. */
+static int paid_add_funds(struct db *db, const struct audit_actor *actor,
+                          const struct payment_in *p, const struct invoice_state *inv,
+                          int64_t tx_id, struct lumi_err *err)
+{
+    int rc = credit_on_funds_paid(db, actor, p->invoice_id, inv->client_id, inv->currency, tx_id,
+                                  err);
+    return rc < 0 ? rc : 0;
+}
+
 int payments_apply(struct db *db, const struct audit_actor *actor, const struct payment_in *p,
                    struct payment_result *out, struct lumi_err *err)
 {
@@ -401,8 +457,12 @@ int payments_apply(struct db *db, const struct audit_actor *actor, const struct 
         rc = 0;
         goto out;
     }
-    rc =
-        decide(p, &inv, &paid, &refunded, &status, &expected, res.message, sizeof res.message, err);
+    /* An over-payment settles what is due; the rest goes to credit below. */
+    int64_t surplus = overpayment_surplus(p, &inv);
+    struct payment_in due_part = *p;
+    due_part.amount -= surplus;
+    rc = decide(&due_part, &inv, &paid, &refunded, &status, &expected, res.message,
+                sizeof res.message, err);
     if (rc < 0)
         goto out;
     if (rc == 1) {
@@ -429,11 +489,19 @@ int payments_apply(struct db *db, const struct audit_actor *actor, const struct 
     rc = audit_applied(db, actor, p, tx_id, inv.status, status, paid, refunded, err);
     if (rc < 0)
         goto out;
+    if (surplus > 0) {
+        rc = surplus_to_credit(db, actor, p, &inv, surplus, tx_id, err);
+        if (rc < 0)
+            goto out;
+    }
     if (res.became_paid) {
         rc = audit_paid(db, actor, p, inv.total, err);
         if (rc < 0)
             goto out;
-        rc = services_on_invoice_paid(db, actor, p->invoice_id, err);
+        if (inv.add_funds)
+            rc = paid_add_funds(db, actor, p, &inv, tx_id, err);
+        else
+            rc = services_on_invoice_paid(db, actor, p->invoice_id, err);
         if (rc < 0)
             goto out;
     }

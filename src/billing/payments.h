@@ -59,6 +59,11 @@ const char *payment_outcome_name(enum payment_outcome o);
  *   (so a corrected retry with the same reference can still apply), the
  *   invoice is not touched, PAYMENT_MISMATCH audited with expected and
  *   received — the audit row is the record that money arrived;
+ *   except (issue 14) a gateway's (not a manual) payment in the
+ *   invoice's currency larger than what is still due: it settles the due
+ *   part and the surplus goes to the client's credit (ledger kind
+ *   overpayment, once per transaction);
+ *   a paid add-funds invoice credits its funds instead of provisioning;
  * - otherwise updates amount_paid / amount_refunded and the status
  *   (unpaid → partially_paid → paid; paid → partially_refunded → refunded;
  *   a chargeback is a refund of the disputed amount, a reversal gives it

@@ -41,6 +41,8 @@
 
 #include "audit/audit.h"
 #include "billing/products.h"
+#include "billing/coupons.h"
+#include "billing/credit_apply.h"
 #include "billing/invoices.h"
 #include "core/log.h"
 #include "core/money.h"
@@ -322,24 +324,39 @@ static int renew_one(struct run *r, int64_t id, struct lumi_err *err)
         .period_start = rn.start,
         .period_end = rn.end,
     };
+    /* Issue 14: the service's coupon still discounting (counts one cycle down). */
+    struct coupon_line discount;
+    struct invoice_item_in items[2] = {item};
+    size_t nitems = 1;
+    rc = coupons_for_renewal(r->db, id, rn.amount, rn.currency, &discount, err);
+    if (rc != 0)
+        goto out;
+    if (discount.amount > 0)
+        items[nitems++] = (struct invoice_item_in){
+            discount.description, 1, -discount.amount, id, "discount", NULL, NULL};
     /* A downgrade's credit comes off as a negative line, capped at the renewal (rest carries). */
     int64_t credit = 0;
     bool settled = false;
-    rc = changes_take_renewal_credit(r->db, id, rn.amount, &credit, err);
+    rc = changes_take_renewal_credit(r->db, id, rn.amount - discount.amount, &credit, err);
     if (rc != 0)
         goto out;
     if (credit > 0)
         rc = invoices_create_credited(r->db, &AUDIT_SYSTEM, rn.client_id, rn.currency, rn.start,
-                                      &item, 1, "Credit from downgrade", credit, id, &invoice_id,
-                                      err);
+                                      items, nitems, "Credit from downgrade", credit, id,
+                                      &invoice_id, err);
     else
-        rc = invoices_create(r->db, &AUDIT_SYSTEM, rn.client_id, rn.currency, rn.start, &item, 1,
-                             &invoice_id, err);
-    /* Entirely covered by the credit: settled at once, as a payment would. */
-    if (rc == 0 && credit > 0)
+        rc = invoices_create(r->db, &AUDIT_SYSTEM, rn.client_id, rn.currency, rn.start, items,
+                             nitems, &invoice_id, err);
+    if (rc == 0)
+        rc = coupons_note_discount(r->db, invoice_id, discount.amount, err);
+    /* Entirely covered by the credit or the coupon: settled at once, as a payment would. */
+    if (rc == 0 && (credit > 0 || discount.amount > 0))
         rc = invoices_settle_zero(r->db, &AUDIT_SYSTEM, invoice_id, &settled, err);
     if (rc == 0 && settled)
         rc = services_on_invoice_paid(r->db, &AUDIT_SYSTEM, invoice_id, err);
+    /* Issue 14: the client's credit pays what it covers (setting credit.auto_apply). */
+    if (rc == 0 && !settled)
+        rc = credit_auto_apply(r->db, &AUDIT_SYSTEM, invoice_id, err);
     if (rc == 0)
         rc = invoice_number(r->db, invoice_id, number, sizeof number, err);
 out:

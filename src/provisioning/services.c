@@ -33,6 +33,8 @@
 #include <string.h>
 
 #include "billing/products.h"
+#include "billing/coupons.h"
+#include "billing/credit_apply.h"
 #include "billing/invoices.h"
 #include "billing/listing.h"
 #include "core/crypto.h"
@@ -132,11 +134,11 @@ static const char SQL_ADVANCE_DUE[] =
 static const char *const STATUSES[] = {"pending",    "provisioning", "active",    "suspended",
                                        "terminated", "failed",       "cancelled", NULL};
 static const char *const SUSPEND_REASONS[] = {"overdue", "manual", "abuse", "dispute", NULL};
-static const char *const ORDER_KEYS[] = {"client_id",     "product_id", "domain",
-                                         "billing_cycle", "currency",   NULL};
+static const char *const ORDER_KEYS[] = {"client_id", "product_id", "domain", "billing_cycle",
+                                         "currency",  "coupon",     NULL};
 /* A client orders for themself: the client comes from the session, never the body. */
 static const char *const CLIENT_ORDER_KEYS[] = {"product_id", "domain", "billing_cycle", "currency",
-                                                NULL};
+                                                "coupon",     NULL};
 static const char *const CYCLES[] = {"monthly",    "quarterly", "semiannually", "annually",
                                      "biennially", "onetime",   "free",         NULL};
 
@@ -264,6 +266,10 @@ struct order {
     /* decided here */
     int64_t placed;
     char server_type[16];
+    /* issue 14: the coupon asked for ("" = none), as redeemed, and its discount */
+    char coupon[COUPON_CODE_MAX + 1];
+    struct coupon_pick pick;
+    int64_t discount;
 };
 
 /* Hostname rules: labels of [a-z0-9-] (1..63, no '-' at either end), at least two labels. */
@@ -334,6 +340,12 @@ static int read_order(const json_t *in, struct order *o, struct lumi_err *err)
     rc = read_choice(in, o, err);
     if (rc < 0)
         return rc;
+    const char *coupon = NULL;
+    rc = jsonx_take_str(in, "coupon", false, COUPON_CODE_MAX, &coupon, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        snprintf(o->coupon, sizeof o->coupon, "%s", coupon);
     rc = jsonx_take_str(in, "domain", false, DOMAIN_MAX, &domain, err);
     if (rc < 0)
         return rc;
@@ -595,12 +607,13 @@ static int set_remote_key(struct db *db, int64_t id, const char *installation, c
 }
 
 /* The first invoice: the setup fee (when there is one) and the first period. */
-static int first_invoice(struct db *db, const struct audit_actor *actor, const struct order *o,
+static int first_invoice(struct db *db, const struct audit_actor *actor, struct order *o,
                          int64_t service_id, const char *now, const char *next_due,
                          int64_t *invoice_id, struct lumi_err *err)
 {
     char setup_desc[300], period_desc[600];
-    struct invoice_item_in items[2];
+    struct invoice_item_in items[3];
+    struct coupon_line discount;
     size_t n = 0;
     const char *sep = o->domain[0] != '\0' ? " - " : "";
     if (o->setup_fee > 0) {
@@ -618,6 +631,16 @@ static int first_invoice(struct db *db, const struct audit_actor *actor, const s
         items[n++] =
             (struct invoice_item_in){period_desc, 1, o->price, service_id, "other", NULL, NULL};
     }
+    /* Issue 14: a coupon's discount line on what this invoice charges. */
+    int64_t charged = 0;
+    if (__builtin_add_overflow(o->setup_fee, o->price, &charged))
+        return err_set(err, LUMI_EINVAL, "the invoice total is too large");
+    if (coupons_line(&o->pick, charged, o->currency, &discount, err) < 0)
+        return err->code;
+    o->discount = discount.amount;
+    if (discount.amount > 0)
+        items[n++] = (struct invoice_item_in){
+            discount.description, 1, -discount.amount, service_id, "discount", NULL, NULL};
     return invoices_create(db, actor, o->client_id, o->currency, now, items, n, invoice_id, err);
 }
 
@@ -689,7 +712,7 @@ static int check_domain(const struct order *o, struct lumi_err *err)
 static int settle_if_free(struct db *db, const struct audit_actor *actor, const struct order *o,
                           int64_t invoice_id, struct lumi_err *err)
 {
-    if (o->price != 0 || o->setup_fee != 0)
+    if ((o->price != 0 || o->setup_fee != 0) && o->discount < o->price + o->setup_fee)
         return 0;
     bool settled = false;
     int rc = invoices_settle_zero(db, actor, invoice_id, &settled, err);
@@ -722,7 +745,13 @@ static json_t *order_place(struct db *db, const struct audit_actor *actor, const
     if (db_begin(db, err) < 0)
         goto out;
     if (check_client(db, &o, err) < 0 || load_product(db, &o, err) < 0 ||
-        choose_price(db, &o, err) < 0 || place_order(db, &o, err) < 0)
+        choose_price(db, &o, err) < 0)
+        goto out;
+    /* Issue 14: the coupon's use is taken here; a lost race rolls the whole order back. */
+    if (o.coupon[0] != '\0' &&
+        coupons_redeem_in_tx(db, o.coupon, o.product_id, o.currency, &o.pick, err) < 0)
+        goto out;
+    if (place_order(db, &o, err) < 0)
         goto out;
     if (query_text(db, SQL_SERVER_TYPE, o.placed, o.server_type, sizeof o.server_type, err) < 0 ||
         check_domain(&o, err) < 0)
@@ -740,7 +769,8 @@ static json_t *order_place(struct db *db, const struct audit_actor *actor, const
     if (installation_id(db, installation, now, err) < 0 ||
         insert_service(db, &o, now, next_due, &service_id, err) < 0 ||
         set_remote_key(db, service_id, installation, remote_key, sizeof remote_key, err) < 0 ||
-        first_invoice(db, actor, &o, service_id, now, next_due, &invoice_id, err) < 0)
+        first_invoice(db, actor, &o, service_id, now, next_due, &invoice_id, err) < 0 ||
+        coupons_record_use(db, &o.pick, o.client_id, invoice_id, service_id, o.discount, err) < 0)
         goto out;
     if (strcmp(o.autosetup, "order") == 0 &&
         jobs_enqueue(db, service_id, "provision", NULL, &job_id, err) < 0)
@@ -759,6 +789,9 @@ static json_t *order_place(struct db *db, const struct audit_actor *actor, const
     }
     if (audit_append_id(db, actor, "SERVICE_ORDERED", "service", service_id, details, err) < 0 ||
         settle_if_free(db, actor, &o, invoice_id, err) < 0)
+        goto out;
+    /* Issue 14: the client's credit pays what it covers (setting credit.auto_apply). */
+    if (credit_auto_apply(db, actor, invoice_id, err) < 0)
         goto out;
     result = order_answer(db, service_id, invoice_id, job_id, err);
     if (result != NULL && db_commit(db, err) < 0) {

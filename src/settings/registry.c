@@ -124,6 +124,11 @@ static const struct def defs[] = {
     {"tax.eu_reverse_charge", T_BOOL, "1", 0, 0, 0, NULL, "Tax", "EU reverse charge",
      "A client with a tax id in another EU member state than the company's country pays 0 % "
      "and the invoice carries the reverse-charge note (Art. 196 Directive 2006/112/EC)."},
+    /* Credit balance (issue 14). */
+    {"credit.auto_apply", T_BOOL, "1", 0, 0, 0, NULL, "Billing", "Apply credit to new invoices",
+     "A new invoice (an order, a renewal) is paid at once from the client's credit balance in "
+     "its currency, as far as the balance covers it; off: credit is applied only from the "
+     "invoice page."},
 };
 /* clang-format on */
 

@@ -197,6 +197,7 @@ static const struct nav_item ADMIN_NAV[] = {
     {"cancellations", "/admin/cancellations", "Cancellations"},
     {"invoices", "/admin/invoices", "Invoices"},
     {"tax", "/admin/tax-rules", "Tax"},
+    {"coupons", "/admin/coupons", "Coupons"}, /* issue 14 */
     {"jobs", "/admin/jobs", "Jobs"},
     {"webhooks", "/admin/webhook-events", "Webhooks"},
     {"emails", "/admin/emails", "Emails"},
@@ -210,6 +211,7 @@ static const struct nav_item ADMIN_NAV[] = {
 static const struct nav_item CLIENT_NAV[] = {
     {"services", "/client/services", "Services"},
     {"invoices", "/client/invoices", "Invoices"},
+    {"credit", "/client/credit", "Credit"}, /* issue 14 */
     {"store", "/store", "Store"}, /* the store (issue 13) */
     {"account", "/client/account", "Account"}, /* client accounts (issue 13) */
     {NULL, NULL, NULL},

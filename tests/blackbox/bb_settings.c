@@ -61,6 +61,7 @@ static const struct {
     {"store.signup_enabled", "true"}, /* client accounts (issue 13) */
     {"store.require_verified_email", "true"},
     {"tax.eu_reverse_charge", "true"}, /* tax and VAT (issue 14) */
+    {"credit.auto_apply", "true"}, /* credit balance (issue 14) */
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 

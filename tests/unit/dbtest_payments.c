@@ -2,8 +2,9 @@
  * dbtest_payments.c — payments_apply, the one path by which money changes an
  * invoice: partial then full payment marks it paid once (paid_at, one
  * INVOICE_PAID); a repeated gateway reference changes nothing; a wrong
- * currency or an over-payment is a mismatch that is audited and leaves the
- * invoice untouched; refunds, chargebacks and reversals move the status;
+ * currency is a mismatch that is audited and leaves the invoice untouched,
+ * an over-payment settles it and keeps the surplus as credit (issue 14);
+ * refunds, chargebacks and reversals move the status;
  * paying an invoice queues provisioning of a service waiting for payment and
  * unsuspension of one suspended for "overdue" (never "abuse"); cancel rules;
  * and a failure anywhere rolls everything back. Rows are built with SQL and
@@ -197,31 +198,44 @@ static void duplicate_reference_counts_once(void **state)
     assert_true(inv_col(f, "amount_paid", inv) == 800);
 }
 
-static void wrong_currency_and_overpayment_are_audited_mismatches(void **state)
+static void wrong_currency_is_a_mismatch_and_overpayment_goes_to_credit(void **state)
 {
     struct fixture *f = *state;
     struct payment_result res;
     seed(f, "manual");
     int64_t inv = add_invoice(f, 0);
-    assert_int_equal(apply(f, "payment", "stripe", "ch_eur", 1500, "eur", inv, &res),
+    assert_int_equal(apply(f, "payment", "stripe", "ch_eur", 1600, "eur", inv, &res),
                      PAYMENT_MISMATCH);
     assert_non_null(strstr(res.message, "eur"));
-    assert_int_equal(apply(f, "payment", "stripe", "ch_big", 1501, "usd", inv, &res),
-                     PAYMENT_MISMATCH);
-    assert_non_null(strstr(res.message, "1500"));
     assert_status(f, inv, "unpaid");
     assert_true(inv_col(f, "amount_paid", inv) == 0);
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM transactions") == 0);
-    assert_true(audits(f, "PAYMENT_MISMATCH") == 2);
-    assert_true(audits(f, "PAYMENT_RECEIVED") == 0);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM credit_ledger") == 0);
+    assert_true(audits(f, "PAYMENT_MISMATCH") == 1);
     assert_true(testdb_int64(f->db,
                              "SELECT COUNT(*) FROM audit_log WHERE action = 'PAYMENT_MISMATCH'"
                              " AND details LIKE '%\"expected\"%' AND details LIKE '%\"received\"%'"
-                             " AND details LIKE '%ch_big%'") == 1);
-    /* a corrected payment with the refused reference still applies */
-    assert_int_equal(apply(f, "payment", "stripe", "ch_big", 1500, "usd", inv, NULL),
+                             " AND details LIKE '%ch_eur%'") == 1);
+    /* an admin's manual over-payment stays refused: more likely a typing slip */
+    assert_int_equal(apply(f, "payment", "manual", "bank-big", 1501, "usd", inv, &res),
+                     PAYMENT_MISMATCH);
+    assert_true(audits(f, "PAYMENT_MISMATCH") == 2);
+    /* issue 14: 1501 on 1500 due settles the invoice and keeps the 1 as credit */
+    assert_int_equal(apply(f, "payment", "stripe", "ch_big", 1501, "usd", inv, &res),
                      PAYMENT_APPLIED);
     assert_status(f, inv, "paid");
+    assert_true(inv_col(f, "amount_paid", inv) == 1500);
+    assert_true(testdb_int64f(f->db, "SELECT balance FROM credit_balances WHERE client_id = %" PRId64
+                              " AND currency = 'usd'", f->client) == 1);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM credit_ledger WHERE kind = 'overpayment'"
+                                    " AND amount = 1 AND transaction_id IS NOT NULL") == 1);
+    assert_int_equal(apply(f, "payment", "stripe", "ch_big", 1501, "usd", inv, NULL),
+                     PAYMENT_DUPLICATE);
+    /* a paid invoice has nothing due: a further payment stays a mismatch, no credit */
+    assert_int_equal(apply(f, "payment", "stripe", "ch_more", 100, "usd", inv, &res),
+                     PAYMENT_MISMATCH);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM credit_ledger") == 1);
+    assert_true(audits(f, "PAYMENT_MISMATCH") == 3);
 }
 
 static void refunds_partial_then_full(void **state)
@@ -429,7 +443,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(partial_then_full_payment_marks_paid_once, setup, teardown),
         cmocka_unit_test_setup_teardown(duplicate_reference_counts_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(wrong_currency_and_overpayment_are_audited_mismatches,
+        cmocka_unit_test_setup_teardown(wrong_currency_is_a_mismatch_and_overpayment_goes_to_credit,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(refunds_partial_then_full, setup, teardown),
         cmocka_unit_test_setup_teardown(

@@ -22,6 +22,7 @@
 #include "core/money.h"
 #include "core/str.h"
 #include "provisioning/services.h"
+#include "web/credit_view.h"
 #include "web/page.h"
 #include "web/admin/pages_billing.h"
 
@@ -240,6 +241,7 @@ void p_clients_detail(struct web_req *req, struct web_resp *resp)
             json_object_set_new(data, "emails_href", json_string(buf_cstr(&href)));
         buf_free(&href);
         json_object_set_new(data, "scan_max", json_integer(LISTING_PAGE_MAX));
+        credit_view_client(req->db, id, data); /* issue 14 */
     }
     page_render(req, resp, 200, &ctx, "client_detail.html", data);
 out:

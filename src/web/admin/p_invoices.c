@@ -21,6 +21,7 @@
 #include "billing/payments.h"
 #include "core/money.h"
 #include "core/str.h"
+#include "web/credit_view.h"
 #include "web/page.h"
 #include "web/tax_view.h"
 #include "web/admin/pages_invoices.h"
@@ -235,6 +236,7 @@ static void render_detail(struct web_req *req, struct web_resp *resp, const stru
         amount != NULL ? amount : json_string_value(json_object_get(inv, "due_plain")),
         "pay_reference", reference != NULL ? reference : "");
     page_set_error(data, error);
+    credit_view_invoice(req->db, data); /* issue 14 */
     page_render(req, resp, status, ctx, "invoice_detail.html", data);
 }
 

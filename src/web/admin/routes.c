@@ -5,6 +5,7 @@
 #include "web/admin/pages_account.h"
 #include "web/admin/pages_billing.h"
 #include "web/admin/pages_emails.h"
+#include "web/admin/pages_credit.h"
 #include "web/admin/pages_invoices.h"
 #include "web/admin/pages_lifecycle.h"
 #include "web/admin/pages_services.h"
@@ -87,6 +88,13 @@ const struct web_route web_admin_routes[] = {
     {"GET", "/admin/tax-rules/{id}/edit", WEB_AUTH_PUBLIC, p_tax_rules_edit},
     {"POST", "/admin/tax-rules/{id}", WEB_AUTH_PUBLIC, p_tax_rules_update},
     {"POST", "/admin/tax-rules/{id}/delete", WEB_AUTH_PUBLIC, p_tax_rules_delete},
+    /* Credit balance and coupons (issue 14, p_credit.c) */
+    {"POST", "/admin/clients/{id}/credit", WEB_AUTH_PUBLIC, p_clients_credit},
+    {"POST", "/admin/invoices/{id}/apply-credit", WEB_AUTH_PUBLIC, p_invoices_apply_credit},
+    {"GET", "/admin/coupons", WEB_AUTH_PUBLIC, p_coupons_list},
+    {"POST", "/admin/coupons", WEB_AUTH_PUBLIC, p_coupons_create},
+    {"POST", "/admin/coupons/{id}/deactivate", WEB_AUTH_PUBLIC, p_coupons_deactivate},
+    {"POST", "/admin/coupons/{id}/delete", WEB_AUTH_PUBLIC, p_coupons_delete},
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

@@ -122,5 +122,18 @@ void h_tax_rules_create(struct web_req *req, struct web_resp *resp);
 void h_tax_rules_get(struct web_req *req, struct web_resp *resp);
 void h_tax_rules_update(struct web_req *req, struct web_resp *resp);
 void h_tax_rules_delete(struct web_req *req, struct web_resp *resp);
+/* Credit balance (issue 14): h_credit.c */
+void h_admin_credit_get(struct web_req *req, struct web_resp *resp);
+void h_admin_credit_adjust(struct web_req *req, struct web_resp *resp);
+void h_admin_invoices_apply_credit(struct web_req *req, struct web_resp *resp);
+void h_client_invoices_apply_credit(struct web_req *req, struct web_resp *resp);
+void h_client_credit_get(struct web_req *req, struct web_resp *resp);
+void h_client_credit_add_funds(struct web_req *req, struct web_resp *resp);
+/* Coupons (issue 14): h_coupons.c */
+void h_coupons_list(struct web_req *req, struct web_resp *resp);
+void h_coupons_create(struct web_req *req, struct web_resp *resp);
+void h_coupons_get(struct web_req *req, struct web_resp *resp);
+void h_coupons_update(struct web_req *req, struct web_resp *resp);
+void h_coupons_delete(struct web_req *req, struct web_resp *resp);
 
 #endif

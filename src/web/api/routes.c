@@ -114,6 +114,22 @@ const struct web_route web_api_routes[] = {
     {"GET", "/api/admin/tax-rules/{id}", WEB_AUTH_ADMIN, h_tax_rules_get},
     {"PATCH", "/api/admin/tax-rules/{id}", WEB_AUTH_ADMIN, h_tax_rules_update},
     {"DELETE", "/api/admin/tax-rules/{id}", WEB_AUTH_ADMIN, h_tax_rules_delete},
+    /* Credit balance (issue 14, h_credit.c) */
+    {"GET", "/api/admin/clients/{id}/credit", WEB_AUTH_ADMIN, h_admin_credit_get},
+    {"POST", "/api/admin/clients/{id}/credit", WEB_AUTH_ADMIN, h_admin_credit_adjust},
+    {"POST", "/api/admin/invoices/{id}/apply-credit", WEB_AUTH_ADMIN,
+     h_admin_invoices_apply_credit},
+    {"POST", "/api/client/invoices/{id}/apply-credit", WEB_AUTH_USER,
+     h_client_invoices_apply_credit},
+    {"GET", "/api/client/credit", WEB_AUTH_USER, h_client_credit_get},
+    {"POST", "/api/client/credit/add-funds", WEB_AUTH_USER, h_client_credit_add_funds},
+
+    /* Coupons (issue 14, h_coupons.c) */
+    {"GET", "/api/admin/coupons", WEB_AUTH_ADMIN, h_coupons_list},
+    {"POST", "/api/admin/coupons", WEB_AUTH_ADMIN, h_coupons_create},
+    {"GET", "/api/admin/coupons/{id}", WEB_AUTH_ADMIN, h_coupons_get},
+    {"PATCH", "/api/admin/coupons/{id}", WEB_AUTH_ADMIN, h_coupons_update},
+    {"DELETE", "/api/admin/coupons/{id}", WEB_AUTH_ADMIN, h_coupons_delete},
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

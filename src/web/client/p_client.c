@@ -41,6 +41,7 @@
 #include "provisioning/changes.h"
 #include "provisioning/services.h"
 #include "web/gateways.h"
+#include "web/credit_view.h"
 #include "web/page.h"
 #include "web/tax_view.h"
 #include "web/client/pages_client.h"
@@ -584,6 +585,7 @@ static void render_invoice(struct web_req *req, struct web_resp *resp, struct pa
                              payable && pay->paypal != NULL);
     if (data != NULL)
         add_invoice_services(req->db, json_object_get(data, "invoice"), data);
+    credit_view_invoice(req->db, data); /* issue 14 */
     if (data != NULL && flash != NULL)
         json_object_set_new(data, "flash", flash);
     else

@@ -286,6 +286,10 @@ void p_store_order(struct web_req *req, struct web_resp *resp)
         json_object_set_new(body, "currency", json_string(currency));
     if (body != NULL && str_present(domain))
         json_object_set_new(body, "domain", json_string(domain));
+    /* Issue 14: the coupon field, checked by services_order like the API's. */
+    const char *coupon = web_form_value(req, "coupon");
+    if (body != NULL && str_present(coupon))
+        json_object_set_new(body, "coupon", json_string(coupon));
     struct audit_actor actor = auth_actor(req);
     json_t *placed =
         body != NULL && id > 0

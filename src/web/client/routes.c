@@ -2,6 +2,7 @@
  * routes.c — the client area's routes (method, pattern, auth, handler); every
  * page checks its own session (page_require_client), so the table says PUBLIC.
  */
+#include "web/client/pages_credit.h"
 #include "web/client/pages_client.h"
 #include "web/client/pages_lifecycle.h"
 
@@ -49,6 +50,11 @@ const struct web_route web_client_routes[] = {
     {"GET", "/client/services/{id}/upgrade", WEB_AUTH_PUBLIC, p_client_upgrade_form},
     {"POST", "/client/services/{id}/upgrade", WEB_AUTH_PUBLIC, p_client_upgrade},
     {"POST", "/client/services/{id}/upgrade/withdraw", WEB_AUTH_PUBLIC, p_client_upgrade_withdraw},
+
+    /* Credit balance (issue 14, p_credit.c) */
+    {"GET", "/client/credit", WEB_AUTH_PUBLIC, p_client_credit},
+    {"POST", "/client/credit/add-funds", WEB_AUTH_PUBLIC, p_client_credit_add_funds},
+    {"POST", "/client/invoices/{id}/apply-credit", WEB_AUTH_PUBLIC, p_client_invoice_apply_credit},
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };
