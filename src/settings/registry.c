@@ -63,13 +63,24 @@ struct def {
     int max_items;              /* T_INT_LIST */
     const char *const *choices; /* T_ENUM, NULL-terminated */
     const char *group, *label, *help;
-    text_check check; /* T_TEXT*, optional */
 };
 
 static int check_country(char *norm, bool saving, char *why, size_t wsz);
 static int check_email(char *norm, bool saving, char *why, size_t wsz);
 static int check_png(char *norm, bool saving, char *why, size_t wsz);
 static int check_numfmt(char *norm, bool saving, char *why, size_t wsz);
+
+/* The text settings checked further than their type (see text_check). */
+static const struct {
+    const char *key;
+    text_check check;
+} TEXT_CHECKS[] = {
+    {"company.country", check_country},
+    {"company.email", check_email},
+    {"company.logo_path", check_png},
+    {"invoice.number_format", check_numfmt},
+    {"credit_note.number_format", check_numfmt},
+};
 
 static const char *const DISPUTE_CHOICES[] = {"suspend", "none", NULL};
 
@@ -140,30 +151,29 @@ static const struct def defs[] = {
      "ordering from the store."},
     /* Company details, invoice numbers and credit notes (issue 14). */
     {"company.name", T_TEXT, "", 0, 200, 0, NULL, "Company", "Company name",
-     "The seller's name printed on invoices and credit notes.", NULL},
+     "The seller's name printed on invoices and credit notes."},
     {"company.address", T_TEXTAREA, "", 0, 1000, 0, NULL, "Company", "Company address",
-     "The seller's postal address, one line per line, as printed on invoices.", NULL},
+     "The seller's postal address, one line per line, as printed on invoices."},
     {"company.country", T_TEXT, "", 0, 2, 0, NULL, "Company", "Company country",
-     "The seller's country as an ISO 3166-1 alpha-2 code (e.g. DE, GB, US); empty: not set.",
-     check_country},
+     "The seller's country as an ISO 3166-1 alpha-2 code (e.g. DE, GB, US); empty: not set."},
     {"company.tax_id", T_TEXT, "", 0, 64, 0, NULL, "Company", "Company tax id",
-     "The seller's VAT or tax number printed on invoices (e.g. DE123456789).", NULL},
+     "The seller's VAT or tax number printed on invoices (e.g. DE123456789)."},
     {"company.email", T_TEXT, "", 0, 254, 0, NULL, "Company", "Company e-mail",
-     "The billing contact address printed on invoices; empty: none.", check_email},
+     "The billing contact address printed on invoices; empty: none."},
     {"company.logo_path", T_TEXT, "", 0, 1024, 0, NULL, "Company", "Logo file (PNG)",
      "Absolute path of a PNG file on the server printed at the top of PDF documents; "
-     "checked to be a readable PNG when saved. Empty: no logo.", check_png},
+     "checked to be a readable PNG when saved. Empty: no logo."},
     {"invoice.footer", T_TEXTAREA, "", 0, 1000, 0, NULL, "Invoices", "Invoice footer",
      "Text printed at the bottom of every invoice and credit note (bank details, "
-     "registration).", NULL},
+     "registration)."},
     {"invoice.number_format", T_TEXT, "INV-{SEQ:6}", 0, NUMFMT_MAX_LEN, 0, NULL, "Invoices",
      "Invoice number format",
      "Tokens: {YYYY}, {YY}, {MM}, {SEQ} or {SEQ:n} (zero-padded to n digits), exactly one "
      "{SEQ}. With {YYYY} or {YY} the numbers start at 1 again each year. Numbers are "
-     "gap-free and never reused.", check_numfmt},
+     "gap-free and never reused."},
     {"credit_note.number_format", T_TEXT, "CN-{YYYY}-{SEQ:6}", 0, NUMFMT_MAX_LEN, 0, NULL,
      "Invoices", "Credit note number format",
-     "As the invoice number format, for credit notes (their own sequence).", check_numfmt},
+     "As the invoice number format, for credit notes (their own sequence)."},
 };
 /* clang-format on */
 
@@ -428,7 +438,10 @@ static int norm_text(const struct def *d, const char *text, bool saving, char *o
     out[used] = '\0';
     if ((int64_t)utf8_chars(out) > d->max)
         return why_set(why, wsz, "longer than %" PRId64 " characters", d->max);
-    return d->check != NULL && *out != '\0' ? d->check(out, saving, why, wsz) : 0;
+    for (size_t i = 0; *out != '\0' && i < sizeof TEXT_CHECKS / sizeof TEXT_CHECKS[0]; i++)
+        if (str_eq(TEXT_CHECKS[i].key, d->key))
+            return TEXT_CHECKS[i].check(out, saving, why, wsz);
+    return 0;
 }
 
 static int check_country(char *norm, bool saving, char *why, size_t wsz)
