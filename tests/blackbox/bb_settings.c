@@ -60,6 +60,15 @@ static const struct {
     {"mail.send.account_password_reset", "true"},
     {"store.signup_enabled", "true"}, /* client accounts (issue 13) */
     {"store.require_verified_email", "true"},
+    {"company.name", "\"\""}, /* company details and numbers (issue 14) */
+    {"company.address", "\"\""},
+    {"company.country", "\"\""},
+    {"company.tax_id", "\"\""},
+    {"company.email", "\"\""},
+    {"company.logo_path", "\"\""},
+    {"invoice.footer", "\"\""},
+    {"invoice.number_format", "\"INV-{SEQ:6}\""},
+    {"credit_note.number_format", "\"CN-{YYYY}-{SEQ:6}\""},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 

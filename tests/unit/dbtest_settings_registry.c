@@ -158,7 +158,8 @@ static void stored_values_are_read_in_normal_form_and_bad_ones_named(void **stat
     json_t *all = settings_reg_list(f->db, &err);
     assert_non_null(all);
     size_t n = json_array_size(json_object_get(all, "data"));
-    assert_int_equal(n, 23); /* with store.signup_enabled and store.require_verified_email */
+    assert_int_equal(n, 32); /* with store.* (issue 13) and company.*, *.number_format,
+                                invoice.footer (issue 14) */
     json_t *row = NULL, *r;
     size_t i;
     json_array_foreach(json_object_get(all, "data"), i, r)
