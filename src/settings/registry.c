@@ -416,7 +416,8 @@ static size_t utf8_chars(const char *s)
  * The normal form of a text setting: spaces at both ends trimmed; a
  * multi-line text has its line ends as "\n" (a "\r\n" becomes "\n") and
  * keeps tabs; no other control character anywhere; at most d->max
- * characters; then d's own check.
+ * characters; then the key's own check (TEXT_CHECKS), also of an empty
+ * text: a number format must not be empty, the optional ones may.
  */
 static int norm_text(const struct def *d, const char *text, bool saving, char *out, char *why,
                      size_t wsz)
@@ -438,7 +439,7 @@ static int norm_text(const struct def *d, const char *text, bool saving, char *o
     out[used] = '\0';
     if ((int64_t)utf8_chars(out) > d->max)
         return why_set(why, wsz, "longer than %" PRId64 " characters", d->max);
-    for (size_t i = 0; *out != '\0' && i < sizeof TEXT_CHECKS / sizeof TEXT_CHECKS[0]; i++)
+    for (size_t i = 0; i < sizeof TEXT_CHECKS / sizeof TEXT_CHECKS[0]; i++)
         if (str_eq(TEXT_CHECKS[i].key, d->key))
             return TEXT_CHECKS[i].check(out, saving, why, wsz);
     return 0;
@@ -448,6 +449,8 @@ static int check_country(char *norm, bool saving, char *why, size_t wsz)
 {
     char got[ECHO_MAX + 16];
     (void)saving;
+    if (*norm == '\0')
+        return 0; /* not set */
     for (char *c = norm; *c != '\0'; c++)
         if (*c >= 'a' && *c <= 'z')
             *c = (char)(*c - 'a' + 'A');
@@ -462,6 +465,8 @@ static int check_email(char *norm, bool saving, char *why, size_t wsz)
 {
     char got[ECHO_MAX + 16];
     (void)saving;
+    if (*norm == '\0')
+        return 0; /* not set */
     if (email_ok(norm, strlen(norm)))
         return 0;
     echo_text(norm, got, sizeof got);
@@ -473,6 +478,8 @@ static int check_png(char *norm, bool saving, char *why, size_t wsz)
     static const unsigned char SIG[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     unsigned char head[24];
     struct stat st;
+    if (*norm == '\0')
+        return 0; /* no logo */
     if (norm[0] != '/')
         return why_set(why, wsz, "must be an absolute path (starting with /)");
     if (!saving)
