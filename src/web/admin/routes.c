@@ -80,5 +80,8 @@ const struct web_route web_admin_routes[] = {
     {"GET", "/admin/cancellations", WEB_AUTH_PUBLIC, p_cancellations_list},
     {"POST", "/admin/cancellations/{id}/reject", WEB_AUTH_PUBLIC, p_cancellations_reject},
 
+    /* Credit notes (issue 14, company: p_credit_notes.c) */
+    {"POST", "/admin/invoices/{id}/credit-notes", WEB_AUTH_PUBLIC, p_invoices_credit_note},
+
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

@@ -116,5 +116,9 @@ void h_store_products(struct web_req *req, struct web_resp *resp);
 void h_client_orders_create(struct web_req *req, struct web_resp *resp);
 void h_client_invoices_list(struct web_req *req, struct web_resp *resp);
 void h_client_invoices_get(struct web_req *req, struct web_resp *resp);
+/* Credit notes (issue 14, company): h_credit_notes.c */
+void h_credit_notes_create(struct web_req *req, struct web_resp *resp);
+void h_credit_notes_list(struct web_req *req, struct web_resp *resp);
+void h_credit_notes_get(struct web_req *req, struct web_resp *resp);
 
 #endif

@@ -108,5 +108,10 @@ const struct web_route web_api_routes[] = {
     {"GET", "/api/admin/cancellations", WEB_AUTH_ADMIN, h_admin_cancellations_list},
     {"POST", "/api/admin/cancellations/{id}/reject", WEB_AUTH_ADMIN, h_admin_cancellations_reject},
 
+    /* Credit notes (issue 14, company: h_credit_notes.c) */
+    {"POST", "/api/admin/invoices/{id}/credit-notes", WEB_AUTH_ADMIN, h_credit_notes_create},
+    {"GET", "/api/admin/credit-notes", WEB_AUTH_ADMIN, h_credit_notes_list},
+    {"GET", "/api/admin/credit-notes/{id}", WEB_AUTH_ADMIN, h_credit_notes_get},
+
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };
