@@ -39,8 +39,8 @@ static const char SQL_INSERT[] =
     " transaction_id, seller, buyer, created_at)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
 
-#define NOTE_COLUMNS                                                                             \
-    "n.id, n.number, n.invoice_id, i.number AS invoice_number, n.client_id, n.currency,"        \
+#define NOTE_COLUMNS                                                                               \
+    "n.id, n.number, n.invoice_id, i.number AS invoice_number, n.client_id, n.currency,"           \
     " n.amount, n.tax, n.reason, n.transaction_id, n.created_at"
 static const char SQL_GET[] = "SELECT " NOTE_COLUMNS ", n.seller, n.buyer FROM credit_notes n"
                               " JOIN invoices i ON i.id = n.invoice_id WHERE n.id = $1";
@@ -51,8 +51,8 @@ static const char SQL_OF_INVOICE[] =
     "SELECT id, number, amount, tax, reason, transaction_id, created_at FROM credit_notes"
     " WHERE invoice_id = $1 ORDER BY id";
 
-static const char *const NOTE_INTS[] = {"id",     "invoice_id", "client_id",      "amount",
-                                        "tax",    "transaction_id", NULL};
+static const char *const NOTE_INTS[] = {"id",  "invoice_id",     "client_id", "amount",
+                                        "tax", "transaction_id", NULL};
 
 /* What a note needs of its invoice. */
 struct inv_facts {
@@ -242,13 +242,14 @@ static int check_headroom(const struct inv_facts *f, int64_t amount, struct lumi
     if (amount <= room)
         return 0;
     return err_set(err, LUMI_EINVAL,
-                   "field 'amount': at most %" PRId64 " %s can be credited on invoice %s (paid %" PRId64
-                   " minus %" PRId64 " in earlier credit notes), got %" PRId64,
+                   "field 'amount': at most %" PRId64
+                   " %s can be credited on invoice %s (paid %" PRId64 " minus %" PRId64
+                   " in earlier credit notes), got %" PRId64,
                    room, f->currency, f->number, f->paid, f->credited, amount);
 }
 
-json_t *credit_notes_create_json(struct db *db, const struct audit_actor *actor,
-                                 int64_t invoice_id, const json_t *body, struct lumi_err *err)
+json_t *credit_notes_create_json(struct db *db, const struct audit_actor *actor, int64_t invoice_id,
+                                 const json_t *body, struct lumi_err *err)
 {
     static const char *const allowed[] = {"amount", "reason", NULL};
     struct lumi_err local;

@@ -51,8 +51,8 @@ int credit_notes_for_refund(struct db *db, const struct audit_actor *actor, int6
  * LUMI_ENOTFOUND for no such invoice; LUMI_EINVAL naming the field
  * ("field 'amount': at most 500 can be credited ..."). Answers the note.
  */
-json_t *credit_notes_create_json(struct db *db, const struct audit_actor *actor,
-                                 int64_t invoice_id, const json_t *body, struct lumi_err *err);
+json_t *credit_notes_create_json(struct db *db, const struct audit_actor *actor, int64_t invoice_id,
+                                 const json_t *body, struct lumi_err *err);
 
 /** One note as above, or NULL with LUMI_ENOTFOUND. */
 json_t *credit_notes_get(struct db *db, int64_t id, struct lumi_err *err);

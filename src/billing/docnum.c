@@ -40,8 +40,7 @@ static int take_seq(struct db *db, const char *scope, int64_t *seq, struct lumi_
     if (rc < 0)
         return rc;
     if (*seq < 1)
-        return err_set(err, LUMI_EINTERNAL, "the number sequence '%s' holds %" PRId64, scope,
-                       *seq);
+        return err_set(err, LUMI_EINTERNAL, "the number sequence '%s' holds %" PRId64, scope, *seq);
     return 0;
 }
 

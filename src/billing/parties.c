@@ -25,9 +25,9 @@ static const char SQL_BUYER[] =
 static const char SQL_FREEZE[] = "UPDATE invoices SET seller = $2, buyer = $3 WHERE id = $1";
 static const char SQL_PARTIES[] = "SELECT kind, seller, buyer FROM invoices WHERE id = $1";
 
-static const char *const BUYER_FIELDS[] = {"name",   "company",  "email",   "address1", "address2",
-                                           "city",   "region",   "postcode", "country", "tax_id",
-                                           NULL};
+static const char *const BUYER_FIELDS[] = {"name",     "company", "email",  "address1",
+                                           "address2", "city",    "region", "postcode",
+                                           "country",  "tax_id",  NULL};
 
 json_t *parties_seller(struct db *db, struct lumi_err *err)
 {

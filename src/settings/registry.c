@@ -430,8 +430,9 @@ static int norm_text(const struct def *d, const char *text, bool saving, char *o
         if (multi && c == '\r' && s[1] == '\n')
             continue;
         if ((c < 0x20 && !(multi && (c == '\n' || c == '\t'))) || c == 0x7f)
-            return why_set(why, wsz, "%s", multi ? "contains a control character"
-                                                 : "must be one line without control characters");
+            return why_set(why, wsz, "%s",
+                           multi ? "contains a control character"
+                                 : "must be one line without control characters");
         out[used++] = (char)c;
     }
     while (used > 0 && strchr(multi ? " \t\n" : " \t", out[used - 1]) != NULL)

@@ -131,8 +131,7 @@ static void paypal_deliver(const char *body, const char *outcome)
     snprintf(h[2], sizeof h[2], "PAYPAL-CERT-URL: %s", ph.cert_url);
     snprintf(h[3], sizeof h[3], "PAYPAL-AUTH-ALGO: %s", ph.auth_algo);
     snprintf(h[4], sizeof h[4], "PAYPAL-TRANSMISSION-SIG: %s", ph.transmission_sig);
-    const char *headers[] = {"Content-Type: application/json", h[0], h[1], h[2], h[3], h[4],
-                             NULL};
+    const char *headers[] = {"Content-Type: application/json", h[0], h[1], h[2], h[3], h[4], NULL};
     struct http_result r;
     if (http_request("POST", url, headers, body, &r) != 0)
         fail_msg("paypal webhook: no answer");
@@ -291,8 +290,8 @@ static void tax_part_is_proportional_and_rounded_half_away_from_zero(void **stat
     int64_t inv = plain_invoice(3570);
     /* An invoice of 3000 net + 570 tax (19 %), as the tax module will write it. */
     char sql[200];
-    snprintf(sql, sizeof sql,
-             "UPDATE invoices SET subtotal = 3000, tax = 570 WHERE id = %" PRId64, inv);
+    snprintf(sql, sizeof sql, "UPDATE invoices SET subtotal = 3000, tax = 570 WHERE id = %" PRId64,
+             inv);
     testdb_exec(bb_db(), sql);
     pay_manually(inv, 3570, "bank-cn-tax");
     /* 1000 × 570 / 3570 = 159.66… → 160 */
@@ -358,9 +357,8 @@ static void stripe_refund_makes_one_credit_note(void **state)
         bb_count("SELECT SUM(amount) FROM credit_notes WHERE invoice_id = %" PRId64, inv), 3000);
     json_t *invj = bb_json("GET", NULL, 200, "/api/admin/invoices/%" PRId64, inv);
     assert_int_equal(json_array_size(json_object_get(invj, "credit_notes")), 2);
-    assert_non_null(
-        strstr(bb_str(json_array_get(json_object_get(invj, "credit_notes"), 0), "reason"),
-               "stripe"));
+    assert_non_null(strstr(
+        bb_str(json_array_get(json_object_get(invj, "credit_notes"), 0), "reason"), "stripe"));
     json_decref(invj);
     /* Refunds used up what was paid: an admin cannot credit more on top. */
     json_decref(credit(inv, "{\"amount\":1,\"reason\":\"More\"}", 400));
@@ -391,8 +389,8 @@ static void paypal_refund_makes_one_credit_note(void **state)
                     "id"));
     json_decref(o);
 
-    char *refund = fake_paypal_event_refund(C->pp, "PAYMENT.CAPTURE.REFUNDED", cap, 500, "USD",
-                                            NULL);
+    char *refund =
+        fake_paypal_event_refund(C->pp, "PAYMENT.CAPTURE.REFUNDED", cap, 500, "USD", NULL);
     paypal_deliver(refund, "processed");
     assert_int_equal(notes_of(inv), 1);
     assert_int_equal(bb_count("SELECT amount FROM credit_notes WHERE invoice_id = %" PRId64, inv),
@@ -446,8 +444,8 @@ static void frozen_parties_survive_later_changes_and_invoices_do_not_change(void
         struct http_result r = bb_api(methods[i], path,
                                       "{\"total\":1,\"items\":[{\"description\":\"x\","
                                       "\"quantity\":1,\"unit_amount\":1}]}");
-        if (r.status < 400 || r.status >= 500)
-            fail_msg("%s %s answered %ld", methods[i], path, r.status);
+        if (r.status != 405)
+            fail_msg("%s %s answered %ld, want 405", methods[i], path, r.status);
         http_result_free(&r);
     }
     /* Paying and refunding it moves paid/refunded only; a credit note after the move still
@@ -510,9 +508,9 @@ static void pages_show_and_issue_credit_notes(void **state)
 
     /* The client sees it on the invoice page. */
     char cookie[200];
-    assert_int_equal(browse_login(bb_base_url(), "client", CLIENT_EMAIL, CLIENT_PASSWORD, cookie,
-                                  sizeof cookie),
-                     303);
+    assert_int_equal(
+        browse_login(bb_base_url(), "client", CLIENT_EMAIL, CLIENT_PASSWORD, cookie, sizeof cookie),
+        303);
     snprintf(path, sizeof path, "/client/invoices/%" PRId64, inv);
     r = browse(bb_base_url(), "GET", path, cookie, NULL, NULL);
     assert_int_equal(r.status, 200);

@@ -59,8 +59,8 @@ void p_invoices_credit_note(struct web_req *req, struct web_resp *resp)
         show_again(req, resp, &ctx, id, 400, msg);
         return;
     }
-    json_t *body = json_pack("{s:I s:s}", "amount", (json_int_t)minor, "reason",
-                             posted(req, "reason"));
+    json_t *body =
+        json_pack("{s:I s:s}", "amount", (json_int_t)minor, "reason", posted(req, "reason"));
     struct audit_actor actor = auth_actor(req);
     json_t *note = body != NULL ? credit_notes_create_json(req->db, &actor, id, body, &err) : NULL;
     json_decref(body);
