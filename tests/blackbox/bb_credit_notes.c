@@ -506,6 +506,26 @@ static void pages_show_and_issue_credit_notes(void **state)
     assert_has(buf_cstr(&r.body), "12.50");
     http_result_free(&r);
 
+    /* The settings page shows the company's texts as an input and a textarea. */
+    r = as_admin("GET", "/admin/settings", NULL);
+    assert_int_equal(r.status, 200);
+    assert_has(buf_cstr(&r.body), "<legend>Company</legend>");
+    assert_has(buf_cstr(&r.body), "<legend>Invoices</legend>");
+    assert_has(buf_cstr(&r.body), "name=\"company.tax_id\" value=\"DE123456789\" maxlength=\"64\"");
+    assert_has(buf_cstr(&r.body),
+               "<textarea name=\"company.address\" rows=\"4\" maxlength=\"1000\">");
+    assert_has(buf_cstr(&r.body), "name=\"invoice.number_format\" value=\"INV-{SEQ:6}\"");
+    http_result_free(&r);
+    /* A bad number format through the form: 400, the page names the key, nothing saved. */
+    snprintf(form, sizeof form, "csrf_token=%s&invoice.number_format=INV-%%7BSEQ%%7D-%%7BSEQ%%7D",
+             C->csrf);
+    r = as_admin("POST", "/admin/settings", form);
+    assert_int_equal(r.status, 400);
+    assert_has(buf_cstr(&r.body), "invoice.number_format: needs exactly one {SEQ}");
+    http_result_free(&r);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM settings WHERE key = 'invoice.number_format'"),
+                     0);
+
     /* The client sees it on the invoice page. */
     char cookie[200];
     assert_int_equal(
