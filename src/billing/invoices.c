@@ -29,6 +29,7 @@
 #include "billing/parties.h"
 #include "core/json.h"
 #include "core/money.h"
+#include "core/numfmt.h"
 #include "core/utc.h"
 
 #define DESCRIPTION_MAX 500
@@ -175,7 +176,7 @@ static int create_invoice(struct db *db, const struct audit_actor *actor, int64_
 {
     struct lumi_err local;
     char now[UTC_ISO_LEN];
-    char number[64];
+    char number[NUMFMT_OUT_MAX];
     int64_t *amounts = NULL;
     int64_t subtotal = 0, id = 0;
     json_t *details = NULL;
