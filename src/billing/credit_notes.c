@@ -26,13 +26,14 @@
 #include "core/utc.h"
 #include "db/rowjson.h"
 
-#define INVOICE_COLUMNS "client_id, currency, total, tax, amount_paid, number"
+#define INVOICE_COLUMNS "client_id, currency, total, tax, amount_paid, number, amount_refunded"
 
 static const char SQL_INVOICE[] = "SELECT " INVOICE_COLUMNS " FROM invoices WHERE id = $1";
 static const char SQL_INVOICE_LOCKED[] =
     "SELECT " INVOICE_COLUMNS " FROM invoices WHERE id = $1 FOR UPDATE";
-static const char SQL_CREDITED[] =
-    "SELECT COALESCE(SUM(amount), 0) FROM credit_notes WHERE invoice_id = $1";
+/* The notes an admin made (a refund's note is counted in amount_refunded instead). */
+static const char SQL_CREDITED[] = "SELECT COALESCE(SUM(amount), 0) FROM credit_notes"
+                                   " WHERE invoice_id = $1 AND transaction_id IS NULL";
 static const char SQL_OF_TX[] = "SELECT id FROM credit_notes WHERE transaction_id = $1";
 static const char SQL_INSERT[] =
     "INSERT INTO credit_notes (number, invoice_id, client_id, currency, amount, tax, reason,"
@@ -56,7 +57,7 @@ static const char *const NOTE_INTS[] = {"id",  "invoice_id",     "client_id", "a
 
 /* What a note needs of its invoice. */
 struct inv_facts {
-    int64_t client_id, total, tax, paid, credited;
+    int64_t client_id, total, tax, paid, refunded, credited;
     char currency[8];
     char number[NUMFMT_OUT_MAX];
 };
@@ -95,6 +96,7 @@ static int load_invoice(struct db *db, int64_t id, struct inv_facts *f, struct l
     f->total = db_col_int64(st, 2);
     f->tax = db_col_int64(st, 3);
     f->paid = db_col_int64(st, 4);
+    f->refunded = db_col_int64(st, 6);
     snprintf(f->number, sizeof f->number, "%s", db_col_text(st, 5));
     db_finalize(st);
     st = NULL;
@@ -233,19 +235,23 @@ int credit_notes_for_refund(struct db *db, const struct audit_actor *actor, int6
     return make_note(db, actor, &n, &f, id_out, err);
 }
 
-/* The manual rule: amount <= paid - credited; LUMI_EINVAL naming the field otherwise. */
+/*
+ * The manual rule: amount <= paid - refunded - the admins' earlier notes (the
+ * money the invoice still holds; refunds and chargebacks are in refunded, and
+ * a refund has its own note already); LUMI_EINVAL naming the field otherwise.
+ */
 static int check_headroom(const struct inv_facts *f, int64_t amount, struct lumi_err *err)
 {
-    int64_t room = f->paid - f->credited;
+    int64_t room = f->paid - f->refunded - f->credited;
     if (room < 0)
         room = 0;
     if (amount <= room)
         return 0;
     return err_set(err, LUMI_EINVAL,
                    "field 'amount': at most %" PRId64
-                   " %s can be credited on invoice %s (paid %" PRId64 " minus %" PRId64
-                   " in earlier credit notes), got %" PRId64,
-                   room, f->currency, f->number, f->paid, f->credited, amount);
+                   " %s can be credited on invoice %s (paid %" PRId64 ", minus %" PRId64
+                   " refunded, minus %" PRId64 " in earlier credit notes), got %" PRId64,
+                   room, f->currency, f->number, f->paid, f->refunded, f->credited, amount);
 }
 
 json_t *credit_notes_create_json(struct db *db, const struct audit_actor *actor, int64_t invoice_id,

@@ -9,8 +9,9 @@
  *
  * Two ways one is made:
  * - by an admin, POST /api/admin/invoices/{id}/credit-notes {amount,
- *   reason}: the amount is at most what the invoice has been paid minus
- *   the credit notes already made against it (refunds' notes included);
+ *   reason}: the amount is at most what the invoice still holds — paid,
+ *   minus refunded (refunds, whose notes are made automatically, and
+ *   chargebacks), minus the admins' earlier credit notes;
  * - automatically, for every refund recorded by payments_apply (Stripe,
  *   PayPal), in the refund's own transaction, one per refund transaction
  *   (credit_notes.transaction_id is unique; a replayed refund makes none).

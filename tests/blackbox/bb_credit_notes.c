@@ -9,7 +9,8 @@
  *   part is in proportion to the invoice's tax, rounded half away from zero;
  * - a Stripe charge.refunded and a PayPal PAYMENT.CAPTURE.REFUNDED each make
  *   one credit note of the refunded amount in the refund's transaction; a
- *   replayed delivery makes none;
+ *   replayed delivery makes none; a chargeback makes none but what it took
+ *   can no longer be credited;
  * - the seller (company settings) and buyer (the client's address) frozen on
  *   an invoice survive a later change of both; an issued invoice cannot be
  *   changed (PATCH/PUT refused, items and totals as they were);
@@ -364,6 +365,33 @@ static void stripe_refund_makes_one_credit_note(void **state)
     json_decref(credit(inv, "{\"amount\":1,\"reason\":\"More\"}", 400));
 }
 
+static void chargeback_makes_no_note_but_leaves_nothing_to_credit(void **state)
+{
+    (void)state;
+    int64_t inv = plain_invoice(2500);
+    char body[64];
+    snprintf(body, sizeof body, "{\"invoice_id\":%" PRId64 "}", inv);
+    json_t *co = bb_json("POST", body, 200, "/api/stripe/checkout");
+    char cs[128];
+    snprintf(cs, sizeof cs, "%s", bb_str(co, "session_id"));
+    json_decref(co);
+    fake_stripe_complete(C->stripe, cs, true);
+    char *completed = fake_stripe_event_session(C->stripe, "checkout.session.completed", cs, NULL);
+    stripe_deliver(completed, "processed");
+    free(completed);
+    char *dispute = fake_stripe_event_dispute(C->stripe, cs, 2000, NULL);
+    stripe_deliver(dispute, "processed");
+    free(dispute);
+    /* A dispute is not a refund: no credit note; 500 of the 2500 is still held. */
+    assert_int_equal(notes_of(inv), 0);
+    json_t *r = credit(inv, "{\"amount\":501,\"reason\":\"After dispute\"}", 400);
+    if (strstr(error_message(r), "at most 500 ") == NULL ||
+        strstr(error_message(r), "2000 refunded") == NULL)
+        fail_msg("unclear refusal: %s", error_message(r));
+    json_decref(r);
+    json_decref(credit(inv, "{\"amount\":500,\"reason\":\"After dispute\"}", 201));
+}
+
 static void paypal_refund_makes_one_credit_note(void **state)
 {
     (void)state;
@@ -548,6 +576,7 @@ int main(void)
         cmocka_unit_test(manual_credit_note_within_what_was_paid),
         cmocka_unit_test(tax_part_is_proportional_and_rounded_half_away_from_zero),
         cmocka_unit_test(stripe_refund_makes_one_credit_note),
+        cmocka_unit_test(chargeback_makes_no_note_but_leaves_nothing_to_credit),
         cmocka_unit_test(paypal_refund_makes_one_credit_note),
         cmocka_unit_test(frozen_parties_survive_later_changes_and_invoices_do_not_change),
         cmocka_unit_test(pages_show_and_issue_credit_notes),
