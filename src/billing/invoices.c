@@ -1,13 +1,14 @@
 /*
  * invoices.c — invoices as orders and renewals create them (see invoices.h).
  *
- * Owns the SQL over `invoices`, `invoice_items` and the settings row
- * "invoice.next_number" that numbers them. The number is taken with an
- * UPDATE of that row inside the caller's transaction: on PostgreSQL the row
- * lock serialises concurrent invoices until commit, on SQLite the
- * BEGIN IMMEDIATE write lock does; a rollback gives the number back, so
- * numbers stay gapless. settings.value is TEXT on both engines, hence the
- * explicit casts.
+ * Owns the SQL over `invoices` and `invoice_items`. The number comes from
+ * billing/docnum (invoice.number_format, doc_sequences) inside the caller's
+ * transaction: on PostgreSQL the sequence's row lock serialises concurrent
+ * invoices until commit, on SQLite the BEGIN IMMEDIATE write lock does; a
+ * rollback gives the number back, so numbers stay gapless. The seller and
+ * buyer are frozen on the invoice (billing/parties) in the same transaction;
+ * items and totals are never updated once written (corrections are credit
+ * notes, billing/credit_notes).
  *
  * The admin API functions (invoices_create_json, invoices_cancel) open their
  * own transaction; invoices_create runs in the caller's.
@@ -22,22 +23,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "billing/credit_notes.h"
+#include "billing/docnum.h"
 #include "billing/listing.h"
+#include "billing/parties.h"
 #include "billing/tax.h"
 #include "core/json.h"
 #include "core/money.h"
+#include "core/numfmt.h"
 #include "core/utc.h"
 
 #define DESCRIPTION_MAX 500
-
-/* The counter holds the NEXT number; created at 1 the first time. */
-static const char SQL_COUNTER_CREATE[] =
-    "INSERT INTO settings (key, value, updated_at) VALUES ('invoice.next_number', '1', $1)"
-    " ON CONFLICT (key) DO NOTHING";
-
-static const char SQL_COUNTER_TAKE[] =
-    "UPDATE settings SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT), updated_at = $1"
-    " WHERE key = 'invoice.next_number' RETURNING CAST(value AS BIGINT) - 1";
 
 static const char SQL_INSERT[] =
     "INSERT INTO invoices (number, client_id, status, currency, subtotal, tax, total,"
@@ -60,22 +56,6 @@ static const char SQL_ITEMS[] =
 static int bind_fail(struct lumi_err *err)
 {
     return err_set(err, LUMI_EDB, "cannot bind a parameter");
-}
-
-static int take_number(struct db *db, const char *now, int64_t *number, struct lumi_err *err)
-{
-    const char *params[] = {now};
-    int rc = db_execp(db, SQL_COUNTER_CREATE, 1, params, NULL, err);
-    if (rc < 0)
-        return rc;
-    rc = db_query_int64(db, SQL_COUNTER_TAKE, 1, params, number, err);
-    if (rc == LUMI_ENOTFOUND)
-        return err_set(err, LUMI_EINTERNAL, "the invoice number counter is missing");
-    if (rc < 0)
-        return rc;
-    if (*number < 1)
-        return err_set(err, LUMI_EINTERNAL, "the invoice number counter holds %" PRId64, *number);
-    return 0;
 }
 
 /* Checks items and computes their amounts and the subtotal without overflow. */
@@ -200,9 +180,9 @@ static int create_invoice(struct db *db, const struct audit_actor *actor, int64_
 {
     struct lumi_err local;
     char now[UTC_ISO_LEN];
-    char number[32];
+    char number[NUMFMT_OUT_MAX];
     int64_t *amounts = NULL;
-    int64_t subtotal = 0, seq = 0, id = 0, total = 0;
+    int64_t subtotal = 0, id = 0, total = 0;
     json_t *details = NULL;
     int rc;
     if (err == NULL)
@@ -234,17 +214,17 @@ static int create_invoice(struct db *db, const struct audit_actor *actor, int64_
     if (credit != NULL)
         subtotal -= credit->amount;
     utc_now_iso(now);
-    rc = take_number(db, now, &seq, err);
+    rc = docnum_take(db, "invoice", utc_now(), number, sizeof number, err);
     if (rc < 0)
         goto out;
-    if (snprintf(number, sizeof number, "INV-%06" PRId64, seq) >= (int)sizeof number) {
-        rc = err_set(err, LUMI_EINTERNAL, "invoice number too long");
-        goto out;
-    }
     rc = insert_invoice(db, number, client_id, currency, subtotal, due_date, now, &id, err);
     /* The client is a foreign key: a violation means it does not exist. */
     if (rc == LUMI_EINVAL)
         rc = err_set(err, LUMI_EINVAL, "client %" PRId64 " does not exist", client_id);
+    if (rc < 0)
+        goto out;
+    /* Issue 14 (company): the seller and buyer as they are now, frozen on the invoice. */
+    rc = parties_freeze_invoice(db, id, client_id, err);
     if (rc < 0)
         goto out;
     for (size_t i = 0; i < nitems; i++) {
@@ -406,7 +386,10 @@ json_t *invoices_get(struct db *db, int64_t id, struct lumi_err *err)
         err_set(err, LUMI_ENOMEM, "out of memory");
         goto out;
     }
-    if (add_taxes(db, inv, id, err) < 0 || invoices_read_credit(db, id, inv, err) < 0)
+    /* Issue 14: taxes, credit, kind, the frozen seller and buyer, the credit notes. */
+    if (add_taxes(db, inv, id, err) < 0 || invoices_read_credit(db, id, inv, err) < 0 ||
+        parties_add_to_invoice_json(db, id, inv, err) < 0 ||
+        credit_notes_add_to_invoice_json(db, id, inv, err) < 0)
         goto out;
     result = inv;
     inv = NULL;

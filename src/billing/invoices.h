@@ -2,9 +2,11 @@
  * invoices.h — invoices as orders and renewals create them.
  *
  * (The payment side — gateways, partial payments, refunds — extends this
- * module in its own issue.) Numbers are sequential and gapless per
- * installation ("INV-000001"): the counter lives in `settings` and is taken
- * in the caller's transaction, so a rolled-back invoice does not use one.
+ * module in its own issue.) Numbers follow invoice.number_format (default
+ * "INV-{SEQ:6}": "INV-000001", …) and are gapless per sequence: taken by
+ * billing/docnum in the caller's transaction, so a rolled-back invoice does
+ * not use one. The seller and buyer are frozen on the invoice when it is
+ * created (billing/parties); items and totals never change afterwards.
  */
 #ifndef LUMI_BILLING_INVOICES_H
 #define LUMI_BILLING_INVOICES_H
@@ -41,7 +43,8 @@ int invoices_create(struct db *db, const struct audit_actor *actor, int64_t clie
                     struct lumi_err *err);
 
 /** {id, number, client_id, status, currency, subtotal, tax, total, amount_paid,
- *  amount_refunded, due_date, paid_at, items:[…]} or NULL with LUMI_ENOTFOUND. */
+ *  amount_refunded, due_date, paid_at, items:[…], kind, seller, buyer (null on invoices
+ *  older than issue 14), credit_notes:[…]} or NULL with LUMI_ENOTFOUND. */
 json_t *invoices_get(struct db *db, int64_t id, struct lumi_err *err);
 
 /** Statuses an invoice can have, NULL-terminated (for ?status= filters). */

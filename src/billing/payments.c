@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "billing/credit.h"
+#include "billing/credit_notes.h"
 #include "billing/invoices.h"
 #include "core/json.h"
 #include "core/money.h"
@@ -507,6 +508,14 @@ int payments_apply(struct db *db, const struct audit_actor *actor, const struct 
     }
     if (strcmp(p->kind, "chargeback") == 0) {
         rc = services_on_chargeback(db, actor, p->invoice_id, NULL, err);
+        if (rc < 0)
+            goto out;
+    }
+    /* Issue 14 (company): every refund recorded is documented by a credit note. */
+    if (strcmp(p->kind, "refund") == 0) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "Refund via %s (%s)", p->gateway, p->gateway_ref);
+        rc = credit_notes_for_refund(db, actor, p->invoice_id, tx_id, p->amount, reason, NULL, err);
         if (rc < 0)
             goto out;
     }

@@ -25,8 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "core/country.h"
 #include "core/json.h"
+#include "core/numfmt.h"
 #include "core/str.h"
 #include "core/utc.h"
 #include "db/settings.h"
@@ -41,16 +44,42 @@
 #define KEY_CHARS "abcdefghijklmnopqrstuvwxyz0123456789._-"
 #define SETTINGS_LOCK_KEY INT64_C(0x6c756d6973657474) /* "lumisett" */
 
-enum stype { T_INT, T_BOOL, T_ENUM, T_INT_LIST, T_EMAILS };
+enum stype { T_INT, T_BOOL, T_ENUM, T_INT_LIST, T_EMAILS, T_TEXT, T_TEXTAREA };
+
+/*
+ * A further check of a text setting's normal form (which it may still
+ * adjust in place, e.g. upper-case a country code): 0 or LUMI_EINVAL with
+ * why. saving is true when an admin saves the value, false when a stored
+ * value is read: checks of the outside world (a file) run only when saving,
+ * so a logo removed later never stops the work that reads the settings.
+ */
+typedef int (*text_check)(char *norm, bool saving, char *why, size_t wsz);
 
 struct def {
     const char *key;
     enum stype type;
     const char *dflt;           /* in normal form */
-    int64_t min, max;           /* T_INT; each item of T_INT_LIST */
+    int64_t min, max;           /* T_INT; each item of T_INT_LIST; T_TEXT*: max = characters */
     int max_items;              /* T_INT_LIST */
     const char *const *choices; /* T_ENUM, NULL-terminated */
     const char *group, *label, *help;
+};
+
+static int check_country(char *norm, bool saving, char *why, size_t wsz);
+static int check_email(char *norm, bool saving, char *why, size_t wsz);
+static int check_png(char *norm, bool saving, char *why, size_t wsz);
+static int check_numfmt(char *norm, bool saving, char *why, size_t wsz);
+
+/* The text settings checked further than their type (see text_check). */
+static const struct {
+    const char *key;
+    text_check check;
+} TEXT_CHECKS[] = {
+    {"company.country", check_country},
+    {"company.email", check_email},
+    {"company.logo_path", check_png},
+    {"invoice.number_format", check_numfmt},
+    {"credit_note.number_format", check_numfmt},
 };
 
 static const char *const DISPUTE_CHOICES[] = {"suspend", "none", NULL};
@@ -129,6 +158,31 @@ static const struct def defs[] = {
      "A new invoice (an order, a renewal) is paid at once from the client's credit balance in "
      "its currency, as far as the balance covers it; off: credit is applied only from the "
      "invoice page."},
+    /* Company details, invoice numbers and credit notes (issue 14). */
+    {"company.name", T_TEXT, "", 0, 200, 0, NULL, "Company", "Company name",
+     "The seller's name printed on invoices and credit notes."},
+    {"company.address", T_TEXTAREA, "", 0, 1000, 0, NULL, "Company", "Company address",
+     "The seller's postal address, one line per line, as printed on invoices."},
+    {"company.country", T_TEXT, "", 0, 2, 0, NULL, "Company", "Company country",
+     "The seller's country as an ISO 3166-1 alpha-2 code (e.g. DE, GB, US); empty: not set."},
+    {"company.tax_id", T_TEXT, "", 0, 64, 0, NULL, "Company", "Company tax id",
+     "The seller's VAT or tax number printed on invoices (e.g. DE123456789)."},
+    {"company.email", T_TEXT, "", 0, 254, 0, NULL, "Company", "Company e-mail",
+     "The billing contact address printed on invoices; empty: none."},
+    {"company.logo_path", T_TEXT, "", 0, 1024, 0, NULL, "Company", "Logo file (PNG)",
+     "Absolute path of a PNG file on the server printed at the top of PDF documents; "
+     "checked to be a readable PNG when saved. Empty: no logo."},
+    {"invoice.footer", T_TEXTAREA, "", 0, 1000, 0, NULL, "Invoices", "Invoice footer",
+     "Text printed at the bottom of every invoice and credit note (bank details, "
+     "registration)."},
+    {"invoice.number_format", T_TEXT, "INV-{SEQ:6}", 0, NUMFMT_MAX_LEN, 0, NULL, "Invoices",
+     "Invoice number format",
+     "Tokens: {YYYY}, {YY}, {MM}, {SEQ} or {SEQ:n} (zero-padded to n digits), exactly one "
+     "{SEQ}. With {YYYY} or {YY} the numbers start at 1 again each year. Numbers are "
+     "gap-free and never reused."},
+    {"credit_note.number_format", T_TEXT, "CN-{YYYY}-{SEQ:6}", 0, NUMFMT_MAX_LEN, 0, NULL,
+     "Invoices", "Credit note number format",
+     "As the invoice number format, for credit notes (their own sequence)."},
 };
 /* clang-format on */
 
@@ -160,6 +214,10 @@ static const char *type_name(enum stype t)
         return "integer_list";
     case T_EMAILS:
         return "email_list";
+    case T_TEXT:
+        return "text";
+    case T_TEXTAREA:
+        return "multiline_text";
     }
     return "?";
 }
@@ -223,6 +281,12 @@ static void expected(const struct def *d, char *out, size_t sz)
         return;
     case T_EMAILS:
         snprintf(out, sz, "up to %d e-mail addresses separated by commas", EMAILS_MAX);
+        return;
+    case T_TEXT:
+        snprintf(out, sz, "a text of one line, at most %" PRId64 " characters", d->max);
+        return;
+    case T_TEXTAREA:
+        snprintf(out, sz, "a text of at most %" PRId64 " characters", d->max);
         return;
     }
 }
@@ -346,12 +410,117 @@ static int norm_emails(const struct def *d, const char *text, char *out, char *w
     return 0;
 }
 
+/* ---- text settings -------------------------------------------------------- */
+
+/* Characters (UTF-8 code points) of s. */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/*
+ * The normal form of a text setting: spaces at both ends trimmed; a
+ * multi-line text has its line ends as "\n" (a "\r\n" becomes "\n") and
+ * keeps tabs; no other control character anywhere; at most d->max
+ * characters; then the key's own check (TEXT_CHECKS), also of an empty
+ * text: a number format must not be empty, the optional ones may.
+ */
+static int norm_text(const struct def *d, const char *text, bool saving, char *out, char *why,
+                     size_t wsz)
+{
+    bool multi = d->type == T_TEXTAREA;
+    size_t used = 0;
+    const char *s = text + strspn(text, multi ? " \t\r\n" : " \t");
+    for (; *s != '\0' && used + 1 < VALUE_MAX; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (multi && c == '\r' && s[1] == '\n')
+            continue;
+        if ((c < 0x20 && !(multi && (c == '\n' || c == '\t'))) || c == 0x7f)
+            return why_set(why, wsz, "%s",
+                           multi ? "contains a control character"
+                                 : "must be one line without control characters");
+        out[used++] = (char)c;
+    }
+    while (used > 0 && strchr(multi ? " \t\n" : " \t", out[used - 1]) != NULL)
+        used--;
+    out[used] = '\0';
+    if ((int64_t)utf8_chars(out) > d->max)
+        return why_set(why, wsz, "longer than %" PRId64 " characters", d->max);
+    for (size_t i = 0; i < sizeof TEXT_CHECKS / sizeof TEXT_CHECKS[0]; i++)
+        if (str_eq(TEXT_CHECKS[i].key, d->key))
+            return TEXT_CHECKS[i].check(out, saving, why, wsz);
+    return 0;
+}
+
+static int check_country(char *norm, bool saving, char *why, size_t wsz)
+{
+    char got[ECHO_MAX + 16];
+    (void)saving;
+    if (*norm == '\0')
+        return 0; /* not set */
+    for (char *c = norm; *c != '\0'; c++)
+        if (*c >= 'a' && *c <= 'z')
+            *c = (char)(*c - 'a' + 'A');
+    if (country_code_valid(norm))
+        return 0;
+    echo_text(norm, got, sizeof got);
+    return why_set(why, wsz, "expected an ISO 3166-1 alpha-2 country code (e.g. \"DE\"), got %s",
+                   got);
+}
+
+static int check_email(char *norm, bool saving, char *why, size_t wsz)
+{
+    char got[ECHO_MAX + 16];
+    (void)saving;
+    if (*norm == '\0')
+        return 0; /* not set */
+    if (email_ok(norm, strlen(norm)))
+        return 0;
+    echo_text(norm, got, sizeof got);
+    return why_set(why, wsz, "%s is not a valid e-mail address (expected name@example.com)", got);
+}
+
+static int check_png(char *norm, bool saving, char *why, size_t wsz)
+{
+    static const unsigned char SIG[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char head[24];
+    struct stat st;
+    if (*norm == '\0')
+        return 0; /* no logo */
+    if (norm[0] != '/')
+        return why_set(why, wsz, "must be an absolute path (starting with /)");
+    if (!saving)
+        return 0;
+    FILE *f = fopen(norm, "rb");
+    if (f == NULL || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (f != NULL)
+            fclose(f);
+        return why_set(why, wsz, "no readable file at that path");
+    }
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    /* The signature, then the IHDR chunk that must come first. */
+    if (n < sizeof head || memcmp(head, SIG, sizeof SIG) != 0 || memcmp(head + 12, "IHDR", 4) != 0)
+        return why_set(why, wsz, "the file is not a PNG image");
+    return 0;
+}
+
+static int check_numfmt(char *norm, bool saving, char *why, size_t wsz)
+{
+    (void)saving;
+    return numfmt_check(norm, why, wsz);
+}
+
 /*
  * Checks text as a value of d and writes its normal form into out
  * (VALUE_MAX bytes). 0, or LUMI_EINVAL with what is wrong in why (without
- * the key).
+ * the key). saving: see text_check.
  */
-static int normalise(const struct def *d, const char *text, char *out, char *why, size_t wsz)
+static int normalise_as(const struct def *d, const char *text, bool saving, char *out, char *why,
+                        size_t wsz)
 {
     char got[ECHO_MAX + 16];
     if (strlen(text) > INPUT_MAX)
@@ -385,8 +554,17 @@ static int normalise(const struct def *d, const char *text, char *out, char *why
         return norm_int_list(d, text, out, why, wsz);
     case T_EMAILS:
         return norm_emails(d, text, out, why, wsz);
+    case T_TEXT:
+    case T_TEXTAREA:
+        return norm_text(d, text, saving, out, why, wsz);
     }
     return why_set(why, wsz, "unknown type");
+}
+
+/* normalise_as of a stored value (no check of the outside world). */
+static int normalise(const struct def *d, const char *text, char *out, char *why, size_t wsz)
+{
+    return normalise_as(d, text, false, out, why, wsz);
 }
 
 /* A JSON value of the API as the normal form of d; as normalise. */
@@ -410,10 +588,12 @@ static int from_json(const struct def *d, const json_t *v, char *out, char *why,
     case T_ENUM:
     case T_INT_LIST:
     case T_EMAILS:
+    case T_TEXT:
+    case T_TEXTAREA:
         if (json_is_string(v)) {
             if (memchr(json_string_value(v), '\0', json_string_length(v)) != NULL)
                 return why_set(why, wsz, "contains a NUL character");
-            return normalise(d, json_string_value(v), out, why, wsz);
+            return normalise_as(d, json_string_value(v), true, out, why, wsz);
         }
         break;
     }
@@ -580,6 +760,8 @@ static json_t *describe(const struct def *d, const char *raw)
     }
     if (d->type == T_INT_LIST)
         json_object_set_new(o, "max_items", json_integer(d->max_items));
+    if (d->type == T_TEXT || d->type == T_TEXTAREA)
+        json_object_set_new(o, "max_length", json_integer(d->max));
     return o;
 }
 

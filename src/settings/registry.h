@@ -17,6 +17,11 @@
  *   integer_list  distinct integers within [min, max], ascending,
  *                 comma-separated without spaces ("1,5")           (string)
  *   email_list    addresses separated by ", " ("a@x.com, b@y.org")  (string)
+ *   text          one line, spaces at both ends trimmed, no control
+ *                 characters, at most max_length characters; some keys
+ *                 check more (a country code, an address, a PNG file —
+ *                 checked when saved only —, a number format)     (string)
+ *   multiline_text  as text, with line ends kept as "\n"           (string)
  *
  * A row whose stored text is not valid for its key (edited by hand) makes
  * the getters fail with LUMI_EINVAL naming the key, so a typo stops the work
@@ -58,7 +63,7 @@ int settings_reg_text(struct db *db, const char *key, char *out, size_t outsz,
 /**
  * Every setting, in table order: {"data": [{key, value, default, type,
  * group, label, help, choices? (enum), min?, max? (integer, integer_list),
- * max_items? (integer_list)}]} with value and default typed as in the API
+ * max_items? (integer_list), max_length? (text, multiline_text)}]} with value and default typed as in the API
  * (a stored text that is invalid is answered as that string, with "error"
  * saying what is wrong). New reference, or NULL with err.
  */

@@ -62,6 +62,15 @@ static const struct {
     {"store.require_verified_email", "true"},
     {"tax.eu_reverse_charge", "true"}, /* tax and VAT (issue 14) */
     {"credit.auto_apply", "true"}, /* credit balance (issue 14) */
+    {"company.name", "\"\""}, /* company details and numbers (issue 14) */
+    {"company.address", "\"\""},
+    {"company.country", "\"\""},
+    {"company.tax_id", "\"\""},
+    {"company.email", "\"\""},
+    {"company.logo_path", "\"\""},
+    {"invoice.footer", "\"\""},
+    {"invoice.number_format", "\"INV-{SEQ:6}\""},
+    {"credit_note.number_format", "\"CN-{YYYY}-{SEQ:6}\""},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 

@@ -158,8 +158,9 @@ static void stored_values_are_read_in_normal_form_and_bad_ones_named(void **stat
     json_t *all = settings_reg_list(f->db, &err);
     assert_non_null(all);
     size_t n = json_array_size(json_object_get(all, "data"));
-    assert_int_equal(n, 25); /* with the store's two (issue 13), tax.eu_reverse_charge and
-                                credit.auto_apply (issue 14) */
+    assert_int_equal(n, 34); /* with the store's two (issue 13); tax.eu_reverse_charge,
+                                credit.auto_apply, company.*, *.number_format and
+                                invoice.footer (issue 14) */
     json_t *row = NULL, *r;
     size_t i;
     json_array_foreach(json_object_get(all, "data"), i, r)

@@ -184,9 +184,29 @@ void p_invoices_list(struct web_req *req, struct web_resp *resp)
  * Renders the invoice page with status; error (may be NULL) is shown as the
  * flash, amount/reference (may be NULL) refill the payment form.
  */
+static void render_detail_with(struct web_req *req, struct web_resp *resp,
+                               const struct page_ctx *ctx, int64_t id, int status,
+                               const char *error, const char *amount, const char *reference,
+                               const json_t *extra);
+
 static void render_detail(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
                           int64_t id, int status, const char *error, const char *amount,
                           const char *reference)
+{
+    render_detail_with(req, resp, ctx, id, status, error, amount, reference, NULL);
+}
+
+void p_invoices_render(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
+                       int64_t id, int status, const char *error, const json_t *extra)
+{
+    render_detail_with(req, resp, ctx, id, status, error, NULL, NULL, extra);
+}
+
+/* As render_detail; extra's members (may be NULL) are added to the page's data. */
+static void render_detail_with(struct web_req *req, struct web_resp *resp,
+                               const struct page_ctx *ctx, int64_t id, int status,
+                               const char *error, const char *amount, const char *reference,
+                               const json_t *extra)
 {
     struct lumi_err err = {0};
     json_t *inv = invoices_get(req->db, id, &err);
@@ -223,6 +243,14 @@ static void render_detail(struct web_req *req, struct web_resp *resp, const stru
         page_set_money(it, "amount_text", json_integer_value(json_object_get(it, "amount")),
                        json_string_value(json_object_get(it, "currency")));
     }
+    /* Credit notes (issue 14, company): their amounts as money, and whether one can be made. */
+    json_array_foreach(json_object_get(inv, "credit_notes"), i, it)
+    {
+        page_set_money(it, "amount_text", json_integer_value(json_object_get(it, "amount")), cur);
+        page_set_money(it, "tax_text", json_integer_value(json_object_get(it, "tax")), cur);
+    }
+    json_object_set_new(inv, "can_credit",
+                        json_boolean(json_integer_value(json_object_get(inv, "amount_paid")) > 0));
     decorate_invoice(inv);
     bool can_pay = st != NULL && (str_eq(st, "unpaid") || str_eq(st, "partially_paid"));
     bool can_cancel = st != NULL && str_eq(st, "unpaid") &&
@@ -237,6 +265,8 @@ static void render_detail(struct web_req *req, struct web_resp *resp, const stru
         "pay_reference", reference != NULL ? reference : "");
     page_set_error(data, error);
     credit_view_invoice(req->db, data); /* issue 14 */
+    if (data != NULL && extra != NULL)
+        json_object_update(data, (json_t *)extra);
     page_render(req, resp, status, ctx, "invoice_detail.html", data);
 }
 

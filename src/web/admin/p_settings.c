@@ -124,6 +124,11 @@ static json_t *setting_view(struct web_req *req, const json_t *row, bool posted)
                           checked, "text", cur, "default_text", *dflt != '\0' ? dflt : "(empty)");
     if (v == NULL)
         return NULL;
+    /* Text settings (issue 14): one line as an input, several as a textarea, capped. */
+    json_object_set_new(v, "is_line", json_boolean(str_eq(type, "text")));
+    json_object_set_new(v, "is_area", json_boolean(str_eq(type, "multiline_text")));
+    if (json_object_get(row, "max_length") != NULL)
+        json_object_set(v, "max_length", json_object_get(row, "max_length"));
     json_t *min = json_object_get(row, "min"), *max = json_object_get(row, "max");
     if (min != NULL && max != NULL && str_eq(type, "integer")) {
         json_object_set(v, "min", min);

@@ -24,5 +24,17 @@ void p_invoices_detail(struct web_req *req, struct web_resp *resp);
 void p_invoices_pay(struct web_req *req, struct web_resp *resp);
 /** POST /admin/invoices/{id}/cancel: cancels an unpaid invoice (invoices_cancel). */
 void p_invoices_cancel(struct web_req *req, struct web_resp *resp);
+/**
+ * The invoice page of id with status, error as its flash (may be NULL) and
+ * extra's members (may be NULL) added to its data (a form's values shown
+ * again). For the pages that post from it (p_credit_notes.c).
+ */
+struct page_ctx;
+void p_invoices_render(struct web_req *req, struct web_resp *resp, const struct page_ctx *ctx,
+                       int64_t id, int status, const char *error, const json_t *extra);
+
+/* p_credit_notes.c (issue 14, company) */
+/** POST /admin/invoices/{id}/credit-notes: issues a credit note (credit_notes_create_json). */
+void p_invoices_credit_note(struct web_req *req, struct web_resp *resp);
 
 #endif

@@ -95,6 +95,8 @@ const struct web_route web_admin_routes[] = {
     {"POST", "/admin/coupons", WEB_AUTH_PUBLIC, p_coupons_create},
     {"POST", "/admin/coupons/{id}/deactivate", WEB_AUTH_PUBLIC, p_coupons_deactivate},
     {"POST", "/admin/coupons/{id}/delete", WEB_AUTH_PUBLIC, p_coupons_delete},
+    /* Credit notes (issue 14, company: p_credit_notes.c) */
+    {"POST", "/admin/invoices/{id}/credit-notes", WEB_AUTH_PUBLIC, p_invoices_credit_note},
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

@@ -135,5 +135,9 @@ void h_coupons_create(struct web_req *req, struct web_resp *resp);
 void h_coupons_get(struct web_req *req, struct web_resp *resp);
 void h_coupons_update(struct web_req *req, struct web_resp *resp);
 void h_coupons_delete(struct web_req *req, struct web_resp *resp);
+/* Credit notes (issue 14, company): h_credit_notes.c */
+void h_credit_notes_create(struct web_req *req, struct web_resp *resp);
+void h_credit_notes_list(struct web_req *req, struct web_resp *resp);
+void h_credit_notes_get(struct web_req *req, struct web_resp *resp);
 
 #endif

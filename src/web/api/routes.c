@@ -130,6 +130,10 @@ const struct web_route web_api_routes[] = {
     {"GET", "/api/admin/coupons/{id}", WEB_AUTH_ADMIN, h_coupons_get},
     {"PATCH", "/api/admin/coupons/{id}", WEB_AUTH_ADMIN, h_coupons_update},
     {"DELETE", "/api/admin/coupons/{id}", WEB_AUTH_ADMIN, h_coupons_delete},
+    /* Credit notes (issue 14, company: h_credit_notes.c) */
+    {"POST", "/api/admin/invoices/{id}/credit-notes", WEB_AUTH_ADMIN, h_credit_notes_create},
+    {"GET", "/api/admin/credit-notes", WEB_AUTH_ADMIN, h_credit_notes_list},
+    {"GET", "/api/admin/credit-notes/{id}", WEB_AUTH_ADMIN, h_credit_notes_get},
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

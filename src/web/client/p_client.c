@@ -576,6 +576,9 @@ static void render_invoice(struct web_req *req, struct web_resp *resp, struct pa
         json_array_append_new(payments, p);
     }
     json_decref(txs);
+    /* Credit notes (issue 14, company): their amounts as money. */
+    json_array_foreach(json_object_get(inv, "credit_notes"), i, tx)
+        page_set_money(tx, "amount_text", int_of(tx, "amount"), str_of(inv, "currency"));
     const struct pay_ctx *pay = gateways_ctx();
     bool payable = json_is_true(json_object_get(inv, "payable"));
     char title[96];
