@@ -117,4 +117,11 @@ void h_client_orders_create(struct web_req *req, struct web_resp *resp);
 void h_client_invoices_list(struct web_req *req, struct web_resp *resp);
 void h_client_invoices_get(struct web_req *req, struct web_resp *resp);
 
+/* PDF documents (issue 14): h_documents.c */
+void h_invoices_pdf(struct web_req *req, struct web_resp *resp);
+void h_credit_notes_pdf(struct web_req *req, struct web_resp *resp);
+/** Answers 200 application/pdf with pdf (copied) as an attachment named name. */
+struct buf;
+void h_documents_reply_pdf(struct web_resp *resp, const struct buf *pdf, const char *name);
+
 #endif
