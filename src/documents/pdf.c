@@ -460,10 +460,11 @@ static void draw_payments(struct doc *d, const json_t *payments)
         date_of(jstr(p, "created_at"), date);
         status_label(jstr(p, "kind"), kind, sizeof kind);
         snprintf(left, sizeof left, "%s  %s", date, kind);
+        /* Only a state that says the money is not (yet) there is worth printing. */
+        const char *st = jstr(p, "status");
+        bool note = str_eq(st, "pending") || str_eq(st, "failed");
         snprintf(middle, sizeof middle, "%s  %s%s%s", jstr(p, "gateway"), jstr(p, "gateway_ref"),
-                 str_eq(jstr(p, "status"), "succeeded") || !str_present(jstr(p, "status")) ? ""
-                                                                                          : "  ",
-                 str_eq(jstr(p, "status"), "succeeded") ? "" : jstr(p, "status"));
+                 note ? "  " : "", note ? st : "");
         draw_list_row(d, left, middle, jint(p, "amount"));
     }
 }
