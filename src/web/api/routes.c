@@ -64,6 +64,7 @@ const struct web_route web_api_routes[] = {
     /* PDF documents (issue 14) */
     {"GET", "/api/admin/invoices/{id}/pdf", WEB_AUTH_ADMIN, h_invoices_pdf},
     {"GET", "/api/admin/credit-notes/{id}/pdf", WEB_AUTH_ADMIN, h_credit_notes_pdf},
+    {"GET", "/api/admin/reports", WEB_AUTH_ADMIN, h_reports_get},
 
     {"GET", "/api/admin/settings", WEB_AUTH_ADMIN, h_settings_get},
     {"PATCH", "/api/admin/settings", WEB_AUTH_ADMIN, h_settings_update},
