@@ -15,7 +15,7 @@ pkgs=(build-essential cmake pkg-config
       libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev libpq-dev
       libssl-dev libsodium-dev zlib1g-dev
       libcairo2-dev libpango1.0-dev          # PDF invoices and credit notes (pangocairo)
-      fonts-dejavu-core fonts-noto-cjk)      # the PDFs' fonts: Latin/Greek/Cyrillic and CJK
+      fonts-dejavu-core fonts-droid-fallback) # the PDFs' fonts: Latin/Greek/Cyrillic and CJK
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev postgresql clang libclang-rt-14-dev curl
           python3-aiosmtpd   # the real SMTP server the mail tests send to

@@ -8,13 +8,14 @@
  * seller, buyer or taxes).
  *
  * Text is UTF-8 set with real fonts through Pango and fontconfig (DejaVu Sans,
- * with Noto CJK and any other installed font as fallback for scripts DejaVu
- * lacks), wrapped to its column; amounts are right-aligned as
+ * then Droid Sans Fallback for CJK, then any installed font for scripts
+ * neither has), wrapped to its column; amounts are right-aligned as
  * money_format_text writes them ("15.00 EUR"). Long invoices break onto new
  * pages with the items table's header repeated; every page carries the
  * footer and its page number.
  *
- * Thread-safe: no state of its own (Pango's font map is per thread).
+ * Thread-safe: documents are drawn one at a time (a process-wide lock around
+ * the one Pango font map, made at the first document and kept).
  */
 #ifndef LUMI_DOCUMENTS_PDF_H
 #define LUMI_DOCUMENTS_PDF_H
