@@ -223,6 +223,24 @@ static void the_admin_pdf_shows_the_whole_invoice(void **state)
     has(&t, "Amtsgericht Berlin");
     assert_int_equal(t.pages, 1);
     free(t.text);
+
+    /* the admin's invoice page links to it, and the link works with the page's session */
+    char cookie[400], hdr[460], url[256];
+    bb_admin_login(ADMIN_EMAIL, ADMIN_PASSWORD, cookie, sizeof cookie);
+    snprintf(hdr, sizeof hdr, "Cookie: %s", cookie);
+    const char *headers[] = {hdr, NULL};
+    struct http_result r;
+    snprintf(url, sizeof url, "%s/admin/invoices/%" PRId64, bb_base_url(), id);
+    assert_int_equal(http_request("GET", url, headers, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(buf_cstr(&r.body), path));
+    assert_non_null(strstr(buf_cstr(&r.body), "Download PDF"));
+    http_result_free(&r);
+    snprintf(url, sizeof url, "%s%s", bb_base_url(), path);
+    assert_int_equal(http_request("GET", url, headers, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_memory_equal(r.body.data, "%PDF-", 5);
+    http_result_free(&r);
 }
 
 static void a_japanese_client_name_renders(void **state)
