@@ -196,10 +196,10 @@ static const struct nav_item ADMIN_NAV[] = {
     {"services", "/admin/services", "Services"},
     {"cancellations", "/admin/cancellations", "Cancellations"},
     {"invoices", "/admin/invoices", "Invoices"},
-    {"reports", "/admin/reports", "Reports"}, /* issue 14 */
     {"jobs", "/admin/jobs", "Jobs"},
     {"webhooks", "/admin/webhook-events", "Webhooks"},
     {"emails", "/admin/emails", "Emails"},
+    {"reports", "/admin/reports", "Reports"}, /* issue 14 */
     {"servers", "/admin/servers", "Servers"},
     {"audit", "/admin/audit-logs", "Audit log"},
     {"settings", "/admin/settings", "Settings"},
