@@ -13,10 +13,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs=(build-essential cmake pkg-config
       libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev libpq-dev
-      libssl-dev libsodium-dev zlib1g-dev)
+      libssl-dev libsodium-dev zlib1g-dev
+      libcairo2-dev libpango1.0-dev          # PDF invoices and credit notes (pangocairo)
+      fonts-dejavu-core fonts-droid-fallback) # the PDFs' fonts: Latin/Greek/Cyrillic and CJK
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev postgresql clang libclang-rt-14-dev curl
-          python3-aiosmtpd)  # the real SMTP server the mail tests send to
+          python3-aiosmtpd   # the real SMTP server the mail tests send to
+          poppler-utils)     # pdftotext reads the PDFs back in the PDF tests
     # Node.js runs the official Stripe SDK in the interoperability test; a
     # node/npm already on the machine (e.g. from NodeSource) is used as it is.
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

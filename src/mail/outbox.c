@@ -55,7 +55,7 @@ static const char SQL_TAKE[] =
     "UPDATE emails SET status = 'sending', locked_by = $2, locked_until = $3,"
     " attempts = attempts + 1, updated_at = $1 WHERE id = $4 AND " DUE
     " RETURNING id, to_addr, rcpt, subject, body_text, body_html, message_id, created_at,"
-    " attempts, max_attempts, event_key, template, secret";
+    " attempts, max_attempts, event_key, template, secret, attachments";
 
 /* $1 now, $2 id, $3 locked_by, then per statement. */
 #define HELD " WHERE id = $2 AND status = 'sending' AND locked_by = $3"
@@ -70,7 +70,8 @@ static const char SQL_FAILED[] =
     " locked_by = NULL, locked_until = NULL" HELD;
 
 static const char SQL_RENDERED[] =
-    "UPDATE emails SET subject = $4, body_text = $5, body_html = $6, updated_at = $1" HELD;
+    "UPDATE emails SET subject = $4, body_text = $5, body_html = $6, updated_at = $1,"
+    " attachments = COALESCE($7, attachments)" HELD;
 
 /* $1 now, $2 reason, $3 limit */
 static const char SQL_SKIP_DUE[] =
@@ -283,6 +284,7 @@ void outbox_msg_clear(struct outbox_msg *m)
     free(m->html);
     free(m->message_id);
     free(m->secret);
+    free(m->attachments);
     memset(m, 0, sizeof *m);
 }
 
@@ -308,6 +310,7 @@ static int read_claimed(struct db_stmt *st, struct outbox_msg *out, struct lumi_
     out->event_key = col_dup(st, 10);
     out->tmpl = col_dup(st, 11);
     out->secret = col_dup(st, 12);
+    out->attachments = col_dup(st, 13);
     if (out->to == NULL || out->rcpt == NULL || out->message_id == NULL ||
         out->event_key == NULL || out->tmpl == NULL ||
         (out->subject == NULL && !db_col_is_null(st, 3)) ||
@@ -396,8 +399,8 @@ static int outcome(struct db *db, const struct outbox_msg *m, const char *sql, i
 
 int outbox_store_rendered(struct db *db, const struct outbox_msg *m, struct lumi_err *err)
 {
-    const char *x[] = {m->subject, m->text, m->html};
-    return outcome(db, m, SQL_RENDERED, 3, x, err);
+    const char *x[] = {m->subject, m->text, m->html, m->attachments};
+    return outcome(db, m, SQL_RENDERED, 4, x, err);
 }
 
 int outbox_mark_sent(struct db *db, const struct outbox_msg *m, const char *reply,

@@ -78,6 +78,8 @@ struct outbox_msg {
     char *event_key, *tmpl; /* what it is about, for rendering */
     char *subject, *text, *html; /* NULL until rendered (html may stay NULL) */
     char *secret;                /* sealed secret of the row, or NULL */
+    char *attachments; /* what to attach, made at each send (JSON array text; "[]" or NULL:
+                          nothing), e.g. [{"invoice_pdf": 7}]; see mail_attach_fn */
     int64_t created; /* the Date: of the message, the same on every attempt */
     int attempts;    /* including this one */
     int max_attempts;
@@ -103,8 +105,8 @@ int outbox_claim(struct db *db, const char *worker_id, int64_t now, struct outbo
                  struct lumi_err *err);
 
 /**
- * Keeps the rendered subject, text and html (may be NULL) of a claimed
- * message (its own statement; the lease is checked). LUMI_ECONFLICT when the
+ * Keeps the rendered subject, text and html (may be NULL) and, when not
+ * NULL, the attachments of a claimed message (its own statement; the lease is checked). LUMI_ECONFLICT when the
  * lease was lost.
  */
 int outbox_store_rendered(struct db *db, const struct outbox_msg *m, struct lumi_err *err);

@@ -30,6 +30,7 @@ struct mail_sender {
     struct smtp_conn *conn;
     char from[FROM_MAX];
     char envelope_from[256];
+    mail_attach_fn attach;
 };
 
 static void default_from(char *out, size_t outsz)
@@ -64,6 +65,11 @@ void mail_sender_free(struct mail_sender *s)
         return;
     smtp_close(s->conn);
     free(s);
+}
+
+void mail_sender_set_attacher(struct mail_sender *s, mail_attach_fn attach)
+{
+    s->attach = attach;
 }
 
 bool mail_sender_configured(const struct mail_sender *s)
@@ -159,17 +165,52 @@ static int ensure_rendered(struct db *db, struct outbox_msg *m, mail_compose_fn 
     return rc == LUMI_ECONFLICT ? 1 : rc;
 }
 
+static bool has_attachments(const struct outbox_msg *m)
+{
+    return m->attachments != NULL && str_present(m->attachments) &&
+           !str_eq(m->attachments, "[]");
+}
+
+/* The files of m into files/mas (*n of them). 0, or the attacher's error. */
+static int make_files(struct mail_sender *s, struct db *db, const struct outbox_msg *m,
+                      struct mail_file *files, struct mail_attachment *mas, size_t *n,
+                      struct lumi_err *err)
+{
+    *n = 0;
+    if (s->attach == NULL || !has_attachments(m))
+        return 0;
+    int rc = s->attach(db, m, files, n, err);
+    if (*n > MAIL_ATTACH_MAX)
+        *n = MAIL_ATTACH_MAX;
+    for (size_t i = 0; rc == 0 && i < *n; i++)
+        mas[i] = (struct mail_attachment){.filename = files[i].filename,
+                                          .content_type = files[i].content_type,
+                                          .data = (const unsigned char *)files[i].data.data,
+                                          .len = files[i].data.len};
+    return rc;
+}
+
 /* A message's secret (a one-time token) is put into the bytes sent here only, and
- * those copies are wiped after the attempt; the stored row keeps the mark. */
+ * those copies are wiped after the attempt; the stored row keeps the mark. Its
+ * attachments are made for each attempt (a PDF as the invoice stands then). */
 static int send_claimed(struct mail_sender *s, struct db *db, const struct outbox_msg *m,
                         struct lumi_err *err)
 {
     struct smtp_result res;
     struct lumi_err serr;
     char *text = NULL, *html = NULL;
+    struct mail_file files[MAIL_ATTACH_MAX];
+    struct mail_attachment mas[MAIL_ATTACH_MAX];
+    size_t nfiles = 0;
     memset(&res, 0, sizeof res);
+    memset(files, 0, sizeof files);
     err_clear(&serr);
     int rc = outbox_reveal(m, &text, &html, &serr);
+    if (rc == 0) {
+        rc = make_files(s, db, m, files, mas, &nfiles, &serr);
+        if (rc == LUMI_ENOTFOUND)
+            rc = serr.code = LUMI_EINVAL; /* permanent: what it attaches is gone */
+    }
     if (rc == 0) {
         struct mail_message mm = {
             .from = s->from,
@@ -179,9 +220,13 @@ static int send_claimed(struct mail_sender *s, struct db *db, const struct outbo
             .date = m->created,
             .text = text,
             .html = html,
+            .attachments = nfiles > 0 ? mas : NULL,
+            .nattachments = nfiles,
         };
         rc = transmit(s, &mm, m->rcpt, &res, &serr);
     }
+    for (size_t i = 0; i < MAIL_ATTACH_MAX; i++)
+        buf_free(&files[i].data);
     if (text != NULL)
         sodium_memzero(text, strlen(text));
     if (html != NULL)

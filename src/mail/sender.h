@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "db/db.h"
 #include "mail/outbox.h"
@@ -43,6 +44,30 @@ const char *mail_sender_from(const struct mail_sender *s);
  * or another negative code (the database: the message is left to its lease).
  */
 typedef int (*mail_compose_fn)(struct db *db, struct outbox_msg *m, struct lumi_err *err);
+
+/** Most files one message carries. */
+#define MAIL_ATTACH_MAX 4
+
+/** One file made for a message at send time; data is the sender's (freed after the attempt). */
+struct mail_file {
+    char filename[128];
+    const char *content_type; /* static text, e.g. "application/pdf" */
+    struct buf data;
+};
+
+/**
+ * Makes the files m->attachments names (a claimed message whose attachments
+ * are not "[]"), as they are at this attempt: fills files[0..*n) (each data
+ * buf_init'ed here with its own maximum). 0; LUMI_EINVAL or LUMI_ENOTFOUND
+ * (it cannot be made: the message fails with err's text), or another
+ * negative code (it is tried again later). The sender frees what was made.
+ */
+typedef int (*mail_attach_fn)(struct db *db, const struct outbox_msg *m,
+                              struct mail_file files[MAIL_ATTACH_MAX], size_t *n,
+                              struct lumi_err *err);
+
+/** Sets who makes the attachments (NULL: messages are sent without them). */
+void mail_sender_set_attacher(struct mail_sender *s, mail_attach_fn attach);
 
 /**
  * Claims and sends due messages, one after another, until none is due or

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "billing/clients.h"
+#include "billing/invoice_docs.h"
 #include "billing/invoices.h"
 #include "billing/products.h"
 #include "core/config.h"
@@ -298,12 +299,80 @@ int notify_render(struct db *db, const char *event_key, const char *tmpl,
     return rc;
 }
 
+/* --- attachments (issue 14) ------------------------------------------------------ */
+
+/* The invoice mails carry the invoice's PDF: the invoice of the "audit:ID" event,
+ * or 0 when tmpl is not one of them or the event is not about an invoice. */
+static int64_t attached_invoice(struct db *db, const char *event_key, const char *tmpl,
+                                struct lumi_err *err)
+{
+    int64_t audit_id = 0, invoice_id = 0;
+    if (!str_eq(tmpl, "invoice_created") && !str_eq(tmpl, "payment_receipt"))
+        return 0;
+    if (!str_starts_with(event_key, "audit:") ||
+        str_to_i64z(event_key + 6, 1, INT64_MAX, &audit_id) != 0)
+        return 0;
+    struct db_stmt *st = db_prepare(db, SQL_AUDIT_ROW, err);
+    if (st == NULL)
+        return LUMI_EDB;
+    db_bind_int64(st, 1, audit_id);
+    int rc = db_step(st, err);
+    if (rc == DB_ROW && str_eq(db_col_text(st, 1), "invoice") && db_col_text(st, 2) != NULL &&
+        str_to_i64z(db_col_text(st, 2), 1, INT64_MAX, &invoice_id) != 0)
+        invoice_id = 0;
+    db_finalize(st);
+    return rc < 0 ? rc : invoice_id;
+}
+
+int notify_attach(struct db *db, const struct outbox_msg *m,
+                  struct mail_file files[MAIL_ATTACH_MAX], size_t *n, struct lumi_err *err)
+{
+    json_t *list = jsonx_parse(m->attachments, strlen(m->attachments), 4, err);
+    size_t i;
+    json_t *a;
+    int rc = list != NULL && json_is_array(list)
+                 ? 0
+                 : err_set(err, LUMI_EINVAL, "the message's attachments are not a list");
+    *n = 0;
+    json_array_foreach(list, i, a)
+    {
+        int64_t invoice_id = json_integer_value(json_object_get(a, "invoice_pdf"));
+        if (rc != 0 || *n >= MAIL_ATTACH_MAX)
+            break;
+        if (invoice_id <= 0) {
+            rc = err_set(err, LUMI_EINVAL, "unknown attachment in message %lld", (long long)m->id);
+            break;
+        }
+        struct mail_file *f = &files[*n];
+        buf_init(&f->data, INVOICE_DOCS_PDF_MAX);
+        f->content_type = "application/pdf";
+        rc = invoice_docs_invoice_pdf(db, invoice_id, 0, &f->data, f->filename, err);
+        (*n)++;
+    }
+    json_decref(list);
+    return rc;
+}
+
 int notify_compose(struct db *db, struct outbox_msg *m, struct lumi_err *err)
 {
     struct mail_rendered r;
+    char attach[64];
+    int64_t invoice_id = attached_invoice(db, m->event_key, m->tmpl, err);
+    if (invoice_id < 0)
+        return (int)invoice_id;
     int rc = notify_render(db, m->event_key, m->tmpl, &r, err);
     if (rc != 0)
         return rc;
+    if (invoice_id > 0) {
+        snprintf(attach, sizeof attach, "[{\"invoice_pdf\": %lld}]", (long long)invoice_id);
+        char *copy = str_dup(attach);
+        if (copy == NULL) {
+            mail_rendered_clear(&r);
+            return err_set(err, LUMI_ENOMEM, "out of memory");
+        }
+        free(m->attachments);
+        m->attachments = copy;
+    }
     free(m->subject);
     free(m->text);
     free(m->html);

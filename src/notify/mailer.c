@@ -117,6 +117,7 @@ struct mailer *mailer_start(const char *database_url, int poll_ms, struct lumi_e
     m->sender = mail_sender_new(err);
     if (m->sender == NULL)
         goto fail;
+    mail_sender_set_attacher(m->sender, notify_attach); /* the invoices' PDFs */
     if (pthread_create(&m->tid, NULL, mailer_main, m) != 0) {
         err_set(err, LUMI_EINTERNAL, "cannot start the mail thread");
         goto fail;

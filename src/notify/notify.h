@@ -38,6 +38,7 @@
 #include "db/db.h"
 #include "mail/outbox.h"
 #include "mail/render.h"
+#include "mail/sender.h"
 
 /**
  * Reads up to max_rows audit rows after the mail cursor and queues what they
@@ -90,7 +91,16 @@ json_t *notify_email_view(struct db *db, int64_t id, struct lumi_err *err);
  */
 json_t *notify_mail_data(void);
 
-/** notify_render for a claimed message (a mail_compose_fn of mail/sender.h). */
+/** notify_render for a claimed message (a mail_compose_fn of mail/sender.h). The
+ *  invoice_created and payment_receipt mails of an invoice event also get their
+ *  attachments set ([{"invoice_pdf": ID}]), kept with the rendered message. */
 int notify_compose(struct db *db, struct outbox_msg *m, struct lumi_err *err);
+
+/**
+ * The mail_attach_fn of the notifications: renders each {"invoice_pdf": ID}
+ * of m->attachments as the invoice's PDF ("INV-000001.pdf") as it stands now.
+ */
+int notify_attach(struct db *db, const struct outbox_msg *m,
+                  struct mail_file files[MAIL_ATTACH_MAX], size_t *n, struct lumi_err *err);
 
 #endif

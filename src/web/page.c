@@ -201,6 +201,7 @@ static const struct nav_item ADMIN_NAV[] = {
     {"jobs", "/admin/jobs", "Jobs"},
     {"webhooks", "/admin/webhook-events", "Webhooks"},
     {"emails", "/admin/emails", "Emails"},
+    {"reports", "/admin/reports", "Reports"}, /* issue 14 */
     {"servers", "/admin/servers", "Servers"},
     {"audit", "/admin/audit-logs", "Audit log"},
     {"settings", "/admin/settings", "Settings"},

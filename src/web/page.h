@@ -25,7 +25,7 @@
 struct page_ctx {
     char csrf[AUTH_CSRF_LEN]; /* the session's CSRF token, for hidden form fields */
     const char *nav;     /* active navigation entry: "dashboard", "clients", "products", "services",
-                            "invoices", "jobs", "webhooks", "servers", "audit", "settings",
+                            "invoices", "reports", "jobs", "webhooks", "servers", "audit", "settings",
                             "account"; in the client area "services", "invoices" */
     enum auth_area area; /* which navigation and logout the layout shows */
 };

@@ -8,6 +8,7 @@
 #include "web/admin/pages_credit.h"
 #include "web/admin/pages_invoices.h"
 #include "web/admin/pages_lifecycle.h"
+#include "web/admin/pages_reports.h"
 #include "web/admin/pages_services.h"
 #include "web/admin/pages_settings.h"
 #include "web/admin/pages_tax.h"
@@ -59,6 +60,8 @@ const struct web_route web_admin_routes[] = {
     {"GET", "/admin/invoices/{id}", WEB_AUTH_PUBLIC, p_invoices_detail},
     {"POST", "/admin/invoices/{id}/payments", WEB_AUTH_PUBLIC, p_invoices_pay},
     {"POST", "/admin/invoices/{id}/cancel", WEB_AUTH_PUBLIC, p_invoices_cancel},
+    /* Reports (issue 14) */
+    {"GET", "/admin/reports", WEB_AUTH_PUBLIC, p_reports},
     {"GET", "/admin/services", WEB_AUTH_PUBLIC, p_services_list},
     {"GET", "/admin/services/new", WEB_AUTH_PUBLIC, p_services_new},
     {"POST", "/admin/services", WEB_AUTH_PUBLIC, p_services_create},

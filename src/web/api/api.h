@@ -5,6 +5,9 @@
 #ifndef LUMI_WEB_API_API_H
 #define LUMI_WEB_API_API_H
 
+#include <jansson.h>
+
+#include "core/buf.h"
 #include "web/server.h"
 
 /** The JSON API's routes (admin, gateways, health), terminated by an entry with method NULL. */
@@ -139,5 +142,15 @@ void h_coupons_delete(struct web_req *req, struct web_resp *resp);
 void h_credit_notes_create(struct web_req *req, struct web_resp *resp);
 void h_credit_notes_list(struct web_req *req, struct web_resp *resp);
 void h_credit_notes_get(struct web_req *req, struct web_resp *resp);
+
+/* PDF documents (issue 14): h_documents.c */
+void h_invoices_pdf(struct web_req *req, struct web_resp *resp);
+void h_credit_notes_pdf(struct web_req *req, struct web_resp *resp);
+/** Answers 200 application/pdf with pdf (copied) as an attachment named name. */
+void h_documents_reply_pdf(struct web_resp *resp, const struct buf *pdf, const char *name);
+/* h_reports.c */
+void h_reports_get(struct web_req *req, struct web_resp *resp);
+/** Answers 200 text/csv, the report's CSV (reports_month_csv), as an attachment. */
+void h_reports_reply_csv(struct web_resp *resp, const json_t *report);
 
 #endif

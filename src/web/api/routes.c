@@ -61,6 +61,11 @@ const struct web_route web_api_routes[] = {
     {"GET", "/api/admin/webhook-events", WEB_AUTH_ADMIN, h_webhook_events_list},
     {"GET", "/api/admin/webhook-events/{id}", WEB_AUTH_ADMIN, h_webhook_events_get},
 
+    /* PDF documents (issue 14) */
+    {"GET", "/api/admin/invoices/{id}/pdf", WEB_AUTH_ADMIN, h_invoices_pdf},
+    {"GET", "/api/admin/credit-notes/{id}/pdf", WEB_AUTH_ADMIN, h_credit_notes_pdf},
+    {"GET", "/api/admin/reports", WEB_AUTH_ADMIN, h_reports_get},
+
     {"GET", "/api/admin/settings", WEB_AUTH_ADMIN, h_settings_get},
     {"PATCH", "/api/admin/settings", WEB_AUTH_ADMIN, h_settings_update},
 

@@ -19,6 +19,9 @@ extern const struct web_route web_client_routes[];
  *  send the buyer back here (p_client.c). */
 void h_client_invoice(struct web_req *req, struct web_resp *resp);
 
+/** GET /client/invoices/{id}/pdf: the PDF of one of the client's invoices (p_documents.c). */
+void p_client_invoice_pdf(struct web_req *req, struct web_resp *resp);
+
 /** GET /client/login: the client's login form (sets the short-lived login CSRF cookie). */
 void p_client_login_form(struct web_req *req, struct web_resp *resp);
 /** POST /client/login: checks the credentials of a client, opens a client session, 303 to next. */

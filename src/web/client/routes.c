@@ -15,6 +15,8 @@ const struct web_route web_client_routes[] = {
     {"GET", "/client/services/{id}", WEB_AUTH_PUBLIC, p_client_service},
     {"GET", "/client/invoices", WEB_AUTH_PUBLIC, p_client_invoices},
     {"GET", "/client/invoices/{id}", WEB_AUTH_PUBLIC, h_client_invoice},
+    /* PDF documents (issue 14) */
+    {"GET", "/client/invoices/{id}/pdf", WEB_AUTH_PUBLIC, p_client_invoice_pdf},
 
     /* Client accounts (issue 13): sign-up, verification, reset, account, login code. */
     {"GET", "/client/signup", WEB_AUTH_PUBLIC, p_client_signup_form},
