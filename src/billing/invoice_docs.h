@@ -7,7 +7,7 @@
  * a member that is absent — an invoice from before issue 14 — is filled
  * from the present: the seller from the company settings (company.name, else
  * SMTP_FROM's display name, else "Lumi"), the buyer from the client's
- * record, the taxes and credit notes from their tables. The payment
+ * record. The payment
  * references come from the invoice's transactions. Read-only.
  */
 #ifndef LUMI_BILLING_INVOICE_DOCS_H
