@@ -28,6 +28,7 @@
 #include "support/bbenv.h"
 #include "support/browse.h"
 #include "support/httpc.h"
+#include "support/pdftext.h"
 #include "support/smtpsink.h"
 
 #define SECRET_KEY "5a1f0b9a5d7e2f4a6b8c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1b"
@@ -99,39 +100,6 @@ static int teardown(void **state)
 }
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-struct pdf_text {
-    char *text; /* pdftotext -layout, pages separated by form feeds */
-    int pages;
-};
-
-/* What pdftotext reads in the PDF bytes. */
-static struct pdf_text pdf_read(const char *data, size_t len)
-{
-    char path[] = "/tmp/lumi-bb-pdf-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, len), (ssize_t)len);
-    close(fd);
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "pdftotext -enc UTF-8 -layout %s - 2>&1", path);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    struct pdf_text t = {0};
-    size_t cap = 1 << 20, n = 0;
-    t.text = malloc(cap);
-    size_t got;
-    while ((got = fread(t.text + n, 1, cap - n - 1, p)) > 0)
-        n += got;
-    t.text[n] = '\0';
-    int rc = pclose(p);
-    unlink(path);
-    if (rc != 0)
-        fail_msg("pdftotext failed (%d): %s", rc, t.text);
-    for (size_t i = 0; i < n; i++)
-        t.pages += t.text[i] == '\f';
-    return t;
-}
 
 static void has(const struct pdf_text *t, const char *needle)
 {

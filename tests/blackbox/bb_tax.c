@@ -35,6 +35,7 @@
 #include "support/bbenv.h"
 #include "support/browse.h"
 #include "support/httpc.h"
+#include "support/pdftext.h"
 
 #define SECRET_KEY "7a1c2d3e4a5b6c7d8e9fa0b1c2d3e4f5061728394a5b6c7d8e9f0a1b2c3d4e5f"
 #define STRIPE_KEY "sk_test_bbTaxKey0123456789abcdef"
@@ -297,6 +298,17 @@ static void order_in_germany_agrees_on_invoice_stripe_and_paypal(void **state)
     assert_string_equal(bb_str(j, "status"), "paid");
     assert_int_equal(bb_int(j, "amount_paid"), 2974);
     json_decref(j);
+
+    /* The PDF agrees: the net, the rate with its tax and the total, read by pdftotext. */
+    r = bb_apif("GET", NULL, "/api/admin/invoices/%" PRId64 "/pdf", inv);
+    assert_int_equal(r.status, 200);
+    struct pdf_text pdf = pdf_read(r.body.data, r.body.len);
+    http_result_free(&r);
+    static const char *const want[] = {"24.99", "VAT 19%", "4.75", "29.74", NULL};
+    for (size_t i = 0; want[i] != NULL; i++)
+        if (strstr(pdf.text, want[i]) == NULL)
+            fail_msg("the invoice PDF lacks '%s':\n%s", want[i], pdf.text);
+    free(pdf.text);
 }
 
 /* 20 % included in the prices: the total stays 24.99, and so does the Stripe session's. */
