@@ -74,8 +74,9 @@ struct accounts_session {
 #define ACCOUNTS_TOTP_WINDOW 1
 
 struct accounts_login_policy {
-    int64_t max_failures; /* per e-mail within window; per IP it is 4x */
+    int64_t max_failures; /* per (e-mail, IP) within window; per IP it is 4x */
     int64_t window_s;
+    int64_t account_max_per_hour; /* per e-mail from anywhere, per hour (0: 100) */
     int64_t session_ttl_s;
     bool client_area; /* true: only clients may sign in; false: only admins and staff */
 };
@@ -83,7 +84,8 @@ struct accounts_login_policy {
 /**
  * Checks the credentials of an admin or staff member (or, with
  * policy->client_area, of a client) and opens a session.
- * Errors: LUMI_ETHROTTLED (too many recent failures for this e-mail or IP;
+ * Errors: LUMI_ETHROTTLED (too many recent failures for this e-mail from this
+ * IP, from this IP, or for this e-mail from anywhere: see throttle.h;
  * checked before the password), LUMI_EAUTH (wrong e-mail or password),
  * LUMI_EFORBIDDEN (an account of the other area, or a disabled one). Every failure is audited
  * as LOGIN_FAILED and a success as LOGIN, with ip and user agent.

@@ -515,6 +515,7 @@ void page_login_policy(struct accounts_login_policy *policy, enum auth_area area
     *policy = (struct accounts_login_policy){
         .max_failures = config_int("LUMI_LOGIN_MAX_FAILURES"),
         .window_s = config_int("LUMI_LOGIN_WINDOW"),
+        .account_max_per_hour = config_int("LUMI_LOGIN_ACCOUNT_MAX"),
         .session_ttl_s = AUTH_SESSION_TTL_S,
         .client_area = area == AUTH_AREA_CLIENT,
     };

@@ -108,5 +108,8 @@ const struct web_route web_api_routes[] = {
     {"GET", "/api/admin/cancellations", WEB_AUTH_ADMIN, h_admin_cancellations_list},
     {"POST", "/api/admin/cancellations/{id}/reject", WEB_AUTH_ADMIN, h_admin_cancellations_reject},
 
+    /* Server status for admins (issue 17: /healthz says only ok) */
+    {"GET", "/api/admin/status", WEB_AUTH_ADMIN, h_admin_status},
+
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };
