@@ -23,6 +23,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/password.h"
 #include "core/str.h"
 #include "accounts/throttle.h"
 
@@ -125,6 +126,9 @@ int accounts_create_user(struct db *db, const struct audit_actor *actor, const c
         return rc;
     if (!str_eq(role, "admin") && !str_eq(role, "staff") && !str_eq(role, "client"))
         return err_set(err, LUMI_EINVAL, "role must be admin, staff or client");
+    rc = password_check(password, !str_eq(role, "client"), "password", err);
+    if (rc != 0)
+        return rc;
     rc = crypto_password_hash(password, hash, err);
     if (rc != 0)
         return rc;

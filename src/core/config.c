@@ -82,6 +82,7 @@ static const struct cfg_def defs[] = {
     {"LUMI_QUEUE_MAX",          CFG_INT,  "256",                       1,    100000,   false, NULL,              NULL,               NULL},
     {"LUMI_LOGIN_MAX_FAILURES", CFG_INT,  "5",                         1,    1000,     false, NULL,              NULL,               NULL},
     {"LUMI_LOGIN_WINDOW",       CFG_INT,  "900",                       10,   86400,    false, NULL,              NULL,               NULL},
+    {"LUMI_SESSION_IDLE_S",     CFG_INT,  "7200",                      60,   43200,    false, NULL,              NULL,               NULL},
     {"LUMI_LOGIN_ACCOUNT_MAX",  CFG_INT,  "100",                       1,    100000,   false, NULL,              NULL,               NULL},
     {"LUMI_WORKER_THREADS",     CFG_INT,  "4",                         1,    64,       false, NULL,              NULL,               NULL},
     {"LUMI_WORKER_PER_SERVER",  CFG_INT,  "4",                         1,    64,       false, NULL,              NULL,               NULL},

@@ -8,7 +8,13 @@
  *      handful of rows; the audit export streams past the old 64 MiB cap;
  *  11. conflicting Content-Length headers answer 400 (raw socket);
  *  12. /healthz says only {status}; /api/admin/status (authenticated) has
- *      the version, engine and queue depths.
+ *      the version, engine and queue depths; anonymous callers get no
+ *      database text;
+ *   7. an admin setting a client's password ends the client's sessions;
+ *      sessions end after LUMI_SESSION_IDLE_S without use, and use moves
+ *      last_seen_at on;
+ *   8. common and whitespace-only passwords are refused on every path that
+ *      sets one; admins need 10 characters, clients keep 8.
  * Runs on SQLite and PostgreSQL (LUMI_TEST_DB).
  */
 #include <stdarg.h>
@@ -28,8 +34,10 @@
 
 #include "audit/audit.h"
 #include "core/crypto.h"
+#include "core/utc.h"
 #include "support/bbenv.h"
 #include "support/httpc.h"
+#include "support/proc.h"
 #include "support/testdb.h"
 
 #define SECRET_KEY "4c1d2e3f4a5b6c7d8e9fa0b1c2d3e4f5061728394a5b6c7d8e9f0a1b2c3d4e5f"
@@ -307,6 +315,162 @@ static void anonymous_errors_carry_no_database_text(void **state)
     sql("DELETE FROM rate_events");
 }
 
+/* Logs in through the JSON API of area ("admin" or "client"); cookie gets "name=value". */
+static long api_login(const char *area, const char *email, const char *password, char *cookie,
+                      size_t sz)
+{
+    char url[256], body[512];
+    snprintf(url, sizeof url, "%s/api/%s/login", bb_base_url(), area);
+    snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"%s\"}", email, password);
+    const char *h[] = {"Content-Type: application/json", NULL};
+    struct http_result r;
+    if (http_request("POST", url, h, body, &r) != 0)
+        fail_msg("login: no answer");
+    long st = r.status;
+    char *sc = http_header(&r, "Set-Cookie");
+    cookie[0] = '\0';
+    if (sc != NULL) {
+        snprintf(cookie, sz, "%.*s", (int)strcspn(sc, ";"), sc);
+        free(sc);
+    }
+    http_result_free(&r);
+    return st;
+}
+
+static long get_with_cookie(const char *path, const char *cookie)
+{
+    char url[256], ch[300];
+    snprintf(url, sizeof url, "%s%s", bb_base_url(), path);
+    snprintf(ch, sizeof ch, "Cookie: %s", cookie);
+    const char *h[] = {ch, NULL};
+    struct http_result r;
+    if (http_request("GET", url, h, NULL, &r) != 0)
+        fail_msg("GET %s: no answer", path);
+    long st = r.status;
+    http_result_free(&r);
+    return st;
+}
+
+static void idle_sessions_end_and_use_keeps_them(void **state)
+{
+    (void)state;
+    char cookie[200];
+    sql("DELETE FROM rate_events");
+    assert_int_equal(api_login("admin", ADMIN_EMAIL, ADMIN_PASSWORD, cookie, sizeof cookie), 200);
+    assert_int_equal(get_with_cookie("/api/admin/me", cookie), 200);
+    /* Used five minutes ago: still good, and the use is noted. */
+    struct lumi_err err;
+    char five_ago[UTC_ISO_LEN], three_hours_ago[UTC_ISO_LEN], q[256];
+    utc_format(utc_now() - 300, five_ago);
+    utc_format(utc_now() - 3 * 3600, three_hours_ago);
+    snprintf(q, sizeof q, "UPDATE sessions SET last_seen_at = '%s'", five_ago);
+    sql(q);
+    assert_int_equal(get_with_cookie("/api/admin/me", cookie), 200);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM sessions WHERE last_seen_at > '%s'", five_ago),
+                     1);
+    /* Unused for three hours (the default idle limit is two): over. */
+    snprintf(q, sizeof q, "UPDATE sessions SET last_seen_at = '%s'", three_hours_ago);
+    sql(q);
+    assert_int_equal(get_with_cookie("/api/admin/me", cookie), 401);
+    (void)err;
+}
+
+static void admin_setting_a_password_ends_the_clients_sessions(void **state)
+{
+    (void)state;
+    char cookie[200];
+    sql("DELETE FROM rate_events");
+    int64_t id = bb_create_ok("/api/admin/clients",
+                              "{\"email\":\"kept-out@example.com\",\"password\":\"Fjord-Pebble-55\"}");
+    assert_int_equal(api_login("client", "kept-out@example.com", "Fjord-Pebble-55", cookie,
+                               sizeof cookie),
+                     200);
+    assert_int_equal(get_with_cookie("/api/client/profile", cookie), 200);
+    json_t *c = bb_json("PATCH", "{\"password\":\"Glacier-Walnut-66\"}", 200,
+                        "/api/admin/clients/%lld", (long long)id);
+    json_decref(c);
+    assert_int_equal(get_with_cookie("/api/client/profile", cookie), 401);
+    assert_int_equal(api_login("client", "kept-out@example.com", "Glacier-Walnut-66", cookie,
+                               sizeof cookie),
+                     200);
+}
+
+/* `lumi admin create EMAIL` with password on stdin: answers the exit status. */
+static int admin_create(const char *email, const char *password)
+{
+    struct lumi_run_result r;
+    const char *argv[] = {"admin", "create", email, NULL};
+    char in[256];
+    snprintf(in, sizeof in, "%s\n", password);
+    if (lumi_run(argv, bb_env(), in, &r) != 0)
+        fail_msg("lumi admin create did not run");
+    int st = r.exit_code;
+    lumi_run_result_free(&r);
+    return st;
+}
+
+static void weak_passwords_are_refused_everywhere(void **state)
+{
+    (void)state;
+    /* Admins: 10 characters, not common, not blank. */
+    assert_int_not_equal(admin_create("weak1@example.com", "1234567890"), 0);
+    assert_int_not_equal(admin_create("weak2@example.com", "Short-p9x"), 0);
+    assert_int_not_equal(admin_create("weak3@example.com", "            "), 0);
+    assert_int_equal(admin_create("strong@example.com", "Quartz-Meadow-Lamp-3"), 0);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM users WHERE email LIKE 'weak%%'"), 0);
+
+    /* Clients made by an admin: 8 characters still do, common ones (any case) do not. */
+    struct http_result r =
+        bb_api("POST", "/api/admin/clients", "{\"email\":\"w1@example.com\",\"password\":\"PASSWORD1\"}");
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(buf_cstr(&r.body), "'password'"));
+    assert_non_null(strstr(buf_cstr(&r.body), "common"));
+    http_result_free(&r);
+    r = bb_api("POST", "/api/admin/clients", "{\"email\":\"w2@example.com\",\"password\":\"         \"}");
+    assert_int_equal(r.status, 400);
+    http_result_free(&r);
+    bb_create_ok("/api/admin/clients", "{\"email\":\"w3@example.com\",\"password\":\"qz8!kv2m\"}");
+
+    /* A sign-up with a common password. */
+    char url[256];
+    snprintf(url, sizeof url, "%s/api/client/signup", bb_base_url());
+    const char *h[] = {"Content-Type: application/json", NULL};
+    assert_int_equal(http_request("POST", url, h,
+                                  "{\"email\":\"w4@example.com\",\"password\":\"baseball\","
+                                  "\"first_name\":\"W\",\"last_name\":\"F\",\"country\":\"US\"}",
+                                  &r),
+                     0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(buf_cstr(&r.body), "common"));
+    http_result_free(&r);
+
+    /* A signed-in client's own change. */
+    char cookie[200], ch[300], csrf_h[200];
+    sql("DELETE FROM rate_events");
+    snprintf(url, sizeof url, "%s/api/client/login", bb_base_url());
+    struct http_result l;
+    assert_int_equal(http_request("POST", url, h,
+                                  "{\"email\":\"w3@example.com\",\"password\":\"qz8!kv2m\"}", &l),
+                     0);
+    assert_int_equal(l.status, 200);
+    char *sc = http_header(&l, "Set-Cookie");
+    snprintf(cookie, sizeof cookie, "%.*s", (int)strcspn(sc, ";"), sc);
+    free(sc);
+    snprintf(csrf_h, sizeof csrf_h, "X-CSRF-Token: %s",
+             json_string_value(json_object_get(l.json, "csrf_token")));
+    http_result_free(&l);
+    snprintf(ch, sizeof ch, "Cookie: %s", cookie);
+    const char *hc[] = {"Content-Type: application/json", ch, csrf_h, NULL};
+    snprintf(url, sizeof url, "%s/api/client/password", bb_base_url());
+    assert_int_equal(http_request("POST", url, hc,
+                                  "{\"current_password\":\"qz8!kv2m\",\"new_password\":\"sunshine\"}",
+                                  &r),
+                     0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(buf_cstr(&r.body), "'new_password'"));
+    http_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +480,9 @@ int main(void)
         cmocka_unit_test(conflicting_content_length_is_refused),
         cmocka_unit_test(healthz_is_terse_and_status_needs_login),
         cmocka_unit_test(anonymous_errors_carry_no_database_text),
+        cmocka_unit_test(idle_sessions_end_and_use_keeps_them),
+        cmocka_unit_test(admin_setting_a_password_ends_the_clients_sessions),
+        cmocka_unit_test(weak_passwords_are_refused_everywhere),
         cmocka_unit_test(audit_export_streams_past_the_old_cap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
