@@ -5,6 +5,11 @@
  * a check runs only where a password is set, next to an argon2id hash that
  * costs far more.
  *
+ * The list: SecLists' Passwords/Common-Credentials/10k-most-common.txt (MIT
+ * licence, github.com/danielmiessler/SecLists) — its first ~2,000 entries as
+ * they are, and of the rest those of 8 characters or more (a shorter one is
+ * refused by the length rule anyway). One password a line, no comments.
+ *
  * Threading: no state; the embedded table is read-only.
  */
 #include "core/password.h"

@@ -274,6 +274,17 @@ fail:
 void page_error(struct web_req *req, struct web_resp *resp, int status, const struct page_ctx *ctx,
                 const char *message)
 {
+    /* As web_reply_err: no internal text on a 500, none of a database's or an
+     * upstream's own text for a visitor who is not signed in (issue 17). */
+    char generic[160], quoted[256];
+    if (status == 500 || (status > 500 && req->who.kind == PRINCIPAL_NONE)) {
+        log_warn("page.error_detail", "status=%d message=%s", status,
+                 log_quote(message ? message : "", quoted, sizeof quoted));
+        snprintf(generic, sizeof generic,
+                 "Something went wrong; the server log has details under request id %s.",
+                 req->request_id);
+        message = generic;
+    }
     page_render(req, resp, status, ctx, "error.html",
                 json_pack("{s:s s:i s:s}", "title", "Error", "status", status, "message",
                           message ? message : ""));
