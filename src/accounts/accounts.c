@@ -237,6 +237,50 @@ out:
     return rc;
 }
 
+int accounts_set_staff_password(struct db *db, const struct audit_actor *actor, const char *email,
+                                const char *password, struct lumi_err *err)
+{
+    char mail[EMAIL_MAX + 2], hash[CRYPTO_PWHASH_MAX], now[UTC_ISO_LEN], idtext[24];
+    int64_t id = 0, changed = 0;
+    int rc = password_check(password, true, "password", err);
+    if (rc == 0)
+        rc = crypto_password_hash(password, hash, err);
+    if (rc != 0)
+        return rc;
+    lower_email(email, mail);
+    utc_now_iso(now);
+    rc = db_begin(db, err);
+    if (rc != 0)
+        return rc;
+    struct db_stmt *st;
+    rc = first_row(db, &st,
+                   "SELECT id FROM users WHERE email = $1 AND (role = 'admin' OR role = 'staff')",
+                   "t", err, mail);
+    if (rc == DB_ROW) {
+        id = db_col_int64(st, 0);
+        db_finalize(st);
+        rc = 0;
+    } else if (rc == DB_DONE) {
+        rc = err_set(err, LUMI_ENOTFOUND, "no admin or staff member with e-mail %s", mail);
+    }
+    if (rc == 0)
+        rc = run(db, "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3", "tti",
+                 &changed, err, hash, now, id);
+    if (rc == 0)
+        rc = run(db, "DELETE FROM sessions WHERE user_id = $1", "i", NULL, err, id);
+    if (rc == 0)
+        rc = run(db, "DELETE FROM login_challenges WHERE user_id = $1", "i", NULL, err, id);
+    if (rc == 0) {
+        snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+        json_t *details = json_pack("{s:s s:b}", "by", "cli", "sessions_ended", 1);
+        rc = audit_append(db, actor, "PASSWORD_CHANGED", "user", idtext, details, NULL, err);
+        json_decref(details);
+    }
+    rc = finish_tx(db, rc, err);
+    sodium_memzero(hash, sizeof hash);
+    return rc;
+}
+
 /* --- login ------------------------------------------------------------- */
 
 static char dummy_hash[CRYPTO_PWHASH_MAX];

@@ -172,6 +172,17 @@ int accounts_totp_disable(struct db *db, const struct audit_actor *actor, int64_
 int accounts_totp_reset(struct db *db, const struct audit_actor *actor, const char *email,
                         struct lumi_err *err);
 
+/**
+ * Sets a new password for the admin or staff member with this e-mail (`lumi
+ * admin password`, for whoever runs the server: a forgotten password, or one
+ * that may be known to others). The password meets password_check; every
+ * session and login challenge of the account ends in the same transaction;
+ * audited PASSWORD_CHANGED with "by": "cli" (never the password).
+ * LUMI_ENOTFOUND for no such admin or staff member, LUMI_EINVAL for a weak password.
+ */
+int accounts_set_staff_password(struct db *db, const struct audit_actor *actor, const char *email,
+                                const char *password, struct lumi_err *err);
+
 /** Ends a session (deletes it) and audits LOGOUT. */
 int accounts_logout(struct db *db, const struct audit_actor *actor, int64_t session_id,
                     struct lumi_err *err);

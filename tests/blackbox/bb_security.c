@@ -471,6 +471,46 @@ static void weak_passwords_are_refused_everywhere(void **state)
     http_result_free(&r);
 }
 
+/* `lumi admin password EMAIL` with the password on stdin: answers the exit status. */
+static int admin_password(const char *email, const char *password)
+{
+    struct lumi_run_result r;
+    const char *argv[] = {"admin", "password", email, NULL};
+    char in[256];
+    snprintf(in, sizeof in, "%s\n", password);
+    if (lumi_run(argv, bb_env(), in, &r) != 0)
+        fail_msg("lumi admin password did not run");
+    int st = r.exit_code;
+    lumi_run_result_free(&r);
+    return st;
+}
+
+static void admin_password_command_ends_the_sessions(void **state)
+{
+    (void)state;
+    char cookie[200];
+    sql("DELETE FROM rate_events");
+    assert_int_equal(admin_create("second@example.com", "Copper-Kettle-Ridge-8"), 0);
+    assert_int_equal(api_login("admin", "second@example.com", "Copper-Kettle-Ridge-8", cookie,
+                               sizeof cookie),
+                     200);
+    assert_int_equal(get_with_cookie("/api/admin/me", cookie), 200);
+    assert_int_not_equal(admin_password("second@example.com", "1q2w3e4r5t"), 0);
+    assert_int_equal(get_with_cookie("/api/admin/me", cookie), 200);
+    assert_int_equal(admin_password("second@example.com", "Silver-Harbor-Lantern-4"), 0);
+    assert_int_equal(get_with_cookie("/api/admin/me", cookie), 401);
+    assert_int_equal(api_login("admin", "second@example.com", "Copper-Kettle-Ridge-8", cookie,
+                               sizeof cookie),
+                     401);
+    assert_int_equal(api_login("admin", "second@example.com", "Silver-Harbor-Lantern-4", cookie,
+                               sizeof cookie),
+                     200);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM audit_log WHERE action = 'PASSWORD_CHANGED' "
+                              "AND details LIKE '%%cli%%'"),
+                     1);
+    sql("DELETE FROM rate_events");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -483,6 +523,7 @@ int main(void)
         cmocka_unit_test(idle_sessions_end_and_use_keeps_them),
         cmocka_unit_test(admin_setting_a_password_ends_the_clients_sessions),
         cmocka_unit_test(weak_passwords_are_refused_everywhere),
+        cmocka_unit_test(admin_password_command_ends_the_sessions),
         cmocka_unit_test(audit_export_streams_past_the_old_cap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
