@@ -23,7 +23,9 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/password.h"
 #include "core/str.h"
+#include "accounts/throttle.h"
 
 #define EMAIL_MAX 254
 
@@ -124,6 +126,9 @@ int accounts_create_user(struct db *db, const struct audit_actor *actor, const c
         return rc;
     if (!str_eq(role, "admin") && !str_eq(role, "staff") && !str_eq(role, "client"))
         return err_set(err, LUMI_EINVAL, "role must be admin, staff or client");
+    rc = password_check(password, !str_eq(role, "client"), "password", err);
+    if (rc != 0)
+        return rc;
     rc = crypto_password_hash(password, hash, err);
     if (rc != 0)
         return rc;
@@ -232,6 +237,50 @@ out:
     return rc;
 }
 
+int accounts_set_staff_password(struct db *db, const struct audit_actor *actor, const char *email,
+                                const char *password, struct lumi_err *err)
+{
+    char mail[EMAIL_MAX + 2], hash[CRYPTO_PWHASH_MAX], now[UTC_ISO_LEN], idtext[24];
+    int64_t id = 0, changed = 0;
+    int rc = password_check(password, true, "password", err);
+    if (rc == 0)
+        rc = crypto_password_hash(password, hash, err);
+    if (rc != 0)
+        return rc;
+    lower_email(email, mail);
+    utc_now_iso(now);
+    rc = db_begin(db, err);
+    if (rc != 0)
+        return rc;
+    struct db_stmt *st;
+    rc = first_row(db, &st,
+                   "SELECT id FROM users WHERE email = $1 AND (role = 'admin' OR role = 'staff')",
+                   "t", err, mail);
+    if (rc == DB_ROW) {
+        id = db_col_int64(st, 0);
+        db_finalize(st);
+        rc = 0;
+    } else if (rc == DB_DONE) {
+        rc = err_set(err, LUMI_ENOTFOUND, "no admin or staff member with e-mail %s", mail);
+    }
+    if (rc == 0)
+        rc = run(db, "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3", "tti",
+                 &changed, err, hash, now, id);
+    if (rc == 0)
+        rc = run(db, "DELETE FROM sessions WHERE user_id = $1", "i", NULL, err, id);
+    if (rc == 0)
+        rc = run(db, "DELETE FROM login_challenges WHERE user_id = $1", "i", NULL, err, id);
+    if (rc == 0) {
+        snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+        json_t *details = json_pack("{s:s s:b}", "by", "cli", "sessions_ended", 1);
+        rc = audit_append(db, actor, "PASSWORD_CHANGED", "user", idtext, details, NULL, err);
+        json_decref(details);
+    }
+    rc = finish_tx(db, rc, err);
+    sodium_memzero(hash, sizeof hash);
+    return rc;
+}
+
 /* --- login ------------------------------------------------------------- */
 
 static char dummy_hash[CRYPTO_PWHASH_MAX];
@@ -252,28 +301,6 @@ static int count_recent(struct db *db, const char *sql, const char *key, int64_t
     utc_format(utc_now() - window_s, since);
     const char *params[] = {key, since};
     return db_query_int64(db, sql, 2, params, n, err);
-}
-
-/* LUMI_ETHROTTLED when the e-mail or the IP failed too often recently. */
-static int check_throttle(struct db *db, const char *mail, const char *ip,
-                          const struct accounts_login_policy *p, struct lumi_err *err)
-{
-    int64_t by_mail = 0, by_ip = 0;
-    int rc = count_recent(db,
-                          "SELECT COUNT(*) FROM audit_log WHERE actor_email = $1 "
-                          "AND action = 'LOGIN_FAILED' AND at >= $2",
-                          mail, p->window_s, &by_mail, err);
-    if (rc == 0 && ip != NULL)
-        rc = count_recent(db,
-                          "SELECT COUNT(*) FROM audit_log WHERE ip = $1 "
-                          "AND action = 'LOGIN_FAILED' AND at >= $2",
-                          ip, p->window_s, &by_ip, err);
-    if (rc != 0)
-        return rc;
-    if (by_mail >= p->max_failures || by_ip >= 4 * p->max_failures)
-        return err_set(err, LUMI_ETHROTTLED, "too many failed logins; try again in %lld minutes",
-                       (long long)((p->window_s + 59) / 60));
-    return 0;
 }
 
 /* Records one audit row in its own transaction. */
@@ -337,8 +364,10 @@ static int open_session_tx(struct db *db, const struct audit_actor *actor, int64
     utc_format(t + p->session_ttl_s, out->expires_at);
 
     struct db_stmt *st;
-    int rc = first_row(db, &st, sql, "tittttt", err, hash, user_id, out->csrf_token, ip, user_agent,
-                       now, out->expires_at);
+    char c_ip[AUDIT_TEXT_MAX + 1], c_ua[AUDIT_TEXT_MAX + 1];
+    int rc = first_row(db, &st, sql, "tittttt", err, hash, user_id, out->csrf_token,
+                       audit_clean_text(ip, c_ip), audit_clean_text(user_agent, c_ua), now,
+                       out->expires_at);
     int64_t sid = rc == DB_ROW ? db_col_int64(st, 0) : 0;
     db_finalize(st);
     if (rc != DB_ROW)
@@ -403,11 +432,11 @@ int accounts_login(struct db *db, const char *email, const char *password, const
     lower_email(email, mail);
     actor.email = mail;
 
-    int rc = check_throttle(db, mail, ip, policy, err);
+    struct throttle_hit hit;
+    int rc = throttle_login_check(db, mail, ip, policy, &hit, err);
     if (rc == LUMI_ETHROTTLED) {
         struct lumi_err ignored;
-        log_warn("auth.throttled", "ip=%s", ip ? ip : "-");
-        audit_alone(db, &actor, "LOGIN_THROTTLED", NULL, NULL, &ignored);
+        throttle_login_throttled(db, &actor, NULL, &hit, &ignored);
     }
     if (rc != 0)
         return rc;
@@ -428,6 +457,10 @@ int accounts_login(struct db *db, const char *email, const char *password, const
     if (!allowed) {
         struct lumi_err aerr;
         const char *reason = !ok ? "wrong e-mail or password" : "account not allowed";
+        /* Counted first, on its own: the throttle never depends on the audit row. */
+        rc = throttle_login_failed(db, mail, ip, err);
+        if (rc != 0)
+            return rc;
         json_t *details = json_pack("{s:s}", "reason", reason);
         int arc = audit_alone(db, &actor, "LOGIN_FAILED", u.id > 0 ? idtext : NULL, details, &aerr);
         json_decref(details);
@@ -664,7 +697,9 @@ static int second_step_failed(struct db *db, const struct audit_actor *actor,
                               const struct challenge *ch, bool void_it, const char *reason,
                               const char *factor, struct lumi_err *err)
 {
-    int rc = db_begin(db, err);
+    int rc = throttle_login_failed(db, actor->email, actor->ip, err);
+    if (rc == 0)
+        rc = db_begin(db, err);
     if (rc != 0)
         return rc;
     if (ch != NULL && void_it)
@@ -707,7 +742,10 @@ int accounts_login_code(struct db *db, const char *challenge, const char *code, 
     rc = find_challenge(db, hash, &ch, err);
     if (rc == LUMI_ENOTFOUND) {
         /* Guessing challenges counts against the address like guessing passwords. */
-        rc = check_throttle(db, "", ip, policy, err);
+        struct throttle_hit hit;
+        rc = throttle_login_check(db, "", ip, policy, &hit, err);
+        if (rc == LUMI_ETHROTTLED)
+            throttle_login_throttled(db, &actor, NULL, &hit, &aerr);
         if (rc != 0)
             return rc;
         rc = second_step_failed(db, &actor, NULL, false, "unknown login challenge", NULL, &aerr);
@@ -725,11 +763,10 @@ int accounts_login_code(struct db *db, const char *challenge, const char *code, 
         goto out;
     actor.id = tu.idtext;
     actor.email = tu.email;
-    rc = check_throttle(db, tu.email, ip, policy, err);
-    if (rc == LUMI_ETHROTTLED) {
-        log_warn("auth.throttled", "ip=%s step=code", ip ? ip : "-");
-        audit_alone(db, &actor, "LOGIN_THROTTLED", tu.idtext, NULL, &aerr);
-    }
+    struct throttle_hit hit;
+    rc = throttle_login_check(db, tu.email, ip, policy, &hit, err);
+    if (rc == LUMI_ETHROTTLED)
+        throttle_login_throttled(db, &actor, tu.idtext, &hit, &aerr);
     if (rc != 0)
         goto out;
     bool staff = str_eq(tu.role, "admin") || str_eq(tu.role, "staff");

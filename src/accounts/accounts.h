@@ -74,8 +74,9 @@ struct accounts_session {
 #define ACCOUNTS_TOTP_WINDOW 1
 
 struct accounts_login_policy {
-    int64_t max_failures; /* per e-mail within window; per IP it is 4x */
+    int64_t max_failures; /* per (e-mail, IP) within window; per IP it is 4x */
     int64_t window_s;
+    int64_t account_max_per_hour; /* per e-mail from anywhere, per hour (0: 100) */
     int64_t session_ttl_s;
     bool client_area; /* true: only clients may sign in; false: only admins and staff */
 };
@@ -83,7 +84,8 @@ struct accounts_login_policy {
 /**
  * Checks the credentials of an admin or staff member (or, with
  * policy->client_area, of a client) and opens a session.
- * Errors: LUMI_ETHROTTLED (too many recent failures for this e-mail or IP;
+ * Errors: LUMI_ETHROTTLED (too many recent failures for this e-mail from this
+ * IP, from this IP, or for this e-mail from anywhere: see throttle.h;
  * checked before the password), LUMI_EAUTH (wrong e-mail or password),
  * LUMI_EFORBIDDEN (an account of the other area, or a disabled one). Every failure is audited
  * as LOGIN_FAILED and a success as LOGIN, with ip and user agent.
@@ -169,6 +171,17 @@ int accounts_totp_disable(struct db *db, const struct audit_actor *actor, int64_
  */
 int accounts_totp_reset(struct db *db, const struct audit_actor *actor, const char *email,
                         struct lumi_err *err);
+
+/**
+ * Sets a new password for the admin or staff member with this e-mail (`lumi
+ * admin password`, for whoever runs the server: a forgotten password, or one
+ * that may be known to others). The password meets password_check; every
+ * session and login challenge of the account ends in the same transaction;
+ * audited PASSWORD_CHANGED with "by": "cli" (never the password).
+ * LUMI_ENOTFOUND for no such admin or staff member, LUMI_EINVAL for a weak password.
+ */
+int accounts_set_staff_password(struct db *db, const struct audit_actor *actor, const char *email,
+                                const char *password, struct lumi_err *err);
 
 /** Ends a session (deletes it) and audits LOGOUT. */
 int accounts_logout(struct db *db, const struct audit_actor *actor, int64_t session_id,

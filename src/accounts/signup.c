@@ -30,6 +30,7 @@
 #include "core/crypto.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/password.h"
 #include "core/str.h"
 #include "core/utc.h"
 #include "mail/outbox.h"
@@ -38,8 +39,6 @@
 #include "settings/registry.h"
 
 #define EMAIL_MAX 254
-#define PASSWORD_MIN 8
-#define PASSWORD_MAX 1024
 #define TOKEN_HEX 64
 #define RATE_KEEP_S (24 * 3600)
 
@@ -123,13 +122,10 @@ static bool token_well_formed(const char *t)
     return true;
 }
 
+/* A client's new password (sign-up, reset, change): the one rule set, core/password.h. */
 static int check_password(const char *pw, const char *field, struct lumi_err *err)
 {
-    size_t n = pw != NULL ? strlen(pw) : 0;
-    if (n < PASSWORD_MIN || n > PASSWORD_MAX)
-        return err_set(err, LUMI_EINVAL, "field '%s' must be %d to %d characters long", field,
-                       PASSWORD_MIN, PASSWORD_MAX);
-    return 0;
+    return password_check(pw, false, field, err);
 }
 
 /* ---- throttles (rate_events) --------------------------------------------- */

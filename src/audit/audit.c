@@ -36,6 +36,48 @@
 
 const struct audit_actor AUDIT_SYSTEM = {"system", "lumi", NULL, NULL, NULL};
 
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), 0 when it is not one. */
+static size_t utf8_seq_len(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (c >= 0xe0 && c <= 0xef) {
+        unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+        return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 ? 3 : 0;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+        return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80 ? 4
+                                                                                          : 0;
+    }
+    return 0;
+}
+
+const char *audit_clean_text(const char *in, char out[AUDIT_TEXT_MAX + 1])
+{
+    static const char REPLACEMENT[] = "\xef\xbf\xbd"; /* U+FFFD */
+    if (in == NULL)
+        return NULL;
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)in;
+    while (*p != '\0') {
+        size_t n = utf8_seq_len(p);
+        const char *src = n > 0 ? (const char *)p : REPLACEMENT;
+        size_t len = n > 0 ? n : 3;
+        if (o + len > AUDIT_TEXT_MAX)
+            break;
+        memcpy(out + o, src, len);
+        o += len;
+        p += n > 0 ? n : 1;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static const char *const COLUMNS =
     "id, at, actor_type, actor_id, actor_email, action, entity, entity_id, ip, user_agent, "
     "details, prev_hash, hash";
@@ -159,10 +201,15 @@ int audit_append(struct db *db, const struct audit_actor *actor, const char *act
         goto out;
     }
     utc_now_iso(at);
+    char c_id[AUDIT_TEXT_MAX + 1], c_email[AUDIT_TEXT_MAX + 1], c_eid[AUDIT_TEXT_MAX + 1],
+        c_ip[AUDIT_TEXT_MAX + 1], c_ua[AUDIT_TEXT_MAX + 1];
     struct row r = {
-        .id = tip + 1, .at = at, .actor_type = actor->type, .actor_id = actor->id,
-        .actor_email = actor->email, .action = action, .entity = entity,
-        .entity_id = entity_id, .ip = actor->ip, .user_agent = actor->user_agent,
+        .id = tip + 1, .at = at, .actor_type = actor->type,
+        .actor_id = audit_clean_text(actor->id, c_id),
+        .actor_email = audit_clean_text(actor->email, c_email), .action = action,
+        .entity = entity, .entity_id = audit_clean_text(entity_id, c_eid),
+        .ip = audit_clean_text(actor->ip, c_ip),
+        .user_agent = audit_clean_text(actor->user_agent, c_ua),
         .details = details_text, .prev_hash = prev, .hash = hash,
     };
     rc = row_hash(&r, hash);

@@ -27,6 +27,20 @@
 #include "core/utc.h"
 #include "db/db.h"
 
+/** Longest text stored from outside (ip, user agent, e-mail, ids), in bytes. */
+#define AUDIT_TEXT_MAX 512
+
+/**
+ * Makes text from outside storable: every byte that is not part of a
+ * well-formed UTF-8 sequence becomes U+FFFD, and the result is cut to at
+ * most AUDIT_TEXT_MAX bytes (out needs AUDIT_TEXT_MAX + 1) on a character
+ * boundary. audit_append does this to every actor field and the entity id,
+ * so a hostile header can neither fail the append nor flood the log; others
+ * that store the same text next to an audit row (sessions) use it too.
+ * Returns out; NULL in gives NULL.
+ */
+const char *audit_clean_text(const char *in, char out[AUDIT_TEXT_MAX + 1]);
+
 /** Who did it and from where. All strings borrowed; NULL where unknown. */
 struct audit_actor {
     const char *type;  /* "user" | "api_token" | "system" | "gateway" */

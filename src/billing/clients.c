@@ -22,13 +22,12 @@
 #include "core/crypto.h"
 #include "core/json.h"
 #include "core/money.h"
+#include "core/password.h"
 #include "core/str.h"
 #include "core/utc.h"
 
 #define EMAIL_MAX 254
 #define TEXT_MAX 200
-#define PASSWORD_MIN 8
-#define PASSWORD_MAX 1024
 #define REDACTED "********"
 
 #define CLIENT_COLUMNS                                                                             \
@@ -216,10 +215,9 @@ static int take_password(const json_t *in, char hash[CRYPTO_PWHASH_MAX], struct 
     int rc = jsonx_take_str(in, "password", false, PASSWORD_MAX, &s, err);
     if (rc <= 0)
         return rc;
-    size_t n = strlen(s);
-    if (n < PASSWORD_MIN || n > PASSWORD_MAX)
-        return err_set(err, LUMI_EINVAL, "field 'password' must be %d to %d characters long",
-                       PASSWORD_MIN, PASSWORD_MAX);
+    rc = password_check(s, false, "password", err);
+    if (rc != 0)
+        return rc;
     rc = crypto_password_hash(s, hash, err);
     return rc < 0 ? rc : 1;
 }
@@ -398,6 +396,21 @@ out:
     return rc;
 }
 
+/* A password set by an admin ends every session and login challenge of the
+ * client (whoever knew the old one is out), in the caller's transaction. */
+static int end_sessions(struct db *db, int64_t id, struct lumi_err *err)
+{
+    char idt[24];
+    snprintf(idt, sizeof idt, "%lld", (long long)id);
+    const char *p[] = {idt};
+    int rc = db_execp(db, "DELETE FROM sessions WHERE user_id = CAST($1 AS BIGINT)", 1, p, NULL,
+                      err);
+    if (rc == 0)
+        rc = db_execp(db, "DELETE FROM login_challenges WHERE user_id = CAST($1 AS BIGINT)", 1, p,
+                      NULL, err);
+    return rc;
+}
+
 /* A new password is recorded as changed, never with a value (not even the hash). */
 static int note_password(json_t *changed)
 {
@@ -511,6 +524,8 @@ json_t *clients_update(struct db *db, const struct audit_actor *actor, int64_t i
         goto out;
     }
     if (update_client(db, id, cur, pwhash[0] != '\0' ? pwhash : NULL, err) < 0)
+        goto out;
+    if (pwhash[0] != '\0' && end_sessions(db, id, err) < 0)
         goto out;
     if (audit_append_id(db, actor, "CLIENT_UPDATED", "client", id, details, err) < 0 ||
         db_commit(db, err) < 0)

@@ -24,6 +24,7 @@ int cmd_migrate(int argc, char **argv);
 int cmd_admin_create(int argc, char **argv);
 int cmd_token_create(int argc, char **argv);
 int cmd_admin_totp_reset(int argc, char **argv);
+int cmd_admin_password(int argc, char **argv);
 int cmd_server_list(int argc, char **argv);
 int cmd_server_test(int argc, char **argv);
 int cmd_service_provision(int argc, char **argv);
@@ -44,6 +45,9 @@ static const struct cli_command commands[] = {
     {"migrate", "", "apply database migrations", cmd_migrate},
     {"admin create", "EMAIL [--role admin|staff]",
      "create an admin account (password read from stdin)", cmd_admin_create},
+    {"admin password", "EMAIL",
+     "set a new password for an admin or staff member (read from stdin); ends its sessions",
+     cmd_admin_password},
     {"admin totp-reset", "EMAIL",
      "switch off an admin's two-factor sign-in (lost device and recovery codes)",
      cmd_admin_totp_reset},

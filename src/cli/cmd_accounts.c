@@ -101,6 +101,38 @@ int cmd_admin_create(int argc, char **argv)
 }
 
 /*
+ * A new password for an admin or staff member (read from stdin like `admin
+ * create`); every session of the account ends.
+ */
+int cmd_admin_password(int argc, char **argv)
+{
+    const char *email = NULL;
+    if (positionals(argc, argv, &email) != 1)
+        return cli_usage_of(cmd_admin_password);
+    if (cli_load_config() != 0)
+        return CLI_FAIL;
+    char password[1026];
+    int r = read_password(password, sizeof password);
+    if (r == -1)
+        return cli_fail("no password on standard input");
+    if (r == -2)
+        return cli_fail("the password is longer than 1024 characters");
+    struct db *db = cli_open_db();
+    if (db == NULL) {
+        sodium_memzero(password, sizeof password);
+        return CLI_FAIL;
+    }
+    struct lumi_err err;
+    int rc = accounts_set_staff_password(db, &CLI_ACTOR, email, password, &err);
+    sodium_memzero(password, sizeof password);
+    db_close(db);
+    if (rc != 0)
+        return cli_fail("%s", err.msg);
+    printf("password changed for %s; all of its sessions have ended\n", email);
+    return CLI_OK;
+}
+
+/*
  * The way back in for an admin who lost both the authenticator and the
  * recovery codes: whoever can run lumi on the server (and so read
  * LUMI_SECRET_KEY and the database) switches the second factor off; the

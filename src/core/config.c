@@ -82,6 +82,8 @@ static const struct cfg_def defs[] = {
     {"LUMI_QUEUE_MAX",          CFG_INT,  "256",                       1,    100000,   false, NULL,              NULL,               NULL},
     {"LUMI_LOGIN_MAX_FAILURES", CFG_INT,  "5",                         1,    1000,     false, NULL,              NULL,               NULL},
     {"LUMI_LOGIN_WINDOW",       CFG_INT,  "900",                       10,   86400,    false, NULL,              NULL,               NULL},
+    {"LUMI_SESSION_IDLE_S",     CFG_INT,  "7200",                      60,   43200,    false, NULL,              NULL,               NULL},
+    {"LUMI_LOGIN_ACCOUNT_MAX",  CFG_INT,  "100",                       1,    100000,   false, NULL,              NULL,               NULL},
     {"LUMI_WORKER_THREADS",     CFG_INT,  "4",                         1,    64,       false, NULL,              NULL,               NULL},
     {"LUMI_WORKER_PER_SERVER",  CFG_INT,  "4",                         1,    64,       false, NULL,              NULL,               NULL},
     {"LUMI_JOB_MAX_ATTEMPTS",   CFG_INT,  "8",                         1,    100,      false, NULL,              NULL,               NULL},

@@ -20,6 +20,22 @@ int err_set(struct lumi_err *e, int code, const char *fmt, ...)
     if (e == NULL)
         return code;
     e->code = code;
+    e->internal = false;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        e->msg[0] = '\0';
+    return code;
+}
+
+int err_set_internal(struct lumi_err *e, int code, const char *fmt, ...)
+{
+    if (e == NULL)
+        return code;
+    e->code = code;
+    e->internal = true;
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);

@@ -9,6 +9,8 @@
 #ifndef LUMI_CORE_ERR_H
 #define LUMI_CORE_ERR_H
 
+#include <stdbool.h>
+
 enum lumi_errcode {
     LUMI_OK = 0,
     LUMI_EINVAL = -1,     /* bad input from the caller (→ 400 invalid_request) */
@@ -31,6 +33,8 @@ enum lumi_errcode {
 struct lumi_err {
     int code;                    /* one of enum lumi_errcode */
     char msg[LUMI_ERR_MSG_MAX];  /* readable, never contains a secret */
+    bool internal;               /* msg is a database's own text (err_set_internal): for the
+                                    log and for signed-in callers, not for anonymous ones */
 };
 
 /** Clears *e (e may be NULL). */
@@ -45,6 +49,10 @@ int err_set(struct lumi_err *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /** Machine-readable name of a code for the API envelope ("invalid_request", …). */
+/** err_set for a message quoting a database's own text (marks err->internal). */
+int err_set_internal(struct lumi_err *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 const char *err_code_name(int code);
 
 /** HTTP status that a code maps to (400, 404, 409, 401, 403, 413, 429, 500, 502, 503). */

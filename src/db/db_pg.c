@@ -94,7 +94,7 @@ static int result_error(PGconn *conn, const PGresult *res, struct lumi_err *err)
     int code = map_sqlstate(state);
     if (PQstatus(conn) != CONNECTION_OK)
         code = LUMI_EDB;
-    err_set(err, code, "%s", msg);
+    err_set_internal(err, code, "%s", msg);
     if (err != NULL)
         one_line(err->msg);
     return code;

@@ -104,7 +104,7 @@ static int fail(sqlite3 *h, int rc, struct lumi_err *err)
     if ((xrc & 0xff) != (rc & 0xff))
         xrc = rc;
     const char *msg = h != NULL ? sqlite3_errmsg(h) : sqlite3_errstr(rc);
-    return err_set(err, map_code(xrc), "%s", msg);
+    return err_set_internal(err, map_code(xrc), "%s", msg);
 }
 
 /* Applies the per-connection settings. journal_mode answers with a row, so it is stepped. */

@@ -721,3 +721,23 @@ json_t *jobs_of_service(struct db *db, int64_t service_id, struct lumi_err *err)
     db_finalize(st);
     return arr;
 }
+
+json_t *jobs_counts(struct db *db, struct lumi_err *err)
+{
+    static const char *const SMALL[] = {"queued", "running", "failed", NULL};
+    json_t *o = json_object();
+    if (o == NULL) {
+        err_set(err, LUMI_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; SMALL[i] != NULL; i++) {
+        int64_t n = 0;
+        const char *p[] = {SMALL[i]};
+        if (db_query_int64(db, "SELECT COUNT(*) FROM jobs WHERE status = $1", 1, p, &n, err) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+        json_object_set_new(o, SMALL[i], json_integer(n));
+    }
+    return o;
+}

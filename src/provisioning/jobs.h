@@ -119,4 +119,8 @@ json_t *jobs_list(struct db *db, const char *status, int64_t before_id, int limi
 /** The jobs of one service, newest first (at most 50). */
 json_t *jobs_of_service(struct db *db, int64_t service_id, struct lumi_err *err);
 
+/** How many jobs wait, run or failed: {"queued": n, "running": n, "failed": n} (the
+ *  states that stay small; counted through the (status, id) index). */
+json_t *jobs_counts(struct db *db, struct lumi_err *err);
+
 #endif

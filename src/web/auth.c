@@ -8,9 +8,11 @@
  */
 #include "web/auth.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "core/config.h"
 #include "core/crypto.h"
 #include "core/str.h"
 #include "core/utc.h"
@@ -83,18 +85,48 @@ static bool is_safe_method(const char *m)
     return str_eq(m, "GET") || str_eq(m, "HEAD");
 }
 
+/* A session row with its user; column 7 is last_seen_at. */
+static const char SQL_SESSION[] =
+    "SELECT s.id, s.user_id, s.csrf_token, s.expires_at, u.role, u.email, u.status, "
+    "s.last_seen_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
+/* Moves last_seen_at on, at most once a minute (the condition keeps it to one write). */
+static const char SQL_SESSION_SEEN[] = "UPDATE sessions SET last_seen_at = $1 WHERE id = "
+                                       "CAST($2 AS BIGINT) AND last_seen_at < $3";
+#define SESSION_SEEN_EVERY_S 60
+
+/*
+ * The session on st's row is alive: before its absolute expiry and used
+ * within LUMI_SESSION_IDLE_S. Notes the use (cheaply) when it is.
+ */
+static bool session_alive(struct db *db, struct db_stmt *st)
+{
+    char now[UTC_ISO_LEN], idle_since[UTC_ISO_LEN], seen_before[UTC_ISO_LEN], sid[24];
+    int64_t t = utc_now();
+    utc_format(t, now);
+    utc_format(t - config_int("LUMI_SESSION_IDLE_S"), idle_since);
+    const char *expires = db_col_text(st, 3), *seen = db_col_text(st, 7);
+    if (expires == NULL || strcmp(expires, now) <= 0)
+        return false;
+    if (seen != NULL && strcmp(seen, idle_since) < 0)
+        return false;
+    utc_format(t - SESSION_SEEN_EVERY_S, seen_before);
+    if (seen == NULL || strcmp(seen, seen_before) < 0) {
+        struct lumi_err ignored;
+        snprintf(sid, sizeof sid, "%lld", (long long)db_col_int64(st, 0));
+        const char *p[] = {now, sid, seen_before};
+        db_execp(db, SQL_SESSION_SEEN, 3, p, NULL, &ignored);
+    }
+    return true;
+}
+
 /* Session cookie: 0 ok, <0 answered. */
 static int auth_session(struct web_req *req, struct web_resp *resp, const char *cookie,
                         bool staff_only)
 {
-    static const char sql[] =
-        "SELECT s.id, s.user_id, s.csrf_token, s.expires_at, u.role, u.email, u.status "
-        "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
-    char hash[CRYPTO_SHA256_HEX], now[UTC_ISO_LEN];
+    char hash[CRYPTO_SHA256_HEX];
     struct lumi_err err;
     crypto_sha256_hex(cookie, strlen(cookie), hash);
-    utc_now_iso(now);
-    struct db_stmt *st = db_prepare(req->db, sql, &err);
+    struct db_stmt *st = db_prepare(req->db, SQL_SESSION, &err);
     if (st == NULL) {
         web_reply_err(resp, &err);
         return -1;
@@ -106,7 +138,7 @@ static int auth_session(struct web_req *req, struct web_resp *resp, const char *
         web_reply_err(resp, &err);
         return -1;
     }
-    if (rc == DB_DONE || strcmp(db_col_text(st, 3), now) <= 0) {
+    if (rc == DB_DONE || !session_alive(req->db, st)) {
         db_finalize(st);
         return deny(resp, 401, "unauthorized", "the session has expired; log in again");
     }
@@ -183,10 +215,7 @@ struct audit_actor auth_actor(const struct web_req *req)
 int auth_session_principal(struct web_req *req, enum auth_area area, char csrf[AUTH_CSRF_LEN],
                            struct lumi_err *err)
 {
-    static const char sql[] =
-        "SELECT s.id, s.user_id, s.csrf_token, s.expires_at, u.role, u.email, u.status "
-        "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
-    char hash[CRYPTO_SHA256_HEX], now[UTC_ISO_LEN];
+    char hash[CRYPTO_SHA256_HEX];
     memset(&req->who, 0, sizeof req->who);
     csrf[0] = '\0';
     const char *cookie =
@@ -194,8 +223,7 @@ int auth_session_principal(struct web_req *req, enum auth_area area, char csrf[A
     if (cookie == NULL || *cookie == '\0')
         return err_set(err, LUMI_EAUTH, "not logged in");
     crypto_sha256_hex(cookie, strlen(cookie), hash);
-    utc_now_iso(now);
-    struct db_stmt *st = db_prepare(req->db, sql, err);
+    struct db_stmt *st = db_prepare(req->db, SQL_SESSION, err);
     if (st == NULL)
         return err->code;
     db_bind_text(st, 1, hash);
@@ -204,7 +232,7 @@ int auth_session_principal(struct web_req *req, enum auth_area area, char csrf[A
         db_finalize(st);
         return rc;
     }
-    if (rc == DB_DONE || strcmp(db_col_text(st, 3), now) <= 0) {
+    if (rc == DB_DONE || !session_alive(req->db, st)) {
         db_finalize(st);
         return err_set(err, LUMI_EAUTH, "the session has expired; log in again");
     }

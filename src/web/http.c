@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "core/json.h"
@@ -276,16 +277,54 @@ void web_reply_err(struct web_resp *resp, const struct lumi_err *err)
 
     if (code == LUMI_EDB)
         x->db_failed = true;
-    if (status == 500) {
-        /* Internal details (SQL, file names) go to the log, not to the client. */
-        log_error("http.internal_error", "code=%d message=%s", code,
-                  log_quote(msg, quoted, sizeof quoted));
-        web_reply_error(resp, 500, "internal_error",
-                        "internal error; the server log has details under request id %s",
+    /* Internal details (SQL, file names) never reach the client; a database's
+     * or an upstream's own text does not reach anonymous callers either
+     * (issue 17, finding 12): they get the request id, the log the text. */
+    bool anonymous = x->req.who.kind == PRINCIPAL_NONE;
+    if (status == 500 || (anonymous && (status > 500 || code == LUMI_EUPSTREAM ||
+                                        (err != NULL && err->internal)))) {
+        if (status == 500)
+            log_error("http.internal_error", "code=%d message=%s", code,
+                      log_quote(msg, quoted, sizeof quoted));
+        else
+            log_warn("http.error_detail", "code=%d status=%d message=%s", code, status,
+                     log_quote(msg, quoted, sizeof quoted));
+        web_reply_error(resp, status, status == 500 ? "internal_error" : err_code_name(code),
+                        "%s; the server log has details under request id %s",
+                        status == 500 ? "internal error" : "the request could not be completed",
                         x->request_id);
         return;
     }
     reply_envelope(resp, status, err_code_name(code), msg);
+}
+
+void web_reply_file(struct web_resp *resp, int status, const char *content_type, FILE *f)
+{
+    struct web_exchange *x = exchange_of_resp(resp);
+    const char *ct = arena_strdup(&x->arena, content_type ? content_type : "text/plain");
+    int fd = -1;
+    off_t len = -1;
+    if (f != NULL && fflush(f) == 0 && !ferror(f)) {
+        fd = dup(fileno(f));
+        if (fd >= 0)
+            len = lseek(fd, 0, SEEK_END);
+    }
+    if (f != NULL)
+        fclose(f);
+    if (ct == NULL || fd < 0 || len < 0 || lseek(fd, 0, SEEK_SET) != 0) {
+        if (fd >= 0)
+            close(fd);
+        log_error("http.reply_failed", "status=%d reason=file", status);
+        reply_broken(resp);
+        return;
+    }
+    if (x->file_fd >= 0)
+        close(x->file_fd);
+    buf_reset(&resp->body);
+    x->file_fd = fd;
+    x->file_len = (uint64_t)len;
+    resp->status = status;
+    resp->content_type = ct;
 }
 
 void web_reply_text(struct web_resp *resp, int status, const char *content_type, const char *text,

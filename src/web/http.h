@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -126,6 +127,14 @@ void web_reply_error(struct web_resp *resp, int status, const char *code, const 
 void web_reply_err(struct web_resp *resp, const struct lumi_err *err);
 
 /** Answers text with the given content type (copied). */
+/**
+ * Answers status with the whole of file f as the body (from its start), sent
+ * from the file by libmicrohttpd rather than copied into memory: for answers
+ * that may be larger than the in-memory cap (audit exports). Takes f (closed
+ * here, also on failure). A file that cannot be sized answers 500.
+ */
+void web_reply_file(struct web_resp *resp, int status, const char *content_type, FILE *f);
+
 void web_reply_text(struct web_resp *resp, int status, const char *content_type,
                     const char *text, size_t len);
 

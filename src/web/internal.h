@@ -82,6 +82,8 @@ struct web_exchange {
     int64_t started_ms; /* monotonic */
     int64_t queued_ms;  /* monotonic, when handed to the pool */
     size_t sent_bytes;  /* response body length, for the access log */
+    int file_fd;        /* >= 0: the body is this file (web_reply_file), not resp.body */
+    uint64_t file_len;
     char request_id[WEB_REQUEST_ID_LEN + 1];
     char client_ip[64];
 };

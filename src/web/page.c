@@ -278,6 +278,17 @@ fail:
 void page_error(struct web_req *req, struct web_resp *resp, int status, const struct page_ctx *ctx,
                 const char *message)
 {
+    /* As web_reply_err: no internal text on a 500, none of a database's or an
+     * upstream's own text for a visitor who is not signed in (issue 17). */
+    char generic[160], quoted[256];
+    if (status == 500 || (status > 500 && req->who.kind == PRINCIPAL_NONE)) {
+        log_warn("page.error_detail", "status=%d message=%s", status,
+                 log_quote(message ? message : "", quoted, sizeof quoted));
+        snprintf(generic, sizeof generic,
+                 "Something went wrong; the server log has details under request id %s.",
+                 req->request_id);
+        message = generic;
+    }
     page_render(req, resp, status, ctx, "error.html",
                 json_pack("{s:s s:i s:s}", "title", "Error", "status", status, "message",
                           message ? message : ""));
@@ -519,6 +530,7 @@ void page_login_policy(struct accounts_login_policy *policy, enum auth_area area
     *policy = (struct accounts_login_policy){
         .max_failures = config_int("LUMI_LOGIN_MAX_FAILURES"),
         .window_s = config_int("LUMI_LOGIN_WINDOW"),
+        .account_max_per_hour = config_int("LUMI_LOGIN_ACCOUNT_MAX"),
         .session_ttl_s = AUTH_SESSION_TTL_S,
         .client_area = area == AUTH_AREA_CLIENT,
     };

@@ -195,6 +195,8 @@ static void exchange_free(struct web_exchange *x)
      * that thread is the one every durable write waits for. */
     if (x->deferred != NULL && x->deferred->free_arg != NULL)
         x->deferred->free_arg(x->deferred->arg);
+    if (x->file_fd >= 0)
+        close(x->file_fd);
     buf_free(&x->upload);
     buf_free(&x->resp.body);
     arena_free(&x->arena);
@@ -210,6 +212,7 @@ static struct web_exchange *exchange_new(struct web_server *s, struct MHD_Connec
     x->server = s;
     x->conn = conn;
     x->started_ms = web_now_ms();
+    x->file_fd = -1;
     atomic_init(&x->phase, PHASE_RECEIVING);
     buf_init(&x->upload, s->max_body);
     buf_init(&x->resp.body, WEB_RESP_MAX);
@@ -315,11 +318,32 @@ static void add_all_headers(struct web_exchange *x, struct MHD_Response *r)
         add_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 }
 
+/* The body is a file (web_reply_file): libmicrohttpd reads it as it sends
+ * and closes it with the response. */
+static enum MHD_Result send_file_response(struct web_exchange *x)
+{
+    int fd = x->file_fd;
+    x->file_fd = -1;
+    struct MHD_Response *r = MHD_create_response_from_fd64(x->file_len, fd);
+    if (r == NULL) {
+        close(fd);
+        return MHD_NO;
+    }
+    add_all_headers(x, r);
+    x->sent_bytes = (size_t)x->file_len;
+    atomic_store(&x->phase, PHASE_SENT);
+    enum MHD_Result ret = MHD_queue_response(x->conn, (unsigned)x->resp.status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 /* Hands the filled x->resp to libmicrohttpd (I/O thread only). */
 static enum MHD_Result send_response(struct web_exchange *x)
 {
     if (x->resp.status < 100 || x->resp.status > 599)
         web_reply_error(&x->resp, 500, "internal_error", "the request was not answered");
+    if (x->file_fd >= 0)
+        return send_file_response(x);
     size_t len = x->resp.body.len;
     char *body = buf_steal(&x->resp.body);
     if (body == NULL)
@@ -545,6 +569,34 @@ static bool declared_too_large(struct web_server *s, struct MHD_Connection *conn
            (uint64_t)declared > s->max_body;
 }
 
+struct length_count {
+    const char *first;
+    bool conflict;
+};
+
+static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    struct length_count *c = cls;
+    (void)kind;
+    if (key == NULL || !str_eq_nocase(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+        return MHD_YES;
+    if (c->first == NULL)
+        c->first = value != NULL ? value : "";
+    else if (!str_eq(c->first, value != NULL ? value : ""))
+        c->conflict = true;
+    return MHD_YES;
+}
+
+/* Two Content-Length headers that disagree: which body is meant is anyone's
+ * guess (request smuggling), so the request is refused. */
+static bool conflicting_lengths(struct MHD_Connection *conn)
+{
+    struct length_count c = {NULL, false};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &c);
+    return c.conflict;
+}
+
 static enum MHD_Result begin(struct web_server *s, struct MHD_Connection *conn, const char *url,
                              const char *method, void **con_cls)
 {
@@ -553,6 +605,12 @@ static enum MHD_Result begin(struct web_server *s, struct MHD_Connection *conn, 
         return MHD_NO;
     *con_cls = x;
     inflight_add(s, 1);
+    if (conflicting_lengths(conn)) {
+        web_add_header(&x->resp, MHD_HTTP_HEADER_CONNECTION, "close");
+        web_reply_error(&x->resp, 400, "invalid_request",
+                        "the request has conflicting Content-Length headers");
+        return send_response(x);
+    }
     if (declared_too_large(s, conn)) {
         web_reply_error(&x->resp, 413, "payload_too_large",
                         "the request body is larger than %zu bytes", s->max_body);

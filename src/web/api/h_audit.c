@@ -36,30 +36,35 @@ static int time_param(struct web_req *req, struct web_resp *resp, const char *na
     return 0;
 }
 
+/*
+ * The export is written to an unlinked temporary file, which libmicrohttpd
+ * then sends from disk: the answer has no size cap and never sits in memory,
+ * and the worker's database connection is free again before the first byte
+ * goes out (a slow reader does not hold it). The rows are read in chunks
+ * (audit_export).
+ */
 static void reply_export(struct web_req *req, struct web_resp *resp, const struct audit_filter *f,
                          enum audit_format fmt)
 {
-    char *data = NULL;
-    size_t len = 0;
     struct lumi_err err;
-    FILE *mem = open_memstream(&data, &len);
-    if (mem == NULL) {
-        web_reply_error(resp, 500, "internal_error", "out of memory");
+    FILE *tmp = tmpfile();
+    if (tmp == NULL) {
+        err_set(&err, LUMI_EIO, "cannot create a temporary file for the export");
+        web_reply_err(resp, &err);
         return;
     }
-    int rc = audit_export(req->db, f, fmt, mem, NULL, &err);
-    fclose(mem);
-    if (rc != 0)
+    int rc = audit_export(req->db, f, fmt, tmp, NULL, &err);
+    if (rc != 0) {
+        fclose(tmp);
         web_reply_err(resp, &err);
-    else if (fmt == AUDIT_CSV)
-        web_reply_text(resp, 200, "text/csv; charset=utf-8", data, len);
-    else
-        web_reply_text(resp, 200, "application/x-ndjson", data, len);
-    if (rc == 0)
+        return;
+    }
+    web_reply_file(resp, 200, fmt == AUDIT_CSV ? "text/csv; charset=utf-8" : "application/x-ndjson",
+                   tmp);
+    if (resp->status == 200)
         web_add_header(resp, "Content-Disposition",
                        fmt == AUDIT_CSV ? "attachment; filename=\"audit-log.csv\""
                                         : "attachment; filename=\"audit-log.jsonl\"");
-    free(data);
 }
 
 void h_audit_list(struct web_req *req, struct web_resp *resp)

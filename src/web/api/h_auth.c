@@ -72,6 +72,7 @@ static void login(struct web_req *req, struct web_resp *resp, enum auth_area are
     struct accounts_login_policy policy = {
         .max_failures = config_int("LUMI_LOGIN_MAX_FAILURES"),
         .window_s = config_int("LUMI_LOGIN_WINDOW"),
+        .account_max_per_hour = config_int("LUMI_LOGIN_ACCOUNT_MAX"),
         .session_ttl_s = AUTH_SESSION_TTL_S,
         .client_area = area == AUTH_AREA_CLIENT,
     };

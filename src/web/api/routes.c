@@ -139,6 +139,8 @@ const struct web_route web_api_routes[] = {
     {"POST", "/api/admin/invoices/{id}/credit-notes", WEB_AUTH_ADMIN, h_credit_notes_create},
     {"GET", "/api/admin/credit-notes", WEB_AUTH_ADMIN, h_credit_notes_list},
     {"GET", "/api/admin/credit-notes/{id}", WEB_AUTH_ADMIN, h_credit_notes_get},
+    /* Server status for admins (issue 17: /healthz says only ok) */
+    {"GET", "/api/admin/status", WEB_AUTH_ADMIN, h_admin_status},
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };
