@@ -1,83 +1,38 @@
 /*
- * h_clients.c — /api/admin/clients: list, create, get, update.
- *
- * Thin handlers: read the request, call billing/clients.c, answer. They run on
- * a worker thread with that worker's connection, after the server has
- * authenticated the caller as admin or staff (WEB_AUTH_ADMIN), so req->who is
- * filled and auth_actor(req) names who to audit.
+ * h_clients.c — /api/admin/clients: list, create, get, update, through the
+ * one resource shape of crud.h over billing/clients.c (WEB_AUTH_ADMIN).
  */
 #include "web/api/api.h"
 
-#include <inttypes.h>
-#include <stdio.h>
-
 #include "billing/clients.h"
-#include "core/str.h"
-#include "web/auth.h"
+#include "web/api/crud.h"
 
-#define PAGE_DEFAULT 50
-
-static void reply_not_found(struct web_resp *resp)
-{
-    web_reply_error(resp, 404, "not_found", "client not found");
-}
+static const struct api_resource CLIENTS = {
+    .what = "client",
+    .location = "/api/admin/clients",
+    .page_max = CLIENTS_PAGE_MAX,
+    .list = clients_list,
+    .create = clients_create,
+    .get = clients_get,
+    .update = clients_update,
+};
 
 void h_clients_list(struct web_req *req, struct web_resp *resp)
 {
-    struct lumi_err err = {0};
-    int limit = 0;
-    int64_t after = 0, next = 0;
-    if (web_page_params(req, resp, PAGE_DEFAULT, CLIENTS_PAGE_MAX, &limit, &after) != 0)
-        return;
-    json_t *rows = clients_list(req->db, after, limit, &next, &err);
-    if (rows == NULL) {
-        web_reply_err(resp, &err);
-        return;
-    }
-    web_reply_page(resp, rows, next);
+    api_crud_list(&CLIENTS, req, resp);
 }
 
 void h_clients_create(struct web_req *req, struct web_resp *resp)
 {
-    struct lumi_err err = {0};
-    json_t *body = web_json_body(req, resp);
-    if (body == NULL)
-        return;
-    struct audit_actor actor = auth_actor(req);
-    json_t *client = clients_create(req->db, &actor, body, &err);
-    json_decref(body);
-    if (client == NULL) {
-        web_reply_err(resp, &err);
-        return;
-    }
-    web_reply_created(resp, "/api/admin/clients", client);
+    api_crud_create(&CLIENTS, req, resp);
 }
 
 void h_clients_get(struct web_req *req, struct web_resp *resp)
 {
-    struct lumi_err err = {0};
-    int64_t id = web_param_id(req, "id");
-    if (id <= 0) {
-        reply_not_found(resp);
-        return;
-    }
-    json_t *client = clients_get(req->db, id, &err);
-    web_reply_result(resp, 200, client, &err);
+    api_crud_get(&CLIENTS, req, resp);
 }
 
 void h_clients_update(struct web_req *req, struct web_resp *resp)
 {
-    struct lumi_err err = {0};
-    int64_t id = web_param_id(req, "id");
-    if (id <= 0) {
-        reply_not_found(resp);
-        return;
-    }
-    json_t *patch = web_json_body(req, resp);
-    if (patch == NULL)
-        return;
-    struct audit_actor actor = auth_actor(req);
-    json_t *client = clients_update(req->db, &actor, id, patch, &err);
-    json_decref(patch);
-    web_reply_result(resp, 200, client, &err);
+    api_crud_update(&CLIENTS, req, resp);
 }

@@ -1,20 +1,22 @@
 /*
  * h_coupons.c — /api/admin/coupons (issue 14): list, create, get, update,
- * delete. Thin handlers over billing/coupons.c (the admin page p_coupons.c
- * calls the same functions); WEB_AUTH_ADMIN, audited as the caller.
+ * delete over billing/coupons.c (the admin page p_coupons.c calls the same
+ * functions); WEB_AUTH_ADMIN, audited as the caller. All but the list (one
+ * page of every coupon, no cursor) take the one resource shape of crud.h.
  */
 #include "web/api/api.h"
 
 #include "billing/coupons.h"
-#include "web/auth.h"
+#include "web/api/crud.h"
 
-static int64_t id_or_404(struct web_req *req, struct web_resp *resp)
-{
-    int64_t id = web_param_id(req, "id");
-    if (id <= 0)
-        web_reply_error(resp, 404, "not_found", "coupon not found");
-    return id;
-}
+static const struct api_resource COUPONS = {
+    .what = "coupon",
+    .location = "/api/admin/coupons",
+    .create = coupons_create,
+    .get = coupons_get,
+    .update = coupons_update,
+    .remove = coupons_delete,
+};
 
 void h_coupons_list(struct web_req *req, struct web_resp *resp)
 {
@@ -29,53 +31,20 @@ void h_coupons_list(struct web_req *req, struct web_resp *resp)
 
 void h_coupons_create(struct web_req *req, struct web_resp *resp)
 {
-    struct lumi_err err = {0};
-    json_t *body = web_json_body(req, resp);
-    if (body == NULL)
-        return;
-    struct audit_actor actor = auth_actor(req);
-    json_t *c = coupons_create(req->db, &actor, body, &err);
-    json_decref(body);
-    if (c == NULL)
-        web_reply_err(resp, &err);
-    else
-        web_reply_created(resp, "/api/admin/coupons", c);
+    api_crud_create(&COUPONS, req, resp);
 }
 
 void h_coupons_get(struct web_req *req, struct web_resp *resp)
 {
-    struct lumi_err err = {0};
-    int64_t id = id_or_404(req, resp);
-    if (id <= 0)
-        return;
-    web_reply_result(resp, 200, coupons_get(req->db, id, &err), &err);
+    api_crud_get(&COUPONS, req, resp);
 }
 
 void h_coupons_update(struct web_req *req, struct web_resp *resp)
 {
-    struct lumi_err err = {0};
-    int64_t id = id_or_404(req, resp);
-    if (id <= 0)
-        return;
-    json_t *body = web_json_body(req, resp);
-    if (body == NULL)
-        return;
-    struct audit_actor actor = auth_actor(req);
-    json_t *c = coupons_update(req->db, &actor, id, body, &err);
-    json_decref(body);
-    web_reply_result(resp, 200, c, &err);
+    api_crud_update(&COUPONS, req, resp);
 }
 
 void h_coupons_delete(struct web_req *req, struct web_resp *resp)
 {
-    struct lumi_err err = {0};
-    int64_t id = id_or_404(req, resp);
-    if (id <= 0)
-        return;
-    struct audit_actor actor = auth_actor(req);
-    if (coupons_delete(req->db, &actor, id, &err) < 0) {
-        web_reply_err(resp, &err);
-        return;
-    }
-    web_reply_text(resp, 204, "application/json", "", 0);
+    api_crud_delete(&COUPONS, req, resp);
 }
