@@ -34,7 +34,6 @@
 
 #include "billing/products.h"
 #include "billing/coupons.h"
-#include "billing/credit_apply.h"
 #include "billing/invoices.h"
 #include "billing/listing.h"
 #include "core/crypto.h"
@@ -724,25 +723,29 @@ static int settle_if_free(struct db *db, const struct audit_actor *actor, const 
     return services_on_invoice_paid(db, actor, invoice_id, err);
 }
 
-/* The one order path of both the admin's and the client's order (own transaction). */
-static json_t *order_place(struct db *db, const struct audit_actor *actor, const json_t *input,
-                           int64_t client_id, struct lumi_err *err)
+/* The one order path of both the admin's and the client's order (caller's transaction). */
+int services_order_in_tx(struct db *db, const struct audit_actor *actor, const json_t *input,
+                         int64_t client_id, struct services_placed *placed, struct lumi_err *err)
 {
     struct lumi_err local;
     struct order o;
     char now[UTC_ISO_LEN], due[UTC_ISO_LEN], installation[16], remote_key[64];
     const char *next_due = NULL;
     int64_t service_id = 0, invoice_id = 0, job_id = 0;
-    json_t *details = NULL, *result = NULL;
+    json_t *details = NULL;
+    int rc = -1;
     if (err == NULL)
         err = &local;
     err_clear(err);
     memset(&o, 0, sizeof o);
+    memset(placed, 0, sizeof *placed);
+    if (!db_in_tx(db)) {
+        err_set(err, LUMI_EINTERNAL, "services_order_in_tx needs an open transaction");
+        goto out;
+    }
     o.by_client = client_id > 0;
     o.client_id = client_id;
     if (read_order(input, &o, err) < 0)
-        goto out;
-    if (db_begin(db, err) < 0)
         goto out;
     if (check_client(db, &o, err) < 0 || load_product(db, &o, err) < 0 ||
         choose_price(db, &o, err) < 0)
@@ -790,35 +793,19 @@ static json_t *order_place(struct db *db, const struct audit_actor *actor, const
     if (audit_append_id(db, actor, "SERVICE_ORDERED", "service", service_id, details, err) < 0 ||
         settle_if_free(db, actor, &o, invoice_id, err) < 0)
         goto out;
-    /* Issue 14: the client's credit pays what it covers (setting credit.auto_apply). */
-    if (credit_auto_apply(db, actor, invoice_id, err) < 0)
-        goto out;
-    result = order_answer(db, service_id, invoice_id, job_id, err);
-    if (result != NULL && db_commit(db, err) < 0) {
-        json_decref(result);
-        result = NULL;
-    }
+    *placed = (struct services_placed){service_id, invoice_id, job_id};
+    rc = 0;
 out:
-    if (result == NULL)
-        db_rollback(db);
     json_decref(details);
-    return result;
+    if (rc < 0 && err->code == 0)
+        err_set(err, LUMI_EINTERNAL, "the order could not be placed");
+    return rc < 0 ? err->code : 0;
 }
 
-json_t *services_order(struct db *db, const struct audit_actor *actor, const json_t *input,
-                       struct lumi_err *err)
+json_t *services_order_answer(struct db *db, const struct services_placed *placed,
+                              struct lumi_err *err)
 {
-    return order_place(db, actor, input, 0, err);
-}
-
-json_t *services_order_client(struct db *db, const struct audit_actor *actor, int64_t client_id,
-                              const json_t *input, struct lumi_err *err)
-{
-    if (client_id <= 0) {
-        err_set(err, LUMI_EFORBIDDEN, "only a client can order for themself");
-        return NULL;
-    }
-    return order_place(db, actor, input, client_id, err);
+    return order_answer(db, placed->service_id, placed->invoice_id, placed->job_id, err);
 }
 
 /* ---- reading ------------------------------------------------------------ */

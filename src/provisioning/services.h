@@ -25,34 +25,39 @@
 /** The setting that makes a client confirm the e-mail address before ordering (bool). */
 #define SERVICES_VERIFIED_SETTING "store.require_verified_email"
 
-/**
- * Places an admin's order (own transaction): input {client_id, product_id,
- * billing_cycle?, currency?, domain?}. billing_cycle and currency choose the
- * product's price row (the first of its prices that fits; neither given: its
- * first price); the service takes that cycle, amount and currency, and its
- * first invoice is the setup fee plus the first period. An order with
- * nothing to pay (a free price) gets its 0 invoice settled at once (paid,
- * INVOICE_PAID audited) and goes on as a paid order. Answers the service
- * JSON with "invoice_id", "invoice" and "job" (the provision job or null).
- * Errors: LUMI_EINVAL naming the field (unknown/disabled client or product,
- * a cycle or currency the product is not sold in, a missing or bad domain),
- * LUMI_ECONFLICT when the product's server is full or inactive (the slot is
- * taken with a guarded UPDATE: never oversold).
- */
-json_t *services_order(struct db *db, const struct audit_actor *actor, const json_t *input,
-                       struct lumi_err *err);
+/** What an order made: its service, first invoice and provision job (0: none). */
+struct services_placed {
+    int64_t service_id, invoice_id, job_id;
+};
 
 /**
- * The same order placed by client_id for themself (the store): input
- * {product_id, billing_cycle?, currency?, domain?} (no client_id). The
- * product must also be visible (a hidden one reads as missing). While
- * SERVICES_VERIFIED_SETTING is on, a client without a confirmed e-mail
- * address gets LUMI_EFORBIDDEN — the only LUMI_EFORBIDDEN of this call
- * besides client_id <= 0. A full server is LUMI_ECONFLICT "… is out of
- * stock …", naming no server.
+ * Places an order inside the CALLER's transaction (provisioning/orders.h
+ * opens it and adds what must happen in the same transaction, such as
+ * paying from credit). client_id 0: an admin's order, input {client_id,
+ * product_id, billing_cycle?, currency?, domain?, coupon?}; client_id > 0:
+ * the client orders for themself (the store), input without client_id, the
+ * product must also be visible (a hidden one reads as missing), and while
+ * SERVICES_VERIFIED_SETTING is on a client without a confirmed e-mail
+ * address gets LUMI_EFORBIDDEN.
+ *
+ * billing_cycle and currency choose the product's price row (the first of
+ * its prices that fits; neither given: its first price); the service takes
+ * that cycle, amount and currency, and its first invoice is the setup fee
+ * plus the first period (less a coupon's discount). An order with nothing to
+ * pay gets its 0 invoice settled at once (paid, INVOICE_PAID audited) and
+ * goes on as a paid order. Errors: LUMI_EINVAL naming the field (unknown or
+ * disabled client or product, a cycle or currency the product is not sold
+ * in, a missing or bad domain, a coupon that does not apply), LUMI_ECONFLICT
+ * when the product's server is full or inactive ("… is out of stock …" for
+ * a client, naming no server; the slot is taken with a guarded UPDATE: never
+ * oversold) or the coupon's last use was taken.
  */
-json_t *services_order_client(struct db *db, const struct audit_actor *actor, int64_t client_id,
-                              const json_t *input, struct lumi_err *err);
+int services_order_in_tx(struct db *db, const struct audit_actor *actor, const json_t *input,
+                         int64_t client_id, struct services_placed *out, struct lumi_err *err);
+
+/** The order's answer: the service JSON with "invoice_id", "invoice" and "job". */
+json_t *services_order_answer(struct db *db, const struct services_placed *placed,
+                              struct lumi_err *err);
 
 /** Service JSON per DESIGN.md plus "attempts" (the last provision_attempts rows)
  *  and "jobs" (its jobs). NULL with LUMI_ENOTFOUND. Never the password. */

@@ -11,7 +11,7 @@
  *     and every process took part; only one ran the scheduler (PostgreSQL only);
  *   - with LUMI_WORKER_PER_SERVER=1, the jobs of one panel server run one at
  *     a time although four threads are free.
- * Orders are placed in-process with services_order on the test's own
+ * Orders are placed in-process with orders_place on the test's own
  * connection; the fake panel runs in this process.
  */
 #include <stdarg.h>
@@ -40,6 +40,7 @@
 #include "core/utc.h"
 #include "fakes/fake_pterodactyl.h"
 #include "provisioning/servers.h"
+#include "provisioning/orders.h"
 #include "provisioning/services.h"
 #include "support/httpc.h"
 #include "support/proc.h"
@@ -129,10 +130,10 @@ static int64_t id_of(const json_t *o)
 /* One order; answers the service id and its remote key (into key). */
 static int64_t order(char *key, size_t keysz)
 {
-    json_t *svc = create(services_order,
+    json_t *svc = create(orders_place,
                          json_pack("{s:I s:I}", "client_id", (json_int_t)C->client_id, "product_id",
                                    (json_int_t)C->product_id),
-                         "services_order");
+                         "orders_place");
     int64_t id = id_of(svc);
     if (key != NULL)
         str_copy(key, json_string_value(json_object_get(svc, "remote_key")), keysz);

@@ -4,7 +4,7 @@
  * actions its status allows) and the lifecycle buttons.
  *
  * Every read and change goes through the functions behind
- * /api/admin/services (services_list, services_get, services_order,
+ * /api/admin/services (services_list, services_get, orders_place,
  * services_request, services_retry): a form becomes the same JSON body or
  * arguments the API takes, so the rules, messages, jobs and audit rows are
  * the API's. A page never calls a panel; the worker runs the queued job and
@@ -24,6 +24,7 @@
 #include "provisioning/cancellations.h"
 #include "provisioning/changes.h"
 #include "provisioning/servers.h"
+#include "provisioning/orders.h"
 #include "provisioning/services.h"
 #include "web/page.h"
 #include "web/admin/pages_services.h"
@@ -265,7 +266,7 @@ void p_services_create(struct web_req *req, struct web_resp *resp)
             json_object_set_new(body, "currency", json_string(currency));
         struct audit_actor actor = auth_actor(req);
         if (body != NULL)
-            service = services_order(req->db, &actor, body, &err);
+            service = orders_place(req->db, &actor, body, &err);
         else
             err_set(&err, LUMI_ENOMEM, "out of memory");
         json_decref(body);

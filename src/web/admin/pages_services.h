@@ -15,7 +15,7 @@
 void p_services_list(struct web_req *req, struct web_resp *resp);
 /** GET /admin/services/new: the order form (client, product, domain). */
 void p_services_new(struct web_req *req, struct web_resp *resp);
-/** POST /admin/services: places the order (services_order), 303 to the new service. */
+/** POST /admin/services: places the order (orders_place), 303 to the new service. */
 void p_services_create(struct web_req *req, struct web_resp *resp);
 /** GET /admin/services/{id}: every field, jobs, provision attempts and the actions its status
  * allows. */

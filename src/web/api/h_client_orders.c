@@ -1,7 +1,7 @@
 /*
  * h_client_orders.c — POST /api/client/orders {product_id, billing_cycle,
  * currency?, domain?}: a client orders for themself through the one order
- * function (services_order_client), answered 201 {service, invoice}.
+ * function (orders_place_client), answered 201 {service, invoice}.
  *
  * WEB_AUTH_USER: the client comes from the session or token
  * (auth_client_scope), never from the body; a cookie-authenticated call
@@ -14,6 +14,7 @@
 
 #include "core/json.h"
 #include "provisioning/selfservice.h"
+#include "provisioning/orders.h"
 #include "provisioning/services.h"
 #include "web/api/api.h"
 #include "web/auth.h"
@@ -31,7 +32,7 @@ void h_client_orders_create(struct web_req *req, struct web_resp *resp)
     if (body == NULL)
         return;
     struct audit_actor actor = auth_actor(req);
-    json_t *placed = services_order_client(req->db, &actor, me, body, &err);
+    json_t *placed = orders_place_client(req->db, &actor, me, body, &err);
     json_decref(body);
     if (placed == NULL) {
         if (err.code == LUMI_EFORBIDDEN)

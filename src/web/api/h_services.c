@@ -12,6 +12,7 @@
 
 #include "billing/listing.h"
 #include "core/json.h"
+#include "provisioning/orders.h"
 #include "provisioning/services.h"
 #include "web/auth.h"
 #include "web/api/api.h"
@@ -62,7 +63,7 @@ void h_services_create(struct web_req *req, struct web_resp *resp)
     if (body == NULL)
         return;
     struct audit_actor actor = auth_actor(req);
-    json_t *service = services_order(req->db, &actor, body, &err);
+    json_t *service = orders_place(req->db, &actor, body, &err);
     json_decref(body);
     if (service == NULL) {
         web_reply_err(resp, &err);

@@ -3,7 +3,7 @@
  * out-of-stock badges), /store/products/{id} (each price with its setup fee,
  * a currency choice when there are several, the domain field when needed,
  * the order form) and POST /store/products/{id}/order, which places the
- * order through services_order_client — the function behind POST
+ * order through orders_place_client — the function behind POST
  * /api/client/orders — and sends the buyer to the new invoice with its Pay
  * buttons.
  *
@@ -23,6 +23,7 @@
 #include "billing/products.h"
 #include "core/money.h"
 #include "core/str.h"
+#include "provisioning/orders.h"
 #include "provisioning/services.h"
 #include "web/page.h"
 #include "web/client/pages_client.h"
@@ -286,14 +287,14 @@ void p_store_order(struct web_req *req, struct web_resp *resp)
         json_object_set_new(body, "currency", json_string(currency));
     if (body != NULL && str_present(domain))
         json_object_set_new(body, "domain", json_string(domain));
-    /* Issue 14: the coupon field, checked by services_order like the API's. */
+    /* Issue 14: the coupon field, checked by orders_place like the API's. */
     const char *coupon = web_form_value(req, "coupon");
     if (body != NULL && str_present(coupon))
         json_object_set_new(body, "coupon", json_string(coupon));
     struct audit_actor actor = auth_actor(req);
     json_t *placed =
         body != NULL && id > 0
-            ? services_order_client(req->db, &actor, auth_client_scope(req), body, &err)
+            ? orders_place_client(req->db, &actor, auth_client_scope(req), body, &err)
             : NULL;
     json_decref(body);
     if (placed == NULL) {
