@@ -354,15 +354,9 @@ static int insert_client(struct db *db, const json_t *c, const char *pwhash, int
     rc = bind_client(st, c, pwhash, err);
     if (rc < 0)
         goto out;
-    rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        *id = db_col_int64(st, 0);
-        rc = 0;
-    } else if (rc == DB_DONE) {
-        rc = err_set(err, LUMI_EDB, "inserting a client returned no id");
-    } else if (rc == LUMI_ECONFLICT) {
+    rc = db_step_id(st, "a client", id, err);
+    if (rc == LUMI_ECONFLICT)
         rc = conflict(err, c);
-    }
 out:
     db_finalize(st);
     return rc;

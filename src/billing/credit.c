@@ -112,13 +112,7 @@ static int insert_ledger(struct db *db, const struct credit_change *c, const cha
         rc = bind_fail(err);
         goto out;
     }
-    rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        *id = db_col_int64(st, 0);
-        rc = 0;
-    } else if (rc == DB_DONE) {
-        rc = err_set(err, LUMI_EDB, "inserting a ledger row returned no id");
-    }
+    rc = db_step_id(st, "a ledger row", id, err);
 out:
     db_finalize(st);
     return rc;

@@ -139,13 +139,7 @@ static int insert_note(struct db *db, const struct note_in *n, const struct inv_
         rc = err_set(err, LUMI_EDB, "cannot bind a parameter");
         goto out;
     }
-    rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        *id = db_col_int64(st, 0);
-        rc = 0;
-    } else if (rc == DB_DONE) {
-        rc = err_set(err, LUMI_EDB, "inserting a credit note returned no id");
-    }
+    rc = db_step_id(st, "a credit note", id, err);
 out:
     db_finalize(st);
     return rc;

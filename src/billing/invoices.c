@@ -107,13 +107,7 @@ static int insert_invoice(struct db *db, const char *number, int64_t client_id,
         rc = bind_fail(err);
         goto out;
     }
-    rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        *id = db_col_int64(st, 0);
-        rc = 0;
-    } else if (rc == DB_DONE) {
-        rc = err_set(err, LUMI_EDB, "inserting an invoice returned no id");
-    }
+    rc = db_step_id(st, "an invoice", id, err);
 out:
     db_finalize(st);
     return rc;

@@ -749,13 +749,7 @@ static int insert_product(struct db *db, const json_t *p, int64_t *id, struct lu
     rc = bind_product(st, p, err);
     if (rc < 0)
         goto out;
-    rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        *id = db_col_int64(st, 0);
-        rc = 0;
-    } else if (rc == DB_DONE) {
-        rc = err_set(err, LUMI_EDB, "inserting a product returned no id");
-    }
+    rc = db_step_id(st, "a product", id, err);
 out:
     db_finalize(st);
     return rc;

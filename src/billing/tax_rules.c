@@ -199,13 +199,7 @@ static int insert_rule(struct db *db, const json_t *r, const char *now, int64_t 
         return LUMI_EDB;
     int rc = bind_rule(st, r, now, err);
     if (rc == 0)
-        rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        *id = db_col_int64(st, 0);
-        rc = 0;
-    } else if (rc == DB_DONE) {
-        rc = err_set(err, LUMI_EDB, "inserting a tax rule returned no id");
-    }
+        rc = db_step_id(st, "a tax rule", id, err);
     db_finalize(st);
     return rc;
 }

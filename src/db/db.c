@@ -131,6 +131,18 @@ int db_step(struct db_stmt *st, struct lumi_err *err)
     return rc;
 }
 
+int db_step_id(struct db_stmt *st, const char *what, int64_t *id, struct lumi_err *err)
+{
+    int rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        *id = db_col_int64(st, 0);
+        return 0;
+    }
+    if (rc == DB_DONE)
+        return err_set(err, LUMI_EDB, "inserting %s returned no id", what);
+    return rc;
+}
+
 int db_col_count(struct db_stmt *st)
 {
     return st ? st->db->drv->col_count(st) : 0;

@@ -62,6 +62,12 @@ int db_bind_null(struct db_stmt *st, int idx);
 /** Runs the statement or fetches the next row: DB_ROW, DB_DONE or < 0. */
 int db_step(struct db_stmt *st, struct lumi_err *err);
 
+/**
+ * Runs an INSERT … RETURNING id and reads the id into *id: 0, or < 0 with
+ * err ("inserting <what> returned no id" when no row came back).
+ */
+int db_step_id(struct db_stmt *st, const char *what, int64_t *id, struct lumi_err *err);
+
 /* Column reads on the current row, numbered from 0. Text is borrowed until the
  * next db_step/db_finalize; SQL NULL reads as NULL text / 0. */
 int db_col_count(struct db_stmt *st);

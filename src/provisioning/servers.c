@@ -368,13 +368,7 @@ static int insert_srv(struct db *db, struct srv *s, const char *source, const ch
     int next = bind_srv(st, s, now);
     db_bind_text(st, next, source);
     db_bind_text(st, next + 1, env_key);
-    int rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        s->id = db_col_int64(st, 0);
-        rc = 0;
-    } else if (rc == DB_DONE) {
-        rc = err_set(err, LUMI_EDB, "inserting a server returned no id");
-    }
+    int rc = db_step_id(st, "a server", &s->id, err);
     db_finalize(st);
     return rc;
 }

@@ -582,13 +582,7 @@ static int insert_service(struct db *db, const struct order *o, const char *now,
         rc = bind_fail(err);
         goto out;
     }
-    rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        *id = db_col_int64(st, 0);
-        rc = 0;
-    } else if (rc == DB_DONE) {
-        rc = err_set(err, LUMI_EDB, "inserting a service returned no id");
-    }
+    rc = db_step_id(st, "a service", id, err);
 out:
     db_finalize(st);
     return rc;
