@@ -237,6 +237,17 @@ int audit_append_id(struct db *db, const struct audit_actor *actor, const char *
     return audit_append(db, actor, action, entity, id, details, NULL, err);
 }
 
+int audit_append_id_take(struct db *db, const struct audit_actor *actor, const char *action,
+                         const char *entity, int64_t entity_id, json_t *details,
+                         struct lumi_err *err)
+{
+    if (details == NULL)
+        return err_set(err, LUMI_ENOMEM, "out of memory");
+    int rc = audit_append_id(db, actor, action, entity, entity_id, details, err);
+    json_decref(details);
+    return rc;
+}
+
 static void row_read(struct db_stmt *st, struct row *r)
 {
     r->id = db_col_int64(st, 0);

@@ -63,6 +63,15 @@ int audit_append_id(struct db *db, const struct audit_actor *actor, const char *
                     const char *entity, int64_t entity_id, json_t *details,
                     struct lumi_err *err);
 
+/**
+ * audit_append_id that takes details (the json_pack result of the caller):
+ * it is released either way, and NULL — a json_pack that ran out of memory —
+ * is LUMI_ENOMEM, never an empty row.
+ */
+int audit_append_id_take(struct db *db, const struct audit_actor *actor, const char *action,
+                         const char *entity, int64_t entity_id, json_t *details,
+                         struct lumi_err *err);
+
 /** The actor for Lumi's own automation. */
 extern const struct audit_actor AUDIT_SYSTEM;
 

@@ -148,16 +148,6 @@ static int update_row(struct db *db, const char *sql, int64_t id, const char *te
     return rc < 0 ? rc : 0;
 }
 
-static int audit_request(struct db *db, const struct audit_actor *actor, const char *action,
-                         int64_t service_id, json_t *details, struct lumi_err *err)
-{
-    if (details == NULL)
-        return nomem(err);
-    int rc = audit_append_id(db, actor, action, "service", service_id, details, err);
-    json_decref(details);
-    return rc;
-}
-
 struct svc {
     int64_t client_id;
     char status[24], due[40], cycle[16];
@@ -243,10 +233,11 @@ static int execute(struct db *db, const struct audit_actor *actor, int64_t id, i
     if (rc == 0)
         rc = changes_cancel_open(db, actor, service_id, err);
     if (rc == 0)
-        rc = audit_request(db, actor, "CANCELLATION_EXECUTED", service_id,
-                           json_pack("{s:I, s:I, s:i}", "request_id", (json_int_t)id, "job_id",
-                                     (json_int_t)job_id, "invoices_cancelled", cancelled),
-                           err);
+        rc = audit_append_id_take(db, actor, "CANCELLATION_EXECUTED", "service", service_id,
+                                  json_pack("{s:I, s:I, s:i}", "request_id", (json_int_t)id,
+                                            "job_id", (json_int_t)job_id, "invoices_cancelled",
+                                            cancelled),
+                                  err);
     return rc;
 }
 
@@ -352,11 +343,11 @@ json_t *cancellations_request(struct db *db, const struct audit_actor *actor, in
     if (insert_request(db, actor, service_id, owner, timing, reason, immediate ? now : s.due, &id,
                        err) < 0)
         goto out;
-    if (audit_request(db, actor, "CANCELLATION_REQUESTED", service_id,
-                      json_pack("{s:I, s:s, s:s, s:s}", "request_id", (json_int_t)id, "timing",
-                                timing, "run_at", immediate ? now : s.due, "reason",
-                                reason != NULL ? reason : ""),
-                      err) < 0)
+    if (audit_append_id_take(db, actor, "CANCELLATION_REQUESTED", "service", service_id,
+                             json_pack("{s:I, s:s, s:s, s:s}", "request_id", (json_int_t)id,
+                                       "timing", timing, "run_at", immediate ? now : s.due,
+                                       "reason", reason != NULL ? reason : ""),
+                             err) < 0)
         goto out;
     if (immediate && execute(db, actor, id, service_id, s.status, err) < 0)
         goto out;
@@ -416,11 +407,11 @@ static json_t *close_request(struct db *db, const struct audit_actor *actor, int
         err_set(err, LUMI_ECONFLICT, "the cancellation request is no longer pending");
         goto out;
     }
-    if (audit_request(
+    if (audit_append_id_take(
             db, actor,
             str_eq(status, "withdrawn") ? "CANCELLATION_WITHDRAWN" : "CANCELLATION_REJECTED",
-            service_id, json_pack("{s:I, s:s?}", "request_id", (json_int_t)id, "note", note),
-            err) < 0)
+            "service", service_id,
+            json_pack("{s:I, s:s?}", "request_id", (json_int_t)id, "note", note), err) < 0)
         goto out;
     out = db_one_row_json(db, SQL_GET, id, INT_COLUMNS, err);
     if (out != NULL && db_commit(db, err) < 0) {

@@ -168,16 +168,6 @@ static int update_ints(struct db *db, const char *sql, const int64_t *v, int nv,
     return rc < 0 ? rc : 0;
 }
 
-static int audit_change(struct db *db, const struct audit_actor *actor, const char *action,
-                        int64_t service_id, json_t *details, struct lumi_err *err)
-{
-    if (details == NULL)
-        return nomem(err);
-    int rc = audit_append_id(db, actor, action, "service", service_id, details, err);
-    json_decref(details);
-    return rc;
-}
-
 /* ---- proration ------------------------------------------------------------ */
 
 int changes_prorate(int64_t new_price, int64_t old_price, int64_t remaining_s, int64_t period_s,
@@ -512,14 +502,15 @@ json_t *changes_request(struct db *db, const struct audit_actor *actor, int64_t 
     }
     if (insert_change(db, actor, &s, o, invoice_id, job_id, &change_id, err) < 0)
         goto out;
-    if (audit_change(db, actor, "SERVICE_CHANGE_REQUESTED", s.id,
-                     json_pack("{s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:s}", "change_id",
-                               (json_int_t)change_id, "from_product_id", (json_int_t)s.product_id,
-                               "to_product_id", (json_int_t)o->product_id, "direction",
-                               o->prorated > 0 ? "upgrade" : "downgrade", "prorated_amount",
-                               (json_int_t)o->prorated, "invoice_id", (json_int_t)invoice_id,
-                               "job_id", (json_int_t)job_id, "currency", s.currency),
-                     err) < 0)
+    if (audit_append_id_take(
+            db, actor, "SERVICE_CHANGE_REQUESTED", "service", s.id,
+            json_pack("{s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:s}", "change_id",
+                      (json_int_t)change_id, "from_product_id", (json_int_t)s.product_id,
+                      "to_product_id", (json_int_t)o->product_id, "direction",
+                      o->prorated > 0 ? "upgrade" : "downgrade", "prorated_amount",
+                      (json_int_t)o->prorated, "invoice_id", (json_int_t)invoice_id, "job_id",
+                      (json_int_t)job_id, "currency", s.currency),
+            err) < 0)
         goto out;
     change = db_one_row_json(db, SQL_GET, change_id, INT_COLUMNS, err);
     if (change == NULL)
@@ -561,10 +552,10 @@ static int cancel_change(struct db *db, const struct audit_actor *actor, const j
         return err_set(err, LUMI_ECONFLICT, "the plan change is no longer awaiting payment");
     if (inv > 0 && (rc = invoices_cancel_in_tx(db, actor, inv, why, err)) < 0)
         return rc;
-    return audit_change(db, actor, "SERVICE_CHANGE_WITHDRAWN", sid,
-                        json_pack("{s:I, s:I, s:s}", "change_id", (json_int_t)id, "invoice_id",
-                                  (json_int_t)inv, "reason", why),
-                        err);
+    return audit_append_id_take(db, actor, "SERVICE_CHANGE_WITHDRAWN", "service", sid,
+                                json_pack("{s:I, s:I, s:s}", "change_id", (json_int_t)id,
+                                          "invoice_id", (json_int_t)inv, "reason", why),
+                                err);
 }
 
 json_t *changes_withdraw(struct db *db, const struct audit_actor *actor, int64_t service_id,
@@ -593,8 +584,8 @@ json_t *changes_withdraw(struct db *db, const struct audit_actor *actor, int64_t
     }
     if (cancel_change(db, actor, open, "withdrawn", err) < 0)
         goto out;
-    out = db_one_row_json(db, SQL_GET, json_integer_value(json_object_get(open, "id")),
-                          INT_COLUMNS, err);
+    out = db_one_row_json(db, SQL_GET, json_integer_value(json_object_get(open, "id")), INT_COLUMNS,
+                          err);
     if (out != NULL && db_commit(db, err) < 0) {
         json_decref(out);
         out = NULL;
@@ -657,11 +648,11 @@ int changes_on_invoice_paid(struct db *db, const struct audit_actor *actor, int6
         int64_t v[] = {pc[i].id, job_id};
         rc = update_ints(db, SQL_MARK_QUEUED, v, 2, &changed, err);
         if (rc == 0 && changed == 1)
-            rc = audit_change(db, actor, "SERVICE_CHANGE_QUEUED", pc[i].service_id,
-                              json_pack("{s:I, s:I, s:I}", "change_id", (json_int_t)pc[i].id,
-                                        "invoice_id", (json_int_t)invoice_id, "job_id",
-                                        (json_int_t)job_id),
-                              err);
+            rc = audit_append_id_take(
+                db, actor, "SERVICE_CHANGE_QUEUED", "service", pc[i].service_id,
+                json_pack("{s:I, s:I, s:I}", "change_id", (json_int_t)pc[i].id, "invoice_id",
+                          (json_int_t)invoice_id, "job_id", (json_int_t)job_id),
+                err);
         if (rc < 0)
             return rc;
     }
@@ -694,20 +685,21 @@ int changes_on_job_finished(struct db *db, int64_t job_id, bool ok, const char *
     if (rc < 0 || changed != 1)
         return rc;
     if (!ok)
-        return audit_change(db, &AUDIT_SYSTEM, "SERVICE_CHANGE_FAILED", sid,
-                            json_pack("{s:I, s:I, s:s?}", "change_id", (json_int_t)id, "job_id",
-                                      (json_int_t)job_id, "error", error),
-                            err);
+        return audit_append_id_take(db, &AUDIT_SYSTEM, "SERVICE_CHANGE_FAILED", "service", sid,
+                                    json_pack("{s:I, s:I, s:s?}", "change_id", (json_int_t)id,
+                                              "job_id", (json_int_t)job_id, "error", error),
+                                    err);
     int64_t credit = downgrade && prorated < 0 ? -prorated : 0;
     int64_t p[] = {sid, amount, credit};
     rc = update_ints(db, SQL_SET_PRICE, p, 3, NULL, err);
     if (rc < 0)
         return rc;
-    return audit_change(db, &AUDIT_SYSTEM, "SERVICE_CHANGE_APPLIED", sid,
-                        json_pack("{s:I, s:I, s:I, s:I}", "change_id", (json_int_t)id, "job_id",
-                                  (json_int_t)job_id, "recurring_amount", (json_int_t)amount,
-                                  "renewal_credit_added", (json_int_t)credit),
-                        err);
+    return audit_append_id_take(db, &AUDIT_SYSTEM, "SERVICE_CHANGE_APPLIED", "service", sid,
+                                json_pack("{s:I, s:I, s:I, s:I}", "change_id", (json_int_t)id,
+                                          "job_id", (json_int_t)job_id, "recurring_amount",
+                                          (json_int_t)amount, "renewal_credit_added",
+                                          (json_int_t)credit),
+                                err);
 }
 
 int changes_take_renewal_credit(struct db *db, int64_t service_id, int64_t total, int64_t *taken,
