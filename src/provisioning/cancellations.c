@@ -299,11 +299,7 @@ static int insert_request(struct db *db, const struct audit_actor *actor, int64_
         db_bind_text(st, 7, now) < 0)
         rc = err_set(err, LUMI_EDB, "cannot bind a parameter");
     if (rc == 0)
-        rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        *id = db_col_int64(st, 0);
-        rc = 0;
-    }
+        rc = db_step_id(st, "a cancellation request", id, err);
     db_finalize(st);
     if (rc == LUMI_ECONFLICT)
         return err_set(err, LUMI_ECONFLICT,

@@ -435,11 +435,7 @@ static int insert_change(struct db *db, const struct audit_actor *actor, const s
         db_bind_text(st, 13, now) < 0)
         rc = err_set(err, LUMI_EDB, "cannot bind a parameter");
     if (rc == 0)
-        rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        *change_id = db_col_int64(st, 0);
-        rc = 0;
-    }
+        rc = db_step_id(st, "a plan change", change_id, err);
     db_finalize(st);
     if (rc == LUMI_ECONFLICT)
         return err_set(err, LUMI_ECONFLICT,
