@@ -55,13 +55,12 @@ static char *render(const char *text, const char *json)
 static void renders(const char *text, const char *json, const char *want)
 {
     char *got = render(text, json);
-    if (strcmp(got, want) != 0) {
-        char copy[1024];
-        snprintf(copy, sizeof copy, "%s", got);
-        free(got);
-        fail_msg("template \"%s\"\n  rendered \"%s\"\n  expected \"%s\"", text, copy, want);
-    }
+    char copy[1024];
+    int same = strcmp(got, want) == 0;
+    snprintf(copy, sizeof copy, "%s", got);
     free(got);
+    if (!same)
+        fail_msg("template \"%s\"\n  rendered \"%s\"\n  expected \"%s\"", text, copy, want);
 }
 
 /* Rendering must fail with code; the message must contain msg_part. */
