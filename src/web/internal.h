@@ -85,7 +85,9 @@ struct web_exchange {
     int file_fd;        /* >= 0: the body is this file (web_reply_file), not resp.body */
     uint64_t file_len;
     char request_id[WEB_REQUEST_ID_LEN + 1];
-    char client_ip[64];
+    char client_ip[64]; /* the effective client (web_client_ip): peer_ip unless a trusted proxy says */
+    char peer_ip[64];   /* the TCP peer */
+    bool https;         /* effective scheme (web_is_https) */
 };
 
 /** The exchange a handler's req/resp belong to. */

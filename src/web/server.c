@@ -41,6 +41,7 @@
 #include "web/auth.h"
 #include "web/internal.h"
 #include "web/pool.h"
+#include "web/proxy.h"
 #include "web/router.h"
 
 #define STOP_DEADLINE_S 30
@@ -225,7 +226,8 @@ static struct web_exchange *exchange_new(struct web_server *s, struct MHD_Connec
         return NULL;
     }
     crypto_random_token(WEB_REQUEST_ID_LEN / 2, x->request_id, sizeof x->request_id);
-    client_ip(conn, x->client_ip, sizeof x->client_ip);
+    client_ip(conn, x->peer_ip, sizeof x->peer_ip);
+    str_copy(x->client_ip, x->peer_ip, sizeof x->client_ip);
     x->req.request_id = x->request_id;
     x->req.client_ip = x->client_ip;
     x->req.body = "";
@@ -273,6 +275,27 @@ static int collect(struct web_exchange *x, enum MHD_ValueKind kind, struct web_k
     return c.failed ? LUMI_ENOMEM : 0;
 }
 
+/* Every X-Forwarded-For line joined with ", " in order (a proxy may add its
+ * own line after the client's), in the arena; NULL when there is none. */
+static const char *forwarded_for(struct web_exchange *x)
+{
+    size_t total = 0, used = 0;
+    for (size_t i = 0; i < x->headers.n; i++)
+        if (str_eq_nocase(x->headers.v[i].name, "X-Forwarded-For") && x->headers.v[i].value)
+            total += strlen(x->headers.v[i].value) + 2;
+    char *joined = total > 0 ? arena_alloc(&x->arena, total + 1) : NULL;
+    if (joined == NULL)
+        return NULL;
+    for (size_t i = 0; i < x->headers.n; i++) {
+        const char *v = x->headers.v[i].value;
+        if (!str_eq_nocase(x->headers.v[i].name, "X-Forwarded-For") || v == NULL)
+            continue;
+        used += str_copy(joined + used, used > 0 ? ", " : "", total + 1 - used);
+        used += str_copy(joined + used, v, total + 1 - used);
+    }
+    return joined;
+}
+
 /* Makes the request self-contained: nothing in it points into libmicrohttpd. */
 static int fill_request(struct web_exchange *x)
 {
@@ -280,6 +303,9 @@ static int fill_request(struct web_exchange *x)
         collect(x, MHD_COOKIE_KIND, &x->cookies) != 0 ||
         collect(x, MHD_GET_ARGUMENT_KIND, &x->query) != 0)
         return LUMI_ENOMEM;
+    /* Operations (proxies): from here on client_ip is the effective client. */
+    proxy_resolve(x->peer_ip, forwarded_for(x), kv_find(&x->headers, "X-Forwarded-Proto", true),
+                  x->client_ip, sizeof x->client_ip, &x->https);
     x->req.user_agent = kv_find(&x->headers, MHD_HTTP_HEADER_USER_AGENT, true);
     x->req.body = buf_cstr(&x->upload);
     x->req.body_len = x->upload.len;
