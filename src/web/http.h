@@ -176,6 +176,14 @@ bool web_is_https(const struct web_req *req);
 /** web_is_https for the request resp answers: whether cookies get the Secure flag. */
 bool web_resp_is_https(const struct web_resp *resp);
 
+/**
+ * Operations (metrics): notes that this exchange is a webhook delivery of
+ * gateway (a string constant; NULL keeps the one noted before) and what
+ * became of it (copied), for lumi_webhook_deliveries_total. Counted once the
+ * answer is sent; an answer of 5xx counts as "error".
+ */
+void web_note_webhook(struct web_resp *resp, const char *gateway, const char *outcome);
+
 /** Redirect (303 See Other) to location. */
 void web_redirect(struct web_resp *resp, const char *location);
 

@@ -36,10 +36,12 @@
 
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/str.h"
 #include "db/batch.h"
 #include "web/auth.h"
 #include "web/internal.h"
+#include "web/observe.h"
 #include "web/pool.h"
 #include "web/proxy.h"
 #include "web/router.h"
@@ -57,6 +59,7 @@ struct web_server {
     size_t max_body;
     int request_timeout_s;
     const struct web_route *routes;
+    size_t nroutes; /* for the metrics' route index */
     struct wpool *pool;
     struct db_batch *batch; /* group commit; NULL when cfg->batch_max is 0 */
 
@@ -213,6 +216,7 @@ static struct web_exchange *exchange_new(struct web_server *s, struct MHD_Connec
     x->server = s;
     x->conn = conn;
     x->started_ms = web_now_ms();
+    x->started_ns = metrics_now_ns();
     x->file_fd = -1;
     atomic_init(&x->phase, PHASE_RECEIVING);
     buf_init(&x->upload, s->max_body);
@@ -427,8 +431,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (x == NULL)
         return;
     *con_cls = NULL;
-    if (atomic_load(&x->phase) == PHASE_SENT)
+    if (atomic_load(&x->phase) == PHASE_SENT) {
         access_log(x);
+        observe_exchange(x, x->route != NULL ? (size_t)(x->route - s->routes) : s->nroutes);
+    }
     exchange_free(x);
     inflight_add(s, -1);
 }
@@ -769,6 +775,7 @@ static struct web_server *server_new(const struct web_config *cfg, struct lumi_e
     s->max_body = cfg->max_body;
     s->request_timeout_s = cfg->request_timeout_s;
     s->routes = cfg->routes;
+    s->nroutes = observe_routes(cfg->routes);
     atomic_init(&s->stopping, false);
     atomic_init(&s->abandon, false);
     pthread_mutex_init(&s->lock, NULL);

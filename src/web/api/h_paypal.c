@@ -119,6 +119,7 @@ static int verify(struct web_req *req, struct web_resp *resp)
 void h_paypal_webhook(struct web_req *req, struct web_resp *resp)
 {
     struct lumi_err err = {0};
+    web_note_webhook(resp, "paypal", "rejected"); /* until it is applied */
     if (verify(req, resp) != 0)
         return;
     json_t *ev = jsonx_parse_object(req->body, req->body_len, &err);
