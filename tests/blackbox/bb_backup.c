@@ -6,8 +6,9 @@
  *     copies the database; the copy, restored into a fresh database, passes
  *     PRAGMA integrity_check (SQLite) and `lumi audit verify`, and holds every
  *     delivery that was acknowledged (2xx) before the backup began;
- *   - `lumi restore` is refused while `lumi serve` runs, and refuses a file
- *     that is not a sound database;
+ *   - `lumi restore` is refused while `lumi serve` runs, and while a `lumi
+ *     worker` runs alone (and goes through once it stopped), and refuses a
+ *     file that is not a sound database;
  *   - with LUMI_BACKUP_DIR the scheduler's pass writes a copy and keeps only
  *     LUMI_BACKUP_KEEP of them.
  * On PostgreSQL the copy is pg_dump's (restored here with pg_restore, which
@@ -20,6 +21,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,7 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -307,6 +311,73 @@ static void restore_is_refused_while_the_server_runs(void **state)
     testdb_drop(url);
 }
 
+/* Starts `lumi worker` with the environment, its stderr into log; answers its pid. */
+static pid_t worker_start(const char *log)
+{
+    const char *bin = getenv("LUMI_BIN");
+    assert_non_null(bin);
+    static const char *env[80];
+    const char *const *e = bb_env();
+    size_t n = 0;
+    env[n++] = "PATH=/usr/local/bin:/usr/bin:/bin";
+    for (size_t i = 0; e[i] != NULL && n < 79; i++)
+        env[n++] = e[i];
+    env[n] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 2) < 0 || chdir(tmpdir) != 0)
+            _exit(126);
+        execle(bin, "lumi", "worker", (char *)NULL, (char *const *)env);
+        _exit(127);
+    }
+    return pid;
+}
+
+static bool file_has(const char *path, const char *text)
+{
+    char buf[8192];
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, text) != NULL;
+}
+
+static void restore_is_refused_while_a_worker_runs(void **state)
+{
+    (void)state;
+    if (testdb_is_postgres())
+        skip(); /* PostgreSQL restores are pg_restore's: nothing to refuse */
+    char path[512], log[512];
+    snprintf(path, sizeof path, "%s/worker.db", tmpdir);
+    snprintf(log, sizeof log, "%s/worker.log", tmpdir);
+    const char *backup[] = {"backup", path, NULL};
+    run_ok(backup, bb_env());
+    bb_stop();
+    pid_t pid = worker_start(log);
+    for (int i = 0; i < 500 && !file_has(log, "worker.process_started"); i++)
+        bb_sleep_ms(10);
+    assert_true(file_has(log, "worker.process_started"));
+    const char *restore[] = {"restore", path, NULL};
+    struct lumi_run_result r;
+    assert_int_not_equal(run(restore, bb_env(), &r), 0);
+    if (strstr(buf_cstr(&r.err), "in use") == NULL)
+        fail_msg("restore beside a worker: %s", buf_cstr(&r.err));
+    lumi_run_result_free(&r);
+    kill(pid, SIGTERM);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* with nothing running the same restore goes through and the chain verifies */
+    assert_int_equal(run(restore, bb_env(), &r), 0);
+    assert_non_null(strstr(buf_cstr(&r.out), "audit chain intact"));
+    lumi_run_result_free(&r);
+}
+
 static size_t copies_in(const char *dir, char *newest, size_t sz)
 {
     DIR *d = opendir(dir);
@@ -361,6 +432,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(backup_under_load_restores_with_every_acknowledged_delivery),
         cmocka_unit_test(restore_is_refused_while_the_server_runs),
+        cmocka_unit_test(restore_is_refused_while_a_worker_runs),
         cmocka_unit_test(the_scheduler_writes_copies_and_keeps_the_newest),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
