@@ -49,8 +49,10 @@ struct db *db_open(const char *url, struct lumi_err *err)
         return NULL;
     }
     struct db *db = drv->open(target, err);
-    if (db == NULL)
+    if (db == NULL) {
+        metrics_count_db_error(LUMI_EDB); /* a connection that could not be made */
         return NULL;
+    }
     db->drv = drv;
     db->in_tx = false;
     return db;
