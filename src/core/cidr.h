@@ -18,9 +18,9 @@
 #define CIDR_LIST_MAX 64
 
 struct cidr {
-    int family;           /* AF_INET or AF_INET6 */
-    uint8_t addr[16];     /* network address, host bits cleared */
-    int prefix;           /* 0..32 or 0..128 */
+    int family;       /* AF_INET or AF_INET6 */
+    uint8_t addr[16]; /* network address, host bits cleared */
+    int prefix;       /* 0..32 or 0..128 */
 };
 
 struct cidr_list {

@@ -23,9 +23,9 @@
 #define HIST_MAX 16
 
 struct hist_def {
-    size_t n;               /* finite bounds */
+    size_t n;                /* finite bounds */
     double bounds[HIST_MAX]; /* upper bounds, increasing (seconds, or items) */
-    double scale;           /* a sum unit in the written unit (1e-9: ns to s) */
+    double scale;            /* a sum unit in the written unit (1e-9: ns to s) */
 };
 
 struct hist {
@@ -36,10 +36,8 @@ struct hist {
 
 static const struct hist_def LATENCY = {
     12, {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10}, 1e-9};
-static const struct hist_def SLOW = {
-    10, {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}, 1e-9};
-static const struct hist_def SIZES = {
-    10, {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024}, 1};
+static const struct hist_def SLOW = {10, {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}, 1e-9};
+static const struct hist_def SIZES = {10, {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024}, 1};
 
 /* Fixed label sets. */
 static const char *const GATEWAYS[] = {"stripe", "paypal", "other"};
@@ -61,9 +59,9 @@ static const char *const CLASSES[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
 struct http_metrics {
     const char *const *methods;
     const char *const *patterns;
-    size_t n;                        /* routes; index n is "no route matched" */
+    size_t n;                              /* routes; index n is "no route matched" */
     _Atomic uint64_t (*requests)[NSTATUS]; /* [n + 1][NSTATUS] */
-    struct hist *latency;            /* [n + 1] */
+    struct hist *latency;                  /* [n + 1] */
 };
 
 static _Atomic(struct http_metrics *) http;
@@ -270,8 +268,8 @@ static int hist_write(struct buf *out, const char *name, const char *labels, str
         rc = buf_printf(out, "%s_sum%s%.*s%s %.9g\n", name, nl ? "{" : "", (int)(nl ? nl - 1 : 0),
                         labels, nl ? "}" : "", (double)get(&h->sum) * d->scale);
     if (rc == 0)
-        rc = buf_printf(out, "%s_count%s%.*s%s %llu\n", name, nl ? "{" : "",
-                        (int)(nl ? nl - 1 : 0), labels, nl ? "}" : "", (unsigned long long)cum);
+        rc = buf_printf(out, "%s_count%s%.*s%s %llu\n", name, nl ? "{" : "", (int)(nl ? nl - 1 : 0),
+                        labels, nl ? "}" : "", (unsigned long long)cum);
     return rc;
 }
 
@@ -337,8 +335,8 @@ static int write_http(struct buf *out)
         if (rc == 0)
             rc = buf_append_str(&b, "\",");
         if (rc == 0)
-            rc = hist_write(out, "lumi_http_request_duration_seconds", buf_cstr(&b),
-                            &m->latency[r], &LATENCY);
+            rc = hist_write(out, "lumi_http_request_duration_seconds", buf_cstr(&b), &m->latency[r],
+                            &LATENCY);
         buf_free(&b);
     }
     return rc;
@@ -379,8 +377,8 @@ static int write_panels(struct buf *out)
 {
     char labels[64];
     int rc = write_table(out, "lumi_panel_calls_total", "Calls to control panels, by outcome",
-                         "panel", PANELS, N(PANELS) - 1, "outcome", CALL_OUTCOMES,
-                         N(CALL_OUTCOMES), &panel_calls[0][0]);
+                         "panel", PANELS, N(PANELS) - 1, "outcome", CALL_OUTCOMES, N(CALL_OUTCOMES),
+                         &panel_calls[0][0]);
     if (rc == 0)
         rc = head(out, "lumi_panel_call_duration_seconds", "histogram",
                   "Duration of calls to control panels");
@@ -414,8 +412,8 @@ int metrics_write(struct buf *out)
     if (rc == 0)
         rc = write_table(out, "lumi_webhook_deliveries_total",
                          "Payment gateway webhook deliveries answered, by gateway and outcome",
-                         "gateway", GATEWAYS, N(GATEWAYS), "outcome", WH_OUTCOMES,
-                         N(WH_OUTCOMES), &webhooks[0][0]);
+                         "gateway", GATEWAYS, N(GATEWAYS), "outcome", WH_OUTCOMES, N(WH_OUTCOMES),
+                         &webhooks[0][0]);
     if (rc == 0)
         rc = write_batch(out);
     if (rc == 0)

@@ -114,8 +114,8 @@ static int sync_path(const char *path, bool dir, struct lumi_err *err)
     int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
     if (fd < 0)
         return err_set(err, LUMI_EIO, "cannot open %s to sync it: %s", path, strerror(errno));
-    int rc = fsync(fd) == 0 ? 0
-                            : err_set(err, LUMI_EIO, "cannot sync %s: %s", path, strerror(errno));
+    int rc =
+        fsync(fd) == 0 ? 0 : err_set(err, LUMI_EIO, "cannot sync %s: %s", path, strerror(errno));
     close(fd);
     return rc;
 }
@@ -154,7 +154,8 @@ static bool same_file(const char *a, const char *b)
 
 static int lite_fail(struct lumi_err *err, sqlite3 *h, const char *what, int rc)
 {
-    return err_set(err, LUMI_EDB, "%s: %s", what, h != NULL ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
+    return err_set(err, LUMI_EDB, "%s: %s", what,
+                   h != NULL ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
 }
 
 /* Copies src (with its read transaction open) into dst in steps. */
@@ -340,9 +341,8 @@ static int lite_restore_into(const char *db, const char *path, struct lumi_err *
     }
     sqlite3_busy_timeout(dst, BUSY_MS);
     rc = lite_copy(src, dst, err);
-    if (rc == 0 &&
-        sqlite3_exec(dst, "PRAGMA journal_mode=WAL; PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL,
-                     NULL) != SQLITE_OK)
+    if (rc == 0 && sqlite3_exec(dst, "PRAGMA journal_mode=WAL; PRAGMA wal_checkpoint(TRUNCATE)",
+                                NULL, NULL, NULL) != SQLITE_OK)
         rc = lite_fail(err, dst, "cannot finish the restore", 0);
 out:
     sqlite3_close(dst);
@@ -365,8 +365,7 @@ int db_restore(const char *url, const char *path, struct lumi_err *err)
     if (sqlite_path(url, db, sizeof db, err) != 0)
         return err->code;
     if (access(path, R_OK) != 0)
-        return err_set(err, LUMI_ENOTFOUND, "cannot read the backup %s: %s", path,
-                       strerror(errno));
+        return err_set(err, LUMI_ENOTFOUND, "cannot read the backup %s: %s", path, strerror(errno));
     if (same_file(db, path))
         return err_set(err, LUMI_EINVAL, "the backup is the database itself");
     if (lite_check(path, err) != 0)
@@ -380,8 +379,10 @@ int db_restore(const char *url, const char *path, struct lumi_err *err)
         if (rc != 0) {
             char msg[sizeof err->msg];
             str_copy(msg, err->msg, sizeof msg);
-            rc = err_set(err, rc, "the current database could not be kept aside first "
-                                  "(nothing was changed): %s", msg);
+            rc = err_set(err, rc,
+                         "the current database could not be kept aside first "
+                         "(nothing was changed): %s",
+                         msg);
             goto out;
         }
     }

@@ -64,7 +64,8 @@ void proxy_resolve(const char *peer, const char *xff, const char *xfp, char *out
         return;
     if (xff != NULL)
         from_forwarded(xff, out, outsz);
-    if (xfp != NULL) /* "https" or, after several proxies, "https, http": the first is the client's */
+    if (xfp !=
+        NULL) /* "https" or, after several proxies, "https, http": the first is the client's */
         *https = strncasecmp(xfp, "https", 5) == 0 && (xfp[5] == '\0' || xfp[5] == ',');
 }
 

@@ -115,10 +115,12 @@ static void *creator(void *arg)
     (void)arg;
     char body[256];
     for (long i = 0; !atomic_load(&stop_load); i++) {
-        snprintf(body, sizeof body,
-                 "{\"email\":\"load%ld@example.com\",\"first_name\":\"Load\",\"last_name\":\"%ld\"}",
-                 i, i);
-        struct http_result r = http_api(bb_base_url(), bb_auth(), "POST", "/api/admin/clients", body);
+        snprintf(
+            body, sizeof body,
+            "{\"email\":\"load%ld@example.com\",\"first_name\":\"Load\",\"last_name\":\"%ld\"}", i,
+            i);
+        struct http_result r =
+            http_api(bb_base_url(), bb_auth(), "POST", "/api/admin/clients", body);
         if (r.status == 201)
             atomic_fetch_add(&clients_made, 1);
         http_result_free(&r);

@@ -187,9 +187,8 @@ static int setup(void **state)
              "\"}",
              fake_ptero_url(C->ptero));
     int64_t server = bb_create_ok("/api/admin/servers", body);
-    C->client_id =
-        bb_create_ok("/api/admin/clients", "{\"email\":\"mo@example.com\","
-                                           "\"first_name\":\"Mo\",\"last_name\":\"T\"}");
+    C->client_id = bb_create_ok("/api/admin/clients", "{\"email\":\"mo@example.com\","
+                                                      "\"first_name\":\"Mo\",\"last_name\":\"T\"}");
     snprintf(body, sizeof body,
              "{\"name\":\"Minecraft 1G\",\"type\":\"game_server\",\"price\":1500,"
              "\"currency\":\"usd\",\"billing_cycle\":\"monthly\",\"setup_fee\":0,"
@@ -259,10 +258,10 @@ static void counters_follow_the_traffic_and_promtool_accepts_the_scrape(void **s
                                         service) == 0;
          i++)
         bb_sleep_ms(50);
-    assert_int_equal(
-        bb_count("SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64 " AND status = 'done'",
-                 service),
-        1);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM jobs WHERE service_id = %" PRId64
+                              " AND status = 'done'",
+                              service),
+                     1);
 
     /* Pages and API reads of two different ids: one route pattern. */
     for (int i = 0; i < 3; i++)
@@ -283,7 +282,8 @@ static void counters_follow_the_traffic_and_promtool_accepts_the_scrape(void **s
         fail_msg("%s", err.msg);
 
     char *after = scrape();
-    assert_moved(before, after, "lumi_webhook_deliveries_total{gateway=\"stripe\",outcome=\"ignored\"}",
+    assert_moved(before, after,
+                 "lumi_webhook_deliveries_total{gateway=\"stripe\",outcome=\"ignored\"}",
                  N_DELIVERIES);
     assert_moved(before, after,
                  "lumi_webhook_deliveries_total{gateway=\"stripe\",outcome=\"duplicate\"}", 1);
@@ -305,7 +305,8 @@ static void counters_follow_the_traffic_and_promtool_accepts_the_scrape(void **s
     assert_moved_at_least(before, after, "lumi_batch_size_sum", N_DELIVERIES + 1);
     assert_moved_at_least(before, after, "lumi_batch_commit_seconds_count", 1);
     assert_moved(before, after,
-                 "lumi_http_requests_total{method=\"GET\",route=\"/admin/login\",status=\"200\"}", 3);
+                 "lumi_http_requests_total{method=\"GET\",route=\"/admin/login\",status=\"200\"}",
+                 3);
     assert_moved(before, after,
                  "lumi_http_requests_total{method=\"GET\",route=\"/api/admin/clients/{id}\","
                  "status=\"200\"}",

@@ -154,8 +154,7 @@ static void trusted_proxy_names_the_client_and_others_cannot(void **state)
     /* The trusted proxy: the right-most address that is not a trusted proxy
      * (10.9.1.1 is one) is the client; the forged left-most one is not. */
     for (int i = 0; i < 3; i++) {
-        a = login_from("127.0.0.2", "wrong password here", "6.6.6.6, 203.0.113.7, 10.9.1.1",
-                       NULL);
+        a = login_from("127.0.0.2", "wrong password here", "6.6.6.6, 203.0.113.7, 10.9.1.1", NULL);
         assert_int_equal(a.status, 401);
     }
     assert_int_equal(failed_rows_with_ip("203.0.113.7"), 3);

@@ -75,7 +75,7 @@ static void histograms_are_cumulative_in_the_text(void **state)
     (void)state;
     struct buf b;
     buf_init(&b, 1 << 20);
-    metrics_observe_panel_call("pterodactyl", 1, 70 * 1000000LL);  /* 0.07 s */
+    metrics_observe_panel_call("pterodactyl", 1, 70 * 1000000LL);   /* 0.07 s */
     metrics_observe_panel_call("pterodactyl", 0, 3 * 1000000000LL); /* 3 s */
     metrics_observe_panel_call("nonsense", 1, 1);                   /* counted as other */
     assert_int_equal(metrics_write(&b), 0);
@@ -89,8 +89,10 @@ static void histograms_are_cumulative_in_the_text(void **state)
     assert_non_null(strstr(t, "lumi_panel_call_duration_seconds_bucket{panel=\"pterodactyl\","
                               "le=\"+Inf\"} 2\n"));
     assert_non_null(strstr(t, "lumi_panel_call_duration_seconds_count{panel=\"pterodactyl\"} 2\n"));
-    assert_non_null(strstr(t, "lumi_panel_call_duration_seconds_sum{panel=\"pterodactyl\"} 3.07\n"));
-    assert_non_null(strstr(t, "lumi_panel_calls_total{panel=\"pterodactyl\",outcome=\"error\"} 1\n"));
+    assert_non_null(
+        strstr(t, "lumi_panel_call_duration_seconds_sum{panel=\"pterodactyl\"} 3.07\n"));
+    assert_non_null(
+        strstr(t, "lumi_panel_calls_total{panel=\"pterodactyl\",outcome=\"error\"} 1\n"));
     assert_non_null(strstr(t, "lumi_panel_calls_total{panel=\"other\",outcome=\"success\"} 1\n"));
     buf_free(&b);
 }

@@ -73,8 +73,8 @@ static int write_db_gauges(struct db *db, struct buf *out, struct lumi_err *err)
     json_t *mail = jobs != NULL ? outbox_counts(db, err) : NULL;
     int rc = mail != NULL ? jobs_oldest_due_age(db, utc_now(), &age, err) : err->code;
     if (rc == 0)
-        rc = write_counts(out, "lumi_jobs", "Provisioning jobs by state (queued is the queue depth)",
-                          "state", jobs);
+        rc = write_counts(out, "lumi_jobs",
+                          "Provisioning jobs by state (queued is the queue depth)", "state", jobs);
     if (rc == 0)
         rc = write_gauge(out, "lumi_jobs_oldest_due_age_seconds",
                          "Seconds the longest-waiting due job has waited (0: none due)", age);
