@@ -44,6 +44,7 @@ static const char *const GATEWAYS[] = {"stripe", "paypal", "other"};
 static const char *const WH_OUTCOMES[] = {"processed", "duplicate", "ignored", "failed",
                                           "retry",     "rejected",  "error"};
 static const char *const PANELS[] = {"pterodactyl", "directadmin", "virtfusion", "other", "none"};
+enum { PANEL_OTHER = 3, PANEL_NONE = 4, PANEL_KNOWN = 3 }; /* indexes into PANELS */
 static const char *const JOB_OUTCOMES[] = {"done", "retry", "failed", "error"};
 static const char *const CALL_OUTCOMES[] = {"success", "error"};
 static const char *const MAIL_OUTCOMES[] = {"sent", "failed"};
@@ -182,14 +183,14 @@ void metrics_observe_fsync(int64_t ns)
 
 void metrics_observe_panel_call(const char *panel, int ok, int64_t ns)
 {
-    size_t p = pick(PANELS, N(PANELS) - 1, panel, 3);
+    size_t p = pick(PANELS, PANEL_KNOWN, panel, PANEL_OTHER);
     add(&panel_calls[p][ok ? 0 : 1], 1);
     hist_observe(&panel_latency[p], &SLOW, ns);
 }
 
 void metrics_count_job_attempt(const char *panel, const char *outcome)
 {
-    size_t p = panel == NULL ? N(PANELS) - 1 : pick(PANELS, N(PANELS) - 1, panel, 3);
+    size_t p = panel == NULL ? PANEL_NONE : pick(PANELS, PANEL_KNOWN, panel, PANEL_OTHER);
     add(&job_attempts[p][pick(JOB_OUTCOMES, N(JOB_OUTCOMES), outcome, N(JOB_OUTCOMES) - 1)], 1);
 }
 
