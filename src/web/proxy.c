@@ -64,9 +64,10 @@ void proxy_resolve(const char *peer, const char *xff, const char *xfp, char *out
         return;
     if (xff != NULL)
         from_forwarded(xff, out, outsz);
-    if (xfp !=
-        NULL) /* "https" or, after several proxies, "https, http": the first is the client's */
-        *https = strncasecmp(xfp, "https", 5) == 0 && (xfp[5] == '\0' || xfp[5] == ',');
+    /* "https" or, after several proxies, "https, http": the first is the client's.
+     * It can only add Secure: an https LUMI_BASE_URL keeps it whatever the proxy says. */
+    if (xfp != NULL && strncasecmp(xfp, "https", 5) == 0 && (xfp[5] == '\0' || xfp[5] == ','))
+        *https = true;
 }
 
 const char *web_client_ip(const struct web_req *req)

@@ -17,7 +17,8 @@
  * From a trusted peer the client is the right-most X-Forwarded-For address
  * that is not itself a trusted proxy (the peer when every entry is, or when
  * one is not an address); otherwise it is the peer. out gets the address
- * (outsz >= 64), *https whether the client spoke https to the first proxy.
+ * (outsz >= 64), *https whether the client spoke https: LUMI_BASE_URL is
+ * https, or a trusted peer's X-Forwarded-Proto says so.
  */
 void proxy_resolve(const char *peer, const char *xff, const char *xfp, char *out, size_t outsz,
                    bool *https);
