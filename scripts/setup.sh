@@ -19,7 +19,8 @@ pkgs=(build-essential cmake pkg-config
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev postgresql clang libclang-rt-14-dev curl
           python3-aiosmtpd   # the real SMTP server the mail tests send to
-          poppler-utils)     # pdftotext reads the PDFs back in the PDF tests
+          poppler-utils      # pdftotext reads the PDFs back in the PDF tests
+          prometheus)        # promtool checks the /metrics scrape (bb_metrics)
     # Node.js runs the official Stripe SDK in the interoperability test; a
     # node/npm already on the machine (e.g. from NodeSource) is used as it is.
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

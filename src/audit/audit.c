@@ -333,7 +333,10 @@ int audit_verify(struct db *db, struct audit_verify_result *res, struct lumi_err
 {
     char good[CRYPTO_SHA256_HEX];
     memset(res, 0, sizeof *res);
-    return walk(db, 1, GENESIS_HASH, 0, res, good, err);
+    int rc = walk(db, 1, GENESIS_HASH, 0, res, good, err);
+    if (rc == 0 && res->last_good_id > 0)
+        str_copy(res->last_hash, good, sizeof res->last_hash);
+    return rc;
 }
 
 int audit_row_hash(const struct audit_row *r, char out[CRYPTO_SHA256_HEX])
@@ -500,6 +503,8 @@ int audit_verify_record(struct db *db, struct audit_verify_result *res, struct l
     int rc = walk(db, 1, GENESIS_HASH, 0, res, good, err);
     if (rc != 0)
         return rc;
+    if (res->last_good_id > 0)
+        str_copy(res->last_hash, good, sizeof res->last_hash);
     if (res->last_good_id > 0)
         checkpoint_write(db, SQL_CHECKPOINT_SET, res->last_good_id, good);
     else

@@ -81,6 +81,7 @@ struct audit_verify_result {
     int64_t last_good_id; /* highest id up to which the chain is intact (0 = none) */
     int64_t broken_id;    /* first row that fails, 0 when intact */
     char reason[200];     /* why broken_id fails: "hash mismatch", "prev_hash mismatch", "gap after #12" */
+    char last_hash[65];   /* hash of row last_good_id ("" when none): the head to keep elsewhere */
 };
 
 /** Walks the whole chain in id order. 0 (read the result for breaks) or < 0 on a database error. */

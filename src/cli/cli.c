@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "db/backup.h"
 #include "db/migrate.h"
 #include "provisioning/servers.h"
 
@@ -36,6 +37,8 @@ int cmd_reconcile(int argc, char **argv);
 int cmd_audit_verify(int argc, char **argv);
 int cmd_audit_export(int argc, char **argv);
 int cmd_mail_test(int argc, char **argv);
+int cmd_backup(int argc, char **argv);  /* operations: cmd_backup.c */
+int cmd_restore(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
 static const struct cli_command commands[] = {
@@ -74,6 +77,12 @@ static const struct cli_command commands[] = {
     {"audit verify", "", "check the audit hash chain (exit 1 on a broken link)", cmd_audit_verify},
     {"audit export", "[--format csv|jsonl] [--since ISO8601]", "write the audit trail to stdout",
      cmd_audit_export},
+    /* Operations (backups) */
+    {"backup", "PATH", "write a consistent copy of the database to PATH (while Lumi runs)",
+     cmd_backup},
+    {"restore", "PATH",
+     "replace the database with the backup at PATH (refused while serve or worker runs)",
+     cmd_restore},
     {"version", "", "print the version", cmd_version},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -209,12 +218,19 @@ static void daemon_signals(sigset_t *set)
     sigaddset(set, SIGTERM);
 }
 
+/* Operations (backups): held by serve and worker for their life, so `lumi restore` refuses. */
+static int in_use_lock = -1;
+
 int cli_daemon_begin(const char **engine)
 {
     struct lumi_err err;
     sigset_t set;
     if (cli_load_config() != 0)
         return -1;
+    if (db_lock_shared(config_str("DATABASE_URL"), &in_use_lock, &err) != 0) {
+        cli_fail("%s", err.msg);
+        return -1;
+    }
     if (config_require("LUMI_SECRET_KEY", &err) != 0) {
         cli_fail("%s", err.msg);
         return -1;
@@ -253,6 +269,8 @@ const char *cli_signal_name(int sig)
 
 void cli_daemon_end(void)
 {
+    db_lock_release(in_use_lock);
+    in_use_lock = -1;
     curl_global_cleanup();
 }
 

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/cidr.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -67,6 +68,22 @@ static int check_secret_key(const struct cfg_def *, const char *, struct cfg_sta
                             struct lumi_err *);
 static const char *paypal_base_for_mode(const struct cfg_state *st);
 static const char *smtp_port_for_tls(const struct cfg_state *st);
+
+/* Operations (metrics, backups, proxies): LUMI_TRUSTED_PROXIES must be a valid CIDR list. */
+static int check_trusted_proxies(const struct cfg_def *d, const char *value, struct cfg_state *st,
+                                 struct lumi_err *err)
+{
+    struct cidr_list l;
+    struct lumi_err cerr;
+    (void)st;
+    err_clear(&cerr);
+    if (cidr_list_parse(value, &l, &cerr) != 0)
+        return err_set(err, LUMI_EINVAL,
+                       "%s: expected a comma-separated list of addresses or CIDR ranges "
+                       "(e.g. 10.0.0.0/8,::1): %s",
+                       d->name, cerr.msg);
+    return 0;
+}
 
 /* clang-format off */
 static const struct cfg_def defs[] = {
@@ -118,6 +135,11 @@ static const struct cfg_def defs[] = {
     {"DIRECTADMIN_API_VERSION", CFG_ENUM, "v2",                        0,    0,        false, "v2|v1",           NULL,               NULL},
     {"VIRTFUSION_URL",          CFG_URL,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
     {"VIRTFUSION_API_KEY",      CFG_STR,  NULL,                        0,    0,        true,  NULL,              NULL,               NULL},
+    /* Operations (metrics, backups, proxies) */
+    {"LUMI_METRICS_TOKEN",      CFG_STR,  NULL,                        0,    0,        true,  NULL,              NULL,               NULL},
+    {"LUMI_BACKUP_DIR",         CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
+    {"LUMI_BACKUP_KEEP",        CFG_INT,  "7",                         1,    1000,     false, NULL,              NULL,               NULL},
+    {"LUMI_TRUSTED_PROXIES",    CFG_STR,  NULL,                        0,    0,        false, NULL,              check_trusted_proxies, NULL},
 };
 /* clang-format on */
 

@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 
 #define CKPT_EVERY 8 /* commits between checkpoints (a batch writes tens of pages) */
 /* WAL pages after which the writer checkpoints itself (see the top of the file) */
@@ -120,8 +121,10 @@ static int sync_wal(struct db_batch *b, struct lumi_err *err)
         return err_set(err, LUMI_EIO, "cannot open the write-ahead log to sync it: %s",
                        strerror(errno));
     int rc = 0;
+    int64_t t0 = metrics_now_ns();
     if (fdatasync(fd) != 0)
         rc = err_set(err, LUMI_EIO, "cannot sync the write-ahead log: %s", strerror(errno));
+    metrics_observe_fsync(metrics_now_ns() - t0);
     close(fd);
     return rc;
 }
@@ -281,6 +284,7 @@ static int run_guarded(struct db *db, struct db_batch_item *list, struct lumi_er
 
 static void run_batch(struct db_batch *b, struct db_batch_item *list)
 {
+    int64_t t0 = metrics_now_ns(); /* metrics: apply + commit time of the batch */
     struct lumi_err err;
     err_clear(&err);
     int rc = 0;
@@ -316,6 +320,7 @@ static void run_batch(struct db_batch *b, struct db_batch_item *list)
         n++;
     atomic_fetch_add(&b->items, n);
     atomic_fetch_add(&b->commits, 1);
+    metrics_observe_batch(n, metrics_now_ns() - t0);
     ckpt_note_commit(b);
     if (b->sync.on)
         sync_submit(b, list, changes_before < 0 || db_total_changes(b->db) != changes_before);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/str.h"
 #include "db/driver.h"
 
@@ -48,8 +49,10 @@ struct db *db_open(const char *url, struct lumi_err *err)
         return NULL;
     }
     struct db *db = drv->open(target, err);
-    if (db == NULL)
+    if (db == NULL) {
+        metrics_count_db_error(LUMI_EDB); /* a connection that could not be made */
         return NULL;
+    }
     db->drv = drv;
     db->in_tx = false;
     return db;
@@ -69,11 +72,19 @@ enum db_kind db_kind(const struct db *db)
     return db->drv->kind;
 }
 
+/* Operations (metrics): a failure of the engine (LUMI_EDB, LUMI_EBUSY) is counted. */
+static int counted(int rc)
+{
+    if (rc < 0)
+        metrics_count_db_error(rc);
+    return rc;
+}
+
 int db_exec(struct db *db, const char *sql, struct lumi_err *err)
 {
     if (db == NULL || sql == NULL)
         return err_set(err, LUMI_EINVAL, "db_exec: no connection or no SQL");
-    return db->drv->exec(db, sql, err);
+    return counted(db->drv->exec(db, sql, err));
 }
 
 struct db_stmt *db_prepare(struct db *db, const char *sql, struct lumi_err *err)
@@ -122,7 +133,7 @@ int db_step(struct db_stmt *st, struct lumi_err *err)
     /* Once finished a statement stays finished: SQLite would otherwise re-run it. */
     if (st->done)
         return st->rc_done;
-    int rc = st->db->drv->step(st, err);
+    int rc = counted(st->db->drv->step(st, err));
     st->has_row = rc == DB_ROW;
     if (rc != DB_ROW) {
         st->done = true;
@@ -193,7 +204,7 @@ int db_begin(struct db *db, struct lumi_err *err)
         return err_set(err, LUMI_EINVAL, "db_begin: no connection");
     if (db->in_tx)
         return err_set(err, LUMI_EINTERNAL, "db_begin: a transaction is already open");
-    int rc = db->drv->begin(db, err);
+    int rc = counted(db->drv->begin(db, err));
     if (rc == 0)
         db->in_tx = true;
     return rc;
@@ -206,7 +217,7 @@ int db_commit(struct db *db, struct lumi_err *err)
         return err_set(err, LUMI_EINVAL, "db_commit: no connection");
     if (!db->in_tx)
         return err_set(err, LUMI_EINTERNAL, "db_commit: no transaction is open");
-    int rc = db->drv->commit(db, err);
+    int rc = counted(db->drv->commit(db, err));
     if (rc != 0) {
         db->drv->rollback(db, NULL);
     }

@@ -16,6 +16,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/str.h"
 #include "core/utc.h"
 #include "mail/mime.h"
@@ -113,6 +114,7 @@ static int settle(struct db *db, const struct outbox_msg *m, int rc, const struc
     char q[300];
     int w;
     const char *domain = strchr(m->rcpt, '@');
+    metrics_count_mail(rc == 0);
     if (rc == 0) {
         w = outbox_mark_sent(db, m, res->reply, err);
         log_info("mail.sent", "email=%lld to_domain=%s attempt=%d code=%d", (long long)m->id,

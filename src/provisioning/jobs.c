@@ -722,6 +722,30 @@ json_t *jobs_of_service(struct db *db, int64_t service_id, struct lumi_err *err)
     return arr;
 }
 
+static const char SQL_OLDEST_DUE[] =
+    "SELECT run_at FROM jobs WHERE status = 'queued' AND run_at <= $1 ORDER BY run_at LIMIT 1";
+
+int jobs_oldest_due_age(struct db *db, int64_t now, int64_t *age_s, struct lumi_err *err)
+{
+    char at[UTC_ISO_LEN];
+    int64_t due = now;
+    *age_s = 0;
+    if (utc_format(now, at) != 0)
+        return err_set(err, LUMI_EINVAL, "the current time cannot be formatted");
+    struct db_stmt *st = db_prepare(db, SQL_OLDEST_DUE, err);
+    if (st == NULL)
+        return err->code;
+    db_bind_text(st, 1, at);
+    int rc = db_step(st, err);
+    if (rc == DB_ROW && utc_parse(db_col_text(st, 0), &due, err) != 0)
+        rc = err->code;
+    db_finalize(st);
+    if (rc < 0)
+        return rc;
+    *age_s = now > due ? now - due : 0;
+    return 0;
+}
+
 json_t *jobs_counts(struct db *db, struct lumi_err *err)
 {
     static const char *const SMALL[] = {"queued", "running", "failed", NULL};

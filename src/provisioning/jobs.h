@@ -123,4 +123,11 @@ json_t *jobs_of_service(struct db *db, int64_t service_id, struct lumi_err *err)
  *  states that stay small; counted through the (status, id) index). */
 json_t *jobs_counts(struct db *db, struct lumi_err *err);
 
+/**
+ * Seconds since the longest-waiting due job (queued, run_at <= now) became
+ * due, 0 when none is due (a retry waiting for its back-off is not late).
+ * One row through the (status, run_at) index.
+ */
+int jobs_oldest_due_age(struct db *db, int64_t now, int64_t *age_s, struct lumi_err *err);
+
 #endif

@@ -30,6 +30,7 @@
 #include "core/crypto.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/str.h"
 #include "core/utc.h"
 #include "panels/directadmin.h"
@@ -554,6 +555,7 @@ static struct call *begin_call(struct run *r, const char *action, int64_t *t0)
 static int end_call(struct run *r, struct call *c, int64_t t0, int rc, struct hc_error *e)
 {
     c->duration_ms = utc_monotonic_ms() - t0;
+    metrics_observe_panel_call(r->sc.conn.type, rc >= 0, c->duration_ms * 1000000);
     if (rc >= 0) {
         c->outcome = "success";
         return rc;
@@ -841,6 +843,21 @@ static void run_clear(struct run *r)
         servers_conn_clear(&r->sc);
 }
 
+/* The outcome label of an attempt for the metrics. */
+static const char *attempt_outcome(int rc)
+{
+    switch (rc) {
+    case PROVISION_DONE:
+        return "done";
+    case PROVISION_RETRY:
+        return "retry";
+    case PROVISION_FAILED:
+        return "failed";
+    default:
+        return "error";
+    }
+}
+
 int provision_run_job(struct db *db, const struct job *job, struct lumi_err *err)
 {
     struct run r;
@@ -878,6 +895,7 @@ out:
         log_error("provision.error", "job=%lld service=%lld action=%s error=%s", (long long)job->id,
                   (long long)job->service_id, job->action, log_quote(err->msg, q, sizeof q));
     }
+    metrics_count_job_attempt(r.have_conn ? r.sc.conn.type : NULL, attempt_outcome(rc));
     run_clear(&r);
     return rc;
 }

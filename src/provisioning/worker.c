@@ -35,6 +35,7 @@
 #include "core/stop.h"
 #include "core/str.h"
 #include "core/utc.h"
+#include "db/backup.h"
 #include "provisioning/automation.h"
 #include "provisioning/jobs.h"
 #include "provisioning/provision.h"
@@ -236,6 +237,22 @@ static void *job_thread_main(void *arg)
 
 /* --- scheduler -------------------------------------------------------------------- */
 
+/* Operations (backups): the daily copy into LUMI_BACKUP_DIR, when set, from the scheduler. */
+static void scheduled_backup(struct worker *w)
+{
+    const char *dir = config_str("LUMI_BACKUP_DIR");
+    char made[4200], quoted[240];
+    struct lumi_err err;
+    if (!str_present(dir))
+        return;
+    err_clear(&err);
+    if (db_backup_scheduled(w->cfg.database_url, dir, (int)config_int("LUMI_BACKUP_KEEP"),
+                            utc_now(), made, sizeof made, &err) != 0)
+        log_error("backup.failed", "error=%s", log_quote(err.msg, quoted, sizeof quoted));
+    else if (made[0] != '\0')
+        log_info("backup.written", "file=%s", log_quote(made, quoted, sizeof quoted));
+}
+
 static void scheduler_pass(struct worker *w)
 {
     struct lumi_err err;
@@ -264,6 +281,7 @@ static void scheduler_pass(struct worker *w)
                  "ms=%lld",
                  report.invoices_created, report.suspensions_queued, report.terminations_queued,
                  report.errors, (long long)(utc_monotonic_ms() - t0));
+    scheduled_backup(w);
     log_set_context(NULL);
 }
 

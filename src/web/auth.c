@@ -206,7 +206,7 @@ struct audit_actor auth_actor(const struct web_req *req)
         .type = req->who.kind == PRINCIPAL_TOKEN ? "api_token" : "user",
         .id = req->who.id_text[0] ? req->who.id_text : NULL,
         .email = req->who.email[0] ? req->who.email : NULL,
-        .ip = req->client_ip,
+        .ip = web_client_ip(req),
         .user_agent = req->user_agent,
     };
     return a;

@@ -135,7 +135,7 @@ struct webhook_delivery *webhook_delivery_new(const struct web_req *req, json_t 
     d->prepared = prepared;
     d->raw = req->body;
     d->len = req->body_len;
-    d->ip = req->client_ip;
+    d->ip = web_client_ip(req);
     d->user_agent = req->user_agent;
     return d;
 }

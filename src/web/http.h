@@ -162,6 +162,28 @@ typedef int (*web_tx_fn)(struct db *db, void *arg, struct web_resp *resp);
 void web_reply_after_commit(struct web_req *req, struct web_resp *resp, web_tx_fn fn, void *arg,
                             void (*free_arg)(void *));
 
+/*
+ * Operations (proxies): the client behind LUMI_TRUSTED_PROXIES. Use these
+ * wherever the client's address or scheme matters (audit rows, throttles,
+ * sessions, cookies); web_client_ip(req) holds the same address.
+ */
+/** The client's address: the TCP peer, or what a trusted proxy's X-Forwarded-For names. */
+const char *web_client_ip(const struct web_req *req);
+
+/** True when the client used https: LUMI_BASE_URL is https, or a trusted proxy says so. */
+bool web_is_https(const struct web_req *req);
+
+/** web_is_https for the request resp answers: whether cookies get the Secure flag. */
+bool web_resp_is_https(const struct web_resp *resp);
+
+/**
+ * Operations (metrics): notes that this exchange is a webhook delivery of
+ * gateway (a string constant; NULL keeps the one noted before) and what
+ * became of it (copied), for lumi_webhook_deliveries_total. Counted once the
+ * answer is sent; an answer of 5xx counts as "error".
+ */
+void web_note_webhook(struct web_resp *resp, const char *gateway, const char *outcome);
+
 /** Redirect (303 See Other) to location. */
 void web_redirect(struct web_resp *resp, const char *location);
 

@@ -85,7 +85,12 @@ struct web_exchange {
     int file_fd;        /* >= 0: the body is this file (web_reply_file), not resp.body */
     uint64_t file_len;
     char request_id[WEB_REQUEST_ID_LEN + 1];
-    char client_ip[64];
+    char client_ip[64]; /* the effective client (web_client_ip): peer_ip unless a trusted proxy says */
+    char peer_ip[64];   /* the TCP peer */
+    bool https;         /* effective scheme (web_is_https) */
+    int64_t started_ns; /* monotonic, for the metrics' latency histogram */
+    const char *wh_gateway; /* web_note_webhook: a gateway's delivery (static string) */
+    char wh_outcome[16];
 };
 
 /** The exchange a handler's req/resp belong to. */

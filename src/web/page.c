@@ -314,7 +314,7 @@ void page_set_cookie(struct web_resp *resp, const char *name, const char *value,
                      const char *samesite, long long max_age)
 {
     char cookie[256];
-    bool secure = str_starts_with(config_str("LUMI_BASE_URL"), "https://");
+    bool secure = web_resp_is_https(resp);
     int n = snprintf(cookie, sizeof cookie, "%s=%s; Path=%s; HttpOnly; SameSite=%s; Max-Age=%lld%s",
                      name, value, path, samesite, max_age, secure ? "; Secure" : "");
     if (n > 0 && (size_t)n < sizeof cookie)
@@ -580,7 +580,7 @@ int page_login_password(struct web_req *req, struct web_resp *resp, enum auth_ar
     struct accounts_login_policy policy;
     page_login_policy(&policy, area);
     int rc =
-        accounts_login(req->db, email, password, req->client_ip, req->user_agent, &policy, s, &err);
+        accounts_login(req->db, email, password, web_client_ip(req), req->user_agent, &policy, s, &err);
     if (rc == 0 || rc == ACCOUNTS_LOGIN_NEED_CODE)
         return rc;
     if (rc == LUMI_ETHROTTLED) {

@@ -36,11 +36,14 @@
 
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/str.h"
 #include "db/batch.h"
 #include "web/auth.h"
 #include "web/internal.h"
+#include "web/observe.h"
 #include "web/pool.h"
+#include "web/proxy.h"
 #include "web/router.h"
 
 #define STOP_DEADLINE_S 30
@@ -56,6 +59,7 @@ struct web_server {
     size_t max_body;
     int request_timeout_s;
     const struct web_route *routes;
+    size_t nroutes; /* for the metrics' route index */
     struct wpool *pool;
     struct db_batch *batch; /* group commit; NULL when cfg->batch_max is 0 */
 
@@ -212,6 +216,7 @@ static struct web_exchange *exchange_new(struct web_server *s, struct MHD_Connec
     x->server = s;
     x->conn = conn;
     x->started_ms = web_now_ms();
+    x->started_ns = metrics_now_ns();
     x->file_fd = -1;
     atomic_init(&x->phase, PHASE_RECEIVING);
     buf_init(&x->upload, s->max_body);
@@ -225,7 +230,8 @@ static struct web_exchange *exchange_new(struct web_server *s, struct MHD_Connec
         return NULL;
     }
     crypto_random_token(WEB_REQUEST_ID_LEN / 2, x->request_id, sizeof x->request_id);
-    client_ip(conn, x->client_ip, sizeof x->client_ip);
+    client_ip(conn, x->peer_ip, sizeof x->peer_ip);
+    str_copy(x->client_ip, x->peer_ip, sizeof x->client_ip);
     x->req.request_id = x->request_id;
     x->req.client_ip = x->client_ip;
     x->req.body = "";
@@ -273,6 +279,27 @@ static int collect(struct web_exchange *x, enum MHD_ValueKind kind, struct web_k
     return c.failed ? LUMI_ENOMEM : 0;
 }
 
+/* Every X-Forwarded-For line joined with ", " in order (a proxy may add its
+ * own line after the client's), in the arena; NULL when there is none. */
+static const char *forwarded_for(struct web_exchange *x)
+{
+    size_t total = 0, used = 0;
+    for (size_t i = 0; i < x->headers.n; i++)
+        if (str_eq_nocase(x->headers.v[i].name, "X-Forwarded-For") && x->headers.v[i].value)
+            total += strlen(x->headers.v[i].value) + 2;
+    char *joined = total > 0 ? arena_alloc(&x->arena, total + 1) : NULL;
+    if (joined == NULL)
+        return NULL;
+    for (size_t i = 0; i < x->headers.n; i++) {
+        const char *v = x->headers.v[i].value;
+        if (!str_eq_nocase(x->headers.v[i].name, "X-Forwarded-For") || v == NULL)
+            continue;
+        used += str_copy(joined + used, used > 0 ? ", " : "", total + 1 - used);
+        used += str_copy(joined + used, v, total + 1 - used);
+    }
+    return joined;
+}
+
 /* Makes the request self-contained: nothing in it points into libmicrohttpd. */
 static int fill_request(struct web_exchange *x)
 {
@@ -280,6 +307,9 @@ static int fill_request(struct web_exchange *x)
         collect(x, MHD_COOKIE_KIND, &x->cookies) != 0 ||
         collect(x, MHD_GET_ARGUMENT_KIND, &x->query) != 0)
         return LUMI_ENOMEM;
+    /* Operations (proxies): from here on client_ip is the effective client. */
+    proxy_resolve(x->peer_ip, forwarded_for(x), kv_find(&x->headers, "X-Forwarded-Proto", true),
+                  x->client_ip, sizeof x->client_ip, &x->https);
     x->req.user_agent = kv_find(&x->headers, MHD_HTTP_HEADER_USER_AGENT, true);
     x->req.body = buf_cstr(&x->upload);
     x->req.body_len = x->upload.len;
@@ -401,8 +431,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (x == NULL)
         return;
     *con_cls = NULL;
-    if (atomic_load(&x->phase) == PHASE_SENT)
+    if (atomic_load(&x->phase) == PHASE_SENT) {
         access_log(x);
+        observe_exchange(x, x->route != NULL ? (size_t)(x->route - s->routes) : s->nroutes);
+    }
     exchange_free(x);
     inflight_add(s, -1);
 }
@@ -743,6 +775,7 @@ static struct web_server *server_new(const struct web_config *cfg, struct lumi_e
     s->max_body = cfg->max_body;
     s->request_timeout_s = cfg->request_timeout_s;
     s->routes = cfg->routes;
+    s->nroutes = observe_routes(cfg->routes);
     atomic_init(&s->stopping, false);
     atomic_init(&s->abandon, false);
     pthread_mutex_init(&s->lock, NULL);

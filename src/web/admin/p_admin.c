@@ -101,7 +101,7 @@ void p_login_code(struct web_req *req, struct web_resp *resp)
     struct accounts_login_policy policy;
     page_login_policy(&policy, AUTH_AREA_ADMIN);
     struct accounts_session s;
-    int rc = accounts_login_code(req->db, challenge, code, req->client_ip, req->user_agent, &policy,
+    int rc = accounts_login_code(req->db, challenge, code, web_client_ip(req), req->user_agent, &policy,
                                  &s, &err);
     if (rc == LUMI_ETHROTTLED) {
         char retry[24];

@@ -16,6 +16,8 @@ extern const struct web_route web_api_routes[];
 /* h_health.c */
 void h_healthz(struct web_req *req, struct web_resp *resp);
 void h_admin_status(struct web_req *req, struct web_resp *resp);
+/* Operations (metrics): GET /metrics, h_metrics.c */
+void h_metrics(struct web_req *req, struct web_resp *resp);
 
 /* h_auth.c */
 void h_admin_login(struct web_req *req, struct web_resp *resp);

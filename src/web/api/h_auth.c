@@ -30,7 +30,7 @@ static void set_session_cookie(struct web_resp *resp, enum auth_area area, const
                                int64_t max_age)
 {
     char cookie[256];
-    bool secure = str_starts_with(config_str("LUMI_BASE_URL"), "https://");
+    bool secure = web_resp_is_https(resp);
     snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%lld%s",
              area == AUTH_AREA_CLIENT ? AUTH_CLIENT_COOKIE : AUTH_SESSION_COOKIE, value,
              (long long)max_age, secure ? "; Secure" : "");
@@ -76,9 +76,9 @@ static void login(struct web_req *req, struct web_resp *resp, enum auth_area are
         .session_ttl_s = AUTH_SESSION_TTL_S,
         .client_area = area == AUTH_AREA_CLIENT,
     };
-    int rc = challenge != NULL ? accounts_login_code(req->db, challenge, code, req->client_ip,
+    int rc = challenge != NULL ? accounts_login_code(req->db, challenge, code, web_client_ip(req),
                                                      req->user_agent, &policy, &s, &err)
-                               : accounts_login(req->db, email, password, req->client_ip,
+                               : accounts_login(req->db, email, password, web_client_ip(req),
                                                 req->user_agent, &policy, &s, &err);
     if (rc == ACCOUNTS_LOGIN_NEED_CODE) {
         web_reply_json(resp, 401,

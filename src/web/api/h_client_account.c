@@ -43,7 +43,7 @@
 
 static struct signup_origin origin_of(const struct web_req *req)
 {
-    return (struct signup_origin){req->client_ip, req->user_agent};
+    return (struct signup_origin){web_client_ip(req), req->user_agent};
 }
 
 /* The domain's refusal, with the codes of this API for throttles and a closed sign-up. */

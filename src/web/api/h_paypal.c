@@ -46,7 +46,7 @@ void h_paypal_capture(struct web_req *req, struct web_resp *resp)
         web_reply_error(resp, 400, "invalid_request", "token (the PayPal order id) is required");
         return;
     }
-    struct audit_actor actor = gateway_actor("paypal", req->client_ip, req->user_agent);
+    struct audit_actor actor = gateway_actor("paypal", web_client_ip(req), req->user_agent);
     if (checkout_paypal_capture(req->db, gateways_ctx(), &actor, order_id, &out, &err) != 0) {
         web_reply_err(resp, &err);
         return;
@@ -119,6 +119,7 @@ static int verify(struct web_req *req, struct web_resp *resp)
 void h_paypal_webhook(struct web_req *req, struct web_resp *resp)
 {
     struct lumi_err err = {0};
+    web_note_webhook(resp, "paypal", "rejected"); /* until it is applied */
     if (verify(req, resp) != 0)
         return;
     json_t *ev = jsonx_parse_object(req->body, req->body_len, &err);

@@ -97,6 +97,7 @@ void h_stripe_checkout(struct web_req *req, struct web_resp *resp)
 int webhook_reply(struct web_resp *resp, int rc, const struct webhook_outcome *out,
                   const struct lumi_err *err)
 {
+    web_note_webhook(resp, NULL, rc != 0 ? "rejected" : out->status);
     if (rc != 0) {
         web_reply_err(resp, err);
         return rc;
@@ -129,6 +130,7 @@ void h_stripe_webhook(struct web_req *req, struct web_resp *resp)
     struct lumi_err err = {0};
     size_t nsecrets = 0;
     const char *const *secrets = gateways_stripe_secrets(&nsecrets);
+    web_note_webhook(resp, "stripe", "rejected"); /* until it is applied */
     if (nsecrets == 0) {
         web_reply_error(resp, 503, "unavailable", "Stripe webhooks are not configured");
         return;

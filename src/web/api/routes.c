@@ -141,6 +141,8 @@ const struct web_route web_api_routes[] = {
     {"GET", "/api/admin/credit-notes/{id}", WEB_AUTH_ADMIN, h_credit_notes_get},
     /* Server status for admins (issue 17: /healthz says only ok) */
     {"GET", "/api/admin/status", WEB_AUTH_ADMIN, h_admin_status},
+    /* Operations (metrics): Prometheus scrape; LUMI_METRICS_TOKEN checked by the handler */
+    {"GET", "/metrics", WEB_AUTH_PUBLIC, h_metrics},
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };

@@ -139,7 +139,7 @@ void p_client_signup_form(struct web_req *req, struct web_resp *resp)
 void p_client_signup(struct web_req *req, struct web_resp *resp)
 {
     struct lumi_err err = {0};
-    struct signup_origin o = {req->client_ip, req->user_agent};
+    struct signup_origin o = {web_client_ip(req), req->user_agent};
     if (!form_csrf_ok(req)) {
         render_visitor(req, resp, 403, "client_signup.html", "Sign up", NULL, EXPIRED_FORM);
         return;
@@ -182,7 +182,7 @@ void p_client_verify_form(struct web_req *req, struct web_resp *resp)
 void p_client_verify(struct web_req *req, struct web_resp *resp)
 {
     struct lumi_err err = {0};
-    struct signup_origin o = {req->client_ip, req->user_agent};
+    struct signup_origin o = {web_client_ip(req), req->user_agent};
     const char *token = web_form_value(req, "token");
     if (!form_csrf_ok(req)) {
         render_visitor(req, resp, 403, "client_verify.html", "Confirm your e-mail address",
@@ -209,7 +209,7 @@ void p_client_reset_form(struct web_req *req, struct web_resp *resp)
 void p_client_reset(struct web_req *req, struct web_resp *resp)
 {
     struct lumi_err err = {0};
-    struct signup_origin o = {req->client_ip, req->user_agent};
+    struct signup_origin o = {web_client_ip(req), req->user_agent};
     const char *email = web_form_value(req, "email");
     if (!form_csrf_ok(req)) {
         render_visitor(req, resp, 403, "client_reset.html", "Forgot your password?", NULL,
@@ -247,7 +247,7 @@ void p_client_reset_confirm_form(struct web_req *req, struct web_resp *resp)
 void p_client_reset_confirm(struct web_req *req, struct web_resp *resp)
 {
     struct lumi_err err = {0};
-    struct signup_origin o = {req->client_ip, req->user_agent};
+    struct signup_origin o = {web_client_ip(req), req->user_agent};
     const char *token = web_form_value(req, "token");
     const char *password = web_form_value(req, "password");
     json_t *again = json_pack("{s:s}", "token", token != NULL ? token : "");
@@ -458,7 +458,7 @@ void p_client_login_code(struct web_req *req, struct web_resp *resp)
         return;
     }
     page_login_policy(&policy, AUTH_AREA_CLIENT);
-    int rc = accounts_login_code(req->db, challenge, code != NULL ? code : "", req->client_ip,
+    int rc = accounts_login_code(req->db, challenge, code != NULL ? code : "", web_client_ip(req),
                                  req->user_agent, &policy, &s, &err);
     if (rc == LUMI_ENOTFOUND) {
         page_login_render(req, resp, AUTH_AREA_CLIENT, 401, "client_login.html", "Log in", NULL,

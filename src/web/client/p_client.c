@@ -636,7 +636,7 @@ void h_client_invoice(struct web_req *req, struct web_resp *resp)
     if (id > 0 && str_eq(paid, "stripe") && str_present(session_id)) {
         struct pay_outcome out;
         memset(&out, 0, sizeof out);
-        struct audit_actor actor = gateway_actor("stripe", req->client_ip, req->user_agent);
+        struct audit_actor actor = gateway_actor("stripe", web_client_ip(req), req->user_agent);
         struct outcome o;
         if (checkout_stripe_return(req->db, gateways_ctx(), &actor, id, session_id, &out, &err) !=
             0)
