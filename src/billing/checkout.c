@@ -67,6 +67,8 @@ static const char SQL_RETURN_COUNT[] = "SELECT COUNT(*) FROM rate_events WHERE k
                                        " AND key = $1 AND at >= $2";
 static const char SQL_RETURN_NOTE[] =
     "INSERT INTO rate_events (kind, key, at) VALUES ('stripe_return', $1, $2)";
+static const char SQL_RETURN_PRUNE[] =
+    "DELETE FROM rate_events WHERE kind = 'stripe_return' AND at < $1";
 
 static int nomem(struct lumi_err *err)
 {
@@ -436,6 +438,9 @@ static int return_admit(struct db *db, int64_t invoice_id, const char *session_i
     const char *w[] = {id, now};
     if (rc == 0)
         rc = db_execp(db, SQL_RETURN_NOTE, 2, w, NULL, err);
+    const char *old[] = {since}; /* this kind's rows older than the window count no more */
+    if (rc == 0)
+        rc = db_execp(db, SQL_RETURN_PRUNE, 1, old, NULL, err);
     if (rc == 0)
         rc = db_commit(db, err);
     if (rc != 0)
