@@ -16,6 +16,15 @@
  * checkout of the same amount that is recent enough is answered again
  * without calling the gateway.
  *
+ * The Stripe return (issue 17, finding 4): success_url carries a return
+ * token (rt=EXPIRY.SIGNATURE, core/sign.h, bound to the invoice) so a buyer
+ * whose session expired on Stripe's page is still recognised; the web layer
+ * asks for it or the owner's session. Before Stripe is asked about a
+ * session, the session must be one this invoice recorded, and an invoice's
+ * returns are counted in rate_events (kind stripe_return, key the invoice
+ * id): at most RETURN_MAX lookups a minute, each one attempt with a short
+ * timeout (the webhook applies the payment anyway).
+ *
  * Stateless; each call uses the caller's connection (one thread at a time).
  */
 #include "billing/checkout.h"
@@ -29,12 +38,17 @@
 #include "billing/invoices.h"
 #include "billing/pay_apply.h"
 #include "core/json.h"
+#include "core/sign.h"
 #include "core/str.h"
 #include "core/utc.h"
 
 #define STRIPE_REUSE_S (12 * 3600) /* sessions live 24 h; leave the buyer time */
 #define PAYPAL_REUSE_S (3 * 3600)  /* PayPal orders wait about 3 h for approval */
 #define KEY_MAX 128
+#define RETURN_TOKEN_S (48 * 3600) /* outlives the session (24 h) that may be reused for 12 h */
+#define RETURN_WINDOW_S 60
+#define RETURN_MAX 5           /* Stripe lookups per invoice per RETURN_WINDOW_S */
+#define RETURN_TIMEOUT_MS 5000 /* one attempt; a worker is not held for the 3 × 20 s of a create */
 
 static const char SQL_REUSABLE[] =
     "SELECT gateway_ref, url FROM checkouts WHERE invoice_id = $1 AND gateway = $2"
@@ -47,6 +61,14 @@ static const char SQL_INSERT[] =
     " created_at, updated_at) VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $7)"
     " ON CONFLICT (gateway, gateway_ref) DO NOTHING RETURNING id";
 static const char SQL_EMAIL[] = "SELECT email FROM users WHERE id = $1";
+static const char SQL_RECORDED[] = "SELECT COUNT(*) FROM checkouts WHERE gateway = 'stripe'"
+                                   " AND gateway_ref = $1 AND invoice_id = $2";
+static const char SQL_RETURN_COUNT[] = "SELECT COUNT(*) FROM rate_events WHERE kind = 'stripe_return'"
+                                       " AND key = $1 AND at >= $2";
+static const char SQL_RETURN_NOTE[] =
+    "INSERT INTO rate_events (kind, key, at) VALUES ('stripe_return', $1, $2)";
+static const char SQL_RETURN_PRUNE[] =
+    "DELETE FROM rate_events WHERE kind = 'stripe_return' AND at < $1";
 
 static int nomem(struct lumi_err *err)
 {
@@ -312,9 +334,15 @@ json_t *checkout_stripe_start(struct db *db, const struct pay_ctx *ctx,
         lines[0] = (struct stripe_line){balance, d.due, 1};
         nlines = 1;
     }
+    char token[CHECKOUT_RETURN_TOKEN_MAX];
+    if (checkout_return_token(d.id, utc_now(), token) != 0) {
+        err_set(err, LUMI_EINTERNAL, "cannot sign the return URL (LUMI_SECRET_KEY)");
+        goto out;
+    }
     if (snprintf(success, sizeof success,
-                 "%s/client/invoices/%" PRId64 "?paid=stripe&session_id={CHECKOUT_SESSION_ID}",
-                 ctx->base_url, d.id) >= (int)sizeof success ||
+                 "%s/client/invoices/%" PRId64
+                 "?paid=stripe&rt=%s&session_id={CHECKOUT_SESSION_ID}",
+                 ctx->base_url, d.id, token) >= (int)sizeof success ||
         snprintf(cancel, sizeof cancel, "%s/client/invoices/%" PRId64, ctx->base_url, d.id) >=
             (int)sizeof cancel) {
         err_set(err, LUMI_EINVAL, "LUMI_BASE_URL is too long");
@@ -349,6 +377,77 @@ out:
     return result;
 }
 
+/* ---- the Stripe return (issue 17, finding 4) ------------------------------- */
+
+static void return_text(int64_t invoice_id, int64_t expiry, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%" PRId64 ".%" PRId64, invoice_id, expiry);
+}
+
+int checkout_return_token(int64_t invoice_id, int64_t now, char out[CHECKOUT_RETURN_TOKEN_MAX])
+{
+    char text[48], sig[SIGN_HEX_LEN];
+    int64_t expiry = now + RETURN_TOKEN_S;
+    return_text(invoice_id, expiry, text, sizeof text);
+    if (sign_hex("stripe-return", text, sig) != 0)
+        return LUMI_EINVAL;
+    snprintf(out, CHECKOUT_RETURN_TOKEN_MAX, "%" PRId64 ".%s", expiry, sig);
+    return 0;
+}
+
+bool checkout_return_token_ok(int64_t invoice_id, const char *token, int64_t now)
+{
+    char text[48];
+    int64_t expiry = 0;
+    const char *dot = token != NULL ? strchr(token, '.') : NULL;
+    if (dot == NULL || (size_t)(dot - token) >= 20)
+        return false;
+    char num[24];
+    memcpy(num, token, (size_t)(dot - token));
+    num[dot - token] = '\0';
+    if (str_to_i64z(num, 1, INT64_MAX, &expiry) != 0 || expiry < now)
+        return false;
+    return_text(invoice_id, expiry, text, sizeof text);
+    return sign_check("stripe-return", text, dot + 1);
+}
+
+/* 0 when session_id is a checkout this invoice recorded and its lookups are
+ * within the limit (noting this one); else LUMI_ENOTFOUND / LUMI_ETHROTTLED. */
+static int return_admit(struct db *db, int64_t invoice_id, const char *session_id,
+                        struct lumi_err *err)
+{
+    char id[24], since[UTC_ISO_LEN], now[UTC_ISO_LEN];
+    int64_t n = 0, t = utc_now();
+    snprintf(id, sizeof id, "%" PRId64, invoice_id);
+    const char *r[] = {session_id, id};
+    int rc = db_query_int64(db, SQL_RECORDED, 2, r, &n, err);
+    if (rc != 0)
+        return rc;
+    if (n == 0)
+        return err_set(err, LUMI_ENOTFOUND, "no such checkout session for invoice %s", id);
+    utc_format(t - RETURN_WINDOW_S, since);
+    utc_format(t, now);
+    rc = db_begin(db, err);
+    if (rc != 0)
+        return rc;
+    const char *c[] = {id, since};
+    rc = db_query_int64(db, SQL_RETURN_COUNT, 2, c, &n, err);
+    if (rc == 0 && n >= RETURN_MAX)
+        rc = err_set(err, LUMI_ETHROTTLED, "too many payment checks for this invoice; try again "
+                                           "in a minute");
+    const char *w[] = {id, now};
+    if (rc == 0)
+        rc = db_execp(db, SQL_RETURN_NOTE, 2, w, NULL, err);
+    const char *old[] = {since}; /* this kind's rows older than the window count no more */
+    if (rc == 0)
+        rc = db_execp(db, SQL_RETURN_PRUNE, 1, old, NULL, err);
+    if (rc == 0)
+        rc = db_commit(db, err);
+    if (rc != 0)
+        db_rollback(db);
+    return rc;
+}
+
 int checkout_stripe_return(struct db *db, const struct pay_ctx *ctx,
                            const struct audit_actor *actor, int64_t invoice_id,
                            const char *session_id, struct pay_outcome *out, struct lumi_err *err)
@@ -371,7 +470,13 @@ int checkout_stripe_return(struct db *db, const struct pay_ctx *ctx,
         rc = err_set(err, LUMI_EINVAL, "session_id is required");
         goto out;
     }
-    if (stripe_checkout_retrieve(ctx->stripe, session_id, &session, &hc) != 0) {
+    rc = return_admit(db, invoice_id, session_id, err);
+    if (rc < 0)
+        goto out;
+    struct stripe_conf quick = *ctx->stripe;
+    quick.timeout_ms = RETURN_TIMEOUT_MS;
+    quick.max_attempts = 1;
+    if (stripe_checkout_retrieve(&quick, session_id, &session, &hc) != 0) {
         rc =
             err_set(err, hc.http_status == 404 ? LUMI_ENOTFOUND : LUMI_EUPSTREAM, "%s", hc.message);
         goto out;

@@ -14,6 +14,7 @@
 #define LUMI_BILLING_CHECKOUT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "audit/audit.h"
@@ -56,13 +57,29 @@ json_t *checkout_stripe_start(struct db *db, const struct pay_ctx *ctx,
                               int64_t client_id, struct lumi_err *err);
 
 /**
- * The buyer came back to success_url: retrieves the session from Stripe,
- * requires its metadata.invoice_id to be invoice_id (else LUMI_EINVAL), and
- * applies it like checkout.session.completed in its own transaction.
+ * The buyer came back to success_url. The session must be one recorded for
+ * invoice_id (else LUMI_ENOTFOUND) and the invoice's returns within 5 a
+ * minute (else LUMI_ETHROTTLED) — both checked before Stripe is asked; then
+ * retrieves the session from Stripe (one attempt, 5 s), requires its
+ * metadata.invoice_id to be invoice_id (else LUMI_EINVAL), and applies it
+ * like checkout.session.completed in its own transaction. The caller admits
+ * only the invoice's owner or a valid return token (checkout_return_token_ok).
  */
 int checkout_stripe_return(struct db *db, const struct pay_ctx *ctx,
                            const struct audit_actor *actor, int64_t invoice_id,
                            const char *session_id, struct pay_outcome *out, struct lumi_err *err);
+
+/** "EXPIRY.HEX" and its NUL. */
+#define CHECKOUT_RETURN_TOKEN_MAX 96
+
+/**
+ * The return token in Stripe's success_url (rt=…): the invoice id and an
+ * expiry (now + 48 h) signed with LUMI_SECRET_KEY. 0, or < 0 without a key.
+ */
+int checkout_return_token(int64_t invoice_id, int64_t now, char out[CHECKOUT_RETURN_TOKEN_MAX]);
+
+/** Whether token is a return token for invoice_id that has not expired at now. */
+bool checkout_return_token_ok(int64_t invoice_id, const char *token, int64_t now);
 
 /**
  * PayPal twin of checkout_stripe_start: answers {url, order_id} (payer-action

@@ -66,6 +66,9 @@ int cmd_serve(int argc, char **argv)
         .queue_max = (int)config_int("LUMI_QUEUE_MAX"),
         .request_timeout_s = 60,
         .routes = lumi_routes(),
+        .max_connections = (int)config_int("LUMI_MAX_CONNECTIONS"),
+        .max_conn_per_ip = (int)config_int("LUMI_MAX_CONN_PER_IP"),
+        .recv_timeout_s = (int)config_int("LUMI_REQUEST_TIMEOUT_S"),
     };
     if (cfg.routes == NULL) {
         cli_fail("out of memory building the route table");

@@ -108,6 +108,10 @@ static const struct cfg_def defs[] = {
     {"LUMI_SCHEDULER_INTERVAL_S", CFG_INT, "3600",                     10,   86400,    false, NULL,              NULL,               NULL},
     {"LUMI_CA_FILE",            CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
     {"LUMI_BATCH_MAX",          CFG_INT,  "128",                       1,    4096,     false, NULL,              NULL,               NULL},
+    /* Hostile traffic (issue 17, finding 2): connection limits, the receive deadline */
+    {"LUMI_MAX_CONNECTIONS",    CFG_INT,  "4096",                      16,   1000000,  false, NULL,              NULL,               NULL},
+    {"LUMI_MAX_CONN_PER_IP",    CFG_INT,  "64",                        0,    1000000,  false, NULL,              NULL,               NULL},
+    {"LUMI_REQUEST_TIMEOUT_S",  CFG_INT,  "30",                        1,    3600,     false, NULL,              NULL,               NULL},
     {"SMTP_HOST",               CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
     {"SMTP_PORT",               CFG_INT,  NULL,                        1,    65535,    false, NULL,              NULL,               smtp_port_for_tls},
     {"SMTP_USER",               CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},

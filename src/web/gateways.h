@@ -41,6 +41,12 @@ int64_t checkout_invoice_id(struct web_req *req, struct web_resp *resp);
 void checkout_reply(struct web_req *req, struct web_resp *resp, int64_t invoice_id,
                     json_t *started, const struct lumi_err *err);
 
+/**
+ * The buyer's words for a payment result (pay_outcome.result): *kind is the
+ * flash kind (ok | warn | error | info), the text is constant.
+ */
+const char *payment_outcome_text(const char *result, const char **kind);
+
 /** The audit actor of a gateway ("stripe" | "paypal") calling from ip / user_agent (borrowed). */
 struct audit_actor gateway_actor(const char *gateway, const char *ip, const char *user_agent);
 

@@ -20,6 +20,7 @@
 #include "core/money.h"
 #include "core/str.h"
 #include "web/admin/routes_pages.h"
+#include "web/flash.h"
 #include "core/tmpl.h"
 
 /* No inline script or style anywhere: app.js and style.css are the only code. */
@@ -110,18 +111,11 @@ json_t *page_flash(const char *kind, const char *msg)
     return json_pack("{s:s s:s}", "kind", kind, "message", msg ? msg : "");
 }
 
+/* The message travels in a signed cookie, never in the URL (issue 17, finding 9). */
 void page_redirect_flash(struct web_resp *resp, const char *base, const char *kind, const char *msg)
 {
-    struct buf b;
-    buf_init(&b, 8192);
-    int rc = buf_append_str(&b, base);
-    if (rc == 0 && msg != NULL && *msg != '\0') {
-        rc = buf_printf(&b, "%c%s=", strchr(base, '?') ? '&' : '?', kind);
-        if (rc == 0)
-            rc = page_url_encode(&b, msg);
-    }
-    web_redirect(resp, rc == 0 ? buf_cstr(&b) : base);
-    buf_free(&b);
+    flash_set(resp, kind, msg);
+    web_redirect(resp, base);
 }
 
 static bool is_safe_method(const char *m)
@@ -250,12 +244,9 @@ void page_render(struct web_req *req, struct web_resp *resp, int status, const s
     json_object_set_new(data, "home", json_string(client ? "/client" : "/admin"));
     json_object_set_new(data, "logout", json_string(client ? "/client/logout" : "/admin/logout"));
     if (json_object_get(data, "flash") == NULL) {
-        const char *ok = web_query(req, "ok");
-        const char *bad = web_query(req, "error");
-        if (bad != NULL && *bad != '\0')
-            json_object_set_new(data, "flash", page_flash("error", bad));
-        else if (ok != NULL && *ok != '\0')
-            json_object_set_new(data, "flash", page_flash("ok", ok));
+        json_t *flash = flash_take(req, resp); /* the server's own, never ?ok= / ?error= */
+        if (flash != NULL)
+            json_object_set_new(data, "flash", flash);
     }
     if (tmpl_render(tmpl, data, &out, &err) != 0) {
         log_error("page.render_failed", "template=%s reason=%s", tmpl, err.msg);

@@ -50,8 +50,8 @@ void page_security_headers(struct web_resp *resp);
 
 /**
  * Renders templates/<tmpl> with data (taken; NULL = {}) plus "me", "csrf",
- * "nav", "home" and "logout" (the area's paths) and "flash" (from ?ok= / ?error=, unless data has
- * one) as an HTML page with the security headers. ctx may be NULL (the login page).
+ * "nav", "home" and "logout" (the area's paths) and "flash" (the signed flash cookie of
+ * web/flash.h, unless data has one; never the URL) as an HTML page with the security headers. ctx may be NULL (the login page).
  */
 void page_render(struct web_req *req, struct web_resp *resp, int status, const struct page_ctx *ctx,
                  const char *tmpl, json_t *data);
@@ -100,8 +100,8 @@ void page_error(struct web_req *req, struct web_resp *resp, int status, const st
 int page_url_encode(struct buf *b, const char *s);
 
 /**
- * 303 to base (a local path) with "?ok=msg" or "?error=msg" appended
- * (kind "ok" or "error"; msg may be NULL for none).
+ * 303 to base (a local path) with msg as the next page's flash (kind "ok" or
+ * "error"; msg may be NULL for none), carried by a signed cookie (web/flash.h).
  */
 void page_redirect_flash(struct web_resp *resp, const char *base, const char *kind,
                          const char *msg);

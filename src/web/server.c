@@ -16,6 +16,18 @@
  * request_timeout_s; a handler that is already running cannot be cut short.
  * Every suspended connection must be resumed before MHD_stop_daemon(), which
  * wpool_stop() guarantees by running (or refusing) each queued item.
+ *
+ * Hostile traffic (issue 17, finding 2): libmicrohttpd's own timeout counts
+ * idle time only, so a client sending one byte a second keeps a connection
+ * forever. Each connection therefore has a slot (NOTIFY_CONNECTION) saying
+ * since when its current request has been arriving; a sweep thread shuts
+ * down the socket of any request not received in full within
+ * recv_timeout_s (libmicrohttpd then sees the end of the stream and closes
+ * it on its own thread). Slots are under conn_lock, and the CLOSED
+ * notification (which comes before libmicrohttpd closes the descriptor)
+ * removes the slot under it too, so the sweep never shuts down a reused fd.
+ * Connections are also limited per client address and in total, and the
+ * descriptor limit is raised to the hard limit so the total fits.
  */
 #include "web/server.h"
 
@@ -30,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +63,7 @@
 #define LISTEN_BACKLOG 511
 #define IDLE_TIMEOUT_S 60 /* libmicrohttpd closes connections idle this long */
 #define QUOTE_MAX 1024
+#define FD_RESERVE 256 /* descriptors kept for databases, files, upstreams */
 
 struct web_server {
     struct MHD_Daemon *mhd;
@@ -69,6 +83,14 @@ struct web_server {
 
     atomic_bool stopping; /* quiesced: answers carry Connection: close */
     atomic_bool abandon;  /* stop deadline passed: queued requests get 503 */
+
+    /* Connection deadlines (issue 17, finding 2): see the top of the file. */
+    int recv_timeout_s;        /* 0: no sweep */
+    pthread_mutex_t conn_lock; /* guards conns and every slot */
+    pthread_cond_t sweep_wake; /* signalled to stop the sweep */
+    struct conn_slot *conns;
+    pthread_t sweeper;
+    bool sweeper_on, sweep_stop;
 };
 
 /* ---- listening socket ---- */
@@ -164,6 +186,161 @@ static int wait_idle(struct web_server *s, int deadline_s)
     int left = s->inflight;
     pthread_mutex_unlock(&s->lock);
     return left;
+}
+
+/* ---- connection deadlines (issue 17, finding 2) ---- */
+
+struct conn_slot {
+    struct conn_slot *prev, *next;
+    MHD_socket fd;
+    int64_t since_ms; /* the current request began to arrive (or the connection opened) */
+    bool busy;        /* the request is complete: being handled or answered */
+    bool cut;         /* the sweep shut it down already */
+    char ip[INET6_ADDRSTRLEN];
+};
+
+static void client_ip(struct MHD_Connection *conn, char *out, size_t outsz);
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct web_server *s = cls;
+    struct conn_slot *slot = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        slot = calloc(1, sizeof *slot);
+        if (slot == NULL || ci == NULL) {
+            free(slot); /* untracked: the idle timeout still applies */
+            return;
+        }
+        slot->fd = ci->connect_fd;
+        slot->since_ms = web_now_ms();
+        client_ip(conn, slot->ip, sizeof slot->ip);
+        pthread_mutex_lock(&s->conn_lock);
+        slot->next = s->conns;
+        if (s->conns != NULL)
+            s->conns->prev = slot;
+        s->conns = slot;
+        pthread_mutex_unlock(&s->conn_lock);
+        *socket_context = slot;
+        return;
+    }
+    if (slot == NULL)
+        return;
+    pthread_mutex_lock(&s->conn_lock);
+    if (slot->prev != NULL)
+        slot->prev->next = slot->next;
+    else
+        s->conns = slot->next;
+    if (slot->next != NULL)
+        slot->next->prev = slot->prev;
+    pthread_mutex_unlock(&s->conn_lock);
+    *socket_context = NULL;
+    free(slot);
+}
+
+/* busy: the request is in (no deadline until answered); else a new one may begin now. */
+static void conn_mark(struct web_server *s, struct MHD_Connection *conn, bool busy)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_slot *slot = ci != NULL ? ci->socket_context : NULL;
+    if (slot == NULL)
+        return;
+    pthread_mutex_lock(&s->conn_lock);
+    if (!busy && slot->busy != busy)
+        slot->since_ms = web_now_ms();
+    slot->busy = busy;
+    pthread_mutex_unlock(&s->conn_lock);
+}
+
+/* The request line is in: the request's deadline counts from here (a
+ * kept-alive connection's idle time before it is the idle timeout's business). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct web_server *s = cls;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_slot *slot = ci != NULL ? ci->socket_context : NULL;
+    (void)uri;
+    if (slot != NULL) {
+        pthread_mutex_lock(&s->conn_lock);
+        slot->busy = false;
+        slot->since_ms = web_now_ms();
+        pthread_mutex_unlock(&s->conn_lock);
+    }
+    return NULL; /* the access handler's first call still sees *con_cls == NULL */
+}
+
+/* Shuts down every connection whose request has been arriving too long. */
+static void sweep_once(struct web_server *s)
+{
+    int64_t now = web_now_ms(), limit = (int64_t)s->recv_timeout_s * 1000;
+    pthread_mutex_lock(&s->conn_lock);
+    for (struct conn_slot *c = s->conns; c != NULL; c = c->next) {
+        if (c->busy || c->cut || now - c->since_ms <= limit)
+            continue;
+        c->cut = true;
+        shutdown(c->fd, SHUT_RDWR);
+        log_warn("http.request_deadline", "ip=%s timeout_s=%d", c->ip, s->recv_timeout_s);
+    }
+    pthread_mutex_unlock(&s->conn_lock);
+}
+
+static void *sweep_main(void *arg)
+{
+    struct web_server *s = arg;
+    struct timespec until;
+    pthread_mutex_lock(&s->conn_lock);
+    while (!s->sweep_stop) {
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 250 * 1000000L; /* a deadline is kept to within a quarter second */
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->sweep_wake, &s->conn_lock, &until);
+        if (s->sweep_stop)
+            break;
+        pthread_mutex_unlock(&s->conn_lock);
+        sweep_once(s);
+        pthread_mutex_lock(&s->conn_lock);
+    }
+    pthread_mutex_unlock(&s->conn_lock);
+    return NULL;
+}
+
+static void sweep_stop(struct web_server *s)
+{
+    if (!s->sweeper_on)
+        return;
+    pthread_mutex_lock(&s->conn_lock);
+    s->sweep_stop = true;
+    pthread_cond_signal(&s->sweep_wake);
+    pthread_mutex_unlock(&s->conn_lock);
+    pthread_join(s->sweeper, NULL);
+    s->sweeper_on = false;
+}
+
+/* The soft descriptor limit raised to the hard one; the connections that fit in it. */
+static unsigned int fit_connections(int wanted, int workers)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return (unsigned int)wanted;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t reserve = FD_RESERVE + 2 * (rlim_t)(workers > 0 ? workers : 1);
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)wanted + reserve)
+        return (unsigned int)wanted;
+    unsigned int fit = rl.rlim_cur > reserve + 16 ? (unsigned int)(rl.rlim_cur - reserve) : 16;
+    log_warn("http.connection_limit", "wanted=%d fits=%u nofile=%llu", wanted, fit,
+             (unsigned long long)rl.rlim_cur);
+    return fit;
 }
 
 /* ---- exchanges ---- */
@@ -370,6 +547,7 @@ static enum MHD_Result send_file_response(struct web_exchange *x)
 /* Hands the filled x->resp to libmicrohttpd (I/O thread only). */
 static enum MHD_Result send_response(struct web_exchange *x)
 {
+    conn_mark(x->server, x->conn, true); /* answered: no receive deadline */
     if (x->resp.status < 100 || x->resp.status > 599)
         web_reply_error(&x->resp, 500, "internal_error", "the request was not answered");
     if (x->file_fd >= 0)
@@ -431,6 +609,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (x == NULL)
         return;
     *con_cls = NULL;
+    conn_mark(s, conn, false); /* a kept-alive connection's next request may begin */
     if (atomic_load(&x->phase) == PHASE_SENT) {
         access_log(x);
         observe_exchange(x, x->route != NULL ? (size_t)(x->route - s->routes) : s->nroutes);
@@ -684,6 +863,7 @@ static enum MHD_Result run_inline(struct web_server *s, struct web_exchange *x)
 static enum MHD_Result dispatch(struct web_server *s, struct web_exchange *x)
 {
     char allow[128];
+    conn_mark(s, x->conn, true); /* the request is in: no receive deadline */
     if (x->too_large) {
         web_reply_error(&x->resp, 413, "payload_too_large",
                         "the request body is larger than %zu bytes", s->max_body);
@@ -755,6 +935,8 @@ static void server_free(struct web_server *s)
         return;
     pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->sweep_wake);
+    pthread_mutex_destroy(&s->conn_lock);
     free(s->database_url);
     free(s);
 }
@@ -782,7 +964,10 @@ static struct web_server *server_new(const struct web_config *cfg, struct lumi_e
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->idle, &ca);
+    pthread_cond_init(&s->sweep_wake, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&s->conn_lock, NULL);
+    s->recv_timeout_s = cfg->recv_timeout_s;
     return s;
 }
 
@@ -805,10 +990,20 @@ static int start_daemon(struct web_server *s, const struct web_config *cfg, stru
     unsigned int flags =
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     unsigned int io = cfg->io_threads > 1 ? (unsigned int)cfg->io_threads : 1;
+    /* Connection limits (issue 17, finding 2); 0 leaves libmicrohttpd's own. */
+    unsigned int total =
+        cfg->max_connections > 0 ? fit_connections(cfg->max_connections, cfg->workers) : 0;
+    if (total > 0 && total < io)
+        total = io;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_LISTEN_SOCKET, s->listen_fd, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s},
         {MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_S, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+         cfg->max_conn_per_ip > 0 ? (intptr_t)cfg->max_conn_per_ip : 0, NULL},
+        {total > 0 ? MHD_OPTION_CONNECTION_LIMIT : MHD_OPTION_END, (intptr_t)total, NULL},
         {io > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, io, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
@@ -850,6 +1045,15 @@ struct web_server *web_server_start(const struct web_config *cfg, struct lumi_er
     if (start_daemon(s, cfg, err) != 0)
         goto fail;
     s->port = bound_port(s);
+    if (s->recv_timeout_s > 0) {
+        if (pthread_create(&s->sweeper, NULL, sweep_main, s) != 0) {
+            MHD_stop_daemon(s->mhd);
+            s->mhd = NULL;
+            err_set(err, LUMI_EIO, "%s: cannot start the connection sweep", cfg->listen);
+            goto fail;
+        }
+        s->sweeper_on = true;
+    }
     return s;
 fail:
     wpool_stop(s->pool);
@@ -885,6 +1089,7 @@ void web_server_stop(struct web_server *s)
     wpool_stop(s->pool);
     /* After the pool: nothing submits any more; what is queued commits and resumes. */
     db_batch_stop(s->batch);
+    sweep_stop(s); /* before libmicrohttpd frees the connections it points at */
     MHD_stop_daemon(s->mhd);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);

@@ -7,6 +7,9 @@
  * that runs with the worker's own database connection; the connection is then
  * resumed with the response. Bodies above max_body answer 413 without being
  * buffered. A request waiting longer than request_timeout_s answers 503.
+ * A request that has not fully arrived recv_timeout_s after its first line
+ * (however slowly it trickles in) has its connection closed; connections are
+ * limited per client address and in total.
  *
  * Every request gets a random request id (X-Request-Id) and one access-log
  * line. web_server_stop() stops accepting, lets in-flight requests finish
@@ -53,6 +56,10 @@ struct web_config {
     int batch_max;               /* group commit: most requests per transaction (0: off, then
                                     web_reply_after_commit answers 503) */
     const struct web_route *routes;  /* terminated by a {NULL} entry; borrowed */
+    /* Hostile traffic (issue 17, finding 2); 0 = libmicrohttpd's default / off. */
+    int max_connections;         /* open connections in all (fitted to RLIMIT_NOFILE) */
+    int max_conn_per_ip;         /* open connections per client address */
+    int recv_timeout_s;          /* a request's line, headers and body must arrive within this */
 };
 
 struct web_server;

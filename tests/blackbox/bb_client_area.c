@@ -10,7 +10,9 @@
  * token, answered with a 303 to the gateway) and, after the buyer paid at the
  * fake, the return page says so and the API shows the invoice paid — also
  * when the client's session has expired, then without the invoice; PayPal's
- * outcomes appear above the invoice; stored markup renders as text.
+ * outcomes come as a signed flash, never from the URL (issue 17, finding 9);
+ * a Stripe return asks Stripe only for the owner or with the return token
+ * (finding 4); stored markup renders as text.
  * Runs on SQLite and PostgreSQL.
  */
 #include <stdarg.h>
@@ -104,6 +106,26 @@ static void assert_redirect(const struct http_result *r, const char *location_pr
         fail_msg("want 303 to %s…, got %ld to %s", location_prefix, r->status,
                  loc ? loc : "(none)");
     free(loc);
+}
+
+/*
+ * Where Stripe sends the buyer back after paying session cs: the session's
+ * success_url (as Lumi gave it to Stripe, with its return token) with the
+ * session id filled in, as a local path.
+ */
+static void stripe_return_path(const char *cs, char *out, size_t sz)
+{
+    json_t *session = fake_stripe_session_json(C->stripe, cs);
+    assert_non_null(session);
+    const char *url = bb_str(session, "success_url");
+    const char *local = strstr(url, "/client/invoices/");
+    const char *slot = strstr(url, "{CHECKOUT_SESSION_ID}");
+    assert_non_null(local);
+    assert_non_null(slot);
+    assert_non_null(strstr(url, "rt="));
+    snprintf(out, sz, "%.*s%s%s", (int)(slot - local), local, cs,
+             slot + strlen("{CHECKOUT_SESSION_ID}"));
+    json_decref(session);
 }
 
 /* The cookie's value after "name=". */
@@ -567,14 +589,14 @@ static void pay_with_stripe_from_the_invoice_page(void **state)
     assert_int_equal(r.status, 303);
     char *back = http_header(&r, "Location");
     assert_non_null(back);
-    snprintf(path, sizeof path, "/client/invoices/%" PRId64 "?error=", inv);
-    assert_true(str_starts_with(back, path));
-    http_result_free(&r);
-    r = get(back, C->a);
+    snprintf(path, sizeof path, "/client/invoices/%" PRId64, inv);
+    assert_string_equal(back, path); /* the reason is a flash, not in the URL (issue 17) */
     free(back);
-    assert_int_equal(r.status, 200);
-    assert_contains(&r, "flash-error");
+    struct http_result page = browse_follow(bb_base_url(), &r, C->a);
     http_result_free(&r);
+    assert_int_equal(page.status, 200);
+    assert_contains(&page, "flash-error");
+    http_result_free(&page);
 }
 
 static void pay_with_paypal_and_come_back(void **state)
@@ -611,10 +633,11 @@ static void pay_with_paypal_and_come_back(void **state)
     snprintf(path, sizeof path, "/api/paypal/capture?token=%s", order);
     r = get(path, C->a);
     char want[96];
-    snprintf(want, sizeof want, "/client/invoices/%" PRId64 "?paid=paypal&result=paid", inv);
+    snprintf(want, sizeof want, "/client/invoices/%" PRId64, inv);
     assert_redirect(&r, want);
+    struct http_result page = browse_follow(bb_base_url(), &r, C->a);
     http_result_free(&r);
-    r = get(want, C->a);
+    r = page;
     assert_int_equal(r.status, 200);
     assert_contains(&r, "flash-ok");
     assert_contains(&r, "your payment was received and the invoice is paid");
@@ -645,9 +668,10 @@ static void return_after_the_session_expired_shows_only_the_outcome(void **state
     http_result_free(&r);
     assert_int_equal(fake_stripe_complete(C->stripe, cs, true), 0);
 
-    /* No session (it expired while paying): the payment is applied, the page says so, with a
-     * login link, and shows nothing of the invoice. */
-    snprintf(path, sizeof path, "/client/invoices/%" PRId64 "?paid=stripe&session_id=%s", inv, cs);
+    /* No session (it expired while paying): back through Lumi's success_url, whose return
+     * token stands in for it, the payment is applied, the page says so, with a login link,
+     * and shows nothing of the invoice. */
+    stripe_return_path(cs, path, sizeof path);
     r = get(path, NULL);
     assert_int_equal(r.status, 200);
     assert_contains(&r, "your payment was received");
@@ -675,65 +699,139 @@ static void return_after_the_session_expired_shows_only_the_outcome(void **state
     assert_lacks(&r, "Backup storage");
     http_result_free(&r);
 
-    /* A session id that is not this invoice's: nothing applied, an error, no invoice. */
+    /* A session id that is not this invoice's (asked by the owner): nothing applied, an
+     * error, and Stripe is not even asked — the session was not recorded for it. */
     char other[32];
     int64_t inv2 = invoice_for(C->a_id, "Another thing", 300, other, sizeof other);
+    size_t asked = fake_stripe_request_count(C->stripe);
     snprintf(path, sizeof path, "/client/invoices/%" PRId64 "?paid=stripe&session_id=%s", inv2, cs);
-    r = get(path, NULL);
+    r = get(path, C->a);
     assert_int_equal(r.status, 400);
     assert_contains(&r, "could not confirm this payment");
-    assert_lacks(&r, other);
     http_result_free(&r);
+    assert_int_equal(fake_stripe_request_count(C->stripe), asked);
     j = api_get("/api/admin/invoices/%" PRId64, inv2);
     assert_string_equal(bb_str(j, "status"), "unpaid");
     json_decref(j);
 }
 
-static void paypal_outcomes_show_above_the_invoice(void **state)
+/*
+ * Issue 17, finding 9: the URL says nothing a page shows. A link with
+ * ?paid=paypal&result=paid to an unpaid invoice shows it unpaid and no
+ * "payment received"; ?error= / ?ok= text is never a banner; a link to
+ * another client's invoice is the 404 of a missing one.
+ */
+static void url_text_never_shows_as_a_message(void **state)
 {
     (void)state;
-    static const struct {
-        const char *result, *kind, *text;
-    } cases[] = {
-        {"failed", "flash-error", "did not go through"},
-        {"pending", "flash-warn", "being processed"},
-        {"mismatch", "flash-error", "does not match the invoice"},
-        {"paid", "flash-ok", "payment was received"},
-    };
-    char path[128];
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        snprintf(path, sizeof path, "/client/invoices/%" PRId64 "?paid=paypal&result=%s", C->a_inv,
-                 cases[i].result);
-        struct http_result r = get(path, C->a);
-        assert_int_equal(r.status, 200);
-        assert_contains(&r, cases[i].kind);
-        assert_contains(&r, cases[i].text);
-        assert_contains(&r, C->a_number); /* the invoice below the outcome */
-        http_result_free(&r);
-    }
-    /* The outcome is text chosen by Lumi, never the query's. */
-    snprintf(path, sizeof path,
-             "/client/invoices/%" PRId64 "?paid=paypal&result=%%3Cscript%%3Ex%%3C%%2Fscript%%3E",
-             C->a_inv);
+    char path[256];
+    snprintf(path, sizeof path, "/client/invoices/%" PRId64 "?paid=paypal&result=paid", C->a_inv);
     struct http_result r = get(path, C->a);
     assert_int_equal(r.status, 200);
-    assert_lacks(&r, "<script>x");
-    assert_contains(&r, "has not been completed yet");
+    assert_lacks(&r, "payment was received");
+    assert_lacks(&r, "class=\"flash");
+    assert_contains(&r, C->a_number);
+    assert_contains(&r, "badge-unpaid");
+    assert_contains(&r, "Pay with Stripe");
     http_result_free(&r);
-    /* B following a link to A's invoice with an outcome: the outcome only. */
-    snprintf(path, sizeof path, "/client/invoices/%" PRId64 "?paid=paypal&result=paid", C->a_inv);
+    /* B following such a link to A's invoice learns nothing. */
     r = get(path, C->b);
-    assert_int_equal(r.status, 200);
+    assert_int_equal(r.status, 404);
+    assert_lacks(&r, "payment was received");
     assert_lacks(&r, C->a_number);
     assert_lacks(&r, "Web hosting");
     http_result_free(&r);
-    /* A cancelled checkout comes back to the plain invoice. */
-    snprintf(path, sizeof path, "/client/invoices/%" PRId64, C->a_inv);
+    /* Nobody signed in: the login form, with no outcome. */
+    r = get(path, NULL);
+    assert_int_equal(r.status, 303);
+    http_result_free(&r);
+
+    /* Crafted banners, on the client area and on an admin page. */
+    snprintf(path, sizeof path,
+             "/client/invoices/%" PRId64 "?error=Your+card+was+declined%%2C+call+%%2B1-555-0100",
+             C->a_inv);
     r = get(path, C->a);
     assert_int_equal(r.status, 200);
+    assert_lacks(&r, "call +1-555-0100");
     assert_lacks(&r, "class=\"flash");
-    assert_contains(&r, "Pay with Stripe");
     http_result_free(&r);
+    r = get("/client?ok=Your+account+is+verified%2C+pay+at+evil.example", C->a);
+    assert_int_equal(r.status, 200);
+    assert_lacks(&r, "evil.example");
+    http_result_free(&r);
+    r = get("/admin/servers?error=Session+expired%2C+log+in+at+evil.example", C->admin);
+    assert_int_equal(r.status, 200);
+    assert_lacks(&r, "evil.example");
+    assert_lacks(&r, "class=\"flash");
+    http_result_free(&r);
+    /* A forged flash cookie shows nothing either. */
+    char jar[400];
+    snprintf(jar, sizeof jar, "%s; lumi_flash=9999999999.ok.6576696c.%064d", C->a, 0);
+    r = get("/client", jar);
+    assert_int_equal(r.status, 200);
+    assert_lacks(&r, "class=\"flash");
+    http_result_free(&r);
+}
+
+/*
+ * Issue 17, finding 4: a Stripe return asks Stripe only for the invoice's
+ * owner or with the return token Lumi put into success_url; anyone else's
+ * request (anonymous, another client, a forged token) reaches Stripe never;
+ * and one invoice's returns are bounded (5 a minute).
+ */
+static void stripe_return_asks_stripe_only_for_the_owner_or_the_token(void **state)
+{
+    (void)state;
+    char number[32], path[512], forged[600], csrf[80], form[200], cs[64];
+    int64_t inv = invoice_for(C->a_id, "Return probe", 1100, number, sizeof number);
+    browse_csrf(bb_base_url(), C->a, "/client", csrf);
+    snprintf(form, sizeof form, "invoice_id=%" PRId64 "&csrf_token=%s", inv, csrf);
+    struct http_result r = browse(bb_base_url(), "POST", "/api/stripe/checkout", C->a, form, NULL);
+    assert_int_equal(r.status, 303);
+    char *loc = http_header(&r, "Location");
+    snprintf(cs, sizeof cs, "%s", strrchr(loc, '/') + 1);
+    free(loc);
+    http_result_free(&r);
+
+    /* Without the token: neither nobody nor B makes Lumi call Stripe. */
+    size_t asked = fake_stripe_request_count(C->stripe);
+    snprintf(path, sizeof path, "/client/invoices/%" PRId64 "?paid=stripe&session_id=%s", inv, cs);
+    for (int i = 0; i < 3; i++) {
+        r = get(path, i == 1 ? C->b : NULL);
+        assert_int_equal(r.status, 200);
+        assert_contains(&r, "Log in to see this invoice");
+        assert_lacks(&r, number);
+        http_result_free(&r);
+    }
+    /* A token for this invoice with its signature changed, or another invoice's token. */
+    stripe_return_path(cs, path, sizeof path);
+    snprintf(forged, sizeof forged, "%s", path);
+    char *sig = strstr(forged, "rt=");
+    assert_non_null(sig);
+    sig = strchr(sig, '.') + 1;
+    *sig = *sig == 'a' ? 'b' : 'a';
+    r = get(forged, NULL);
+    assert_int_equal(r.status, 200);
+    assert_contains(&r, "Log in to see this invoice");
+    http_result_free(&r);
+    stripe_return_path(cs, forged, sizeof forged);
+    snprintf(path, sizeof path, "/client/invoices/%" PRId64 "%s", C->a_inv, strchr(forged, '?'));
+    r = get(path, NULL);
+    assert_contains(&r, "Log in to see this invoice");
+    http_result_free(&r);
+    assert_int_equal(fake_stripe_request_count(C->stripe), asked);
+
+    /* The buyer's own return (the token): asked once per visit, at most 5 a minute. */
+    stripe_return_path(cs, path, sizeof path);
+    for (int i = 0; i < 7; i++) {
+        r = get(path, NULL);
+        assert_int_equal(r.status, i < 5 ? 200 : 429);
+        http_result_free(&r);
+    }
+    assert_int_equal(fake_stripe_request_count(C->stripe), asked + 5);
+    json_t *j = api_get("/api/admin/invoices/%" PRId64, inv);
+    assert_string_equal(bb_str(j, "status"), "unpaid"); /* not paid at the fake */
+    json_decref(j);
 }
 
 static void stored_markup_renders_as_text(void **state)
@@ -884,7 +982,8 @@ int main(void)
         cmocka_unit_test(pay_with_stripe_from_the_invoice_page),
         cmocka_unit_test(pay_with_paypal_and_come_back),
         cmocka_unit_test(return_after_the_session_expired_shows_only_the_outcome),
-        cmocka_unit_test(paypal_outcomes_show_above_the_invoice),
+        cmocka_unit_test(url_text_never_shows_as_a_message),
+        cmocka_unit_test(stripe_return_asks_stripe_only_for_the_owner_or_the_token),
         cmocka_unit_test(stored_markup_renders_as_text),
         cmocka_unit_test(logout_ends_the_client_session),
         cmocka_unit_test(invoice_list_pages_newest_first),

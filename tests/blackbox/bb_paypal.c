@@ -29,6 +29,7 @@
 #include "core/crypto.h"
 #include "fakes/fake_paypal.h"
 #include "support/bbenv.h"
+#include "support/browse.h"
 #include "support/httpc.h"
 #include "support/proc.h"
 #include "support/testdb.h"
@@ -94,26 +95,46 @@ static void checkout(int64_t invoice_id, char *out, size_t outsz)
     http_result_free(&r);
 }
 
-/* The buyer's return: GET /api/paypal/capture?token=order; answers the result= of the 303. */
+/*
+ * The buyer's return: GET /api/paypal/capture?token=order, which answers 303
+ * to the invoice page with the outcome as a flash (never in the URL). The
+ * buyer is not signed in here, so the invoice page sends them to the login
+ * form, which shows the flash; answers the outcome the banner names.
+ */
 static void capture_return(int64_t inv, const char *order_id, char *result, size_t rsz)
 {
-    char url[300];
-    snprintf(url, sizeof url, "%s/api/paypal/capture?token=%s", bb_base_url(), order_id);
-    struct http_result r;
-    assert_int_equal(http_request("GET", url, NULL, NULL, &r), 0);
+    char path[300], flash[2048], jar[2100];
+    snprintf(path, sizeof path, "/api/paypal/capture?token=%s", order_id);
+    struct http_result r = browse(bb_base_url(), "GET", path, NULL, NULL, NULL);
     if (r.status != 303)
         fail_msg("capture: want 303, got %ld %s", r.status, buf_cstr(&r.body));
     char *loc = http_header(&r, "Location");
     assert_non_null(loc);
     char want[128];
-    int n = snprintf(want, sizeof want, "/client/invoices/%" PRId64 "?paid=paypal&result=", inv);
-    if (strstr(loc, want) == NULL)
-        fail_msg("capture: Location %s, want %s…", loc, want);
-    const char *res = strstr(loc, want) + n;
-    size_t len = strcspn(res, "&\r\n ");
-    snprintf(result, rsz, "%.*s", (int)len, res);
+    snprintf(want, sizeof want, "/client/invoices/%" PRId64, inv);
+    if (strcmp(loc, want) != 0)
+        fail_msg("capture: Location %s, want %s", loc, want);
     free(loc);
+    assert_true(browse_set_cookie_value(&r, "lumi_flash", flash, sizeof flash));
     http_result_free(&r);
+    snprintf(jar, sizeof jar, "lumi_flash=%s", flash);
+    r = browse(bb_base_url(), "GET", want, jar, NULL, NULL);
+    assert_int_equal(r.status, 303); /* not signed in: to the login form, flash kept */
+    struct http_result page = browse_follow(bb_base_url(), &r, jar);
+    http_result_free(&r);
+    const char *html = buf_cstr(&page.body);
+    char text[400];
+    if (browse_flash(html, "ok", text, sizeof text) && strstr(text, "invoice is paid"))
+        snprintf(result, rsz, "paid");
+    else if (browse_flash(html, "warn", text, sizeof text) && strstr(text, "being processed"))
+        snprintf(result, rsz, "pending");
+    else if (browse_flash(html, "error", text, sizeof text) && strstr(text, "did not go through"))
+        snprintf(result, rsz, "failed");
+    else if (browse_flash(html, "error", text, sizeof text) && strstr(text, "does not match"))
+        snprintf(result, rsz, "mismatch");
+    else
+        snprintf(result, rsz, "unknown");
+    http_result_free(&page);
 }
 
 /* The first capture id of the order as the fake shows it. */

@@ -18,7 +18,7 @@
 struct http_result browse(const char *base_url, const char *method, const char *path,
                           const char *cookies, const char *form, const char *extra)
 {
-    char url[2048], cookie_hdr[1024];
+    char url[2048], cookie_hdr[3072];
     const char *headers[4];
     size_t n = 0;
     snprintf(url, sizeof url, "%s%s", base_url, path);
@@ -168,4 +168,40 @@ void browse_csrf(const char *base_url, const char *cookie, const char *path, cha
         fail_msg("GET %s has no csrf_token field", path);
     assert_int_equal(strlen(out), 64);
     http_result_free(&r);
+}
+
+struct http_result browse_follow(const char *base_url, const struct http_result *r,
+                                 const char *cookies)
+{
+    char flash[2048], jar[3000];
+    if (r->status != 303 && r->status != 302)
+        fail_msg("expected a redirect, got %ld", r->status);
+    char *loc = http_header(r, "Location");
+    if (loc == NULL)
+        fail_msg("a redirect without Location");
+    jar[0] = '\0';
+    if (browse_set_cookie_value(r, "lumi_flash", flash, sizeof flash) && flash[0] != '\0')
+        snprintf(jar, sizeof jar, "%s%slumi_flash=%s", cookies ? cookies : "",
+                 cookies ? "; " : "", flash);
+    else if (cookies != NULL)
+        snprintf(jar, sizeof jar, "%s", cookies);
+    struct http_result page = browse(base_url, "GET", loc, jar[0] ? jar : NULL, NULL, NULL);
+    free(loc);
+    return page;
+}
+
+bool browse_flash(const char *html, const char *kind, char *out, size_t sz)
+{
+    char mark[64];
+    snprintf(mark, sizeof mark, "<div class=\"flash flash-%s\">", kind);
+    const char *p = strstr(html, mark);
+    if (p == NULL)
+        return false;
+    p += strlen(mark);
+    size_t n = strcspn(p, "<");
+    if (n >= sz)
+        n = sz - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return true;
 }

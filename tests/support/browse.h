@@ -54,4 +54,15 @@ void browse_csrf(const char *base_url, const char *cookie, const char *path, cha
 /** Appends s URL-encoded to out (NUL-terminated; fails the test when it does not fit). */
 void browse_urlencode(const char *s, char *out, size_t sz);
 
+/**
+ * Follows the redirect r like a browser: GET its Location with cookies (may
+ * be NULL) plus the flash cookie r set (lumi_flash), so the page shows the
+ * server's message. Fails the test when r is not a redirect.
+ */
+struct http_result browse_follow(const char *base_url, const struct http_result *r,
+                                 const char *cookies);
+
+/** The text of the page's flash banner of kind ("ok", "error", …) into out; false when none. */
+bool browse_flash(const char *html, const char *kind, char *out, size_t sz);
+
 #endif

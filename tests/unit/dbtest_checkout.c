@@ -27,6 +27,7 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/json.h"
+#include "core/utc.h"
 #include "fakes/fake_http.h"
 #include "fakes/fake_paypal.h"
 #include "fakes/fake_stripe.h"
@@ -56,6 +57,8 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
+    /* The return token in success_url is signed with it. */
+    setenv("LUMI_SECRET_KEY", "7a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9", 1);
     f->db = testdb_start(&f->url);
     f->client = testdb_add_client(f->db, "client@example.com");
     f->other = testdb_add_client(f->db, "other@example.com");
@@ -166,9 +169,21 @@ static void stripe_start_reuse_return_then_webhook(void **state)
     assert_int_equal(
         fake_find_last(fake_stripe_server(f->fs), "POST", "/v1/checkout/sessions", &rec), 0);
     json_t *form = fake_stripe_form_decode(rec.body, strlen(rec.body));
-    snprintf(want_success, sizeof want_success,
-             BASE "/client/invoices/%" PRId64 "?paid=stripe&session_id={CHECKOUT_SESSION_ID}", inv);
-    assert_form(form, "success_url", want_success);
+    /* success_url carries the return token for this invoice (issue 17, finding 4). */
+    snprintf(want_success, sizeof want_success, BASE "/client/invoices/%" PRId64 "?paid=stripe&rt=",
+             inv);
+    const char *success = json_string_value(json_object_get(form, "success_url"));
+    assert_non_null(success);
+    assert_true(strncmp(success, want_success, strlen(want_success)) == 0);
+    const char *rt = success + strlen(want_success);
+    const char *amp = strstr(rt, "&session_id={CHECKOUT_SESSION_ID}");
+    assert_non_null(amp);
+    char token[CHECKOUT_RETURN_TOKEN_MAX];
+    assert_true((size_t)(amp - rt) < sizeof token);
+    snprintf(token, sizeof token, "%.*s", (int)(amp - rt), rt);
+    assert_true(checkout_return_token_ok(inv, token, utc_now()));
+    assert_false(checkout_return_token_ok(inv + 1, token, utc_now()));
+    assert_false(checkout_return_token_ok(inv, token, utc_now() + 3 * 86400)); /* expired */
     assert_form(form, "line_items[0][price_data][product_data][name]", "VPS Small");
     assert_form(form, "line_items[0][price_data][unit_amount]", "1500");
     assert_form(form, "line_items[1][price_data][product_data][name]", "Backups");
@@ -199,9 +214,11 @@ static void stripe_start_reuse_return_then_webhook(void **state)
     assert_int_equal(checkout_stripe_return(f->db, &f->ctx, &BUYER, inv, session, &po, &err), 0);
     assert_string_not_equal(po.result, "paid");
     assert_invoice(f, inv, "unpaid", 0);
-    /* the return for another invoice is refused */
+    /* the return for another invoice is refused without asking Stripe (not its checkout) */
+    size_t asked = fake_stripe_request_count(f->fs);
     assert_int_equal(checkout_stripe_return(f->db, &f->ctx, &BUYER, inv + 1, session, &po, &err),
-                     LUMI_EINVAL);
+                     LUMI_ENOTFOUND);
+    assert_int_equal(fake_stripe_request_count(f->fs), asked);
 
     assert_int_equal(fake_stripe_complete(f->fs, session, true), 0);
     assert_int_equal(checkout_stripe_return(f->db, &f->ctx, &BUYER, inv, session, &po, &err), 0);

@@ -22,6 +22,7 @@
 #include "gateways/paypal_sig.h"
 #include "web/auth.h"
 #include "web/gateways.h"
+#include "web/page.h"
 
 void h_paypal_checkout(struct web_req *req, struct web_resp *resp)
 {
@@ -51,10 +52,13 @@ void h_paypal_capture(struct web_req *req, struct web_resp *resp)
         web_reply_err(resp, &err);
         return;
     }
-    char location[256];
-    snprintf(location, sizeof location, "/client/invoices/%lld?paid=paypal&result=%s",
-             (long long)out.invoice_id, out.result);
-    web_redirect(resp, location);
+    /* The outcome goes as a signed flash, the invoice page shows the invoice's
+     * own status to its owner: nothing in the URL says "paid" (issue 17, finding 9). */
+    char location[64];
+    const char *kind = NULL;
+    const char *text = payment_outcome_text(out.result, &kind);
+    snprintf(location, sizeof location, "/client/invoices/%lld", (long long)out.invoice_id);
+    page_redirect_flash(resp, location, kind, text);
 }
 
 /* ---- webhook ---- */

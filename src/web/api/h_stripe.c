@@ -79,6 +79,28 @@ void checkout_reply(struct web_req *req, struct web_resp *resp, int64_t invoice_
     web_reply_json(resp, 200, started);
 }
 
+const char *payment_outcome_text(const char *result, const char **kind)
+{
+    if (str_eq(result, "paid") || str_eq(result, "duplicate")) {
+        *kind = "ok";
+        return "Thank you: your payment was received and the invoice is paid.";
+    }
+    if (str_eq(result, "pending")) {
+        *kind = "warn";
+        return "Your payment is being processed; the invoice will be marked paid when it clears.";
+    }
+    if (str_eq(result, "failed")) {
+        *kind = "error";
+        return "The payment did not go through. Nothing was charged; you can try again.";
+    }
+    if (str_eq(result, "mismatch")) {
+        *kind = "error";
+        return "Your payment arrived but does not match the invoice; our staff will contact you.";
+    }
+    *kind = "info";
+    return "The payment has not been completed yet.";
+}
+
 void h_stripe_checkout(struct web_req *req, struct web_resp *resp)
 {
     struct lumi_err err = {0};

@@ -15,11 +15,14 @@
  * exists yet), like /admin/login.
  *
  * Gateway returns: Stripe comes back to /client/invoices/{id}?paid=stripe&
- * session_id=…; the session is applied through checkout_stripe_return (the
- * webhook's path) before anything else, even when the client's session has
- * expired — then the page shows the outcome and a login link, nothing of the
- * invoice. PayPal comes back through /api/paypal/capture, which redirects
- * here with ?paid=paypal&result=…; the outcome is shown above the invoice.
+ * rt=…&session_id=…; the session is applied through checkout_stripe_return
+ * (the webhook's path) only for the invoice's owner or with a valid return
+ * token (rt, signed into success_url, so an expired session still works —
+ * then the page shows the outcome and a login link, nothing of the invoice);
+ * anyone else causes no call to Stripe (issue 17, finding 4). PayPal comes
+ * back through /api/paypal/capture, which redirects here with the outcome
+ * as a signed flash (web/flash.h); the page itself always shows the
+ * invoice's status from the database, to its owner only (finding 9).
  *
  * Handlers run on the request's worker thread with its connection; no
  * shared state.
@@ -523,25 +526,12 @@ struct outcome {
     const char *text;
 };
 
-/* The buyer's view of a payment result (pay_outcome.result, or PayPal's result=). */
+/* The buyer's view of a payment result (pay_outcome.result). */
 static struct outcome outcome_of(const char *result)
 {
-    if (str_eq(result, "paid") || str_eq(result, "duplicate"))
-        return (struct outcome){200, "ok",
-                                "Thank you: your payment was received and the invoice is paid."};
-    if (str_eq(result, "pending"))
-        return (struct outcome){200, "warn",
-                                "Your payment is being processed; the invoice will be marked "
-                                "paid when it clears."};
-    if (str_eq(result, "failed"))
-        return (struct outcome){200, "error",
-                                "The payment did not go through. Nothing was charged; you can "
-                                "try again."};
-    if (str_eq(result, "mismatch"))
-        return (struct outcome){200, "error",
-                                "Your payment arrived but does not match the invoice; our staff "
-                                "will contact you."};
-    return (struct outcome){200, "info", "The payment has not been completed yet."};
+    struct outcome o = {200, "info", NULL};
+    o.text = payment_outcome_text(result, &o.kind);
+    return o;
 }
 
 /* Renders the invoice page of the client's invoice id with flash (taken; may be NULL). */
@@ -626,6 +616,24 @@ static void render_outcome(struct web_req *req, struct web_resp *resp, int64_t i
     page_render(req, resp, o.status, in ? &ctx : NULL, "client_payment.html", data);
 }
 
+/*
+ * Whether this Stripe return may ask Stripe: the invoice's owner is signed
+ * in, or the URL carries the return token signed for this invoice.
+ */
+static bool stripe_return_admitted(struct web_req *req, int64_t id)
+{
+    struct lumi_err err = {0};
+    char csrf[AUTH_CSRF_LEN];
+    if (checkout_return_token_ok(id, web_query(req, "rt"), utc_now()))
+        return true;
+    if (auth_session_principal(req, AUTH_AREA_CLIENT, csrf, &err) != 0)
+        return false;
+    json_t *inv = own_invoice(req->db, auth_client_scope(req), id, &err);
+    bool own = inv != NULL;
+    json_decref(inv);
+    return own;
+}
+
 void h_client_invoice(struct web_req *req, struct web_resp *resp)
 {
     struct page_ctx ctx;
@@ -633,6 +641,13 @@ void h_client_invoice(struct web_req *req, struct web_resp *resp)
     int64_t id = web_param_id(req, "id");
     const char *paid = web_query(req, "paid");
     const char *session_id = web_query(req, "session_id");
+    if (id > 0 && str_eq(paid, "stripe") && str_present(session_id) &&
+        !stripe_return_admitted(req, id)) {
+        /* Neither the owner nor the buyer's return link: nothing is asked of Stripe. */
+        render_outcome(req, resp, id,
+                       (struct outcome){200, "info", "Log in to see this invoice and its payment."});
+        return;
+    }
     if (id > 0 && str_eq(paid, "stripe") && str_present(session_id)) {
         struct pay_outcome out;
         memset(&out, 0, sizeof out);
@@ -640,7 +655,9 @@ void h_client_invoice(struct web_req *req, struct web_resp *resp)
         struct outcome o;
         if (checkout_stripe_return(req->db, gateways_ctx(), &actor, id, session_id, &out, &err) !=
             0)
-            o = (struct outcome){err.code == LUMI_EUPSTREAM || err.code == LUMI_EBUSY ? 502 : 400,
+            o = (struct outcome){err.code == LUMI_EUPSTREAM || err.code == LUMI_EBUSY ? 502
+                                 : err.code == LUMI_ETHROTTLED                       ? 429
+                                                                                     : 400,
                                  "error",
                                  "We could not confirm this payment with Stripe yet. If you "
                                  "paid, the invoice will be updated shortly."};
@@ -649,10 +666,8 @@ void h_client_invoice(struct web_req *req, struct web_resp *resp)
         render_outcome(req, resp, id, o);
         return;
     }
-    if (id > 0 && str_eq(paid, "paypal")) {
-        render_outcome(req, resp, id, outcome_of(web_query(req, "result")));
-        return;
-    }
+    /* ?paid=paypal&result=… (older links) is the plain invoice page: the
+     * outcome came as a flash, the status comes from the database. */
     if (page_require_client(req, resp, &ctx) != 0)
         return;
     render_invoice(req, resp, &ctx, 200, id, NULL);
