@@ -97,6 +97,22 @@ static int map_code(int xrc)
     }
 }
 
+/*
+ * A full or failing disk (issue 17, fault testing): the operator's to fix,
+ * and it passes, so the caller answers 503 "try again" (LUMI_EBUSY) in
+ * Lumi's own words, fit for any caller; SQLite's text goes to the log.
+ */
+static int fail_storage(int xrc, const char *msg, struct lumi_err *err)
+{
+    char quoted[256];
+    bool full = (xrc & 0xff) == SQLITE_FULL;
+    log_warn("db.sqlite_storage", "code=%d message=%s", xrc, log_quote(msg, quoted, sizeof quoted));
+    return err_set(err, LUMI_EBUSY,
+                   full ? "the database cannot store data: its disk is full; try again later"
+                        : "the database cannot store data: its disk reported an I/O error;"
+                          " try again later");
+}
+
 /* Fills err from the connection's last error and returns the mapped code. */
 static int fail(sqlite3 *h, int rc, struct lumi_err *err)
 {
@@ -104,6 +120,8 @@ static int fail(sqlite3 *h, int rc, struct lumi_err *err)
     if ((xrc & 0xff) != (rc & 0xff))
         xrc = rc;
     const char *msg = h != NULL ? sqlite3_errmsg(h) : sqlite3_errstr(rc);
+    if ((xrc & 0xff) == SQLITE_FULL || (xrc & 0xff) == SQLITE_IOERR)
+        return fail_storage(xrc, msg, err);
     return err_set_internal(err, map_code(xrc), "%s", msg);
 }
 
