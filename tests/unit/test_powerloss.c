@@ -25,7 +25,7 @@
  * Every run also checks PRAGMA integrity_check = ok.
  *
  * CRASH_POINTS (environment) is the number of cut points per workload:
- * 12 by default (make test), thousands with `make crash`. The program
+ * 40 by default (make test), thousands with `make crash`. The program
  * prints how many points ran, how many the run outlived, and each failure.
  */
 #include <errno.h>
@@ -51,6 +51,7 @@
 #include "audit/audit.h"
 #include "billing/invoices.h"
 #include "core/crypto.h"
+#include "core/log.h"
 #include "core/utc.h"
 #include "db/db.h"
 #include "db/migrate.h"
@@ -60,7 +61,7 @@
 #include "support/faultvfs.h"
 #include "support/httpc.h"
 
-#define DEFAULT_POINTS 12
+#define DEFAULT_POINTS 40
 #define DELIVERIES 24
 #define SENDERS 4
 #define SERVICES 12
@@ -69,6 +70,7 @@
 
 static char dir[256];
 static int failures;
+static long long acks_checked; /* acknowledged commits looked for after the cuts */
 
 static int points_wanted(void)
 {
@@ -185,9 +187,10 @@ static long long point_of(int i, int n, long long total)
 static void report(const char *what, int ran, int cut, int outlived, long long total, int fails)
 {
     printf("powerloss %-10s crash points run: %d (power cut: %d, run finished first: %d) over %lld "
-           "operations, failures: %d\n",
-           what, ran, cut, outlived, total, fails);
+           "operations, acknowledged commits checked: %lld, failures: %d\n",
+           what, ran, cut, outlived, total, acks_checked, fails);
     fflush(stdout);
+    acks_checked = 0;
 }
 
 /* ---- webhooks through `lumi serve` ---- */
@@ -318,7 +321,32 @@ static void webhook_env(const char **env, char store[][600], const char *db, lon
     env[n] = NULL;
 }
 
-/* One run of the server over a fresh copy of the template; 1 cut, 0 outlived, -1 broken. */
+/*
+ * libmicrohttpd 0.9.75 (Debian 12) can abort in MHD_quiesce_daemon at
+ * SIGTERM: the daemon's own epoll thread may take the listen socket out of
+ * its epoll set first, and the library panics when its second removal
+ * fails. Rare (about one shutdown in several hundred here), at shutdown
+ * only, after everything answered was durable: counted and printed as a
+ * finding, the database still checked, not a durability failure.
+ */
+#define MHD_QUIESCE_PANIC "Failed to remove listen FD from epoll set"
+
+static bool log_has_since(const char *path, long from, const char *needle)
+{
+    FILE *fp = fopen(path, "r");
+    char line[1024];
+    bool found = false;
+    if (fp == NULL)
+        return false;
+    fseek(fp, from, SEEK_SET);
+    while (!found && fgets(line, sizeof line, fp) != NULL)
+        found = strstr(line, needle) != NULL;
+    fclose(fp);
+    return found;
+}
+
+/* One run of the server over a fresh copy of the template; 1 cut, 0 outlived, 2 outlived but
+ * libmicrohttpd aborted at shutdown, < 0 broken. */
 static int webhook_run(long long crash_at, bool acked[DELIVERIES], const char *ops_path)
 {
     char db[512], log_path[512];
@@ -328,7 +356,10 @@ static int webhook_run(long long crash_at, bool acked[DELIVERIES], const char *o
     path_in_dir(log_path, sizeof log_path, "webhooks.log");
     copy_file(template_db, db);
     FILE *log = fopen(log_path, "a");
+    long log_from = 0;
     if (log != NULL) {
+        fseek(log, 0, SEEK_END);
+        log_from = ftell(log);
         fprintf(log, "==== crash point %lld\n", crash_at);
         fclose(log);
     }
@@ -356,6 +387,8 @@ static int webhook_run(long long crash_at, bool acked[DELIVERIES], const char *o
         status = fault_server_stop(&srv, false);
     if (status == 0)
         return 0;
+    if (status == 128 + SIGABRT && log_has_since(log_path, log_from, MHD_QUIESCE_PANIC))
+        return 2;
     return status == FAULTVFS_CRASH_STATUS ? 1 : -status - 1000;
 }
 
@@ -370,6 +403,7 @@ static void webhook_check(long long point, const bool acked[DELIVERIES])
     for (int i = 0; i < DELIVERIES; i++) {
         if (!acked[i])
             continue;
+        acks_checked++;
         int64_t n = 0;
         const char *const p[] = {deliveries[i].event_id};
         if (db_query_int64(db, "SELECT count(*) FROM webhook_events WHERE event_id = $1", 1, p, &n,
@@ -434,13 +468,15 @@ static void acknowledged_webhooks_survive_a_power_cut(void **state)
     path_in_dir(ops_path, sizeof ops_path, "webhooks.ops");
     /* a run without a cut: how many operations there are to cut at, and that all is answered */
     int rc = webhook_run(0, acked, ops_path);
+    if (rc == 2)
+        rc = webhook_run(0, acked, ops_path); /* the shutdown abort above, once more */
     assert_int_equal(rc, 0);
     for (int i = 0; i < DELIVERIES; i++)
         assert_true(acked[i]);
     webhook_check(0, acked);
     long long total = read_ops(ops_path);
     assert_true(total > 0);
-    int n = points_wanted(), cut = 0, outlived = 0, before = failures;
+    int n = points_wanted(), cut = 0, outlived = 0, mhd_aborts = 0, before = failures;
     for (int i = 0; i < n; i++) {
         long long p = point_of(i, n, total);
         rc = webhook_run(p, acked, NULL);
@@ -450,9 +486,14 @@ static void acknowledged_webhooks_survive_a_power_cut(void **state)
             continue;
         }
         rc == 1 ? cut++ : outlived++;
+        mhd_aborts += rc == 2;
         webhook_check(p, acked);
     }
     report("webhooks", n, cut, outlived, total, failures - before);
+    if (mhd_aborts > 0)
+        printf("powerloss webhooks   libmicrohttpd aborted at SIGTERM (quiesce race) in %d of %d "
+               "runs that outlived their cut point\n",
+               mhd_aborts, outlived);
     assert_int_equal(failures - before, 0);
 }
 
@@ -604,6 +645,7 @@ static void jobs_check(long long point, const struct jobs_seen *seen)
     struct db *db = open_url(path);
     if (!integrity_ok(db, why, sizeof why))
         failed("jobs", point, "integrity_check: %s", why);
+    acks_checked += seen->ne + seen->nr + seen->nd;
     for (int i = 0; i < seen->ne; i++)
         if (job_status(db, seen->enqueued[i], status, sizeof status)[0] == '\0')
             failed("jobs", point, "job %" PRId64 " was enqueued (committed) and is lost",
@@ -793,6 +835,7 @@ int main(int argc, char **argv)
     setenv("LUMI_SECRET_KEY", SECRET_KEY, 1);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     crypto_init();
+    log_set_level(LOG_WARN); /* the migrations of every run would drown the report */
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(migrations_are_whole_or_resumable_after_a_power_cut),
