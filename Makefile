@@ -57,7 +57,7 @@ bench:
 
 # ---- fault testing (issue 17): power loss and soak ----------------------------
 # make crash: CRASH_POINTS simulated power cuts per workload (webhooks through
-# lumi serve, the job queue, migrations from empty; make test runs 40 of each).
+# lumi serve, the job queue, migrations from empty; make test runs 25 of each).
 # make soak: SOAK_MINUTES of mixed load on lumi serve with faulty fake panels,
 # RSS/FDs/errors each minute, PASS/FAIL at the end (bench/bench_soak.c).
 CRASH_POINTS ?= 1000

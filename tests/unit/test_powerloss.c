@@ -25,7 +25,7 @@
  * Every run also checks PRAGMA integrity_check = ok.
  *
  * CRASH_POINTS (environment) is the number of cut points per workload:
- * 40 by default (make test), thousands with `make crash`. The program
+ * 25 by default (make test), thousands with `make crash`. The program
  * prints how many points ran, how many the run outlived, and each failure.
  */
 #include <errno.h>
@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -61,7 +62,7 @@
 #include "support/faultvfs.h"
 #include "support/httpc.h"
 
-#define DEFAULT_POINTS 40
+#define DEFAULT_POINTS 25
 #define DELIVERIES 24
 #define SENDERS 4
 #define SERVICES 12
@@ -187,11 +188,20 @@ static long long point_of(int i, int n, long long total)
     return p > total ? total : p;
 }
 
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double started_at; /* of the current workload */
+
 static void report(const char *what, int ran, int cut, int outlived, long long total, int fails)
 {
     printf("powerloss %-10s crash points run: %d (power cut: %d, run finished first: %d) over %lld "
-           "operations, acknowledged commits checked: %lld, failures: %d\n",
-           what, ran, cut, outlived, total, acks_checked, fails);
+           "operations, acknowledged commits checked: %lld, failures: %d (%.1f s)\n",
+           what, ran, cut, outlived, total, acks_checked, fails, seconds_now() - started_at);
     fflush(stdout);
     acks_checked = 0;
 }
@@ -465,6 +475,7 @@ static long long read_ops(const char *path)
 static void acknowledged_webhooks_survive_a_power_cut(void **state)
 {
     (void)state;
+    started_at = seconds_now();
     setup_webhooks();
     bool acked[DELIVERIES];
     char ops_path[512];
@@ -680,6 +691,7 @@ static void jobs_check(long long point, const struct jobs_seen *seen)
 static void acknowledged_jobs_survive_a_power_cut(void **state)
 {
     (void)state;
+    started_at = seconds_now();
     path_in_dir(jobs_template, sizeof jobs_template, "jobs-template.db");
     struct db *db = open_url(jobs_template);
     struct lumi_err err;
@@ -795,6 +807,7 @@ static void migrate_check(long long point, const char *reference)
 static void migrations_are_whole_or_resumable_after_a_power_cut(void **state)
 {
     (void)state;
+    started_at = seconds_now();
     long long total = 0;
     assert_int_equal(migrate_run(0, &total), 0);
     assert_true(total > 0);
