@@ -140,9 +140,9 @@ static int seed(struct db *db, struct fake_ptero *fp, struct lumi_err *err)
         accounts_token_create(db, &AUDIT_SYSTEM, "soak", NULL, token, &token_id, err) != 0)
         return -1;
     snprintf(G.auth, sizeof G.auth, "Authorization: Bearer %s", token);
-    json_t *in = json_pack("{s:s s:s s:s s:s s:i}", "name", "soak-panel", "type", "pterodactyl",
-                           "url", fake_ptero_url(fp), "api_key", PTERO_KEY,
-                           "rate_limit_per_minute", 100000);
+    json_t *in =
+        json_pack("{s:s s:s s:s s:s s:i}", "name", "soak-panel", "type", "pterodactyl", "url",
+                  fake_ptero_url(fp), "api_key", PTERO_KEY, "rate_limit_per_minute", 100000);
     json_t *out = in != NULL ? servers_create(db, &AUDIT_SYSTEM, in, err) : NULL;
     int64_t server_id = out != NULL ? json_integer_value(json_object_get(out, "id")) : 0;
     json_decref(in);
@@ -191,8 +191,8 @@ static void unexpected(const char *what, long status, const struct http_result *
 }
 
 /* One request; true when its status is one of ok1/ok2 (0 = none). */
-static bool call(const char *method, const char *path, const char *hdr, const char *body,
-                 long ok1, long ok2, struct http_result *keep)
+static bool call(const char *method, const char *path, const char *hdr, const char *body, long ok1,
+                 long ok2, struct http_result *keep)
 {
     char url[512];
     snprintf(url, sizeof url, "%s%s", G.base_url, path);
@@ -240,12 +240,11 @@ static void invoice_and_payment(unsigned *seed)
     long long seq = atomic_fetch_add(&G.event_seq, 1);
     /* the fields that differ per delivery are set below */
     json_t *ev = json_pack(
-        "{s:s, s:s, s:s, s:I, s:b, s:{s:{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s}}}", "id",
-        "", "object", "event", "type", "checkout.session.completed", "created",
-        (json_int_t)utc_now(), "livemode", 0, "data", "object", "id", "", "object",
-        "checkout.session", "amount_total", (json_int_t)total, "amount_subtotal",
-        (json_int_t)total, "currency", "usd", "payment_status", "paid", "status", "complete",
-        "mode", "payment", "payment_intent", "");
+        "{s:s, s:s, s:s, s:I, s:b, s:{s:{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s}}}", "id", "",
+        "object", "event", "type", "checkout.session.completed", "created", (json_int_t)utc_now(),
+        "livemode", 0, "data", "object", "id", "", "object", "checkout.session", "amount_total",
+        (json_int_t)total, "amount_subtotal", (json_int_t)total, "currency", "usd",
+        "payment_status", "paid", "status", "complete", "mode", "payment", "payment_intent", "");
     if (ev == NULL)
         return;
     char evt[48], cs[48], iid[24];
@@ -273,8 +272,7 @@ static void pages(unsigned *seed)
     snprintf(client, sizeof client, "Cookie: %s", G.client_cookie);
     static const char *const admin_pages[] = {"/admin", "/admin/invoices", "/admin/clients",
                                               "/admin/services"};
-    static const char *const client_pages[] = {"/client/invoices", "/client/services",
-                                               "/client"};
+    static const char *const client_pages[] = {"/client/invoices", "/client/services", "/client"};
     call("GET", admin_pages[rand_r(seed) % 4], admin, NULL, 200, 0, NULL);
     call("GET", client_pages[rand_r(seed) % 3], client, NULL, 200, 0, NULL);
 }
@@ -378,8 +376,7 @@ static int fd_floor(int pid)
  * are the injected faults at work (counted as injected), any other one is
  * unexpected. *from is where the previous count stopped.
  */
-static void count_log_errors(const char *path, long *from, long long *injected,
-                             long long *other)
+static void count_log_errors(const char *path, long *from, long long *injected, long long *other)
 {
     FILE *fp = fopen(path, "r");
     char line[2048];
@@ -473,8 +470,8 @@ int main(void)
     printf("soak: %d minutes, %d load threads, server pid %d, %s (timings depend on the "
            "machine's other load)\n",
            minutes, threads, srv.pid, G.base_url);
-    printf("%6s %10s %6s %10s %12s %12s %12s\n", "minute", "rss_kb", "fds", "requests",
-           "injected", "job_retries", "unexpected");
+    printf("%6s %10s %6s %10s %12s %12s %12s\n", "minute", "rss_kb", "fds", "requests", "injected",
+           "job_retries", "unexpected");
     fflush(stdout);
 
     pthread_t tid[64];
@@ -523,8 +520,7 @@ int main(void)
            base_minute, rss_end, rss_base > 0 ? 100.0 * (rss_end - rss_base) / rss_base : 0.0,
            rss_flat ? "flat" : "GREW");
     printf("soak: open descriptors %d at minute %d -> %d at the end (%+.1f %%): %s\n", fds_base,
-           base_minute, fds_end,
-           fds_base > 0 ? 100.0 * (fds_end - fds_base) / fds_base : 0.0,
+           base_minute, fds_end, fds_base > 0 ? 100.0 * (fds_end - fds_base) / fds_base : 0.0,
            fds_flat ? "flat" : "GREW");
     printf("soak: %lld requests; injected: %lld panel faults armed, %lld error lines from them, "
            "%" PRId64 " jobs retried; unexpected: %lld (answers %lld, log lines %lld, server exit "

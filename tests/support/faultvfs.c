@@ -39,10 +39,10 @@ struct undo {
 
 struct tfile {
     char path[PATH_MAX];
-    int fd;                     /* private: reads the old bytes, writes them back */
+    int fd; /* private: reads the old bytes, writes them back */
     dev_t dev;
     ino_t ino;
-    bool gone;                  /* deleted since (deletion taken as durable) */
+    bool gone; /* deleted since (deletion taken as durable) */
     sqlite3_int64 synced_size;
     struct undo *log;
     size_t n, cap;
@@ -434,7 +434,8 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags
     if (rc != SQLITE_OK)
         return rc; /* pMethods stays NULL: SQLite will not call xClose */
     f->pMethods = &METHODS;
-    bool durable = (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_JOURNAL)) != 0;
+    bool durable =
+        (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_JOURNAL)) != 0;
     if (name != NULL && durable && !(flags & SQLITE_OPEN_DELETEONCLOSE)) {
         pthread_mutex_lock(&S.lock);
         x->t = track(name);

@@ -221,7 +221,8 @@ static void refused_under(const char *fault, int i, const char *email)
     http_result_free(&r);
     reads_still_work();
     assert_int_equal(count("SELECT count(*) FROM webhook_events WHERE event_id ="
-                           " 'evt_diskfull_%d'", i),
+                           " 'evt_diskfull_%d'",
+                           i),
                      0);
     assert_int_equal(count("SELECT count(*) FROM invoices WHERE id = %" PRId64
                            " AND status = 'paid'",

@@ -254,9 +254,10 @@ static void build_deliveries(void)
         snprintf(cs, sizeof cs, "cs_powerloss_%d", i);
         snprintf(pi, sizeof pi, "pi_powerloss_%d", i);
         json_t *ev = json_pack(
-            "{s:s, s:s, s:s, s:I, s:b, s:{s:{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:{s:s}}}}",
-            "id", d->event_id, "object", "event", "type", "checkout.session.completed",
-            "created", (json_int_t)utc_now(), "livemode", 0, "data", "object", "id", cs, "object",
+            "{s:s, s:s, s:s, s:I, s:b, s:{s:{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s, "
+            "s:{s:s}}}}",
+            "id", d->event_id, "object", "event", "type", "checkout.session.completed", "created",
+            (json_int_t)utc_now(), "livemode", 0, "data", "object", "id", cs, "object",
             "checkout.session", "amount_total", (json_int_t)(1000 + i), "amount_subtotal",
             (json_int_t)(1000 + i), "currency", "usd", "payment_status", "paid", "status",
             "complete", "mode", "payment", "payment_intent", pi, "metadata", "invoice_id", iid);
@@ -420,14 +421,16 @@ static void webhook_check(long long point, const bool acked[DELIVERIES])
         int64_t n = 0;
         const char *const p[] = {deliveries[i].event_id};
         if (db_query_int64(db, "SELECT count(*) FROM webhook_events WHERE event_id = $1", 1, p, &n,
-                           &err) != 0 || n != 1)
+                           &err) != 0 ||
+            n != 1)
             failed("webhooks", point, "delivery %s answered 2xx but its event row is missing",
                    deliveries[i].event_id);
         char iid[24];
         snprintf(iid, sizeof iid, "%" PRId64, deliveries[i].invoice_id);
         const char *const q[] = {iid};
-        if (db_query_int64(db, "SELECT count(*) FROM invoices WHERE id = $1 AND status = 'paid'",
-                           1, q, &n, &err) != 0 || n != 1)
+        if (db_query_int64(db, "SELECT count(*) FROM invoices WHERE id = $1 AND status = 'paid'", 1,
+                           q, &n, &err) != 0 ||
+            n != 1)
             failed("webhooks", point, "delivery %s answered 2xx but invoice %s is not paid",
                    deliveries[i].event_id, iid);
     }
@@ -612,8 +615,8 @@ static int jobs_run(long long crash_at, struct jobs_seen *seen)
     assert_true(pid >= 0);
     if (pid == 0) {
         close(p[0]);
-        struct faultvfs_opts o = {.crash_at = crash_at, .tear = variant % 2 == 1,
-                                  .seed = (unsigned)variant + 1};
+        struct faultvfs_opts o = {
+            .crash_at = crash_at, .tear = variant % 2 == 1, .seed = (unsigned)variant + 1};
         if (faultvfs_register(&o) != 0)
             _exit(2);
         jobs_child(db, p[1]);
@@ -752,8 +755,8 @@ static int migrate_run(long long crash_at, long long *ops)
     assert_true(pid >= 0);
     if (pid == 0) {
         close(p[0]);
-        struct faultvfs_opts o = {.crash_at = crash_at, .tear = variant % 2 == 1,
-                                  .seed = (unsigned)variant + 1};
+        struct faultvfs_opts o = {
+            .crash_at = crash_at, .tear = variant % 2 == 1, .seed = (unsigned)variant + 1};
         struct lumi_err err;
         if (faultvfs_register(&o) != 0)
             _exit(2);
