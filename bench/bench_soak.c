@@ -477,7 +477,7 @@ int main(void)
     pthread_t tid[64];
     for (int i = 0; i < threads; i++)
         pthread_create(&tid[i], NULL, load_main, (void *)(uintptr_t)(i + 1));
-    long rss_base = -1, rss_end = -1, log_from = 0;
+    long rss_base = -1, rss_end = -1, rss_peak = -1, log_from = 0;
     int fds_base = -1, fds_end = -1, base_minute = minutes >= 3 ? 2 : 1;
     long long log_injected = 0, log_other = 0, armed = 0;
     long long start = now_ms(), next_fault = start + FAULT_EVERY_MS;
@@ -502,6 +502,8 @@ int main(void)
         }
         rss_end = rss;
         fds_end = fds;
+        if (m > base_minute && rss > rss_peak)
+            rss_peak = rss;
         printf("%6d %10ld %6d %10lld %12lld %12" PRId64 " %12lld\n", m, rss, fds,
                (long long)atomic_load(&G.requests), armed + log_injected, jobs_retried(db),
                (long long)atomic_load(&G.unexpected) + log_other);
@@ -519,6 +521,9 @@ int main(void)
     printf("soak: RSS %ld kB at minute %d -> %ld kB at the end (%+.1f %%): %s\n", rss_base,
            base_minute, rss_end, rss_base > 0 ? 100.0 * (rss_end - rss_base) / rss_base : 0.0,
            rss_flat ? "flat" : "GREW");
+    if (rss_peak > 0 && rss_base > 0) /* allocator arenas and page caches go up and down */
+        printf("soak: RSS peak after minute %d: %ld kB (%+.1f %%)\n", base_minute, rss_peak,
+               100.0 * (rss_peak - rss_base) / rss_base);
     printf("soak: open descriptors %d at minute %d -> %d at the end (%+.1f %%): %s\n", fds_base,
            base_minute, fds_end, fds_base > 0 ? 100.0 * (fds_end - fds_base) / fds_base : 0.0,
            fds_flat ? "flat" : "GREW");
