@@ -2,13 +2,14 @@
 #   make run    install what is missing, build, migrate, serve on 127.0.0.1:8080 (SQLite)
 #   make test   install what is missing (PostgreSQL too), build normally and with
 #               ASan+UBSan, run every test under CTest in both builds
-# Also: make build, make fuzz (libFuzzer, clang), make bench, make format, make clean.
+# Also: make build, make fuzz (libFuzzer, clang), make bench, make format, make clean,
+#       make crash (power-loss crash points), make soak (long mixed load).
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_QUIET = -DCMAKE_BUILD_TYPE=RelWithDebInfo -Wno-dev >/dev/null
 FUZZ_SECONDS ?= 60
 
-.PHONY: run build test test-build fuzz bench format clean
+.PHONY: run build test test-build fuzz bench format clean crash soak
 
 run: build
 	@scripts/first-run.sh
@@ -53,6 +54,27 @@ bench:
 	@cmake -S . -B build-test -DLUMI_TESTS=ON $(CMAKE_QUIET)
 	@cmake --build build-test -j $(JOBS) -- --no-print-directory >/dev/null
 	@for b in build-test/bench/bench_*; do echo "== $$b"; $$b || exit 1; done
+
+# ---- fault testing (issue 17): power loss and soak ----------------------------
+# make crash: CRASH_POINTS simulated power cuts per workload (webhooks through
+# lumi serve, the job queue, migrations from empty; make test runs 25 of each).
+# make soak: SOAK_MINUTES of mixed load on lumi serve with faulty fake panels,
+# RSS/FDs/errors each minute, PASS/FAIL at the end (bench/bench_soak.c).
+CRASH_POINTS ?= 1000
+SOAK_MINUTES ?= 20
+
+crash:
+	@scripts/setup.sh --test
+	@cmake -S . -B build-test -DLUMI_TESTS=ON $(CMAKE_QUIET)
+	@cmake --build build-test -j $(JOBS) --target test_powerloss -- --no-print-directory >/dev/null
+	@CRASH_POINTS=$(CRASH_POINTS) build-test/tests/test_powerloss
+
+soak:
+	@scripts/setup.sh --test
+	@cmake -S . -B build-test -DLUMI_TESTS=ON $(CMAKE_QUIET)
+	@cmake --build build-test -j $(JOBS) --target lumi bench_soak -- --no-print-directory >/dev/null
+	@SOAK_MINUTES=$(SOAK_MINUTES) build-test/bench/bench_soak
+# ---- end of fault testing ------------------------------------------------------
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -104,7 +104,12 @@ static struct db *open_writer(struct db_batch *b, struct lumi_err *err)
         return db;
     if (b->wal[0] == '\0' && db_wal_path(db, b->wal, sizeof b->wal) != 0)
         b->wal[0] = '\0'; /* in memory: commits stay synchronous=FULL */
-    if (db_exec(db, "PRAGMA wal_autocheckpoint=" WRITER_CKPT_PAGES, err) != 0 ||
+    /* 2 MB (SQLite's default cache) is smaller than one group commit of webhook
+     * deliveries: SQLite spilled dirty pages to the WAL in the middle of the
+     * transaction and read them back. 32 MB keeps a batch in memory until its
+     * commit writes it once (only this connection: see db_sqlite.c). */
+    if (db_exec(db, "PRAGMA cache_size=-32768", err) != 0 ||
+        db_exec(db, "PRAGMA wal_autocheckpoint=" WRITER_CKPT_PAGES, err) != 0 ||
         (b->wal[0] != '\0' && db_exec(db, "PRAGMA synchronous=NORMAL", err) != 0)) {
         db_close(db);
         return NULL;
