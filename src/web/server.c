@@ -985,6 +985,21 @@ static int bound_port(struct web_server *s)
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
+/*
+ * Once the server is stopping, a new connection is closed as soon as it is
+ * accepted. This replaces MHD_quiesce_daemon, which in libmicrohttpd 0.9.75
+ * races with its own epoll thread over removing the listening socket from the
+ * epoll set and then aborts the process ("Failed to remove listen FD from
+ * epoll set"), seen by the power-loss runs at SIGTERM.
+ */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addr;
+    (void)addrlen;
+    struct web_server *s = cls;
+    return atomic_load(&s->stopping) ? MHD_NO : MHD_YES;
+}
+
 static int start_daemon(struct web_server *s, const struct web_config *cfg, struct lumi_err *err)
 {
     unsigned int flags =
@@ -1009,7 +1024,7 @@ static int start_daemon(struct web_server *s, const struct web_config *cfg, stru
     };
     /* The logger must be the very first option, outside the array, or
      * libmicrohttpd warns that early messages went to its own logger. */
-    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+    s->mhd = MHD_start_daemon(flags, 0, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
                               on_mhd_log, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (s->mhd == NULL)
         return err_set(err, LUMI_EIO, "%s: cannot start the HTTP server (see the log)",
@@ -1074,12 +1089,7 @@ void web_server_stop(struct web_server *s)
 {
     if (s == NULL)
         return;
-    atomic_store(&s->stopping, true);
-    MHD_socket fd = MHD_quiesce_daemon(s->mhd);
-    /* libmicrohttpd needs the socket open until it stops; shutting it down
-     * already refuses new connections instead of leaving them in the backlog. */
-    if (fd != MHD_INVALID_SOCKET)
-        shutdown(fd, SHUT_RDWR);
+    atomic_store(&s->stopping, true); /* on_accept now closes new connections */
     int left = wait_idle(s, STOP_DEADLINE_S);
     if (left > 0) {
         log_warn("server.stop_deadline", "inflight=%d deadline_s=%d", left, STOP_DEADLINE_S);
@@ -1090,8 +1100,6 @@ void web_server_stop(struct web_server *s)
     /* After the pool: nothing submits any more; what is queued commits and resumes. */
     db_batch_stop(s->batch);
     sweep_stop(s); /* before libmicrohttpd frees the connections it points at */
-    MHD_stop_daemon(s->mhd);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    MHD_stop_daemon(s->mhd); /* closes the listening socket too */
     server_free(s);
 }
