@@ -33,6 +33,7 @@
 #include "core/str.h"
 #include "fakes/fake_http.h"
 #include "support/bbenv.h"
+#include "support/browse.h"
 
 #define SECRET_KEY "8d2f0b9a5d7e2f4a6b8c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1b"
 #define ADMIN_EMAIL "admin@example.com"
@@ -384,6 +385,83 @@ static void a_failed_change_emits_nothing_and_the_test_button_sends_one(void **s
     json_decref(bb_json("POST", NULL, 404, "/api/admin/webhook-endpoints/999999/test"));
 }
 
+static void the_pages_add_an_endpoint_show_its_log_and_send_a_test(void **state)
+{
+    (void)state;
+    char cookie[256], csrf[80], form[800], url[300], enc[400];
+    assert_int_equal(browse_login(bb_base_url(), "admin", ADMIN_EMAIL, ADMIN_PASSWORD, cookie,
+                                  sizeof cookie),
+                     303);
+    browse_csrf(bb_base_url(), cookie, "/admin/webhooks", csrf);
+    struct http_result r = browse(bb_base_url(), "GET", "/admin/webhooks", cookie, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(buf_cstr(&r.body), "our CRM"));
+    assert_non_null(strstr(buf_cstr(&r.body), "href=\"/admin/webhooks\""));
+    http_result_free(&r);
+    /* a URL that is not http(s) is refused with the field named, the form kept */
+    snprintf(form, sizeof form, "csrf_token=%s&url=ftp%%3A%%2F%%2Fexample.com%%2Fx&events=*", csrf);
+    r = browse(bb_base_url(), "POST", "/admin/webhooks", cookie, form, NULL);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(buf_cstr(&r.body), "&#39;url&#39;"));
+    assert_non_null(strstr(buf_cstr(&r.body), "ftp://example.com/x"));
+    http_result_free(&r);
+    /* added: the secret is on this answer only */
+    snprintf(url, sizeof url, "%s/from-page", fake_url(C->rx.srv));
+    enc[0] = '\0';
+    browse_urlencode(url, enc, sizeof enc);
+    snprintf(form, sizeof form,
+             "csrf_token=%s&url=%s&events=client.created%%2C+service.*&description=from+the+page",
+             csrf, enc);
+    r = browse(bb_base_url(), "POST", "/admin/webhooks", cookie, form, NULL);
+    assert_int_equal(r.status, 201);
+    char secret[80];
+    assert_true(browse_attr_after(buf_cstr(&r.body), "copy it now: <span class=\"mono\">", secret,
+                                  sizeof secret) ||
+                strstr(buf_cstr(&r.body), "whsec_") != NULL);
+    assert_non_null(strstr(buf_cstr(&r.body), "client.created, service.*"));
+    http_result_free(&r);
+    int64_t id = bb_count("SELECT MAX(id) FROM webhook_endpoints");
+    char path[80];
+    snprintf(path, sizeof path, "/admin/webhooks/%" PRId64, id);
+    r = browse(bb_base_url(), "GET", path, cookie, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(buf_cstr(&r.body), "whsec_"));
+    assert_non_null(strstr(buf_cstr(&r.body), "no-deliveries"));
+    http_result_free(&r);
+    /* Send test event: the log shows the endpoint's answer */
+    char test_path[100];
+    snprintf(test_path, sizeof test_path, "%s/test", path);
+    snprintf(form, sizeof form, "csrf_token=%s", csrf);
+    r = browse(bb_base_url(), "POST", test_path, cookie, form, NULL);
+    assert_int_equal(r.status, 303);
+    http_result_free(&r);
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = %" PRId64
+             " AND state = 'delivered'",
+             id);
+    wait_count(1, sql);
+    r = browse(bb_base_url(), "GET", path, cookie, NULL, NULL);
+    assert_non_null(strstr(buf_cstr(&r.body), "webhook_endpoint.test"));
+    assert_non_null(strstr(buf_cstr(&r.body), "data-state=\"delivered\""));
+    assert_non_null(strstr(buf_cstr(&r.body), "received"));
+    http_result_free(&r);
+    /* edit (deactivate), then delete */
+    snprintf(form, sizeof form, "csrf_token=%s&url=%s&events=*&description=off", csrf, enc);
+    r = browse(bb_base_url(), "POST", path, cookie, form, NULL);
+    assert_int_equal(r.status, 303);
+    http_result_free(&r);
+    snprintf(sql, sizeof sql, "SELECT active FROM webhook_endpoints WHERE id = %" PRId64, id);
+    assert_int_equal(bb_count("%s", sql), 0);
+    char del_path[100];
+    snprintf(del_path, sizeof del_path, "%s/delete", path);
+    r = browse(bb_base_url(), "POST", del_path, cookie, form, NULL);
+    assert_int_equal(r.status, 303);
+    http_result_free(&r);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM webhook_endpoints WHERE id = %" PRId64, id);
+    assert_int_equal(bb_count("%s", sql), 0);
+}
+
 static void a_kill_mid_delivery_loses_no_event(void **state)
 {
     (void)state;
@@ -503,6 +581,7 @@ int main(void)
         cmocka_unit_test(an_endpoint_shows_its_secret_once_and_names_bad_fields),
         cmocka_unit_test(events_arrive_signed_and_retried_in_order_per_entity),
         cmocka_unit_test(a_failed_change_emits_nothing_and_the_test_button_sends_one),
+        cmocka_unit_test(the_pages_add_an_endpoint_show_its_log_and_send_a_test),
         cmocka_unit_test(a_kill_mid_delivery_loses_no_event),
         cmocka_unit_test(private_addresses_are_refused_unless_allowed),
     };
