@@ -40,11 +40,11 @@
 /* $1 = now. Kept identical in the pick and the take. An earlier pending delivery of the same
  * entity to the same endpoint holds this one back; so does an inactive endpoint. */
 #define DUE                                                                                        \
-    "d.state = 'pending' AND d.next_attempt_at <= $1"                                             \
+    "d.state = 'pending' AND d.next_attempt_at <= $1"                                              \
     " AND (d.locked_until IS NULL OR d.locked_until < $1)"
 #define IN_ORDER                                                                                   \
-    " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.endpoint_id = d.endpoint_id"     \
-    " AND e.entity = d.entity AND e.entity_id = d.entity_id AND e.state = 'pending'"              \
+    " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.endpoint_id = d.endpoint_id"      \
+    " AND e.entity = d.entity AND e.entity_id = d.entity_id AND e.state = 'pending'"               \
     " AND e.id < d.id)"                                                                            \
     " AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = d.endpoint_id AND w.active = 1)"
 
@@ -86,8 +86,8 @@ struct claimed {
 
 /* The outcome of one attempt. */
 struct attempt {
-    long status;                            /* 0: no answer */
-    char answer[AUDIT_TEXT_MAX + 1];        /* first bytes, valid UTF-8 */
+    long status;                     /* 0: no answer */
+    char answer[AUDIT_TEXT_MAX + 1]; /* first bytes, valid UTF-8 */
     char error[ERROR_MAX];
     bool delivered;
 };
@@ -202,8 +202,7 @@ static int read_claimed(struct db *db, struct claimed *c, struct lumi_err *err)
 /* --- sending ------------------------------------------------------------------- */
 
 /* "t=UNIX,v1=HEX" for the body at time t, with the endpoint's secret. */
-static int sign(const struct claimed *c, int64_t t, char *out, size_t outsz,
-                struct lumi_err *err)
+static int sign(const struct claimed *c, int64_t t, char *out, size_t outsz, struct lumi_err *err)
 {
     char ad[64];
     uint8_t mac[CRYPTO_SHA256_LEN];
@@ -324,8 +323,7 @@ static int settle(struct db *db, const struct claimed *c, const struct attempt *
         const char *x[] = {st, a->answer};
         rc = settle_sql(db, c, SQL_DELIVERED, 2, x, err);
         log_info("webhook.delivered", "delivery=%lld endpoint=%lld event=%s attempt=%d status=%ld",
-                 (long long)c->id, (long long)c->endpoint_id, c->public_id, c->attempts,
-                 a->status);
+                 (long long)c->id, (long long)c->endpoint_id, c->public_id, c->attempts, a->status);
     } else if (utc_now() + delay > give_up) {
         snprintf(why, sizeof why, "gave up after %d attempts: %s", c->attempts, a->error);
         const char *x[] = {st, a->answer, why};
@@ -337,7 +335,8 @@ static int settle(struct db *db, const struct claimed *c, const struct attempt *
         utc_format(utc_now() + delay, at);
         const char *x[] = {at, st, a->answer, a->error};
         rc = settle_sql(db, c, SQL_RETRY, 4, x, err);
-        log_warn("webhook.retry", "delivery=%lld endpoint=%lld event=%s attempt=%d retry_in_s=%lld "
+        log_warn("webhook.retry",
+                 "delivery=%lld endpoint=%lld event=%s attempt=%d retry_in_s=%lld "
                  "error=%s",
                  (long long)c->id, (long long)c->endpoint_id, c->public_id, c->attempts,
                  (long long)delay, log_quote(a->error, q, sizeof q));

@@ -39,9 +39,10 @@
     " AND d.state = 'pending') AS pending,"                                                        \
     " (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.endpoint_id = w.id"                       \
     " AND d.state = 'failed') AS failed"
-static const char SQL_GET[] = "SELECT " ENDPOINT_COLUMNS " FROM webhook_endpoints w WHERE w.id = $1";
-static const char SQL_LIST[] = "SELECT " ENDPOINT_COLUMNS
-                               " FROM webhook_endpoints w WHERE w.id > $1 ORDER BY w.id LIMIT $2";
+static const char SQL_GET[] =
+    "SELECT " ENDPOINT_COLUMNS " FROM webhook_endpoints w WHERE w.id = $1";
+static const char SQL_LIST[] =
+    "SELECT " ENDPOINT_COLUMNS " FROM webhook_endpoints w WHERE w.id > $1 ORDER BY w.id LIMIT $2";
 static const char SQL_INSERT[] =
     "INSERT INTO webhook_endpoints (url, events, description, active, created_at, updated_at)"
     " VALUES ($1, $2, $3, $4, $5, $5) RETURNING id";
@@ -97,7 +98,8 @@ json_t *webhook_endpoints_get(struct db *db, int64_t id, struct lumi_err *err)
     struct db_stmt *st = db_prepare(db, SQL_GET, err);
     if (st == NULL)
         return NULL;
-    int rc = db_bind_int64(st, 1, id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : db_step(st, err);
+    int rc =
+        db_bind_int64(st, 1, id) < 0 ? err_set(err, LUMI_EDB, "cannot bind") : db_step(st, err);
     if (rc == DB_ROW)
         o = endpoint_row(st, err);
     else if (rc == DB_DONE)
@@ -129,7 +131,8 @@ json_t *webhook_endpoints_list(struct db *db, int64_t after_id, int limit, int64
     while (rc == 0 && (rc = db_step(st, err)) == DB_ROW) {
         rc = 0;
         if (++n > limit) {
-            *next_cursor = json_integer_value(json_object_get(json_array_get(rows, limit - 1), "id"));
+            *next_cursor =
+                json_integer_value(json_object_get(json_array_get(rows, limit - 1), "id"));
             break;
         }
         json_t *o = endpoint_row(st, err);
@@ -166,8 +169,7 @@ static int validate_events(const json_t *v, json_t *out, struct lumi_err *err)
 {
     size_t i;
     json_t *e;
-    if (!json_is_array(v) || json_array_size(v) == 0 ||
-        json_array_size(v) > ENDPOINT_EVENTS_MAX)
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > ENDPOINT_EVENTS_MAX)
         return err_set(err, LUMI_EINVAL,
                        "field 'events' must be a list of 1 to %d event types, or [\"*\"] for all",
                        ENDPOINT_EVENTS_MAX);
@@ -359,11 +361,11 @@ out:
 static json_t *stored_fields(const json_t *cur)
 {
     char *events = jsonx_dump(json_object_get(cur, "events"));
-    json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "url",
-                          json_string_value(json_object_get(cur, "url")), "events_text",
-                          events != NULL ? events : "[\"*\"]", "description",
-                          json_string_value(json_object_get(cur, "description")), "active",
-                          json_is_true(json_object_get(cur, "active")));
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:b}", "url", json_string_value(json_object_get(cur, "url")),
+                  "events_text", events != NULL ? events : "[\"*\"]", "description",
+                  json_string_value(json_object_get(cur, "description")), "active",
+                  json_is_true(json_object_get(cur, "active")));
     free(events);
     return o;
 }
@@ -453,7 +455,8 @@ json_t *webhook_deliveries_list(struct db *db, int64_t endpoint_id, int64_t befo
     while (rc == 0 && (rc = db_step(st, err)) == DB_ROW) {
         rc = 0;
         if (++n > limit) {
-            *next_cursor = json_integer_value(json_object_get(json_array_get(rows, limit - 1), "id"));
+            *next_cursor =
+                json_integer_value(json_object_get(json_array_get(rows, limit - 1), "id"));
             break;
         }
         json_t *o = db_row_json(st, DELIVERY_INTS, err);

@@ -21,7 +21,7 @@
 #include "core/err.h"
 #include "db/db.h"
 
-#define ENDPOINT_EVENTS_MAX 20     /* entries in an endpoint's list */
+#define ENDPOINT_EVENTS_MAX 20 /* entries in an endpoint's list */
 #define ENDPOINT_DESCRIPTION_MAX 200
 #define ENDPOINT_SECRET_MIN 16
 #define ENDPOINT_SECRET_MAX 200

@@ -22,9 +22,17 @@
 #define MATCH_MAX 64 /* endpoints one event fans out to */
 
 const char *const EVENTS_TYPES[] = {
-    "invoice.created",     "invoice.paid",       "payment.received",  "payment.refunded",
-    "service.active",      "service.suspended",  "service.unsuspended", "service.terminated",
-    "credit_note.created", "client.created",     NULL,
+    "invoice.created",
+    "invoice.paid",
+    "payment.received",
+    "payment.refunded",
+    "service.active",
+    "service.suspended",
+    "service.unsuspended",
+    "service.terminated",
+    "credit_note.created",
+    "client.created",
+    NULL,
 };
 
 static const char SQL_ACTIVE_ENDPOINTS[] =
@@ -51,8 +59,7 @@ static bool entry_matches(const char *entry, const char *type)
     size_t n = strlen(entry);
     if (str_eq(entry, "*") || str_eq(entry, type))
         return true;
-    return n >= 2 && entry[n - 1] == '*' && entry[n - 2] == '.' &&
-           strncmp(entry, type, n - 1) == 0;
+    return n >= 2 && entry[n - 1] == '*' && entry[n - 2] == '.' && strncmp(entry, type, n - 1) == 0;
 }
 
 bool events_list_matches(const char *list_json, const char *type)
@@ -76,8 +83,7 @@ bool events_list_matches(const char *list_json, const char *type)
 }
 
 /* The active endpoints that want type, into ids (at most MATCH_MAX); answers how many, or < 0. */
-static int matching_endpoints(struct db *db, const char *type, int64_t *ids,
-                              struct lumi_err *err)
+static int matching_endpoints(struct db *db, const char *type, int64_t *ids, struct lumi_err *err)
 {
     int n = 0, rc;
     struct db_stmt *st = db_prepare(db, SQL_ACTIVE_ENDPOINTS, err);
@@ -112,10 +118,9 @@ static int insert_event(struct db *db, const char *type, const char *entity, int
         return err_set(err, LUMI_ENOMEM, "out of memory");
     struct db_stmt *st = db_prepare(db, SQL_INSERT_EVENT, err);
     int rc = st == NULL ? LUMI_EDB : 0;
-    if (rc == 0 &&
-        (db_bind_text(st, 1, public_id) < 0 || db_bind_text(st, 2, type) < 0 ||
-         db_bind_text(st, 3, entity) < 0 || db_bind_int64(st, 4, entity_id) < 0 ||
-         db_bind_text(st, 5, body) < 0 || db_bind_text(st, 6, now) < 0))
+    if (rc == 0 && (db_bind_text(st, 1, public_id) < 0 || db_bind_text(st, 2, type) < 0 ||
+                    db_bind_text(st, 3, entity) < 0 || db_bind_int64(st, 4, entity_id) < 0 ||
+                    db_bind_text(st, 5, body) < 0 || db_bind_text(st, 6, now) < 0))
         rc = err_set(err, LUMI_EDB, "cannot bind a parameter");
     if (rc == 0)
         rc = db_step_id(st, "an outgoing event", event_id, err);
@@ -124,9 +129,9 @@ static int insert_event(struct db *db, const char *type, const char *entity, int
     return rc;
 }
 
-static int insert_delivery(struct db *db, int64_t event_id, int64_t endpoint_id,
-                           const char *entity, int64_t entity_id, const char *now,
-                           int64_t *delivery_id, struct lumi_err *err)
+static int insert_delivery(struct db *db, int64_t event_id, int64_t endpoint_id, const char *entity,
+                           int64_t entity_id, const char *now, int64_t *delivery_id,
+                           struct lumi_err *err)
 {
     int64_t id = 0;
     struct db_stmt *st = db_prepare(db, SQL_INSERT_DELIVERY, err);
@@ -147,8 +152,7 @@ static int insert_delivery(struct db *db, int64_t event_id, int64_t endpoint_id,
 
 /* The event and one delivery per endpoint in ids[0..n). */
 static int record(struct db *db, const int64_t *ids, int n, const char *type, const char *entity,
-                  int64_t entity_id, json_t *object, int64_t *delivery_id,
-                  struct lumi_err *err)
+                  int64_t entity_id, json_t *object, int64_t *delivery_id, struct lumi_err *err)
 {
     char now[UTC_ISO_LEN];
     int64_t event_id = 0;
@@ -186,8 +190,7 @@ int events_emit(struct db *db, const char *type, const char *entity, int64_t ent
 }
 
 int events_emit_to(struct db *db, int64_t endpoint_id, const char *type, const char *entity,
-                   int64_t entity_id, json_t *object, int64_t *delivery_id,
-                   struct lumi_err *err)
+                   int64_t entity_id, json_t *object, int64_t *delivery_id, struct lumi_err *err)
 {
     int rc = check_call(db, type, entity, object, err);
     if (rc == 0)

@@ -57,7 +57,6 @@ int events_emit(struct db *db, const char *type, const char *entity, int64_t ent
  * Inside db's open transaction.
  */
 int events_emit_to(struct db *db, int64_t endpoint_id, const char *type, const char *entity,
-                   int64_t entity_id, json_t *object, int64_t *delivery_id,
-                   struct lumi_err *err);
+                   int64_t entity_id, json_t *object, int64_t *delivery_id, struct lumi_err *err);
 
 #endif

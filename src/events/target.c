@@ -60,7 +60,7 @@ bool webhook_addr_forbidden_v6(const unsigned char a[16])
     if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
         return webhook_addr_forbidden_v4(a + 12); /* IPv4 inside IPv6 */
     if (all_zero(a, 12))
-        return true; /* ::, ::1 and the deprecated IPv4-compatible ::a.b.c.d */
+        return true;           /* ::, ::1 and the deprecated IPv4-compatible ::a.b.c.d */
     if ((a[0] & 0xfe) == 0xfc) /* unique local fc00::/7 */
         return true;
     if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) /* link-local fe80::/10 */
@@ -134,8 +134,7 @@ static bool address_ok(const struct addrinfo *ai, bool allow_private, char *text
     if (ai->ai_family == AF_INET6) {
         const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ai->ai_addr;
         inet_ntop(AF_INET6, &s->sin6_addr, text, (socklen_t)textsz);
-        return allow_private ||
-               !webhook_addr_forbidden_v6((const unsigned char *)&s->sin6_addr);
+        return allow_private || !webhook_addr_forbidden_v6((const unsigned char *)&s->sin6_addr);
     }
     str_copy(text, "?", textsz);
     return false;
@@ -155,8 +154,8 @@ int webhook_target_check(const char *url, bool allow_private, struct webhook_tar
     hints.ai_socktype = SOCK_STREAM;
     int g = getaddrinfo(out->host, NULL, &hints, &res);
     if (g != 0 || res == NULL)
-        return err_set(err, LUMI_EINVAL, "field 'url': host %.200s not found (DNS: %s)",
-                       out->host, gai_strerror(g));
+        return err_set(err, LUMI_EINVAL, "field 'url': host %.200s not found (DNS: %s)", out->host,
+                       gai_strerror(g));
     for (const struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
         if (!address_ok(ai, allow_private, text, sizeof text)) {
             rc = err_set(err, LUMI_EINVAL,

@@ -23,7 +23,7 @@
 
 /** The approved destination of a URL. */
 struct webhook_target {
-    char host[256];    /* as in the URL, without brackets */
+    char host[256]; /* as in the URL, without brackets */
     int port;
     char address[64];  /* the address approved, as text */
     char resolve[400]; /* "host:port:address" for curl's RESOLVE list; "" for an IP literal */

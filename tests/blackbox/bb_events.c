@@ -43,7 +43,7 @@
 
 struct received {
     char *path;
-    char *sig;  /* the Lumi-Signature header */
+    char *sig; /* the Lumi-Signature header */
     char *body;
     char *ctype;
 };
@@ -233,11 +233,10 @@ static void an_endpoint_shows_its_secret_once_and_names_bad_fields(void **state)
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM audit_log WHERE details LIKE '%%%s%%'",
              generated);
     assert_int_equal(bb_count("%s", sql), 0);
-    assert_int_equal(bb_count("SELECT COUNT(*) FROM audit_log WHERE details LIKE '%%" HOOK_SECRET
-                              "%%'"),
-                     0);
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM webhook_endpoints WHERE secret_enc LIKE '%%%s%%'",
-             generated);
+    assert_int_equal(
+        bb_count("SELECT COUNT(*) FROM audit_log WHERE details LIKE '%%" HOOK_SECRET "%%'"), 0);
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(*) FROM webhook_endpoints WHERE secret_enc LIKE '%%%s%%'", generated);
     assert_int_equal(bb_count("%s", sql), 0);
     assert_true(bb_audit_count("WEBHOOK_ENDPOINT_CREATED") >= 2);
     /* bad input: 400 naming the field, nothing written */
@@ -300,10 +299,11 @@ static void events_arrive_signed_and_retried_in_order_per_entity(void **state)
     json_decref(bb_json("POST", "{\"amount\":990,\"reference\":\"bank-ev-1\"}", 200,
                         "/api/admin/invoices/%" PRId64 "/payments", inv));
     char sql[400];
-    snprintf(sql, sizeof sql,
-             "SELECT COUNT(*) FROM webhook_deliveries WHERE entity = 'invoice' AND entity_id = %" PRId64
-             " AND state = 'delivered'",
-             inv);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT COUNT(*) FROM webhook_deliveries WHERE entity = 'invoice' AND entity_id = %" PRId64
+        " AND state = 'delivered'",
+        inv);
     wait_count(3, sql);
     /* in the order they happened, each signed with the endpoint's secret */
     static const char *const order[] = {"invoice.created", "payment.received", "invoice.paid"};
@@ -317,7 +317,8 @@ static void events_arrive_signed_and_retried_in_order_per_entity(void **state)
         json_t *j = received_json(i);
         json_t *obj = json_object_get(json_object_get(j, "data"), "object");
         const char *type = bb_str(j, "type");
-        int64_t about = str_eq(type, "payment.received") ? bb_int(obj, "invoice_id") : bb_int(obj, "id");
+        int64_t about =
+            str_eq(type, "payment.received") ? bb_int(obj, "invoice_id") : bb_int(obj, "id");
         if (str_starts_with(type, "invoice.") || str_starts_with(type, "payment.")) {
             assert_int_equal(about, inv);
             assert_true(k < 3);
@@ -371,8 +372,8 @@ static void a_failed_change_emits_nothing_and_the_test_button_sends_one(void **s
     assert_int_equal(bb_count("SELECT COUNT(*) FROM outgoing_events"), events);
     /* the test button */
     size_t from = received_count();
-    json_t *d = bb_json("POST", NULL, 202, "/api/admin/webhook-endpoints/%" PRId64 "/test",
-                        C->endpoint);
+    json_t *d =
+        bb_json("POST", NULL, 202, "/api/admin/webhook-endpoints/%" PRId64 "/test", C->endpoint);
     assert_string_equal(bb_str(d, "type"), "webhook_endpoint.test");
     json_decref(d);
     for (int i = 0; i < 100 && received_count() == from; i++)
@@ -389,9 +390,9 @@ static void the_pages_add_an_endpoint_show_its_log_and_send_a_test(void **state)
 {
     (void)state;
     char cookie[256], csrf[80], form[800], url[300], enc[400];
-    assert_int_equal(browse_login(bb_base_url(), "admin", ADMIN_EMAIL, ADMIN_PASSWORD, cookie,
-                                  sizeof cookie),
-                     303);
+    assert_int_equal(
+        browse_login(bb_base_url(), "admin", ADMIN_EMAIL, ADMIN_PASSWORD, cookie, sizeof cookie),
+        303);
     browse_csrf(bb_base_url(), cookie, "/admin/webhooks", csrf);
     struct http_result r = browse(bb_base_url(), "GET", "/admin/webhooks", cookie, NULL, NULL);
     assert_int_equal(r.status, 200);
@@ -534,11 +535,21 @@ static void private_addresses_are_refused_unless_allowed(void **state)
     bb_env_add("LUMI_WEBHOOK_ALLOW_PRIVATE=0");
     bb_serve();
     static const char *const refused[] = {
-        "http://127.0.0.1:8080/h",      "http://localhost/h",          "http://10.1.2.3/h",
-        "http://172.16.0.1/h",          "http://192.168.1.1/h",        "http://169.254.169.254/h",
-        "http://100.64.0.1/h",          "http://0.0.0.0/h",            "http://224.0.0.1/h",
-        "http://[::1]/h",               "http://[fe80::1]/h",          "http://[fd00::1]/h",
-        "http://[::ffff:127.0.0.1]/h",  "http://[::ffff:10.0.0.1]/h",  "http://[::]/h",
+        "http://127.0.0.1:8080/h",
+        "http://localhost/h",
+        "http://10.1.2.3/h",
+        "http://172.16.0.1/h",
+        "http://192.168.1.1/h",
+        "http://169.254.169.254/h",
+        "http://100.64.0.1/h",
+        "http://0.0.0.0/h",
+        "http://224.0.0.1/h",
+        "http://[::1]/h",
+        "http://[fe80::1]/h",
+        "http://[fd00::1]/h",
+        "http://[::ffff:127.0.0.1]/h",
+        "http://[::ffff:10.0.0.1]/h",
+        "http://[::]/h",
         "https://2130706433/h",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {

@@ -18,6 +18,9 @@
 
 #include "audit/audit.h"
 #include "billing/invoices.h"
+#include "billing/payments.h"
+#include "core/config.h"
+#include "events/delivery.h"
 #include "core/str.h"
 #include "events/endpoints.h"
 #include "events/events.h"
@@ -95,18 +98,31 @@ static void each_endpoint_gets_the_types_it_asked_for(void **state)
     emit(f->db, "client.created", 8);
     emit(f->db, "service.active", 9);
     assert_int_equal(testdb_int64(f->db, "SELECT COUNT(*) FROM outgoing_events"), 3);
-    assert_int_equal(testdb_int64f(f->db, "SELECT COUNT(*) FROM webhook_deliveries WHERE"
-                                          " endpoint_id = %" PRId64, inv), 1);
-    assert_int_equal(testdb_int64f(f->db, "SELECT COUNT(*) FROM webhook_deliveries WHERE"
-                                          " endpoint_id = %" PRId64, cli), 1);
-    assert_int_equal(testdb_int64f(f->db, "SELECT COUNT(*) FROM webhook_deliveries WHERE"
-                                          " endpoint_id = %" PRId64, all), 3);
-    assert_int_equal(testdb_int64f(f->db, "SELECT COUNT(*) FROM webhook_deliveries WHERE"
-                                          " endpoint_id = %" PRId64, off), 0);
+    assert_int_equal(testdb_int64f(f->db,
+                                   "SELECT COUNT(*) FROM webhook_deliveries WHERE"
+                                   " endpoint_id = %" PRId64,
+                                   inv),
+                     1);
+    assert_int_equal(testdb_int64f(f->db,
+                                   "SELECT COUNT(*) FROM webhook_deliveries WHERE"
+                                   " endpoint_id = %" PRId64,
+                                   cli),
+                     1);
+    assert_int_equal(testdb_int64f(f->db,
+                                   "SELECT COUNT(*) FROM webhook_deliveries WHERE"
+                                   " endpoint_id = %" PRId64,
+                                   all),
+                     3);
+    assert_int_equal(testdb_int64f(f->db,
+                                   "SELECT COUNT(*) FROM webhook_deliveries WHERE"
+                                   " endpoint_id = %" PRId64,
+                                   off),
+                     0);
     /* the body: {id, type, created, data:{object}} */
     struct lumi_err err = {0};
     struct db_stmt *st = db_prepare(
-        f->db, "SELECT payload, public_id FROM outgoing_events WHERE type = 'client.created'", &err);
+        f->db, "SELECT payload, public_id FROM outgoing_events WHERE type = 'client.created'",
+        &err);
     assert_int_equal(db_step(st, &err), DB_ROW);
     json_t *body = json_loads(db_col_text(st, 0), 0, NULL);
     assert_non_null(body);
@@ -135,12 +151,13 @@ static void a_change_that_rolls_back_emits_nothing(void **state)
     struct invoice_item_in item = {"Hosting", 1, 990, 0, "other", NULL, NULL};
     int64_t id = 0;
     assert_int_equal(db_begin(f->db, &err), 0);
-    assert_int_equal(invoices_create(f->db, &ACTOR, f->client, "eur", "2026-12-31", &item, 1, &id,
-                                     &err),
-                     0);
+    assert_int_equal(
+        invoices_create(f->db, &ACTOR, f->client, "eur", "2026-12-31", &item, 1, &id, &err), 0);
     /* inside the transaction the event is there with the invoice */
-    assert_int_equal(testdb_int64f(f->db, "SELECT COUNT(*) FROM outgoing_events WHERE"
-                                          " type = 'invoice.created' AND entity_id = %" PRId64, id),
+    assert_int_equal(testdb_int64f(f->db,
+                                   "SELECT COUNT(*) FROM outgoing_events WHERE"
+                                   " type = 'invoice.created' AND entity_id = %" PRId64,
+                                   id),
                      1);
     db_rollback(f->db);
     assert_int_equal(testdb_int64(f->db, "SELECT COUNT(*) FROM outgoing_events"), before);
@@ -150,11 +167,104 @@ static void a_change_that_rolls_back_emits_nothing(void **state)
                      0);
     /* committed, it stays */
     assert_int_equal(db_begin(f->db, &err), 0);
-    assert_int_equal(invoices_create(f->db, &ACTOR, f->client, "eur", "2026-12-31", &item, 1, &id,
-                                     &err),
-                     0);
+    assert_int_equal(
+        invoices_create(f->db, &ACTOR, f->client, "eur", "2026-12-31", &item, 1, &id, &err), 0);
     assert_int_equal(db_commit(f->db, &err), 0);
     assert_int_equal(testdb_int64(f->db, "SELECT COUNT(*) FROM outgoing_events"), before + 1);
+}
+
+/* Applies a movement of kind in its own transaction. */
+static void move(struct db *db, const char *kind, const char *ref, int64_t amount, int64_t invoice)
+{
+    struct lumi_err err = {0};
+    struct payment_result res;
+    struct payment_in p = {.kind = kind,
+                           .gateway = "manual",
+                           .gateway_ref = ref,
+                           .amount = amount,
+                           .currency = "eur",
+                           .invoice_id = invoice};
+    assert_int_equal(db_begin(db, &err), 0);
+    if (payments_apply(db, &ACTOR, &p, &res, &err) != 0)
+        fail_msg("%s: %s", kind, err.msg);
+    assert_int_equal(db_commit(db, &err), 0);
+}
+
+static void payments_and_refunds_are_the_invoices_events_in_order(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err = {0};
+    endpoint(f->db, "[\"invoice.*\",\"payment.*\"]", true);
+    struct invoice_item_in item = {"Hosting", 1, 990, 0, "other", NULL, NULL};
+    int64_t inv = 0;
+    assert_int_equal(db_begin(f->db, &err), 0);
+    assert_int_equal(
+        invoices_create(f->db, &ACTOR, f->client, "eur", "2026-12-31", &item, 1, &inv, &err), 0);
+    assert_int_equal(db_commit(f->db, &err), 0);
+    move(f->db, "payment", "bank-1", 990, inv);
+    move(f->db, "refund", "refund-1", 300, inv);
+    static const char *const want[] = {"invoice.created", "payment.received", "invoice.paid",
+                                       "payment.refunded"};
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT type FROM outgoing_events WHERE entity = 'invoice' AND entity_id = %" PRId64
+             " ORDER BY id",
+             inv);
+    struct db_stmt *st = db_prepare(f->db, sql, &err);
+    size_t n = 0;
+    while (db_step(st, &err) == DB_ROW) {
+        assert_true(n < 4);
+        assert_string_equal(db_col_text(st, 0), want[n]);
+        n++;
+    }
+    db_finalize(st);
+    assert_int_equal(n, 4);
+}
+
+static void a_failing_endpoint_holds_the_entitys_next_event_then_gives_up(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err = {0};
+    testdb_exec(f->db, "UPDATE webhook_endpoints SET active = 0");
+    int64_t ep = endpoint(f->db, "[\"service.*\"]", true); /* port 9: refused */
+    emit(f->db, "service.suspended", 77);
+    emit(f->db, "service.unsuspended", 77);
+    /* the first fails and waits for its retry; the second waits for the first */
+    assert_int_equal(webhook_drain(f->db, "test:1", 10, &err), 1);
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT attempts FROM webhook_deliveries WHERE endpoint_id = %" PRId64 " ORDER BY id",
+             ep);
+    assert_int_equal(testdb_int64(f->db, sql), 1);
+    assert_int_equal(
+        testdb_int64f(f->db,
+                      "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = %" PRId64
+                      " AND state = 'pending' AND attempts = 0 AND last_error IS NULL",
+                      ep),
+        1);
+    assert_int_equal(
+        testdb_int64f(f->db,
+                      "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = %" PRId64
+                      " AND last_error LIKE '%%connect%%'",
+                      ep),
+        1);
+    assert_int_equal(webhook_drain(f->db, "test:1", 10, &err), 0); /* not due yet */
+    /* three days later (a window of 1 s here): it fails for good and the next one goes */
+    setenv("LUMI_WEBHOOK_GIVE_UP_S", "1", 1);
+    testdb_config_load();
+    testdb_exec(f->db, "UPDATE webhook_deliveries SET next_attempt_at = '2000-01-01T00:00:00Z',"
+                       " created_at = '2000-01-01T00:00:00Z' WHERE state = 'pending'");
+    assert_int_equal(webhook_drain(f->db, "test:1", 10, &err), 2);
+    assert_int_equal(
+        testdb_int64f(f->db,
+                      "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = %" PRId64
+                      " AND state = 'failed' AND last_error LIKE 'gave up after%%'",
+                      ep),
+        2);
+    unsetenv("LUMI_WEBHOOK_GIVE_UP_S");
+    testdb_config_load();
+    assert_true(webhook_backoff_s(1) == 30 && webhook_backoff_s(2) == 60);
+    assert_int_equal(webhook_backoff_s(40), 6 * 3600);
 }
 
 static void lists_match_star_exact_and_prefix(void **state)
@@ -177,6 +287,8 @@ int main(void)
         cmocka_unit_test(nothing_is_written_without_an_endpoint),
         cmocka_unit_test(each_endpoint_gets_the_types_it_asked_for),
         cmocka_unit_test(a_change_that_rolls_back_emits_nothing),
+        cmocka_unit_test(payments_and_refunds_are_the_invoices_events_in_order),
+        cmocka_unit_test(a_failing_endpoint_holds_the_entitys_next_event_then_gives_up),
         cmocka_unit_test(lists_match_star_exact_and_prefix),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -34,13 +34,13 @@ static bool v6_forbidden(const char *text)
 static void private_and_reserved_v4_are_refused(void **state)
 {
     (void)state;
-    static const char *const no[] = {"127.0.0.1",   "127.9.9.9",     "10.0.0.1",    "172.16.0.1",
-                                     "172.31.255.255", "192.168.1.1", "169.254.169.254",
-                                     "100.64.0.1",  "100.127.255.254", "0.0.0.0",   "224.0.0.1",
-                                     "239.1.1.1",   "255.255.255.255", "240.0.0.1", "192.0.2.1",
-                                     "198.18.0.1"};
-    static const char *const yes[] = {"8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1",
-                                      "192.169.0.1", "93.184.216.34"};
+    static const char *const no[] = {
+        "127.0.0.1",       "127.9.9.9",   "10.0.0.1",        "172.16.0.1",
+        "172.31.255.255",  "192.168.1.1", "169.254.169.254", "100.64.0.1",
+        "100.127.255.254", "0.0.0.0",     "224.0.0.1",       "239.1.1.1",
+        "255.255.255.255", "240.0.0.1",   "192.0.2.1",       "198.18.0.1"};
+    static const char *const yes[] = {"8.8.8.8",     "1.1.1.1",     "172.32.0.1",
+                                      "100.128.0.1", "192.169.0.1", "93.184.216.34"};
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
         if (!v4_forbidden(no[i]))
             fail_msg("%s was allowed", no[i]);
@@ -52,10 +52,18 @@ static void private_and_reserved_v4_are_refused(void **state)
 static void private_and_mapped_v6_are_refused(void **state)
 {
     (void)state;
-    static const char *const no[] = {"::",           "::1",           "fe80::1",
-                                     "fc00::1",      "fd12:3456::1",  "ff02::1",
-                                     "::ffff:127.0.0.1", "::ffff:10.1.1.1", "64:ff9b::a00:1",
-                                     "::127.0.0.1",  "2001:db8::1",   "fec0::1"};
+    static const char *const no[] = {"::",
+                                     "::1",
+                                     "fe80::1",
+                                     "fc00::1",
+                                     "fd12:3456::1",
+                                     "ff02::1",
+                                     "::ffff:127.0.0.1",
+                                     "::ffff:10.1.1.1",
+                                     "64:ff9b::a00:1",
+                                     "::127.0.0.1",
+                                     "2001:db8::1",
+                                     "fec0::1"};
     static const char *const yes[] = {"2606:4700:4700::1111", "2a00:1450:4001::200e",
                                       "::ffff:8.8.8.8", "64:ff9b::808:808"};
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)

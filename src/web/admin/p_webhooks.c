@@ -97,8 +97,8 @@ static void add_events_text(json_t *e)
 static json_t *typed_values(struct web_req *req)
 {
     return json_pack("{s:s s:s s:s s:b}", "url", form_str(req, "url"), "events_text",
-                     form_str(req, "events"), "description", form_str(req, "description"),
-                     "active", str_eq(form_str(req, "active"), "1"));
+                     form_str(req, "events"), "description", form_str(req, "description"), "active",
+                     str_eq(form_str(req, "active"), "1"));
 }
 
 static json_t *types_json(void)
@@ -259,7 +259,8 @@ void p_webhooks_delete(struct web_req *req, struct web_resp *resp)
         page_redirect_flash(resp, "/admin/webhooks", "error", err.msg);
         return;
     }
-    page_redirect_flash(resp, "/admin/webhooks", "ok", "The endpoint and its delivery log were deleted.");
+    page_redirect_flash(resp, "/admin/webhooks", "ok",
+                        "The endpoint and its delivery log were deleted.");
 }
 
 void p_webhooks_test(struct web_req *req, struct web_resp *resp)
@@ -278,5 +279,6 @@ void p_webhooks_test(struct web_req *req, struct web_resp *resp)
         return;
     }
     json_decref(d);
-    back_to(resp, id, "ok", "A test event was queued: reload this page to see the endpoint's answer.");
+    back_to(resp, id, "ok",
+            "A test event was queued: reload this page to see the endpoint's answer.");
 }
