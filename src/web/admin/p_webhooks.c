@@ -166,6 +166,13 @@ static void render_endpoint(struct web_req *req, struct web_resp *resp, int stat
         return;
     }
     add_events_text(e);
+    size_t i;
+    json_t *d;
+    json_array_foreach(log, i, d)
+    {
+        if (str_eq(json_string_value(json_object_get(d, "state")), "pending"))
+            json_object_set(d, "next_retry", json_object_get(d, "next_attempt_at"));
+    }
     char title[64];
     snprintf(title, sizeof title, "Webhook endpoint #%" PRId64, id);
     json_t *data = json_pack("{s:s s:O s:o s:o s:o s:b}", "title", title, "endpoint", e,
