@@ -1,7 +1,7 @@
 /*
  * cmd_serve.c — `lumi serve`: migrate, then serve HTTP (and, unless
- * --no-worker, run the job worker, the scheduler and the mail thread) until
- * SIGTERM/SIGINT.
+ * --no-worker, run the job worker, the scheduler, the mail thread and the
+ * outgoing-events thread) until SIGTERM/SIGINT.
  *
  * SIGINT and SIGTERM are blocked before any thread starts (threads inherit
  * the mask) and taken synchronously with sigwait() on the main thread, so

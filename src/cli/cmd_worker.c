@@ -1,7 +1,7 @@
 /*
  * cmd_worker.c — `lumi worker`: the job worker, the scheduler, the mail
- * thread and the outgoing-events thread without HTTP, until SIGTERM/SIGINT. Also builds the worker's configuration for
- * `lumi serve` (cmd_worker_config).
+ * thread and the outgoing-events thread without HTTP, until SIGTERM/SIGINT.
+ * Also builds the worker's configuration for `lumi serve` (cmd_worker_config).
  *
  * Like serve: SIGINT and SIGTERM are blocked before any thread starts and
  * taken with sigwait() on the main thread; shutdown lets running jobs finish.
