@@ -57,7 +57,7 @@ static const char SQL_TAKE[] =
     "UPDATE webhook_deliveries SET locked_by = $2, locked_until = $3, attempts = attempts + 1,"
     " updated_at = $1 WHERE id = $4 AND state = 'pending'"
     " AND (locked_until IS NULL OR locked_until < $1)"
-    " RETURNING id, event_id, endpoint_id, attempts, created_at";
+    " RETURNING id, event_id, endpoint_id, attempts, created_at, entity, entity_id";
 static const char SQL_READ[] =
     "SELECT ev.public_id, ev.type, ev.payload, w.url, w.secret_enc FROM outgoing_events ev,"
     " webhook_endpoints w WHERE ev.id = $1 AND w.id = $2";
@@ -71,13 +71,18 @@ static const char SQL_DELIVERED[] =
 static const char SQL_RETRY[] =
     "UPDATE webhook_deliveries SET next_attempt_at = $4, last_status = $5, last_answer = $6,"
     " last_error = $7, updated_at = $1, locked_by = NULL, locked_until = NULL" HELD;
+/* The entity's later deliveries to the endpoint wait for this one: not due before it is. */
+static const char SQL_HOLD_FOLLOWERS[] =
+    "UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE endpoint_id = $2 AND entity = $3"
+    " AND entity_id = $4 AND state = 'pending' AND id > $5 AND next_attempt_at < $1";
 static const char SQL_FAILED[] =
     "UPDATE webhook_deliveries SET state = 'failed', last_status = $4, last_answer = $5,"
     " last_error = $6, updated_at = $1, locked_by = NULL, locked_until = NULL" HELD;
 
 /* A claimed delivery and what it sends. */
 struct claimed {
-    int64_t id, event_id, endpoint_id;
+    int64_t id, event_id, endpoint_id, entity_id;
+    char entity[32];
     int attempts;
     int64_t created;
     char locked_by[96];
@@ -132,6 +137,9 @@ static int take(struct db *db, int64_t id, const char *worker_id, const char *no
         out->attempts = (int)db_col_int64(st, 3);
         if (utc_parse(db_col_text(st, 4), &out->created, NULL) != 0)
             out->created = utc_now();
+        str_copy(out->entity, db_col_text(st, 5) != NULL ? db_col_text(st, 5) : "",
+                 sizeof out->entity);
+        out->entity_id = db_col_int64(st, 6);
         rc = 1;
     }
     db_finalize(st);
@@ -307,6 +315,17 @@ static int settle_sql(struct db *db, const struct claimed *c, const char *sql, i
     return changes == 0 ? LUMI_ECONFLICT : 0;
 }
 
+static int hold_followers(struct db *db, const struct claimed *c, const char *at,
+                          struct lumi_err *err)
+{
+    char ep[24], eid[24], id[24];
+    snprintf(ep, sizeof ep, "%lld", (long long)c->endpoint_id);
+    snprintf(eid, sizeof eid, "%lld", (long long)c->entity_id);
+    snprintf(id, sizeof id, "%lld", (long long)c->id);
+    const char *p[] = {at, ep, c->entity, eid, id};
+    return db_execp(db, SQL_HOLD_FOLLOWERS, 5, p, NULL, err);
+}
+
 static int settle(struct db *db, const struct claimed *c, const struct attempt *a,
                   struct lumi_err *err)
 {
@@ -335,6 +354,8 @@ static int settle(struct db *db, const struct claimed *c, const struct attempt *
         utc_format(utc_now() + delay, at);
         const char *x[] = {at, st, a->answer, a->error};
         rc = settle_sql(db, c, SQL_RETRY, 4, x, err);
+        if (rc == 0)
+            rc = hold_followers(db, c, at, err);
         log_warn("webhook.retry",
                  "delivery=%lld endpoint=%lld event=%s attempt=%d retry_in_s=%lld "
                  "error=%s",

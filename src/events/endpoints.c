@@ -51,6 +51,14 @@ static const char SQL_UPDATE[] =
     " updated_at = $5 WHERE id = $6";
 static const char SQL_SEAL[] = "UPDATE webhook_endpoints SET secret_enc = $1 WHERE id = $2";
 static const char SQL_DELETE[] = "DELETE FROM webhook_endpoints WHERE id = $1";
+/* An inactive endpoint's pending deliveries are parked (not due) so that claims do not wade
+ * through them; activating it makes them due now, in their order. */
+#define PARKED "9999-12-31T23:59:59Z"
+static const char SQL_PARK[] = "UPDATE webhook_deliveries SET next_attempt_at = '" PARKED "'"
+                               " WHERE endpoint_id = $1 AND state = 'pending'";
+static const char SQL_UNPARK[] = "UPDATE webhook_deliveries SET next_attempt_at = $2"
+                                 " WHERE endpoint_id = $1 AND state = 'pending'"
+                                 " AND next_attempt_at = '" PARKED "'";
 static const char SQL_DELIVERIES[] =
     "SELECT d.id, ev.public_id AS event_id, ev.type, d.entity, d.entity_id, d.state, d.attempts,"
     " d.next_attempt_at, d.last_status, d.last_answer, d.last_error, d.created_at, d.updated_at,"
@@ -305,6 +313,19 @@ static int audit(struct db *db, const struct audit_actor *actor, const char *act
                                 json_integer_value(json_object_get(endpoint, "id")), d, err);
 }
 
+/* Parks or unparks the endpoint's pending deliveries when its active flag changes. */
+static int park_deliveries(struct db *db, int64_t id, bool was_active, bool active, const char *now,
+                           struct lumi_err *err)
+{
+    char idt[24];
+    if (was_active == active)
+        return 0;
+    snprintf(idt, sizeof idt, "%" PRId64, id);
+    const char *p[] = {idt, now};
+    int rc = db_execp(db, active ? SQL_UNPARK : SQL_PARK, active ? 2 : 1, p, NULL, err);
+    return rc < 0 ? rc : 0;
+}
+
 static int generate_secret(char *out, size_t outsz)
 {
     char hex[2 * SECRET_BYTES + 1];
@@ -388,7 +409,9 @@ json_t *webhook_endpoints_update(struct db *db, const struct audit_actor *actor,
     const char *secret = json_string_value(json_object_get(want, "secret"));
     utc_now_iso(now);
     if (write_row(db, SQL_UPDATE, merged, now, id, NULL, err) != 0 ||
-        (secret != NULL && seal_secret(db, id, secret, err) != 0))
+        (secret != NULL && seal_secret(db, id, secret, err) != 0) ||
+        park_deliveries(db, id, json_is_true(json_object_get(cur, "active")),
+                        json_is_true(json_object_get(merged, "active")), now, err) != 0)
         goto fail;
     result = webhook_endpoints_get(db, id, err);
     if (result == NULL ||

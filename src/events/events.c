@@ -40,9 +40,15 @@ static const char SQL_ACTIVE_ENDPOINTS[] =
 static const char SQL_INSERT_EVENT[] =
     "INSERT INTO outgoing_events (public_id, type, entity, entity_id, payload, created_at)"
     " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+/* Due now, or when the entity's earlier delivery to this endpoint is next tried (it must go
+ * first): a delivery the claim would only skip is not due, so claims never wade through them. */
 static const char SQL_INSERT_DELIVERY[] =
     "INSERT INTO webhook_deliveries (event_id, endpoint_id, entity, entity_id, state, attempts,"
-    " next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)"
+    " next_attempt_at, created_at, updated_at)"
+    " SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT), CAST($3 AS TEXT), CAST($4 AS BIGINT),"
+    " 'pending', 0, COALESCE((SELECT MAX(e.next_attempt_at) FROM webhook_deliveries e"
+    " WHERE e.endpoint_id = $2 AND e.entity = $3 AND e.entity_id = $4 AND e.state = 'pending'"
+    " AND e.next_attempt_at > $5), CAST($5 AS TEXT)), CAST($5 AS TEXT), CAST($5 AS TEXT)"
     " RETURNING id";
 
 bool events_type_known(const char *type)

@@ -249,18 +249,43 @@ static void a_failing_endpoint_holds_the_entitys_next_event_then_gives_up(void *
                       ep),
         1);
     assert_int_equal(webhook_drain(f->db, "test:1", 10, &err), 0); /* not due yet */
+    /* the held one, and one emitted now, are not due before the first is tried again */
+    emit(f->db, "service.terminated", 77);
+    assert_int_equal(testdb_int64f(f->db,
+                                   "SELECT COUNT(DISTINCT next_attempt_at) FROM webhook_deliveries"
+                                   " WHERE endpoint_id = %" PRId64,
+                                   ep),
+                     1);
+    /* an inactive endpoint's deliveries are parked, and due again when it is active */
+    json_t *off = json_pack("{s:b}", "active", 0), *on = json_pack("{s:b}", "active", 1);
+    json_decref(webhook_endpoints_update(f->db, &ACTOR, ep, off, &err));
+    assert_int_equal(
+        testdb_int64f(f->db,
+                      "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = %" PRId64
+                      " AND next_attempt_at LIKE '9999-%%'",
+                      ep),
+        3);
+    json_decref(webhook_endpoints_update(f->db, &ACTOR, ep, on, &err));
+    assert_int_equal(
+        testdb_int64f(f->db,
+                      "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = %" PRId64
+                      " AND next_attempt_at LIKE '9999-%%'",
+                      ep),
+        0);
+    json_decref(off);
+    json_decref(on);
     /* three days later (a window of 1 s here): it fails for good and the next one goes */
     setenv("LUMI_WEBHOOK_GIVE_UP_S", "1", 1);
     testdb_config_load();
     testdb_exec(f->db, "UPDATE webhook_deliveries SET next_attempt_at = '2000-01-01T00:00:00Z',"
                        " created_at = '2000-01-01T00:00:00Z' WHERE state = 'pending'");
-    assert_int_equal(webhook_drain(f->db, "test:1", 10, &err), 2);
+    assert_int_equal(webhook_drain(f->db, "test:1", 10, &err), 3);
     assert_int_equal(
         testdb_int64f(f->db,
                       "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = %" PRId64
                       " AND state = 'failed' AND last_error LIKE 'gave up after%%'",
                       ep),
-        2);
+        3);
     unsetenv("LUMI_WEBHOOK_GIVE_UP_S");
     testdb_config_load();
     assert_true(webhook_backoff_s(1) == 30 && webhook_backoff_s(2) == 60);
