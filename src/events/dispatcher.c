@@ -76,6 +76,12 @@ struct events_dispatcher *events_dispatcher_start(const char *database_url, int 
     d->db = db_open(database_url, err);
     if (d->db == NULL)
         goto fail;
+    /* As the mailer's: on SQLite this connection's commits (claims and outcomes) need not
+     * wait for the disk — a lost "delivered" mark only sends the event again under the same
+     * id (at least once), and an fsync held under SQLite's one write lock would stall the
+     * gateways' webhooks. */
+    if (db_kind(d->db) == DB_SQLITE && db_exec(d->db, "PRAGMA synchronous=NORMAL", err) != 0)
+        goto fail;
     if (pthread_create(&d->tid, NULL, dispatcher_main, d) != 0) {
         err_set(err, LUMI_EINTERNAL, "cannot start the events dispatcher thread");
         goto fail;
