@@ -42,6 +42,9 @@
  * default 64) measures the serial part alone instead: every delivery applied
  * in this process, K per transaction with a savepoint each, as the
  * group-commit thread does, without HTTP; it prints the time per delivery.
+ * BENCH_EVENTS_URL=URL (with LUMI_WEBHOOK_ALLOW_PRIVATE=1 for a local receiver) adds an
+ * outgoing-events endpoint after the seeding: every payment then also writes its events
+ * and deliveries, and the server's dispatcher sends them meanwhile (issue 16).
  *
  * Threading: one thread. The load generator is a single epoll loop (a thread
  * per connection would spend the 2 cores the server needs on switching);
@@ -86,11 +89,13 @@
 #include "billing/invoices.h"
 #include "billing/webhooks.h"
 #include "core/buf.h"
+#include "core/config.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "core/utc.h"
 #include "db/migrate.h"
+#include "events/endpoints.h"
 #include "gateways/stripe_sig.h"
 #include "support/proc.h"
 
@@ -280,6 +285,27 @@ static int query_i64(struct db *db, const char *sql, int64_t id_param, const cha
 }
 
 /* One client and n invoices in one transaction; fills d[i].invoice_id/total/number. */
+/* BENCH_EVENTS_URL (issue 16): an outgoing-events endpoint for every event type, added after
+ * the seeding, so each payment also writes its payment.received and invoice.paid events and
+ * the server's dispatcher sends them while the deliveries arrive. */
+static int events_endpoint(struct db *db, struct lumi_err *err)
+{
+    const char *url = getenv("BENCH_EVENTS_URL");
+    if (url == NULL || url[0] == '\0')
+        return 0;
+    if (config_load(NULL, err) != 0)
+        return -1;
+    json_t *body = json_pack("{s:s}", "url", url);
+    json_t *e = body != NULL ? webhook_endpoints_create(db, &AUDIT_SYSTEM, body, err) : NULL;
+    json_decref(body);
+    if (e == NULL)
+        return -1;
+    printf("  outgoing events to %s (endpoint %lld)\n", url,
+           (long long)json_integer_value(json_object_get(e, "id")));
+    json_decref(e);
+    return 0;
+}
+
 static int seed(struct db *db, const char *run, struct delivery *d, int n, int64_t *client_id,
                 struct lumi_err *err)
 {
@@ -1128,7 +1154,7 @@ static void server_env(const char **env, char store[][160], const char *db_url, 
                        const char *whsec)
 {
     static const char *const knobs[] = {"LUMI_HTTP_THREADS", "LUMI_WORKERS", "LUMI_QUEUE_MAX",
-                                        "LUMI_BATCH_MAX", NULL};
+                                        "LUMI_BATCH_MAX", "LUMI_WEBHOOK_ALLOW_PRIVATE", NULL};
     int k = 0;
     snprintf(store[k], sizeof store[k], "LUMI_SECRET_KEY=%s", key);
     env[k] = store[k];
@@ -1268,6 +1294,10 @@ int main(int argc, char **argv)
     if ((db = db_open(url, &err)) == NULL || db_migrate(db, NULL, &err) != 0 ||
         seed(db, run, d, o.n, &client_id, &err) != 0) {
         fprintf(stderr, "bench: seeding: %s\n", err.msg);
+        goto out;
+    }
+    if (events_endpoint(db, &err) != 0) {
+        fprintf(stderr, "bench: BENCH_EVENTS_URL: %s\n", err.msg);
         goto out;
     }
     db_close(db);

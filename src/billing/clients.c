@@ -25,6 +25,7 @@
 #include "core/password.h"
 #include "core/str.h"
 #include "core/utc.h"
+#include "events/events.h"
 
 #define EMAIL_MAX 254
 #define TEXT_MAX 200
@@ -458,6 +459,7 @@ json_t *clients_create(struct db *db, const struct audit_actor *actor, const jso
     if (result == NULL)
         goto out;
     if (audit_append_id(db, actor, "CLIENT_CREATED", "client", id, result, err) < 0 ||
+        events_emit(db, "client.created", "client", id, json_deep_copy(result), err) < 0 ||
         db_commit(db, err) < 0) {
         json_decref(result);
         result = NULL;
@@ -591,6 +593,8 @@ int clients_signup_insert_tx(struct db *db, const struct clients_signup *s, cons
     snprintf(idtext, sizeof idtext, "%lld", (long long)id);
     const char *p[] = {now, ip, idtext};
     rc = db_execp(db, SQL_SIGNED_UP, 3, p, NULL, err);
+    if (rc == 0) /* outgoing event (issue 16) */
+        rc = events_emit(db, "client.created", "client", id, fetch_client(db, id, false, err), err);
     if (rc == 0)
         *id_out = id;
     return rc;

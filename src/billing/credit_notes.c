@@ -25,6 +25,7 @@
 #include "core/numfmt.h"
 #include "core/utc.h"
 #include "db/rowjson.h"
+#include "events/events.h"
 
 #define INVOICE_COLUMNS "client_id, currency, total, tax, amount_paid, number, amount_refunded"
 
@@ -194,6 +195,11 @@ static int make_note(struct db *db, const struct audit_actor *actor, const struc
         goto out;
     }
     rc = audit_append_id(db, actor, "CREDIT_NOTE_CREATED", "credit_note", id, details, err);
+    if (rc == 0) /* outgoing event (issue 16): the audit details with the note's id */
+        rc = events_emit(db, "credit_note.created", "credit_note", id,
+                         json_pack("{s:I, s:s, s:O}", "id", (json_int_t)id, "object",
+                                   "credit_note", "details", details),
+                         err);
     if (rc == 0 && id_out != NULL)
         *id_out = id;
 out:

@@ -32,6 +32,7 @@
 #include "core/money.h"
 #include "core/numfmt.h"
 #include "core/utc.h"
+#include "events/events.h"
 
 #define DESCRIPTION_MAX 500
 
@@ -244,6 +245,13 @@ static int create_invoice(struct db *db, const struct audit_actor *actor, int64_
         goto out;
     }
     rc = audit_append_id(db, actor, "INVOICE_CREATED", "invoice", id, details, err);
+    if (rc == 0) /* outgoing event (issue 16) */
+        rc = events_emit(db, "invoice.created", "invoice", id,
+                         json_pack("{s:I, s:s, s:s, s:I, s:s, s:I, s:s, s:s}", "id", (json_int_t)id,
+                                   "object", "invoice", "number", number, "client_id",
+                                   (json_int_t)client_id, "currency", currency, "total",
+                                   (json_int_t)total, "due_date", due_date, "status", "unpaid"),
+                         err);
     if (rc < 0)
         goto out;
     if (id_out != NULL)
@@ -756,6 +764,12 @@ int invoices_settle_zero(struct db *db, const struct audit_actor *actor, int64_t
         return err_set(err, LUMI_ENOMEM, "out of memory");
     rc = audit_append_id(db, actor, "INVOICE_PAID", "invoice", id, details, err);
     json_decref(details);
+    if (rc == 0) /* outgoing event (issue 16) */
+        rc = events_emit(db, "invoice.paid", "invoice", id,
+                         json_pack("{s:I, s:s, s:s, s:I, s:s}", "id", (json_int_t)id, "object",
+                                   "invoice", "number", number, "total", (json_int_t)0, "status",
+                                   "paid"),
+                         err);
     if (rc == 0 && settled != NULL)
         *settled = true;
     return rc < 0 ? rc : 0;

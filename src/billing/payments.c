@@ -28,6 +28,7 @@
 #include "core/json.h"
 #include "core/money.h"
 #include "core/utc.h"
+#include "events/events.h"
 #include "provisioning/services.h"
 
 #define REF_MAX 255
@@ -342,6 +343,16 @@ static const char *audit_action(const char *kind)
     return "PAYMENT_DISPUTED"; /* chargeback and its reversal */
 }
 
+/* The outgoing event of a movement (issue 16); chargebacks have none (yet). */
+static const char *event_type(const char *kind)
+{
+    if (strcmp(kind, "payment") == 0)
+        return "payment.received";
+    if (strcmp(kind, "refund") == 0)
+        return "payment.refunded";
+    return NULL;
+}
+
 static int audit_applied(struct db *db, const struct audit_actor *actor, const struct payment_in *p,
                          int64_t tx_id, const char *from, const char *to, int64_t paid,
                          int64_t refunded, struct lumi_err *err)
@@ -358,6 +369,15 @@ static int audit_applied(struct db *db, const struct audit_actor *actor, const s
         goto out;
     }
     rc = audit_append_id(db, actor, audit_action(p->kind), "invoice", p->invoice_id, d, err);
+    if (rc == 0 && event_type(p->kind) != NULL) /* outgoing event (issue 16) */
+        rc = events_emit(db, event_type(p->kind), "invoice", p->invoice_id,
+                         json_pack("{s:I, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:I}", "id",
+                                   (json_int_t)tx_id, "object", p->kind, "invoice_id",
+                                   (json_int_t)p->invoice_id, "amount", (json_int_t)p->amount,
+                                   "currency", p->currency, "gateway", p->gateway, "gateway_ref",
+                                   p->gateway_ref, "invoice_status", to, "amount_paid",
+                                   (json_int_t)paid, "amount_refunded", (json_int_t)refunded),
+                         err);
 out:
     json_decref(d);
     return rc;
@@ -372,6 +392,13 @@ static int audit_paid(struct db *db, const struct audit_actor *actor, const stru
         return nomem(err);
     int rc = audit_append_id(db, actor, "INVOICE_PAID", "invoice", p->invoice_id, d, err);
     json_decref(d);
+    if (rc == 0) /* outgoing event (issue 16) */
+        rc = events_emit(db, "invoice.paid", "invoice", p->invoice_id,
+                         json_pack("{s:I, s:s, s:I, s:s, s:s, s:s, s:s}", "id",
+                                   (json_int_t)p->invoice_id, "object", "invoice", "total",
+                                   (json_int_t)total, "currency", p->currency, "status", "paid",
+                                   "gateway", p->gateway, "gateway_ref", p->gateway_ref),
+                         err);
     return rc;
 }
 

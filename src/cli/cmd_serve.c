@@ -1,7 +1,7 @@
 /*
  * cmd_serve.c — `lumi serve`: migrate, then serve HTTP (and, unless
- * --no-worker, run the job worker, the scheduler and the mail thread) until
- * SIGTERM/SIGINT.
+ * --no-worker, run the job worker, the scheduler, the mail thread and the
+ * outgoing-events thread) until SIGTERM/SIGINT.
  *
  * SIGINT and SIGTERM are blocked before any thread starts (threads inherit
  * the mask) and taken synchronously with sigwait() on the main thread, so
@@ -17,6 +17,7 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "events/dispatcher.h"
 #include "notify/mailer.h"
 #include "provisioning/servers.h"
 #include "provisioning/worker.h"
@@ -81,13 +82,17 @@ int cmd_serve(int argc, char **argv)
     }
     struct worker *worker = NULL;
     struct mailer *mailer = NULL;
+    struct events_dispatcher *events = NULL; /* outgoing events (issue 16) */
     if (!o.no_worker) {
         struct worker_config wcfg;
         cmd_worker_config(&wcfg);
         worker = worker_start(&wcfg, &err);
         if (worker != NULL)
             mailer = mailer_start(cfg.database_url, wcfg.idle_poll_ms, &err);
-        if (worker == NULL || mailer == NULL) {
+        if (mailer != NULL)
+            events = events_dispatcher_start(cfg.database_url, wcfg.idle_poll_ms, &err);
+        if (worker == NULL || mailer == NULL || events == NULL) {
+            mailer_stop(mailer);
             worker_stop(worker);
             web_server_stop(srv);
             cli_fail("%s", err.msg);
@@ -99,6 +104,7 @@ int cmd_serve(int argc, char **argv)
     int sig = cli_wait_for_signal();
     log_info("server.stopping", "signal=%s", cli_signal_name(sig));
     web_server_stop(srv);
+    events_dispatcher_stop(events);
     mailer_stop(mailer);
     worker_stop(worker);
     log_info("server.stopped", "%s", "clean=1");

@@ -1,7 +1,7 @@
 /*
- * cmd_worker.c — `lumi worker`: the job worker, the scheduler and the mail
- * thread without HTTP, until SIGTERM/SIGINT. Also builds the worker's configuration for
- * `lumi serve` (cmd_worker_config).
+ * cmd_worker.c — `lumi worker`: the job worker, the scheduler, the mail
+ * thread and the outgoing-events thread without HTTP, until SIGTERM/SIGINT.
+ * Also builds the worker's configuration for `lumi serve` (cmd_worker_config).
  *
  * Like serve: SIGINT and SIGTERM are blocked before any thread starts and
  * taken with sigwait() on the main thread; shutdown lets running jobs finish.
@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "events/dispatcher.h"
 #include "notify/mailer.h"
 #include "provisioning/servers.h"
 #include "provisioning/worker.h"
@@ -46,7 +47,10 @@ int cmd_worker(int argc, char **argv)
     cmd_worker_config(&cfg);
     struct worker *w = worker_start(&cfg, &err);
     struct mailer *m = w != NULL ? mailer_start(cfg.database_url, cfg.idle_poll_ms, &err) : NULL;
-    if (w == NULL || m == NULL) {
+    struct events_dispatcher *ev =
+        m != NULL ? events_dispatcher_start(cfg.database_url, cfg.idle_poll_ms, &err) : NULL;
+    if (w == NULL || m == NULL || ev == NULL) {
+        mailer_stop(m);
         worker_stop(w);
         cli_fail("%s", err.msg);
         goto out;
@@ -54,6 +58,7 @@ int cmd_worker(int argc, char **argv)
     log_info("worker.process_started", "database=%s version=%s", engine, LUMI_VERSION);
     int sig = cli_wait_for_signal();
     log_info("worker.stopping", "signal=%s", cli_signal_name(sig));
+    events_dispatcher_stop(ev);
     mailer_stop(m);
     worker_stop(w);
     rc = CLI_OK;

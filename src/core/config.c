@@ -120,6 +120,10 @@ static const struct cfg_def defs[] = {
     {"SMTP_TLS",                CFG_ENUM, "starttls",                  0,    0,        false, "starttls|tls|none", NULL,             NULL},
     {"LUMI_MAIL_RETRY_S",       CFG_INT,  "30",                        1,    3600,     false, NULL,              NULL,               NULL},
     {"LUMI_MAIL_TEMPLATES",     CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
+    /* Outgoing events (issue 16, events): private targets allowed; retry backoff and give-up window */
+    {"LUMI_WEBHOOK_ALLOW_PRIVATE", CFG_BOOL, "0",                      0,    0,        false, NULL,              NULL,               NULL},
+    {"LUMI_WEBHOOK_RETRY_S",    CFG_INT,  "30",                        1,    3600,     false, NULL,              NULL,               NULL},
+    {"LUMI_WEBHOOK_GIVE_UP_S",  CFG_INT,  "259200",                    1,    2592000,  false, NULL,              NULL,               NULL},
     {"STRIPE_SECRET_KEY",       CFG_STR,  NULL,                        0,    0,        true,  NULL,              NULL,               NULL},
     {"STRIPE_PUBLISHABLE_KEY",  CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
     {"STRIPE_WEBHOOK_SECRET",   CFG_STR,  NULL,                        0,    0,        true,  NULL,              NULL,               NULL},

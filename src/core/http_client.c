@@ -324,7 +324,7 @@ static bool method_sends_body(const char *m)
 }
 
 static CURLcode setup(CURL *c, const struct hc_request *req, struct transfer *t,
-                      struct curl_slist *hdrs, size_t max_response)
+                      struct curl_slist *hdrs, struct curl_slist *pin, size_t max_response)
 {
     CURLcode rc = CURLE_OK;
     long cto = req->connect_timeout_ms > 0 ? req->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
@@ -357,6 +357,10 @@ static CURLcode setup(CURL *c, const struct hc_request *req, struct transfer *t,
     SET(CURLOPT_ERRORBUFFER, t->errbuf);
     SET(CURLOPT_USERAGENT, "Lumi/" LUMI_VERSION);
     SET(CURLOPT_HTTPHEADER, hdrs);
+    if (pin != NULL) {
+        SET(CURLOPT_RESOLVE, pin);
+        SET(CURLOPT_PROXY, "");
+    }
     if (req->basic_user != NULL) {
         SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         SET(CURLOPT_USERNAME, req->basic_user);
@@ -484,7 +488,7 @@ int hc_perform(const struct hc_request *req, struct hc_response *res, struct hc_
 {
     struct hc_error local_err;
     struct transfer *t = NULL;
-    struct curl_slist *hdrs = NULL;
+    struct curl_slist *hdrs = NULL, *pin = NULL;
     CURL *c = NULL;
     char *url_user = NULL, *url_password = NULL;
     int ret = -1;
@@ -512,11 +516,14 @@ int hc_perform(const struct hc_request *req, struct hc_response *res, struct hc_
     t->secrets[1] = req->basic_password;
     t->secrets[2] = url_user;
     c = curl_easy_init();
-    if (c == NULL || build_headers(req->headers, &hdrs) != 0) {
+    if (req->resolve != NULL)
+        pin = curl_slist_append(NULL, req->resolve);
+    if (c == NULL || build_headers(req->headers, &hdrs) != 0 ||
+        (req->resolve != NULL && pin == NULL)) {
         hc_fail(err, HC_CONNECTION, "could not prepare a request to %s (out of memory)", t->host);
         goto out;
     }
-    CURLcode rc = setup(c, req, t, hdrs, max_response);
+    CURLcode rc = setup(c, req, t, hdrs, pin, max_response);
     if (rc != CURLE_OK) {
         hc_fail(err, HC_CONNECTION, "could not prepare a request to %s: %s", t->host,
                 curl_easy_strerror(rc));
@@ -542,6 +549,7 @@ out:
     if (ret != 0 && t != NULL)
         scrub(err->message, sizeof(err->message), t->secrets, 3);
     curl_slist_free_all(hdrs);
+    curl_slist_free_all(pin);
     curl_easy_cleanup(c);
     curl_free(url_user);
     curl_free(url_password);

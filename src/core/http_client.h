@@ -65,6 +65,8 @@ struct hc_request {
     const char *ca_file;          /* extra CA bundle, or NULL for the system's */
     const char *rate_key;         /* NULL: no limit; else requests share a per-key budget */
     int rate_per_minute;          /* budget for rate_key (waits, never fails) */
+    const char *resolve;          /* "host:port:address": connect there, without DNS and
+                                     without a proxy (outgoing events pin what they checked) */
 };
 
 struct hc_response {

@@ -806,6 +806,62 @@ static const char m0013_documents_sqlite[] =
     "ALTER TABLE doc_sequences RENAME TO doc_sequences_m13;"
     "ALTER TABLE doc_sequences_m13 RENAME TO doc_sequences;";
 
+/*
+ * Outgoing events (issue 16, events; src/events/events.h). `outgoing_events`
+ * is the outbox: one row per event (its public id "evt_…", type, the entity it
+ * is about and the JSON body every endpoint receives), written in the
+ * transaction of the change that caused it, only when an active endpoint
+ * wants the type. `webhook_deliveries` is one row per (event, endpoint), made
+ * in the same transaction and claimed by dispatchers with a lease like jobs
+ * and mails; entity and entity_id are copied from the event so the claim can
+ * hold back a delivery while an earlier one for the same entity and endpoint
+ * is still pending. `webhook_endpoints.secret_enc` is the signing secret,
+ * sealed with LUMI_SECRET_KEY under "webhook_endpoints.secret:<id>".
+ * CHECKs without IN lists (see migration 9).
+ */
+static const char m0017_events[] =
+    "CREATE TABLE webhook_endpoints ("
+    "  id {{PK}},"
+    "  url TEXT NOT NULL,"
+    "  events TEXT NOT NULL DEFAULT '[\"*\"]',"     /* JSON array of types; "*" = every type */
+    "  secret_enc TEXT NOT NULL DEFAULT '',"         /* sealed signing secret */
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  active INTEGER NOT NULL DEFAULT 1,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL"
+    ");"
+    "CREATE TABLE outgoing_events ("
+    "  id {{PK}},"
+    "  public_id TEXT NOT NULL UNIQUE,"              /* "evt_" + 24 hex digits */
+    "  type TEXT NOT NULL,"
+    "  entity TEXT NOT NULL,"
+    "  entity_id BIGINT NOT NULL,"
+    "  payload TEXT NOT NULL,"                       /* the exact body sent */
+    "  created_at TEXT NOT NULL"
+    ");"
+    "CREATE TABLE webhook_deliveries ("
+    "  id {{PK}},"
+    "  event_id BIGINT NOT NULL REFERENCES outgoing_events (id),"
+    "  endpoint_id BIGINT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,"
+    "  entity TEXT NOT NULL,"
+    "  entity_id BIGINT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state = 'pending' OR state = 'delivered' OR state = 'failed'),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_at TEXT NOT NULL,"
+    "  locked_by TEXT,"
+    "  locked_until TEXT,"
+    "  last_status INTEGER,"                         /* HTTP status of the last answer */
+    "  last_answer TEXT,"                            /* its first bytes */
+    "  last_error TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  delivered_at TEXT"
+    ");"
+    "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);"
+    "CREATE INDEX webhook_deliveries_entity ON webhook_deliveries"
+    "  (endpoint_id, entity, entity_id, state, id);"
+    "CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id);";
+
 const struct migration lumi_migrations[] = {
     {1, "accounts", m0001_accounts, NULL},
     {2, "catalogue", m0002_catalogue, NULL},
@@ -820,5 +876,6 @@ const struct migration lumi_migrations[] = {
     {11, "storefront", m0011_storefront_pg, m0011_storefront_sqlite},
     {12, "email_secrets", m0012_email_secrets, NULL},
     {13, "documents", m0013_documents_pg, m0013_documents_sqlite},
+    {17, "events", m0017_events, NULL}, /* issue 16, events */
 };
 const size_t lumi_migrations_count = sizeof lumi_migrations / sizeof lumi_migrations[0];

@@ -33,6 +33,7 @@
 #include "core/metrics.h"
 #include "core/str.h"
 #include "core/utc.h"
+#include "events/events.h"
 #include "panels/directadmin.h"
 #include "panels/panel.h"
 #include "provisioning/changes.h"
@@ -51,15 +52,16 @@ struct action_def {
     const char *name;
     const char *audit_ok;
     const char *audit_failed;
+    const char *event; /* the outgoing event of a success (issue 16), or NULL */
 };
 
 static const struct action_def ACTIONS[] = {
-    {"provision", "SERVICE_PROVISIONED", "SERVICE_PROVISION_FAILED"},
-    {"suspend", "SERVICE_SUSPENDED", "SERVICE_SUSPEND_FAILED"},
-    {"unsuspend", "SERVICE_UNSUSPENDED", "SERVICE_UNSUSPEND_FAILED"},
-    {"terminate", "SERVICE_TERMINATED", "SERVICE_TERMINATE_FAILED"},
-    {"change_package", "SERVICE_PACKAGE_CHANGED", "SERVICE_PACKAGE_CHANGE_FAILED"},
-    {"change_password", "SERVICE_PASSWORD_CHANGED", "SERVICE_PASSWORD_CHANGE_FAILED"},
+    {"provision", "SERVICE_PROVISIONED", "SERVICE_PROVISION_FAILED", "service.active"},
+    {"suspend", "SERVICE_SUSPENDED", "SERVICE_SUSPEND_FAILED", "service.suspended"},
+    {"unsuspend", "SERVICE_UNSUSPENDED", "SERVICE_UNSUSPEND_FAILED", "service.unsuspended"},
+    {"terminate", "SERVICE_TERMINATED", "SERVICE_TERMINATE_FAILED", "service.terminated"},
+    {"change_package", "SERVICE_PACKAGE_CHANGED", "SERVICE_PACKAGE_CHANGE_FAILED", NULL},
+    {"change_password", "SERVICE_PASSWORD_CHANGED", "SERVICE_PASSWORD_CHANGE_FAILED", NULL},
 };
 
 /* One panel call, as it will be written to provision_attempts. */
@@ -787,6 +789,15 @@ static int record_audit(struct db *db, const struct run *r, struct lumi_err *err
         action = ok ? r->def->audit_ok : r->def->audit_failed;
     rc = audit_append_id(db, &AUDIT_SYSTEM, action, "service", r->job->service_id, d, err);
     json_decref(d);
+    if (rc == 0 && ok && r->def != NULL && r->def->event != NULL) /* outgoing event (issue 16) */
+        rc = events_emit(db, r->def->event, "service", r->job->service_id,
+                         json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:s?, s:s?}", "id",
+                                   (json_int_t)r->job->service_id, "object", "service", "status",
+                                   r->def->event + strlen("service."), "client_id",
+                                   (json_int_t)r->client_id, "product_id",
+                                   (json_int_t)r->product_id, "server_id", (json_int_t)r->server_id,
+                                   "domain", or_null(r->domain), "remote_id", remote),
+                         err);
     return rc;
 }
 

@@ -194,6 +194,7 @@ static const struct nav_item ADMIN_NAV[] = {
     {"coupons", "/admin/coupons", "Coupons"}, /* issue 14 */
     {"jobs", "/admin/jobs", "Jobs"},
     {"webhooks", "/admin/webhook-events", "Webhooks"},
+    {"events", "/admin/webhooks", "Outgoing events"}, /* issue 16 */
     {"emails", "/admin/emails", "Emails"},
     {"reports", "/admin/reports", "Reports"}, /* issue 14 */
     {"servers", "/admin/servers", "Servers"},

@@ -5,6 +5,7 @@
 #include "web/admin/pages_account.h"
 #include "web/admin/pages_billing.h"
 #include "web/admin/pages_emails.h"
+#include "web/admin/pages_events.h"
 #include "web/admin/pages_credit.h"
 #include "web/admin/pages_invoices.h"
 #include "web/admin/pages_lifecycle.h"
@@ -91,6 +92,13 @@ const struct web_route web_admin_routes[] = {
     {"GET", "/admin/tax-rules/{id}/edit", WEB_AUTH_PUBLIC, p_tax_rules_edit},
     {"POST", "/admin/tax-rules/{id}", WEB_AUTH_PUBLIC, p_tax_rules_update},
     {"POST", "/admin/tax-rules/{id}/delete", WEB_AUTH_PUBLIC, p_tax_rules_delete},
+    /* Outgoing events (issue 16, events: p_webhooks.c) */
+    {"GET", "/admin/webhooks", WEB_AUTH_PUBLIC, p_webhooks_list},
+    {"POST", "/admin/webhooks", WEB_AUTH_PUBLIC, p_webhooks_create},
+    {"GET", "/admin/webhooks/{id}", WEB_AUTH_PUBLIC, p_webhook_endpoint},
+    {"POST", "/admin/webhooks/{id}", WEB_AUTH_PUBLIC, p_webhooks_update},
+    {"POST", "/admin/webhooks/{id}/delete", WEB_AUTH_PUBLIC, p_webhooks_delete},
+    {"POST", "/admin/webhooks/{id}/test", WEB_AUTH_PUBLIC, p_webhooks_test},
     /* Credit balance and coupons (issue 14, p_credit.c) */
     {"POST", "/admin/clients/{id}/credit", WEB_AUTH_PUBLIC, p_clients_credit},
     {"POST", "/admin/invoices/{id}/apply-credit", WEB_AUTH_PUBLIC, p_invoices_apply_credit},

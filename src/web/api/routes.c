@@ -3,6 +3,7 @@
  */
 #include "web/api/api.h"
 #include "web/api/h_lifecycle.h"
+#include "web/api/h_events.h"
 
 const struct web_route web_api_routes[] = {
     {"GET", "/healthz", WEB_AUTH_PUBLIC, h_healthz},
@@ -143,6 +144,15 @@ const struct web_route web_api_routes[] = {
     {"GET", "/api/admin/status", WEB_AUTH_ADMIN, h_admin_status},
     /* Operations (metrics): Prometheus scrape; LUMI_METRICS_TOKEN checked by the handler */
     {"GET", "/metrics", WEB_AUTH_PUBLIC, h_metrics},
+    /* Outgoing events (issue 16, events: h_events.c) */
+    {"GET", "/api/admin/webhook-endpoints", WEB_AUTH_ADMIN, h_webhook_endpoints_list},
+    {"POST", "/api/admin/webhook-endpoints", WEB_AUTH_ADMIN, h_webhook_endpoints_create},
+    {"GET", "/api/admin/webhook-endpoints/{id}", WEB_AUTH_ADMIN, h_webhook_endpoints_get},
+    {"PATCH", "/api/admin/webhook-endpoints/{id}", WEB_AUTH_ADMIN, h_webhook_endpoints_update},
+    {"DELETE", "/api/admin/webhook-endpoints/{id}", WEB_AUTH_ADMIN, h_webhook_endpoints_delete},
+    {"GET", "/api/admin/webhook-endpoints/{id}/deliveries", WEB_AUTH_ADMIN,
+     h_webhook_endpoints_deliveries},
+    {"POST", "/api/admin/webhook-endpoints/{id}/test", WEB_AUTH_ADMIN, h_webhook_endpoints_test},
 
     {NULL, NULL, WEB_AUTH_PUBLIC, NULL},
 };
