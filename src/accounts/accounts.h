@@ -30,25 +30,17 @@
 /** Validates an e-mail address loosely (one '@', no spaces, 3..254 bytes). */
 int accounts_check_email(const char *email, struct lumi_err *err);
 
+/** Whether role is a staff role: "admin", "billing", "support" or "readonly" (issue 16). */
+bool accounts_is_staff_role(const char *role);
+
 /**
- * Creates a user with role "admin", "staff" or "client" and an argon2id
+ * Creates a user with a staff role (accounts_is_staff_role) or "client" and an argon2id
  * password hash. LUMI_ECONFLICT when the e-mail is taken. Audited
  * (ADMIN_CREATED / STAFF_CREATED / CLIENT_CREATED) in the same transaction.
  */
 int accounts_create_user(struct db *db, const struct audit_actor *actor, const char *email,
                          const char *role, const char *password, int64_t *id_out,
                          struct lumi_err *err);
-
-#define ACCOUNTS_TOKEN_LEN 70 /* "lumi_" + 64 hex + NUL */
-
-/**
- * Creates an API token named name, owned by the user with owner_email (NULL:
- * an installation-wide admin token). The token is written to token_out once;
- * only its SHA-256 is stored. Audited as TOKEN_CREATED (never the token).
- */
-int accounts_token_create(struct db *db, const struct audit_actor *actor, const char *name,
-                          const char *owner_email, char token_out[ACCOUNTS_TOKEN_LEN],
-                          int64_t *id_out, struct lumi_err *err);
 
 struct accounts_session {
     char token[65];          /* cookie value (shown once) */
