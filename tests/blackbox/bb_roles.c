@@ -376,9 +376,22 @@ static bool is_logout(const struct web_route *r)
     return strstr(r->pattern, "/logout") != NULL;
 }
 
+/* Prints one mismatch between a route's answer and EXPECTED and counts it. */
+static void report(int *wrong, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(int *wrong, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    print_error("%s\n", line);
+    (*wrong)++;
+}
+
 /* Calls route r as role; fails unless it answers as EXPECTED says. */
 static void check_route(const struct web_route *r, bool api, int role, unsigned allowed,
-                        int *checked)
+                        int *checked, int *wrong)
 {
     char path[256], form[160];
     const struct principal *p = &P[role];
@@ -396,21 +409,20 @@ static void check_route(const struct web_route *r, bool api, int role, unsigned 
     /* Sent to log in: the session is gone (only a logout may do that). */
     bool to_login = location != NULL && strstr(location, "/admin/login") != NULL && !is_logout(r);
     free(location);
+    const char *body = buf_cstr(&res.body);
     if (may && (res.status == 403 || res.status == 401 || to_login))
-        fail_msg("%s %s as %s answered %ld (%s): the role table allows it", r->method, path,
-                 ROLE_NAME[role], res.status, buf_cstr(&res.body));
-    if (!may) {
-        if (res.status != 403)
-            fail_msg("%s %s as %s answered %ld, not 403: the role table denies it", r->method,
-                     path, ROLE_NAME[role], res.status);
-        if (api && !str_eq(http_error_code(&res), "forbidden"))
-            fail_msg("%s %s as %s: 403 without code forbidden", r->method, path,
-                     ROLE_NAME[role]);
-        if (!api && (strstr(buf_cstr(&res.body), "may not open this page") == NULL ||
-                     strstr(buf_cstr(&res.body), "topnav") == NULL))
-            fail_msg("%s %s as %s: the 403 page does not say why or lacks the navigation",
-                     r->method, path, ROLE_NAME[role]);
-    }
+        report(wrong, "%s %s as %s answered %ld (%.200s): the role table allows it", r->method,
+               path, ROLE_NAME[role], res.status, body);
+    else if (!may && res.status != 403)
+        report(wrong, "%s %s as %s answered %ld, not 403: the role table denies it", r->method,
+               path, ROLE_NAME[role], res.status);
+    else if (!may && api && !str_eq(http_error_code(&res), "forbidden"))
+        report(wrong, "%s %s as %s: 403 without code forbidden", r->method, path,
+               ROLE_NAME[role]);
+    else if (!may && !api &&
+             (strstr(body, "may not open this page") == NULL || strstr(body, "topnav") == NULL))
+        report(wrong, "%s %s as %s: the 403 page does not say why or lacks the navigation",
+               r->method, path, ROLE_NAME[role]);
     http_result_free(&res);
     (*checked)++;
 }
@@ -454,37 +466,186 @@ static void every_route_is_in_the_role_table(void **state)
 }
 
 static void run_table(const struct web_route *table, bool api, int role, bool logouts,
-                      int *checked)
+                      int *checked, int *wrong)
 {
     for (const struct web_route *r = table; r->method != NULL; r++) {
         const struct expect *e = expected_for(r);
         if (!in_matrix(r, api) || e == NULL || e->roles == PUBLIC || is_logout(r) != logouts)
             continue;
-        check_route(r, api, role, e->roles, checked);
+        check_route(r, api, role, e->roles, checked, wrong);
     }
 }
 
 static void each_role_gets_403_exactly_where_denied(void **state)
 {
     (void)state;
-    int checked = 0;
+    int checked = 0, wrong = 0;
     /* Admin last: its changes (deletes, revocations) then touch nobody's checks. */
     for (int role = N_ROLES - 1; role >= 0; role--) {
-        run_table(web_api_routes, true, role, false, &checked);
-        run_table(web_admin_routes, false, role, false, &checked);
+        run_table(web_api_routes, true, role, false, &checked, &wrong);
+        run_table(web_admin_routes, false, role, false, &checked, &wrong);
     }
     for (int role = N_ROLES - 1; role >= 0; role--) { /* logouts end the sessions: at the end */
-        run_table(web_api_routes, true, role, true, &checked);
-        run_table(web_admin_routes, false, role, true, &checked);
+        run_table(web_api_routes, true, role, true, &checked, &wrong);
+        run_table(web_admin_routes, false, role, true, &checked, &wrong);
     }
-    print_message("route x role checks: %d\n", checked);
+    print_message("route x role checks: %d, answers not as EXPECTED: %d\n", checked, wrong);
+    assert_int_equal(wrong, 0);
     assert_true(checked > 400);
+}
+
+
+/* ---- navigation and staff management -------------------------------------- */
+
+static struct http_result page_as(int role, const char *path)
+{
+    return browse(bb_base_url(), "GET", path, P[role].cookie, NULL, NULL);
+}
+
+static void the_navigation_shows_what_the_role_can_open(void **state)
+{
+    (void)state;
+    struct http_result r = page_as(R_READONLY, "/admin");
+    assert_int_equal(r.status, 200);
+    const char *html = buf_cstr(&r.body);
+    assert_non_null(strstr(html, "readonly@example.com (readonly)"));
+    assert_non_null(strstr(html, "href=\"/admin/invoices\""));
+    assert_non_null(strstr(html, "href=\"/admin/reports\""));
+    assert_null(strstr(html, "href=\"/admin/settings\""));
+    assert_null(strstr(html, "href=\"/admin/audit-logs\""));
+    assert_null(strstr(html, "href=\"/admin/staff\""));
+    assert_null(strstr(html, "href=\"/admin/tokens\""));
+    assert_null(strstr(html, "href=\"/admin/emails\""));
+    http_result_free(&r);
+
+    r = page_as(R_SUPPORT, "/admin");
+    html = buf_cstr(&r.body);
+    assert_non_null(strstr(html, "(support)"));
+    assert_non_null(strstr(html, "href=\"/admin/services\""));
+    assert_non_null(strstr(html, "href=\"/admin/emails\""));
+    assert_null(strstr(html, "href=\"/admin/reports\""));
+    assert_null(strstr(html, "href=\"/admin/webhook-events\""));
+    http_result_free(&r);
+
+    r = page_as(R_ADMIN, "/admin");
+    html = buf_cstr(&r.body);
+    assert_non_null(strstr(html, "href=\"/admin/staff\""));
+    assert_non_null(strstr(html, "href=\"/admin/tokens\""));
+    assert_non_null(strstr(html, "href=\"/admin/settings\""));
+    http_result_free(&r);
+}
+
+static int64_t staff_id_of(const char *email)
+{
+    return bb_count("SELECT id FROM users WHERE email = '%s'", email);
+}
+
+static void an_admin_manages_staff_and_roles_take_effect_at_once(void **state)
+{
+    (void)state;
+    json_t *made = bb_json("POST", "{\"email\":\"Clerk@Example.com\",\"role\":\"billing\","
+                                   "\"password\":\"Paper-Ledger-Willow-58\"}",
+                           201, "/api/admin/staff");
+    int64_t clerk = bb_int(made, "id");
+    assert_string_equal(bb_str(made, "role"), "billing");
+    json_decref(made);
+    char *t = token_for("clerk", "clerk@example.com");
+    char auth[160];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", t);
+    free(t);
+
+    /* The token acts as billing: may create a client, may not touch products. */
+    struct http_result r = http_api(bb_base_url(), auth, "GET", "/api/admin/me", NULL);
+    assert_string_equal(bb_str(r.json, "role"), "billing");
+    http_result_free(&r);
+    r = http_api(bb_base_url(), auth, "POST", "/api/admin/clients",
+                 "{\"email\":\"new@example.com\",\"first_name\":\"N\",\"last_name\":\"C\"}");
+    assert_int_equal(r.status, 201);
+    http_result_free(&r);
+
+    /* Demoted to readonly: the same token is refused the write on its next request. */
+    json_decref(bb_json("PATCH", "{\"role\":\"readonly\"}", 200, "/api/admin/staff/%lld",
+                        (long long)clerk));
+    r = http_api(bb_base_url(), auth, "POST", "/api/admin/clients",
+                 "{\"email\":\"new2@example.com\",\"first_name\":\"N\",\"last_name\":\"C\"}");
+    assert_int_equal(r.status, 403);
+    assert_string_equal(http_error_code(&r), "forbidden");
+    assert_non_null(strstr(buf_cstr(&r.body), "readonly"));
+    http_result_free(&r);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM audit_log WHERE action = 'STAFF_ROLE_CHANGED'"
+                              " AND entity_id = '%lld' AND actor_type = 'api_token'"
+                              " AND details LIKE '%%billing%%' AND details LIKE '%%readonly%%'",
+                              (long long)clerk),
+                     1);
+
+    /* Disabled: its token stops working, audited. */
+    json_decref(bb_json("PATCH", "{\"active\":false}", 200, "/api/admin/staff/%lld",
+                        (long long)clerk));
+    r = http_api(bb_base_url(), auth, "GET", "/api/admin/me", NULL);
+    assert_int_equal(r.status, 403);
+    http_result_free(&r);
+    assert_int_equal(bb_audit_count("STAFF_DISABLED"), 1);
+
+    /* A client is not staff; an unknown role is refused naming the field. */
+    json_decref(bb_json("PATCH", "{\"role\":\"client\"}", 400, "/api/admin/staff/%lld",
+                        (long long)clerk));
+    json_decref(bb_json("POST", "{\"email\":\"x@example.com\",\"role\":\"owner\","
+                                "\"password\":\"Paper-Ledger-Willow-58\"}",
+                        400, "/api/admin/staff"));
+}
+
+static void the_last_active_admin_cannot_be_demoted_or_disabled(void **state)
+{
+    (void)state;
+    int64_t owner = staff_id_of(ADMIN_EMAIL);
+    json_t *e = bb_json("PATCH", "{\"role\":\"support\"}", 409, "/api/admin/staff/%lld",
+                        (long long)owner);
+    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(e, "error"),
+                                                             "message")),
+                           "last active admin"));
+    json_decref(e);
+    json_decref(bb_json("PATCH", "{\"active\":false}", 409, "/api/admin/staff/%lld",
+                        (long long)owner));
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM users WHERE id = %lld AND role = 'admin'"
+                              " AND status = 'active'",
+                              (long long)owner),
+                     1);
+
+    /* With a second admin the first may step down; the page shows the new roles. */
+    json_t *second = bb_json("POST", "{\"email\":\"deputy@example.com\",\"role\":\"admin\","
+                                     "\"password\":\"Harbor-Signal-Maple-94\"}",
+                             201, "/api/admin/staff");
+    int64_t deputy = bb_int(second, "id");
+    json_decref(second);
+    json_decref(bb_json("PATCH", "{\"role\":\"support\"}", 200, "/api/admin/staff/%lld",
+                        (long long)deputy));
+    struct http_result r = page_as(R_ADMIN, "/admin/staff");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(buf_cstr(&r.body), "deputy@example.com"));
+    http_result_free(&r);
+    /* …and through the page form: the deputy becomes admin again (audited as the page's user). */
+    char form[256], path[64];
+    snprintf(form, sizeof form, "csrf_token=%s&role=admin", P[R_ADMIN].csrf);
+    snprintf(path, sizeof path, "/admin/staff/%lld/role", (long long)deputy);
+    r = browse(bb_base_url(), "POST", path, P[R_ADMIN].cookie, form, NULL);
+    assert_int_equal(r.status, 303);
+    http_result_free(&r);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM users WHERE id = %lld AND role = 'admin'",
+                              (long long)deputy),
+                     1);
+    assert_int_equal(bb_count("SELECT COUNT(*) FROM audit_log WHERE action = 'STAFF_ROLE_CHANGED'"
+                              " AND entity_id = '%lld' AND actor_email = '%s'",
+                              (long long)deputy, ADMIN_EMAIL),
+                     1);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_route_is_in_the_role_table),
+        cmocka_unit_test(the_navigation_shows_what_the_role_can_open),
+        cmocka_unit_test(an_admin_manages_staff_and_roles_take_effect_at_once),
+        cmocka_unit_test(the_last_active_admin_cannot_be_demoted_or_disabled),
         cmocka_unit_test(each_role_gets_403_exactly_where_denied),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
