@@ -1,8 +1,9 @@
 /*
- * accounts.h — users who sign in (admins, staff, clients), API tokens, sessions.
+ * accounts.h — users who sign in (staff and clients) and their sessions; API
+ * tokens are tokens.h's, staff roles staff.h's.
  *
  * Domain code: no HTTP here. Every change runs in one transaction together
- * with its audit row (ADMIN_CREATED, TOKEN_CREATED, LOGIN, LOGIN_FAILED, LOGOUT,
+ * with its audit row (ADMIN_CREATED, STAFF_CREATED, CLIENT_CREATED, LOGIN, LOGIN_FAILED, LOGOUT,
  * TOTP_ENABLED, TOTP_DISABLED, RECOVERY_CODE_USED).
  *
  * Second factor (admins, staff and clients, optional): a TOTP secret (RFC 6238, see

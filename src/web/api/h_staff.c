@@ -47,6 +47,25 @@ static int only_keys(struct web_resp *resp, const json_t *body, const char *cons
     return 0;
 }
 
+/* Staff member id as staff_list shows it (new reference), or NULL with err. */
+static json_t *find_member(struct db *db, int64_t id, struct lumi_err *err)
+{
+    json_t *rows = staff_list(db, err);
+    json_t *found = NULL;
+    size_t i;
+    json_t *row;
+    if (rows == NULL)
+        return NULL;
+    json_array_foreach(rows, i, row) {
+        if (json_integer_value(json_object_get(row, "id")) == id)
+            found = json_incref(row);
+    }
+    json_decref(rows);
+    if (found == NULL)
+        err_set(err, LUMI_ENOTFOUND, "staff member not found");
+    return found;
+}
+
 void h_staff_list(struct web_req *req, struct web_resp *resp)
 {
     struct lumi_err err = {0};
@@ -76,9 +95,11 @@ void h_staff_create(struct web_req *req, struct web_resp *resp)
         web_reply_err(resp, &err);
         goto out;
     }
-    web_reply_created(resp, "/api/admin/staff",
-                      json_pack("{s:I s:s s:s s:s}", "id", (json_int_t)id, "email", email, "role",
-                                role, "status", "active"));
+    json_t *member = find_member(req->db, id, &err);
+    if (member == NULL)
+        web_reply_err(resp, &err);
+    else
+        web_reply_created(resp, "/api/admin/staff", member);
 out:
     json_decref(body);
 }
@@ -116,18 +137,7 @@ void h_staff_update(struct web_req *req, struct web_resp *resp)
         web_reply_err(resp, &err);
         goto out;
     }
-    json_t *rows = staff_list(req->db, &err);
-    json_t *found = NULL;
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row) {
-        if (json_integer_value(json_object_get(row, "id")) == id)
-            found = json_incref(row);
-    }
-    json_decref(rows);
-    if (found == NULL && err.code == 0)
-        err_set(&err, LUMI_ENOTFOUND, "staff member not found");
-    web_reply_result(resp, 200, found, &err);
+    web_reply_result(resp, 200, find_member(req->db, id, &err), &err);
 out:
     json_decref(body);
 }
