@@ -16,17 +16,15 @@
 
 #define STAFF_LOCK_KEY 0x5354414646LL /* "STAFF": serialises role and status changes */
 
-static const char SQL_LIST[] =
-    "SELECT id, email, role, status, created_at, "
-    "CASE WHEN totp_secret IS NULL THEN 0 ELSE 1 END AS totp "
-    "FROM users WHERE role <> 'client' ORDER BY id";
+static const char SQL_LIST[] = "SELECT id, email, role, status, created_at, "
+                               "CASE WHEN totp_secret IS NULL THEN 0 ELSE 1 END AS totp "
+                               "FROM users WHERE role <> 'client' ORDER BY id";
 static const char SQL_ONE[] = "SELECT email, role, status FROM users WHERE id = $1 "
                               "AND role <> 'client'";
 static const char SQL_OTHER_ADMINS[] = "SELECT COUNT(*) FROM users WHERE role = 'admin' "
                                        "AND status = 'active' AND id <> $1";
 static const char SQL_SET_ROLE[] = "UPDATE users SET role = $1, updated_at = $2 WHERE id = $3";
-static const char SQL_SET_STATUS[] =
-    "UPDATE users SET status = $1, updated_at = $2 WHERE id = $3";
+static const char SQL_SET_STATUS[] = "UPDATE users SET status = $1, updated_at = $2 WHERE id = $3";
 static const char SQL_END_SESSIONS[] = "DELETE FROM sessions WHERE user_id = $1";
 
 static const char *const INT_COLUMNS[] = {"id", "totp", NULL};
@@ -176,9 +174,9 @@ int staff_set_active(struct db *db, const struct audit_actor *actor, int64_t id,
         rc = db_execp(db, SQL_END_SESSIONS, 1, p, NULL, err);
     }
     if (rc == 0)
-        rc = audit_append_id_take(db, actor, active ? "STAFF_ENABLED" : "STAFF_DISABLED", "user",
-                                  id, json_pack("{s:s s:s}", "email", m.email, "role", m.role),
-                                  err);
+        rc =
+            audit_append_id_take(db, actor, active ? "STAFF_ENABLED" : "STAFF_DISABLED", "user", id,
+                                 json_pack("{s:s s:s}", "email", m.email, "role", m.role), err);
 out:
     return finish_tx(db, rc, err);
 }

@@ -22,11 +22,11 @@ static const char SQL_INSERT[] =
     "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
 static const char SQL_OWNER[] = "SELECT id FROM users WHERE email = $1";
 /* status is worked out by the caller's clock ($1 = now), the same on both engines. */
-#define SQL_LIST \
-    "SELECT t.id, t.name, t.prefix, t.user_id AS owner_id, u.email AS owner_email, " \
-    "COALESCE(u.role, 'admin') AS role, t.created_at, t.expires_at, t.last_used_at, " \
-    "t.revoked_at, CASE WHEN t.revoked_at IS NOT NULL THEN 'revoked' " \
-    "WHEN t.expires_at IS NOT NULL AND t.expires_at <= $1 THEN 'expired' ELSE 'active' END " \
+#define SQL_LIST                                                                                   \
+    "SELECT t.id, t.name, t.prefix, t.user_id AS owner_id, u.email AS owner_email, "               \
+    "COALESCE(u.role, 'admin') AS role, t.created_at, t.expires_at, t.last_used_at, "              \
+    "t.revoked_at, CASE WHEN t.revoked_at IS NOT NULL THEN 'revoked' "                             \
+    "WHEN t.expires_at IS NOT NULL AND t.expires_at <= $1 THEN 'expired' ELSE 'active' END "       \
     "AS status FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id"
 static const char SQL_LIST_ALL[] = SQL_LIST " ORDER BY t.id DESC";
 static const char SQL_LIST_ONE[] = SQL_LIST " WHERE t.id = $2";
@@ -70,9 +70,9 @@ static int owner_id(struct db *db, const char *email, int64_t *id, struct lumi_e
     return rc;
 }
 
-static int insert_token(struct db *db, const struct tokens_new *in, int64_t owner,
-                        const char *hash, const char *prefix, const char *now,
-                        const char *expires, int64_t *id, struct lumi_err *err)
+static int insert_token(struct db *db, const struct tokens_new *in, int64_t owner, const char *hash,
+                        const char *prefix, const char *now, const char *expires, int64_t *id,
+                        struct lumi_err *err)
 {
     struct db_stmt *st = db_prepare(db, SQL_INSERT, err);
     if (st == NULL)
@@ -185,8 +185,7 @@ json_t *tokens_get(struct db *db, int64_t id, struct lumi_err *err)
     return one;
 }
 
-int tokens_revoke(struct db *db, const struct audit_actor *actor, int64_t id,
-                  struct lumi_err *err)
+int tokens_revoke(struct db *db, const struct audit_actor *actor, int64_t id, struct lumi_err *err)
 {
     char now[UTC_ISO_LEN], name[128] = "", prefix[16] = "";
     bool revoked = false;

@@ -16,8 +16,8 @@
 #include "core/err.h"
 #include "db/db.h"
 
-#define TOKENS_LEN 70          /* "lumi_" + 64 hex + NUL */
-#define TOKENS_MAX_DAYS 3650   /* the longest expiry, in days */
+#define TOKENS_LEN 70        /* "lumi_" + 64 hex + NUL */
+#define TOKENS_MAX_DAYS 3650 /* the longest expiry, in days */
 
 struct tokens_new {
     const char *name;        /* 1..100 characters */
@@ -49,7 +49,6 @@ json_t *tokens_get(struct db *db, int64_t id, struct lumi_err *err);
  * LUMI_ENOTFOUND when unknown, LUMI_ECONFLICT when already revoked.
  * Audited as TOKEN_REVOKED {name, prefix}.
  */
-int tokens_revoke(struct db *db, const struct audit_actor *actor, int64_t id,
-                  struct lumi_err *err);
+int tokens_revoke(struct db *db, const struct audit_actor *actor, int64_t id, struct lumi_err *err);
 
 #endif

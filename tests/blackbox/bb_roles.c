@@ -264,13 +264,14 @@ static int64_t admin_create(const char *path, const char *body)
 
 static void make_rows(void)
 {
-    I.client = admin_create("/api/admin/clients", "{\"email\":\"payer@example.com\","
-                                                  "\"first_name\":\"Pat\",\"last_name\":\"Payer\"}");
+    I.client =
+        admin_create("/api/admin/clients", "{\"email\":\"payer@example.com\","
+                                           "\"first_name\":\"Pat\",\"last_name\":\"Payer\"}");
     /* A panel nobody answers for: creating it calls nothing; its jobs are never run. */
-    I.server = admin_create("/api/admin/servers",
-                            "{\"name\":\"DA\",\"type\":\"directadmin\",\"url\":"
-                            "\"http://127.0.0.1:9\",\"username\":\"admin\","
-                            "\"password\":\"Panel-Password-1\"}");
+    I.server =
+        admin_create("/api/admin/servers", "{\"name\":\"DA\",\"type\":\"directadmin\",\"url\":"
+                                           "\"http://127.0.0.1:9\",\"username\":\"admin\","
+                                           "\"password\":\"Panel-Password-1\"}");
     char body[512];
     snprintf(body, sizeof body,
              "{\"name\":\"Plan\",\"type\":\"hosting\",\"price\":1000,\"server_id\":%lld,"
@@ -283,8 +284,8 @@ static void make_rows(void)
              "\"quantity\":1,\"unit_amount\":500}]}",
              (long long)I.client);
     I.invoice = admin_create("/api/admin/invoices", body);
-    I.tax_rule = admin_create("/api/admin/tax-rules",
-                              "{\"name\":\"VAT\",\"country\":\"DE\",\"rate\":1900}");
+    I.tax_rule =
+        admin_create("/api/admin/tax-rules", "{\"name\":\"VAT\",\"country\":\"DE\",\"rate\":1900}");
     I.coupon = admin_create("/api/admin/coupons",
                             "{\"code\":\"SPRING10\",\"kind\":\"percent\",\"value\":10}");
     snprintf(body, sizeof body,
@@ -343,11 +344,11 @@ static int64_t id_for(const char *pattern)
         const char *prefix;
         const int64_t *id;
     } map[] = {
-        {"/clients/", &I.client},        {"/products/", &I.product},
-        {"/servers/", &I.server},        {"/services/", &I.service},
-        {"/invoices/", &I.invoice},      {"/tax-rules/", &I.tax_rule},
-        {"/coupons/", &I.coupon},        {"/credit-notes/", &I.credit_note},
-        {"/audit-logs/", &I.audit},      {"/staff/", &I.staff_victim},
+        {"/clients/", &I.client},      {"/products/", &I.product},
+        {"/servers/", &I.server},      {"/services/", &I.service},
+        {"/invoices/", &I.invoice},    {"/tax-rules/", &I.tax_rule},
+        {"/coupons/", &I.coupon},      {"/credit-notes/", &I.credit_note},
+        {"/audit-logs/", &I.audit},    {"/staff/", &I.staff_victim},
         {"/tokens/", &I.token_victim},
     };
     const char *at = strstr(pattern, "/{id}");
@@ -369,7 +370,6 @@ static void fill_path(const char *pattern, char *out, size_t sz)
     snprintf(out, sz, "%.*s%lld%s", (int)(at - pattern), pattern, (long long)id_for(pattern),
              at + 4);
 }
-
 
 static bool is_logout(const struct web_route *r)
 {
@@ -417,8 +417,7 @@ static void check_route(const struct web_route *r, bool api, int role, unsigned 
         report(wrong, "%s %s as %s answered %ld, not 403: the role table denies it", r->method,
                path, ROLE_NAME[role], res.status);
     else if (!may && api && !str_eq(http_error_code(&res), "forbidden"))
-        report(wrong, "%s %s as %s: 403 without code forbidden", r->method, path,
-               ROLE_NAME[role]);
+        report(wrong, "%s %s as %s: 403 without code forbidden", r->method, path, ROLE_NAME[role]);
     else if (!may && !api &&
              (strstr(body, "may not open this page") == NULL || strstr(body, "topnav") == NULL))
         report(wrong, "%s %s as %s: the 403 page does not say why or lacks the navigation",
@@ -465,8 +464,8 @@ static void every_route_is_in_the_role_table(void **state)
     assert_int_equal(missing, 0);
 }
 
-static void run_table(const struct web_route *table, bool api, int role, bool logouts,
-                      int *checked, int *wrong)
+static void run_table(const struct web_route *table, bool api, int role, bool logouts, int *checked,
+                      int *wrong)
 {
     for (const struct web_route *r = table; r->method != NULL; r++) {
         const struct expect *e = expected_for(r);
@@ -493,7 +492,6 @@ static void each_role_gets_403_exactly_where_denied(void **state)
     assert_int_equal(wrong, 0);
     assert_true(checked > 400);
 }
-
 
 /* ---- navigation and staff management -------------------------------------- */
 
@@ -543,8 +541,9 @@ static int64_t staff_id_of(const char *email)
 static void an_admin_manages_staff_and_roles_take_effect_at_once(void **state)
 {
     (void)state;
-    json_t *made = bb_json("POST", "{\"email\":\"Clerk@Example.com\",\"role\":\"billing\","
-                                   "\"password\":\"Paper-Ledger-Willow-58\"}",
+    json_t *made = bb_json("POST",
+                           "{\"email\":\"Clerk@Example.com\",\"role\":\"billing\","
+                           "\"password\":\"Paper-Ledger-Willow-58\"}",
                            201, "/api/admin/staff");
     int64_t clerk = bb_int(made, "id");
     assert_string_equal(bb_str(made, "role"), "billing");
@@ -579,18 +578,19 @@ static void an_admin_manages_staff_and_roles_take_effect_at_once(void **state)
                      1);
 
     /* Disabled: its token stops working, audited. */
-    json_decref(bb_json("PATCH", "{\"active\":false}", 200, "/api/admin/staff/%lld",
-                        (long long)clerk));
+    json_decref(
+        bb_json("PATCH", "{\"active\":false}", 200, "/api/admin/staff/%lld", (long long)clerk));
     r = http_api(bb_base_url(), auth, "GET", "/api/admin/me", NULL);
     assert_int_equal(r.status, 403);
     http_result_free(&r);
     assert_int_equal(bb_audit_count("STAFF_DISABLED"), 1);
 
     /* A client is not staff; an unknown role is refused naming the field. */
-    json_decref(bb_json("PATCH", "{\"role\":\"client\"}", 400, "/api/admin/staff/%lld",
-                        (long long)clerk));
-    json_decref(bb_json("POST", "{\"email\":\"x@example.com\",\"role\":\"owner\","
-                                "\"password\":\"Paper-Ledger-Willow-58\"}",
+    json_decref(
+        bb_json("PATCH", "{\"role\":\"client\"}", 400, "/api/admin/staff/%lld", (long long)clerk));
+    json_decref(bb_json("POST",
+                        "{\"email\":\"x@example.com\",\"role\":\"owner\","
+                        "\"password\":\"Paper-Ledger-Willow-58\"}",
                         400, "/api/admin/staff"));
 }
 
@@ -598,22 +598,23 @@ static void the_last_active_admin_cannot_be_demoted_or_disabled(void **state)
 {
     (void)state;
     int64_t owner = staff_id_of(ADMIN_EMAIL);
-    json_t *e = bb_json("PATCH", "{\"role\":\"support\"}", 409, "/api/admin/staff/%lld",
-                        (long long)owner);
-    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(e, "error"),
-                                                             "message")),
-                           "last active admin"));
+    json_t *e =
+        bb_json("PATCH", "{\"role\":\"support\"}", 409, "/api/admin/staff/%lld", (long long)owner);
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_object_get(e, "error"), "message")),
+               "last active admin"));
     json_decref(e);
-    json_decref(bb_json("PATCH", "{\"active\":false}", 409, "/api/admin/staff/%lld",
-                        (long long)owner));
+    json_decref(
+        bb_json("PATCH", "{\"active\":false}", 409, "/api/admin/staff/%lld", (long long)owner));
     assert_int_equal(bb_count("SELECT COUNT(*) FROM users WHERE id = %lld AND role = 'admin'"
                               " AND status = 'active'",
                               (long long)owner),
                      1);
 
     /* With a second admin the first may step down; the page shows the new roles. */
-    json_t *second = bb_json("POST", "{\"email\":\"deputy@example.com\",\"role\":\"admin\","
-                                     "\"password\":\"Harbor-Signal-Maple-94\"}",
+    json_t *second = bb_json("POST",
+                             "{\"email\":\"deputy@example.com\",\"role\":\"admin\","
+                             "\"password\":\"Harbor-Signal-Maple-94\"}",
                              201, "/api/admin/staff");
     int64_t deputy = bb_int(second, "id");
     json_decref(second);

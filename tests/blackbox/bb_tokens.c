@@ -149,8 +149,8 @@ static void an_expired_token_is_refused(void **state)
 
     /* Bad expiries are refused naming the field. */
     json_decref(bb_json("POST", "{\"name\":\"x\",\"expires_days\":-1}", 400, "/api/admin/tokens"));
-    json_decref(bb_json("POST", "{\"name\":\"x\",\"expires_days\":\"9\"}", 400,
-                        "/api/admin/tokens"));
+    json_decref(
+        bb_json("POST", "{\"name\":\"x\",\"expires_days\":\"9\"}", 400, "/api/admin/tokens"));
     const char *bad[] = {"token", "create", "x", "--expires", "0", NULL};
     struct lumi_run_result r;
     const char *const *env = bb_env();
@@ -174,8 +174,7 @@ static void last_used(int64_t id, char out[UTC_ISO_LEN + 8])
 {
     char sql[128];
     struct lumi_err err;
-    snprintf(sql, sizeof sql, "SELECT last_used_at FROM api_tokens WHERE id = %lld",
-             (long long)id);
+    snprintf(sql, sizeof sql, "SELECT last_used_at FROM api_tokens WHERE id = %lld", (long long)id);
     struct db_stmt *st = db_prepare(bb_db(), sql, &err);
     assert_non_null(st);
     assert_int_equal(db_step(st, &err), DB_ROW);
@@ -233,7 +232,8 @@ static void the_list_and_the_page_never_show_a_token(void **state)
     json_t *books = NULL;
     size_t i;
     json_t *row;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         if (bb_int(row, "id") == id)
             books = row;
     }

@@ -102,9 +102,9 @@ static void one_active_admin_always_remains(void **state)
 
     assert_int_equal(staff_set_role(f->db, &AUDIT_SYSTEM, boss, "billing", &err), LUMI_ECONFLICT);
     assert_int_equal(staff_set_active(f->db, &AUDIT_SYSTEM, boss, false, &err), LUMI_ECONFLICT);
-    assert_int_equal(staff_set_role(f->db, &AUDIT_SYSTEM, id_of(f->db, "client@example.com"),
-                                    "support", &err),
-                     LUMI_ENOTFOUND);
+    assert_int_equal(
+        staff_set_role(f->db, &AUDIT_SYSTEM, id_of(f->db, "client@example.com"), "support", &err),
+        LUMI_ENOTFOUND);
     assert_int_equal(staff_set_role(f->db, &AUDIT_SYSTEM, ann, "client", &err), LUMI_EINVAL);
     assert_int_equal(staff_set_role(f->db, &AUDIT_SYSTEM, ann, "support", &err), 0); /* no-op */
     assert_int_equal(testdb_int64(f->db, "SELECT COUNT(*) FROM audit_log"), 0);

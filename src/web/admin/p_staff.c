@@ -37,13 +37,15 @@ static void render_staff(struct web_req *req, struct web_resp *resp, int status,
     }
     size_t i;
     json_t *row;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         const char *role = json_string_value(json_object_get(row, "role"));
-        json_object_set_new(row, "active", json_boolean(str_eq(
-                                               json_string_value(json_object_get(row, "status")),
-                                               "active")));
-        json_object_set_new(row, "is_me", json_boolean(json_integer_value(json_object_get(
-                                                           row, "id")) == req->who.user_id));
+        json_object_set_new(
+            row, "active",
+            json_boolean(str_eq(json_string_value(json_object_get(row, "status")), "active")));
+        json_object_set_new(
+            row, "is_me",
+            json_boolean(json_integer_value(json_object_get(row, "id")) == req->who.user_id));
         json_t *roles = json_array();
         static const char *const names[] = {"admin", "billing", "support", "readonly", NULL};
         for (size_t k = 0; names[k] != NULL; k++)
@@ -54,8 +56,9 @@ static void render_staff(struct web_req *req, struct web_resp *resp, int status,
     json_t *data = json_pack("{s:s s:o}", "title", "Staff", "staff", rows);
     if (error != NULL) {
         page_set_error(data, error);
-        json_object_set_new(data, "v", json_pack("{s:s s:s}", "email", form_str(req, "email"),
-                                                 "role", form_str(req, "role")));
+        json_object_set_new(
+            data, "v",
+            json_pack("{s:s s:s}", "email", form_str(req, "email"), "role", form_str(req, "role")));
     }
     struct page_ctx c = *ctx;
     c.nav = "staff";
@@ -154,14 +157,16 @@ static void render_tokens(struct web_req *req, struct web_resp *resp, int status
     }
     size_t i;
     json_t *row;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         const char *s = json_string_value(json_object_get(row, "status"));
         json_object_set_new(row, "is_active", json_boolean(s != NULL && str_eq(s, "active")));
     }
-    json_array_foreach(staff, i, row) {
-        json_object_set_new(row, "selected",
-                            json_boolean(json_integer_value(json_object_get(row, "id")) ==
-                                         req->who.user_id));
+    json_array_foreach(staff, i, row)
+    {
+        json_object_set_new(
+            row, "selected",
+            json_boolean(json_integer_value(json_object_get(row, "id")) == req->who.user_id));
     }
     json_t *data =
         json_pack("{s:s s:o s:o}", "title", "API tokens", "tokens", rows, "staff", staff);
@@ -202,8 +207,8 @@ void p_tokens_create(struct web_req *req, struct web_resp *resp)
         render_tokens(req, resp, page_form_status(&err), &ctx, err.msg, NULL);
         return;
     }
-    json_t *created = json_pack("{s:I s:s s:s}", "id", (json_int_t)id, "name", in.name, "token",
-                                token);
+    json_t *created =
+        json_pack("{s:I s:s s:s}", "id", (json_int_t)id, "name", in.name, "token", token);
     sodium_memzero(token, sizeof token);
     render_tokens(req, resp, 201, &ctx, NULL, created);
 }

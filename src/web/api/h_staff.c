@@ -35,7 +35,8 @@ static int only_keys(struct web_resp *resp, const json_t *body, const char *cons
 {
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)body, k, v) {
+    json_object_foreach((json_t *)body, k, v)
+    {
         bool known = false;
         for (size_t i = 0; keys[i] != NULL && !known; i++)
             known = str_eq(k, keys[i]);
@@ -56,7 +57,8 @@ static json_t *find_member(struct db *db, int64_t id, struct lumi_err *err)
     json_t *row;
     if (rows == NULL)
         return NULL;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         if (json_integer_value(json_object_get(row, "id")) == id)
             found = json_incref(row);
     }
