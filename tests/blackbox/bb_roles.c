@@ -1,7 +1,8 @@
 /*
  * bb_roles.c — staff roles (issue 16) against the real `lumi serve`:
  *   - the route × role matrix, generated from the route tables
- *     (web_api_routes' admin routes and every admin page): each route is
+ *     (web_api_routes' admin routes and staff-callable payment links, and
+ *     every admin page): each route is
  *     called with a token (API) or a session (pages) of each role, path
  *     parameters filled with existing ids, and must answer 403 exactly where
  *     EXPECTED below says the role is denied. A route missing from EXPECTED
@@ -128,6 +129,8 @@ static const struct expect EXPECTED[] = {
     {"GET", "/api/admin/tokens/{id}", ADMIN_ONLY},
     {"POST", "/api/admin/tokens/{id}/revoke", ADMIN_ONLY},
     {"DELETE", "/api/admin/tokens/{id}", ADMIN_ONLY},
+    {"POST", "/api/stripe/checkout", B},
+    {"POST", "/api/paypal/checkout", B},
 
     /* Admin pages */
     {"GET", "/static/{name}", PUBLIC},
@@ -332,9 +335,14 @@ static const struct expect *expected_for(const struct web_route *r)
     return NULL;
 }
 
+/* The admin API (and the payment links staff may make); every admin page. The
+ * client API is for clients: its handlers answer 403 to all staff. */
 static bool in_matrix(const struct web_route *r, bool api)
 {
-    return api ? r->auth == WEB_AUTH_ADMIN : true;
+    if (!api)
+        return true;
+    return r->auth == WEB_AUTH_ADMIN ||
+           (r->auth == WEB_AUTH_USER && !str_starts_with(r->pattern, "/api/client/"));
 }
 
 /* The id for the {id} of pattern: the row of the resource named before it. */

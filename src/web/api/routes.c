@@ -67,9 +67,9 @@ const struct web_route web_api_routes[] = {
     {"GET", "/api/admin/jobs", WEB_AUTH_ADMIN, h_jobs_list, STAFF},
     {"GET", "/api/admin/jobs/{id}", WEB_AUTH_ADMIN, h_jobs_get, STAFF},
 
-    {"POST", "/api/stripe/checkout", WEB_AUTH_USER, h_stripe_checkout},
+    {"POST", "/api/stripe/checkout", WEB_AUTH_USER, h_stripe_checkout, BILLING},
     {"POST", "/api/stripe/webhook", WEB_AUTH_PUBLIC_INLINE, h_stripe_webhook},
-    {"POST", "/api/paypal/checkout", WEB_AUTH_USER, h_paypal_checkout},
+    {"POST", "/api/paypal/checkout", WEB_AUTH_USER, h_paypal_checkout, BILLING},
     {"GET", "/api/paypal/capture", WEB_AUTH_PUBLIC, h_paypal_capture},
     {"POST", "/api/paypal/webhook", WEB_AUTH_PUBLIC, h_paypal_webhook},
     {"GET", "/api/admin/webhook-events", WEB_AUTH_ADMIN, h_webhook_events_list, BILLING},
