@@ -113,6 +113,12 @@ static int first_row(struct db *db, struct db_stmt **st, const char *sql, const 
     return rc;
 }
 
+bool accounts_is_staff_role(const char *role)
+{
+    return role != NULL && (str_eq(role, "admin") || str_eq(role, "billing") ||
+                            str_eq(role, "support") || str_eq(role, "readonly"));
+}
+
 int accounts_create_user(struct db *db, const struct audit_actor *actor, const char *email,
                          const char *role, const char *password, int64_t *id_out,
                          struct lumi_err *err)
@@ -124,8 +130,9 @@ int accounts_create_user(struct db *db, const struct audit_actor *actor, const c
     int rc = accounts_check_email(email, err);
     if (rc != 0)
         return rc;
-    if (!str_eq(role, "admin") && !str_eq(role, "staff") && !str_eq(role, "client"))
-        return err_set(err, LUMI_EINVAL, "role must be admin, staff or client");
+    if (!accounts_is_staff_role(role) && !str_eq(role, "client"))
+        return err_set(err, LUMI_EINVAL,
+                       "role must be admin, billing, support, readonly or client");
     rc = password_check(password, !str_eq(role, "client"), "password", err);
     if (rc != 0)
         return rc;
@@ -151,9 +158,9 @@ int accounts_create_user(struct db *db, const struct audit_actor *actor, const c
         goto out;
     }
     snprintf(idtext, sizeof idtext, "%lld", (long long)id);
-    const char *action = str_eq(role, "admin")   ? "ADMIN_CREATED"
-                         : str_eq(role, "staff") ? "STAFF_CREATED"
-                                                 : "CLIENT_CREATED";
+    const char *action = str_eq(role, "admin")    ? "ADMIN_CREATED"
+                         : str_eq(role, "client") ? "CLIENT_CREATED"
+                                                  : "STAFF_CREATED";
     json_t *details = json_pack("{s:s s:s}", "email", mail, "role", role);
     rc = audit_append(db, actor, action, "user", idtext, details, NULL, err);
     json_decref(details);
@@ -170,70 +177,6 @@ static int user_id_by_email(struct db *db, const char *mail, int64_t *id, struct
     int rc = db_query_int64(db, "SELECT id FROM users WHERE email = $1", 1, params, id, err);
     if (rc == LUMI_ENOTFOUND)
         err_set(err, rc, "no user with e-mail %s", mail);
-    return rc;
-}
-
-int accounts_token_create(struct db *db, const struct audit_actor *actor, const char *name,
-                          const char *owner_email, char token_out[ACCOUNTS_TOKEN_LEN],
-                          int64_t *id_out, struct lumi_err *err)
-{
-    static const char sql[] =
-        "INSERT INTO api_tokens (name, token_hash, prefix, user_id, created_at) "
-        "VALUES ($1, $2, $3, $4, $5) RETURNING id";
-    char random_hex[65], token[ACCOUNTS_TOKEN_LEN], hash[CRYPTO_SHA256_HEX], prefix[13];
-    char now[UTC_ISO_LEN], mail[EMAIL_MAX + 2], idtext[24];
-    int64_t owner = 0;
-    if (!str_present(name) || strlen(name) > 100)
-        return err_set(err, LUMI_EINVAL, "the token name must be 1 to 100 characters");
-
-    crypto_random_token(32, random_hex, sizeof random_hex);
-    snprintf(token, sizeof token, "lumi_%s", random_hex);
-    crypto_sha256_hex(token, strlen(token), hash);
-    str_copy(prefix, token, sizeof prefix);
-    utc_now_iso(now);
-
-    int rc = db_begin(db, err);
-    if (rc != 0)
-        return rc;
-    if (owner_email != NULL) {
-        lower_email(owner_email, mail);
-        rc = user_id_by_email(db, mail, &owner, err);
-        if (rc != 0)
-            goto out;
-    }
-    struct db_stmt *st = db_prepare(db, sql, err);
-    if (st == NULL) {
-        rc = err ? err->code : LUMI_EDB;
-        goto out;
-    }
-    db_bind_text(st, 1, name);
-    db_bind_text(st, 2, hash);
-    db_bind_text(st, 3, prefix);
-    if (owner > 0)
-        db_bind_int64(st, 4, owner);
-    else
-        db_bind_null(st, 4);
-    db_bind_text(st, 5, now);
-    rc = db_step(st, err);
-    int64_t id = rc == DB_ROW ? db_col_int64(st, 0) : 0;
-    db_finalize(st);
-    if (rc != DB_ROW) {
-        rc = rc < 0 ? rc : err_set(err, LUMI_EDB, "token insert returned no id");
-        goto out;
-    }
-    snprintf(idtext, sizeof idtext, "%lld", (long long)id);
-    json_t *details = json_pack("{s:s s:s s:o}", "name", name, "prefix", prefix, "owner",
-                                owner_email ? json_string(mail) : json_null());
-    rc = audit_append(db, actor, "TOKEN_CREATED", "api_token", idtext, details, NULL, err);
-    json_decref(details);
-    if (rc == 0) {
-        str_copy(token_out, token, ACCOUNTS_TOKEN_LEN);
-        if (id_out != NULL)
-            *id_out = id;
-    }
-out:
-    rc = finish_tx(db, rc, err);
-    sodium_memzero(token, sizeof token);
     return rc;
 }
 
@@ -254,7 +197,7 @@ int accounts_set_staff_password(struct db *db, const struct audit_actor *actor, 
         return rc;
     struct db_stmt *st;
     rc = first_row(db, &st,
-                   "SELECT id FROM users WHERE email = $1 AND (role = 'admin' OR role = 'staff')",
+                   "SELECT id FROM users WHERE email = $1 AND role <> 'client'",
                    "t", err, mail);
     if (rc == DB_ROW) {
         id = db_col_int64(st, 0);
@@ -447,7 +390,7 @@ int accounts_login(struct db *db, const char *email, const char *password, const
     pthread_once(&dummy_once, make_dummy_hash);
     bool known = u.id > 0 && u.hash[0] != '\0';
     bool ok = crypto_password_verify(known ? u.hash : dummy_hash, password) && known;
-    bool staff = str_eq(u.role, "admin") || str_eq(u.role, "staff");
+    bool staff = accounts_is_staff_role(u.role);
     bool allowed = ok && str_eq(u.status, "active") &&
                    (policy->client_area ? str_eq(u.role, "client") : staff);
     if (u.id > 0) {
@@ -769,7 +712,7 @@ int accounts_login_code(struct db *db, const char *challenge, const char *code, 
         throttle_login_throttled(db, &actor, tu.idtext, &hit, &aerr);
     if (rc != 0)
         goto out;
-    bool staff = str_eq(tu.role, "admin") || str_eq(tu.role, "staff");
+    bool staff = accounts_is_staff_role(tu.role);
     bool area_ok = policy->client_area ? str_eq(tu.role, "client") : staff;
     if (strcmp(ch.expires_at, now) < 0 || ch.attempts >= ACCOUNTS_CHALLENGE_ATTEMPTS ||
         tu.secret[0] == '\0' || !str_eq(tu.status, "active") || !area_ok) {

@@ -1,8 +1,9 @@
 /*
- * accounts.h — users who sign in (admins, staff, clients), API tokens, sessions.
+ * accounts.h — users who sign in (staff and clients) and their sessions; API
+ * tokens are tokens.h's, staff roles staff.h's.
  *
  * Domain code: no HTTP here. Every change runs in one transaction together
- * with its audit row (ADMIN_CREATED, TOKEN_CREATED, LOGIN, LOGIN_FAILED, LOGOUT,
+ * with its audit row (ADMIN_CREATED, STAFF_CREATED, CLIENT_CREATED, LOGIN, LOGIN_FAILED, LOGOUT,
  * TOTP_ENABLED, TOTP_DISABLED, RECOVERY_CODE_USED).
  *
  * Second factor (admins, staff and clients, optional): a TOTP secret (RFC 6238, see
@@ -30,25 +31,17 @@
 /** Validates an e-mail address loosely (one '@', no spaces, 3..254 bytes). */
 int accounts_check_email(const char *email, struct lumi_err *err);
 
+/** Whether role is a staff role: "admin", "billing", "support" or "readonly" (issue 16). */
+bool accounts_is_staff_role(const char *role);
+
 /**
- * Creates a user with role "admin", "staff" or "client" and an argon2id
+ * Creates a user with a staff role (accounts_is_staff_role) or "client" and an argon2id
  * password hash. LUMI_ECONFLICT when the e-mail is taken. Audited
  * (ADMIN_CREATED / STAFF_CREATED / CLIENT_CREATED) in the same transaction.
  */
 int accounts_create_user(struct db *db, const struct audit_actor *actor, const char *email,
                          const char *role, const char *password, int64_t *id_out,
                          struct lumi_err *err);
-
-#define ACCOUNTS_TOKEN_LEN 70 /* "lumi_" + 64 hex + NUL */
-
-/**
- * Creates an API token named name, owned by the user with owner_email (NULL:
- * an installation-wide admin token). The token is written to token_out once;
- * only its SHA-256 is stored. Audited as TOKEN_CREATED (never the token).
- */
-int accounts_token_create(struct db *db, const struct audit_actor *actor, const char *name,
-                          const char *owner_email, char token_out[ACCOUNTS_TOKEN_LEN],
-                          int64_t *id_out, struct lumi_err *err);
 
 struct accounts_session {
     char token[65];          /* cookie value (shown once) */

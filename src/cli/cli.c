@@ -24,6 +24,7 @@ int cmd_worker(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_admin_create(int argc, char **argv);
 int cmd_token_create(int argc, char **argv);
+int cmd_token_revoke(int argc, char **argv);
 int cmd_admin_totp_reset(int argc, char **argv);
 int cmd_admin_password(int argc, char **argv);
 int cmd_server_list(int argc, char **argv);
@@ -46,16 +47,17 @@ static const struct cli_command commands[] = {
      "serve HTTP (JSON API, webhooks, pages); migrates first", cmd_serve},
     {"worker", "", "job worker and scheduler only", cmd_worker},
     {"migrate", "", "apply database migrations", cmd_migrate},
-    {"admin create", "EMAIL [--role admin|staff]",
-     "create an admin account (password read from stdin)", cmd_admin_create},
+    {"admin create", "EMAIL [--role admin|billing|support|readonly]",
+     "create an admin (default) or staff account (password read from stdin)", cmd_admin_create},
     {"admin password", "EMAIL",
      "set a new password for an admin or staff member (read from stdin); ends its sessions",
      cmd_admin_password},
     {"admin totp-reset", "EMAIL",
      "switch off an admin's two-factor sign-in (lost device and recovery codes)",
      cmd_admin_totp_reset},
-    {"token create", "NAME [--user EMAIL]", "create an API token and print it once",
-     cmd_token_create},
+    {"token create", "NAME [--user EMAIL] [--expires DAYS]",
+     "create an API token (acting with the user's role) and print it once", cmd_token_create},
+    {"token revoke", "ID", "revoke an API token at once", cmd_token_revoke},
     {"server list", "", "list the panels Lumi drives (database and environment)", cmd_server_list},
     {"server test", "ID", "test the connection to a panel", cmd_server_test},
     {"service provision", "ID [--reason TEXT]", "provision a service now and wait for the panel",

@@ -1,6 +1,7 @@
 /*
- * cmd_accounts.c — `lumi admin create EMAIL`, `lumi admin totp-reset EMAIL` and
- * `lumi token create NAME`.
+ * cmd_accounts.c — `lumi admin create EMAIL [--role ROLE]`, `lumi admin
+ * password|totp-reset EMAIL`, `lumi token create NAME [--user EMAIL]
+ * [--expires DAYS]` and `lumi token revoke ID`.
  *
  * The password is read from standard input (one line; with a terminal, echo
  * is turned off), never from the command line where `ps` would show it.
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "accounts/accounts.h"
+#include "accounts/tokens.h"
 #include "cli/cli.h"
 #include "core/str.h"
 
@@ -72,8 +74,7 @@ int cmd_admin_create(int argc, char **argv)
 {
     const char *email = NULL;
     const char *role = option(argc, argv, "--role");
-    if (positionals(argc, argv, &email) != 1 ||
-        (role != NULL && !str_eq(role, "admin") && !str_eq(role, "staff")))
+    if (positionals(argc, argv, &email) != 1 || (role != NULL && !accounts_is_staff_role(role)))
         return cli_usage_of(cmd_admin_create);
     if (cli_load_config() != 0)
         return CLI_FAIL;
@@ -160,24 +161,46 @@ int cmd_admin_totp_reset(int argc, char **argv)
 
 int cmd_token_create(int argc, char **argv)
 {
-    const char *name = NULL;
-    const char *user = option(argc, argv, "--user");
-    if (positionals(argc, argv, &name) != 1 || (user != NULL && *user == '\0'))
+    struct tokens_new in = {0};
+    const char *expires = option(argc, argv, "--expires");
+    in.owner_email = option(argc, argv, "--user");
+    if (positionals(argc, argv, &in.name) != 1 ||
+        (in.owner_email != NULL && *in.owner_email == '\0') ||
+        (expires != NULL && str_to_i64z(expires, 1, TOKENS_MAX_DAYS, &in.expires_days) != 0))
         return cli_usage_of(cmd_token_create);
     struct db *db = cli_start();
     if (db == NULL)
         return CLI_FAIL;
     struct lumi_err err;
-    char token[ACCOUNTS_TOKEN_LEN];
+    char token[TOKENS_LEN];
     int64_t id = 0;
-    int rc = accounts_token_create(db, &CLI_ACTOR, name, user, token, &id, &err);
+    int rc = tokens_create(db, &CLI_ACTOR, &in, token, &id, &err);
     db_close(db);
     if (rc != 0)
         return cli_fail("%s", err.msg);
     /* The token alone on stdout, so `TOKEN=$(lumi token create x)` works. */
     printf("%s\n", token);
     fflush(stdout);
-    fprintf(stderr, "token %lld '%s' created; it is shown only this once\n", (long long)id, name);
+    fprintf(stderr, "token %lld '%s' created; it is shown only this once\n", (long long)id,
+            in.name);
     sodium_memzero(token, sizeof token);
+    return CLI_OK;
+}
+
+int cmd_token_revoke(int argc, char **argv)
+{
+    const char *arg = NULL;
+    int64_t id = 0;
+    if (positionals(argc, argv, &arg) != 1 || str_to_i64z(arg, 1, INT64_MAX, &id) != 0)
+        return cli_usage_of(cmd_token_revoke);
+    struct db *db = cli_start();
+    if (db == NULL)
+        return CLI_FAIL;
+    struct lumi_err err;
+    int rc = tokens_revoke(db, &CLI_ACTOR, id, &err);
+    db_close(db);
+    if (rc != 0)
+        return cli_fail("%s", err.msg);
+    printf("token %lld revoked; requests with it are refused from now on\n", (long long)id);
     return CLI_OK;
 }

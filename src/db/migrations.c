@@ -807,6 +807,36 @@ static const char m0013_documents_sqlite[] =
     "ALTER TABLE doc_sequences_m13 RENAME TO doc_sequences;";
 
 /*
+ * Staff roles and API token expiry (issues 16 and 17). users.role becomes
+ * admin | billing | support | readonly for staff (the old catch-all "staff"
+ * had an admin's power, so such accounts become admins) or client;
+ * api_tokens gain an optional expiry (last_used_at and revoked_at exist).
+ */
+#define M0016_COMMON \
+    "UPDATE users SET role = 'admin' WHERE role = 'staff';" \
+    "ALTER TABLE api_tokens ADD COLUMN expires_at TEXT;"
+
+static const char m0016_roles_pg[] =
+    "ALTER TABLE users DROP CONSTRAINT users_role_check;"
+    M0016_COMMON
+    "ALTER TABLE users ADD CONSTRAINT users_role_check CHECK ("
+    "  role = 'admin' OR role = 'billing' OR role = 'support' OR role = 'readonly'"
+    "  OR role = 'client');";
+
+/* SQLite: the CHECK's text changed in place (see migrations 9 and 13). */
+static const char m0016_roles_sqlite[] =
+    M0016_COMMON
+    "PRAGMA writable_schema=ON;"
+    "UPDATE sqlite_schema SET sql = replace(sql,"
+    " '(role = ''admin'' OR role = ''staff'' OR role = ''client'')',"
+    " '(role = ''admin'' OR role = ''billing'' OR role = ''support'' OR role = ''readonly'' "
+    "OR role = ''client'')')"
+    " WHERE type = 'table' AND name = 'users';"
+    "PRAGMA writable_schema=OFF;"
+    "ALTER TABLE api_tokens RENAME TO api_tokens_m16;"
+    "ALTER TABLE api_tokens_m16 RENAME TO api_tokens;";
+
+/*
  * Outgoing events (issue 16, events; src/events/events.h). `outgoing_events`
  * is the outbox: one row per event (its public id "evt_…", type, the entity it
  * is about and the JSON body every endpoint receives), written in the
@@ -876,6 +906,7 @@ const struct migration lumi_migrations[] = {
     {11, "storefront", m0011_storefront_pg, m0011_storefront_sqlite},
     {12, "email_secrets", m0012_email_secrets, NULL},
     {13, "documents", m0013_documents_pg, m0013_documents_sqlite},
+    {16, "staff_roles", m0016_roles_pg, m0016_roles_sqlite},
     {17, "events", m0017_events, NULL}, /* issue 16, events */
 };
 const size_t lumi_migrations_count = sizeof lumi_migrations / sizeof lumi_migrations[0];

@@ -35,7 +35,71 @@ static void set_principal_user(struct web_principal *who, int64_t user_id, const
 
 static bool is_staff_role(const char *role)
 {
-    return str_eq(role, "admin") || str_eq(role, "staff");
+    return auth_role_bit(role) != 0;
+}
+
+/* ---- staff roles (issue 16) ---------------------------------------------- */
+
+unsigned auth_role_bit(const char *role)
+{
+    if (role == NULL)
+        return 0;
+    if (str_eq(role, "admin"))
+        return WEB_ROLE_ADMIN;
+    if (str_eq(role, "billing"))
+        return WEB_ROLE_BILLING;
+    if (str_eq(role, "support"))
+        return WEB_ROLE_SUPPORT;
+    if (str_eq(role, "readonly"))
+        return WEB_ROLE_READONLY;
+    return 0;
+}
+
+bool auth_role_may(const char *role, unsigned roles)
+{
+    unsigned bit = auth_role_bit(role);
+    return bit == WEB_ROLE_ADMIN || (bit & roles) != 0;
+}
+
+int auth_require_role(struct web_req *req, struct web_resp *resp, unsigned roles)
+{
+    if (str_eq(req->who.role, "client") || auth_role_may(req->who.role, roles))
+        return 0;
+    web_reply_error(resp, 403, "forbidden",
+                    "the %s role may not use %s %s; ask an admin for access",
+                    req->who.role[0] ? req->who.role : "unknown", req->method, req->path);
+    return -1;
+}
+
+/* Notes a token's use at most once a minute: the condition keeps it to one write. */
+static const char SQL_TOKEN_USED[] = "UPDATE api_tokens SET last_used_at = $1 WHERE id = "
+                                     "CAST($2 AS BIGINT) AND (last_used_at IS NULL OR "
+                                     "last_used_at < $3)";
+#define TOKEN_USED_EVERY_S 60
+
+/*
+ * Why the token on st's row (columns: id, revoked_at 2, expires_at 6,
+ * last_used_at 7) may not be used, or NULL when it may — then its use is
+ * noted, unless that was done within the last minute (no write at all then).
+ */
+static const char *token_refusal(struct db *db, struct db_stmt *st)
+{
+    char now[UTC_ISO_LEN], used_before[UTC_ISO_LEN], tid[24];
+    int64_t t = utc_now();
+    utc_format(t, now);
+    if (!db_col_is_null(st, 2))
+        return "the API token has been revoked";
+    const char *expires = db_col_text(st, 6), *used = db_col_text(st, 7);
+    if (expires != NULL && strcmp(expires, now) <= 0)
+        return "the API token has expired; create a new one";
+    utc_format(t - TOKEN_USED_EVERY_S, used_before);
+    if (used == NULL || strcmp(used, used_before) < 0) {
+        struct lumi_err ignored;
+        snprintf(tid, sizeof tid, "%lld", (long long)db_col_int64(st, 0));
+        const char *p[] = {now, tid, used_before};
+        db_execp(db, SQL_TOKEN_USED, 3, p, NULL, &ignored);
+    }
+    return NULL;
 }
 
 /* Bearer token: 0 ok, <0 answered. */
@@ -43,8 +107,9 @@ static int auth_token(struct web_req *req, struct web_resp *resp, const char *to
                       bool staff_only)
 {
     static const char sql[] =
-        "SELECT t.id, t.user_id, t.revoked_at, u.role, u.email, u.status "
-        "FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1";
+        "SELECT t.id, t.user_id, t.revoked_at, u.role, u.email, u.status, t.expires_at, "
+        "t.last_used_at FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id "
+        "WHERE t.token_hash = $1";
     char hash[CRYPTO_SHA256_HEX];
     struct lumi_err err;
     crypto_sha256_hex(token, strlen(token), hash);
@@ -60,9 +125,10 @@ static int auth_token(struct web_req *req, struct web_resp *resp, const char *to
         web_reply_err(resp, &err);
         return -1;
     }
-    if (rc == DB_DONE || !db_col_is_null(st, 2)) {
+    const char *refused = rc == DB_DONE ? "the API token is invalid" : token_refusal(req->db, st);
+    if (refused != NULL) {
         db_finalize(st);
-        return deny(resp, 401, "unauthorized", "the API token is invalid or revoked");
+        return deny(resp, 401, "unauthorized", refused);
     }
     struct web_principal *who = &req->who;
     who->kind = PRINCIPAL_TOKEN;

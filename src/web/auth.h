@@ -14,6 +14,7 @@
 
 #include "audit/audit.h"
 #include "web/http.h"
+#include "web/server.h"
 
 #define AUTH_SESSION_COOKIE "lumi_session"
 #define AUTH_SESSION_TTL_S (12 * 3600)
@@ -40,7 +41,21 @@ int auth_require_admin(struct web_req *req, struct web_resp *resp);
  */
 int auth_require_user(struct web_req *req, struct web_resp *resp);
 
-/** The client id a caller is restricted to: its own id for a client, 0 (no restriction) for staff. */
+/** The WEB_ROLE_* bit of a staff role name; 0 for a client or anything else. */
+unsigned auth_role_bit(const char *role);
+
+/** Whether a staff member of role may use a route that allows roles (admins may use all). */
+bool auth_role_may(const char *role, unsigned roles);
+
+/**
+ * After auth_require_admin/_user: 0 when the caller's role may use a route
+ * allowing roles (WEB_ROLE_* bits; clients pass, their handlers scope them),
+ * else answers 403 forbidden naming the role and returns < 0.
+ */
+int auth_require_role(struct web_req *req, struct web_resp *resp, unsigned roles);
+
+/** The client id a caller is restricted to: its own id for a client, 0 (no restriction) for staff.
+ */
 int64_t auth_client_scope(const struct web_req *req);
 
 /** The audit actor for the authenticated caller of req (strings borrowed from req). */

@@ -28,7 +28,7 @@ struct web_principal {
     int64_t user_id;     /* 0 for an installation-wide token */
     int64_t token_id;    /* PRINCIPAL_TOKEN only */
     int64_t session_id;  /* PRINCIPAL_USER by cookie */
-    char role[16];       /* "admin" | "staff" | "client" */
+    char role[16];       /* "admin" | "billing" | "support" | "readonly" | "client" */
     char email[256];
     char id_text[32];    /* user id (or token id) as text, for audit rows */
 };

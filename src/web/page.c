@@ -22,6 +22,7 @@
 #include "web/admin/routes_pages.h"
 #include "web/flash.h"
 #include "core/tmpl.h"
+#include "web/internal.h"
 
 /* No inline script or style anywhere: app.js and style.css are the only code. */
 static const char CSP[] = "default-src 'self'; script-src 'self'; style-src 'self'; "
@@ -169,9 +170,30 @@ static int require_area(struct web_req *req, struct web_resp *resp, struct page_
     return 0;
 }
 
+/* ---- staff roles (issue 16) ---------------------------------------------- */
+
+/* Whether the signed-in staff member may open the admin page GET href. */
+static bool role_may_open(const struct web_req *req, const char *href)
+{
+    for (const struct web_route *r = web_admin_routes; r->method != NULL; r++)
+        if (str_eq(r->method, "GET") && str_eq(r->pattern, href))
+            return auth_role_may(req->who.role, r->roles);
+    return str_eq(req->who.role, "admin");
+}
+
 int page_require_admin(struct web_req *req, struct web_resp *resp, struct page_ctx *ctx)
 {
-    return require_area(req, resp, ctx, AUTH_AREA_ADMIN);
+    if (require_area(req, resp, ctx, AUTH_AREA_ADMIN) != 0)
+        return -1;
+    const struct web_exchange *x = exchange_of_req(req);
+    const struct web_route *route = x != NULL ? x->route : NULL;
+    if (route == NULL || auth_role_may(req->who.role, route->roles))
+        return 0;
+    char msg[160];
+    snprintf(msg, sizeof msg, "Your role (%s) may not open this page or do this; ask an admin.",
+             req->who.role);
+    page_error(req, resp, 403, ctx, msg);
+    return -1;
 }
 
 int page_require_client(struct web_req *req, struct web_resp *resp, struct page_ctx *ctx)
@@ -201,6 +223,8 @@ static const struct nav_item ADMIN_NAV[] = {
     {"audit", "/admin/audit-logs", "Audit log"},
     {"settings", "/admin/settings", "Settings"},
     {"account", "/admin/account", "Account"},
+    {"staff", "/admin/staff", "Staff"},    /* staff roles (issue 16) */
+    {"tokens", "/admin/tokens", "Tokens"}, /* API tokens (issue 17) */
     {NULL, NULL, NULL},
 };
 
@@ -213,14 +237,17 @@ static const struct nav_item CLIENT_NAV[] = {
     {NULL, NULL, NULL},
 };
 
-static json_t *nav_items(const struct page_ctx *ctx)
+static json_t *nav_items(const struct web_req *req, const struct page_ctx *ctx)
 {
     const struct nav_item *items = ctx->area == AUTH_AREA_CLIENT ? CLIENT_NAV : ADMIN_NAV;
     json_t *a = json_array();
-    for (size_t i = 0; a != NULL && items[i].key != NULL; i++)
+    for (size_t i = 0; a != NULL && items[i].key != NULL; i++) {
+        if (ctx->area == AUTH_AREA_ADMIN && !role_may_open(req, items[i].href))
+            continue; /* only what the role can open (issue 16) */
         json_array_append_new(a, json_pack("{s:s s:s s:b}", "href", items[i].href, "label",
                                            items[i].label, "active",
                                            ctx->nav != NULL && str_eq(ctx->nav, items[i].key)));
+    }
     return a;
 }
 
@@ -238,7 +265,7 @@ void page_render(struct web_req *req, struct web_resp *resp, int status, const s
         json_object_set_new(data, "me",
                             json_pack("{s:s s:s}", "email", req->who.email, "role", req->who.role));
         json_object_set_new(data, "csrf", json_string(ctx->csrf));
-        json_object_set_new(data, "nav", nav_items(ctx));
+        json_object_set_new(data, "nav", nav_items(req, ctx));
     }
     bool client =
         ctx != NULL ? ctx->area == AUTH_AREA_CLIENT : str_starts_with(req->path, "/client");

@@ -34,7 +34,10 @@ struct page_ctx {
  * Admits an admin or staff session (lumi_session cookie) into req->who and
  * fills ctx. Without one answers 303 to /admin/login?next=<path>; on any
  * method but GET/HEAD the form field csrf_token must equal the session's
- * token (constant time), else 403. Returns 0 to go on, < 0 when answered.
+ * token (constant time), else 403. The session's role must be one the
+ * page's route allows (struct web_route roles; none named = admins only),
+ * else the 403 page with the navigation (issue 16). Returns 0 to go on,
+ * < 0 when answered.
  */
 int page_require_admin(struct web_req *req, struct web_resp *resp, struct page_ctx *ctx);
 

@@ -36,7 +36,7 @@ static void join(void)
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         for (size_t j = 0; tables[i][j].method != NULL; j++)
             joined[k++] = tables[i][j];
-    joined[k] = (struct web_route){NULL, NULL, WEB_AUTH_PUBLIC, NULL};
+    joined[k] = (struct web_route){.method = NULL};
 }
 
 const struct web_route *lumi_routes(void)

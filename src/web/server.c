@@ -721,6 +721,9 @@ static void run_handler(struct web_server *s, struct web_exchange *x, void **slo
         allowed = auth_require_admin(&x->req, &x->resp);
     else if (x->route->auth == WEB_AUTH_USER)
         allowed = auth_require_user(&x->req, &x->resp);
+    /* Staff roles (issue 16): the route names who besides admins may call it. */
+    if (allowed == 0 && (x->route->auth == WEB_AUTH_ADMIN || x->route->auth == WEB_AUTH_USER))
+        allowed = auth_require_role(&x->req, &x->resp, x->route->roles);
     if (allowed == 0)
         x->route->handler(&x->req, &x->resp);
     if (db_in_tx(db)) {

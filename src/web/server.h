@@ -37,12 +37,25 @@ enum web_auth {
     WEB_AUTH_PUBLIC_INLINE,
 };
 
+/*
+ * Staff roles (issue 16). A route names the roles besides admin that may call
+ * it; admins may call every route, and a route that names none is for admins
+ * only, so a route added without thought is safe. Clients are not staff: on
+ * WEB_AUTH_USER routes they are scoped by the handlers instead.
+ */
+#define WEB_ROLE_ADMIN 0x1u
+#define WEB_ROLE_BILLING 0x2u
+#define WEB_ROLE_SUPPORT 0x4u
+#define WEB_ROLE_READONLY 0x8u
+#define WEB_ROLES_STAFF (WEB_ROLE_BILLING | WEB_ROLE_SUPPORT | WEB_ROLE_READONLY)
+
 /** One route: method + pattern with {name} segments ("/api/admin/products/{id}"). */
 struct web_route {
     const char *method;
     const char *pattern;
     enum web_auth auth;
     web_handler_fn handler;
+    unsigned roles; /* WEB_ROLE_* bits: staff besides admins who may call it; 0 = admins only */
 };
 
 struct web_config {

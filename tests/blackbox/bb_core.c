@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "accounts/accounts.h"
+#include "accounts/tokens.h"
 #include "core/crypto.h"
 #include "support/bbenv.h"
 #include "support/httpc.h"
@@ -123,10 +124,9 @@ static void client_account_is_forbidden(void **state)
     assert_int_equal(accounts_create_user(db, &actor, "client@example.com", "client",
                                           "client password", NULL, &err),
                      0);
-    char token[ACCOUNTS_TOKEN_LEN];
-    assert_int_equal(
-        accounts_token_create(db, &actor, "client-token", "client@example.com", token, NULL, &err),
-        0);
+    char token[TOKENS_LEN];
+    struct tokens_new in = {.name = "client-token", .owner_email = "client@example.com"};
+    assert_int_equal(tokens_create(db, &actor, &in, token, NULL, &err), 0);
     db_close(db);
 
     char auth[160];

@@ -156,4 +156,13 @@ void h_reports_get(struct web_req *req, struct web_resp *resp);
 /** Answers 200 text/csv, the report's CSV (reports_month_csv), as an attachment. */
 void h_reports_reply_csv(struct web_resp *resp, const json_t *report);
 
+/* Staff roles and API tokens (issues 16 and 17): h_staff.c */
+void h_staff_list(struct web_req *req, struct web_resp *resp);
+void h_staff_create(struct web_req *req, struct web_resp *resp);
+void h_staff_update(struct web_req *req, struct web_resp *resp);
+void h_tokens_list(struct web_req *req, struct web_resp *resp);
+void h_tokens_create(struct web_req *req, struct web_resp *resp);
+void h_tokens_get(struct web_req *req, struct web_resp *resp);
+void h_tokens_revoke(struct web_req *req, struct web_resp *resp);
+
 #endif
