@@ -70,6 +70,7 @@
 #include <unistd.h>
 
 #include "accounts/accounts.h"
+#include "accounts/tokens.h"
 #include "audit/audit.h"
 #include "core/config.h"
 #include "core/crypto.h"
@@ -97,7 +98,7 @@
 
 static struct {
     char base_url[64];
-    char auth[ACCOUNTS_TOKEN_LEN + 32];
+    char auth[TOKENS_LEN + 32];
     char admin_cookie[256], client_cookie[256];
     int64_t client_id;
     int64_t services[SERVICES];
@@ -132,7 +133,7 @@ static int env_int(const char *name, int def, int max)
 
 static int seed(struct db *db, struct fake_ptero *fp, struct lumi_err *err)
 {
-    char token[ACCOUNTS_TOKEN_LEN], ext[24], key[48], now[UTC_ISO_LEN], far[UTC_ISO_LEN];
+    char token[TOKENS_LEN], ext[24], key[48], now[UTC_ISO_LEN], far[UTC_ISO_LEN];
     int64_t admin = 0, token_id = 0;
     utc_now_iso(now);
     utc_format(utc_now() + 400 * 86400, far);
@@ -140,7 +141,7 @@ static int seed(struct db *db, struct fake_ptero *fp, struct lumi_err *err)
                              err) != 0 ||
         accounts_create_user(db, &AUDIT_SYSTEM, CLIENT_EMAIL, "client", CLIENT_PASSWORD,
                              &G.client_id, err) != 0 ||
-        accounts_token_create(db, &AUDIT_SYSTEM, "soak", NULL, token, &token_id, err) != 0)
+        tokens_create(db, &AUDIT_SYSTEM, &(struct tokens_new){.name = "soak"}, token, &token_id, err) != 0)
         return -1;
     snprintf(G.auth, sizeof G.auth, "Authorization: Bearer %s", token);
     json_t *in =

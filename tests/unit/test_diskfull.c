@@ -33,6 +33,7 @@
 #include <jansson.h>
 
 #include "accounts/accounts.h"
+#include "accounts/tokens.h"
 #include "audit/audit.h"
 #include "billing/invoices.h"
 #include "core/crypto.h"
@@ -50,7 +51,7 @@
 #define INVOICES 4
 
 static char dir[256], db_path[512], ctl_path[512], log_path[512];
-static char auth[ACCOUNTS_TOKEN_LEN + 32];
+static char auth[TOKENS_LEN + 32];
 static int64_t invoice_ids[INVOICES];
 static struct fault_server srv;
 
@@ -86,7 +87,7 @@ static void seed(void)
 {
     struct db *db = open_db();
     struct lumi_err err;
-    char now[UTC_ISO_LEN], due[UTC_ISO_LEN], token[ACCOUNTS_TOKEN_LEN];
+    char now[UTC_ISO_LEN], due[UTC_ISO_LEN], token[TOKENS_LEN];
     int64_t client = 0, token_id = 0;
     if (db_migrate(db, NULL, &err) != 0)
         fail_msg("migrate: %s", err.msg);
@@ -109,7 +110,7 @@ static void seed(void)
             fail_msg("invoice: %s", err.msg);
     }
     assert_int_equal(db_commit(db, &err), 0);
-    if (accounts_token_create(db, &AUDIT_SYSTEM, "diskfull", NULL, token, &token_id, &err) != 0)
+    if (tokens_create(db, &AUDIT_SYSTEM, &(struct tokens_new){.name = "diskfull"}, token, &token_id, &err) != 0)
         fail_msg("token: %s", err.msg);
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
     db_close(db);
