@@ -1128,7 +1128,7 @@ static void server_env(const char **env, char store[][160], const char *db_url, 
                        const char *whsec)
 {
     static const char *const knobs[] = {"LUMI_HTTP_THREADS", "LUMI_WORKERS", "LUMI_QUEUE_MAX",
-                                        "LUMI_BATCH_MAX", NULL};
+                                        "LUMI_BATCH_MAX", "LUMI_PG_WRITERS", NULL};
     int k = 0;
     snprintf(store[k], sizeof store[k], "LUMI_SECRET_KEY=%s", key);
     env[k] = store[k];

@@ -91,6 +91,8 @@ static const struct cfg_def defs[] = {
     {"LUMI_SCHEDULER_INTERVAL_S", CFG_INT, "3600",                     10,   86400,    false, NULL,              NULL,               NULL},
     {"LUMI_CA_FILE",            CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
     {"LUMI_BATCH_MAX",          CFG_INT,  "128",                       1,    4096,     false, NULL,              NULL,               NULL},
+    /* pgwrite (issue 15): group-commit writer connections on PostgreSQL (SQLite has one) */
+    {"LUMI_PG_WRITERS",         CFG_INT,  "4",                         1,    64,       false, NULL,              NULL,               NULL},
     {"SMTP_HOST",               CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
     {"SMTP_PORT",               CFG_INT,  NULL,                        1,    65535,    false, NULL,              NULL,               smtp_port_for_tls},
     {"SMTP_USER",               CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},

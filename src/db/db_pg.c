@@ -415,6 +415,71 @@ static int pg_commit(struct db *db, struct lumi_err *err)
     return rc;
 }
 
+/* One result of a pipeline: the first failure goes to err (a COMMIT answered
+ * ROLLBACK is one). */
+static int pipeline_result(PGconn *conn, PGresult *res, int rc, struct lumi_err *err)
+{
+    ExecStatusType s = PQresultStatus(res);
+    if (rc != 0)
+        return rc;
+    if (s == PGRES_FATAL_ERROR)
+        return result_error(conn, res, err);
+    if (s == PGRES_PIPELINE_ABORTED)
+        return err_set(err, LUMI_EDB, "the transaction was aborted; nothing was committed");
+    if (s == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "ROLLBACK") == 0)
+        return err_set(err, LUMI_EDB, "the transaction was rolled back by the server");
+    return 0;
+}
+
+/*
+ * Issue 15: sql and COMMIT in one round trip (libpq pipeline mode, client
+ * 14+): the group commit's last statement (the audit rows, under the chain
+ * lock) and its COMMIT. Should sql fail, the server skips the COMMIT and the
+ * transaction stays aborted: the caller rolls it back (db_commit does).
+ * Durable when it returns 0, as pg_commit.
+ */
+static int pg_commit_with(struct db *db, const char *sql, int nparams, const char *const *params,
+                          struct lumi_err *err)
+{
+    PGconn *conn = conn_of(db);
+    if (PQstatus(conn) != CONNECTION_OK)
+        return err_set(err, LUMI_EDB,
+                       "the connection to PostgreSQL was lost during a "
+                       "transaction; it was not committed");
+    if (PQtransactionStatus(conn) == PQTRANS_INERROR)
+        return err_set(err, LUMI_EDB,
+                       "the transaction was aborted by an earlier error; "
+                       "nothing was committed");
+    if (PQenterPipelineMode(conn) != 1)
+        return err_set(err, LUMI_EDB, "cannot enter pipeline mode: %s", PQerrorMessage(conn));
+    int rc = 0, ends = 0;
+    if (PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) != 1 ||
+        PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+        PQpipelineSync(conn) != 1)
+        rc = err_set(err, LUMI_EDB, "cannot send the commit: %s", PQerrorMessage(conn));
+    /* sql's results, NULL, COMMIT's, NULL, then the sync; a broken connection ends it early */
+    while (PQstatus(conn) == CONNECTION_OK) {
+        PGresult *res = PQgetResult(conn);
+        if (res == NULL) {
+            if (++ends > 2)
+                break;
+            continue;
+        }
+        bool synced = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        rc = pipeline_result(conn, res, rc, err);
+        PQclear(res);
+        if (synced)
+            break;
+    }
+    if (PQexitPipelineMode(conn) != 1 && rc == 0)
+        rc = err_set(err, LUMI_EDB, "the commit's answer was incomplete");
+    if (PQstatus(conn) != CONNECTION_OK && rc == 0)
+        rc = err_set(err, LUMI_EDB, "the connection to PostgreSQL was lost during the commit");
+    if (err != NULL && rc != 0)
+        one_line(err->msg);
+    return rc;
+}
+
 static int pg_rollback(struct db *db, struct lumi_err *err)
 {
     PGconn *conn = conn_of(db);
@@ -480,6 +545,7 @@ const struct db_driver db_pg_driver = {
     .finalize = pg_finalize,
     .begin = pg_begin,
     .commit = pg_commit,
+    .commit_with = pg_commit_with,
     .rollback = pg_rollback,
     .tx_lock = pg_tx_lock,
     .try_lock = pg_try_lock,

@@ -806,6 +806,23 @@ static const char m0013_documents_sqlite[] =
     "ALTER TABLE doc_sequences RENAME TO doc_sequences_m13;"
     "ALTER TABLE doc_sequences_m13 RENAME TO doc_sequences;";
 
+/*
+ * Issue 15 (pgwrite): the audit chain's tip read under the chain lock in one
+ * round trip, for the PostgreSQL group commit's deferred appends (audit.c).
+ * The function is VOLATILE, so its SELECT takes a snapshot after the lock is
+ * granted and sees the row the previous holder committed. The key is the
+ * caller's (AUDIT_LOCK_KEY). No rows: the log is empty. SQLite has nothing
+ * to add (its write lock serialises the chain).
+ */
+static const char m0015_audit_tip_pg[] =
+    "CREATE FUNCTION lumi_audit_tip_locked(lock_key BIGINT)"
+    " RETURNS TABLE (tip_id BIGINT, tip_hash TEXT) LANGUAGE plpgsql VOLATILE AS $fn$"
+    " BEGIN"
+    "   PERFORM pg_advisory_xact_lock(lock_key);"
+    "   RETURN QUERY SELECT a.id, a.hash FROM audit_log a ORDER BY a.id DESC LIMIT 1;"
+    " END $fn$;";
+static const char m0015_audit_tip_sqlite[] = "SELECT 1;";
+
 const struct migration lumi_migrations[] = {
     {1, "accounts", m0001_accounts, NULL},
     {2, "catalogue", m0002_catalogue, NULL},
@@ -820,5 +837,6 @@ const struct migration lumi_migrations[] = {
     {11, "storefront", m0011_storefront_pg, m0011_storefront_sqlite},
     {12, "email_secrets", m0012_email_secrets, NULL},
     {13, "documents", m0013_documents_pg, m0013_documents_sqlite},
+    {15, "audit_tip", m0015_audit_tip_pg, m0015_audit_tip_sqlite},
 };
 const size_t lumi_migrations_count = sizeof lumi_migrations / sizeof lumi_migrations[0];
