@@ -13,14 +13,17 @@
  *
  * Deferred appends (issue 15): on a connection with deferral on (db.h
  * db_defer_set; PostgreSQL's group-commit writers), audit_append only queues
- * the row (fields cleaned, details canonical); db_commit calls
- * deferred_flush just before COMMIT, which takes the chain lock, reads the
- * tip, hashes the queued rows in order and inserts them with one statement.
- * The lock is then held for that statement and the COMMIT only, not for the
+ * the row (fields cleaned, details canonical); db_commit calls queue_flush
+ * just before COMMIT. On PostgreSQL that builds each row's hashed text
+ * after its id (row_tail, the bytes row_hash hashes) and hands the rows to
+ * migration 15's lumi_audit_append(), sent with the COMMIT in one round
+ * trip: it takes the chain lock, reads the tip, and inserts the rows with
+ * hash = sha256(prev_hash || '[' || id || tail), the same hash as here. The
+ * lock is then held for that statement and the COMMIT only, not for the
  * whole batch, so several writers' transactions run side by side and still
- * make ONE chain, with ids in commit order as before (readers that follow
- * the log by id never see a gap filled later). `at` is the time of the
- * flush, so it grows with id as before.
+ * make ONE chain that audit_verify walks as before, with ids in commit
+ * order (readers that follow the log by id never see a gap filled later).
+ * `at` is the time of the flush, so it grows with id as before.
  *
  * Checks and reads: walks and exports read WALK_CHUNK rows per statement
  * (keyset by id). The incremental check and the recorded full check write
@@ -117,23 +120,32 @@ static int add_field(struct buf *b, const char *s)
  * through json_pack and json_dumps: this runs twice per payment in the
  * group commit's serial path.
  */
-static int row_hash(const struct row *r, char out[CRYPTO_SHA256_HEX])
+/* Appends what follows the id in the hashed text: ,"at",…,user_agent,details] */
+static int row_tail(const struct row *r, struct buf *b)
 {
     const char *fields[] = {r->at,     r->actor_type, r->actor_id, r->actor_email, r->action,
                             r->entity, r->entity_id,  r->ip,       r->user_agent};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof fields / sizeof fields[0]; i++)
+        rc = add_field(b, fields[i]);
+    if (rc == 0)
+        rc = buf_append_char(b, ',');
+    if (rc == 0)
+        rc = buf_append_str(b, r->details);
+    if (rc == 0)
+        rc = buf_append_char(b, ']');
+    return rc;
+}
+
+static int row_hash(const struct row *r, char out[CRYPTO_SHA256_HEX])
+{
     struct buf b;
     buf_init(&b, ROW_MAX);
     int rc = buf_append_str(&b, r->prev_hash);
     if (rc == 0)
         rc = buf_printf(&b, "[%lld", (long long)r->id);
-    for (size_t i = 0; rc == 0 && i < sizeof fields / sizeof fields[0]; i++)
-        rc = add_field(&b, fields[i]);
     if (rc == 0)
-        rc = buf_append_char(&b, ',');
-    if (rc == 0)
-        rc = buf_append_str(&b, r->details);
-    if (rc == 0)
-        rc = buf_append_char(&b, ']');
+        rc = row_tail(r, &b);
     if (rc == 0)
         crypto_sha256_hex(b.data, b.len, out);
     else if (rc != LUMI_EINVAL)
@@ -196,19 +208,13 @@ struct queued_row {
 struct queue {
     struct queued_row *rows;
     size_t n, cap;
-    char *set_text; /* the rows as SQL_INSERT_SET_PG's parameter, during the commit */
+    char *set_text; /* the rows as SQL_APPEND_PG's parameter, during the commit */
+    char key_text[24];
+    const char *params[2];
 };
 
-static const char SQL_TIP_LOCKED_PG[] = "SELECT tip_id, tip_hash FROM lumi_audit_tip_locked($1)";
-
-static const char SQL_INSERT_SET_PG[] =
-    "INSERT INTO audit_log (id, at, actor_type, actor_id, actor_email, action, entity,"
-    " entity_id, ip, user_agent, details, prev_hash, hash)"
-    " SELECT id, at, actor_type, actor_id, actor_email, action, entity, entity_id, ip,"
-    " user_agent, details, prev_hash, hash FROM json_to_recordset($1::json) AS r(id BIGINT,"
-    " at TEXT, actor_type TEXT, actor_id TEXT, actor_email TEXT, action TEXT, entity TEXT,"
-    " entity_id TEXT, ip TEXT, user_agent TEXT, details TEXT, prev_hash TEXT, hash TEXT)"
-    " ORDER BY id";
+/* Migration 15's function: chain lock, tip, hashes and rows in one statement. */
+static const char SQL_APPEND_PG[] = "SELECT lumi_audit_append($1, $2::json)";
 
 static void queued_free(struct queued_row *q)
 {
@@ -253,90 +259,86 @@ static struct row row_of_queued(const struct queued_row *q, int64_t id, const ch
     };
 }
 
-/* Adds r (hashed) to the JSON array set for SQL_INSERT_SET_PG. */
+/*
+ * Adds r to the JSON array set for SQL_APPEND_PG: its fields, and "tail",
+ * the hashed text after the id (row_tail, the same bytes row_hash hashes),
+ * from which the function computes each hash as
+ * sha256(prev_hash || '[' || id || tail).
+ */
 static int set_add(json_t *set, const struct row *r)
 {
-    json_t *o = json_pack("{s:I, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:s,"
-                          " s:s}",
-                          "id", (json_int_t)r->id, "at", r->at, "actor_type", r->actor_type,
-                          "actor_id", r->actor_id, "actor_email", r->actor_email, "action",
-                          r->action, "entity", r->entity, "entity_id", r->entity_id, "ip", r->ip,
-                          "user_agent", r->user_agent, "details", r->details, "prev_hash",
-                          r->prev_hash, "hash", r->hash);
+    struct buf tail;
+    buf_init(&tail, ROW_MAX);
+    int rc = row_tail(r, &tail);
+    json_t *o = rc != 0 ? NULL
+                        : json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:s?, s:s,"
+                                    " s:s}",
+                                    "at", r->at, "actor_type", r->actor_type, "actor_id",
+                                    r->actor_id, "actor_email", r->actor_email, "action",
+                                    r->action, "entity", r->entity, "entity_id", r->entity_id,
+                                    "ip", r->ip, "user_agent", r->user_agent, "details",
+                                    r->details, "tail", buf_cstr(&tail));
+    buf_free(&tail);
+    if (rc != 0)
+        return rc == LUMI_EINVAL ? rc : LUMI_ETOOLARGE;
     return o != NULL && json_array_append_new(set, o) == 0 ? 0 : LUMI_ENOMEM;
 }
 
-/* The chain lock, then the tip: on PostgreSQL one round trip (migration 15's function). */
-static int lock_read_tip(struct db *db, int64_t *id, char hash[CRYPTO_SHA256_HEX],
-                         struct lumi_err *err)
+/* SQLite (and any engine without the function): the lock, the tip, rows hashed here. */
+static int flush_here(struct db *db, struct queue *q, const char *at, struct lumi_err *err)
 {
-    if (db_kind(db) != DB_POSTGRES) {
-        int rc = db_tx_lock(db, AUDIT_LOCK_KEY, err);
-        return rc != 0 ? rc : read_tip(db, id, hash, err);
-    }
-    struct db_stmt *st = db_prepare(db, SQL_TIP_LOCKED_PG, err);
-    if (st == NULL)
-        return err ? err->code : LUMI_EDB;
-    int rc = db_bind_int64(st, 1, AUDIT_LOCK_KEY);
+    char prev[CRYPTO_SHA256_HEX], hash[CRYPTO_SHA256_HEX];
+    int64_t tip = 0;
+    int rc = db_tx_lock(db, AUDIT_LOCK_KEY, err);
     if (rc == 0)
-        rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        *id = db_col_int64(st, 0);
-        str_copy(hash, db_col_text(st, 1) ? db_col_text(st, 1) : "", CRYPTO_SHA256_HEX);
-        rc = 0;
-    } else if (rc == DB_DONE) {
-        *id = 0;
-        str_copy(hash, GENESIS_HASH, CRYPTO_SHA256_HEX);
+        rc = read_tip(db, &tip, prev, err);
+    for (size_t i = 0; rc == 0 && i < q->n; i++) {
+        struct row r = row_of_queued(&q->rows[i], tip + 1 + (int64_t)i, at, prev, hash);
+        rc = row_hash(&r, hash);
+        if (rc != 0)
+            return err_set(err, rc, "audit row too large");
+        rc = insert_row(db, &r, err);
+        str_copy(prev, hash, sizeof prev);
     }
-    db_finalize(st);
     return rc;
 }
 
 /*
- * db_commit's last step: the queued rows join the chain, under the chain
- * lock. On PostgreSQL the rows go in one INSERT that db_commit sends with
- * the COMMIT (last); elsewhere they are inserted here.
+ * db_commit's last step: the queued rows join the chain. On PostgreSQL the
+ * rows (with their hashed text, built here, outside the lock) go to
+ * migration 15's function, which db_commit sends together with the COMMIT:
+ * the chain lock is then held for one round trip and the commit's flush.
  */
 static int queue_flush(struct db *db, void *state, struct db_last_stmt *last,
                        struct lumi_err *err)
 {
     struct queue *q = state;
-    char prev[CRYPTO_SHA256_HEX], hash[CRYPTO_SHA256_HEX], at[UTC_ISO_LEN];
-    int64_t tip = 0;
-    bool one_statement = db_kind(db) == DB_POSTGRES;
-    json_t *set = one_statement ? json_array() : NULL;
+    char at[UTC_ISO_LEN];
+    json_t *set = NULL;
     int rc = 0;
     if (q->n == 0)
-        goto out;
-    if (one_statement && set == NULL) {
-        rc = err_set(err, LUMI_ENOMEM, "out of memory");
-        goto out;
-    }
-    rc = lock_read_tip(db, &tip, prev, err);
+        return 0;
     utc_now_iso(at);
+    if (db_kind(db) != DB_POSTGRES)
+        return flush_here(db, q, at, err);
+    set = json_array();
+    if (set == NULL)
+        return err_set(err, LUMI_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < q->n; i++) {
-        struct row r = row_of_queued(&q->rows[i], tip + 1 + (int64_t)i, at, prev, hash);
-        rc = row_hash(&r, hash);
-        if (rc != 0) {
-            err_set(err, rc, "audit row too large");
-            break;
-        }
-        rc = one_statement ? set_add(set, &r) : insert_row(db, &r, err);
-        if (rc == LUMI_ENOMEM)
-            err_set(err, rc, "out of memory");
-        str_copy(prev, hash, sizeof prev);
+        struct row r = row_of_queued(&q->rows[i], 0, at, "", "");
+        rc = set_add(set, &r);
     }
-    if (rc == 0 && one_statement) {
-        q->set_text = json_dumps(set, JSON_COMPACT);
-        if (q->set_text == NULL)
-            rc = err_set(err, LUMI_ENOMEM, "out of memory");
-        last->sql = SQL_INSERT_SET_PG;
-        last->nparams = 1;
-        last->params = (const char *const *)&q->set_text;
-    }
-out:
+    if (rc == 0 && (q->set_text = json_dumps(set, JSON_COMPACT)) == NULL)
+        rc = LUMI_ENOMEM;
     json_decref(set);
-    return rc; /* the rows (and set_text) stay until the commit ended: queue_undo */
+    if (rc != 0)
+        return err_set(err, rc, rc == LUMI_ENOMEM ? "out of memory" : "audit row too large");
+    q->params[0] = q->key_text;
+    q->params[1] = q->set_text;
+    last->sql = SQL_APPEND_PG;
+    last->nparams = 2;
+    last->params = q->params;
+    return 0; /* the rows (and set_text) stay until the commit ended: queue_undo */
 }
 
 static const struct db_deferred_ops QUEUE_OPS = {
@@ -359,6 +361,8 @@ static int queue_row(struct db *db, const struct row *r, char *details_text,
     struct queue *q = db_deferred(db, &QUEUE_OPS);
     if (q == NULL) {
         q = calloc(1, sizeof *q);
+        if (q != NULL)
+            snprintf(q->key_text, sizeof q->key_text, "%lld", (long long)AUDIT_LOCK_KEY);
         int rc = q != NULL ? db_deferred_attach(db, &QUEUE_OPS, q, err)
                            : err_set(err, LUMI_ENOMEM, "out of memory");
         if (rc != 0) {

@@ -49,8 +49,9 @@
  * each batch are serialised. Twins of one event in two batches at once are
  * settled by the database (unique keys, row locks): one pays, the other ends
  * as "retry"; a deadlock between two batches fails one statement, and that
- * batch runs again with savepoints. SQLite keeps one writer (its write lock
- * admits one anyway).
+ * batch runs again with savepoints. Their statements stay prepared on the
+ * server (db_keep_prepared). SQLite keeps one writer (its write lock admits
+ * one anyway).
  */
 #include "db/batch.h"
 
@@ -123,8 +124,10 @@ static void finish_all(struct db_batch_item *list, int rc, const struct lumi_err
 static struct db *open_writer(struct db_batch *b, struct lumi_err *err)
 {
     struct db *db = db_open(b->url, err);
-    if (db != NULL && db_kind(db) == DB_POSTGRES)
+    if (db != NULL && db_kind(db) == DB_POSTGRES) {
         db_defer_set(db, true); /* the audit chain's lock only at the end (see the top) */
+        db_keep_prepared(db, true); /* the same few statements, parsed and planned once */
+    }
     if (db == NULL || db_kind(db) != DB_SQLITE)
         return db;
     if (b->wal[0] == '\0' && db_wal_path(db, b->wal, sizeof b->wal) != 0)

@@ -53,6 +53,7 @@ struct db *db_open(const char *url, struct lumi_err *err)
     db->drv = drv;
     db->in_tx = false;
     db->defer = false;
+    db->keep_prepared = false;
     db->dops = NULL;
     db->dstate = NULL;
     return db;
@@ -246,6 +247,12 @@ void db_defer_set(struct db *db, bool on)
 {
     if (db != NULL)
         db->defer = on;
+}
+
+void db_keep_prepared(struct db *db, bool on)
+{
+    if (db != NULL)
+        db->keep_prepared = on;
 }
 
 bool db_defer_on(const struct db *db)

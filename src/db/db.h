@@ -158,6 +158,15 @@ struct db_deferred_ops {
 };
 
 void db_defer_set(struct db *db, bool on);
+
+/*
+ * For a connection that runs the same few statements over and over (a
+ * group-commit writer): PostgreSQL keeps each distinct SQL text prepared on
+ * the server (up to a bound) instead of parsing and planning it at every
+ * run. Off by default: statements with optional filters are better planned
+ * for their values. SQLite caches its own statements either way.
+ */
+void db_keep_prepared(struct db *db, bool on);
 bool db_defer_on(const struct db *db);
 /** The queue attached for ops, or NULL. */
 void *db_deferred(struct db *db, const struct db_deferred_ops *ops);

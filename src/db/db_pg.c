@@ -31,9 +31,14 @@
 #define CONNECT_TIMEOUT_S "10"
 #define MAX_PARAMS 65535
 
+#define PREPARED_MAX 64 /* statements kept prepared per connection (db_keep_prepared) */
+
 struct pg_db {
     struct db base;
     PGconn *conn;
+    /* db_keep_prepared: SQL texts prepared as "lumi_<index>" on this session */
+    char *prepared[PREPARED_MAX];
+    int nprepared;
 };
 
 struct pg_stmt {
@@ -198,8 +203,17 @@ fail:
     return NULL;
 }
 
+/* Forgets the prepared statements (the session that had them is gone). */
+static void prepared_forget(struct pg_db *db)
+{
+    for (int i = 0; i < db->nprepared; i++)
+        free(db->prepared[i]);
+    db->nprepared = 0;
+}
+
 static void pg_close(struct db *db)
 {
+    prepared_forget((struct pg_db *)db);
     PQfinish(conn_of(db));
     free(db);
 }
@@ -215,6 +229,7 @@ static int ensure_conn(struct db *db, struct lumi_err *err)
                        "the connection to PostgreSQL was lost during a "
                        "transaction; roll back and retry");
     PQreset(conn);
+    prepared_forget((struct pg_db *)db);
     if (PQstatus(conn) != CONNECTION_OK) {
         err_set(err, LUMI_EDB, "the connection to PostgreSQL was lost: %s", PQerrorMessage(conn));
         if (err != NULL)
@@ -303,16 +318,55 @@ static int64_t changed_rows(PGresult *res)
     return n;
 }
 
+/*
+ * The name sql is prepared under on this session (db_keep_prepared),
+ * preparing it the first time: 1 with name set, 0 when it is not kept (the
+ * bound is reached: run it unnamed), < 0 when preparing failed (its result
+ * in *failed).
+ */
+static int prepared_name(struct pg_db *db, const struct pg_stmt *st, char name[16],
+                         PGresult **failed)
+{
+    for (int i = 0; i < db->nprepared; i++)
+        if (strcmp(db->prepared[i], st->sql) == 0) {
+            snprintf(name, 16, "lumi_%d", i);
+            return 1;
+        }
+    if (db->nprepared == PREPARED_MAX)
+        return 0;
+    char *copy = str_dup(st->sql);
+    if (copy == NULL)
+        return 0;
+    snprintf(name, 16, "lumi_%d", db->nprepared);
+    PGresult *res = PQprepare(db->conn, name, st->sql, st->nparams, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        free(copy);
+        *failed = res;
+        return -1;
+    }
+    PQclear(res);
+    db->prepared[db->nprepared++] = copy;
+    return 1;
+}
+
 static int execute(struct pg_stmt *st, struct lumi_err *err)
 {
     struct db *db = st->base.db;
+    char name[16];
     int rc = ensure_conn(db, err);
     if (rc != 0)
         return rc;
     st->executed = true;
     st->row = -1;
-    st->res = PQexecParams(conn_of(db), st->sql, st->nparams, NULL, (const char *const *)st->values,
-                           NULL, NULL, 0);
+    int kept = db->keep_prepared ? prepared_name((struct pg_db *)db, st, name, &st->res) : 0;
+    if (kept < 0)
+        return result_error(conn_of(db), st->res, err);
+    if (kept == 1)
+        st->res = PQexecPrepared(conn_of(db), name, st->nparams, (const char *const *)st->values,
+                                 NULL, NULL, 0);
+    else
+        st->res = PQexecParams(conn_of(db), st->sql, st->nparams, NULL,
+                               (const char *const *)st->values, NULL, NULL, 0);
     ExecStatusType s = PQresultStatus(st->res);
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
         return result_error(conn_of(db), st->res, err);

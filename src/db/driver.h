@@ -27,6 +27,7 @@ struct db {
     bool in_tx;
     /* writes deferred to the end of the transaction (db.h, db_defer_set) */
     bool defer;
+    bool keep_prepared; /* db_keep_prepared */
     const struct db_deferred_ops *dops;
     void *dstate;
 };
