@@ -97,6 +97,8 @@ struct db_batch {
     pthread_mutex_t lock;
     pthread_cond_t more;
     struct db_batch_item *head, *tail;
+    int queued; /* items in head..tail */
+    int idle;   /* writers waiting for items */
     bool stopping;
     _Atomic long long items, commits;
     /* the checkpointer (SQLite only) */
@@ -249,12 +251,22 @@ static void *ckpt_main(void *arg)
     return NULL;
 }
 
-/* Detaches up to b->max items from the queue (lock held by the caller). */
+/*
+ * Detaches up to b->max items from the queue (lock held by the caller). With
+ * several writers, an equal share of what waits with the writers that are
+ * idle: one writer taking everything would leave the others idle while it
+ * works through a long batch statement by statement.
+ */
 static struct db_batch_item *take(struct db_batch *b)
 {
     struct db_batch_item *first = b->head, *last = first;
-    for (int n = 1; n < b->max && last->next != NULL; n++)
+    int share = b->idle > 0 ? (b->queued + b->idle) / (b->idle + 1) : b->max;
+    if (share > b->max)
+        share = b->max;
+    int n = 1;
+    for (; n < share && last->next != NULL; n++)
         last = last->next;
+    b->queued -= n;
     b->head = last->next;
     if (b->head == NULL)
         b->tail = NULL;
@@ -362,8 +374,11 @@ static void *batch_main(void *arg)
     struct db_batch *b = w->b;
     pthread_mutex_lock(&b->lock);
     for (;;) {
-        while (b->head == NULL && !b->stopping)
+        while (b->head == NULL && !b->stopping) {
+            b->idle++;
             pthread_cond_wait(&b->more, &b->lock);
+            b->idle--;
+        }
         if (b->head == NULL)
             break;
         struct db_batch_item *list = take(b);
@@ -505,6 +520,7 @@ int db_batch_submit(struct db_batch *b, struct db_batch_item *it)
     else
         b->head = it;
     b->tail = it;
+    b->queued++;
     pthread_cond_signal(&b->more);
     pthread_mutex_unlock(&b->lock);
     return 0;
