@@ -28,6 +28,16 @@
  * performance target is reported (MET / NOT MET) but is not a failure: this
  * is a benchmark, and the machine it runs on varies.
  *
+ * BENCH_DB=postgres (issue 15): instead of SQLite, starts a PostgreSQL server
+ * the way the tests do (tests/pg_ctl.sh, PGBIN default
+ * /usr/lib/postgresql/15/bin, fsync on, default settings), runs `pgbench -i`
+ * and `pgbench -N -c 32 -j 2 -T 10` on it first and prints its tps, then the
+ * same passes and checks on a new database of that server, and the ratio of
+ * deliveries/s to pgbench's tps; the server is stopped and removed at the
+ * end. Either engine: the RSS of `lumi serve` (VmRSS idle before the first
+ * pass, VmHWM peak after it) is printed with the targets (SQLite: idle <= 15
+ * MB, under load <= 64 MB).
+ *
  * Usage: bench_webhooks [N [CONNECTIONS [DATABASE_URL]]]
  *   N            deliveries = invoices (default 20000)
  *   CONNECTIONS  concurrent keep-alive connections (default 64)
@@ -81,7 +91,9 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,6 +129,14 @@
 #define TARGET_EVENTS_PER_S 10000.0
 #define TARGET_P99_MS 25.0
 #define SIG_BUDGET_S 280 /* a pass longer than this outlives its signatures (300 s) */
+/* issue 15: BENCH_DB=postgres */
+#define PG_TARGET_EVENTS_PER_S 4000.0
+#define PG_TARGET_P99_MS 50.0
+#define PG_TARGET_RATIO 0.6
+#define PGBIN_DEFAULT "/usr/lib/postgresql/15/bin"
+#define PG_CTL_SCRIPT LUMI_BENCH_SOURCE_DIR "/tests/pg_ctl.sh"
+#define RSS_IDLE_TARGET_KB (15 * 1024)
+#define RSS_LOAD_TARGET_KB (64 * 1024)
 
 struct opts {
     int n;
@@ -1154,7 +1174,8 @@ static void server_env(const char **env, char store[][160], const char *db_url, 
                        const char *whsec)
 {
     static const char *const knobs[] = {"LUMI_HTTP_THREADS", "LUMI_WORKERS", "LUMI_QUEUE_MAX",
-                                        "LUMI_BATCH_MAX", "LUMI_WEBHOOK_ALLOW_PRIVATE", NULL};
+                                        "LUMI_BATCH_MAX", "LUMI_WEBHOOK_ALLOW_PRIVATE",
+                                        "LUMI_PG_WRITERS", NULL};
     int k = 0;
     snprintf(store[k], sizeof store[k], "LUMI_SECRET_KEY=%s", key);
     env[k] = store[k];
@@ -1225,6 +1246,146 @@ static void inproc_apply(const char *url, struct delivery *d, int n)
     db_close(db);
 }
 
+/* ---- issue 15: PostgreSQL started like the tests do, pgbench, RSS ---- */
+
+static char pg_dir[64]; /* the bench's PostgreSQL server, "" when none */
+
+static void pg_server_stop(void)
+{
+    char cmd[256];
+    if (pg_dir[0] == '\0')
+        return;
+    snprintf(cmd, sizeof cmd, "'%s' stop '%s' >/dev/null 2>&1", PG_CTL_SCRIPT, pg_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench: stopping PostgreSQL in %s failed\n", pg_dir);
+    char *slash = strrchr(pg_dir, '/'); /* the temp dir DIR/pg was made in */
+    if (slash != NULL) {
+        *slash = '\0';
+        rmdir(pg_dir);
+    }
+    pg_dir[0] = '\0';
+}
+
+/* Runs cmd, copying its output into out (cut to size); its exit status, or -1. */
+static int run_capture(const char *cmd, char *out, size_t outsz)
+{
+    FILE *f = popen(cmd, "r");
+    size_t n = 0;
+    if (f == NULL)
+        return -1;
+    while (n + 1 < outsz && !feof(f)) {
+        size_t got = fread(out + n, 1, outsz - 1 - n, f);
+        if (got == 0)
+            break;
+        n += got;
+    }
+    out[n] = '\0';
+    char sink[256];
+    while (fread(sink, 1, sizeof sink, f) > 0) {
+    }
+    int st = pclose(f);
+    return st == -1 ? -1 : WEXITSTATUS(st);
+}
+
+/* Creates database name on the server of base (".../postgres"); fills url with its URL. */
+static int pg_create_db(const char *base, const char *name, char *url, size_t urlsz,
+                        struct lumi_err *err)
+{
+    char sql[128];
+    struct db *db = db_open(base, err);
+    if (db == NULL)
+        return -1;
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    int rc = db_exec(db, sql, err);
+    db_close(db);
+    const char *slash = strrchr(base, '/');
+    if (rc != 0 || slash == NULL)
+        return -1;
+    snprintf(url, urlsz, "%.*s/%s", (int)(slash - base), base, name);
+    return 0;
+}
+
+/*
+ * Starts PostgreSQL with tests/pg_ctl.sh in a new temp dir and creates the
+ * bench's database on it: url is its URL, base the server's postgres URL.
+ */
+static int pg_server_start(char *base, size_t basesz, char *url, size_t urlsz)
+{
+    char cmd[512], out[4096], path[128];
+    struct lumi_err err;
+    err_clear(&err);
+    str_copy(pg_dir, "/tmp/lumi-bench-pg-XXXXXX", sizeof pg_dir);
+    if (mkdtemp(pg_dir) == NULL) {
+        pg_dir[0] = '\0';
+        perror("bench: mkdtemp");
+        return -1;
+    }
+    atexit(pg_server_stop);
+    chmod(pg_dir, 0755); /* as root the server runs as postgres, which must reach DIR/pg */
+    snprintf(cmd, sizeof cmd, "'%s' start '%s/pg' 2>&1", PG_CTL_SCRIPT, pg_dir);
+    if (run_capture(cmd, out, sizeof out) != 0) {
+        fprintf(stderr, "bench: starting PostgreSQL failed:\n%s\n", out);
+        return -1;
+    }
+    str_copy(pg_dir + strlen(pg_dir), "/pg", sizeof pg_dir - strlen(pg_dir));
+    snprintf(path, sizeof path, "%s/url", pg_dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL || fgets(base, (int)basesz, f) == NULL) {
+        if (f != NULL)
+            fclose(f);
+        fprintf(stderr, "bench: no URL in %s\n", path);
+        return -1;
+    }
+    fclose(f);
+    base[strcspn(base, "\r\n")] = '\0';
+    if (pg_create_db(base, "bench_webhooks", url, urlsz, &err) != 0) {
+        fprintf(stderr, "bench: creating the database: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* pgbench -i, then -N -c 32 -j 2 -T 10 on its own database of the server: its tps, or < 0. */
+static double pgbench_tps(const char *base)
+{
+    const char *bin = getenv("PGBIN") != NULL ? getenv("PGBIN") : PGBIN_DEFAULT;
+    char url[512], cmd[1024], out[8192];
+    struct lumi_err err;
+    err_clear(&err);
+    if (pg_create_db(base, "bench_pgbench", url, sizeof url, &err) != 0) {
+        fprintf(stderr, "bench: pgbench database: %s\n", err.msg);
+        return -1;
+    }
+    snprintf(cmd, sizeof cmd, "'%s/pgbench' -i -q '%s' 2>&1", bin, url);
+    if (run_capture(cmd, out, sizeof out) != 0) {
+        fprintf(stderr, "bench: pgbench -i failed:\n%s\n", out);
+        return -1;
+    }
+    snprintf(cmd, sizeof cmd, "'%s/pgbench' -N -c 32 -j 2 -T 10 '%s' 2>&1", bin, url);
+    if (run_capture(cmd, out, sizeof out) != 0) {
+        fprintf(stderr, "bench: pgbench failed:\n%s\n", out);
+        return -1;
+    }
+    const char *t = strstr(out, "tps = ");
+    return t != NULL ? strtod(t + strlen("tps = "), NULL) : -1;
+}
+
+/* A "VmRSS:" / "VmHWM:" line of /proc/PID/status, in kB (-1 when unknown). */
+static long proc_kb(int pid, const char *field)
+{
+    char path[64], line[256];
+    long kb = -1;
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, field, strlen(field)) == 0)
+            kb = strtol(line + strlen(field), NULL, 10);
+    fclose(f);
+    return kb;
+}
+
 int main(int argc, char **argv)
 {
     struct opts o;
@@ -1243,6 +1404,12 @@ int main(int argc, char **argv)
     int64_t client_id = 0;
     double mean_len = 0, eps1 = 0, p99_1 = 0, eps2 = 0, p99_2 = 0;
     int status = 1;
+    /* issue 15 */
+    const char *bench_db = getenv("BENCH_DB");
+    bool pg_own = false;
+    char pg_base[512];
+    double pgbench = -1;
+    long rss_idle = -1, rss_peak = -1;
 
     if (parse_opts(argc, argv, &o) != 0)
         return 2;
@@ -1263,7 +1430,14 @@ int main(int argc, char **argv)
     snprintf(event_like, sizeof event_like, "evt_bench_%s_%%", run);
     setenv("LUMI_SECRET_KEY", key, 1); /* for Lumi code run in this process, as the server has */
 
-    if (o.db_url == NULL) {
+    if (o.db_url == NULL && bench_db != NULL && strcmp(bench_db, "postgres") == 0) {
+        if (pg_server_start(pg_base, sizeof pg_base, url, sizeof url) != 0)
+            return 1;
+        pg_own = true;
+        printf("PostgreSQL started by tests/pg_ctl.sh (%s)\n", pg_base);
+        pgbench = pgbench_tps(pg_base);
+        printf("  pgbench -N -c 32 -j 2 -T 10: %.0f tps (same server, same run)\n", pgbench);
+    } else if (o.db_url == NULL) {
         if (mkdtemp(dir) == NULL) {
             perror("bench: mkdtemp");
             return 1;
@@ -1303,7 +1477,9 @@ int main(int argc, char **argv)
     db_close(db);
     db = NULL;
     printf("bench_webhooks: run %s, %d invoices, %d connections, %s\n", run, o.n, o.conns,
-           have_dir ? "SQLite in a temp dir" : "given DATABASE_URL");
+           have_dir ? "SQLite in a temp dir"
+           : pg_own ? "PostgreSQL (BENCH_DB=postgres)"
+                    : "given DATABASE_URL");
     printf("  seeding             %10.3f s  (client %" PRId64 ", invoices %" PRId64 "..%" PRId64
            ")\n",
            (double)(mono_ns() - t) / NS_PER_S, client_id, d[0].invoice_id, d[o.n - 1].invoice_id);
@@ -1325,6 +1501,7 @@ int main(int argc, char **argv)
     /* 3. First delivery */
     lumi_serve_start(&srv, env);
     server_up = true;
+    rss_idle = proc_kb(srv.pid, "VmRSS:");
     t = mono_ns();
     if (sign_all(d, o.n, whsec) != 0) {
         fprintf(stderr, "bench: signing failed\n");
@@ -1336,6 +1513,12 @@ int main(int argc, char **argv)
         goto out;
     }
     report_pass(&p1, o.n, o.conns, &eps1, &p99_1);
+    rss_peak = proc_kb(srv.pid, "VmHWM:");
+    printf("  RSS of lumi serve   idle %.1f MB, peak under load %.1f MB (VmRSS before, VmHWM"
+           " after the pass)\n",
+           rss_idle / 1024.0, rss_peak / 1024.0);
+    if (pgbench > 0)
+        printf("  vs pgbench          %.2f x pgbench's %.0f tps\n", eps1 / pgbench, pgbench);
     if ((double)p1.wall_ns / NS_PER_S > SIG_BUDGET_S)
         printf("  note: the pass outlived the 300 s signature window; late 400s are expected\n");
 
@@ -1411,13 +1594,31 @@ int main(int argc, char **argv)
     check(stop_status == 0, "lumi serve stopped cleanly on SIGTERM (status %d)", stop_status);
 
     /* Fast errors are not throughput: the target counts only a fully successful run. */
-    bool met = p1.ok == o.n && eps1 >= TARGET_EVENTS_PER_S && p99_1 <= TARGET_P99_MS;
-    printf("target: >=10000 events/s, p99 <= 25 ms: %s (first delivery: %.0f events/s,"
+    bool is_pg = strncmp(url, "postgres", 8) == 0;
+    double t_eps = is_pg ? PG_TARGET_EVENTS_PER_S : TARGET_EVENTS_PER_S;
+    double t_p99 = is_pg ? PG_TARGET_P99_MS : TARGET_P99_MS;
+    bool met = p1.ok == o.n && eps1 >= t_eps && p99_1 <= t_p99 &&
+               (!is_pg || pgbench <= 0 || eps1 >= PG_TARGET_RATIO * pgbench);
+    printf("target (%s): >=%.0f events/s, p99 <= %.0f ms%s: %s (first delivery: %.0f events/s,"
            " p99 %.2f ms; replay: %.0f events/s, p99 %.2f ms)\n",
+           is_pg ? "PostgreSQL" : "SQLite", t_eps, t_p99,
+           is_pg ? ", >= 0.6 x pgbench" : "",
            met            ? "MET"
            : p1.ok != o.n ? "NOT MET (not every answer was 2xx)"
                           : "NOT MET",
            eps1, p99_1, eps2, p99_2);
+    if (is_pg && pgbench > 0)
+        printf("pgbench -N -c 32 -j 2 -T 10 on the same server: %.0f tps; deliveries/s = %.2f x"
+               " pgbench\n",
+               pgbench, eps1 / pgbench);
+    if (!is_pg)
+        printf("target (SQLite memory): idle <= 15 MB, under load <= 64 MB: %s (idle %.1f MB,"
+               " peak %.1f MB)\n",
+               rss_idle >= 0 && rss_idle <= RSS_IDLE_TARGET_KB && rss_peak >= 0 &&
+                       rss_peak <= RSS_LOAD_TARGET_KB
+                   ? "MET"
+                   : "NOT MET",
+               rss_idle / 1024.0, rss_peak / 1024.0);
     status = failures == 0 ? 0 : 1;
     printf("%s\n", status == 0 ? "PASS" : "FAIL");
 out:
@@ -1433,6 +1634,7 @@ out:
     free(p2.status);
     if (have_dir)
         remove_dir(dir);
+    pg_server_stop();
     return status;
 }
 

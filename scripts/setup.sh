@@ -17,6 +17,8 @@ pkgs=(build-essential cmake pkg-config
       libcairo2-dev libpango1.0-dev          # PDF invoices and credit notes (pangocairo)
       fonts-dejavu-core fonts-droid-fallback) # the PDFs' fonts: Latin/Greek/Cyrillic and CJK
 if [ "${1:-}" = "--test" ]; then
+    # postgresql: the tests' server (tests/pg_ctl.sh), and pgbench, which
+    # bench_webhooks BENCH_DB=postgres runs (/usr/lib/postgresql/15/bin)
     pkgs+=(libcmocka-dev postgresql clang libclang-rt-14-dev curl
           python3-aiosmtpd   # the real SMTP server the mail tests send to
           poppler-utils      # pdftotext reads the PDFs back in the PDF tests

@@ -6,6 +6,9 @@
 #        starts it on 127.0.0.1 and a free port, no Unix socket, and writes
 #        the base URL postgres://lumi_test@127.0.0.1:PORT/postgres to DIR/url.
 # stop:  stops the server (fast) and removes DIR.
+# crash-restart: stops the server the way a crash would (-m immediate: no
+#        checkpoint, recovery from the WAL at start) and starts it again on the
+#        same port (bb_pgrestart).
 #
 # The server refuses to run as root, so as root everything runs as the
 # `postgres` user on a DIR it owns. Any failure prints the server log.
@@ -138,8 +141,12 @@ start)
 stop)
     wipe
     ;;
+crash-restart)
+    as_owner "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -m immediate -w -t 60 restart \
+        >/dev/null 2>&1 || die "restart failed"
+    ;;
 *)
-    echo "usage: $0 start|stop DIR" >&2
+    echo "usage: $0 start|stop|crash-restart DIR" >&2
     exit 2
     ;;
 esac

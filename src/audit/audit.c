@@ -11,6 +11,20 @@
  * transaction-scoped PostgreSQL advisory lock (db_tx_lock), held until the
  * caller's transaction ends, so "read the tip, insert tip+1" cannot fork.
  *
+ * Deferred appends (issue 15): on a connection with deferral on (db.h
+ * db_defer_set; PostgreSQL's group-commit writers), audit_append only queues
+ * the row (fields cleaned, details canonical); db_commit calls queue_flush
+ * just before COMMIT. On PostgreSQL that builds each row's hashed text
+ * after its id (row_tail, the bytes row_hash hashes) and hands the rows to
+ * migration 15's lumi_audit_append(), sent with the COMMIT in one round
+ * trip: it takes the chain lock, reads the tip, and inserts the rows with
+ * hash = sha256(prev_hash || '[' || id || tail), the same hash as here. The
+ * lock is then held for that statement and the COMMIT only, not for the
+ * whole batch, so several writers' transactions run side by side and still
+ * make ONE chain that audit_verify walks as before, with ids in commit
+ * order (readers that follow the log by id never see a gap filled later).
+ * `at` is the time of the flush, so it grows with id as before.
+ *
  * Checks and reads: walks and exports read WALK_CHUNK rows per statement
  * (keyset by id). The incremental check and the recorded full check write
  * two `settings` rows (audit.verified_upto, audit.last_full_check) with
@@ -106,23 +120,32 @@ static int add_field(struct buf *b, const char *s)
  * through json_pack and json_dumps: this runs twice per payment in the
  * group commit's serial path.
  */
-static int row_hash(const struct row *r, char out[CRYPTO_SHA256_HEX])
+/* Appends what follows the id in the hashed text: ,"at",…,user_agent,details] */
+static int row_tail(const struct row *r, struct buf *b)
 {
     const char *fields[] = {r->at,     r->actor_type, r->actor_id, r->actor_email, r->action,
                             r->entity, r->entity_id,  r->ip,       r->user_agent};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof fields / sizeof fields[0]; i++)
+        rc = add_field(b, fields[i]);
+    if (rc == 0)
+        rc = buf_append_char(b, ',');
+    if (rc == 0)
+        rc = buf_append_str(b, r->details);
+    if (rc == 0)
+        rc = buf_append_char(b, ']');
+    return rc;
+}
+
+static int row_hash(const struct row *r, char out[CRYPTO_SHA256_HEX])
+{
     struct buf b;
     buf_init(&b, ROW_MAX);
     int rc = buf_append_str(&b, r->prev_hash);
     if (rc == 0)
         rc = buf_printf(&b, "[%lld", (long long)r->id);
-    for (size_t i = 0; rc == 0 && i < sizeof fields / sizeof fields[0]; i++)
-        rc = add_field(&b, fields[i]);
     if (rc == 0)
-        rc = buf_append_char(&b, ',');
-    if (rc == 0)
-        rc = buf_append_str(&b, r->details);
-    if (rc == 0)
-        rc = buf_append_char(&b, ']');
+        rc = row_tail(r, &b);
     if (rc == 0)
         crypto_sha256_hex(b.data, b.len, out);
     else if (rc != LUMI_EINVAL)
@@ -172,6 +195,252 @@ static int insert_row(struct db *db, const struct row *r, struct lumi_err *err)
     return rc < 0 ? rc : 0;
 }
 
+/* ---- deferred appends (issue 15, see the top of the file) ---- */
+
+enum { F_ACTOR_TYPE, F_ACTOR_ID, F_ACTOR_EMAIL, F_ACTION, F_ENTITY, F_ENTITY_ID, F_IP, F_UA,
+       F_DETAILS, F_COUNT };
+
+/* A row waiting for the end of its transaction: its fields as they will be stored. */
+struct queued_row {
+    char *f[F_COUNT]; /* NULL = SQL NULL; F_DETAILS is the canonical text */
+};
+
+struct queue {
+    struct queued_row *rows;
+    size_t n, cap;
+    char *set_text; /* the rows as SQL_APPEND_PG's parameter, during the commit */
+    char key_text[24];
+    const char *params[2];
+};
+
+/* Migration 15's function: chain lock, tip, hashes and rows in one statement. */
+static const char SQL_APPEND_PG[] = "SELECT lumi_audit_append($1, $2::json)";
+
+static void queued_free(struct queued_row *q)
+{
+    for (int i = 0; i < F_COUNT; i++)
+        free(q->f[i]);
+}
+
+static size_t queue_mark(const void *state)
+{
+    return ((const struct queue *)state)->n;
+}
+
+static void queue_undo(void *state, size_t mark)
+{
+    struct queue *q = state;
+    while (q->n > mark)
+        queued_free(&q->rows[--q->n]);
+    if (mark == 0) {
+        free(q->set_text);
+        q->set_text = NULL;
+    }
+}
+
+static void queue_free(void *state)
+{
+    struct queue *q = state;
+    if (q == NULL)
+        return;
+    queue_undo(q, 0);
+    free(q->rows);
+    free(q);
+}
+
+static struct row row_of_queued(const struct queued_row *q, int64_t id, const char *at,
+                                const char *prev, const char *hash)
+{
+    return (struct row){
+        .id = id, .at = at, .actor_type = q->f[F_ACTOR_TYPE], .actor_id = q->f[F_ACTOR_ID],
+        .actor_email = q->f[F_ACTOR_EMAIL], .action = q->f[F_ACTION], .entity = q->f[F_ENTITY],
+        .entity_id = q->f[F_ENTITY_ID], .ip = q->f[F_IP], .user_agent = q->f[F_UA],
+        .details = q->f[F_DETAILS], .prev_hash = prev, .hash = hash,
+    };
+}
+
+/*
+ * Adds r to the JSON array set for SQL_APPEND_PG: its fields, and "tail",
+ * the hashed text after the id (row_tail, the same bytes row_hash hashes),
+ * from which the function computes each hash as
+ * sha256(prev_hash || '[' || id || tail).
+ */
+static int set_add(json_t *set, const struct row *r)
+{
+    struct buf tail;
+    buf_init(&tail, ROW_MAX);
+    int rc = row_tail(r, &tail);
+    json_t *o = rc != 0 ? NULL
+                        : json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:s?, s:s,"
+                                    " s:s}",
+                                    "at", r->at, "actor_type", r->actor_type, "actor_id",
+                                    r->actor_id, "actor_email", r->actor_email, "action",
+                                    r->action, "entity", r->entity, "entity_id", r->entity_id,
+                                    "ip", r->ip, "user_agent", r->user_agent, "details",
+                                    r->details, "tail", buf_cstr(&tail));
+    buf_free(&tail);
+    if (rc != 0)
+        return rc == LUMI_EINVAL ? rc : LUMI_ETOOLARGE;
+    return o != NULL && json_array_append_new(set, o) == 0 ? 0 : LUMI_ENOMEM;
+}
+
+/* SQLite (and any engine without the function): the lock, the tip, rows hashed here. */
+static int flush_here(struct db *db, struct queue *q, const char *at, struct lumi_err *err)
+{
+    char prev[CRYPTO_SHA256_HEX], hash[CRYPTO_SHA256_HEX];
+    int64_t tip = 0;
+    int rc = db_tx_lock(db, AUDIT_LOCK_KEY, err);
+    if (rc == 0)
+        rc = read_tip(db, &tip, prev, err);
+    for (size_t i = 0; rc == 0 && i < q->n; i++) {
+        struct row r = row_of_queued(&q->rows[i], tip + 1 + (int64_t)i, at, prev, hash);
+        rc = row_hash(&r, hash);
+        if (rc != 0)
+            return err_set(err, rc, "audit row too large");
+        rc = insert_row(db, &r, err);
+        str_copy(prev, hash, sizeof prev);
+    }
+    return rc;
+}
+
+/*
+ * db_commit's last step: the queued rows join the chain. On PostgreSQL the
+ * rows (with their hashed text, built here, outside the lock) go to
+ * migration 15's function, which db_commit sends together with the COMMIT:
+ * the chain lock is then held for one round trip and the commit's flush.
+ */
+static int queue_flush(struct db *db, void *state, struct db_last_stmt *last,
+                       struct lumi_err *err)
+{
+    struct queue *q = state;
+    char at[UTC_ISO_LEN];
+    json_t *set = NULL;
+    int rc = 0;
+    if (q->n == 0)
+        return 0;
+    utc_now_iso(at);
+    if (db_kind(db) != DB_POSTGRES)
+        return flush_here(db, q, at, err);
+    set = json_array();
+    if (set == NULL)
+        return err_set(err, LUMI_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < q->n; i++) {
+        struct row r = row_of_queued(&q->rows[i], 0, at, "", "");
+        rc = set_add(set, &r);
+    }
+    if (rc == 0 && (q->set_text = json_dumps(set, JSON_COMPACT)) == NULL)
+        rc = LUMI_ENOMEM;
+    json_decref(set);
+    if (rc != 0)
+        return err_set(err, rc, rc == LUMI_ENOMEM ? "out of memory" : "audit row too large");
+    q->params[0] = q->key_text;
+    q->params[1] = q->set_text;
+    last->sql = SQL_APPEND_PG;
+    last->nparams = 2;
+    last->params = q->params;
+    return 0; /* the rows (and set_text) stay until the commit ended: queue_undo */
+}
+
+static const struct db_deferred_ops QUEUE_OPS = {
+    .flush = queue_flush, .mark = queue_mark, .undo = queue_undo, .free = queue_free};
+
+static char *dup_or_null(const char *s, bool *nomem)
+{
+    if (s == NULL)
+        return NULL;
+    char *d = str_dup(s);
+    if (d == NULL)
+        *nomem = true;
+    return d;
+}
+
+/* Queues a row already checked, cleaned and hashed-to-be (details_text is taken). */
+static int queue_row(struct db *db, const struct row *r, char *details_text,
+                     struct lumi_err *err)
+{
+    struct queue *q = db_deferred(db, &QUEUE_OPS);
+    if (q == NULL) {
+        q = calloc(1, sizeof *q);
+        if (q != NULL)
+            snprintf(q->key_text, sizeof q->key_text, "%lld", (long long)AUDIT_LOCK_KEY);
+        int rc = q != NULL ? db_deferred_attach(db, &QUEUE_OPS, q, err)
+                           : err_set(err, LUMI_ENOMEM, "out of memory");
+        if (rc != 0) {
+            free(q);
+            free(details_text);
+            return rc;
+        }
+    }
+    if (q->n == q->cap) {
+        size_t cap = q->cap > 0 ? q->cap * 2 : 64;
+        struct queued_row *rows = realloc(q->rows, cap * sizeof *rows);
+        if (rows == NULL) {
+            free(details_text);
+            return err_set(err, LUMI_ENOMEM, "out of memory");
+        }
+        q->rows = rows;
+        q->cap = cap;
+    }
+    struct queued_row *qr = &q->rows[q->n];
+    bool nomem = false;
+    memset(qr, 0, sizeof *qr);
+    qr->f[F_ACTOR_TYPE] = dup_or_null(r->actor_type, &nomem);
+    qr->f[F_ACTOR_ID] = dup_or_null(r->actor_id, &nomem);
+    qr->f[F_ACTOR_EMAIL] = dup_or_null(r->actor_email, &nomem);
+    qr->f[F_ACTION] = dup_or_null(r->action, &nomem);
+    qr->f[F_ENTITY] = dup_or_null(r->entity, &nomem);
+    qr->f[F_ENTITY_ID] = dup_or_null(r->entity_id, &nomem);
+    qr->f[F_IP] = dup_or_null(r->ip, &nomem);
+    qr->f[F_UA] = dup_or_null(r->user_agent, &nomem);
+    qr->f[F_DETAILS] = details_text;
+    if (nomem) {
+        queued_free(qr);
+        return err_set(err, LUMI_ENOMEM, "out of memory");
+    }
+    q->n++;
+    return 0;
+}
+
+/*
+ * audit_append on a deferring connection: the row is checked now (a trial
+ * hash with the genesis as prev: the same UTF-8 and size checks as an
+ * immediate append, so a bad row fails its own caller, not the whole
+ * commit) and queued for queue_flush.
+ */
+static int audit_append_deferred(struct db *db, const struct audit_actor *actor,
+                                 const char *action, const char *entity, const char *entity_id,
+                                 json_t *details, struct lumi_err *err)
+{
+    json_t *empty = NULL;
+    char hash[CRYPTO_SHA256_HEX], at[UTC_ISO_LEN];
+    if (details == NULL)
+        details = empty = json_object();
+    char *details_text = jsonx_dump_canonical(details);
+    json_decref(empty);
+    if (details_text == NULL)
+        return err_set(err, LUMI_ENOMEM, "out of memory");
+    utc_now_iso(at);
+    char c_id[AUDIT_TEXT_MAX + 1], c_email[AUDIT_TEXT_MAX + 1], c_eid[AUDIT_TEXT_MAX + 1],
+        c_ip[AUDIT_TEXT_MAX + 1], c_ua[AUDIT_TEXT_MAX + 1];
+    struct row r = {
+        .id = 1, .at = at, .actor_type = actor->type,
+        .actor_id = audit_clean_text(actor->id, c_id),
+        .actor_email = audit_clean_text(actor->email, c_email), .action = action,
+        .entity = entity, .entity_id = audit_clean_text(entity_id, c_eid),
+        .ip = audit_clean_text(actor->ip, c_ip),
+        .user_agent = audit_clean_text(actor->user_agent, c_ua),
+        .details = details_text, .prev_hash = GENESIS_HASH, .hash = hash,
+    };
+    int rc = row_hash(&r, hash);
+    if (rc != 0) {
+        free(details_text);
+        return err_set(err, rc,
+                       rc == LUMI_EINVAL ? "audit row has text that is not valid UTF-8"
+                                         : "audit row too large");
+    }
+    return queue_row(db, &r, details_text, err);
+}
+
 int audit_append(struct db *db, const struct audit_actor *actor, const char *action,
                  const char *entity, const char *entity_id, json_t *details, int64_t *id_out,
                  struct lumi_err *err)
@@ -180,6 +449,9 @@ int audit_append(struct db *db, const struct audit_actor *actor, const char *act
         return err_set(err, LUMI_EINTERNAL, "audit_append outside a transaction");
     if (action == NULL || actor == NULL || actor->type == NULL)
         return err_set(err, LUMI_EINTERNAL, "audit_append without action or actor");
+    /* A caller that needs the id now gets the row now (deferred rows have none yet). */
+    if (db_defer_on(db) && id_out == NULL)
+        return audit_append_deferred(db, actor, action, entity, entity_id, details, err);
 
     int rc;
     char *details_text = NULL;

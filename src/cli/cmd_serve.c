@@ -64,6 +64,7 @@ int cmd_serve(int argc, char **argv)
         .io_threads = (int)config_int("LUMI_HTTP_THREADS"),
         .workers = (int)config_int("LUMI_WORKERS"),
         .batch_max = (int)config_int("LUMI_BATCH_MAX"),
+        .pg_writers = (int)config_int("LUMI_PG_WRITERS"),
         .queue_max = (int)config_int("LUMI_QUEUE_MAX"),
         .request_timeout_s = 60,
         .routes = lumi_routes(),

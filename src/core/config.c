@@ -112,6 +112,8 @@ static const struct cfg_def defs[] = {
     {"LUMI_MAX_CONNECTIONS",    CFG_INT,  "4096",                      16,   1000000,  false, NULL,              NULL,               NULL},
     {"LUMI_MAX_CONN_PER_IP",    CFG_INT,  "64",                        0,    1000000,  false, NULL,              NULL,               NULL},
     {"LUMI_REQUEST_TIMEOUT_S",  CFG_INT,  "30",                        1,    3600,     false, NULL,              NULL,               NULL},
+    /* pgwrite (issue 15): group-commit writer connections on PostgreSQL (SQLite has one) */
+    {"LUMI_PG_WRITERS",         CFG_INT,  "4",                         1,    64,       false, NULL,              NULL,               NULL},
     {"SMTP_HOST",               CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
     {"SMTP_PORT",               CFG_INT,  NULL,                        1,    65535,    false, NULL,              NULL,               smtp_port_for_tls},
     {"SMTP_USER",               CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},

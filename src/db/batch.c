@@ -37,6 +37,21 @@
  *
  * PostgreSQL's commit is durable when it returns (synchronous_commit): items
  * are answered by the batch thread right after it.
+ *
+ * PostgreSQL (issue 15): a commit there is a round trip and a WAL flush that
+ * other sessions share, and every statement of an item is a round trip, so
+ * one writer spends its time waiting. There are several writer threads
+ * (db_batch_start_writers; `lumi serve` takes LUMI_PG_WRITERS), each with its
+ * own connection, each taking what is queued when it is free, so batches
+ * apply and commit side by side. Their connections defer the audit chain's
+ * appends to the end of the transaction (db_defer_set, audit.c): the chain
+ * lock is taken just before COMMIT, so only the append and the COMMIT of
+ * each batch are serialised. Twins of one event in two batches at once are
+ * settled by the database (unique keys, row locks): one pays, the other ends
+ * as "retry"; a deadlock between two batches fails one statement, and that
+ * batch runs again with savepoints. Their statements stay prepared on the
+ * server (db_keep_prepared). SQLite keeps one writer (its write lock admits
+ * one anyway).
  */
 #include "db/batch.h"
 
@@ -65,14 +80,26 @@ struct side {
     pthread_cond_t wake;
 };
 
+struct db_batch;
+
+/* One writer thread and its connection (several on PostgreSQL). */
+struct writer {
+    struct db_batch *b;
+    struct db *db;
+    pthread_t thread;
+    bool started;
+};
+
 struct db_batch {
     char *url;
     int max;
-    struct db *db;
-    pthread_t thread;
+    int nwriters;
+    struct writer *w;
     pthread_mutex_t lock;
     pthread_cond_t more;
     struct db_batch_item *head, *tail;
+    int queued; /* items in head..tail */
+    int idle;   /* writers waiting for items */
     bool stopping;
     _Atomic long long items, commits;
     /* the checkpointer (SQLite only) */
@@ -100,6 +127,10 @@ static void finish_all(struct db_batch_item *list, int rc, const struct lumi_err
 static struct db *open_writer(struct db_batch *b, struct lumi_err *err)
 {
     struct db *db = db_open(b->url, err);
+    if (db != NULL && db_kind(db) == DB_POSTGRES) {
+        db_defer_set(db, true); /* the audit chain's lock only at the end (see the top) */
+        db_keep_prepared(db, true); /* the same few statements, parsed and planned once */
+    }
     if (db == NULL || db_kind(db) != DB_SQLITE)
         return db;
     if (b->wal[0] == '\0' && db_wal_path(db, b->wal, sizeof b->wal) != 0)
@@ -228,12 +259,22 @@ static void *ckpt_main(void *arg)
     return NULL;
 }
 
-/* Detaches up to b->max items from the queue (lock held by the caller). */
+/*
+ * Detaches up to b->max items from the queue (lock held by the caller). With
+ * several writers, an equal share of what waits with the writers that are
+ * idle: one writer taking everything would leave the others idle while it
+ * works through a long batch statement by statement.
+ */
 static struct db_batch_item *take(struct db_batch *b)
 {
     struct db_batch_item *first = b->head, *last = first;
-    for (int n = 1; n < b->max && last->next != NULL; n++)
+    int share = b->idle > 0 ? (b->queued + b->idle) / (b->idle + 1) : b->max;
+    if (share > b->max)
+        share = b->max;
+    int n = 1;
+    for (; n < share && last->next != NULL; n++)
         last = last->next;
+    b->queued -= n;
     b->head = last->next;
     if (b->head == NULL)
         b->tail = NULL;
@@ -247,12 +288,15 @@ static int run_item(struct db *db, struct db_batch_item *it, struct lumi_err *er
     int rc = db_exec(db, "SAVEPOINT lumi_item", err);
     if (rc != 0)
         return rc;
+    size_t mark = db_defer_mark(db); /* what it queued for the commit goes with it */
     bool failed = it->apply(db, it) != 0;
     /* An item must not end the shared transaction: what the others did would be lost. */
     if (!db_in_tx(db))
         return err_set(err, LUMI_EINTERNAL, "a batch item ended the shared transaction");
-    if (failed)
+    if (failed) {
+        db_defer_undo(db, mark);
         rc = db_exec(db, "ROLLBACK TO SAVEPOINT lumi_item", err);
+    }
     if (rc == 0)
         rc = db_exec(db, "RELEASE SAVEPOINT lumi_item", err);
     return rc;
@@ -287,33 +331,34 @@ static int run_guarded(struct db *db, struct db_batch_item *list, struct lumi_er
     return rc;
 }
 
-static void run_batch(struct db_batch *b, struct db_batch_item *list)
+static void run_batch(struct writer *w, struct db_batch_item *list)
 {
+    struct db_batch *b = w->b;
     int64_t t0 = metrics_now_ns(); /* metrics: apply + commit time of the batch */
     struct lumi_err err;
     err_clear(&err);
     int rc = 0;
-    if (b->db == NULL) {
-        b->db = open_writer(b, &err);
-        if (b->db == NULL)
+    if (w->db == NULL) {
+        w->db = open_writer(b, &err);
+        if (w->db == NULL)
             rc = err.code != 0 ? err.code : LUMI_EDB;
     }
-    int64_t changes_before = b->db != NULL ? db_total_changes(b->db) : -1;
+    int64_t changes_before = w->db != NULL ? db_total_changes(w->db) : -1;
     if (rc == 0)
-        rc = db_begin(b->db, &err);
+        rc = db_begin(w->db, &err);
     if (rc == 0)
-        rc = run_optimistic(b->db, list, &err);
+        rc = run_optimistic(w->db, list, &err);
     if (rc == 1)
-        rc = run_guarded(b->db, list, &err);
+        rc = run_guarded(w->db, list, &err);
     if (rc == 0)
-        rc = db_commit(b->db, &err);
+        rc = db_commit(w->db, &err);
     if (rc != 0) {
         char quoted[256];
         log_error("batch.failed", "message=%s", log_quote(err.msg, quoted, sizeof quoted));
-        if (b->db != NULL) {
-            db_rollback(b->db);
-            db_close(b->db); /* reopened for the next batch */
-            b->db = NULL;
+        if (w->db != NULL) {
+            db_rollback(w->db);
+            db_close(w->db); /* reopened for the next batch */
+            w->db = NULL;
         }
         if (rc > 0 || err.msg[0] == '\0')
             err_set(&err, LUMI_EDB, "the database could not store the batch");
@@ -328,23 +373,29 @@ static void run_batch(struct db_batch *b, struct db_batch_item *list)
     metrics_observe_batch(n, metrics_now_ns() - t0);
     ckpt_note_commit(b);
     if (b->sync.on)
-        sync_submit(b, list, changes_before < 0 || db_total_changes(b->db) != changes_before);
+        sync_submit(b, list, changes_before < 0 || db_total_changes(w->db) != changes_before);
     else
         finish_all(list, 0, NULL);
 }
 
 static void *batch_main(void *arg)
 {
-    struct db_batch *b = arg;
+    struct writer *w = arg;
+    struct db_batch *b = w->b;
     pthread_mutex_lock(&b->lock);
     for (;;) {
-        while (b->head == NULL && !b->stopping)
+        while (b->head == NULL && !b->stopping) {
+            b->idle++;
             pthread_cond_wait(&b->more, &b->lock);
+            b->idle--;
+        }
         if (b->head == NULL)
             break;
         struct db_batch_item *list = take(b);
+        if (b->head != NULL) /* more than one batch waits: wake another writer */
+            pthread_cond_signal(&b->more);
         pthread_mutex_unlock(&b->lock);
-        run_batch(b, list);
+        run_batch(w, list);
         pthread_mutex_lock(&b->lock);
     }
     pthread_mutex_unlock(&b->lock);
@@ -372,26 +423,73 @@ static void side_stop(struct side *t)
     pthread_mutex_destroy(&t->lock);
 }
 
+/* Stops the writers started so far (they run what is queued first) and closes their
+ * connections; the connection of one never started is closed too. */
+static void writers_stop(struct db_batch *b)
+{
+    pthread_mutex_lock(&b->lock);
+    b->stopping = true;
+    pthread_cond_broadcast(&b->more);
+    pthread_mutex_unlock(&b->lock);
+    for (int i = 0; i < b->nwriters; i++)
+        if (b->w[i].started)
+            pthread_join(b->w[i].thread, NULL);
+}
+
+static void writers_close(struct db_batch *b)
+{
+    for (int i = 0; i < b->nwriters; i++)
+        db_close(b->w[i].db);
+}
+
 struct db_batch *db_batch_start(const char *url, int max, struct lumi_err *err)
 {
+    return db_batch_start_writers(url, max, 1, err);
+}
+
+struct db_batch *db_batch_start_writers(const char *url, int max, int pg_writers,
+                                        struct lumi_err *err)
+{
     struct db_batch *b = calloc(1, sizeof *b);
-    if (b == NULL || (b->url = strdup(url)) == NULL) {
+    int n = pg_writers > 0 ? pg_writers : 1;
+    if (b == NULL || (b->url = strdup(url)) == NULL ||
+        (b->w = calloc((size_t)n, sizeof *b->w)) == NULL) {
+        if (b != NULL)
+            free(b->url);
         free(b);
         err_set(err, LUMI_ENOMEM, "out of memory");
         return NULL;
     }
     b->max = max > 0 ? max : 1;
-    b->db = open_writer(b, err);
-    if (b->db == NULL) {
+    b->nwriters = 1;
+    b->w[0].b = b;
+    b->w[0].db = open_writer(b, err);
+    if (b->w[0].db == NULL) {
+        free(b->w);
         free(b->url);
         free(b);
         return NULL;
+    }
+    /* SQLite: one writer (its write lock admits one); PostgreSQL: pg_writers */
+    if (db_kind(b->w[0].db) == DB_POSTGRES)
+        b->nwriters = n;
+    for (int i = 1; i < b->nwriters; i++) {
+        b->w[i].b = b;
+        b->w[i].db = open_writer(b, err);
+        if (b->w[i].db == NULL) {
+            b->nwriters = i;
+            writers_close(b);
+            free(b->w);
+            free(b->url);
+            free(b);
+            return NULL;
+        }
     }
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->more, NULL);
     side_init(&b->ckpt);
     side_init(&b->sync);
-    if (db_kind(b->db) == DB_SQLITE) /* without it the writer's own checkpoints still run */
+    if (db_kind(b->w[0].db) == DB_SQLITE) /* without it the writer's own checkpoints still run */
         b->ckpt.on = pthread_create(&b->ckpt.thread, NULL, ckpt_main, b) == 0;
     /* the writer commits without an fsync (open_writer): the syncer is not optional */
     if (b->wal[0] != '\0') {
@@ -399,15 +497,20 @@ struct db_batch *db_batch_start(const char *url, int max, struct lumi_err *err)
             goto fail;
         b->sync.on = true;
     }
-    if (pthread_create(&b->thread, NULL, batch_main, b) != 0)
-        goto fail;
+    for (int i = 0; i < b->nwriters; i++) {
+        if (pthread_create(&b->w[i].thread, NULL, batch_main, &b->w[i]) != 0)
+            goto fail;
+        b->w[i].started = true;
+    }
     return b;
 fail:
+    writers_stop(b);
     side_stop(&b->sync);
     side_stop(&b->ckpt);
-    db_close(b->db);
+    writers_close(b);
     pthread_cond_destroy(&b->more);
     pthread_mutex_destroy(&b->lock);
+    free(b->w);
     free(b->url);
     free(b);
     err_set(err, LUMI_EINTERNAL, "cannot start the batch threads");
@@ -427,6 +530,7 @@ int db_batch_submit(struct db_batch *b, struct db_batch_item *it)
     else
         b->head = it;
     b->tail = it;
+    b->queued++;
     pthread_cond_signal(&b->more);
     pthread_mutex_unlock(&b->lock);
     return 0;
@@ -442,19 +546,16 @@ void db_batch_stop(struct db_batch *b)
 {
     if (b == NULL)
         return;
-    pthread_mutex_lock(&b->lock);
-    b->stopping = true;
-    pthread_cond_signal(&b->more);
-    pthread_mutex_unlock(&b->lock);
-    pthread_join(b->thread, NULL);
+    writers_stop(b);
     side_stop(&b->sync); /* after the batch thread: it may still hand items on */
     side_stop(&b->ckpt);
-    log_info("batch.stopped", "items=%lld commits=%lld", (long long)atomic_load(&b->items),
-             (long long)atomic_load(&b->commits));
+    log_info("batch.stopped", "items=%lld commits=%lld writers=%d",
+             (long long)atomic_load(&b->items), (long long)atomic_load(&b->commits), b->nwriters);
     /* What the checkpointer had not copied yet is copied on close (the last connection). */
-    db_close(b->db);
+    writers_close(b);
     pthread_cond_destroy(&b->more);
     pthread_mutex_destroy(&b->lock);
+    free(b->w);
     free(b->url);
     free(b);
 }

@@ -14,8 +14,10 @@
  * meanwhile applies the next batch instead of waiting for the disk.
  *
  * Items are caller-owned and must stay valid until their done callback has
- * run. Callbacks run one at a time on the batch thread (PostgreSQL, and
- * batches that failed) or on the syncer thread.
+ * run. Callbacks run on the batch thread (PostgreSQL, and batches that
+ * failed) or on the syncer thread; on PostgreSQL there may be several batch
+ * threads (db_batch_start_writers), so callbacks of different batches may
+ * run at the same time.
  */
 #ifndef LUMI_DB_BATCH_H
 #define LUMI_DB_BATCH_H
@@ -59,6 +61,14 @@ struct db_batch;
  * share one transaction. NULL with err when the database cannot be opened.
  */
 struct db_batch *db_batch_start(const char *url, int max, struct lumi_err *err);
+
+/**
+ * As db_batch_start, with pg_writers writer threads (each its own connection,
+ * each committing its own batches) when url is PostgreSQL; SQLite always has
+ * one. Issue 15: see batch.c.
+ */
+struct db_batch *db_batch_start_writers(const char *url, int max, int pg_writers,
+                                        struct lumi_err *err);
 
 /** Queues it (apply and done set). LUMI_EBUSY when the batch is stopping. */
 int db_batch_submit(struct db_batch *b, struct db_batch_item *it);

@@ -55,6 +55,10 @@ struct db *db_open(const char *url, struct lumi_err *err)
     }
     db->drv = drv;
     db->in_tx = false;
+    db->defer = false;
+    db->keep_prepared = false;
+    db->dops = NULL;
+    db->dstate = NULL;
     return db;
 }
 
@@ -64,6 +68,8 @@ void db_close(struct db *db)
         return;
     if (db->in_tx)
         db_rollback(db);
+    if (db->dops != NULL)
+        db->dops->free(db->dstate);
     db->drv->close(db);
 }
 
@@ -217,10 +223,18 @@ int db_commit(struct db *db, struct lumi_err *err)
         return err_set(err, LUMI_EINVAL, "db_commit: no connection");
     if (!db->in_tx)
         return err_set(err, LUMI_EINTERNAL, "db_commit: no transaction is open");
-    int rc = counted(db->drv->commit(db, err));
+    struct db_last_stmt last = {NULL, 0, NULL};
+    int rc = db->dops != NULL ? db->dops->flush(db, db->dstate, &last, err) : 0;
+    if (rc == 0 && last.sql != NULL && db->drv->commit_with != NULL)
+        rc = counted(db->drv->commit_with(db, last.sql, last.nparams, last.params, err));
+    else if (rc == 0 && last.sql != NULL)
+        rc = db_execp(db, last.sql, last.nparams, last.params, NULL, err);
+    if (rc == 0 && (last.sql == NULL || db->drv->commit_with == NULL))
+        rc = counted(db->drv->commit(db, err));
     if (rc != 0) {
         db->drv->rollback(db, NULL);
     }
+    db_defer_undo(db, 0);
     db->in_tx = false;
     return rc;
 }
@@ -234,7 +248,53 @@ void db_rollback(struct db *db)
     if (db->drv->rollback(db, &e) != 0)
         log_warn("db.rollback_failed", "engine=%s code=%d msg=\"%s\"", db->drv->name, e.code,
                  e.msg);
+    db_defer_undo(db, 0);
     db->in_tx = false;
+}
+
+/* ---- writes deferred to the end of the transaction (issue 15, see db.h) ---- */
+
+void db_defer_set(struct db *db, bool on)
+{
+    if (db != NULL)
+        db->defer = on;
+}
+
+void db_keep_prepared(struct db *db, bool on)
+{
+    if (db != NULL)
+        db->keep_prepared = on;
+}
+
+bool db_defer_on(const struct db *db)
+{
+    return db != NULL && db->defer;
+}
+
+void *db_deferred(struct db *db, const struct db_deferred_ops *ops)
+{
+    return db != NULL && db->dops == ops ? db->dstate : NULL;
+}
+
+int db_deferred_attach(struct db *db, const struct db_deferred_ops *ops, void *state,
+                       struct lumi_err *err)
+{
+    if (db == NULL || ops == NULL || db->dops != NULL)
+        return err_set(err, LUMI_EINTERNAL, "db_deferred_attach: a queue is already attached");
+    db->dops = ops;
+    db->dstate = state;
+    return 0;
+}
+
+size_t db_defer_mark(struct db *db)
+{
+    return db != NULL && db->dops != NULL ? db->dops->mark(db->dstate) : 0;
+}
+
+void db_defer_undo(struct db *db, size_t mark)
+{
+    if (db != NULL && db->dops != NULL)
+        db->dops->undo(db->dstate, mark);
 }
 
 bool db_in_tx(const struct db *db)

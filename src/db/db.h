@@ -125,6 +125,57 @@ int db_try_lock(struct db *db, int64_t key, struct lumi_err *err);
  */
 int db_wal_path(struct db *db, char *out, size_t outsz);
 
+/*
+ * Writes deferred to the end of the transaction (issue 15: PostgreSQL's
+ * parallel group commit). A connection with deferral on (db_defer_set) lets
+ * a module queue a write that must come last in its transaction — the audit
+ * chain's append, which takes the chain lock: queued, the lock is held only
+ * for the append and the COMMIT instead of the whole transaction, so other
+ * writers' transactions run meanwhile. Off by default; the module decides
+ * per call (db_defer_on) and writes at once when it is off.
+ *
+ * The module attaches its queue once (db_deferred_attach; the connection
+ * frees it on close). db_commit runs ops->flush just before COMMIT (a failed
+ * flush fails the commit), then its last statement and the COMMIT together;
+ * commit and rollback empty the queue; a caller
+ * that rolls back to a savepoint drops what was queued since with
+ * db_defer_mark / db_defer_undo.
+ */
+/* A statement flush leaves for db_commit to send with the COMMIT (one round
+ * trip on PostgreSQL: pipeline mode). Its text and parameters stay owned by
+ * the queue until the commit ended. */
+struct db_last_stmt {
+    const char *sql; /* NULL: none */
+    int nparams;
+    const char *const *params;
+};
+
+struct db_deferred_ops {
+    int (*flush)(struct db *db, void *state, struct db_last_stmt *last, struct lumi_err *err);
+    size_t (*mark)(const void *state);      /* how much is queued */
+    void (*undo)(void *state, size_t mark); /* drops what was queued after mark */
+    void (*free)(void *state);
+};
+
+void db_defer_set(struct db *db, bool on);
+
+/*
+ * For a connection that runs the same few statements over and over (a
+ * group-commit writer): PostgreSQL keeps each distinct SQL text prepared on
+ * the server (up to a bound) instead of parsing and planning it at every
+ * run. Off by default: statements with optional filters are better planned
+ * for their values. SQLite caches its own statements either way.
+ */
+void db_keep_prepared(struct db *db, bool on);
+bool db_defer_on(const struct db *db);
+/** The queue attached for ops, or NULL. */
+void *db_deferred(struct db *db, const struct db_deferred_ops *ops);
+/** Attaches state as the connection's queue (one per connection): 0 or LUMI_EINTERNAL. */
+int db_deferred_attach(struct db *db, const struct db_deferred_ops *ops, void *state,
+                       struct lumi_err *err);
+size_t db_defer_mark(struct db *db);
+void db_defer_undo(struct db *db, size_t mark);
+
 /** Rows inserted, updated or deleted through this connection since it opened
  *  (SQLite), or -1 where not counted (PostgreSQL). */
 int64_t db_total_changes(struct db *db);

@@ -31,9 +31,14 @@
 #define CONNECT_TIMEOUT_S "10"
 #define MAX_PARAMS 65535
 
+#define PREPARED_MAX 64 /* statements kept prepared per connection (db_keep_prepared) */
+
 struct pg_db {
     struct db base;
     PGconn *conn;
+    /* db_keep_prepared: SQL texts prepared as "lumi_<index>" on this session */
+    char *prepared[PREPARED_MAX];
+    int nprepared;
 };
 
 struct pg_stmt {
@@ -198,8 +203,17 @@ fail:
     return NULL;
 }
 
+/* Forgets the prepared statements (the session that had them is gone). */
+static void prepared_forget(struct pg_db *db)
+{
+    for (int i = 0; i < db->nprepared; i++)
+        free(db->prepared[i]);
+    db->nprepared = 0;
+}
+
 static void pg_close(struct db *db)
 {
+    prepared_forget((struct pg_db *)db);
     PQfinish(conn_of(db));
     free(db);
 }
@@ -215,6 +229,7 @@ static int ensure_conn(struct db *db, struct lumi_err *err)
                        "the connection to PostgreSQL was lost during a "
                        "transaction; roll back and retry");
     PQreset(conn);
+    prepared_forget((struct pg_db *)db);
     if (PQstatus(conn) != CONNECTION_OK) {
         err_set(err, LUMI_EDB, "the connection to PostgreSQL was lost: %s", PQerrorMessage(conn));
         if (err != NULL)
@@ -303,16 +318,55 @@ static int64_t changed_rows(PGresult *res)
     return n;
 }
 
+/*
+ * The name sql is prepared under on this session (db_keep_prepared),
+ * preparing it the first time: 1 with name set, 0 when it is not kept (the
+ * bound is reached: run it unnamed), < 0 when preparing failed (its result
+ * in *failed).
+ */
+static int prepared_name(struct pg_db *db, const struct pg_stmt *st, char name[16],
+                         PGresult **failed)
+{
+    for (int i = 0; i < db->nprepared; i++)
+        if (strcmp(db->prepared[i], st->sql) == 0) {
+            snprintf(name, 16, "lumi_%d", i);
+            return 1;
+        }
+    if (db->nprepared == PREPARED_MAX)
+        return 0;
+    char *copy = str_dup(st->sql);
+    if (copy == NULL)
+        return 0;
+    snprintf(name, 16, "lumi_%d", db->nprepared);
+    PGresult *res = PQprepare(db->conn, name, st->sql, st->nparams, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        free(copy);
+        *failed = res;
+        return -1;
+    }
+    PQclear(res);
+    db->prepared[db->nprepared++] = copy;
+    return 1;
+}
+
 static int execute(struct pg_stmt *st, struct lumi_err *err)
 {
     struct db *db = st->base.db;
+    char name[16];
     int rc = ensure_conn(db, err);
     if (rc != 0)
         return rc;
     st->executed = true;
     st->row = -1;
-    st->res = PQexecParams(conn_of(db), st->sql, st->nparams, NULL, (const char *const *)st->values,
-                           NULL, NULL, 0);
+    int kept = db->keep_prepared ? prepared_name((struct pg_db *)db, st, name, &st->res) : 0;
+    if (kept < 0)
+        return result_error(conn_of(db), st->res, err);
+    if (kept == 1)
+        st->res = PQexecPrepared(conn_of(db), name, st->nparams, (const char *const *)st->values,
+                                 NULL, NULL, 0);
+    else
+        st->res = PQexecParams(conn_of(db), st->sql, st->nparams, NULL,
+                               (const char *const *)st->values, NULL, NULL, 0);
     ExecStatusType s = PQresultStatus(st->res);
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
         return result_error(conn_of(db), st->res, err);
@@ -415,6 +469,71 @@ static int pg_commit(struct db *db, struct lumi_err *err)
     return rc;
 }
 
+/* One result of a pipeline: the first failure goes to err (a COMMIT answered
+ * ROLLBACK is one). */
+static int pipeline_result(PGconn *conn, PGresult *res, int rc, struct lumi_err *err)
+{
+    ExecStatusType s = PQresultStatus(res);
+    if (rc != 0)
+        return rc;
+    if (s == PGRES_FATAL_ERROR)
+        return result_error(conn, res, err);
+    if (s == PGRES_PIPELINE_ABORTED)
+        return err_set(err, LUMI_EDB, "the transaction was aborted; nothing was committed");
+    if (s == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "ROLLBACK") == 0)
+        return err_set(err, LUMI_EDB, "the transaction was rolled back by the server");
+    return 0;
+}
+
+/*
+ * Issue 15: sql and COMMIT in one round trip (libpq pipeline mode, client
+ * 14+): the group commit's last statement (the audit rows, under the chain
+ * lock) and its COMMIT. Should sql fail, the server skips the COMMIT and the
+ * transaction stays aborted: the caller rolls it back (db_commit does).
+ * Durable when it returns 0, as pg_commit.
+ */
+static int pg_commit_with(struct db *db, const char *sql, int nparams, const char *const *params,
+                          struct lumi_err *err)
+{
+    PGconn *conn = conn_of(db);
+    if (PQstatus(conn) != CONNECTION_OK)
+        return err_set(err, LUMI_EDB,
+                       "the connection to PostgreSQL was lost during a "
+                       "transaction; it was not committed");
+    if (PQtransactionStatus(conn) == PQTRANS_INERROR)
+        return err_set(err, LUMI_EDB,
+                       "the transaction was aborted by an earlier error; "
+                       "nothing was committed");
+    if (PQenterPipelineMode(conn) != 1)
+        return err_set(err, LUMI_EDB, "cannot enter pipeline mode: %s", PQerrorMessage(conn));
+    int rc = 0, ends = 0;
+    if (PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) != 1 ||
+        PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+        PQpipelineSync(conn) != 1)
+        rc = err_set(err, LUMI_EDB, "cannot send the commit: %s", PQerrorMessage(conn));
+    /* sql's results, NULL, COMMIT's, NULL, then the sync; a broken connection ends it early */
+    while (PQstatus(conn) == CONNECTION_OK) {
+        PGresult *res = PQgetResult(conn);
+        if (res == NULL) {
+            if (++ends > 2)
+                break;
+            continue;
+        }
+        bool synced = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        rc = pipeline_result(conn, res, rc, err);
+        PQclear(res);
+        if (synced)
+            break;
+    }
+    if (PQexitPipelineMode(conn) != 1 && rc == 0)
+        rc = err_set(err, LUMI_EDB, "the commit's answer was incomplete");
+    if (PQstatus(conn) != CONNECTION_OK && rc == 0)
+        rc = err_set(err, LUMI_EDB, "the connection to PostgreSQL was lost during the commit");
+    if (err != NULL && rc != 0)
+        one_line(err->msg);
+    return rc;
+}
+
 static int pg_rollback(struct db *db, struct lumi_err *err)
 {
     PGconn *conn = conn_of(db);
@@ -480,6 +599,7 @@ const struct db_driver db_pg_driver = {
     .finalize = pg_finalize,
     .begin = pg_begin,
     .commit = pg_commit,
+    .commit_with = pg_commit_with,
     .rollback = pg_rollback,
     .tx_lock = pg_tx_lock,
     .try_lock = pg_try_lock,

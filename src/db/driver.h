@@ -25,6 +25,11 @@ struct db_driver;
 struct db {
     const struct db_driver *drv;
     bool in_tx;
+    /* writes deferred to the end of the transaction (db.h, db_defer_set) */
+    bool defer;
+    bool keep_prepared; /* db_keep_prepared */
+    const struct db_deferred_ops *dops;
+    void *dstate;
 };
 
 /* The common head of every statement. */
@@ -60,6 +65,9 @@ struct db_driver {
 
     int (*begin)(struct db *db, struct lumi_err *err);
     int (*commit)(struct db *db, struct lumi_err *err);
+    /* runs one statement, then COMMIT, in one round trip where it can; NULL: not offered */
+    int (*commit_with)(struct db *db, const char *sql, int nparams, const char *const *params,
+                       struct lumi_err *err);
     int (*rollback)(struct db *db, struct lumi_err *err);
     int (*tx_lock)(struct db *db, int64_t key, struct lumi_err *err);
     int (*try_lock)(struct db *db, int64_t key, struct lumi_err *err);

@@ -807,6 +807,46 @@ static const char m0013_documents_sqlite[] =
     "ALTER TABLE doc_sequences_m13 RENAME TO doc_sequences;";
 
 /*
+ * Issue 15 (pgwrite): the audit chain's append for the PostgreSQL group
+ * commit's deferred rows (audit.c), so that the chain lock is held for one
+ * statement and the COMMIT only: takes the lock (the key is the caller's,
+ * AUDIT_LOCK_KEY), reads the tip, and inserts the rows of batch (a JSON
+ * array, in order) with consecutive ids, each hash being
+ * sha256(prev_hash || '[' || id || tail) in hex, where tail is the rest of
+ * the hashed text as audit.c's row_tail writes it — the same bytes audit.c
+ * hashes, so `lumi audit verify` checks these rows as any other. VOLATILE:
+ * its SELECT takes a snapshot after the lock is granted and sees the row
+ * the previous holder committed. Answers the last id. SQLite has nothing to
+ * add (its write lock serialises the chain).
+ */
+static const char m0015_audit_append_pg[] =
+    "CREATE FUNCTION lumi_audit_append(lock_key BIGINT, batch JSON) RETURNS BIGINT"
+    " LANGUAGE plpgsql VOLATILE AS $fn$"
+    " DECLARE tip_id BIGINT; tip_hash TEXT; r RECORD; h TEXT;"
+    " BEGIN"
+    "   PERFORM pg_advisory_xact_lock(lock_key);"
+    "   SELECT a.id, a.hash INTO tip_id, tip_hash FROM audit_log a ORDER BY a.id DESC LIMIT 1;"
+    "   IF tip_id IS NULL THEN tip_id := 0; tip_hash := repeat('0', 64); END IF;"
+    "   FOR r IN SELECT e->>'at' AS at, e->>'actor_type' AS actor_type,"
+    "       e->>'actor_id' AS actor_id, e->>'actor_email' AS actor_email,"
+    "       e->>'action' AS action, e->>'entity' AS entity, e->>'entity_id' AS entity_id,"
+    "       e->>'ip' AS ip, e->>'user_agent' AS user_agent, e->>'details' AS details,"
+    "       e->>'tail' AS tail"
+    "     FROM json_array_elements(batch) WITH ORDINALITY AS t(e, n) ORDER BY n LOOP"
+    "     tip_id := tip_id + 1;"
+    "     h := encode(sha256(convert_to(tip_hash || '[' || tip_id::text || r.tail, 'UTF8')),"
+    "                 'hex');"
+    "     INSERT INTO audit_log (id, at, actor_type, actor_id, actor_email, action, entity,"
+    "       entity_id, ip, user_agent, details, prev_hash, hash)"
+    "     VALUES (tip_id, r.at, r.actor_type, r.actor_id, r.actor_email, r.action, r.entity,"
+    "       r.entity_id, r.ip, r.user_agent, r.details, tip_hash, h);"
+    "     tip_hash := h;"
+    "   END LOOP;"
+    "   RETURN tip_id;"
+    " END $fn$;";
+static const char m0015_audit_append_sqlite[] = "SELECT 1;";
+
+/*
  * Staff roles and API token expiry (issues 16 and 17). users.role becomes
  * admin | billing | support | readonly for staff (the old catch-all "staff"
  * had an admin's power, so such accounts become admins) or client;
@@ -906,6 +946,7 @@ const struct migration lumi_migrations[] = {
     {11, "storefront", m0011_storefront_pg, m0011_storefront_sqlite},
     {12, "email_secrets", m0012_email_secrets, NULL},
     {13, "documents", m0013_documents_pg, m0013_documents_sqlite},
+    {15, "audit_append", m0015_audit_append_pg, m0015_audit_append_sqlite},
     {16, "staff_roles", m0016_roles_pg, m0016_roles_sqlite},
     {17, "events", m0017_events, NULL}, /* issue 16, events */
 };

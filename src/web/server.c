@@ -1053,7 +1053,7 @@ struct web_server *web_server_start(const struct web_config *cfg, struct lumi_er
     if (s->listen_fd < 0)
         goto fail;
     if (cfg->batch_max > 0) {
-        s->batch = db_batch_start(s->database_url, cfg->batch_max, err);
+        s->batch = db_batch_start_writers(s->database_url, cfg->batch_max, cfg->pg_writers, err);
         if (s->batch == NULL)
             goto fail;
     }

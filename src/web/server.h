@@ -68,6 +68,7 @@ struct web_config {
     int request_timeout_s;       /* queue + handler deadline */
     int batch_max;               /* group commit: most requests per transaction (0: off, then
                                     web_reply_after_commit answers 503) */
+    int pg_writers;              /* group commit: writer connections on PostgreSQL (0: 1) */
     const struct web_route *routes;  /* terminated by a {NULL} entry; borrowed */
     /* Hostile traffic (issue 17, finding 2); 0 = libmicrohttpd's default / off. */
     int max_connections;         /* open connections in all (fitted to RLIMIT_NOFILE) */
