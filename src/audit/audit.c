@@ -518,7 +518,42 @@ struct where {
     const char *params[16];
     char *owned[4];
     int n;
+    bool fts; /* SQLite text search through audit_fts (joined, in its rowid order) */
 };
+
+/*
+ * Text search (?q=, issue 15) goes through the trigram index of migration 14
+ * over one expression of action, entity, actor_email and details: SQLite's
+ * contentless FTS5 table audit_fts (rowid = id), PostgreSQL's pg_trgm GIN
+ * index (without pg_trgm the same LIKE reads the table). Trigrams need three
+ * characters: a shorter q is a LIKE over the four columns, as before.
+ */
+#define AUDIT_TEXT_PG                                                                              \
+    "lower(COALESCE(action, '') || chr(31) || COALESCE(entity, '') || chr(31) ||"                  \
+    " COALESCE(actor_email, '') || chr(31) || details)"
+
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/* q as an FTS5 phrase: in double quotes, a quote doubled. */
+static char *fts_phrase(const char *q)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    buf_append_char(&b, '"');
+    for (const char *p = q; *p; p++) {
+        if (*p == '"')
+            buf_append_char(&b, '"');
+        buf_append_char(&b, *p);
+    }
+    buf_append_char(&b, '"');
+    return buf_steal(&b);
+}
 
 static void where_add(struct where *w, const char *fmt, const char *value)
 {
@@ -543,11 +578,12 @@ static char *like_pattern(const char *q)
     return buf_steal(&b);
 }
 
-static void where_build(struct where *w, const struct audit_filter *f, char *idbuf1,
-                        char *idbuf2)
+static void where_build(struct where *w, enum db_kind kind, const struct audit_filter *f,
+                        char *idbuf1, char *idbuf2)
 {
     buf_init(&w->sql, 4096);
     w->n = 0;
+    w->fts = false;
     memset(w->owned, 0, sizeof w->owned);
     buf_append_str(&w->sql, " WHERE 1=1");
     if (f == NULL)
@@ -559,7 +595,17 @@ static void where_build(struct where *w, const struct audit_filter *f, char *idb
     where_add(w, " AND ip = $%d", f->ip);
     where_add(w, " AND at >= $%d", f->from);
     where_add(w, " AND at < $%d", f->to);
-    if (f->q != NULL && *f->q != '\0') {
+    bool long_q = f->q != NULL && utf8_chars(f->q) >= 3;
+    if (long_q && kind == DB_SQLITE) {
+        w->fts = true;
+        w->owned[0] = fts_phrase(f->q);
+        w->params[w->n++] = w->owned[0];
+        buf_printf(&w->sql, " AND audit_fts MATCH $%d", w->n);
+    } else if (long_q) {
+        w->owned[0] = like_pattern(f->q);
+        w->params[w->n++] = w->owned[0];
+        buf_printf(&w->sql, " AND " AUDIT_TEXT_PG " LIKE $%d ESCAPE '\\'", w->n);
+    } else if (f->q != NULL && *f->q != '\0') {
         w->owned[0] = like_pattern(f->q);
         w->params[w->n++] = w->owned[0];
         int k = w->n;
@@ -571,11 +617,15 @@ static void where_build(struct where *w, const struct audit_filter *f, char *idb
     }
     if (f->before_id > 0) {
         snprintf(idbuf1, 24, "%lld", (long long)f->before_id);
-        where_add(w, " AND id < CAST($%d AS BIGINT)", idbuf1);
+        where_add(w, w->fts ? " AND audit_fts.rowid < CAST($%d AS BIGINT)"
+                            : " AND id < CAST($%d AS BIGINT)",
+                  idbuf1);
     }
     if (f->after_id > 0) {
         snprintf(idbuf2, 24, "%lld", (long long)f->after_id);
-        where_add(w, " AND id > CAST($%d AS BIGINT)", idbuf2);
+        where_add(w, w->fts ? " AND audit_fts.rowid > CAST($%d AS BIGINT)"
+                            : " AND id > CAST($%d AS BIGINT)",
+                  idbuf2);
     }
 }
 
@@ -592,11 +642,13 @@ static struct db_stmt *filtered(struct db *db, const char *prefix, const struct 
 {
     struct where w;
     char id1[24], id2[24];
-    where_build(&w, f, id1, id2);
+    where_build(&w, db_kind(db), f, id1, id2);
     struct buf sql;
     buf_init(&sql, 8192);
-    buf_printf(&sql, "%sSELECT %s FROM audit_log%s ORDER BY id %s", prefix, COLUMNS,
-               buf_cstr(&w.sql), order);
+    /* Searching, the FTS5 table leads in its rowid order, so a page stops early. */
+    buf_printf(&sql, "%sSELECT %s FROM %s%s ORDER BY %s %s", prefix, COLUMNS,
+               w.fts ? "audit_fts JOIN audit_log ON audit_log.id = audit_fts.rowid" : "audit_log",
+               buf_cstr(&w.sql), w.fts ? "audit_fts.rowid" : "id", order);
     if (limit > 0)
         buf_printf(&sql, " LIMIT %d", limit);
     struct db_stmt *st = db_prepare(db, buf_cstr(&sql), err);

@@ -28,6 +28,15 @@
 #define CLIENTS_PAGE_MAX LISTING_PAGE_MAX
 
 /**
+ * As clients_list, for the clients whose e-mail, first name, last name or
+ * company contains q (1..200 bytes; case-insensitive; a prefix is a
+ * substring too). Served by a trigram index (SQLite FTS5, PostgreSQL
+ * pg_trgm) from three characters on. LUMI_EINVAL for an empty or long q.
+ */
+json_t *clients_search(struct db *db, const char *q, int64_t after_id, int limit,
+                       int64_t *next_cursor, struct lumi_err *err);
+
+/**
  * One page of clients in ascending id order, those with id > after_id, at
  * most limit (1..CLIENTS_PAGE_MAX) of them. Returns a new JSON array (caller
  * decrefs) and sets *next_cursor to the last id of the page when more rows
