@@ -667,7 +667,8 @@ static void run_group(struct run *r, const char *phase, service_fn fn, const int
 static int run_phase(struct run *r, const char *phase, const char *sql, const char *cutoff,
                      service_fn fn, struct lumi_err *err)
 {
-    int64_t ids[BATCH], after = 0;
+    int64_t ids[BATCH], after = 0, seen = 0;
+    int64_t started = utc_monotonic_ms();
     size_t n;
     do {
         n = 0;
@@ -689,7 +690,10 @@ static int run_phase(struct run *r, const char *phase, const char *sql, const ch
             run_group(r, phase, fn, ids + i, n - i < GROUP ? n - i : GROUP);
         if (n > 0)
             after = ids[n - 1];
+        seen += (int64_t)n;
     } while (n == BATCH);
+    log_info("automation.phase", "phase=%s candidates=%" PRId64 " ms=%" PRId64, phase, seen,
+             utc_monotonic_ms() - started);
     return 0;
 }
 
