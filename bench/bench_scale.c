@@ -500,6 +500,7 @@ out:
 
 int main(void)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows when piped to a file */
     const char *which = getenv("BENCH_DB");
     const char *sc = getenv("BENCH_SCALE");
     const char *rep = getenv("REPEAT");

@@ -403,11 +403,13 @@ static const char SQL_SUSPEND_CANDIDATES[] =
     " WHERE i.status IN ('unpaid','partially_paid') AND i.due_date <= $1"
     " AND s.status = 'active' AND ii.service_id > $2 ORDER BY ii.service_id LIMIT $3";
 
-/* The oldest overdue unpaid invoice of the service. */
+/* The oldest overdue unpaid invoice of the service: from the service's own
+ * items (invoice_items_service), never a walk over every overdue invoice.
+ * CROSS JOIN keeps that order on SQLite; PostgreSQL plans it as a join. */
 static const char SQL_OVERDUE_INVOICE[] =
-    "SELECT i.id, i.number, i.due_date FROM invoices i"
-    " WHERE i.status IN ('unpaid','partially_paid') AND i.due_date <= $2 AND EXISTS ("
-    " SELECT 1 FROM invoice_items ii WHERE ii.invoice_id = i.id AND ii.service_id = $1)"
+    "SELECT i.id, i.number, i.due_date FROM invoice_items ii CROSS JOIN invoices i"
+    " WHERE ii.service_id = $1 AND i.id = ii.invoice_id"
+    " AND i.status IN ('unpaid','partially_paid') AND i.due_date <= $2"
     " ORDER BY i.due_date, i.id LIMIT 1";
 
 static const char SQL_STATUS[] = "SELECT status, suspend_reason FROM services WHERE id = $1";
