@@ -617,14 +617,16 @@ static void where_build(struct where *w, enum db_kind kind, const struct audit_f
     }
     if (f->before_id > 0) {
         snprintf(idbuf1, 24, "%lld", (long long)f->before_id);
-        where_add(w, w->fts ? " AND audit_fts.rowid < CAST($%d AS BIGINT)"
-                            : " AND id < CAST($%d AS BIGINT)",
+        where_add(w,
+                  w->fts ? " AND audit_fts.rowid < CAST($%d AS BIGINT)"
+                         : " AND id < CAST($%d AS BIGINT)",
                   idbuf1);
     }
     if (f->after_id > 0) {
         snprintf(idbuf2, 24, "%lld", (long long)f->after_id);
-        where_add(w, w->fts ? " AND audit_fts.rowid > CAST($%d AS BIGINT)"
-                            : " AND id > CAST($%d AS BIGINT)",
+        where_add(w,
+                  w->fts ? " AND audit_fts.rowid > CAST($%d AS BIGINT)"
+                         : " AND id > CAST($%d AS BIGINT)",
                   idbuf2);
     }
 }

@@ -490,7 +490,7 @@ json_t *clients_search(struct db *db, const char *q, int64_t after_id, int limit
         return NULL;
     }
     bool fts = db_kind(db) == DB_SQLITE && utf8_chars(q) >= 3;
-    const char *sql = fts ? SQL_SEARCH_FTS
+    const char *sql = fts                        ? SQL_SEARCH_FTS
                       : db_kind(db) == DB_SQLITE ? SQL_SEARCH_LIKE_SQLITE
                                                  : SQL_SEARCH_LIKE_PG;
     if (search_term(q, fts, term, sizeof term) < 0) {

@@ -91,8 +91,7 @@ static int check_items(const struct invoice_item_in *items, size_t nitems, int64
                            i + 1, MONEY_AMOUNT_MAX);
         if (__builtin_add_overflow(sum, amounts[i], &sum) || sum > MONEY_AMOUNT_MAX)
             return err_set(err, LUMI_EINVAL,
-                           "the invoice total is above the largest amount, %" PRId64
-                           " minor units",
+                           "the invoice total is above the largest amount, %" PRId64 " minor units",
                            MONEY_AMOUNT_MAX);
     }
     if (sum < 0)
@@ -458,7 +457,8 @@ static int take_item(const json_t *obj, size_t i, struct invoice_item_in *it, st
     if (jsonx_check_keys(obj, allowed, &inner) < 0 ||
         jsonx_take_str(obj, "description", true, DESCRIPTION_MAX, &it->description, &inner) < 0 ||
         jsonx_take_int(obj, "quantity", true, 1, INT32_MAX, &it->quantity, &inner) < 0 ||
-        jsonx_take_int(obj, "unit_amount", true, 0, MONEY_AMOUNT_MAX, &it->unit_amount, &inner) < 0 ||
+        jsonx_take_int(obj, "unit_amount", true, 0, MONEY_AMOUNT_MAX, &it->unit_amount, &inner) <
+            0 ||
         jsonx_take_int(obj, "service_id", false, 1, INT64_MAX, &service_id, &inner) < 0)
         return err_set(err, LUMI_EINVAL, "items[%zu]: %s", i, inner.msg);
     if (it->description[0] == '\0')

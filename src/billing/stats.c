@@ -157,8 +157,8 @@ static int money_rows(struct db *db, const char *sql, const char *p1, const char
         if (db_col_int64(st, 3) == 0)
             continue;
         json_t *e = entry_of(arr, db_col_text(st, 0), with_count);
-        if (e == NULL || entry_add(e, db_col_int64(st, 1), db_col_int64(st, 2),
-                                   db_col_int64(st, 3), with_count) < 0) {
+        if (e == NULL || entry_add(e, db_col_int64(st, 1), db_col_int64(st, 2), db_col_int64(st, 3),
+                                   with_count) < 0) {
             rc = nomem(err);
             goto out;
         }
@@ -421,8 +421,8 @@ json_t *stats_dashboard(struct db *db, int64_t now, struct lumi_err *err)
         nomem(err);
         return NULL;
     }
-    if (money_figure(db, out, "revenue_month", SQL_REVENUE, month_from, month_to, NULL, NULL,
-                     NULL, false, err) < 0 ||
+    if (money_figure(db, out, "revenue_month", SQL_REVENUE, month_from, month_to, NULL, NULL, NULL,
+                     false, err) < 0 ||
         money_figure(db, out, "unpaid", SQL_UNPAID, NULL, NULL, NULL, NULL, NULL, true, err) < 0 ||
         money_figure(db, out, "overdue", SQL_OVERDUE_DAYS, today, NULL, SQL_OVERDUE_TODAY, today,
                      as_of, true, err) < 0 ||

@@ -5,11 +5,13 @@
  * Reads its three settings "automation.*" through the settings registry
  * (settings/registry.c: bounds and defaults) at the start of every pass, and
  * owns the read-only SQL that picks candidates. Each phase walks its
- * candidates in keyset batches of ids, and each service is then handled in
- * its OWN transaction, which re-reads the service and re-checks every
- * condition before acting: a candidate list is only a hint, because the
- * worker, the web API and a second pass may change the rows in between. A failing service is rolled back, logged with its id
- * and counted; the pass goes on with the next one.
+ * candidates in keyset batches of ids, and each service is then handled on
+ * its OWN (in its own savepoint of a short group transaction, see "Scale"
+ * below), re-reading the service and re-checking every condition before
+ * acting: a candidate list is only a hint, because the worker, the web API
+ * and a second pass may change the rows in between. A failing service is
+ * rolled back, logged with its id and counted; the pass goes on with the
+ * next one.
  *
  * Idempotence: a renewal is skipped when a 'recurring' invoice item for the
  * period starting at next_due_date exists; a suspend/terminate is skipped
@@ -64,7 +66,7 @@
 
 #define DAY_S 86400
 #define BATCH 2000 /* candidate ids read per statement */
-#define GROUP 50    /* services per transaction, each in its own savepoint */
+#define GROUP 50   /* services per transaction, each in its own savepoint */
 #define BUSY_TRIES 3
 
 /* --- settings -------------------------------------------------------------- */
@@ -637,8 +639,7 @@ static void run_service(struct run *r, const char *phase, service_fn fn, int64_t
  * group cannot commit, the report is put back and each service runs again in
  * a transaction of its own.
  */
-static void run_group(struct run *r, const char *phase, service_fn fn, const int64_t *ids,
-                      size_t n)
+static void run_group(struct run *r, const char *phase, service_fn fn, const int64_t *ids, size_t n)
 {
     struct lumi_err err;
     struct automation_report saved = *r->report;

@@ -112,8 +112,8 @@ static void api_client_search_finds_prefix_and_substring(void **state)
     assert_string_equal(emails, "pager0@many.example,pager1@many.example");
     const char *next = bb_str(a, "next_cursor");
     assert_non_null(next);
-    json_t *b = bb_json("GET", NULL, 200, "/api/admin/clients?q=many%%20pages&limit=2&cursor=%s",
-                        next);
+    json_t *b =
+        bb_json("GET", NULL, 200, "/api/admin/clients?q=many%%20pages&limit=2&cursor=%s", next);
     emails_of(b, emails, sizeof emails);
     assert_string_equal(emails, "pager2@many.example,pager3@many.example");
     json_decref(a);

@@ -66,8 +66,8 @@ static int64_t at(const char *iso)
     return t;
 }
 
-static int64_t add_invoice(struct fixture *f, int64_t client, const char *currency,
-                           int64_t amount, const char *due)
+static int64_t add_invoice(struct fixture *f, int64_t client, const char *currency, int64_t amount,
+                           const char *due)
 {
     struct lumi_err err;
     int64_t id = 0;
@@ -184,9 +184,9 @@ static void assert_dashboard_is_direct(struct fixture *f)
     static const char *const statuses[] = {"pending", "active", "suspended", "terminated",
                                            "cancelled"};
     for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
-        assert_true(json_integer_value(json_object_get(json_object_get(s, "services"),
-                                                       statuses[i])) ==
-                    direct(f, "SELECT COUNT(*) FROM services WHERE status = $1", statuses[i]));
+        assert_true(
+            json_integer_value(json_object_get(json_object_get(s, "services"), statuses[i])) ==
+            direct(f, "SELECT COUNT(*) FROM services WHERE status = $1", statuses[i]));
     assert_true(json_integer_value(json_object_get(s, "services_total")) ==
                 testdb_int64(f->db, "SELECT COUNT(*) FROM services"));
     json_decref(s);
@@ -318,13 +318,12 @@ static void sums_beyond_64_bits_are_flagged_not_fatal(void **state)
     struct fixture *f = *state;
     struct lumi_err err;
     add_invoice(f, f->client, "usd", 1000, "2026-10-01T00:00:00Z");
-    testdb_exec(f->db,
-                "INSERT INTO invoices (number, client_id, status, currency, subtotal, total,"
-                " amount_paid, due_date, created_at, updated_at) VALUES"
-                " ('BIG-1', 1, 'unpaid', 'usd', 9223372036854775000, 9223372036854775000, 0,"
-                " '2026-10-01T00:00:00Z', '2026-10-01T00:00:00Z', '2026-10-01T00:00:00Z'),"
-                " ('BIG-2', 1, 'unpaid', 'usd', 9223372036854775000, 9223372036854775000, 0,"
-                " '2026-10-02T00:00:00Z', '2026-10-01T00:00:00Z', '2026-10-01T00:00:00Z')");
+    testdb_exec(f->db, "INSERT INTO invoices (number, client_id, status, currency, subtotal, total,"
+                       " amount_paid, due_date, created_at, updated_at) VALUES"
+                       " ('BIG-1', 1, 'unpaid', 'usd', 9223372036854775000, 9223372036854775000, 0,"
+                       " '2026-10-01T00:00:00Z', '2026-10-01T00:00:00Z', '2026-10-01T00:00:00Z'),"
+                       " ('BIG-2', 1, 'unpaid', 'usd', 9223372036854775000, 9223372036854775000, 0,"
+                       " '2026-10-02T00:00:00Z', '2026-10-01T00:00:00Z', '2026-10-01T00:00:00Z')");
     add_invoice(f, f->client, "eur", 250, "2026-10-01T00:00:00Z");
     json_t *s = stats_dashboard(f->db, at(NOW), &err);
     if (s == NULL)
@@ -411,8 +410,8 @@ static void keyset_pages_return_every_row_once(void **state)
     struct lumi_err err;
     int64_t other = testdb_add_client(f->db, "other@example.com");
     for (int i = 0; i < 45; i++) {
-        int64_t id = add_invoice(f, i % 3 == 0 ? other : f->client, "usd", 100 + i,
-                                 "2026-12-01T00:00:00Z");
+        int64_t id =
+            add_invoice(f, i % 3 == 0 ? other : f->client, "usd", 100 + i, "2026-12-01T00:00:00Z");
         char ref[16];
         snprintf(ref, sizeof ref, "k%d", i);
         if (i % 4 == 1)
@@ -502,7 +501,8 @@ static void client_search_finds_prefix_and_substring(void **state)
     assert_string_equal(found(f, "orval"), "linus@kernel.example");
     /* one or two characters (below a trigram) still search */
     assert_string_equal(found(f, "vy"), "grace@navy.example");
-    assert_string_equal(found(f, "V"), "ada@lovelace.example,grace@navy.example,linus@kernel.example");
+    assert_string_equal(found(f, "V"),
+                        "ada@lovelace.example,grace@navy.example,linus@kernel.example");
     /* a match never spans two fields; LIKE's wildcards are plain text */
     assert_string_equal(found(f, "ada lovelace"), "");
     assert_string_equal(found(f, "a%e"), "");
@@ -535,8 +535,8 @@ static void audit_search_finds_rows_and_pages(void **state)
     struct fixture *f = *state;
     struct lumi_err err;
     for (int i = 0; i < 25; i++) {
-        json_t *d = json_pack("{s:s, s:i}", "note", i % 5 == 0 ? "Needle in Haystack" : "hay", "n",
-                              i);
+        json_t *d =
+            json_pack("{s:s, s:i}", "note", i % 5 == 0 ? "Needle in Haystack" : "hay", "n", i);
         assert_int_equal(db_begin(f->db, &err), 0);
         assert_int_equal(audit_append(f->db, &ACTOR, i % 2 ? "THING_MADE" : "THING_GONE", "thing",
                                       "7", d, NULL, &err),
@@ -595,11 +595,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(aggregates_are_backfilled_for_rows_older_than_migration_14,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(sums_beyond_64_bits_are_flagged_not_fatal, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(sums_beyond_64_bits_are_flagged_not_fatal, setup, teardown),
         cmocka_unit_test_setup_teardown(keyset_pages_return_every_row_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(client_search_finds_prefix_and_substring, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(client_search_finds_prefix_and_substring, setup, teardown),
         cmocka_unit_test_setup_teardown(audit_search_finds_rows_and_pages, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
