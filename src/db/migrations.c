@@ -813,9 +813,9 @@ static const char m0013_documents_sqlite[] =
  * triggers, so every write path — whichever module or process makes it —
  * keeps them exact in its own transaction; client search and audit text
  * search through trigram indexes (SQLite FTS5 'trigram', PostgreSQL
- * pg_trgm). Aggregates are split into 16 rows per bucket by id % 16 so
- * that concurrent PostgreSQL writers rarely wait for the same row; readers
- * add the shards up (src/billing/stats.c).
+ * pg_trgm). On PostgreSQL aggregates are split into 16 rows per bucket by
+ * id % 16 so that concurrent writers rarely wait for the same row (SQLite
+ * has one writer: one shard); readers add the shards up (billing/stats.c).
  *
  *   agg_invoices_open       invoices unpaid or partially paid, by currency
  *                           and day of due_date: Σ (total − amount_paid), count
@@ -836,40 +836,42 @@ static const char m0013_documents_sqlite[] =
     "  currency TEXT NOT NULL, day TEXT NOT NULL, shard INTEGER NOT NULL,"                         \
     "  net BIGINT NOT NULL " M0014_INT("net") ","                                                  \
     "  payments BIGINT NOT NULL " M0014_INT("payments") ", n BIGINT NOT NULL,"                     \
-    "  PRIMARY KEY (currency, day, shard));"                                                       \
+    "  PRIMARY KEY (day, currency, shard));"                                                       \
     "CREATE TABLE agg_services ("                                                                  \
     "  status TEXT NOT NULL, shard INTEGER NOT NULL, n BIGINT NOT NULL,"                           \
     "  PRIMARY KEY (status, shard));"                                                              \
     "INSERT INTO agg_invoices_open (currency, due_day, shard, amount, n)"                          \
-    "  SELECT currency, SUBSTR(due_date, 1, 10), id % 16, SUM(total - amount_paid), COUNT(*)"      \
-    "  FROM invoices WHERE status IN ('unpaid', 'partially_paid')"                                 \
-    "  GROUP BY currency, SUBSTR(due_date, 1, 10), id % 16;"                                       \
+    "  SELECT currency, SUBSTR(due_date, 1, 10), " M0014_SHARD("id") ", SUM(total - amount_paid),"   \
+    "  COUNT(*) FROM invoices WHERE status IN ('unpaid', 'partially_paid')"                        \
+    "  GROUP BY currency, SUBSTR(due_date, 1, 10), " M0014_SHARD("id") ";"                                       \
     "INSERT INTO agg_transactions_daily (currency, day, shard, net, payments, n)"                  \
-    "  SELECT currency, SUBSTR(created_at, 1, 10), id % 16,"                                       \
+    "  SELECT currency, SUBSTR(created_at, 1, 10), " M0014_SHARD("id") ","                         \
     "  SUM(CASE WHEN kind IN ('payment', 'chargeback_reversal') THEN amount ELSE -amount END),"    \
     "  SUM(CASE WHEN kind = 'payment' THEN amount ELSE 0 END), COUNT(*)"                           \
-    "  FROM transactions GROUP BY currency, SUBSTR(created_at, 1, 10), id % 16;"                   \
+    "  FROM transactions GROUP BY currency, SUBSTR(created_at, 1, 10), " M0014_SHARD("id") ";"      \
     "INSERT INTO agg_services (status, shard, n)"                                                  \
-    "  SELECT status, id % 16, COUNT(*) FROM services GROUP BY status, id % 16;"
+    "  SELECT status, " M0014_SHARD("id") ", COUNT(*) FROM services GROUP BY status, "             \
+    M0014_SHARD("id") ";"
 
 /* SQLite trigger statements: one bucket moved by a row (sign "" adds, "-" takes away). */
 #define M0014_INV_UPSERT(row, sign)                                                                \
     "INSERT INTO agg_invoices_open (currency, due_day, shard, amount, n)"                          \
-    " SELECT " row ".currency, SUBSTR(" row ".due_date, 1, 10), " row ".id % 16,"                  \
+    " SELECT " row ".currency, SUBSTR(" row ".due_date, 1, 10), " M0014_SHARD(row ".id") ","       \
     " " sign "(" row ".total - " row ".amount_paid), " sign "1"                                    \
     " WHERE " row ".status IN ('unpaid', 'partially_paid')"                                        \
     " ON CONFLICT (currency, due_day, shard) DO UPDATE SET amount = amount + excluded.amount,"     \
     " n = n + excluded.n;"
 #define M0014_TX_UPSERT(row, sign)                                                                 \
     "INSERT INTO agg_transactions_daily (currency, day, shard, net, payments, n)"                  \
-    " SELECT " row ".currency, SUBSTR(" row ".created_at, 1, 10), " row ".id % 16,"                \
+    " SELECT " row ".currency, SUBSTR(" row ".created_at, 1, 10), " M0014_SHARD(row ".id") ","     \
     " " sign "(CASE WHEN " row ".kind IN ('payment', 'chargeback_reversal') THEN " row ".amount"   \
     " ELSE -" row ".amount END), " sign "(CASE WHEN " row ".kind = 'payment' THEN " row ".amount"  \
     " ELSE 0 END), " sign "1 WHERE 1 = 1"                                                          \
     " ON CONFLICT (currency, day, shard) DO UPDATE SET net = net + excluded.net,"                  \
     " payments = payments + excluded.payments, n = n + excluded.n;"
 #define M0014_SVC_UPSERT(row, sign)                                                                \
-    "INSERT INTO agg_services (status, shard, n) SELECT " row ".status, " row ".id % 16, " sign    \
+    "INSERT INTO agg_services (status, shard, n) SELECT " row ".status, " M0014_SHARD(row ".id")  \
+    ", " sign                                                                                      \
     "1 WHERE 1 = 1 ON CONFLICT (status, shard) DO UPDATE SET n = n + excluded.n;"
 
 /* The text a client is found by: e-mail, names, company (char 31 between, so
@@ -882,8 +884,10 @@ static const char m0013_documents_sqlite[] =
     "lower(COALESCE(" row "action, " empty ") || " sep " || COALESCE(" row "entity, " empty ") || " \
     sep " || COALESCE(" row "actor_email, " empty ") || " sep " || " row "details)"
 
-/* SQLite: a sum that overflows turns into a REAL; the CHECK refuses it instead. */
+/* SQLite: a sum that overflows turns into a REAL; the CHECK refuses it instead.
+ * Its writers are serialised anyway, so one shard (0) keeps the tables small. */
 #define M0014_INT(col) "CHECK (typeof(" col ") = 'integer')"
+#define M0014_SHARD(id) "(" id " * 0)"
 static const char m0014_scale_sqlite[] =
     M0014_COMMON
     "CREATE TRIGGER agg_invoices_ins AFTER INSERT ON invoices BEGIN "
@@ -928,23 +932,26 @@ static const char m0014_scale_sqlite[] =
     " INSERT INTO audit_fts (rowid, body) VALUES (new.id, "
     M0014_AUDIT_TEXT("new.", "char(31)", "''") "); END;";
 #undef M0014_INT
+#undef M0014_SHARD
 
-/* PostgreSQL: a bigint that overflows is an error by itself. */
+/* PostgreSQL: a bigint that overflows is an error by itself; 16 shards. */
 #define M0014_INT(col) ""
+#define M0014_SHARD(id) "(" id " % 16)"
 #define M0014_PG_BUCKET(table, cols, vals, key, sets)                                              \
     "INSERT INTO " table " AS a (" cols ") VALUES (" vals ") ON CONFLICT (" key ")"                \
     " DO UPDATE SET " sets ";"
 #define M0014_PG_INV(row, sign)                                                                    \
     "IF " row ".status IN ('unpaid', 'partially_paid') THEN "                                      \
     M0014_PG_BUCKET("agg_invoices_open", "currency, due_day, shard, amount, n",                    \
-                    row ".currency, SUBSTR(" row ".due_date, 1, 10), " row ".id % 16, "            \
+                    row ".currency, SUBSTR(" row ".due_date, 1, 10), " M0014_SHARD(row ".id") ", " \
                     sign "(" row ".total - " row ".amount_paid), " sign "1",                       \
                     "currency, due_day, shard",                                                    \
                     "amount = a.amount + excluded.amount, n = a.n + excluded.n")                   \
     " END IF;"
 #define M0014_PG_TX(row, sign)                                                                     \
     M0014_PG_BUCKET("agg_transactions_daily", "currency, day, shard, net, payments, n",            \
-                    row ".currency, SUBSTR(" row ".created_at, 1, 10), " row ".id % 16, "          \
+                    row ".currency, SUBSTR(" row ".created_at, 1, 10), " M0014_SHARD(row ".id")   \
+                    ", "                                                                          \
                     sign "(CASE WHEN " row ".kind IN ('payment', 'chargeback_reversal') THEN "     \
                     row ".amount ELSE -" row ".amount END), " sign "(CASE WHEN " row               \
                     ".kind = 'payment' THEN " row ".amount ELSE 0 END), " sign "1",                \
@@ -952,7 +959,8 @@ static const char m0014_scale_sqlite[] =
                     "net = a.net + excluded.net, payments = a.payments + excluded.payments,"       \
                     " n = a.n + excluded.n")
 #define M0014_PG_SVC(row, sign)                                                                    \
-    M0014_PG_BUCKET("agg_services", "status, shard, n", row ".status, " row ".id % 16, " sign "1", \
+    M0014_PG_BUCKET("agg_services", "status, shard, n",                                            \
+                    row ".status, " M0014_SHARD(row ".id") ", " sign "1",                          \
                     "status, shard", "n = a.n + excluded.n")
 static const char m0014_scale_pg[] =
     M0014_COMMON
@@ -987,6 +995,7 @@ static const char m0014_scale_pg[] =
     M0014_AUDIT_TEXT("", "chr(31)", "''''") ") gin_trgm_ops)';"
     " END IF; END $$;";
 #undef M0014_INT
+#undef M0014_SHARD
 
 const struct migration lumi_migrations[] = {
     {1, "accounts", m0001_accounts, NULL},

@@ -201,7 +201,7 @@ static void dashboard_with_sums_past_64_bits_answers_200(void **state)
     static const char insert[] =
         "INSERT INTO invoices (number, client_id, status, currency, subtotal, total,"
         " amount_paid, due_date, created_at, updated_at) SELECT 'BIG-' || id, id, 'unpaid',"
-        " 'usd', 9223372036854775000, 9223372036854775000, 0, '2026-01-01T00:00:00Z',"
+        " 'usd', 9223372036854775000, 9223372036854775000, 0, '2026-01-0' || (id % 9 + 1),"
         " '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z' FROM users WHERE role = 'client'"
         " AND email IN ('ada@lovelace.example', 'grace@navy.example')";
     if (db_exec(bb_db(), insert, &err) != 0)
