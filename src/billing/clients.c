@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/crypto.h"
@@ -66,6 +67,14 @@ static const char SQL_SEARCH_LIKE_PG[] =
 static const char SQL_SEARCH_LIKE_SQLITE[] =
     "SELECT " CLIENT_COLUMNS " FROM users WHERE role = 'client' AND id > $1"
     " AND " CLIENT_TEXT("char(31)") " LIKE lower($3) ESCAPE '\\' ORDER BY id LIMIT $2";
+/* Several clients in one round trip (a list page's rows): $1 is a JSON array of ids. */
+static const char SQL_MANY_SQLITE[] =
+    "SELECT " CLIENT_COLUMNS " FROM users WHERE role = 'client'"
+    " AND id IN (SELECT value FROM json_each($1))";
+static const char SQL_MANY_PG[] =
+    "SELECT " CLIENT_COLUMNS " FROM users WHERE role = 'client'"
+    " AND id IN (SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST($1 AS json)))";
+
 static const char SQL_SEARCH_FTS[] =
     "SELECT " CLIENT_COLUMNS " FROM clients_fts JOIN users ON users.id = clients_fts.rowid"
     " WHERE clients_fts MATCH $3 AND clients_fts.rowid > $1 AND users.role = 'client'"
@@ -498,6 +507,58 @@ json_t *clients_search(struct db *db, const char *q, int64_t after_id, int limit
         return NULL;
     }
     return listing_page_filtered(db, sql, term, after_id, limit, row_to_json, next_cursor, err);
+}
+
+json_t *clients_get_many(struct db *db, const int64_t *ids, size_t n, struct lumi_err *err)
+{
+    struct lumi_err local;
+    json_t *out = json_object(), *arr = json_array();
+    char *text = NULL;
+    struct db_stmt *st = NULL;
+    int rc = 0;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    if (n > CLIENTS_MANY_MAX) {
+        rc = err_set(err, LUMI_EINVAL, "at most %d clients at once", CLIENTS_MANY_MAX);
+        goto out;
+    }
+    for (size_t i = 0; arr != NULL && i < n; i++)
+        if (json_array_append_new(arr, json_integer(ids[i])) < 0)
+            rc = LUMI_ENOMEM;
+    text = arr != NULL ? json_dumps(arr, JSON_COMPACT) : NULL;
+    if (out == NULL || text == NULL || rc != 0) {
+        rc = err_set(err, LUMI_ENOMEM, "out of memory");
+        goto out;
+    }
+    st = db_prepare(db, db_kind(db) == DB_SQLITE ? SQL_MANY_SQLITE : SQL_MANY_PG, err);
+    if (st == NULL) {
+        rc = LUMI_EDB;
+        goto out;
+    }
+    db_bind_text(st, 1, text);
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        char key[24];
+        json_t *c = row_to_json(st, err);
+        if (c == NULL) {
+            rc = err->code != 0 ? err->code : LUMI_ENOMEM;
+            goto out;
+        }
+        snprintf(key, sizeof key, "%" PRId64, (int64_t)json_integer_value(json_object_get(c, "id")));
+        if (json_object_set_new(out, key, c) < 0) {
+            rc = err_set(err, LUMI_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+out:
+    db_finalize(st);
+    free(text);
+    json_decref(arr);
+    if (rc < 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
 }
 
 json_t *clients_get(struct db *db, int64_t id, struct lumi_err *err)

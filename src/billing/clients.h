@@ -27,6 +27,16 @@
 
 #define CLIENTS_PAGE_MAX LISTING_PAGE_MAX
 
+/** Most ids clients_get_many takes (a list page). */
+#define CLIENTS_MANY_MAX 500
+
+/**
+ * The clients among ids[0..n) (n <= CLIENTS_MANY_MAX) in one statement, as a
+ * new JSON object keyed by the id in decimal, each as clients_get answers
+ * it; ids that are no client are absent. NULL with err.
+ */
+json_t *clients_get_many(struct db *db, const int64_t *ids, size_t n, struct lumi_err *err);
+
 /**
  * As clients_list, for the clients whose e-mail, first name, last name or
  * company contains q (1..200 bytes; case-insensitive; a prefix is a

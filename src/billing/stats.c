@@ -41,18 +41,17 @@ static const char SQL_REVENUE[] =
     " CAST(SUM(n) AS BIGINT) FROM agg_transactions_daily WHERE day >= $1 AND day < $2"
     " GROUP BY currency ORDER BY currency";
 
-static const char SQL_UNPAID[] =
-    "SELECT currency, CAST(SUM(amount / " HALF ") AS BIGINT), CAST(SUM(amount % " HALF
-    ") AS BIGINT), CAST(SUM(n) AS BIGINT) FROM agg_invoices_open GROUP BY currency"
-    " ORDER BY currency";
+/* Unpaid and overdue in one pass over the open invoices' buckets: the second
+ * column says whether the bucket's day is before today (then it is overdue;
+ * the overdue part of today comes from the invoices, SQL_OVERDUE_TODAY). */
+static const char SQL_OPEN[] =
+    "SELECT currency, CASE WHEN due_day < $1 THEN 1 ELSE 0 END,"
+    " CAST(SUM(amount / " HALF ") AS BIGINT), CAST(SUM(amount % " HALF ") AS BIGINT),"
+    " CAST(SUM(n) AS BIGINT) FROM agg_invoices_open"
+    " GROUP BY currency, CASE WHEN due_day < $1 THEN 1 ELSE 0 END ORDER BY currency";
 
 /* Overdue = due on an earlier day (the aggregate) + due earlier today (the
  * invoices themselves, through invoices_status: a day's worth at most). */
-static const char SQL_OVERDUE_DAYS[] =
-    "SELECT currency, CAST(SUM(amount / " HALF ") AS BIGINT), CAST(SUM(amount % " HALF
-    ") AS BIGINT), CAST(SUM(n) AS BIGINT) FROM agg_invoices_open WHERE due_day < $1"
-    " GROUP BY currency ORDER BY currency";
-
 static const char SQL_OVERDUE_TODAY[] =
     "SELECT currency, CAST(SUM((total - amount_paid) / " HALF ") AS BIGINT),"
     " CAST(SUM((total - amount_paid) % " HALF ") AS BIGINT), COUNT(*) FROM invoices"
@@ -344,17 +343,44 @@ out:
     return rc < 0 ? rc : 0;
 }
 
-/* out[key] = money rows of sql with parameters p1, p2 (then of sql2 with q1, q2 when set). */
+/* out.unpaid and out.overdue (the earlier days' part) from SQL_OPEN. */
+static int open_figures(struct db *db, const char *today, json_t *unpaid, json_t *overdue,
+                        struct lumi_err *err)
+{
+    int rc;
+    struct db_stmt *st = db_prepare(db, SQL_OPEN, err);
+    if (st == NULL)
+        return LUMI_EDB;
+    if (db_bind_text(st, 1, today) < 0) {
+        rc = err_set(err, LUMI_EDB, "cannot bind a parameter");
+        goto out;
+    }
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        int64_t hi = db_col_int64(st, 2), lo = db_col_int64(st, 3), n = db_col_int64(st, 4);
+        if (n == 0)
+            continue;
+        const char *cur = db_col_text(st, 0);
+        json_t *u = entry_of(unpaid, cur, true);
+        json_t *o = db_col_int64(st, 1) == 1 ? entry_of(overdue, cur, true) : NULL;
+        if (u == NULL || entry_add(u, hi, lo, n, true) < 0 ||
+            (db_col_int64(st, 1) == 1 && (o == NULL || entry_add(o, hi, lo, n, true) < 0))) {
+            rc = nomem(err);
+            goto out;
+        }
+    }
+out:
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+/* out[key] = money rows of sql with parameters p1, p2. */
 static int money_figure(struct db *db, json_t *out, const char *key, const char *sql,
-                        const char *p1, const char *p2, const char *sql2, const char *q1,
-                        const char *q2, bool with_count, struct lumi_err *err)
+                        const char *p1, const char *p2, bool with_count, struct lumi_err *err)
 {
     json_t *arr = json_array();
     if (arr == NULL)
         return nomem(err);
     int rc = money_rows(db, sql, p1, p2, with_count, arr, err);
-    if (rc == 0 && sql2 != NULL)
-        rc = money_rows(db, sql2, q1, q2, with_count, arr, err);
     if (rc < 0) {
         json_decref(arr);
         return rc;
@@ -421,11 +447,16 @@ json_t *stats_dashboard(struct db *db, int64_t now, struct lumi_err *err)
         nomem(err);
         return NULL;
     }
-    if (money_figure(db, out, "revenue_month", SQL_REVENUE, month_from, month_to, NULL, NULL, NULL,
-                     false, err) < 0 ||
-        money_figure(db, out, "unpaid", SQL_UNPAID, NULL, NULL, NULL, NULL, NULL, true, err) < 0 ||
-        money_figure(db, out, "overdue", SQL_OVERDUE_DAYS, today, NULL, SQL_OVERDUE_TODAY, today,
-                     as_of, true, err) < 0 ||
+    json_t *unpaid = json_array(), *overdue = json_array();
+    if (json_object_set_new(out, "unpaid", unpaid) < 0 ||
+        json_object_set_new(out, "overdue", overdue) < 0) {
+        json_decref(out);
+        nomem(err);
+        return NULL;
+    }
+    if (money_figure(db, out, "revenue_month", SQL_REVENUE, month_from, month_to, false, err) < 0 ||
+        open_figures(db, today, unpaid, overdue, err) < 0 ||
+        money_rows(db, SQL_OVERDUE_TODAY, today, as_of, true, overdue, err) < 0 ||
         sort_by_currency(json_object_get(out, "overdue"), err) < 0 ||
         services_by_status(db, out, err) < 0 || failed_jobs(db, out, err) < 0 ||
         payments_daily(db, now, out, err) < 0) {
