@@ -67,13 +67,15 @@ static const char SQL_SEARCH_LIKE_PG[] =
 static const char SQL_SEARCH_LIKE_SQLITE[] =
     "SELECT " CLIENT_COLUMNS " FROM users WHERE role = 'client' AND id > $1"
     " AND " CLIENT_TEXT("char(31)") " LIKE lower($3) ESCAPE '\\' ORDER BY id LIMIT $2";
-/* Several clients in one round trip (a list page's rows): $1 is a JSON array of ids. */
+/* Several clients in one round trip (a list page's rows): $1 is the ids as a
+ * JSON array on SQLite, an array literal "{1,2}" on PostgreSQL (= ANY of an
+ * array is an index scan there; a join with a set-returning function is not). */
 static const char SQL_MANY_SQLITE[] =
     "SELECT " CLIENT_COLUMNS " FROM users WHERE role = 'client'"
     " AND id IN (SELECT value FROM json_each($1))";
 static const char SQL_MANY_PG[] =
     "SELECT " CLIENT_COLUMNS " FROM users WHERE role = 'client'"
-    " AND id IN (SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST($1 AS json)))";
+    " AND id = ANY(CAST($1 AS BIGINT[]))";
 
 static const char SQL_SEARCH_FTS[] =
     "SELECT " CLIENT_COLUMNS " FROM clients_fts JOIN users ON users.id = clients_fts.rowid"
@@ -527,6 +529,10 @@ json_t *clients_get_many(struct db *db, const int64_t *ids, size_t n, struct lum
         if (json_array_append_new(arr, json_integer(ids[i])) < 0)
             rc = LUMI_ENOMEM;
     text = arr != NULL ? json_dumps(arr, JSON_COMPACT) : NULL;
+    if (text != NULL && db_kind(db) == DB_POSTGRES) { /* "[1,2]" → "{1,2}" */
+        text[0] = '{';
+        text[strlen(text) - 1] = '}';
+    }
     if (out == NULL || text == NULL || rc != 0) {
         rc = err_set(err, LUMI_ENOMEM, "out of memory");
         goto out;

@@ -12,6 +12,7 @@
  *     (issue 17, finding 10): the entry says "overflow";
  *   - keyset pages by status, by client and of a search return every row
  *     once, in id order, with no duplicates across pages;
+ *   - clients_get_many (a list page's clients in one statement) answers clients only;
  *   - client search finds by e-mail, first or last name, company, as prefix
  *     or substring, any case, short queries too, never admins or staff,
  *     never across two fields, and follows renames;
@@ -520,6 +521,17 @@ static void client_search_finds_prefix_and_substring(void **state)
     assert_string_equal(found(f, "byron"), "ada@lovelace.example");
     testdb_exec(f->db, "UPDATE users SET role = 'staff' WHERE email LIKE 'linus%'");
     assert_string_equal(found(f, "difference"), "");
+    /* a list page's clients in one statement: clients only, keyed by id */
+    int64_t ids[3] = {f->client, testdb_int64(f->db, "SELECT id FROM users WHERE role = 'admin'"),
+                      testdb_int64(f->db, "SELECT id FROM users WHERE email LIKE 'grace%'")};
+    json_t *many = clients_get_many(f->db, ids, 3, &err);
+    assert_non_null(many);
+    assert_int_equal(json_object_size(many), 2);
+    char key[24];
+    snprintf(key, sizeof key, "%" PRId64, ids[2]);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(many, key), "email")),
+                        "grace@navy.example");
+    json_decref(many);
     /* empty and long queries are refused */
     int64_t next = 0;
     assert_null(clients_search(f->db, "", 0, 10, &next, &err));
