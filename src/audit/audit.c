@@ -540,20 +540,39 @@ static size_t utf8_chars(const char *s)
     return n;
 }
 
-/* q as an FTS5 phrase: in double quotes, a quote doubled. */
-static char *fts_phrase(const char *q)
+/*
+ * q as an FTS5 query over audit_fts (trigram tokenizer, detail=none: no
+ * positions, a third of the cost per row of a full index): every trigram of q,
+ * each quoted (a quote doubled), joined by AND. It finds a superset of the
+ * rows containing q; the LIKE over the same text, added beside it, keeps
+ * exactly those.
+ */
+static char *fts_trigrams(const char *q)
 {
     struct buf b;
-    buf_init(&b, 4096);
-    buf_append_char(&b, '"');
-    for (const char *p = q; *p; p++) {
-        if (*p == '"')
-            buf_append_char(&b, '"');
-        buf_append_char(&b, *p);
+    size_t starts[AUDIT_TEXT_MAX + 2], n = 0, len = strlen(q);
+    buf_init(&b, 16384);
+    for (size_t i = 0; i < len && n < AUDIT_TEXT_MAX + 1; i++)
+        if (((unsigned char)q[i] & 0xC0) != 0x80)
+            starts[n++] = i;
+    starts[n] = len;
+    for (size_t k = 0; k + 3 <= n; k++) {
+        if (k > 0)
+            buf_append_str(&b, " AND ");
+        buf_append_char(&b, '"');
+        for (size_t i = starts[k]; i < starts[k + 3]; i++) {
+            if (q[i] == '"')
+                buf_append_char(&b, '"');
+            buf_append_char(&b, q[i]);
+        }
+        buf_append_char(&b, '"');
     }
-    buf_append_char(&b, '"');
     return buf_steal(&b);
 }
+
+#define AUDIT_TEXT_SQLITE                                                                          \
+    "lower(COALESCE(action, '') || char(31) || COALESCE(entity, '') || char(31) ||"                \
+    " COALESCE(actor_email, '') || char(31) || details)"
 
 static void where_add(struct where *w, const char *fmt, const char *value)
 {
@@ -578,6 +597,7 @@ static char *like_pattern(const char *q)
     return buf_steal(&b);
 }
 
+
 static void where_build(struct where *w, enum db_kind kind, const struct audit_filter *f,
                         char *idbuf1, char *idbuf2)
 {
@@ -598,9 +618,12 @@ static void where_build(struct where *w, enum db_kind kind, const struct audit_f
     bool long_q = f->q != NULL && utf8_chars(f->q) >= 3;
     if (long_q && kind == DB_SQLITE) {
         w->fts = true;
-        w->owned[0] = fts_phrase(f->q);
+        w->owned[0] = fts_trigrams(f->q);
+        w->owned[1] = like_pattern(f->q);
         w->params[w->n++] = w->owned[0];
-        buf_printf(&w->sql, " AND audit_fts MATCH $%d", w->n);
+        w->params[w->n++] = w->owned[1];
+        buf_printf(&w->sql, " AND audit_fts MATCH $%d AND " AUDIT_TEXT_SQLITE " LIKE $%d ESCAPE '\\'",
+                   w->n - 1, w->n);
     } else if (long_q) {
         w->owned[0] = like_pattern(f->q);
         w->params[w->n++] = w->owned[0];

@@ -924,8 +924,11 @@ static const char m0014_scale_sqlite[] =
     M0014_CLIENT_TEXT("new.", "char(31)") " WHERE new.role = 'client'; END;"
     "CREATE TRIGGER clients_fts_del AFTER DELETE ON users BEGIN"
     " DELETE FROM clients_fts WHERE rowid = old.id; END;"
-    /* Audit search: rows never change, so the index keeps no copy of the text. */
-    "CREATE VIRTUAL TABLE audit_fts USING fts5(body, content = '', tokenize = 'trigram');"
+    /* Audit search: rows never change, so the index keeps no copy of the text,
+     * and no positions (detail none: a third of the cost per row; the query
+     * ANDs the trigrams and rechecks with LIKE, see audit/audit.c). */
+    "CREATE VIRTUAL TABLE audit_fts USING fts5(body, content = '', tokenize = 'trigram',"
+    " detail = 'none');"
     "INSERT INTO audit_fts (rowid, body) SELECT id, " M0014_AUDIT_TEXT("", "char(31)", "''")
     " FROM audit_log;"
     "CREATE TRIGGER audit_fts_ins AFTER INSERT ON audit_log BEGIN"

@@ -595,6 +595,20 @@ static void audit_search_finds_rows_and_pages(void **state)
     rows = audit_query(f->db, &q4, 50, &next, &err);
     assert_true(json_array_size(rows) >= 12); /* THING_GONE and the needles */
     json_decref(rows);
+    /* every trigram of "abcde" is in "abcd-xcde", the text is not: not found */
+    json_t *d = json_pack("{s:s}", "note", "abcd-xcde");
+    assert_int_equal(db_begin(f->db, &err), 0);
+    assert_int_equal(audit_append(f->db, &ACTOR, "THING_MADE", "thing", "8", d, NULL, &err), 0);
+    assert_int_equal(db_commit(f->db, &err), 0);
+    json_decref(d);
+    struct audit_filter q6 = {.q = "abcde"};
+    rows = audit_query(f->db, &q6, 50, &next, &err);
+    assert_int_equal(json_array_size(rows), 0);
+    json_decref(rows);
+    q6.q = "cd-xc";
+    rows = audit_query(f->db, &q6, 50, &next, &err);
+    assert_int_equal(json_array_size(rows), 1);
+    json_decref(rows);
     struct audit_filter q5 = {.q = "no such words"};
     rows = audit_query(f->db, &q5, 50, &next, &err);
     assert_int_equal(json_array_size(rows), 0);
