@@ -795,7 +795,61 @@ struct where {
     const char *params[16];
     char *owned[4];
     int n;
+    bool fts; /* SQLite text search through audit_fts (joined, in its rowid order) */
 };
+
+/*
+ * Text search (?q=, issue 15) goes through the trigram index of migration 14
+ * over one expression of action, entity, actor_email and details: SQLite's
+ * contentless FTS5 table audit_fts (rowid = id), PostgreSQL's pg_trgm GIN
+ * index (without pg_trgm the same LIKE reads the table). Trigrams need three
+ * characters: a shorter q is a LIKE over the four columns, as before.
+ */
+#define AUDIT_TEXT_PG                                                                              \
+    "lower(COALESCE(action, '') || chr(31) || COALESCE(entity, '') || chr(31) ||"                  \
+    " COALESCE(actor_email, '') || chr(31) || details)"
+
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/*
+ * q as an FTS5 query over audit_fts (trigram tokenizer, detail=none: no
+ * positions, a third of the cost per row of a full index): every trigram of q,
+ * each quoted (a quote doubled), joined by AND. It finds a superset of the
+ * rows containing q; the LIKE over the same text, added beside it, keeps
+ * exactly those.
+ */
+static char *fts_trigrams(const char *q)
+{
+    struct buf b;
+    size_t starts[AUDIT_TEXT_MAX + 2], n = 0, len = strlen(q);
+    buf_init(&b, 16384);
+    for (size_t i = 0; i < len && n < AUDIT_TEXT_MAX + 1; i++)
+        if (((unsigned char)q[i] & 0xC0) != 0x80)
+            starts[n++] = i;
+    starts[n] = len;
+    for (size_t k = 0; k + 3 <= n; k++) {
+        if (k > 0)
+            buf_append_str(&b, " AND ");
+        buf_append_char(&b, '"');
+        for (size_t i = starts[k]; i < starts[k + 3]; i++) {
+            if (q[i] == '"')
+                buf_append_char(&b, '"');
+            buf_append_char(&b, q[i]);
+        }
+        buf_append_char(&b, '"');
+    }
+    return buf_steal(&b);
+}
+
+#define AUDIT_TEXT_SQLITE                                                                          \
+    "lower(COALESCE(action, '') || char(31) || COALESCE(entity, '') || char(31) ||"                \
+    " COALESCE(actor_email, '') || char(31) || details)"
 
 static void where_add(struct where *w, const char *fmt, const char *value)
 {
@@ -820,11 +874,13 @@ static char *like_pattern(const char *q)
     return buf_steal(&b);
 }
 
-static void where_build(struct where *w, const struct audit_filter *f, char *idbuf1,
-                        char *idbuf2)
+
+static void where_build(struct where *w, enum db_kind kind, const struct audit_filter *f,
+                        char *idbuf1, char *idbuf2)
 {
     buf_init(&w->sql, 4096);
     w->n = 0;
+    w->fts = false;
     memset(w->owned, 0, sizeof w->owned);
     buf_append_str(&w->sql, " WHERE 1=1");
     if (f == NULL)
@@ -836,7 +892,20 @@ static void where_build(struct where *w, const struct audit_filter *f, char *idb
     where_add(w, " AND ip = $%d", f->ip);
     where_add(w, " AND at >= $%d", f->from);
     where_add(w, " AND at < $%d", f->to);
-    if (f->q != NULL && *f->q != '\0') {
+    bool long_q = f->q != NULL && utf8_chars(f->q) >= 3;
+    if (long_q && kind == DB_SQLITE) {
+        w->fts = true;
+        w->owned[0] = fts_trigrams(f->q);
+        w->owned[1] = like_pattern(f->q);
+        w->params[w->n++] = w->owned[0];
+        w->params[w->n++] = w->owned[1];
+        buf_printf(&w->sql, " AND audit_fts MATCH $%d AND " AUDIT_TEXT_SQLITE " LIKE $%d ESCAPE '\\'",
+                   w->n - 1, w->n);
+    } else if (long_q) {
+        w->owned[0] = like_pattern(f->q);
+        w->params[w->n++] = w->owned[0];
+        buf_printf(&w->sql, " AND " AUDIT_TEXT_PG " LIKE $%d ESCAPE '\\'", w->n);
+    } else if (f->q != NULL && *f->q != '\0') {
         w->owned[0] = like_pattern(f->q);
         w->params[w->n++] = w->owned[0];
         int k = w->n;
@@ -848,11 +917,17 @@ static void where_build(struct where *w, const struct audit_filter *f, char *idb
     }
     if (f->before_id > 0) {
         snprintf(idbuf1, 24, "%lld", (long long)f->before_id);
-        where_add(w, " AND id < CAST($%d AS BIGINT)", idbuf1);
+        where_add(w,
+                  w->fts ? " AND audit_fts.rowid < CAST($%d AS BIGINT)"
+                         : " AND id < CAST($%d AS BIGINT)",
+                  idbuf1);
     }
     if (f->after_id > 0) {
         snprintf(idbuf2, 24, "%lld", (long long)f->after_id);
-        where_add(w, " AND id > CAST($%d AS BIGINT)", idbuf2);
+        where_add(w,
+                  w->fts ? " AND audit_fts.rowid > CAST($%d AS BIGINT)"
+                         : " AND id > CAST($%d AS BIGINT)",
+                  idbuf2);
     }
 }
 
@@ -869,11 +944,13 @@ static struct db_stmt *filtered(struct db *db, const char *prefix, const struct 
 {
     struct where w;
     char id1[24], id2[24];
-    where_build(&w, f, id1, id2);
+    where_build(&w, db_kind(db), f, id1, id2);
     struct buf sql;
     buf_init(&sql, 8192);
-    buf_printf(&sql, "%sSELECT %s FROM audit_log%s ORDER BY id %s", prefix, COLUMNS,
-               buf_cstr(&w.sql), order);
+    /* Searching, the FTS5 table leads in its rowid order, so a page stops early. */
+    buf_printf(&sql, "%sSELECT %s FROM %s%s ORDER BY %s %s", prefix, COLUMNS,
+               w.fts ? "audit_fts JOIN audit_log ON audit_log.id = audit_fts.rowid" : "audit_log",
+               buf_cstr(&w.sql), w.fts ? "audit_fts.rowid" : "id", order);
     if (limit > 0)
         buf_printf(&sql, " LIMIT %d", limit);
     struct db_stmt *st = db_prepare(db, buf_cstr(&sql), err);

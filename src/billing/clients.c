@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/crypto.h"
@@ -47,6 +48,40 @@ static const char SQL_GET_LOCKED[] =
 
 static const char SQL_LIST[] = "SELECT " CLIENT_COLUMNS " FROM users"
                                " WHERE role = 'client' AND id > $1 ORDER BY id LIMIT $2";
+
+/*
+ * Client search (issue 15): a substring (so also a prefix) of the e-mail,
+ * first or last name or company, case-insensitive. The text searched is the
+ * expression migration 14 indexed: on PostgreSQL a pg_trgm GIN index over
+ * it serves the LIKE (without pg_trgm the same LIKE reads the table); on
+ * SQLite the FTS5 trigram table clients_fts holds it, rowid = users.id.
+ * Trigrams need three characters: a shorter query is the LIKE on both
+ * engines, which stops at the page's last row in id order.
+ */
+#define CLIENT_TEXT(sep)                                                                           \
+    "lower(email || " sep " || first_name || " sep " || last_name || " sep " || company)"
+#define SEARCH_MAX 200
+
+static const char SQL_SEARCH_LIKE_PG[] =
+    "SELECT " CLIENT_COLUMNS " FROM users WHERE role = 'client' AND id > $1"
+    " AND " CLIENT_TEXT("chr(31)") " LIKE lower($3) ESCAPE '\\' ORDER BY id LIMIT $2";
+static const char SQL_SEARCH_LIKE_SQLITE[] =
+    "SELECT " CLIENT_COLUMNS " FROM users WHERE role = 'client' AND id > $1"
+    " AND " CLIENT_TEXT("char(31)") " LIKE lower($3) ESCAPE '\\' ORDER BY id LIMIT $2";
+/* Several clients in one round trip (a list page's rows): $1 is the ids as a
+ * JSON array on SQLite, an array literal "{1,2}" on PostgreSQL (= ANY of an
+ * array is an index scan there; a join with a set-returning function is not). */
+static const char SQL_MANY_SQLITE[] =
+    "SELECT " CLIENT_COLUMNS " FROM users WHERE role = 'client'"
+    " AND id IN (SELECT value FROM json_each($1))";
+static const char SQL_MANY_PG[] =
+    "SELECT " CLIENT_COLUMNS " FROM users WHERE role = 'client'"
+    " AND id = ANY(CAST($1 AS BIGINT[]))";
+
+static const char SQL_SEARCH_FTS[] =
+    "SELECT " CLIENT_COLUMNS " FROM clients_fts JOIN users ON users.id = clients_fts.rowid"
+    " WHERE clients_fts MATCH $3 AND clients_fts.rowid > $1 AND users.role = 'client'"
+    " ORDER BY clients_fts.rowid LIMIT $2";
 
 /* $1..$17 are WRITE_FIELDS in order, $18 tax_exempt, $19 the password hash (NULL keeps
  * it). A client an admin creates counts as verified (the admin vouches for the address, as
@@ -423,6 +458,114 @@ json_t *clients_list(struct db *db, int64_t after_id, int limit, int64_t *next_c
         err = &local;
     err_clear(err);
     return listing_page(db, SQL_LIST, after_id, limit, row_to_json, next_cursor, err);
+}
+
+/* Characters (not bytes) of UTF-8 text. */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/* q as a LIKE pattern "%q%" (\ escapes % _ \), or as an FTS5 phrase "\"q\"". */
+static int search_term(const char *q, bool fts, char *out, size_t outsz)
+{
+    size_t o = 0;
+    const char *open = fts ? "\"" : "%";
+    out[o++] = open[0];
+    for (const char *p = q; *p != '\0'; p++) {
+        bool esc = fts ? *p == '"' : (*p == '%' || *p == '_' || *p == '\\');
+        if (o + 4 >= outsz)
+            return -1;
+        if (esc)
+            out[o++] = fts ? '"' : '\\';
+        out[o++] = *p;
+    }
+    out[o++] = open[0];
+    out[o] = '\0';
+    return 0;
+}
+
+json_t *clients_search(struct db *db, const char *q, int64_t after_id, int limit,
+                       int64_t *next_cursor, struct lumi_err *err)
+{
+    struct lumi_err local;
+    char term[2 * SEARCH_MAX + 4];
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    *next_cursor = 0;
+    if (q == NULL || q[0] == '\0' || strlen(q) > SEARCH_MAX) {
+        err_set(err, LUMI_EINVAL, "q must be 1 to %d bytes of text to search for", SEARCH_MAX);
+        return NULL;
+    }
+    bool fts = db_kind(db) == DB_SQLITE && utf8_chars(q) >= 3;
+    const char *sql = fts                        ? SQL_SEARCH_FTS
+                      : db_kind(db) == DB_SQLITE ? SQL_SEARCH_LIKE_SQLITE
+                                                 : SQL_SEARCH_LIKE_PG;
+    if (search_term(q, fts, term, sizeof term) < 0) {
+        err_set(err, LUMI_EINVAL, "q must be 1 to %d bytes of text to search for", SEARCH_MAX);
+        return NULL;
+    }
+    return listing_page_filtered(db, sql, term, after_id, limit, row_to_json, next_cursor, err);
+}
+
+json_t *clients_get_many(struct db *db, const int64_t *ids, size_t n, struct lumi_err *err)
+{
+    struct lumi_err local;
+    json_t *out = json_object(), *arr = json_array();
+    char *text = NULL;
+    struct db_stmt *st = NULL;
+    int rc = 0;
+    if (err == NULL)
+        err = &local;
+    err_clear(err);
+    if (n > CLIENTS_MANY_MAX) {
+        rc = err_set(err, LUMI_EINVAL, "at most %d clients at once", CLIENTS_MANY_MAX);
+        goto out;
+    }
+    for (size_t i = 0; arr != NULL && i < n; i++)
+        if (json_array_append_new(arr, json_integer(ids[i])) < 0)
+            rc = LUMI_ENOMEM;
+    text = arr != NULL ? json_dumps(arr, JSON_COMPACT) : NULL;
+    if (text != NULL && db_kind(db) == DB_POSTGRES) { /* "[1,2]" → "{1,2}" */
+        text[0] = '{';
+        text[strlen(text) - 1] = '}';
+    }
+    if (out == NULL || text == NULL || rc != 0) {
+        rc = err_set(err, LUMI_ENOMEM, "out of memory");
+        goto out;
+    }
+    st = db_prepare(db, db_kind(db) == DB_SQLITE ? SQL_MANY_SQLITE : SQL_MANY_PG, err);
+    if (st == NULL) {
+        rc = LUMI_EDB;
+        goto out;
+    }
+    db_bind_text(st, 1, text);
+    while ((rc = db_step(st, err)) == DB_ROW) {
+        char key[24];
+        json_t *c = row_to_json(st, err);
+        if (c == NULL) {
+            rc = err->code != 0 ? err->code : LUMI_ENOMEM;
+            goto out;
+        }
+        snprintf(key, sizeof key, "%" PRId64, (int64_t)json_integer_value(json_object_get(c, "id")));
+        if (json_object_set_new(out, key, c) < 0) {
+            rc = err_set(err, LUMI_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+out:
+    db_finalize(st);
+    free(text);
+    json_decref(arr);
+    if (rc < 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
 }
 
 json_t *clients_get(struct db *db, int64_t id, struct lumi_err *err)

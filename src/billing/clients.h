@@ -27,6 +27,25 @@
 
 #define CLIENTS_PAGE_MAX LISTING_PAGE_MAX
 
+/** Most ids clients_get_many takes (a list page). */
+#define CLIENTS_MANY_MAX 500
+
+/**
+ * The clients among ids[0..n) (n <= CLIENTS_MANY_MAX) in one statement, as a
+ * new JSON object keyed by the id in decimal, each as clients_get answers
+ * it; ids that are no client are absent. NULL with err.
+ */
+json_t *clients_get_many(struct db *db, const int64_t *ids, size_t n, struct lumi_err *err);
+
+/**
+ * As clients_list, for the clients whose e-mail, first name, last name or
+ * company contains q (1..200 bytes; case-insensitive; a prefix is a
+ * substring too). Served by a trigram index (SQLite FTS5, PostgreSQL
+ * pg_trgm) from three characters on. LUMI_EINVAL for an empty or long q.
+ */
+json_t *clients_search(struct db *db, const char *q, int64_t after_id, int limit,
+                       int64_t *next_cursor, struct lumi_err *err);
+
 /**
  * One page of clients in ascending id order, those with id > after_id, at
  * most limit (1..CLIENTS_PAGE_MAX) of them. Returns a new JSON array (caller

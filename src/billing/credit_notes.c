@@ -22,6 +22,7 @@
 #include "billing/listing.h"
 #include "billing/parties.h"
 #include "core/json.h"
+#include "core/money.h"
 #include "core/numfmt.h"
 #include "core/utc.h"
 #include "db/rowjson.h"
@@ -272,7 +273,7 @@ json_t *credit_notes_create_json(struct db *db, const struct audit_actor *actor,
         return NULL;
     }
     if (jsonx_check_keys(body, allowed, err) < 0 ||
-        jsonx_take_int(body, "amount", true, 1, INT64_MAX, &amount, err) < 0 ||
+        jsonx_take_int(body, "amount", true, 1, MONEY_AMOUNT_MAX, &amount, err) < 0 ||
         jsonx_take_str(body, "reason", true, CREDIT_NOTE_REASON_MAX, &reason, err) < 0)
         goto out;
     if (reason[strspn(reason, " \t\r\n")] == '\0') {

@@ -85,8 +85,15 @@ static int check_items(const struct invoice_item_in *items, size_t nitems, int64
         if (it->unit_amount < 0 && (it->kind == NULL || strcmp(it->kind, "discount") != 0))
             return err_set(err, LUMI_EINVAL, "item %zu: unit_amount must be >= 0", i + 1);
         if (__builtin_mul_overflow(it->quantity, it->unit_amount, &amounts[i]) ||
-            __builtin_add_overflow(sum, amounts[i], &sum))
-            return err_set(err, LUMI_EINVAL, "the invoice total is too large");
+            amounts[i] > MONEY_AMOUNT_MAX || amounts[i] < -MONEY_AMOUNT_MAX)
+            return err_set(err, LUMI_EINVAL,
+                           "item %zu: quantity × unit_amount is above the largest amount, %" PRId64
+                           " minor units",
+                           i + 1, MONEY_AMOUNT_MAX);
+        if (__builtin_add_overflow(sum, amounts[i], &sum) || sum > MONEY_AMOUNT_MAX)
+            return err_set(err, LUMI_EINVAL,
+                           "the invoice total is above the largest amount, %" PRId64 " minor units",
+                           MONEY_AMOUNT_MAX);
     }
     if (sum < 0)
         return err_set(err, LUMI_EINVAL, "the discounts are larger than the items");
@@ -236,6 +243,11 @@ static int create_invoice(struct db *db, const struct audit_actor *actor, int64_
     }
     /* Tax (issue 14): invoice_taxes, invoices.tax, tax_note and total from the lines written. */
     rc = tax_apply_invoice(db, id, &total, err);
+    if (rc == 0 && total > MONEY_AMOUNT_MAX)
+        rc = err_set(err, LUMI_EINVAL,
+                     "the invoice total with tax is above the largest amount, %" PRId64
+                     " minor units",
+                     MONEY_AMOUNT_MAX);
     if (rc < 0)
         goto out;
     details = json_pack("{s:s, s:I, s:s, s:I}", "number", number, "total", (json_int_t)total,
@@ -453,7 +465,8 @@ static int take_item(const json_t *obj, size_t i, struct invoice_item_in *it, st
     if (jsonx_check_keys(obj, allowed, &inner) < 0 ||
         jsonx_take_str(obj, "description", true, DESCRIPTION_MAX, &it->description, &inner) < 0 ||
         jsonx_take_int(obj, "quantity", true, 1, INT32_MAX, &it->quantity, &inner) < 0 ||
-        jsonx_take_int(obj, "unit_amount", true, 0, INT64_MAX, &it->unit_amount, &inner) < 0 ||
+        jsonx_take_int(obj, "unit_amount", true, 0, MONEY_AMOUNT_MAX, &it->unit_amount, &inner) <
+            0 ||
         jsonx_take_int(obj, "service_id", false, 1, INT64_MAX, &service_id, &inner) < 0)
         return err_set(err, LUMI_EINVAL, "items[%zu]: %s", i, inner.msg);
     if (it->description[0] == '\0')

@@ -613,7 +613,7 @@ json_t *payments_manual(struct db *db, const struct audit_actor *actor, int64_t 
         err = &local;
     err_clear(err);
     if (jsonx_check_keys(body, allowed, err) < 0 ||
-        jsonx_take_int(body, "amount", true, 1, INT64_MAX, &amount, err) < 0 ||
+        jsonx_take_int(body, "amount", true, 1, MONEY_AMOUNT_MAX, &amount, err) < 0 ||
         jsonx_take_str(body, "reference", true, REF_MAX, &reference, err) < 0)
         goto out;
     if (reference[0] == '\0') {

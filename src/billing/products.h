@@ -25,13 +25,14 @@
 
 #include "audit/audit.h"
 #include "core/err.h"
+#include "core/money.h"
 #include "billing/listing.h"
 #include "db/db.h"
 
 #define PRODUCTS_PAGE_MAX LISTING_PAGE_MAX
 
 /** Largest price or setup fee in minor units (10^15: room for invoice sums in int64). */
-#define PRODUCTS_AMOUNT_MAX INT64_C(1000000000000000)
+#define PRODUCTS_AMOUNT_MAX MONEY_AMOUNT_MAX
 
 /** sort_order lies within ±this. */
 #define PRODUCTS_SORT_MAX 1000000

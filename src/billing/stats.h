@@ -42,7 +42,13 @@
  *                   max}]}: payments only (kind "payment"); one series per
  *                   currency that had a payment in the window
  *
+ * A money sum that does not fit 64 bits is never an error: its entry has
+ * "overflow": true and amount 0 (a series: "overflow": true, figures held at
+ * INT64_MAX).
+ *
  * Reads only; each figure is its own statement (no snapshot across them).
+ * Cost: the aggregates' rows (days × 16 shards per currency), not the
+ * number of invoices or transactions.
  * NULL with err on a database error.
  */
 json_t *stats_dashboard(struct db *db, int64_t now, struct lumi_err *err);

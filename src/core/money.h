@@ -16,6 +16,14 @@
 
 #define MONEY_TEXT_MAX 32 /* enough for any int64 amount with sign and point */
 
+/**
+ * The largest amount of one invoice, item, price or payment, in minor units
+ * of any currency (10^12: ten thousand million dollars or euros, a million
+ * million yen). Far above any real bill and far below int64, so sums over
+ * millions of invoices cannot overflow (issue 17, finding 10).
+ */
+#define MONEY_AMOUNT_MAX INT64_C(1000000000000)
+
 /** Minor-unit exponent of a known currency, or -1 if the code is unknown. */
 int money_exponent(const char *currency);
 

@@ -807,6 +807,200 @@ static const char m0013_documents_sqlite[] =
     "ALTER TABLE doc_sequences_m13 RENAME TO doc_sequences;";
 
 /*
+ * Scale (issue 15). Every list filter served by an index in keyset order
+ * (status + id for invoices and services; client + id and the due dates
+ * already have theirs); the dashboard's figures kept in aggregate tables by
+ * triggers, so every write path — whichever module or process makes it —
+ * keeps them exact in its own transaction; client search and audit text
+ * search through trigram indexes (SQLite FTS5 'trigram', PostgreSQL
+ * pg_trgm). On PostgreSQL aggregates are split into 16 rows per bucket by
+ * id % 16 so that concurrent writers rarely wait for the same row (SQLite
+ * has one writer: one shard); readers add the shards up (billing/stats.c).
+ *
+ *   agg_invoices_open       invoices unpaid or partially paid, by currency
+ *                           and day of due_date: Σ (total − amount_paid), count
+ *   agg_transactions_daily  transactions by currency and day of created_at:
+ *                           net (payments and chargeback reversals minus
+ *                           refunds and chargebacks), payments only, count
+ *   agg_services            services by status: count
+ */
+#define M0014_COMMON                                                                               \
+    "CREATE INDEX invoices_status_id ON invoices (status, id);"                                    \
+    "CREATE INDEX services_status_id ON services (status, id);"                                    \
+    "CREATE INDEX invoices_due ON invoices (due_date, id);"                                        \
+    "CREATE TABLE agg_invoices_open ("                                                             \
+    "  currency TEXT NOT NULL, due_day TEXT NOT NULL, shard INTEGER NOT NULL,"                     \
+    "  amount BIGINT NOT NULL " M0014_INT("amount") ", n BIGINT NOT NULL,"                         \
+    "  PRIMARY KEY (currency, due_day, shard));"                                                   \
+    "CREATE TABLE agg_transactions_daily ("                                                        \
+    "  currency TEXT NOT NULL, day TEXT NOT NULL, shard INTEGER NOT NULL,"                         \
+    "  net BIGINT NOT NULL " M0014_INT("net") ","                                                  \
+    "  payments BIGINT NOT NULL " M0014_INT("payments") ", n BIGINT NOT NULL,"                     \
+    "  PRIMARY KEY (day, currency, shard));"                                                       \
+    "CREATE TABLE agg_services ("                                                                  \
+    "  status TEXT NOT NULL, shard INTEGER NOT NULL, n BIGINT NOT NULL,"                           \
+    "  PRIMARY KEY (status, shard));"                                                              \
+    "INSERT INTO agg_invoices_open (currency, due_day, shard, amount, n)"                          \
+    "  SELECT currency, SUBSTR(due_date, 1, 10), " M0014_SHARD("id") ", SUM(total - amount_paid),"   \
+    "  COUNT(*) FROM invoices WHERE status IN ('unpaid', 'partially_paid')"                        \
+    "  GROUP BY currency, SUBSTR(due_date, 1, 10), " M0014_SHARD("id") ";"                                       \
+    "INSERT INTO agg_transactions_daily (currency, day, shard, net, payments, n)"                  \
+    "  SELECT currency, SUBSTR(created_at, 1, 10), " M0014_SHARD("id") ","                         \
+    "  SUM(CASE WHEN kind IN ('payment', 'chargeback_reversal') THEN amount ELSE -amount END),"    \
+    "  SUM(CASE WHEN kind = 'payment' THEN amount ELSE 0 END), COUNT(*)"                           \
+    "  FROM transactions GROUP BY currency, SUBSTR(created_at, 1, 10), " M0014_SHARD("id") ";"      \
+    "INSERT INTO agg_services (status, shard, n)"                                                  \
+    "  SELECT status, " M0014_SHARD("id") ", COUNT(*) FROM services GROUP BY status, "             \
+    M0014_SHARD("id") ";"
+
+/* SQLite trigger statements: one bucket moved by a row (sign "" adds, "-" takes away). */
+#define M0014_INV_UPSERT(row, sign)                                                                \
+    "INSERT INTO agg_invoices_open (currency, due_day, shard, amount, n)"                          \
+    " SELECT " row ".currency, SUBSTR(" row ".due_date, 1, 10), " M0014_SHARD(row ".id") ","       \
+    " " sign "(" row ".total - " row ".amount_paid), " sign "1"                                    \
+    " WHERE " row ".status IN ('unpaid', 'partially_paid')"                                        \
+    " ON CONFLICT (currency, due_day, shard) DO UPDATE SET amount = amount + excluded.amount,"     \
+    " n = n + excluded.n;"
+#define M0014_TX_UPSERT(row, sign)                                                                 \
+    "INSERT INTO agg_transactions_daily (currency, day, shard, net, payments, n)"                  \
+    " SELECT " row ".currency, SUBSTR(" row ".created_at, 1, 10), " M0014_SHARD(row ".id") ","     \
+    " " sign "(CASE WHEN " row ".kind IN ('payment', 'chargeback_reversal') THEN " row ".amount"   \
+    " ELSE -" row ".amount END), " sign "(CASE WHEN " row ".kind = 'payment' THEN " row ".amount"  \
+    " ELSE 0 END), " sign "1 WHERE 1 = 1"                                                          \
+    " ON CONFLICT (currency, day, shard) DO UPDATE SET net = net + excluded.net,"                  \
+    " payments = payments + excluded.payments, n = n + excluded.n;"
+#define M0014_SVC_UPSERT(row, sign)                                                                \
+    "INSERT INTO agg_services (status, shard, n) SELECT " row ".status, " M0014_SHARD(row ".id")  \
+    ", " sign                                                                                      \
+    "1 WHERE 1 = 1 ON CONFLICT (status, shard) DO UPDATE SET n = n + excluded.n;"
+
+/* The text a client is found by: e-mail, names, company (char 31 between, so
+ * no match spans two fields). The same expression is in billing/clients.c. */
+#define M0014_CLIENT_TEXT(row, sep)                                                                \
+    "lower(" row "email || " sep " || " row "first_name || " sep " || " row "last_name || " sep    \
+    " || " row "company)"
+/* The text of an audit row searched by ?q= (the same expression is in audit/audit.c). */
+#define M0014_AUDIT_TEXT(row, sep, empty)                                                          \
+    "lower(COALESCE(" row "action, " empty ") || " sep " || COALESCE(" row "entity, " empty ") || " \
+    sep " || COALESCE(" row "actor_email, " empty ") || " sep " || " row "details)"
+
+/* SQLite: a sum that overflows turns into a REAL; the CHECK refuses it instead.
+ * Its writers are serialised anyway, so one shard (0) keeps the tables small. */
+#define M0014_INT(col) "CHECK (typeof(" col ") = 'integer')"
+#define M0014_SHARD(id) "(" id " * 0)"
+static const char m0014_scale_sqlite[] =
+    M0014_COMMON
+    "CREATE TRIGGER agg_invoices_ins AFTER INSERT ON invoices BEGIN "
+    M0014_INV_UPSERT("new", "") " END;"
+    "CREATE TRIGGER agg_invoices_upd AFTER UPDATE OF status, currency, total, amount_paid,"
+    " due_date ON invoices BEGIN "
+    M0014_INV_UPSERT("old", "-") M0014_INV_UPSERT("new", "") " END;"
+    "CREATE TRIGGER agg_invoices_del AFTER DELETE ON invoices BEGIN "
+    M0014_INV_UPSERT("old", "-") " END;"
+    "CREATE TRIGGER agg_transactions_ins AFTER INSERT ON transactions BEGIN "
+    M0014_TX_UPSERT("new", "") " END;"
+    "CREATE TRIGGER agg_transactions_upd AFTER UPDATE OF kind, amount, currency, created_at"
+    " ON transactions BEGIN "
+    M0014_TX_UPSERT("old", "-") M0014_TX_UPSERT("new", "") " END;"
+    "CREATE TRIGGER agg_transactions_del AFTER DELETE ON transactions BEGIN "
+    M0014_TX_UPSERT("old", "-") " END;"
+    "CREATE TRIGGER agg_services_ins AFTER INSERT ON services BEGIN "
+    M0014_SVC_UPSERT("new", "") " END;"
+    "CREATE TRIGGER agg_services_upd AFTER UPDATE OF status ON services"
+    " WHEN old.status <> new.status BEGIN "
+    M0014_SVC_UPSERT("old", "-") M0014_SVC_UPSERT("new", "") " END;"
+    "CREATE TRIGGER agg_services_del AFTER DELETE ON services BEGIN "
+    M0014_SVC_UPSERT("old", "-") " END;"
+    /* Client search: a trigram index of the clients' text, rowid = users.id. */
+    "CREATE VIRTUAL TABLE clients_fts USING fts5(body, tokenize = 'trigram');"
+    "INSERT INTO clients_fts (rowid, body) SELECT id, " M0014_CLIENT_TEXT("", "char(31)")
+    " FROM users WHERE role = 'client';"
+    "CREATE TRIGGER clients_fts_ins AFTER INSERT ON users WHEN new.role = 'client' BEGIN"
+    " INSERT INTO clients_fts (rowid, body) VALUES (new.id, "
+    M0014_CLIENT_TEXT("new.", "char(31)") "); END;"
+    "CREATE TRIGGER clients_fts_upd AFTER UPDATE OF email, first_name, last_name, company, role"
+    " ON users BEGIN DELETE FROM clients_fts WHERE rowid = old.id;"
+    " INSERT INTO clients_fts (rowid, body) SELECT new.id, "
+    M0014_CLIENT_TEXT("new.", "char(31)") " WHERE new.role = 'client'; END;"
+    "CREATE TRIGGER clients_fts_del AFTER DELETE ON users BEGIN"
+    " DELETE FROM clients_fts WHERE rowid = old.id; END;"
+    /* Audit search: rows never change, so the index keeps no copy of the text,
+     * and no positions (detail none: a third of the cost per row; the query
+     * ANDs the trigrams and rechecks with LIKE, see audit/audit.c). */
+    "CREATE VIRTUAL TABLE audit_fts USING fts5(body, content = '', tokenize = 'trigram',"
+    " detail = 'none');"
+    "INSERT INTO audit_fts (rowid, body) SELECT id, " M0014_AUDIT_TEXT("", "char(31)", "''")
+    " FROM audit_log;"
+    "CREATE TRIGGER audit_fts_ins AFTER INSERT ON audit_log BEGIN"
+    " INSERT INTO audit_fts (rowid, body) VALUES (new.id, "
+    M0014_AUDIT_TEXT("new.", "char(31)", "''") "); END;";
+#undef M0014_INT
+#undef M0014_SHARD
+
+/* PostgreSQL: a bigint that overflows is an error by itself; 16 shards. */
+#define M0014_INT(col) ""
+#define M0014_SHARD(id) "(" id " % 16)"
+#define M0014_PG_BUCKET(table, cols, vals, key, sets)                                              \
+    "INSERT INTO " table " AS a (" cols ") VALUES (" vals ") ON CONFLICT (" key ")"                \
+    " DO UPDATE SET " sets ";"
+#define M0014_PG_INV(row, sign)                                                                    \
+    "IF " row ".status IN ('unpaid', 'partially_paid') THEN "                                      \
+    M0014_PG_BUCKET("agg_invoices_open", "currency, due_day, shard, amount, n",                    \
+                    row ".currency, SUBSTR(" row ".due_date, 1, 10), " M0014_SHARD(row ".id") ", " \
+                    sign "(" row ".total - " row ".amount_paid), " sign "1",                       \
+                    "currency, due_day, shard",                                                    \
+                    "amount = a.amount + excluded.amount, n = a.n + excluded.n")                   \
+    " END IF;"
+#define M0014_PG_TX(row, sign)                                                                     \
+    M0014_PG_BUCKET("agg_transactions_daily", "currency, day, shard, net, payments, n",            \
+                    row ".currency, SUBSTR(" row ".created_at, 1, 10), " M0014_SHARD(row ".id")   \
+                    ", "                                                                          \
+                    sign "(CASE WHEN " row ".kind IN ('payment', 'chargeback_reversal') THEN "     \
+                    row ".amount ELSE -" row ".amount END), " sign "(CASE WHEN " row               \
+                    ".kind = 'payment' THEN " row ".amount ELSE 0 END), " sign "1",                \
+                    "currency, day, shard",                                                        \
+                    "net = a.net + excluded.net, payments = a.payments + excluded.payments,"       \
+                    " n = a.n + excluded.n")
+#define M0014_PG_SVC(row, sign)                                                                    \
+    M0014_PG_BUCKET("agg_services", "status, shard, n",                                            \
+                    row ".status, " M0014_SHARD(row ".id") ", " sign "1",                          \
+                    "status, shard", "n = a.n + excluded.n")
+static const char m0014_scale_pg[] =
+    M0014_COMMON
+    "CREATE FUNCTION lumi_agg_invoices() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " IF TG_OP <> 'INSERT' THEN " M0014_PG_INV("OLD", "-") " END IF;"
+    " IF TG_OP <> 'DELETE' THEN " M0014_PG_INV("NEW", "") " END IF;"
+    " RETURN NULL; END $$;"
+    "CREATE TRIGGER agg_invoices AFTER INSERT OR DELETE OR UPDATE OF status, currency, total,"
+    " amount_paid, due_date ON invoices FOR EACH ROW EXECUTE FUNCTION lumi_agg_invoices();"
+    "CREATE FUNCTION lumi_agg_transactions() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " IF TG_OP <> 'INSERT' THEN " M0014_PG_TX("OLD", "-") " END IF;"
+    " IF TG_OP <> 'DELETE' THEN " M0014_PG_TX("NEW", "") " END IF;"
+    " RETURN NULL; END $$;"
+    "CREATE TRIGGER agg_transactions AFTER INSERT OR DELETE OR UPDATE OF kind, amount, currency,"
+    " created_at ON transactions FOR EACH ROW EXECUTE FUNCTION lumi_agg_transactions();"
+    "CREATE FUNCTION lumi_agg_services() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " IF TG_OP = 'UPDATE' AND OLD.status = NEW.status THEN RETURN NULL; END IF;"
+    " IF TG_OP <> 'INSERT' THEN " M0014_PG_SVC("OLD", "-") " END IF;"
+    " IF TG_OP <> 'DELETE' THEN " M0014_PG_SVC("NEW", "") " END IF;"
+    " RETURN NULL; END $$;"
+    "CREATE TRIGGER agg_services AFTER INSERT OR DELETE OR UPDATE OF status ON services"
+    " FOR EACH ROW EXECUTE FUNCTION lumi_agg_services();"
+    /* pg_trgm needs the right to create it: without it the searches still
+     * answer (LIKE over the same expressions), by reading the tables. */
+    "DO $$ BEGIN CREATE EXTENSION IF NOT EXISTS pg_trgm;"
+    " EXCEPTION WHEN OTHERS THEN RAISE WARNING 'lumi: pg_trgm is not available (%): client and"
+    " audit searches will read whole tables', SQLERRM; END $$;"
+    "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN"
+    " EXECUTE 'CREATE INDEX users_client_search ON users USING gin (("
+    M0014_CLIENT_TEXT("", "chr(31)") ") gin_trgm_ops) WHERE role = ''client''';"
+    " EXECUTE 'CREATE INDEX audit_log_search ON audit_log USING gin (("
+    M0014_AUDIT_TEXT("", "chr(31)", "''''") ") gin_trgm_ops)';"
+    " END IF; END $$;";
+#undef M0014_INT
+#undef M0014_SHARD
+
+/*
  * Issue 15 (pgwrite): the audit chain's append for the PostgreSQL group
  * commit's deferred rows (audit.c), so that the chain lock is held for one
  * statement and the COMMIT only: takes the lock (the key is the caller's,
@@ -946,6 +1140,7 @@ const struct migration lumi_migrations[] = {
     {11, "storefront", m0011_storefront_pg, m0011_storefront_sqlite},
     {12, "email_secrets", m0012_email_secrets, NULL},
     {13, "documents", m0013_documents_pg, m0013_documents_sqlite},
+    {14, "scale", m0014_scale_pg, m0014_scale_sqlite},
     {15, "audit_append", m0015_audit_append_pg, m0015_audit_append_sqlite},
     {16, "staff_roles", m0016_roles_pg, m0016_roles_sqlite},
     {17, "events", m0017_events, NULL}, /* issue 16, events */

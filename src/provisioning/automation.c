@@ -5,11 +5,13 @@
  * Reads its three settings "automation.*" through the settings registry
  * (settings/registry.c: bounds and defaults) at the start of every pass, and
  * owns the read-only SQL that picks candidates. Each phase walks its
- * candidates in keyset batches of ids, and each service is then handled in
- * its OWN transaction, which re-reads the service and re-checks every
- * condition before acting: a candidate list is only a hint, because the
- * worker, the web API and a second pass may change the rows in between. A failing service is rolled back, logged with its id
- * and counted; the pass goes on with the next one.
+ * candidates in keyset batches of ids, and each service is then handled on
+ * its OWN (in its own savepoint of a short group transaction, see "Scale"
+ * below), re-reading the service and re-checking every condition before
+ * acting: a candidate list is only a hint, because the worker, the web API
+ * and a second pass may change the rows in between. A failing service is
+ * rolled back, logged with its id and counted; the pass goes on with the
+ * next one.
  *
  * Idempotence: a renewal is skipped when a 'recurring' invoice item for the
  * period starting at next_due_date exists; a suspend/terminate is skipped
@@ -23,6 +25,14 @@
  * Dry run: no transaction is opened and nothing is written; the same reads
  * and checks run and each action is printed as "would …". A dry run cannot
  * foresee that a renewal it would create is itself already overdue.
+ *
+ * Scale (issue 15): candidates come from indexed queries (a phase reads at
+ * most BATCH ids per statement, by keyset), and services are handled in
+ * transactions of up to GROUP services, each service in its own SAVEPOINT:
+ * one that fails is rolled back alone, the others commit together, so
+ * 10,000 renewals cost 200 commits instead of 10,000 and no transaction
+ * runs long. When a group cannot commit (or a savepoint cannot be rolled
+ * back), its services run again one transaction each, as before.
  *
  * Termination measures "suspended since" by the latest SERVICE_SUSPENDED
  * audit row of the service (entity 'service'), falling back to the
@@ -55,7 +65,8 @@
 #include "settings/registry.h"
 
 #define DAY_S 86400
-#define BATCH 200
+#define BATCH 2000 /* candidate ids read per statement */
+#define GROUP 50   /* services per transaction, each in its own savepoint */
 #define BUSY_TRIES 3
 
 /* --- settings -------------------------------------------------------------- */
@@ -91,6 +102,8 @@ struct run {
     char renew_cutoff[UTC_ISO_LEN];   /* next_due_date up to here is renewed */
     char suspend_cutoff[UTC_ISO_LEN]; /* invoices due up to here are overdue */
     char terminate_cutoff[UTC_ISO_LEN];
+    bool grouped;      /* inside a group's transaction: services use savepoints */
+    bool group_broken; /* a savepoint could not be rolled back: the group is redone */
 };
 
 static void plan_line(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -118,7 +131,7 @@ static int begin_service(struct run *r, int64_t id, struct lumi_err *err)
 {
     if (r->dry)
         return 0;
-    int rc = db_begin(r->db, err);
+    int rc = r->grouped ? db_exec(r->db, "SAVEPOINT lumi_automation", err) : db_begin(r->db, err);
     if (rc != 0 || db_kind(r->db) != DB_POSTGRES)
         return rc;
     struct db_stmt *st = db_prepare(r->db, "SELECT id FROM services WHERE id = $1 FOR UPDATE", err);
@@ -135,6 +148,14 @@ static int end_service(struct run *r, int rc, struct lumi_err *err)
 {
     if (r->dry)
         return rc;
+    if (r->grouped) {
+        if (rc == 0)
+            rc = db_exec(r->db, "RELEASE SAVEPOINT lumi_automation", err);
+        if (rc != 0 && (db_exec(r->db, "ROLLBACK TO SAVEPOINT lumi_automation", NULL) != 0 ||
+                        db_exec(r->db, "RELEASE SAVEPOINT lumi_automation", NULL) != 0))
+            r->group_broken = true;
+        return rc;
+    }
     if (rc == 0)
         rc = db_commit(r->db, err);
     if (rc != 0)
@@ -376,17 +397,21 @@ out:
 
 /* --- phase 2: overdue suspension ---------------------------------------- */
 
+/* Driven by the overdue invoices (invoices_status: status, due_date), not by
+ * a look at every active service. */
 static const char SQL_SUSPEND_CANDIDATES[] =
-    "SELECT s.id FROM services s WHERE s.status = 'active' AND EXISTS ("
-    " SELECT 1 FROM invoice_items ii JOIN invoices i ON i.id = ii.invoice_id"
-    " WHERE ii.service_id = s.id AND i.status IN ('unpaid','partially_paid')"
-    " AND i.due_date <= $1) AND s.id > $2 ORDER BY s.id LIMIT $3";
+    "SELECT DISTINCT ii.service_id FROM invoices i"
+    " JOIN invoice_items ii ON ii.invoice_id = i.id JOIN services s ON s.id = ii.service_id"
+    " WHERE i.status IN ('unpaid','partially_paid') AND i.due_date <= $1"
+    " AND s.status = 'active' AND ii.service_id > $2 ORDER BY ii.service_id LIMIT $3";
 
-/* The oldest overdue unpaid invoice of the service. */
+/* The oldest overdue unpaid invoice of the service: from the service's own
+ * items (invoice_items_service), never a walk over every overdue invoice.
+ * CROSS JOIN keeps that order on SQLite; PostgreSQL plans it as a join. */
 static const char SQL_OVERDUE_INVOICE[] =
-    "SELECT i.id, i.number, i.due_date FROM invoices i"
-    " WHERE i.status IN ('unpaid','partially_paid') AND i.due_date <= $2 AND EXISTS ("
-    " SELECT 1 FROM invoice_items ii WHERE ii.invoice_id = i.id AND ii.service_id = $1)"
+    "SELECT i.id, i.number, i.due_date FROM invoice_items ii CROSS JOIN invoices i"
+    " WHERE ii.service_id = $1 AND i.id = ii.invoice_id"
+    " AND i.status IN ('unpaid','partially_paid') AND i.due_date <= $2"
     " ORDER BY i.due_date, i.id LIMIT 1";
 
 static const char SQL_STATUS[] = "SELECT status, suspend_reason FROM services WHERE id = $1";
@@ -610,6 +635,34 @@ static void run_service(struct run *r, const char *phase, service_fn fn, int64_t
 }
 
 /*
+ * Handles ids[0..n) in one transaction, each in its savepoint; when the
+ * group cannot commit, the report is put back and each service runs again in
+ * a transaction of its own.
+ */
+static void run_group(struct run *r, const char *phase, service_fn fn, const int64_t *ids, size_t n)
+{
+    struct lumi_err err;
+    struct automation_report saved = *r->report;
+    int rc = -1;
+    if (!r->dry && n > 1 && db_begin(r->db, &err) == 0) {
+        r->grouped = true;
+        r->group_broken = false;
+        for (size_t i = 0; i < n; i++)
+            run_service(r, phase, fn, ids[i]);
+        r->grouped = false;
+        rc = r->group_broken ? LUMI_EDB : db_commit(r->db, &err);
+        if (rc != 0) {
+            db_rollback(r->db);
+            *r->report = saved;
+            log_warn("automation.group_retry", "phase=%s services=%zu", phase, n);
+        }
+    }
+    if (rc != 0)
+        for (size_t i = 0; i < n; i++)
+            run_service(r, phase, fn, ids[i]);
+}
+
+/*
  * Walks the candidates of a phase in batches of ids (the statement is
  * finished before any service is handled). cutoff NULL: the SQL has no
  * cutoff parameter and takes ($1 after_id, $2 limit).
@@ -617,7 +670,8 @@ static void run_service(struct run *r, const char *phase, service_fn fn, int64_t
 static int run_phase(struct run *r, const char *phase, const char *sql, const char *cutoff,
                      service_fn fn, struct lumi_err *err)
 {
-    int64_t ids[BATCH], after = 0;
+    int64_t ids[BATCH], after = 0, seen = 0;
+    int64_t started = utc_monotonic_ms();
     size_t n;
     do {
         n = 0;
@@ -635,11 +689,14 @@ static int run_phase(struct run *r, const char *phase, const char *sql, const ch
         db_finalize(st);
         if (rc < 0)
             return rc;
-        for (size_t i = 0; i < n; i++)
-            run_service(r, phase, fn, ids[i]);
+        for (size_t i = 0; i < n; i += GROUP)
+            run_group(r, phase, fn, ids + i, n - i < GROUP ? n - i : GROUP);
         if (n > 0)
             after = ids[n - 1];
+        seen += (int64_t)n;
     } while (n == BATCH);
+    log_info("automation.phase", "phase=%s candidates=%" PRId64 " ms=%" PRId64, phase, seen,
+             utc_monotonic_ms() - started);
     return 0;
 }
 

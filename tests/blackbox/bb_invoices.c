@@ -188,7 +188,18 @@ static void bad_bodies_answer_400_and_write_nothing(void **state)
          "colour"},
         {"{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"items\":[{\"description\":\"x\","
          "\"quantity\":2147483647,\"unit_amount\":9223372036854775807}]}",
-         "total"},
+         "unit_amount"},
+        /* Issue 17, finding 10: amounts are bounded at 10^12 minor units. */
+        {"{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"items\":[{\"description\":\"x\","
+         "\"quantity\":1,\"unit_amount\":1000000000001}]}",
+         "unit_amount"},
+        {"{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"items\":[{\"description\":\"x\","
+         "\"quantity\":2,\"unit_amount\":600000000000}]}",
+         "quantity × unit_amount"},
+        {"{\"client_id\":%" PRId64 ",\"currency\":\"usd\",\"items\":[{\"description\":\"x\","
+         "\"quantity\":1,\"unit_amount\":600000000000},{\"description\":\"y\","
+         "\"quantity\":1,\"unit_amount\":600000000000}]}",
+         "invoice total"},
     };
     int64_t invoices = bb_count("SELECT COUNT(*) FROM invoices");
     int64_t items = bb_count("SELECT COUNT(*) FROM invoice_items");

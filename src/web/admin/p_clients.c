@@ -115,9 +115,26 @@ void p_clients_list(struct web_req *req, struct web_resp *resp)
     if (page_require_admin(req, resp, &ctx) != 0)
         return;
     ctx.nav = "clients";
-    json_t *rows = page_list_rows(req, resp, &ctx, clients_list, LIST_PAGE, &next);
-    if (rows != NULL)
-        page_render_list(req, resp, &ctx, "clients.html", "Clients", "clients", rows, next);
+    /* ?q= (issue 15): clients whose e-mail, name or company contains it. */
+    const char *q = web_query(req, "q");
+    if (q == NULL || q[0] == '\0') {
+        json_t *rows = page_list_rows(req, resp, &ctx, clients_list, LIST_PAGE, &next);
+        if (rows != NULL)
+            page_render_list(req, resp, &ctx, "clients.html", "Clients", "clients", rows, next);
+        return;
+    }
+    struct lumi_err err = {0};
+    int64_t cursor = 0;
+    if (page_query_cursor(req, resp, &ctx, "cursor must be a positive whole number", &cursor) != 0)
+        return;
+    json_t *rows = clients_search(req->db, q, cursor, LIST_PAGE, &next, &err);
+    if (rows == NULL) {
+        page_error(req, resp, page_form_status(&err), &ctx, err.msg);
+        return;
+    }
+    json_t *data = json_pack("{s:s s:o s:s}", "title", "Clients", "clients", rows, "q", q);
+    page_set_paging(data, "/admin/clients", &(struct page_filter){"q", q}, 1, cursor, next);
+    page_render(req, resp, 200, &ctx, "clients.html", data);
 }
 
 void p_clients_new(struct web_req *req, struct web_resp *resp)

@@ -51,6 +51,9 @@ static json_t *money_list(const json_t *list)
         char text[TEXT_MAX];
         money_format_text(json_integer_value(json_object_get(e, "amount")),
                         json_string_value(json_object_get(e, "currency")), text, sizeof text);
+        if (json_is_true(json_object_get(e, "overflow"))) /* issue 17, finding 10 */
+            snprintf(text, sizeof text, "%s: too large to add up",
+                     json_string_value(json_object_get(e, "currency")));
         int64_t count = json_integer_value(json_object_get(e, "count"));
         json_array_append_new(out, json_pack("{s:s, s:I, s:b}", "text", text, "count",
                                              (json_int_t)count, "plural", count != 1));
