@@ -490,7 +490,7 @@ static void client_search_finds_prefix_and_substring(void **state)
     add_user(f, "grace@navy.example", "client", "Grace", "Hopper", "COBOL Works");
     add_user(f, "linus@kernel.example", "client", "Linus", "Torvalds", "");
     add_user(f, "hopper.admin@lumi.example", "admin", "Hopper", "Admin", "");
-    add_user(f, "staff@lumi.example", "staff", "Grace", "Staff", "");
+    add_user(f, "staff@lumi.example", "support", "Grace", "Staff", "");
     /* prefix and substring of the e-mail, any case */
     assert_string_equal(found(f, "ada@"), "ada@lovelace.example");
     assert_string_equal(found(f, "LOVELACE.EX"), "ada@lovelace.example");
@@ -519,7 +519,7 @@ static void client_search_finds_prefix_and_substring(void **state)
     assert_string_equal(found(f, "difference"), "linus@kernel.example");
     assert_string_equal(found(f, "lovelace"), "ada@lovelace.example"); /* still its e-mail */
     assert_string_equal(found(f, "byron"), "ada@lovelace.example");
-    testdb_exec(f->db, "UPDATE users SET role = 'staff' WHERE email LIKE 'linus%'");
+    testdb_exec(f->db, "UPDATE users SET role = 'support' WHERE email LIKE 'linus%'");
     assert_string_equal(found(f, "difference"), "");
     /* a list page's clients in one statement: clients only, keyed by id */
     int64_t ids[3] = {f->client, testdb_int64(f->db, "SELECT id FROM users WHERE role = 'admin'"),
