@@ -875,8 +875,13 @@ static char *like_pattern(const char *q)
 }
 
 
+/*
+ * tail: the SQLite search's second half, the rows the index has not reached
+ * yet (after audit_fts_state.indexed_upto): the same clauses and parameter
+ * numbers as the indexed half, with the MATCH replaced by that bound.
+ */
 static void where_build(struct where *w, enum db_kind kind, const struct audit_filter *f,
-                        char *idbuf1, char *idbuf2)
+                        bool tail, char *idbuf1, char *idbuf2)
 {
     buf_init(&w->sql, 4096);
     w->n = 0;
@@ -899,8 +904,15 @@ static void where_build(struct where *w, enum db_kind kind, const struct audit_f
         w->owned[1] = like_pattern(f->q);
         w->params[w->n++] = w->owned[0];
         w->params[w->n++] = w->owned[1];
-        buf_printf(&w->sql, " AND audit_fts MATCH $%d AND " AUDIT_TEXT_SQLITE " LIKE $%d ESCAPE '\\'",
-                   w->n - 1, w->n);
+        if (tail)
+            buf_printf(&w->sql,
+                       " AND id > (SELECT indexed_upto FROM audit_fts_state) AND " AUDIT_TEXT_SQLITE
+                       " LIKE $%d ESCAPE '\\'",
+                       w->n);
+        else
+            buf_printf(&w->sql,
+                       " AND audit_fts MATCH $%d AND " AUDIT_TEXT_SQLITE " LIKE $%d ESCAPE '\\'",
+                       w->n - 1, w->n);
     } else if (long_q) {
         w->owned[0] = like_pattern(f->q);
         w->params[w->n++] = w->owned[0];
@@ -918,14 +930,14 @@ static void where_build(struct where *w, enum db_kind kind, const struct audit_f
     if (f->before_id > 0) {
         snprintf(idbuf1, 24, "%lld", (long long)f->before_id);
         where_add(w,
-                  w->fts ? " AND audit_fts.rowid < CAST($%d AS BIGINT)"
+                  w->fts && !tail ? " AND audit_fts.rowid < CAST($%d AS BIGINT)"
                          : " AND id < CAST($%d AS BIGINT)",
                   idbuf1);
     }
     if (f->after_id > 0) {
         snprintf(idbuf2, 24, "%lld", (long long)f->after_id);
         where_add(w,
-                  w->fts ? " AND audit_fts.rowid > CAST($%d AS BIGINT)"
+                  w->fts && !tail ? " AND audit_fts.rowid > CAST($%d AS BIGINT)"
                          : " AND id > CAST($%d AS BIGINT)",
                   idbuf2);
     }
@@ -942,17 +954,31 @@ static void where_free(struct where *w)
 static struct db_stmt *filtered(struct db *db, const char *prefix, const struct audit_filter *f,
                                 const char *order, int limit, struct lumi_err *err)
 {
-    struct where w;
+    struct where w, t;
     char id1[24], id2[24];
-    where_build(&w, db_kind(db), f, id1, id2);
+    where_build(&w, db_kind(db), f, false, id1, id2);
     struct buf sql;
     buf_init(&sql, 8192);
-    /* Searching, the FTS5 table leads in its rowid order, so a page stops early. */
-    buf_printf(&sql, "%sSELECT %s FROM %s%s ORDER BY %s %s", prefix, COLUMNS,
-               w.fts ? "audit_fts JOIN audit_log ON audit_log.id = audit_fts.rowid" : "audit_log",
-               buf_cstr(&w.sql), w.fts ? "audit_fts.rowid" : "id", order);
+    char lim[32] = "";
     if (limit > 0)
-        buf_printf(&sql, " LIMIT %d", limit);
+        snprintf(lim, sizeof lim, " LIMIT %d", limit);
+    if (!w.fts) {
+        buf_printf(&sql, "%sSELECT %s FROM audit_log%s ORDER BY id %s%s", prefix, COLUMNS,
+                   buf_cstr(&w.sql), order, lim);
+    } else {
+        /* Searching on SQLite: the FTS5 table leads in its rowid order, so a
+         * page stops early; the rows it has not indexed yet are read directly
+         * (few: the mail thread indexes them, see audit_index_pending). */
+        where_build(&t, db_kind(db), f, true, id1, id2);
+        buf_printf(&sql,
+                   "%sSELECT * FROM (SELECT %s FROM audit_fts JOIN audit_log"
+                   " ON audit_log.id = audit_fts.rowid%s ORDER BY audit_fts.rowid %s%s)"
+                   " UNION ALL SELECT * FROM (SELECT %s FROM audit_log%s ORDER BY id %s%s)"
+                   " ORDER BY id %s%s",
+                   prefix, COLUMNS, buf_cstr(&w.sql), order, lim, COLUMNS, buf_cstr(&t.sql),
+                   order, lim, order, lim);
+        where_free(&t);
+    }
     struct db_stmt *st = db_prepare(db, buf_cstr(&sql), err);
     for (int i = 0; st != NULL && i < w.n; i++)
         db_bind_text(st, i + 1, w.params[i]);
@@ -979,6 +1005,49 @@ static json_t *row_json(const struct row *r)
                      str_or_null(r->entity_id), "ip", str_or_null(r->ip), "user_agent",
                      str_or_null(r->user_agent), "details", details, "prev_hash", r->prev_hash,
                      "hash", r->hash);
+}
+
+static const char SQL_INDEX_NEXT[] =
+    "SELECT indexed_upto, (SELECT MAX(id) FROM (SELECT id FROM audit_log WHERE id > indexed_upto"
+    " ORDER BY id LIMIT $1)) FROM audit_fts_state";
+static const char SQL_INDEX_ROWS[] =
+    "INSERT INTO audit_fts (rowid, body) SELECT id, " AUDIT_TEXT_SQLITE
+    " FROM audit_log WHERE id > CAST($1 AS BIGINT) AND id <= CAST($2 AS BIGINT)";
+static const char SQL_INDEX_MARK[] =
+    "UPDATE audit_fts_state SET indexed_upto = CAST($1 AS BIGINT)";
+
+int audit_index_pending(struct db *db, int max_rows, struct lumi_err *err)
+{
+    if (db_kind(db) != DB_SQLITE)
+        return 0; /* PostgreSQL's GIN index is kept by the server */
+    int64_t from = 0, upto = 0;
+    char n[16], a[24], b[24];
+    snprintf(n, sizeof n, "%d", max_rows > 0 ? max_rows : 1);
+    if (db_begin(db, err) != 0)
+        return err->code < 0 ? err->code : LUMI_EDB;
+    struct db_stmt *st = db_prepare(db, SQL_INDEX_NEXT, err);
+    int rc = st != NULL ? db_bind_text(st, 1, n) : LUMI_EDB;
+    if (rc == 0)
+        rc = db_step(st, err);
+    if (rc == DB_ROW) {
+        from = db_col_int64(st, 0);
+        upto = db_col_is_null(st, 1) ? from : db_col_int64(st, 1);
+    }
+    db_finalize(st);
+    if (rc < 0 || upto <= from) {
+        db_rollback(db);
+        return rc < 0 ? (err->code < 0 ? err->code : LUMI_EDB) : 0;
+    }
+    snprintf(a, sizeof a, "%lld", (long long)from);
+    snprintf(b, sizeof b, "%lld", (long long)upto);
+    const char *rows[] = {a, b};
+    const char *mark[] = {b};
+    if (db_execp(db, SQL_INDEX_ROWS, 2, rows, NULL, err) != 0 ||
+        db_execp(db, SQL_INDEX_MARK, 1, mark, NULL, err) != 0 || db_commit(db, err) != 0) {
+        db_rollback(db);
+        return err->code < 0 ? err->code : LUMI_EDB;
+    }
+    return upto - from > INT32_MAX ? INT32_MAX : (int)(upto - from);
 }
 
 json_t *audit_query(struct db *db, const struct audit_filter *f, int limit, int64_t *next_cursor,

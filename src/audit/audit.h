@@ -196,4 +196,13 @@ enum audit_format { AUDIT_CSV, AUDIT_JSONL };
 int audit_export(struct db *db, const struct audit_filter *f, enum audit_format fmt, FILE *out,
                  int64_t *count, struct lumi_err *err);
 
+/**
+ * SQLite: adds up to max_rows audit rows not yet in the search index
+ * (audit_fts, after audit_fts_state.indexed_upto) to it, in one short
+ * transaction. Returns how many were added (0: up to date; always 0 on
+ * PostgreSQL, whose index the server keeps), or < 0 with err. Searches are
+ * exact either way: rows after the mark are read directly.
+ */
+int audit_index_pending(struct db *db, int max_rows, struct lumi_err *err);
+
 #endif
