@@ -47,10 +47,19 @@
  * INT64_MAX).
  *
  * Reads only; each figure is its own statement (no snapshot across them).
- * Cost: the aggregates' rows (days × 16 shards per currency), not the
+ * Cost: the aggregates' rows (SQLite: days per currency; PostgreSQL: days and
+ * the deltas not folded yet, see stats_compact), not the
  * number of invoices or transactions.
  * NULL with err on a database error.
  */
 json_t *stats_dashboard(struct db *db, int64_t now, struct lumi_err *err);
+
+/**
+ * PostgreSQL: folds the aggregate triggers' delta rows into the base tables
+ * (migration 19) in one transaction, one caller at a time; 0 or < 0 with err.
+ * Readings are exact whether or not it ran (the views add both); running it
+ * keeps them small. Nothing to do on SQLite.
+ */
+int stats_compact(struct db *db, struct lumi_err *err);
 
 #endif

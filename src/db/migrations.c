@@ -1146,6 +1146,68 @@ static const char m0018_audit_index_sqlite[] =
     " SELECT 1, COALESCE(MAX(id), 0) FROM audit_log;";
 static const char m0018_audit_index_pg[] = "SELECT 1;";
 
+/*
+ * PostgreSQL's dashboard aggregates (migration 14) without row contention.
+ * The triggers upserted shared bucket rows, so two group-commit writers
+ * (migration 15's several writers) paying invoices at once locked the same
+ * rows in different orders: "deadlock detected", a one-second stall and a 503
+ * each time (5 deliveries/s). Now a trigger only INSERTs a delta row (inserts
+ * never wait on each other); stats_compact (billing/stats.c), run by the mail
+ * thread, folds the deltas into the base tables one compactor at a time; the
+ * views under the old names add base and deltas, so a reading is exact at any
+ * moment. SQLite keeps its direct upserts (one writer: nothing to contend).
+ */
+static const char m0019_agg_deltas_pg[] =
+    "ALTER TABLE agg_invoices_open RENAME TO agg_invoices_open_base;"
+    "ALTER TABLE agg_transactions_daily RENAME TO agg_transactions_daily_base;"
+    "ALTER TABLE agg_services RENAME TO agg_services_base;"
+    "CREATE TABLE agg_invoices_open_delta (id BIGSERIAL PRIMARY KEY,"
+    "  currency TEXT NOT NULL, due_day TEXT NOT NULL, amount BIGINT NOT NULL, n BIGINT NOT NULL);"
+    "CREATE TABLE agg_transactions_daily_delta (id BIGSERIAL PRIMARY KEY,"
+    "  currency TEXT NOT NULL, day TEXT NOT NULL, net BIGINT NOT NULL, payments BIGINT NOT NULL,"
+    "  n BIGINT NOT NULL);"
+    "CREATE TABLE agg_services_delta (id BIGSERIAL PRIMARY KEY,"
+    "  status TEXT NOT NULL, n BIGINT NOT NULL);"
+    "CREATE VIEW agg_invoices_open AS"
+    "  SELECT currency, due_day, amount, n FROM agg_invoices_open_base"
+    "  UNION ALL SELECT currency, due_day, amount, n FROM agg_invoices_open_delta;"
+    "CREATE VIEW agg_transactions_daily AS"
+    "  SELECT currency, day, net, payments, n FROM agg_transactions_daily_base"
+    "  UNION ALL SELECT currency, day, net, payments, n FROM agg_transactions_daily_delta;"
+    "CREATE VIEW agg_services AS"
+    "  SELECT status, n FROM agg_services_base UNION ALL SELECT status, n FROM agg_services_delta;"
+    "CREATE OR REPLACE FUNCTION lumi_agg_invoices() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " IF TG_OP <> 'INSERT' AND OLD.status IN ('unpaid', 'partially_paid') THEN"
+    "  INSERT INTO agg_invoices_open_delta (currency, due_day, amount, n) VALUES"
+    "  (OLD.currency, SUBSTR(OLD.due_date, 1, 10), -(OLD.total - OLD.amount_paid), -1); END IF;"
+    " IF TG_OP <> 'DELETE' AND NEW.status IN ('unpaid', 'partially_paid') THEN"
+    "  INSERT INTO agg_invoices_open_delta (currency, due_day, amount, n) VALUES"
+    "  (NEW.currency, SUBSTR(NEW.due_date, 1, 10), NEW.total - NEW.amount_paid, 1); END IF;"
+    " RETURN NULL; END $$;"
+    "CREATE OR REPLACE FUNCTION lumi_agg_transactions() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    " IF TG_OP <> 'INSERT' THEN"
+    "  INSERT INTO agg_transactions_daily_delta (currency, day, net, payments, n) VALUES"
+    "  (OLD.currency, SUBSTR(OLD.created_at, 1, 10),"
+    "   -(CASE WHEN OLD.kind IN ('payment', 'chargeback_reversal') THEN OLD.amount"
+    "     ELSE -OLD.amount END),"
+    "   -(CASE WHEN OLD.kind = 'payment' THEN OLD.amount ELSE 0 END), -1); END IF;"
+    " IF TG_OP <> 'DELETE' THEN"
+    "  INSERT INTO agg_transactions_daily_delta (currency, day, net, payments, n) VALUES"
+    "  (NEW.currency, SUBSTR(NEW.created_at, 1, 10),"
+    "   CASE WHEN NEW.kind IN ('payment', 'chargeback_reversal') THEN NEW.amount"
+    "     ELSE -NEW.amount END,"
+    "   CASE WHEN NEW.kind = 'payment' THEN NEW.amount ELSE 0 END, 1); END IF;"
+    " RETURN NULL; END $$;"
+    "CREATE OR REPLACE FUNCTION lumi_agg_services() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " IF TG_OP = 'UPDATE' AND OLD.status = NEW.status THEN RETURN NULL; END IF;"
+    " IF TG_OP <> 'INSERT' THEN"
+    "  INSERT INTO agg_services_delta (status, n) VALUES (OLD.status, -1); END IF;"
+    " IF TG_OP <> 'DELETE' THEN"
+    "  INSERT INTO agg_services_delta (status, n) VALUES (NEW.status, 1); END IF;"
+    " RETURN NULL; END $$;";
+static const char m0019_agg_deltas_sqlite[] = "SELECT 1;";
+
 const struct migration lumi_migrations[] = {
     {1, "accounts", m0001_accounts, NULL},
     {2, "catalogue", m0002_catalogue, NULL},
@@ -1165,5 +1227,6 @@ const struct migration lumi_migrations[] = {
     {16, "staff_roles", m0016_roles_pg, m0016_roles_sqlite},
     {17, "events", m0017_events, NULL}, /* issue 16, events */
     {18, "audit_index_deferred", m0018_audit_index_pg, m0018_audit_index_sqlite},
+    {19, "aggregate_deltas", m0019_agg_deltas_pg, m0019_agg_deltas_sqlite},
 };
 const size_t lumi_migrations_count = sizeof lumi_migrations / sizeof lumi_migrations[0];

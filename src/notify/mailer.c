@@ -1,6 +1,7 @@
 /*
- * mailer.c — the mail thread (see mailer.h); it also brings SQLite's audit
- * search index up to date (audit_index_pending), as background work.
+ * mailer.c — the mail thread (see mailer.h); as background work it also
+ * brings SQLite's audit search index up to date (audit_index_pending) and
+ * folds PostgreSQL's dashboard deltas into their tables (stats_compact).
  *
  * Threading: the stop request (core/stop.h) is the only shared state; the
  * connection, the sender and the clocks belong to the thread.
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "billing/stats.h"
 #include "core/log.h"
 #include "core/stop.h"
 #include "core/str.h"
@@ -78,7 +80,9 @@ static int round_once(struct mailer *m, int64_t *next_reminders_ms, struct lumi_
         indexed += n;
     if (n < 0 && indexed == 0)
         return n;
-    return work + sent; /* indexing alone does not skip the pause */
+    if ((n = stats_compact(m->db, err)) < 0) /* PostgreSQL's dashboard deltas */
+        return n;
+    return work + sent; /* indexing and compacting alone do not skip the pause */
 }
 
 static void *mailer_main(void *arg)
