@@ -17,6 +17,7 @@
 // each page go to $LUMI_ARTIFACTS_DIR/screenshots/journey.
 
 import { chromium } from 'playwright-core';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
 import {
@@ -275,7 +276,41 @@ async function main() {
     ctx.setDefaultTimeout(STEP_TIMEOUT_MS);
     watchPages(ctx);
     await journey(ctx, H.server.base, productId);
+    await step('the metrics after the journey pass promtool and counted it', () =>
+        checkMetrics(H.server.base));
     if (H.problems.length) fail(`the pages reported problems:\n  ${H.problems.join('\n  ')}`);
+}
+
+/* Sum of the samples of one metric whose labels contain every given text. */
+function metricSum(text, name, ...labels) {
+    let sum = 0;
+    for (const line of text.split('\n')) {
+        if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+        if (!labels.every((l) => line.includes(l))) continue;
+        sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return sum;
+}
+
+/* issue 16: a scrape taken after the browser journey is valid Prometheus text
+ * (promtool check metrics, Debian's prometheus package) and counted what the
+ * journey did: pages, the Stripe webhook, the panel's create, the mails. */
+async function checkMetrics(base) {
+    const res = await fetch(`${base}/metrics`);
+    if (res.status !== 200) fail(`GET /metrics answered ${res.status}`);
+    const text = await res.text();
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    if (check.error) fail(`promtool is not installed (scripts/setup.sh --test installs prometheus): ${check.error.message}`);
+    if (check.status !== 0) fail(`promtool check metrics refused the scrape:\n${check.stdout}${check.stderr}`);
+    const want = [
+        ['lumi_http_requests_total', 'route="/store"'],
+        ['lumi_webhook_deliveries_total', 'gateway="stripe"'],
+        ['lumi_panel_calls_total'],
+        ['lumi_mail_deliveries_total'],
+    ];
+    for (const [name, ...labels] of want)
+        if (!(metricSum(text, name, ...labels) > 0)) fail(`${name} ${labels.join(' ')} did not count the journey`);
+    log(`metrics: promtool ok; /store requests ${metricSum(text, 'lumi_http_requests_total', 'route="/store"')}, stripe deliveries ${metricSum(text, 'lumi_webhook_deliveries_total', 'gateway="stripe"')}, panel calls ${metricSum(text, 'lumi_panel_calls_total')}, mails ${metricSum(text, 'lumi_mail_deliveries_total')}`);
 }
 
 await run('journey', main);
