@@ -11,11 +11,13 @@
  */
 #include "db/db.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/str.h"
+#include "core/utc.h"
 #include "db/driver.h"
 
 static const struct db_driver *driver_for(const char *url, const char **target)
@@ -405,4 +407,25 @@ int db_query_int64_opt(struct db *db, const char *sql, int nparams, const char *
         return 0;
     }
     return rc < 0 ? rc : 1;
+}
+
+int db_exec_leased(struct db *db, const char *sql, int64_t id, const char *holder, int nextra,
+                   const char *const *extra, struct lumi_err *err)
+{
+    char now[UTC_ISO_LEN], ids[24];
+    const char *p[8];
+    if (nextra < 0 || nextra > 5)
+        return err_set(err, LUMI_EINTERNAL, "db_exec_leased: %d extra parameters", nextra);
+    utc_now_iso(now);
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    p[0] = now;
+    p[1] = ids;
+    p[2] = holder;
+    for (int i = 0; i < nextra; i++)
+        p[3 + i] = extra[i];
+    int64_t changes = 0;
+    int rc = db_execp(db, sql, 3 + nextra, p, &changes, err);
+    if (rc < 0)
+        return rc;
+    return changes == 0 ? LUMI_ECONFLICT : 0;
 }

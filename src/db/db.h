@@ -95,6 +95,15 @@ bool db_in_tx(const struct db *db);
 /** Executes a statement with nparams text parameters; *changes (may be NULL) gets rows changed. */
 int db_execp(struct db *db, const char *sql, int nparams, const char *const *params,
              int64_t *changes, struct lumi_err *err);
+/**
+ * Runs an UPDATE of a leased row (a job, a mail, an outgoing delivery) with
+ * $1 the current UTC time, $2 id, $3 the lease holder, then nextra (at most
+ * 5) more text parameters from $4. 0 when a row changed; LUMI_ECONFLICT,
+ * with err untouched, when none did (the lease was taken over); < 0 with err
+ * on a database error.
+ */
+int db_exec_leased(struct db *db, const char *sql, int64_t id, const char *holder, int nextra,
+                   const char *const *extra, struct lumi_err *err);
 /** Reads the first column of the first row as int64: 0 with *out set, LUMI_ENOTFOUND if no row. */
 int db_query_int64(struct db *db, const char *sql, int nparams, const char *const *params,
                    int64_t *out, struct lumi_err *err);

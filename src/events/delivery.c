@@ -299,20 +299,7 @@ static void post(const struct claimed *c, struct attempt *a)
 static int settle_sql(struct db *db, const struct claimed *c, const char *sql, int nextra,
                       const char *const *extra, struct lumi_err *err)
 {
-    char now[UTC_ISO_LEN], id[24];
-    const char *p[8];
-    utc_now_iso(now);
-    snprintf(id, sizeof id, "%lld", (long long)c->id);
-    p[0] = now;
-    p[1] = id;
-    p[2] = c->locked_by;
-    for (int i = 0; i < nextra && i < 5; i++)
-        p[3 + i] = extra[i];
-    int64_t changes = 0;
-    int rc = db_execp(db, sql, 3 + nextra, p, &changes, err);
-    if (rc < 0)
-        return rc;
-    return changes == 0 ? LUMI_ECONFLICT : 0;
+    return db_exec_leased(db, sql, c->id, c->locked_by, nextra, extra, err);
 }
 
 static int hold_followers(struct db *db, const struct claimed *c, const char *at,

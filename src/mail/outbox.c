@@ -378,23 +378,11 @@ int outbox_claim(struct db *db, const char *worker_id, int64_t now, struct outbo
 static int outcome(struct db *db, const struct outbox_msg *m, const char *sql, int nextra,
                    const char *const *extra, struct lumi_err *err)
 {
-    char now[UTC_ISO_LEN], id[24];
-    const char *p[8];
-    utc_now_iso(now);
-    snprintf(id, sizeof id, "%lld", (long long)m->id);
-    p[0] = now;
-    p[1] = id;
-    p[2] = m->locked_by;
-    for (int i = 0; i < nextra && i < 5; i++)
-        p[3 + i] = extra[i];
-    int64_t changes = 0;
-    int rc = db_execp(db, sql, 3 + nextra, p, &changes, err);
-    if (rc < 0)
-        return rc;
-    if (changes == 0)
+    int rc = db_exec_leased(db, sql, m->id, m->locked_by, nextra, extra, err);
+    if (rc == LUMI_ECONFLICT)
         return err_set(err, LUMI_ECONFLICT, "message %lld was taken over by another sender",
                        (long long)m->id);
-    return 0;
+    return rc;
 }
 
 int outbox_store_rendered(struct db *db, const struct outbox_msg *m, struct lumi_err *err)
