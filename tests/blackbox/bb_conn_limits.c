@@ -4,7 +4,9 @@
  * client sending one byte a second kept its connection forever.
  *   - 1,100 idle connections from 127.0.0.2 (the test binds its sockets to
  *     that address): the server keeps at most LUMI_MAX_CONN_PER_IP (default
- *     64) of them and /healthz from 127.0.0.1 still answers at once;
+ *     64) of them — counted among the server process's own descriptors,
+ *     since the client's view is blurred by the overflowing accept queue —
+ *     and /healthz from 127.0.0.1 still answers at once;
  *   - a request whose headers, or whose body, trickle in one byte at a time
  *     is cut at LUMI_REQUEST_TIMEOUT_S (2 s here) although it never idles;
  *   - a kept-alive connection serves a second request after a pause.
@@ -16,6 +18,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -134,6 +137,64 @@ static bool closed_by_server(int fd)
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
+/* The socket inodes of TCP connections to the server's port from 127.0.0.2,
+ * read from /proc/net/tcp; how many were found (at most cap). */
+static int inodes_from_peer(int port, unsigned long *inodes, int cap)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    char line[512];
+    int n = 0;
+    if (f == NULL)
+        return 0;
+    while (n < cap && fgets(line, sizeof line, f) != NULL) {
+        unsigned int lport = 0, raddr = 0, st = 0;
+        unsigned long inode = 0;
+        /* "sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode" */
+        if (sscanf(line, " %*d: %*x:%x %x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", &lport, &raddr,
+                   &st, &inode) == 4 &&
+            (int)lport == port && raddr == 0x0200007Fu && inode != 0)
+            inodes[n++] = inode;
+    }
+    fclose(f);
+    return n;
+}
+
+/*
+ * How many connections from 127.0.0.2 the server process holds as open
+ * descriptors: its /proc/PID/fd entries that are sockets with those inodes.
+ * Counted on the server's side because the client's view is blurred by the
+ * kernel: a burst of 1,100 overflows the accept queue (511), and handshakes
+ * the kernel dropped look established to the client for seconds.
+ */
+static int server_held_from_peer(void)
+{
+    static unsigned long inodes[4 * IDLE_CONNS];
+    int n = inodes_from_peer(bb_server()->port, inodes, 4 * IDLE_CONNS);
+    char dir[64], path[320], link[128];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", bb_server()->pid);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int held = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        unsigned long ino = 0;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        ssize_t len = readlink(path, link, sizeof link - 1);
+        if (len <= 0)
+            continue;
+        link[len] = '\0';
+        if (sscanf(link, "socket:[%lu]", &ino) != 1)
+            continue;
+        for (int i = 0; i < n; i++)
+            if (inodes[i] == ino) {
+                held++;
+                break;
+            }
+    }
+    closedir(d);
+    return held;
+}
+
 static void idle_connections_from_one_address_leave_the_server_reachable(void **state)
 {
     (void)state;
@@ -150,18 +211,21 @@ static void idle_connections_from_one_address_leave_the_server_reachable(void **
     int64_t t0 = now_ms();
     int code = healthz_within(3000);
     int64_t took = now_ms() - t0;
-    int open_now = 0;
+    int held = server_held_from_peer();
+    int client_open = 0;
     for (int i = 0; i < IDLE_CONNS; i++)
         if (fds[i] >= 0 && !closed_by_server(fds[i]))
-            open_now++;
-    print_message("healthz %d in %lld ms with %d of %d idle connections from 127.0.0.2 open\n",
-                  code, (long long)took, open_now, opened);
+            client_open++;
+    print_message("healthz %d in %lld ms; of %d idle connections from 127.0.0.2 the server "
+                  "holds %d (%d not yet closed as the client sees it)\n",
+                  code, (long long)took, opened, held, client_open);
+    assert_int_equal(code, 200);
+    /* The per-address limit (64 by default) held, and the server did keep some. */
+    assert_true(held > 0);
+    assert_true(held <= 64);
     for (int i = 0; i < IDLE_CONNS; i++)
         if (fds[i] >= 0)
             close(fds[i]);
-    assert_int_equal(code, 200);
-    /* The per-address limit (64 by default) held; a few may still be in the backlog. */
-    assert_true(open_now <= 64 + 8);
     bb_sleep_ms(300);
     assert_int_equal(healthz_within(3000), 200);
 }
