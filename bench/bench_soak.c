@@ -35,7 +35,7 @@
  *      minute 2 (or the first sample of shorter runs) to the end, and no
  *      unexpected error; else FAIL (exit status 1). The RSS peak after
  *      minute 2 is printed too: allocator arenas and SQLite's page caches
- *      (2 MB per connection, 32 MB for the group-commit writer) go up and
+ *      (512 kB per connection, 4 MB for the group-commit writer) go up and
  *      down, so one end sample can flatter or blacken a run.
  *
  * Not in `make test` (it takes minutes): `make soak SOAK_MINUTES=N`.

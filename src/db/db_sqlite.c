@@ -31,6 +31,7 @@
  * of the same SQL gets a fresh, uncached one) and reset when given back.
  */
 #define STMT_CACHE_SLOTS 128
+#define READER_CACHE "-512" /* kB per connection (see configure) */
 
 struct cached_stmt {
     char *sql;       /* the text as the caller wrote it ($n), NULL = empty slot */
@@ -128,14 +129,16 @@ static int fail(sqlite3 *h, int rc, struct lumi_err *err)
 /* Applies the per-connection settings. journal_mode answers with a row, so it is stepped. */
 static int configure(sqlite3 *h, struct lumi_err *err)
 {
-    /* The page cache is per connection and only grows as used, up to
-     * SQLite's default of 2 MB here. Only the group-commit writer needs more
-     * (batch.c sets its own): with 32 MB on every connection, a server's
-     * dozen connections each cached a growing database up to 32 MB, and its
-     * RSS climbed for as long as it ran (bench/bench_soak, issue 17). */
+    /* The page cache is per connection and only grows as used. In WAL mode
+     * a reader's cache is dropped whenever another connection has written,
+     * so under webhook traffic a large one buys little and churns memory:
+     * with SQLite's default 2 MB on each of a server's dozen connections,
+     * the soak's RSS (bench/bench_soak, issue 17) grew by about 1 MB a
+     * minute as the caches filled with a growing database. 512 kB each
+     * keeps it flat; only the group-commit writer sets its own (batch.c). */
     int rc = sqlite3_exec(h,
                           "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;"
-                          " PRAGMA temp_store=MEMORY;",
+                          " PRAGMA temp_store=MEMORY; PRAGMA cache_size=" READER_CACHE ";",
                           NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return fail(h, rc, err);

@@ -174,7 +174,8 @@ static void env_add_pair(struct child_env *e, const char *name, const char *valu
 /* The test's entries first: env_add keeps the first of each name. */
 static void env_build(struct child_env *e, const char *const *env, const char *home)
 {
-    static const char *const passed[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", NULL};
+    static const char *const passed[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
+                                         "GLIBC_TUNABLES", NULL};
     e->n = 0;
     e->entries[0] = NULL;
     for (size_t i = 0; env != NULL && env[i] != NULL; i++)
