@@ -126,6 +126,8 @@ static const struct cfg_def defs[] = {
     {"LUMI_WEBHOOK_ALLOW_PRIVATE", CFG_BOOL, "0",                      0,    0,        false, NULL,              NULL,               NULL},
     {"LUMI_WEBHOOK_RETRY_S",    CFG_INT,  "30",                        1,    3600,     false, NULL,              NULL,               NULL},
     {"LUMI_WEBHOOK_GIVE_UP_S",  CFG_INT,  "259200",                    1,    2592000,  false, NULL,              NULL,               NULL},
+    /* Outgoing events kept this many days once none of their deliveries is pending */
+    {"LUMI_EVENTS_KEEP_DAYS",   CFG_INT,  "30",                        1,    3650,     false, NULL,              NULL,               NULL},
     {"STRIPE_SECRET_KEY",       CFG_STR,  NULL,                        0,    0,        true,  NULL,              NULL,               NULL},
     {"STRIPE_PUBLISHABLE_KEY",  CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
     {"STRIPE_WEBHOOK_SECRET",   CFG_STR,  NULL,                        0,    0,        true,  NULL,              NULL,               NULL},

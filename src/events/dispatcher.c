@@ -16,15 +16,20 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "core/stop.h"
 #include "core/str.h"
+#include "core/utc.h"
 #include "db/db.h"
 #include "events/delivery.h"
+#include "events/retention.h"
 
 #define DRAIN_MAX 100
 #define ERROR_PAUSE_MS 2000
 #define DISPATCHER_NICE 10
+#define PRUNE_EVERY_S 3600 /* old events and their deliveries removed hourly */
+#define PRUNE_FIRST_S 60   /* and a minute after the start */
 
 struct events_dispatcher {
     struct db *db;
@@ -32,8 +37,26 @@ struct events_dispatcher {
     pthread_t tid;
     bool started;
     int poll_ms;
+    int64_t next_prune; /* utc_now() time of the next retention round */
     char worker_id[96];
 };
+
+/* Removes events past LUMI_EVENTS_KEEP_DAYS when it is time (retention.h). */
+static void prune_when_due(struct events_dispatcher *d)
+{
+    struct lumi_err err;
+    char q[300];
+    int64_t now = utc_now(), pruned = 0;
+    if (now < d->next_prune)
+        return;
+    d->next_prune = now + PRUNE_EVERY_S;
+    err_clear(&err);
+    if (events_prune(d->db, now, (int)config_int("LUMI_EVENTS_KEEP_DAYS"), &pruned, &err) != 0)
+        log_error("events.prune_failed", "removed=%lld error=%s", (long long)pruned,
+                  log_quote(err.msg, q, sizeof q));
+    else if (pruned > 0)
+        log_info("events.pruned", "removed=%lld", (long long)pruned);
+}
 
 static void *dispatcher_main(void *arg)
 {
@@ -46,6 +69,7 @@ static void *dispatcher_main(void *arg)
     while (!stop_raised(&d->stop)) {
         struct lumi_err err;
         err_clear(&err);
+        prune_when_due(d);
         int rc = webhook_drain(d->db, d->worker_id, DRAIN_MAX, &err);
         if (rc < 0) {
             log_error("webhook.round_failed", "error=%s", log_quote(err.msg, q, sizeof q));
@@ -69,6 +93,7 @@ struct events_dispatcher *events_dispatcher_start(const char *database_url, int 
     }
     stop_init(&d->stop);
     d->poll_ms = poll_ms > 0 ? poll_ms : 500;
+    d->next_prune = utc_now() + PRUNE_FIRST_S;
     if (gethostname(host, sizeof host) != 0 || host[0] == '\0')
         str_copy(host, "localhost", sizeof host);
     host[sizeof host - 1] = '\0';

@@ -3,6 +3,8 @@
  *
  * One thread with its own database connection drains due webhook
  * deliveries (delivery.h); when there was nothing to do it sleeps poll_ms.
+ * Hourly (and a minute after the start) it removes the events older than
+ * LUMI_EVENTS_KEEP_DAYS that have nothing pending (retention.h).
  * Any number of processes may run one against the same PostgreSQL
  * database: deliveries are claimed with leases.
  */

@@ -24,6 +24,8 @@
 #include "core/str.h"
 #include "events/endpoints.h"
 #include "events/events.h"
+#include "events/retention.h"
+#include "core/utc.h"
 #include "support/testdb.h"
 
 #define KEY "5c1f0b9a5d7e2f4a6b8c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1c"
@@ -292,6 +294,75 @@ static void a_failing_endpoint_holds_the_entitys_next_event_then_gives_up(void *
     assert_int_equal(webhook_backoff_s(40), 6 * 3600);
 }
 
+/* Old events go with their delivery log once nothing of theirs is pending;
+ * a young one, and an old one still retrying, stay. Runs first: events are
+ * walked by id and the walk ends at the first young one, as ids grow with
+ * created_at in life — so the backdated events must come first here. */
+static void old_finished_events_are_pruned_with_their_deliveries(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err = {0};
+    testdb_exec(f->db, "UPDATE webhook_endpoints SET active = 0");
+    int64_t a = endpoint(f->db, "[\"invoice.*\"]", true);
+    int64_t b = endpoint(f->db, "[\"invoice.paid\"]", true);
+    assert_int_equal(testdb_int64(f->db, "SELECT COUNT(*) FROM outgoing_events"), 0);
+    int64_t endpoints = testdb_int64(f->db, "SELECT COUNT(*) FROM webhook_endpoints");
+    emit(f->db, "invoice.created", 501); /* a only: delivered, old -> goes */
+    emit(f->db, "invoice.paid", 502);    /* a delivered, b failed, old -> goes */
+    emit(f->db, "invoice.paid", 503);    /* a delivered, b still pending, old -> stays */
+    emit(f->db, "invoice.paid", 504);    /* both delivered, young -> stays */
+    testdb_exec(f->db, "UPDATE webhook_deliveries SET state = 'delivered'"
+                       " WHERE entity_id IN (501, 502, 503, 504)");
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "UPDATE webhook_deliveries SET state = 'failed' WHERE entity_id = 502"
+             " AND endpoint_id = %" PRId64,
+             b);
+    testdb_exec(f->db, sql);
+    snprintf(sql, sizeof sql,
+             "UPDATE webhook_deliveries SET state = 'pending' WHERE entity_id = 503"
+             " AND endpoint_id = %" PRId64,
+             b);
+    testdb_exec(f->db, sql);
+    testdb_exec(f->db, "UPDATE outgoing_events SET created_at = '2000-01-01T00:00:00Z'"
+                       " WHERE entity_id IN (501, 502, 503)");
+    assert_int_equal(testdb_int64(f->db, "SELECT COUNT(*) FROM webhook_deliveries"
+                                         " WHERE entity_id BETWEEN 501 AND 504"),
+                     7);
+    int64_t pruned = -1;
+    assert_int_equal(events_prune(f->db, utc_now(), 30, &pruned, &err), 0);
+    assert_int_equal(pruned, 2);
+    assert_int_equal(testdb_int64(f->db, "SELECT COUNT(*) FROM outgoing_events"
+                                         " WHERE entity_id IN (501, 502)"),
+                     0);
+    assert_int_equal(testdb_int64(f->db, "SELECT COUNT(*) FROM webhook_deliveries"
+                                         " WHERE entity_id IN (501, 502)"),
+                     0);
+    assert_int_equal(testdb_int64(f->db, "SELECT COUNT(*) FROM outgoing_events"
+                                         " WHERE entity_id IN (503, 504)"),
+                     2);
+    assert_int_equal(testdb_int64(f->db, "SELECT COUNT(*) FROM webhook_deliveries"
+                                         " WHERE entity_id IN (503, 504)"),
+                     4);
+    /* a second round removes nothing */
+    assert_int_equal(testdb_int64(f->db, "SELECT COUNT(*) FROM outgoing_events"), 2);
+    assert_int_equal(events_prune(f->db, utc_now(), 30, &pruned, &err), 0);
+    assert_int_equal(pruned, 0);
+    /* once 503's last delivery is done it goes too; 504 goes when it is old enough */
+    testdb_exec(f->db, "UPDATE webhook_deliveries SET state = 'failed' WHERE entity_id = 503");
+    assert_int_equal(events_prune(f->db, utc_now() + 31 * 86400, 30, &pruned, &err), 0);
+    assert_int_equal(testdb_int64(f->db, "SELECT COUNT(*) FROM outgoing_events"
+                                         " WHERE entity_id IN (503, 504)"),
+                     0);
+    /* endpoints are never removed by it */
+    assert_int_equal(testdb_int64(f->db, "SELECT COUNT(*) FROM webhook_endpoints"), endpoints);
+    (void)a;
+    /* the tables as the next tests expect them: empty */
+    testdb_exec(f->db, "DELETE FROM webhook_deliveries");
+    testdb_exec(f->db, "DELETE FROM outgoing_events");
+    testdb_exec(f->db, "DELETE FROM webhook_endpoints");
+}
+
 static void lists_match_star_exact_and_prefix(void **state)
 {
     (void)state;
@@ -309,6 +380,8 @@ static void lists_match_star_exact_and_prefix(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        /* first: it needs the events table to itself (see the test) */
+        cmocka_unit_test(old_finished_events_are_pruned_with_their_deliveries),
         cmocka_unit_test(nothing_is_written_without_an_endpoint),
         cmocka_unit_test(each_endpoint_gets_the_types_it_asked_for),
         cmocka_unit_test(a_change_that_rolls_back_emits_nothing),
