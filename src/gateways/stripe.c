@@ -648,8 +648,8 @@ static enum jscan_keep event_member(const char *const *path, size_t depth, const
     if (depth == 1) /* data */
         return strcmp(path[0], "data") == 0 && strcmp(key, "object") == 0 ? JSCAN_DESCEND
                                                                           : JSCAN_DROP;
-    for (size_t i = 0; OBJECT_MEMBERS[i] != NULL; i++) /* data.object */
-        if (strcmp(key, OBJECT_MEMBERS[i]) == 0)
+    for (size_t i = 0; OBJECT_MEMBERS[i] != NULL; i++) /* data.object (first letters first) */
+        if (key[0] == OBJECT_MEMBERS[i][0] && strcmp(key, OBJECT_MEMBERS[i]) == 0)
             return JSCAN_KEEP;
     return JSCAN_DROP;
 }

@@ -29,7 +29,12 @@ static bool is_param(const char *seg, size_t n)
     return n >= 3 && seg[0] == '{' && seg[n - 1] == '}';
 }
 
-/* Number of literal segments when pattern matches path, or -1. */
+/*
+ * Number of literal segments when pattern matches path, or -1. Every request
+ * is matched against every route (a few hundred), so a literal segment is
+ * compared as it is walked: most routes fail at their first differing
+ * character without the rest of either segment being read.
+ */
 static int match(const char *pat, const char *path, struct capture caps[WEB_MAX_PARAMS],
                  size_t *ncaps)
 {
@@ -40,21 +45,24 @@ static int match(const char *pat, const char *path, struct capture caps[WEB_MAX_
     for (;;) {
         pat++;
         path++;
-        size_t pl = strcspn(pat, "/");
-        size_t sl = strcspn(path, "/");
-        if (is_param(pat, pl)) {
+        size_t pl = pat[0] == '{' ? strcspn(pat, "/") : 0;
+        if (pl > 0 && is_param(pat, pl)) {
+            size_t sl = strcspn(path, "/");
             if (sl == 0 || nc == WEB_MAX_PARAMS)
                 return -1;
             caps[nc].name = (struct span){pat + 1, pl - 2};
             caps[nc].value = (struct span){path, sl};
             nc++;
+            pat += pl;
+            path += sl;
         } else {
-            if (pl != sl || memcmp(pat, path, pl) != 0)
-                return -1;
+            for (; *pat != '/' && *pat != '\0'; pat++, path++)
+                if (*path != *pat)
+                    return -1; /* also when the path's segment ended first */
+            if (*path != '/' && *path != '\0')
+                return -1; /* the path's segment is longer */
             literal++;
         }
-        pat += pl;
-        path += sl;
         if (*pat == '\0' && *path == '\0')
             break;
         if (*pat == '\0' || *path == '\0')
