@@ -21,12 +21,9 @@ static const char SQL_HEAD[] =
     "SELECT e.id, e.created_at,"
     " CASE WHEN EXISTS (SELECT 1 FROM webhook_deliveries d"
     "   WHERE d.event_id = e.id AND d.state = 'pending') THEN 1 ELSE 0 END"
-    " FROM outgoing_events e WHERE e.id > $1 ORDER BY e.id LIMIT "
-    "250";
+    " FROM outgoing_events e WHERE e.id > $1 ORDER BY e.id LIMIT $2";
 static const char SQL_DELETE_DELIVERIES[] = "DELETE FROM webhook_deliveries WHERE event_id = $1";
 static const char SQL_DELETE_EVENT[] = "DELETE FROM outgoing_events WHERE id = $1";
-
-_Static_assert(CHUNK == 250, "SQL_HEAD's LIMIT is CHUNK");
 
 struct chunk {
     int64_t ids[CHUNK]; /* the old, finished events of this chunk */
@@ -47,6 +44,7 @@ static int read_chunk(struct db *db, int64_t after, int64_t cutoff, struct chunk
     if (st == NULL)
         return err->code;
     db_bind_int64(st, 1, after);
+    db_bind_int64(st, 2, CHUNK);
     while ((rc = db_step(st, err)) == DB_ROW) {
         seen++;
         c->last = db_col_int64(st, 0);

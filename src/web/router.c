@@ -46,7 +46,7 @@ static int match(const char *pat, const char *path, struct capture caps[WEB_MAX_
         pat++;
         path++;
         size_t pl = pat[0] == '{' ? strcspn(pat, "/") : 0;
-        if (pl > 0 && is_param(pat, pl)) {
+        if (is_param(pat, pl)) {
             size_t sl = strcspn(path, "/");
             if (sl == 0 || nc == WEB_MAX_PARAMS)
                 return -1;

@@ -147,11 +147,11 @@ static int inodes_from_peer(int port, unsigned long *inodes, int cap)
     if (f == NULL)
         return 0;
     while (n < cap && fgets(line, sizeof line, f) != NULL) {
-        unsigned int lport = 0, raddr = 0, st = 0;
+        unsigned int lport = 0, raddr = 0;
         unsigned long inode = 0;
         /* "sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode" */
-        if (sscanf(line, " %*d: %*x:%x %x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", &lport, &raddr,
-                   &st, &inode) == 4 &&
+        if (sscanf(line, " %*d: %*x:%x %x:%*x %*x %*x:%*x %*x:%*x %*x %*u %*u %lu", &lport, &raddr,
+                   &inode) == 3 &&
             (int)lport == port && raddr == 0x0200007Fu && inode != 0)
             inodes[n++] = inode;
     }

@@ -294,6 +294,19 @@ static void a_failing_endpoint_holds_the_entitys_next_event_then_gives_up(void *
     assert_int_equal(webhook_backoff_s(40), 6 * 3600);
 }
 
+/* Sets the state of entity's delivery to endpoint. */
+static void set_state(struct db *db, const char *state, int64_t entity, int64_t endpoint)
+{
+    char e[24], ep[24];
+    snprintf(e, sizeof e, "%" PRId64, entity);
+    snprintf(ep, sizeof ep, "%" PRId64, endpoint);
+    const char *p[] = {state, e, ep};
+    testdb_execp(db,
+                 "UPDATE webhook_deliveries SET state = $1 WHERE entity_id = $2"
+                 " AND endpoint_id = $3",
+                 3, p);
+}
+
 /* Old events go with their delivery log once nothing of theirs is pending;
  * a young one, and an old one still retrying, stay. Runs first: events are
  * walked by id and the walk ends at the first young one, as ids grow with
@@ -313,17 +326,8 @@ static void old_finished_events_are_pruned_with_their_deliveries(void **state)
     emit(f->db, "invoice.paid", 504);    /* both delivered, young -> stays */
     testdb_exec(f->db, "UPDATE webhook_deliveries SET state = 'delivered'"
                        " WHERE entity_id IN (501, 502, 503, 504)");
-    char sql[200];
-    snprintf(sql, sizeof sql,
-             "UPDATE webhook_deliveries SET state = 'failed' WHERE entity_id = 502"
-             " AND endpoint_id = %" PRId64,
-             b);
-    testdb_exec(f->db, sql);
-    snprintf(sql, sizeof sql,
-             "UPDATE webhook_deliveries SET state = 'pending' WHERE entity_id = 503"
-             " AND endpoint_id = %" PRId64,
-             b);
-    testdb_exec(f->db, sql);
+    set_state(f->db, "failed", 502, b);
+    set_state(f->db, "pending", 503, b);
     testdb_exec(f->db, "UPDATE outgoing_events SET created_at = '2000-01-01T00:00:00Z'"
                        " WHERE entity_id IN (501, 502, 503)");
     assert_int_equal(testdb_int64(f->db, "SELECT COUNT(*) FROM webhook_deliveries"
