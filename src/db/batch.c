@@ -129,7 +129,7 @@ static struct db *open_writer(struct db_batch *b, struct lumi_err *err)
 {
     struct db *db = db_open(b->url, err);
     if (db != NULL && db_kind(db) == DB_POSTGRES) {
-        db_defer_set(db, true); /* the audit chain's lock only at the end (see the top) */
+        db_defer_set(db, true);     /* the audit chain's lock only at the end (see the top) */
         db_keep_prepared(db, true); /* the same few statements, parsed and planned once */
     }
     if (db == NULL || db_kind(db) != DB_SQLITE)
@@ -313,7 +313,7 @@ static int run_item(struct db *db, struct db_batch_item *it, struct lumi_err *er
  * applied, 1 when one failed (the caller rolls back and runs the batch again
  * with savepoints), < 0 when the batch cannot go on.
  */
-static int run_optimistic(struct db *db, struct db_batch_item *list, struct lumi_err *err)
+static int run_items(struct db *db, struct db_batch_item *list, struct lumi_err *err)
 {
     for (struct db_batch_item *it = list; it != NULL; it = it->next) {
         bool failed = it->apply(db, it) != 0;
@@ -323,6 +323,25 @@ static int run_optimistic(struct db *db, struct db_batch_item *list, struct lumi
             return 1;
     }
     return 0;
+}
+
+/*
+ * The optimistic run with write-behind on (PostgreSQL, db.h): an item's
+ * writes are not waited for, so a write that failed is reported by a later
+ * statement, maybe a later item's, or at the end here; either way the batch
+ * goes round again with savepoints and without write-behind, where each
+ * failure is its own item's.
+ */
+static int run_optimistic(struct db *db, struct db_batch_item *list, struct lumi_err *err)
+{
+    db_write_behind(db, true);
+    int rc = run_items(db, list, err);
+    struct lumi_err late;
+    err_clear(&late);
+    if (rc == 0 && db_collect(db, &late) != 0)
+        rc = 1;
+    db_write_behind(db, false);
+    return rc;
 }
 
 /* The batch again after a failure: every item in its own savepoint. The one

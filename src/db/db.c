@@ -268,6 +268,19 @@ void db_keep_prepared(struct db *db, bool on)
         db->keep_prepared = on;
 }
 
+void db_write_behind(struct db *db, bool on)
+{
+    if (db != NULL && db->drv->write_behind != NULL)
+        db->drv->write_behind(db, on);
+}
+
+int db_collect(struct db *db, struct lumi_err *err)
+{
+    if (db == NULL || db->drv->collect == NULL)
+        return 0;
+    return counted(db->drv->collect(db, err));
+}
+
 bool db_defer_on(const struct db *db)
 {
     return db != NULL && db->defer;

@@ -185,6 +185,22 @@ int db_deferred_attach(struct db *db, const struct db_deferred_ops *ops, void *s
 size_t db_defer_mark(struct db *db);
 void db_defer_undo(struct db *db, size_t mark);
 
+/*
+ * Write-behind (issue 15: a PostgreSQL group-commit writer spent its time
+ * waiting for answers it did not need). With it on, inside a transaction,
+ * an INSERT, UPDATE or DELETE without RETURNING is sent without waiting for
+ * its answer (libpq pipeline mode): db_step answers DB_DONE at once. The
+ * next statement that needs an answer goes in the same round trip and
+ * collects the writes' answers first; db_changes, db_exec, the commit and
+ * db_collect collect them too. The first failure among them is reported by
+ * that later call, and the transaction is aborted as it would have been: so
+ * a caller that must know which statement failed turns this off. Off by
+ * default; no effect on SQLite, which has no round trips.
+ */
+void db_write_behind(struct db *db, bool on);
+/** Collects every write sent behind: 0, or the first failure. 0 at once when none is out. */
+int db_collect(struct db *db, struct lumi_err *err);
+
 /** Rows inserted, updated or deleted through this connection since it opened
  *  (SQLite), or -1 where not counted (PostgreSQL). */
 int64_t db_total_changes(struct db *db);

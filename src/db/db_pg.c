@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/str.h"
 #include "db/driver.h"
@@ -33,12 +34,33 @@
 
 #define PREPARED_MAX 64 /* statements kept prepared per connection (db_keep_prepared) */
 
+/* One query sent in pipeline mode, whose answer is still to be read. */
+enum slot_kind {
+    SLOT_WRITE,  /* a write sent behind: its row count goes to st, if st is still there */
+    SLOT_ANSWER, /* the statement that needs its answer: the result is kept in st */
+    SLOT_CHECK,  /* only its failure matters (a prepare, the commit's last statement) */
+    SLOT_COMMIT, /* COMMIT: answered ROLLBACK when the transaction had failed */
+};
+
+struct pg_slot {
+    enum slot_kind kind;
+    struct pg_stmt *st; /* NULL once finalized, or for SLOT_CHECK/SLOT_COMMIT */
+};
+
 struct pg_db {
     struct db base;
     PGconn *conn;
-    /* db_keep_prepared: SQL texts prepared as "lumi_<index>" on this session */
+    /* db_keep_prepared: SQL texts prepared as "lumi_<name_no>" on this session */
     char *prepared[PREPARED_MAX];
+    int name_no[PREPARED_MAX];
     int nprepared;
+    int next_name; /* names are never reused: one prepared in a failed pipeline may exist */
+    /* db_write_behind (issue 15) */
+    bool behind;
+    bool piped;        /* in pipeline mode, answers outstanding */
+    int prepared_mark; /* nprepared when the pipeline began: later ones are dropped on failure */
+    struct pg_slot *slots;
+    int nslots, capslots;
 };
 
 struct pg_stmt {
@@ -50,6 +72,8 @@ struct pg_stmt {
     int row; /* current row in res */
     int64_t changes;
     bool executed;
+    bool pending; /* sent behind, answer not read yet: slots[slot] points here */
+    int slot;
 };
 
 static PGconn *conn_of(struct db *db)
@@ -215,6 +239,7 @@ static void pg_close(struct db *db)
 {
     prepared_forget((struct pg_db *)db);
     PQfinish(conn_of(db));
+    free(((struct pg_db *)db)->slots);
     free(db);
 }
 
@@ -239,9 +264,13 @@ static int ensure_conn(struct db *db, struct lumi_err *err)
     return setup_session(conn, err);
 }
 
+static int pipe_finish(struct pg_db *p, struct lumi_err *err);
+
 static int pg_exec(struct db *db, const char *sql, struct lumi_err *err)
 {
-    int rc = ensure_conn(db, err);
+    int rc = pipe_finish((struct pg_db *)db, err);
+    if (rc == 0)
+        rc = ensure_conn(db, err);
     if (rc != 0)
         return rc;
     return run_simple(conn_of(db), sql, err);
@@ -318,6 +347,15 @@ static int64_t changed_rows(PGresult *res)
     return n;
 }
 
+/* The index of sql among the prepared statements, or -1. */
+static int prepared_find(const struct pg_db *db, const char *sql)
+{
+    for (int i = 0; i < db->nprepared; i++)
+        if (strcmp(db->prepared[i], sql) == 0)
+            return i;
+    return -1;
+}
+
 /*
  * The name sql is prepared under on this session (db_keep_prepared),
  * preparing it the first time: 1 with name set, 0 when it is not kept (the
@@ -327,17 +365,18 @@ static int64_t changed_rows(PGresult *res)
 static int prepared_name(struct pg_db *db, const struct pg_stmt *st, char name[16],
                          PGresult **failed)
 {
-    for (int i = 0; i < db->nprepared; i++)
-        if (strcmp(db->prepared[i], st->sql) == 0) {
-            snprintf(name, 16, "lumi_%d", i);
-            return 1;
-        }
+    int i = prepared_find(db, st->sql);
+    if (i >= 0) {
+        snprintf(name, 16, "lumi_%d", db->name_no[i]);
+        return 1;
+    }
     if (db->nprepared == PREPARED_MAX)
         return 0;
     char *copy = str_dup(st->sql);
     if (copy == NULL)
         return 0;
-    snprintf(name, 16, "lumi_%d", db->nprepared);
+    int no = db->next_name++;
+    snprintf(name, 16, "lumi_%d", no);
     PGresult *res = PQprepare(db->conn, name, st->sql, st->nparams, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         free(copy);
@@ -345,8 +384,230 @@ static int prepared_name(struct pg_db *db, const struct pg_stmt *st, char name[1
         return -1;
     }
     PQclear(res);
-    db->prepared[db->nprepared++] = copy;
+    db->prepared[db->nprepared] = copy;
+    db->name_no[db->nprepared++] = no;
     return 1;
+}
+
+/* ---- write-behind: libpq pipeline mode (issue 15, db.h db_write_behind) ----
+ *
+ * A group-commit writer's delivery is a dozen statements, and on one
+ * connection each used to be a round trip the writer waited for. With
+ * write-behind on, a write whose answer nobody reads (INSERT, UPDATE or
+ * DELETE without RETURNING, inside a transaction) is sent in pipeline mode
+ * and not waited for; the connection stays in pipeline mode, and the next
+ * statement that needs its answer (a SELECT, a RETURNING, db_changes, a
+ * simple command, the COMMIT) is sent behind them with a sync, so the
+ * writes and it cost one round trip. Every answer is read in order
+ * (pipe_finish): the writes' row counts go to their statements if these are
+ * still open, the first failure is reported by whichever call collected it.
+ * After a failure the server skips the rest up to the sync
+ * (PGRES_PIPELINE_ABORTED) and the transaction is aborted, as it would have
+ * been; statements prepared within that pipeline may not exist, so they are
+ * forgotten (their names are never reused).
+ */
+
+/* INSERT, UPDATE or DELETE without RETURNING: nothing of its answer but its
+ * failure and row count is ever read. RETURNING anywhere (even quoted)
+ * counts as one: such a statement merely waits as before. */
+static bool plain_write(const char *sql)
+{
+    while (*sql == ' ' || *sql == '\n' || *sql == '\t' || *sql == '(')
+        sql++;
+    if (strncasecmp(sql, "INSERT", 6) != 0 && strncasecmp(sql, "UPDATE", 6) != 0 &&
+        strncasecmp(sql, "DELETE", 6) != 0)
+        return false;
+    for (const char *p = sql; *p != '\0'; p++)
+        if ((*p == 'R' || *p == 'r') && strncasecmp(p, "RETURNING", 9) == 0)
+            return false;
+    return true;
+}
+
+static int slot_add(struct pg_db *p, enum slot_kind kind, struct pg_stmt *st, struct lumi_err *err)
+{
+    if (p->nslots == p->capslots) {
+        int cap = p->capslots > 0 ? p->capslots * 2 : 32;
+        struct pg_slot *slots = realloc(p->slots, (size_t)cap * sizeof *slots);
+        if (slots == NULL)
+            return err_set(err, LUMI_ENOMEM, "out of memory");
+        p->slots = slots;
+        p->capslots = cap;
+    }
+    p->slots[p->nslots].kind = kind;
+    p->slots[p->nslots].st = st;
+    if (st != NULL)
+        st->slot = p->nslots;
+    p->nslots++;
+    return 0;
+}
+
+static int pipe_enter(struct pg_db *p, struct lumi_err *err)
+{
+    if (p->piped)
+        return 0;
+    if (PQenterPipelineMode(p->conn) != 1)
+        return err_set(err, LUMI_EDB, "cannot enter pipeline mode: %s", PQerrorMessage(p->conn));
+    p->piped = true;
+    p->prepared_mark = p->nprepared;
+    return 0;
+}
+
+static int send_failed(struct pg_db *p, struct lumi_err *err)
+{
+    err_set(err, LUMI_EDB, "cannot send a statement to PostgreSQL: %s", PQerrorMessage(p->conn));
+    if (err != NULL)
+        one_line(err->msg);
+    return LUMI_EDB;
+}
+
+/* Sends st into the pipeline, preparing it there first when it is to be kept. */
+static int pipe_send_stmt(struct pg_db *p, struct pg_stmt *st, enum slot_kind kind,
+                          struct lumi_err *err)
+{
+    char name[16];
+    const char *const *vals = (const char *const *)st->values;
+    int i = p->base.keep_prepared ? prepared_find(p, st->sql) : -1;
+    if (i < 0 && p->base.keep_prepared && p->nprepared < PREPARED_MAX) {
+        char *copy = str_dup(st->sql);
+        if (copy == NULL)
+            return err_set(err, LUMI_ENOMEM, "out of memory");
+        int no = p->next_name++;
+        snprintf(name, sizeof name, "lumi_%d", no);
+        if (PQsendPrepare(p->conn, name, st->sql, st->nparams, NULL) != 1) {
+            free(copy);
+            return send_failed(p, err);
+        }
+        p->prepared[p->nprepared] = copy;
+        p->name_no[p->nprepared] = no;
+        i = p->nprepared++;
+        int rc = slot_add(p, SLOT_CHECK, NULL, err);
+        if (rc != 0)
+            return rc;
+    }
+    int sent;
+    if (i >= 0) {
+        snprintf(name, sizeof name, "lumi_%d", p->name_no[i]);
+        sent = PQsendQueryPrepared(p->conn, name, st->nparams, vals, NULL, NULL, 0);
+    } else {
+        sent = PQsendQueryParams(p->conn, st->sql, st->nparams, NULL, vals, NULL, NULL, 0);
+    }
+    if (sent != 1)
+        return send_failed(p, err);
+    return slot_add(p, kind, st, err);
+}
+
+/* Sends a statement that is not a db_stmt (the commit's last one, COMMIT). */
+static int pipe_send_sql(struct pg_db *p, const char *sql, int nparams, const char *const *params,
+                         enum slot_kind kind, struct lumi_err *err)
+{
+    if (PQsendQueryParams(p->conn, sql, nparams, NULL, params, NULL, NULL, 0) != 1)
+        return send_failed(p, err);
+    return slot_add(p, kind, NULL, err);
+}
+
+/* What one answer says: 0, or the failure it reports (to err, unless one was already). */
+static int slot_answer(struct pg_db *p, struct pg_slot *sl, PGresult **res, int rc,
+                       struct lumi_err *err)
+{
+    ExecStatusType s = PQresultStatus(*res);
+    if (s == PGRES_FATAL_ERROR)
+        return rc != 0 ? rc : result_error(p->conn, *res, err);
+    if (s == PGRES_PIPELINE_ABORTED)
+        return rc != 0 ? rc
+                       : err_set(err, LUMI_EDB,
+                                 "the transaction was aborted by an earlier error; "
+                                 "nothing was committed");
+    if (sl == NULL)
+        return rc;
+    if (sl->kind == SLOT_COMMIT && s == PGRES_COMMAND_OK &&
+        strcmp(PQcmdStatus(*res), "COMMIT") != 0)
+        return rc != 0 ? rc
+                       : err_set(err, LUMI_EDB, "the transaction was rolled back by the server");
+    if (sl->st != NULL && (sl->kind == SLOT_WRITE || sl->kind == SLOT_ANSWER)) {
+        sl->st->changes = changed_rows(*res);
+        if (sl->kind == SLOT_ANSWER) {
+            PQclear(sl->st->res);
+            sl->st->res = *res; /* the statement's now */
+            *res = NULL;
+        }
+    }
+    return rc;
+}
+
+/*
+ * Ends the pipeline: a sync, then every answer in the order sent (each
+ * query's results end with a NULL; the sync's answer comes last), and back
+ * to normal mode. 0, or the first failure (to err).
+ */
+static int pipe_finish(struct pg_db *p, struct lumi_err *err)
+{
+    if (!p->piped)
+        return 0;
+    PGconn *conn = p->conn;
+    int rc = 0, slot = 0;
+    if (PQpipelineSync(conn) != 1)
+        rc = send_failed(p, err);
+    for (;;) {
+        if (PQstatus(conn) != CONNECTION_OK) {
+            if (rc == 0)
+                rc = err_set(err, LUMI_EDB,
+                             "the connection to PostgreSQL was lost during a "
+                             "transaction; it was not committed");
+            break;
+        }
+        PGresult *res = PQgetResult(conn);
+        if (res == NULL) {
+            if (++slot > p->nslots) /* nothing more will come */
+                break;
+            continue;
+        }
+        if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            break;
+        }
+        rc = slot_answer(p, slot < p->nslots ? &p->slots[slot] : NULL, &res, rc, err);
+        PQclear(res);
+    }
+    for (int i = 0; i < p->nslots; i++)
+        if (p->slots[i].st != NULL)
+            p->slots[i].st->pending = false;
+    p->nslots = 0;
+    p->piped = false;
+    if (PQexitPipelineMode(conn) != 1 && rc == 0)
+        rc = err_set(err, LUMI_EDB, "PostgreSQL's answers were incomplete");
+    if (rc != 0)
+        while (p->nprepared > p->prepared_mark)
+            free(p->prepared[--p->nprepared]);
+    return rc;
+}
+
+/* execute() in pipeline mode: a write sent behind, or a statement sent after them. */
+static int execute_piped(struct pg_stmt *st, bool behind, struct lumi_err *err)
+{
+    struct pg_db *p = (struct pg_db *)st->base.db;
+    int rc = pipe_enter(p, err);
+    if (rc == 0)
+        rc = pipe_send_stmt(p, st, behind ? SLOT_WRITE : SLOT_ANSWER, err);
+    if (rc != 0) {
+        pipe_finish(p, NULL);
+        return rc;
+    }
+    if (!behind)
+        return pipe_finish(p, err);
+    st->pending = true;
+    if (PQflush(p->conn) != 0) /* the server starts on it while we go on */
+        return send_failed(p, err);
+    return 0;
+}
+
+static void pg_write_behind(struct db *db, bool on)
+{
+    ((struct pg_db *)db)->behind = on;
+}
+
+static int pg_collect(struct db *db, struct lumi_err *err)
+{
+    return pipe_finish((struct pg_db *)db, err);
 }
 
 static int execute(struct pg_stmt *st, struct lumi_err *err)
@@ -358,6 +619,10 @@ static int execute(struct pg_stmt *st, struct lumi_err *err)
         return rc;
     st->executed = true;
     st->row = -1;
+    struct pg_db *p = (struct pg_db *)db;
+    bool behind = p->behind && db->in_tx && plain_write(st->sql);
+    if (behind || p->piped)
+        return execute_piped(st, behind, err);
     int kept = db->keep_prepared ? prepared_name((struct pg_db *)db, st, name, &st->res) : 0;
     if (kept < 0)
         return result_error(conn_of(db), st->res, err);
@@ -428,12 +693,18 @@ static const char *pg_col_name(struct db_stmt *st, int col)
 
 static int64_t pg_changes(struct db_stmt *st)
 {
+    /* A failure collected here is not lost: the transaction stays aborted,
+     * so the next statement or the commit fails. */
+    if (pgst(st)->pending)
+        pipe_finish((struct pg_db *)st->db, NULL);
     return pgst(st)->changes;
 }
 
 static void pg_finalize(struct db_stmt *base)
 {
     struct pg_stmt *st = pgst(base);
+    if (st->pending) /* its answer is read later, for no one */
+        ((struct pg_db *)base->db)->slots[st->slot].st = NULL;
     for (int i = 0; i < st->nparams; i++)
         free(st->values[i]);
     free(st->values);
@@ -447,9 +718,9 @@ static int pg_begin(struct db *db, struct lumi_err *err)
     return pg_exec(db, "BEGIN", err);
 }
 
-static int pg_commit(struct db *db, struct lumi_err *err)
+/* Why a transaction cannot be committed, before anything is sent: 0 when it can. */
+static int commit_refused(PGconn *conn, struct lumi_err *err)
 {
-    PGconn *conn = conn_of(db);
     if (PQstatus(conn) != CONNECTION_OK)
         return err_set(err, LUMI_EDB,
                        "the connection to PostgreSQL was lost during a "
@@ -459,84 +730,58 @@ static int pg_commit(struct db *db, struct lumi_err *err)
         return err_set(err, LUMI_EDB,
                        "the transaction was aborted by an earlier error; "
                        "nothing was committed");
-    PGresult *res = PQexec(conn, "COMMIT");
-    int rc = 0;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        rc = result_error(conn, res, err);
-    else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
-        rc = err_set(err, LUMI_EDB, "the transaction was rolled back by the server");
-    PQclear(res);
-    return rc;
-}
-
-/* One result of a pipeline: the first failure goes to err (a COMMIT answered
- * ROLLBACK is one). */
-static int pipeline_result(PGconn *conn, PGresult *res, int rc, struct lumi_err *err)
-{
-    ExecStatusType s = PQresultStatus(res);
-    if (rc != 0)
-        return rc;
-    if (s == PGRES_FATAL_ERROR)
-        return result_error(conn, res, err);
-    if (s == PGRES_PIPELINE_ABORTED)
-        return err_set(err, LUMI_EDB, "the transaction was aborted; nothing was committed");
-    if (s == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "ROLLBACK") == 0)
-        return err_set(err, LUMI_EDB, "the transaction was rolled back by the server");
     return 0;
 }
 
 /*
- * Issue 15: sql and COMMIT in one round trip (libpq pipeline mode, client
- * 14+): the group commit's last statement (the audit rows, under the chain
- * lock) and its COMMIT. Should sql fail, the server skips the COMMIT and the
- * transaction stays aborted: the caller rolls it back (db_commit does).
- * Durable when it returns 0, as pg_commit.
+ * sql (when not NULL) and COMMIT in one round trip, behind whatever writes
+ * are still unanswered (pipeline mode, libpq 14+): the group commit's last
+ * statement (the audit rows, under the chain lock) and its COMMIT. Should
+ * anything fail, the server skips the COMMIT and the transaction stays
+ * aborted: the caller rolls it back (db_commit does). Durable when it
+ * returns 0 (synchronous_commit).
  */
 static int pg_commit_with(struct db *db, const char *sql, int nparams, const char *const *params,
                           struct lumi_err *err)
 {
-    PGconn *conn = conn_of(db);
-    if (PQstatus(conn) != CONNECTION_OK)
-        return err_set(err, LUMI_EDB,
-                       "the connection to PostgreSQL was lost during a "
-                       "transaction; it was not committed");
-    if (PQtransactionStatus(conn) == PQTRANS_INERROR)
-        return err_set(err, LUMI_EDB,
-                       "the transaction was aborted by an earlier error; "
-                       "nothing was committed");
-    if (PQenterPipelineMode(conn) != 1)
-        return err_set(err, LUMI_EDB, "cannot enter pipeline mode: %s", PQerrorMessage(conn));
-    int rc = 0, ends = 0;
-    if (PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) != 1 ||
-        PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-        PQpipelineSync(conn) != 1)
-        rc = err_set(err, LUMI_EDB, "cannot send the commit: %s", PQerrorMessage(conn));
-    /* sql's results, NULL, COMMIT's, NULL, then the sync; a broken connection ends it early */
-    while (PQstatus(conn) == CONNECTION_OK) {
-        PGresult *res = PQgetResult(conn);
-        if (res == NULL) {
-            if (++ends > 2)
-                break;
-            continue;
-        }
-        bool synced = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
-        rc = pipeline_result(conn, res, rc, err);
-        PQclear(res);
-        if (synced)
-            break;
-    }
-    if (PQexitPipelineMode(conn) != 1 && rc == 0)
-        rc = err_set(err, LUMI_EDB, "the commit's answer was incomplete");
-    if (PQstatus(conn) != CONNECTION_OK && rc == 0)
+    struct pg_db *p = (struct pg_db *)db;
+    int rc = p->piped ? 0 : commit_refused(p->conn, err);
+    if (rc == 0)
+        rc = pipe_enter(p, err);
+    if (rc == 0 && sql != NULL)
+        rc = pipe_send_sql(p, sql, nparams, params, SLOT_CHECK, err);
+    if (rc == 0)
+        rc = pipe_send_sql(p, "COMMIT", 0, NULL, SLOT_COMMIT, err);
+    int done = pipe_finish(p, rc == 0 ? err : NULL);
+    rc = rc != 0 ? rc : done;
+    if (PQstatus(p->conn) != CONNECTION_OK && rc == 0)
         rc = err_set(err, LUMI_EDB, "the connection to PostgreSQL was lost during the commit");
     if (err != NULL && rc != 0)
         one_line(err->msg);
     return rc;
 }
 
+static int pg_commit(struct db *db, struct lumi_err *err)
+{
+    struct pg_db *p = (struct pg_db *)db;
+    if (p->piped)
+        return pg_commit_with(db, NULL, 0, NULL, err);
+    int rc = commit_refused(p->conn, err);
+    if (rc != 0)
+        return rc;
+    PGresult *res = PQexec(p->conn, "COMMIT");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = result_error(p->conn, res, err);
+    else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+        rc = err_set(err, LUMI_EDB, "the transaction was rolled back by the server");
+    PQclear(res);
+    return rc;
+}
+
 static int pg_rollback(struct db *db, struct lumi_err *err)
 {
     PGconn *conn = conn_of(db);
+    pipe_finish((struct pg_db *)db, NULL); /* the writes' answers, whatever they say */
     /* A lost connection took its transaction with it. */
     if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) == PQTRANS_IDLE)
         return 0;
@@ -547,7 +792,9 @@ static int pg_rollback(struct db *db, struct lumi_err *err)
 static int query_key(struct db *db, const char *sql, int64_t key, char *out, size_t outsz,
                      struct lumi_err *err)
 {
-    int rc = ensure_conn(db, err);
+    int rc = pipe_finish((struct pg_db *)db, err);
+    if (rc == 0)
+        rc = ensure_conn(db, err);
     if (rc != 0)
         return rc;
     char text[24];
@@ -605,4 +852,6 @@ const struct db_driver db_pg_driver = {
     .try_lock = pg_try_lock,
     .wal_path = NULL,
     .total_changes = NULL,
+    .write_behind = pg_write_behind,
+    .collect = pg_collect,
 };

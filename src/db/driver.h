@@ -74,6 +74,9 @@ struct db_driver {
     /* NULL when the engine has no write-ahead log file of its own to sync */
     int (*wal_path)(struct db *db, char *out, size_t outsz);
     int64_t (*total_changes)(struct db *db); /* NULL: not counted */
+    /* db_write_behind / db_collect; NULL where every statement waits for its answer */
+    void (*write_behind)(struct db *db, bool on);
+    int (*collect)(struct db *db, struct lumi_err *err);
 };
 
 extern const struct db_driver db_sqlite_driver;

@@ -1208,6 +1208,44 @@ static const char m0019_agg_deltas_pg[] =
     " RETURN NULL; END $$;";
 static const char m0019_agg_deltas_sqlite[] = "SELECT 1;";
 
+/*
+ * Issue 15: the same append as migration 15 (same lock, same ids, same
+ * hashes), cheaper under the lock: the batch is parsed once (jsonb; json's
+ * ->> re-parsed the element for each of its eleven fields), the hashes are
+ * chained in a loop that only hashes, and the rows go in with one INSERT …
+ * SELECT instead of one INSERT per row. 96 rows: 10-14 ms -> 4-6 ms on the
+ * development machine, and that time is the chain lock's hold on every
+ * writer.
+ */
+static const char m0020_audit_append_set_pg[] =
+    "CREATE OR REPLACE FUNCTION lumi_audit_append(lock_key BIGINT, batch JSON) RETURNS BIGINT"
+    " LANGUAGE plpgsql VOLATILE AS $fn$"
+    " DECLARE tip_id BIGINT; base BIGINT; tip_hash TEXT; b JSONB; t TEXT; h TEXT;"
+    "   prevs TEXT[] := '{}'; hashes TEXT[] := '{}';"
+    " BEGIN"
+    "   b := batch::jsonb;"
+    "   PERFORM pg_advisory_xact_lock(lock_key);"
+    "   SELECT a.id, a.hash INTO tip_id, tip_hash FROM audit_log a ORDER BY a.id DESC LIMIT 1;"
+    "   IF tip_id IS NULL THEN tip_id := 0; tip_hash := repeat('0', 64); END IF;"
+    "   base := tip_id;"
+    "   FOR t IN SELECT q.e->>'tail' FROM jsonb_array_elements(b) WITH ORDINALITY AS q(e, n)"
+    "       ORDER BY q.n LOOP"
+    "     tip_id := tip_id + 1;"
+    "     h := encode(sha256(convert_to(tip_hash || '[' || tip_id::text || t, 'UTF8')), 'hex');"
+    "     prevs := prevs || tip_hash;"
+    "     hashes := hashes || h;"
+    "     tip_hash := h;"
+    "   END LOOP;"
+    "   INSERT INTO audit_log (id, at, actor_type, actor_id, actor_email, action, entity,"
+    "     entity_id, ip, user_agent, details, prev_hash, hash)"
+    "   SELECT base + q.n, q.e->>'at', q.e->>'actor_type', q.e->>'actor_id',"
+    "     q.e->>'actor_email', q.e->>'action', q.e->>'entity', q.e->>'entity_id', q.e->>'ip',"
+    "     q.e->>'user_agent', q.e->>'details', prevs[q.n], hashes[q.n]"
+    "   FROM jsonb_array_elements(b) WITH ORDINALITY AS q(e, n) ORDER BY q.n;"
+    "   RETURN tip_id;"
+    " END $fn$;";
+static const char m0020_audit_append_set_sqlite[] = "SELECT 1;";
+
 const struct migration lumi_migrations[] = {
     {1, "accounts", m0001_accounts, NULL},
     {2, "catalogue", m0002_catalogue, NULL},
@@ -1228,5 +1266,6 @@ const struct migration lumi_migrations[] = {
     {17, "events", m0017_events, NULL}, /* issue 16, events */
     {18, "audit_index_deferred", m0018_audit_index_pg, m0018_audit_index_sqlite},
     {19, "aggregate_deltas", m0019_agg_deltas_pg, m0019_agg_deltas_sqlite},
+    {20, "audit_append_set", m0020_audit_append_set_pg, m0020_audit_append_set_sqlite},
 };
 const size_t lumi_migrations_count = sizeof lumi_migrations / sizeof lumi_migrations[0];

@@ -245,6 +245,96 @@ static void test_stop_runs_what_was_submitted(void **state)
         testdb_int64(f->db, "SELECT count(*) FROM settings WHERE key LIKE 'batch.20%'"), 20);
 }
 
+/*
+ * Write-behind (PostgreSQL's writers send an item's writes without waiting
+ * for them, db.h db_write_behind): an item reads its own unanswered write; an
+ * UPDATE's row count is right; and a write that fails unanswered — apply was
+ * told nothing and returned 0 — still fails only its own item: the batch
+ * runs again with savepoints, where that INSERT reports its conflict.
+ */
+struct behind_item {
+    struct item it;        /* first */
+    atomic_int saw_own;    /* its SELECT saw its INSERT */
+    atomic_int changed;    /* its UPDATE's row count */
+    atomic_int insert_err; /* runs in which its INSERT reported a failure */
+    bool insert_only;      /* nothing after its INSERT that would collect its answer */
+};
+
+static int apply_behind(struct db *db, struct db_batch_item *base)
+{
+    struct behind_item *b = (struct behind_item *)base;
+    struct lumi_err err;
+    char key[32];
+    atomic_fetch_add(&b->it.applies, 1);
+    snprintf(key, sizeof key, "behind.%d", b->it.n);
+    const char *p[] = {key};
+    if (db_execp(db, "INSERT INTO settings (key, value, updated_at) VALUES ($1, 'new', 'now')", 1,
+                 p, NULL, &err) != 0) {
+        atomic_fetch_add(&b->insert_err, 1);
+        return err.code;
+    }
+    if (b->insert_only)
+        return 0;
+    int64_t changed = -1;
+    if (db_execp(db, "UPDATE settings SET value = 'updated' WHERE key = $1 AND value = 'new'", 1, p,
+                 &changed, &err) != 0)
+        return err.code;
+    atomic_store(&b->changed, (int)changed);
+    int64_t n = 0;
+    if (db_query_int64(db, "SELECT count(*) FROM settings WHERE key = $1 AND value = 'updated'", 1,
+                       p, &n, &err) != 0)
+        return err.code;
+    atomic_store(&b->saw_own, (int)n);
+    return 0;
+}
+
+static void test_a_write_that_fails_unanswered_fails_only_its_item(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err;
+    enum { N = 12, DUP = N - 1 }; /* last: only the final collect can see its failure */
+    atomic_int ok = 0, failed = 0, seen = 0, pending = N;
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+    struct behind_item items[N];
+    /* item DUP's key exists already: its INSERT violates the primary key */
+    testdb_exec(f->db,
+                "INSERT INTO settings (key, value, updated_at) VALUES ('behind.11', 'old', 'x')");
+    memset(items, 0, sizeof items);
+    for (int i = 0; i < N; i++)
+        items[i].it = (struct item){.base = {.apply = apply_behind, .done = done},
+                                    .n = i,
+                                    .done_ok = &ok,
+                                    .done_failed = &failed,
+                                    .seen_in_done = &seen,
+                                    .lock = &lock,
+                                    .cond = &cond,
+                                    .pending = &pending};
+    items[DUP].insert_only = true;
+    struct db_batch *b = db_batch_start_writers(f->url, 64, 2, &err);
+    assert_non_null(b);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(db_batch_submit(b, &items[i].it.base), 0);
+    wait_all(&lock, &cond, &pending);
+    db_batch_stop(b);
+    assert_int_equal(atomic_load(&ok), N);
+    for (int i = 0; i < N; i++) {
+        if (i == DUP)
+            continue;
+        assert_int_equal(atomic_load(&items[i].changed), 1);
+        assert_int_equal(atomic_load(&items[i].saw_own), 1);
+    }
+    /* the failing item's INSERT reported its conflict in the guarded run,
+     * and nothing of it stayed */
+    assert_true(atomic_load(&items[DUP].insert_err) >= 1);
+    assert_int_equal(testdb_int64(f->db, "SELECT count(*) FROM settings WHERE key = 'behind.11'"
+                                         " AND value = 'old'"),
+                     1);
+    assert_int_equal(testdb_int64(f->db, "SELECT count(*) FROM settings WHERE key LIKE 'behind.%'"
+                                         " AND value = 'updated'"),
+                     N - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +344,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_failed_commit_fails_every_item_and_stores_none,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_runs_what_was_submitted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_write_that_fails_unanswered_fails_only_its_item,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
