@@ -11,6 +11,7 @@
  */
 #include "db/db.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -212,10 +213,18 @@ int db_begin(struct db *db, struct lumi_err *err)
         return err_set(err, LUMI_EINVAL, "db_begin: no connection");
     if (db->in_tx)
         return err_set(err, LUMI_EINTERNAL, "db_begin: a transaction is already open");
+    static _Atomic uint64_t serials;
     int rc = counted(db->drv->begin(db, err));
-    if (rc == 0)
+    if (rc == 0) {
         db->in_tx = true;
+        db->tx_serial = atomic_fetch_add(&serials, 1) + 1;
+    }
     return rc;
+}
+
+uint64_t db_tx_serial(const struct db *db)
+{
+    return db != NULL && db->in_tx ? db->tx_serial : 0;
 }
 
 /* A failed commit is rolled back, so afterwards no transaction is open either way. */

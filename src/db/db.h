@@ -198,6 +198,11 @@ void db_defer_undo(struct db *db, size_t mark);
  * default; no effect on SQLite, which has no round trips.
  */
 void db_write_behind(struct db *db, bool on);
+
+/** The open transaction's number, unique in the process (no two transactions
+ *  of any connections share one): for what may be read once per transaction.
+ *  0 when no transaction is open. */
+uint64_t db_tx_serial(const struct db *db);
 /** Collects every write sent behind: 0, or the first failure. 0 at once when none is out. */
 int db_collect(struct db *db, struct lumi_err *err);
 

@@ -28,6 +28,7 @@ struct db {
     /* writes deferred to the end of the transaction (db.h, db_defer_set) */
     bool defer;
     bool keep_prepared; /* db_keep_prepared */
+    uint64_t tx_serial; /* db_tx_serial: set by db_begin */
     const struct db_deferred_ops *dops;
     void *dstate;
 };

@@ -279,6 +279,7 @@ static int seal_secret(struct db *db, int64_t id, const char *secret, struct lum
 static int write_row(struct db *db, const char *sql, const json_t *e, const char *now, int64_t id,
                      int64_t *new_id, struct lumi_err *err)
 {
+    events_forget_endpoints(); /* what this thread read in its transaction is stale */
     struct db_stmt *st = db_prepare(db, sql, err);
     if (st == NULL)
         return LUMI_EDB;
@@ -444,6 +445,7 @@ int webhook_endpoints_delete(struct db *db, const struct audit_actor *actor, int
         return rc;
     json_t *cur = webhook_endpoints_get(db, id, err);
     const char *p[] = {idt};
+    events_forget_endpoints();
     rc = cur == NULL ? err->code : db_execp(db, SQL_DELETE, 1, p, &changes, err);
     if (rc == 0)
         rc = audit(db, actor, "WEBHOOK_ENDPOINT_DELETED", cur, false, err);

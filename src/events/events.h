@@ -48,6 +48,9 @@ bool events_list_matches(const char *list_json, const char *type);
  * a json_pack out of memory — is LUMI_ENOMEM) becomes data.object of the
  * body. 0, or < 0 with err: the caller rolls back its change.
  */
+/** Forgets the endpoints this thread read in its transaction (after writing one). */
+void events_forget_endpoints(void);
+
 int events_emit(struct db *db, const char *type, const char *entity, int64_t entity_id,
                 json_t *object, struct lumi_err *err);
 

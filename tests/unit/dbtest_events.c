@@ -381,6 +381,38 @@ static void lists_match_star_exact_and_prefix(void **state)
     assert_false(events_type_known("service.exploded"));
 }
 
+/* A transaction reads the endpoints once for all its events (issue 15); the
+ * next transaction reads them again, so an endpoint added meanwhile counts. */
+static void every_event_of_a_transaction_fans_out_and_the_next_sees_new_endpoints(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err = {0};
+    int64_t first = endpoint(f->db, "[\"invoice.*\"]", true);
+    assert_int_equal(db_begin(f->db, &err), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(events_emit(f->db, i == 1 ? "service.active" : "invoice.paid", "thing",
+                                     100 + i, json_object(), &err),
+                         0);
+    assert_int_equal(db_commit(f->db, &err), 0);
+    assert_int_equal(testdb_int64f(f->db,
+                                   "SELECT COUNT(*) FROM webhook_deliveries WHERE"
+                                   " endpoint_id = %" PRId64,
+                                   first),
+                     2);
+    int64_t second = endpoint(f->db, "[\"*\"]", true);
+    emit(f->db, "service.active", 200);
+    assert_int_equal(testdb_int64f(f->db,
+                                   "SELECT COUNT(*) FROM webhook_deliveries WHERE"
+                                   " endpoint_id = %" PRId64,
+                                   second),
+                     1);
+    assert_int_equal(testdb_int64f(f->db,
+                                   "SELECT COUNT(*) FROM webhook_deliveries WHERE"
+                                   " endpoint_id = %" PRId64,
+                                   first),
+                     2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +424,7 @@ int main(void)
         cmocka_unit_test(payments_and_refunds_are_the_invoices_events_in_order),
         cmocka_unit_test(a_failing_endpoint_holds_the_entitys_next_event_then_gives_up),
         cmocka_unit_test(lists_match_star_exact_and_prefix),
+        cmocka_unit_test(every_event_of_a_transaction_fans_out_and_the_next_sees_new_endpoints),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
