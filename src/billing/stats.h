@@ -56,9 +56,11 @@ json_t *stats_dashboard(struct db *db, int64_t now, struct lumi_err *err);
 
 /**
  * PostgreSQL: folds the aggregate triggers' delta rows into the base tables
- * (migration 19) in one transaction, one caller at a time; 0 or < 0 with err.
- * Readings are exact whether or not it ran (the views add both); running it
- * keeps them small. Nothing to do on SQLite.
+ * (migration 19) in one transaction, one caller at a time, then vacuums a
+ * delta table it emptied of many rows (their dead versions would slow every
+ * reading until autovacuum came): answers how many delta rows it folded, or
+ * < 0 with err. Readings are exact whether or not it ran (the views add
+ * both); running it keeps them small. Nothing to do on SQLite (0).
  */
 int stats_compact(struct db *db, struct lumi_err *err);
 

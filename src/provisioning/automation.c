@@ -647,8 +647,13 @@ static void run_group(struct run *r, const char *phase, service_fn fn, const int
     if (!r->dry && n > 1 && db_begin(r->db, &err) == 0) {
         r->grouped = true;
         r->group_broken = false;
+        /* PostgreSQL: a service's writes are not waited for one by one; its
+         * RELEASE collects them, so a failure still rolls back its own
+         * savepoint (db.h db_write_behind). */
+        db_write_behind(r->db, true);
         for (size_t i = 0; i < n; i++)
             run_service(r, phase, fn, ids[i]);
+        db_write_behind(r->db, false);
         r->grouped = false;
         rc = r->group_broken ? LUMI_EDB : db_commit(r->db, &err);
         if (rc != 0) {

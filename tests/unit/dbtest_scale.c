@@ -273,11 +273,27 @@ static void aggregates_stay_exact_across_create_pay_refund_cancel(void **state)
     /* PostgreSQL: the deltas folded into the base tables change no figure,
      * and a second fold with nothing new neither (SQLite: nothing to fold) */
     struct lumi_err cerr;
-    assert_int_equal(stats_compact(f->db, &cerr), 0);
+    bool pg = db_kind(f->db) == DB_POSTGRES;
+    int folded = stats_compact(f->db, &cerr);
+    if (pg)
+        assert_true(folded > 0);
+    else
+        assert_int_equal(folded, 0);
     assert_dashboard_is_direct(f);
-    if (db_kind(f->db) == DB_POSTGRES)
+    if (pg)
         assert_int_equal(testdb_int64(f->db, "SELECT COUNT(*) FROM agg_invoices_open_delta"), 0);
     assert_int_equal(stats_compact(f->db, &cerr), 0);
+    assert_dashboard_is_direct(f);
+    if (!pg)
+        return;
+    /* A large fold (an import, a burst) leaves its delta table vacuumed, not
+     * full of dead rows that every reading of the view would scan: the
+     * table's pages are given back. (n = 0: the figures do not move.) */
+    testdb_exec(f->db, "INSERT INTO agg_services_delta (status, n)"
+                       " SELECT 'active', 0 FROM generate_series(1, 12000)");
+    assert_true(testdb_int64(f->db, "SELECT pg_relation_size('agg_services_delta')") > 0);
+    assert_int_equal(stats_compact(f->db, &cerr), 12000);
+    assert_int_equal(testdb_int64(f->db, "SELECT pg_relation_size('agg_services_delta')"), 0);
     assert_dashboard_is_direct(f);
 }
 
