@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "billing/stats.h"
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/log.h"
@@ -500,7 +501,17 @@ static void run_engine(const char *engine, const struct sizes *z, const char *ke
                secs_since(ta));
     }
     if (db_kind(db) == DB_POSTGRES) {
+        /* Rows inserted by SQL leave the dashboard's aggregate deltas
+         * (migration 19) for the mail thread of a running server to fold;
+         * folded here, as it would have done while they were written (and
+         * it does at its start after an import like this one). */
         int64_t ta = mono_ns();
+        int folded = stats_compact(db, &err);
+        if (folded < 0)
+            fprintf(stderr, "bench_scale: folding the dashboard deltas: %s\n", err.msg);
+        printf("  dashboard deltas (mail thread's work) %8d rows %8.1f s\n", folded,
+               secs_since(ta));
+        ta = mono_ns();
         if (db_exec(db, "VACUUM ANALYZE", &err) != 0)
             fprintf(stderr, "bench_scale: VACUUM ANALYZE: %s\n", err.msg);
         printf("  VACUUM ANALYZE (as autovacuum would) %24.1f s\n", secs_since(ta));

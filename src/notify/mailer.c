@@ -50,10 +50,15 @@ struct mailer {
     char worker_id[96];
 };
 
-/* One round: pump, dated notices when due, drain. Returns work done, or < 0. */
+/* One round: the dashboard deltas folded, pump, dated notices when due, drain, audit
+ * rows indexed. Returns work done, or < 0. */
 static int round_once(struct mailer *m, int64_t *next_reminders_ms, struct lumi_err *err)
 {
     int queued = 0, work = 0, rows;
+    /* First: after an import or a burst, the dashboard reads every delta
+     * row not folded yet (PostgreSQL), so the fold does not wait for mail. */
+    if ((rows = stats_compact(m->db, err)) < 0)
+        return rows;
     while ((rows = notify_pump(m->db, PUMP_ROWS, &queued, err)) > 0) {
         work += queued;
         if (rows < PUMP_ROWS || stop_raised(&m->stop))
@@ -79,8 +84,6 @@ static int round_once(struct mailer *m, int64_t *next_reminders_ms, struct lumi_
            (n = audit_index_pending(m->db, INDEX_ROWS, err)) > 0)
         indexed += n;
     if (n < 0 && indexed == 0)
-        return n;
-    if ((n = stats_compact(m->db, err)) < 0) /* PostgreSQL's dashboard deltas */
         return n;
     return work + sent; /* indexing and compacting alone do not skip the pause */
 }

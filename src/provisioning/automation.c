@@ -104,6 +104,7 @@ struct run {
     char terminate_cutoff[UTC_ISO_LEN];
     bool grouped;      /* inside a group's transaction: services use savepoints */
     bool group_broken; /* a savepoint could not be rolled back: the group is redone */
+    size_t defer_mark; /* the group's audit rows queued before this service's (db_defer_mark) */
 };
 
 static void plan_line(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -131,6 +132,8 @@ static int begin_service(struct run *r, int64_t id, struct lumi_err *err)
 {
     if (r->dry)
         return 0;
+    if (r->grouped)
+        r->defer_mark = db_defer_mark(r->db);
     int rc = r->grouped ? db_exec(r->db, "SAVEPOINT lumi_automation", err) : db_begin(r->db, err);
     if (rc != 0 || db_kind(r->db) != DB_POSTGRES)
         return rc;
@@ -151,6 +154,8 @@ static int end_service(struct run *r, int rc, struct lumi_err *err)
     if (r->grouped) {
         if (rc == 0)
             rc = db_exec(r->db, "RELEASE SAVEPOINT lumi_automation", err);
+        if (rc != 0)
+            db_defer_undo(r->db, r->defer_mark); /* its audit rows go with it */
         if (rc != 0 && (db_exec(r->db, "ROLLBACK TO SAVEPOINT lumi_automation", NULL) != 0 ||
                         db_exec(r->db, "RELEASE SAVEPOINT lumi_automation", NULL) != 0))
             r->group_broken = true;
@@ -649,13 +654,19 @@ static void run_group(struct run *r, const char *phase, service_fn fn, const int
         r->group_broken = false;
         /* PostgreSQL: a service's writes are not waited for one by one; its
          * RELEASE collects them, so a failure still rolls back its own
-         * savepoint (db.h db_write_behind). */
-        db_write_behind(r->db, true);
+         * savepoint (db.h db_write_behind). The group's audit rows are
+         * queued and join the chain with the COMMIT in one statement, as the
+         * group-commit writers' do (db_defer_set; a service rolled back
+         * drops its own). */
+        bool pg = db_kind(r->db) == DB_POSTGRES;
+        db_write_behind(r->db, pg);
+        db_defer_set(r->db, pg);
         for (size_t i = 0; i < n; i++)
             run_service(r, phase, fn, ids[i]);
         db_write_behind(r->db, false);
         r->grouped = false;
         rc = r->group_broken ? LUMI_EDB : db_commit(r->db, &err);
+        db_defer_set(r->db, false);
         if (rc != 0) {
             db_rollback(r->db);
             *r->report = saved;
