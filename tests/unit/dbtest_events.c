@@ -68,6 +68,13 @@ static int64_t endpoint(struct db *db, const char *events, bool active)
     return id;
 }
 
+/* How many deliveries an endpoint was given. */
+static int64_t deliveries_to(struct db *db, int64_t endpoint_id)
+{
+    return testdb_int64f(db, "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = %" PRId64,
+                         endpoint_id);
+}
+
 static void emit(struct db *db, const char *type, int64_t id)
 {
     struct lumi_err err = {0};
@@ -100,26 +107,10 @@ static void each_endpoint_gets_the_types_it_asked_for(void **state)
     emit(f->db, "client.created", 8);
     emit(f->db, "service.active", 9);
     assert_int_equal(testdb_int64(f->db, "SELECT COUNT(*) FROM outgoing_events"), 3);
-    assert_int_equal(testdb_int64f(f->db,
-                                   "SELECT COUNT(*) FROM webhook_deliveries WHERE"
-                                   " endpoint_id = %" PRId64,
-                                   inv),
-                     1);
-    assert_int_equal(testdb_int64f(f->db,
-                                   "SELECT COUNT(*) FROM webhook_deliveries WHERE"
-                                   " endpoint_id = %" PRId64,
-                                   cli),
-                     1);
-    assert_int_equal(testdb_int64f(f->db,
-                                   "SELECT COUNT(*) FROM webhook_deliveries WHERE"
-                                   " endpoint_id = %" PRId64,
-                                   all),
-                     3);
-    assert_int_equal(testdb_int64f(f->db,
-                                   "SELECT COUNT(*) FROM webhook_deliveries WHERE"
-                                   " endpoint_id = %" PRId64,
-                                   off),
-                     0);
+    assert_int_equal(deliveries_to(f->db, inv), 1);
+    assert_int_equal(deliveries_to(f->db, cli), 1);
+    assert_int_equal(deliveries_to(f->db, all), 3);
+    assert_int_equal(deliveries_to(f->db, off), 0);
     /* the body: {id, type, created, data:{object}} */
     struct lumi_err err = {0};
     struct db_stmt *st = db_prepare(
@@ -394,23 +385,11 @@ static void every_event_of_a_transaction_fans_out_and_the_next_sees_new_endpoint
                                      100 + i, json_object(), &err),
                          0);
     assert_int_equal(db_commit(f->db, &err), 0);
-    assert_int_equal(testdb_int64f(f->db,
-                                   "SELECT COUNT(*) FROM webhook_deliveries WHERE"
-                                   " endpoint_id = %" PRId64,
-                                   first),
-                     2);
+    assert_int_equal(deliveries_to(f->db, first), 2);
     int64_t second = endpoint(f->db, "[\"*\"]", true);
     emit(f->db, "service.active", 200);
-    assert_int_equal(testdb_int64f(f->db,
-                                   "SELECT COUNT(*) FROM webhook_deliveries WHERE"
-                                   " endpoint_id = %" PRId64,
-                                   second),
-                     1);
-    assert_int_equal(testdb_int64f(f->db,
-                                   "SELECT COUNT(*) FROM webhook_deliveries WHERE"
-                                   " endpoint_id = %" PRId64,
-                                   first),
-                     2);
+    assert_int_equal(deliveries_to(f->db, second), 1);
+    assert_int_equal(deliveries_to(f->db, first), 2);
 }
 
 int main(void)
