@@ -56,6 +56,7 @@
 #include "billing/invoices.h"
 #include "core/log.h"
 #include "core/money.h"
+#include "core/stop.h"
 #include "core/str.h"
 #include "core/utc.h"
 #include "provisioning/cancellations.h"
@@ -102,8 +103,10 @@ struct run {
     char renew_cutoff[UTC_ISO_LEN];   /* next_due_date up to here is renewed */
     char suspend_cutoff[UTC_ISO_LEN]; /* invoices due up to here are overdue */
     char terminate_cutoff[UTC_ISO_LEN];
-    bool grouped;      /* inside a group's transaction: services use savepoints */
-    bool group_broken; /* a savepoint could not be rolled back: the group is redone */
+    bool grouped;           /* inside a group's transaction: services use savepoints */
+    bool group_broken;      /* a savepoint could not be rolled back: the group is redone */
+    struct stop_flag *stop; /* raised: the pass ends after the group it is in */
+    bool stopped;
     size_t defer_mark; /* the group's audit rows queued before this service's (db_defer_mark) */
 };
 
@@ -225,9 +228,17 @@ static int queue_job(struct run *r, int64_t id, const char *action, const char *
 
 /* --- phase 1: renewal invoices ------------------------------------------ */
 
+/* A service whose renewal for its next_due_date exists already is no
+ * candidate (issue 15: a renewal invoice does not move next_due_date until
+ * it is paid, so every later pass used to open a savepoint for each of them
+ * only to find it renewed — 10,000 of them at full scale, every scheduler
+ * interval). renew_one still checks, with the date normalised too. */
 static const char SQL_RENEW_CANDIDATES[] =
     "SELECT id FROM services WHERE status IN ('active','suspended') AND billing_cycle <> 'onetime'"
-    " AND next_due_date IS NOT NULL AND next_due_date <= $1 AND id > $2 ORDER BY id LIMIT $3";
+    " AND next_due_date IS NOT NULL AND next_due_date <= $1 AND id > $2"
+    " AND NOT EXISTS (SELECT 1 FROM invoice_items ii WHERE ii.service_id = services.id"
+    " AND ii.kind = 'recurring' AND ii.period_start = services.next_due_date)"
+    " ORDER BY id LIMIT $3";
 
 static const char SQL_RENEW_SERVICE[] =
     "SELECT s.client_id, s.status, s.billing_cycle, s.next_due_date, s.recurring_amount,"
@@ -322,6 +333,7 @@ static int renew_one(struct run *r, int64_t id, struct lumi_err *err)
     struct renewal rn;
     char number[32] = "", description[600], d1[11], d2[11];
     int64_t invoice_id = 0;
+    r->report->renewals_examined++;
     int rc = begin_service(r, id, err);
     if (rc != 0)
         goto out;
@@ -705,8 +717,15 @@ static int run_phase(struct run *r, const char *phase, const char *sql, const ch
         db_finalize(st);
         if (rc < 0)
             return rc;
-        for (size_t i = 0; i < n; i += GROUP)
-            run_group(r, phase, fn, ids + i, n - i < GROUP ? n - i : GROUP);
+        for (size_t i = 0; i < n && !r->stopped; i += GROUP) {
+            r->stopped = r->stop != NULL && stop_raised(r->stop);
+            if (!r->stopped)
+                run_group(r, phase, fn, ids + i, n - i < GROUP ? n - i : GROUP);
+        }
+        if (r->stopped) {
+            log_info("automation.stopped", "phase=%s reason=\"shutting down\"", phase);
+            return 0;
+        }
         if (n > 0)
             after = ids[n - 1];
         seen += (int64_t)n;
@@ -726,6 +745,13 @@ static int cutoff(int64_t t, char out[UTC_ISO_LEN], struct lumi_err *err)
 int automation_run(struct db *db, int64_t now, bool dry_run, FILE *plan,
                    struct automation_report *report, struct lumi_err *err)
 {
+    return automation_run_until(db, now, dry_run, plan, report, NULL, err);
+}
+
+int automation_run_until(struct db *db, int64_t now, bool dry_run, FILE *plan,
+                         struct automation_report *report, struct stop_flag *stop,
+                         struct lumi_err *err)
+{
     struct lumi_err local;
     struct automation_report dummy;
     struct run r;
@@ -742,6 +768,7 @@ int automation_run(struct db *db, int64_t now, bool dry_run, FILE *plan,
     r.dry = dry_run;
     r.plan = plan;
     r.report = report;
+    r.stop = stop;
     if (db_in_tx(db))
         return err_set(err, LUMI_EINTERNAL, "automation_run must not run inside a transaction");
     rc = load_settings(db, &r.set, err);
@@ -761,12 +788,12 @@ int automation_run(struct db *db, int64_t now, bool dry_run, FILE *plan,
              r.now_iso, dry_run ? 1 : 0, r.set.renew_days, r.set.suspend_days,
              r.set.terminate_days);
     rc = run_phase(&r, "cancellation", CANCELLATIONS_SQL_DUE, r.now_iso, cancel_one, err);
-    if (rc == 0)
+    if (rc == 0 && !r.stopped)
         rc = run_phase(&r, "renewal", SQL_RENEW_CANDIDATES, r.renew_cutoff, renew_one, err);
-    if (rc == 0)
+    if (rc == 0 && !r.stopped)
         rc =
             run_phase(&r, "suspension", SQL_SUSPEND_CANDIDATES, r.suspend_cutoff, suspend_one, err);
-    if (rc == 0)
+    if (rc == 0 && !r.stopped)
         rc = run_phase(&r, "termination", SQL_TERMINATE_CANDIDATES, NULL, terminate_one, err);
     log_info("automation.done",
              "dry_run=%d invoices=%d suspensions=%d terminations=%d cancellations=%d errors=%d",

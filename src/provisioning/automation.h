@@ -30,7 +30,10 @@ struct automation_report {
     int terminations_queued;
     int cancellations_executed; /* due end-of-period cancellation requests carried out */
     int errors;
+    int renewals_examined; /* services the renewal phase looked at (candidates) */
 };
+
+struct stop_flag;
 
 /**
  * One pass as of `now` (seconds since the epoch). plan (may be NULL) gets one
@@ -39,5 +42,15 @@ struct automation_report {
  */
 int automation_run(struct db *db, int64_t now, bool dry_run, FILE *plan,
                    struct automation_report *report, struct lumi_err *err);
+
+/**
+ * automation_run that ends early, between two groups of services, once stop
+ * (core/stop.h; NULL: never) is raised: what was done is committed, the next
+ * pass goes on from there. For the scheduler, so a shutdown does not wait
+ * for a whole pass.
+ */
+int automation_run_until(struct db *db, int64_t now, bool dry_run, FILE *plan,
+                         struct automation_report *report, struct stop_flag *stop,
+                         struct lumi_err *err);
 
 #endif

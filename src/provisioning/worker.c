@@ -272,7 +272,7 @@ static void scheduler_pass(struct worker *w)
     struct automation_report report = {0};
     int64_t t0 = utc_monotonic_ms();
     log_set_context("scheduler");
-    rc = automation_run(w->sched_db, utc_now(), false, NULL, &report, &err);
+    rc = automation_run_until(w->sched_db, utc_now(), false, NULL, &report, &w->stop, &err);
     if (rc < 0)
         log_error("scheduler.failed", "error=%s", log_quote(err.msg, quoted, sizeof quoted));
     else

@@ -20,6 +20,7 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/utc.h"
+#include "core/stop.h"
 #include "provisioning/automation.h"
 #include "support/testdb.h"
 
@@ -235,9 +236,12 @@ static void renewal_invoice_created_once_for_the_next_period(void **state)
     assert_true(testdb_int64(
                     f->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'INVOICE_CREATED'") == 2);
 
-    /* Idempotent: a second pass creates nothing. */
+    assert_int_equal(rep.renewals_examined, 2);
+    /* Idempotent: a second pass creates nothing, and does not even look at
+     * the services renewed already (they are no candidates). */
     plan = run(f->db, now, false, &rep);
     assert_int_equal(rep.invoices_created, 0);
+    assert_int_equal(rep.renewals_examined, 0);
     assert_int_equal(rep.errors, 0);
     assert_string_equal(plan, "");
     free(plan);
@@ -543,6 +547,29 @@ static void broken_service_does_not_stop_the_others(void **state)
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM invoices") == 2);
 }
 
+/* A pass asked to stop (a shutdown) ends between two groups with what it did
+ * committed; the next pass does the rest. */
+static void a_stopped_pass_ends_early_and_the_next_goes_on(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err;
+    struct automation_report rep;
+    struct stop_flag stop;
+    seed(f);
+    for (int i = 0; i < 3; i++)
+        add_service(f, "active", NULL, "monthly", "2026-12-01T00:00:00Z");
+    int64_t now = at("2026-11-25T00:00:00Z");
+    stop_init(&stop);
+    stop_raise(&stop);
+    assert_int_equal(automation_run_until(f->db, now, false, NULL, &rep, &stop, &err), 0);
+    assert_int_equal(rep.renewals_examined, 0);
+    assert_int_equal(rep.invoices_created, 0);
+    stop_destroy(&stop);
+    assert_int_equal(automation_run_until(f->db, now, false, NULL, &rep, NULL, &err), 0);
+    assert_int_equal(rep.invoices_created, 3);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM invoices") == 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -555,6 +582,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(dry_run_changes_nothing_and_prints_the_plan, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(broken_service_does_not_stop_the_others, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_stopped_pass_ends_early_and_the_next_goes_on, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
