@@ -266,11 +266,17 @@ static int ensure_conn(struct db *db, struct lumi_err *err)
 
 static int pipe_finish(struct pg_db *p, struct lumi_err *err);
 
-static int pg_exec(struct db *db, const char *sql, struct lumi_err *err)
+/* Before a statement that waits for its answer outside the pipeline: the
+ * writes sent behind collected, the connection up. */
+static int conn_ready(struct db *db, struct lumi_err *err)
 {
     int rc = pipe_finish((struct pg_db *)db, err);
-    if (rc == 0)
-        rc = ensure_conn(db, err);
+    return rc != 0 ? rc : ensure_conn(db, err);
+}
+
+static int pg_exec(struct db *db, const char *sql, struct lumi_err *err)
+{
+    int rc = conn_ready(db, err);
     if (rc != 0)
         return rc;
     return run_simple(conn_of(db), sql, err);
@@ -356,6 +362,28 @@ static int prepared_find(const struct pg_db *db, const char *sql)
     return -1;
 }
 
+/* Records sql as prepared under a new name (into name): its index, or -1
+ * when the table is full or out of memory (it then runs unnamed). */
+static int prepared_add(struct pg_db *db, const char *sql, char name[16])
+{
+    if (db->nprepared == PREPARED_MAX)
+        return -1;
+    char *copy = str_dup(sql);
+    if (copy == NULL)
+        return -1;
+    int no = db->next_name++;
+    snprintf(name, 16, "lumi_%d", no);
+    db->prepared[db->nprepared] = copy;
+    db->name_no[db->nprepared] = no;
+    return db->nprepared++;
+}
+
+/* Forgets the statement prepared_add recorded last (its prepare failed or was not sent). */
+static void prepared_drop_last(struct pg_db *db)
+{
+    free(db->prepared[--db->nprepared]);
+}
+
 /*
  * The name sql is prepared under on this session (db_keep_prepared),
  * preparing it the first time: 1 with name set, 0 when it is not kept (the
@@ -370,22 +398,15 @@ static int prepared_name(struct pg_db *db, const struct pg_stmt *st, char name[1
         snprintf(name, 16, "lumi_%d", db->name_no[i]);
         return 1;
     }
-    if (db->nprepared == PREPARED_MAX)
+    if (prepared_add(db, st->sql, name) < 0)
         return 0;
-    char *copy = str_dup(st->sql);
-    if (copy == NULL)
-        return 0;
-    int no = db->next_name++;
-    snprintf(name, 16, "lumi_%d", no);
     PGresult *res = PQprepare(db->conn, name, st->sql, st->nparams, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        free(copy);
+        prepared_drop_last(db);
         *failed = res;
         return -1;
     }
     PQclear(res);
-    db->prepared[db->nprepared] = copy;
-    db->name_no[db->nprepared++] = no;
     return 1;
 }
 
@@ -467,19 +488,11 @@ static int pipe_send_stmt(struct pg_db *p, struct pg_stmt *st, enum slot_kind ki
     char name[16];
     const char *const *vals = (const char *const *)st->values;
     int i = p->base.keep_prepared ? prepared_find(p, st->sql) : -1;
-    if (i < 0 && p->base.keep_prepared && p->nprepared < PREPARED_MAX) {
-        char *copy = str_dup(st->sql);
-        if (copy == NULL)
-            return err_set(err, LUMI_ENOMEM, "out of memory");
-        int no = p->next_name++;
-        snprintf(name, sizeof name, "lumi_%d", no);
+    if (i < 0 && p->base.keep_prepared && (i = prepared_add(p, st->sql, name)) >= 0) {
         if (PQsendPrepare(p->conn, name, st->sql, st->nparams, NULL) != 1) {
-            free(copy);
+            prepared_drop_last(p);
             return send_failed(p, err);
         }
-        p->prepared[p->nprepared] = copy;
-        p->name_no[p->nprepared] = no;
-        i = p->nprepared++;
         int rc = slot_add(p, SLOT_CHECK, NULL, err);
         if (rc != 0)
             return rc;
@@ -761,21 +774,10 @@ static int pg_commit_with(struct db *db, const char *sql, int nparams, const cha
     return rc;
 }
 
+/* COMMIT alone, the same way: one round trip either way, one place that reads its answer. */
 static int pg_commit(struct db *db, struct lumi_err *err)
 {
-    struct pg_db *p = (struct pg_db *)db;
-    if (p->piped)
-        return pg_commit_with(db, NULL, 0, NULL, err);
-    int rc = commit_refused(p->conn, err);
-    if (rc != 0)
-        return rc;
-    PGresult *res = PQexec(p->conn, "COMMIT");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        rc = result_error(p->conn, res, err);
-    else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
-        rc = err_set(err, LUMI_EDB, "the transaction was rolled back by the server");
-    PQclear(res);
-    return rc;
+    return pg_commit_with(db, NULL, 0, NULL, err);
 }
 
 static int pg_rollback(struct db *db, struct lumi_err *err)
@@ -792,9 +794,7 @@ static int pg_rollback(struct db *db, struct lumi_err *err)
 static int query_key(struct db *db, const char *sql, int64_t key, char *out, size_t outsz,
                      struct lumi_err *err)
 {
-    int rc = pipe_finish((struct pg_db *)db, err);
-    if (rc == 0)
-        rc = ensure_conn(db, err);
+    int rc = conn_ready(db, err);
     if (rc != 0)
         return rc;
     char text[24];

@@ -110,24 +110,42 @@ void events_forget_endpoints(void)
     seen.tx = 0;
 }
 
-/* Reads the active endpoints into seen: 0, 1 when they do not fit, or < 0. */
-static int remember_endpoints(struct db *db, struct lumi_err *err)
+/*
+ * The active endpoints that want type, into ids (at most MATCH_MAX): answers
+ * how many, or < 0. Inside a transaction the first call reads the table and
+ * keeps what it read in seen (when it fits); the transaction's next calls
+ * match against that.
+ */
+static int matching_endpoints(struct db *db, const char *type, int64_t *ids, struct lumi_err *err)
 {
+    uint64_t tx = db_tx_serial(db);
+    int n = 0, rc;
+    if (tx != 0 && seen.tx == tx) {
+        for (int i = 0; i < seen.n; i++)
+            if (events_list_matches(seen.text + seen.off[i], type))
+                ids[n++] = seen.ids[i];
+        return n;
+    }
     size_t used = 0;
-    int rc, fits = 0;
+    bool fits = tx != 0;
     seen.tx = 0;
     seen.n = 0;
     struct db_stmt *st = db_prepare(db, SQL_ACTIVE_ENDPOINTS, err);
     if (st == NULL)
         return LUMI_EDB;
     while ((rc = db_step(st, err)) == DB_ROW) {
+        int64_t id = db_col_int64(st, 0);
         const char *list = db_col_text(st, 1);
         size_t len = list != NULL ? strlen(list) : 0;
-        if (seen.n == MATCH_MAX || used + len + 1 > CACHE_TEXT) {
-            fits = 1;
-            break;
+        if (n < MATCH_MAX && events_list_matches(list, type))
+            ids[n++] = id;
+        fits = fits && seen.n < MATCH_MAX && used + len + 1 <= CACHE_TEXT;
+        if (!fits) {
+            if (n == MATCH_MAX)
+                break; /* nothing more to keep or to match */
+            continue;
         }
-        seen.ids[seen.n] = db_col_int64(st, 0);
+        seen.ids[seen.n] = id;
         seen.off[seen.n] = (unsigned short)used;
         memcpy(seen.text + used, list != NULL ? list : "", len + 1);
         used += len + 1;
@@ -136,43 +154,9 @@ static int remember_endpoints(struct db *db, struct lumi_err *err)
     db_finalize(st);
     if (rc < 0)
         return rc;
-    if (fits == 0)
-        seen.tx = db_tx_serial(db);
-    return fits;
-}
-
-/* matching_endpoints from the table itself. */
-static int read_matching_endpoints(struct db *db, const char *type, int64_t *ids,
-                                   struct lumi_err *err)
-{
-    int n = 0, rc;
-    struct db_stmt *st = db_prepare(db, SQL_ACTIVE_ENDPOINTS, err);
-    if (st == NULL)
-        return LUMI_EDB;
-    while ((rc = db_step(st, err)) == DB_ROW && n < MATCH_MAX)
-        if (events_list_matches(db_col_text(st, 1), type))
-            ids[n++] = db_col_int64(st, 0);
-    db_finalize(st);
-    return rc < 0 ? rc : n;
-}
-
-/* The active endpoints that want type, into ids (at most MATCH_MAX); answers how many, or < 0. */
-static int matching_endpoints(struct db *db, const char *type, int64_t *ids, struct lumi_err *err)
-{
-    uint64_t tx = db_tx_serial(db);
-    if (tx != 0 && seen.tx != tx) {
-        int rc = remember_endpoints(db, err);
-        if (rc < 0)
-            return rc;
-    }
-    if (tx != 0 && seen.tx == tx) {
-        int n = 0;
-        for (int i = 0; i < seen.n; i++)
-            if (events_list_matches(seen.text + seen.off[i], type))
-                ids[n++] = seen.ids[i];
-        return n;
-    }
-    return read_matching_endpoints(db, type, ids, err);
+    if (fits)
+        seen.tx = tx;
+    return n;
 }
 
 /* {"id","type","created","data":{"object"}} as the text every endpoint receives (caller frees). */
