@@ -168,6 +168,12 @@ static int configure(sqlite3 *h, struct lumi_err *err)
 static void lite_global_init(void)
 {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* fails harmlessly once initialised */
+    /* No up-front page-cache block per connection: SQLite's default makes
+     * each connection allocate (and touch) room for 20 pages, ~86 kB, when it
+     * first reads, whether or not it ever caches that much; a server holds a
+     * dozen connections, most of them idle (issue 15: idle RSS). Pages are
+     * then allocated one by one as the cache grows. */
+    sqlite3_config(SQLITE_CONFIG_PAGECACHE, (void *)NULL, 0, 0);
     sqlite3_initialize();
 }
 

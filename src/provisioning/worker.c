@@ -1,11 +1,23 @@
 /*
  * worker.c — the job worker and the scheduler (see worker.h).
  *
- * Owns a set of threads, each with its own database connection (opened in
- * worker_start, so a bad DATABASE_URL fails the start, not a thread): job
- * threads loop claim → provision_run_job → claim, and sleep idle_poll_ms
- * when nothing is due; the scheduler thread runs automation_run every
- * scheduler_interval_s, first right after the start. On PostgreSQL only the
+ * Owns a set of threads, each with its own database connection: job threads
+ * loop claim → provision_run_job → claim; the scheduler thread runs
+ * automation_run every scheduler_interval_s, first right after the start.
+ *
+ * Idle job threads take turns (issue 15: an idle server's memory and
+ * queries): one idle thread polls, claiming every idle_poll_ms; the other
+ * idle ones sleep on the relay. A thread that claims a job while no one
+ * polls wakes one sleeper, which claims the next job or, finding none,
+ * becomes the poller, so a burst of jobs fans out to every thread within a
+ * claim each and a thread busy with a slow panel never leaves new jobs
+ * unseen. A thread opens its connection on its first turn; the first
+ * thread's is opened in worker_start, so a bad DATABASE_URL fails the start.
+ * An idle `lumi serve` so holds one job connection instead of four (each
+ * SQLite connection keeps its own parsed schema, ~250 kB) and asks the
+ * database once per interval instead of four times. On SQLite the
+ * scheduler's connection is closed between passes for the same reason (on
+ * PostgreSQL it holds the scheduler's session lock, so it stays). On PostgreSQL only the
  * process holding the scheduler's session advisory lock runs the pass; the
  * lock is asked for again before every pass (re-entrant for its holder), so
  * after a lost connection the pass moves to whichever process gets it.
@@ -70,7 +82,11 @@ struct job_thread {
 struct worker {
     struct worker_config cfg;
     char *database_url;
-    pthread_mutex_t mu; /* guards the slot table */
+    pthread_mutex_t mu; /* guards the slot table and the relay below */
+    pthread_cond_t relay;
+    int pollers;  /* idle threads polling: 0 or 1 */
+    int sleepers; /* idle threads waiting on the relay */
+    int wakeups;  /* relay turns handed out and not yet taken */
     struct stop_flag stop;
     struct slot *slots; /* one per thread at most: a thread holds one slot at a time */
     int nslots;
@@ -150,6 +166,54 @@ static int server_of(struct db *db, int64_t service_id, int64_t *server_id, stru
     return rc < 0 ? rc : 0;
 }
 
+/* --- the relay: which idle job thread polls --------------------------------------------- */
+
+/* After a claim found nothing: true when this thread is (or just became) the poller. */
+static bool relay_idle(struct worker *w, bool was_poller)
+{
+    pthread_mutex_lock(&w->mu);
+    bool poll = was_poller || w->pollers == 0;
+    if (poll && !was_poller)
+        w->pollers++;
+    pthread_mutex_unlock(&w->mu);
+    return poll;
+}
+
+/* Sleeps until handed a turn; false when stopping. */
+static bool relay_sleep(struct worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->sleepers++;
+    while (w->wakeups == 0 && !is_stopping(w))
+        pthread_cond_wait(&w->relay, &w->mu);
+    w->sleepers--;
+    bool turn = w->wakeups > 0 && !is_stopping(w);
+    if (turn)
+        w->wakeups--;
+    pthread_mutex_unlock(&w->mu);
+    return turn;
+}
+
+/* A thread took a job: it polls no more, and when no one else polls a sleeper gets a turn. */
+static void relay_took_job(struct worker *w, bool was_poller)
+{
+    pthread_mutex_lock(&w->mu);
+    if (was_poller)
+        w->pollers--;
+    if (w->pollers == 0 && w->sleepers > w->wakeups) {
+        w->wakeups++;
+        pthread_cond_signal(&w->relay);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void relay_stop(struct worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    pthread_cond_broadcast(&w->relay);
+    pthread_mutex_unlock(&w->mu);
+}
+
 /* --- job threads ----------------------------------------------------------------- */
 
 static const char *outcome_name(int rc)
@@ -193,16 +257,38 @@ static void run_one(struct db *db, const struct job *job, const char *worker_id)
     log_set_context(NULL);
 }
 
+/* The thread's connection, opened on its first turn; false (logged) when it cannot be. */
+static bool thread_db(struct job_thread *t, const char *worker_id)
+{
+    struct lumi_err err;
+    char quoted[240];
+    if (t->db != NULL)
+        return true;
+    err_clear(&err);
+    t->db = db_open(t->w->database_url, &err);
+    if (t->db == NULL)
+        log_error("job.db_open_failed", "worker=%s error=%s", worker_id,
+                  log_quote(err.msg, quoted, sizeof quoted));
+    return t->db != NULL;
+}
+
 static void *job_thread_main(void *arg)
 {
     struct job_thread *t = arg;
     struct worker *w = t->w;
     char worker_id[64], quoted[240];
+    bool poller = t->no == 1; /* worker_start made the first thread the poller */
     snprintf(worker_id, sizeof worker_id, "%s:%ld:%d", w->host, (long)getpid(), t->no);
+    if (!poller && !relay_sleep(w)) /* the others wait for their first turn */
+        return NULL;
     while (!is_stopping(w)) {
         struct job job;
         struct lumi_err err;
         err_clear(&err);
+        if (!thread_db(t, worker_id)) {
+            wait_ms(w, ERROR_PAUSE_MS);
+            continue;
+        }
         int rc = jobs_claim(t->db, worker_id, w->cfg.lease_s, &job, &err);
         if (rc < 0) {
             log_error("job.claim_failed", "worker=%s error=%s", worker_id,
@@ -211,9 +297,15 @@ static void *job_thread_main(void *arg)
             continue;
         }
         if (rc == 0) {
-            wait_ms(w, w->cfg.idle_poll_ms);
+            poller = relay_idle(w, poller);
+            if (poller)
+                wait_ms(w, w->cfg.idle_poll_ms);
+            else if (!relay_sleep(w))
+                break;
             continue;
         }
+        relay_took_job(w, poller);
+        poller = false;
         int64_t server_id = 0;
         if (server_of(t->db, job.service_id, &server_id, &err) != 0)
             log_warn("job.server_lookup_failed", "job=%lld error=%s", (long long)job.id,
@@ -285,12 +377,32 @@ static void scheduler_pass(struct worker *w)
     log_set_context(NULL);
 }
 
+/* The scheduler's connection, opened again after an idle SQLite interval; false (logged) when it cannot be. */
+static bool scheduler_db(struct worker *w)
+{
+    struct lumi_err err;
+    char quoted[240];
+    if (w->sched_db != NULL)
+        return true;
+    err_clear(&err);
+    w->sched_db = db_open(w->database_url, &err);
+    if (w->sched_db == NULL)
+        log_error("scheduler.db_open_failed", "error=%s",
+                  log_quote(err.msg, quoted, sizeof quoted));
+    return w->sched_db != NULL;
+}
+
 static void *scheduler_main(void *arg)
 {
     struct worker *w = arg;
-    do
-        scheduler_pass(w);
-    while (!wait_ms(w, (int64_t)w->cfg.scheduler_interval_s * 1000));
+    do {
+        if (scheduler_db(w))
+            scheduler_pass(w);
+        if (w->sched_db != NULL && db_kind(w->sched_db) == DB_SQLITE) {
+            db_close(w->sched_db); /* an hour's idle connection; see the top */
+            w->sched_db = NULL;
+        }
+    } while (!wait_ms(w, (int64_t)w->cfg.scheduler_interval_s * 1000));
     return NULL;
 }
 
@@ -305,6 +417,7 @@ static void worker_free(struct worker *w)
     free(w->slots);
     free(w->database_url);
     stop_destroy(&w->stop);
+    pthread_cond_destroy(&w->relay);
     pthread_mutex_destroy(&w->mu);
     free(w);
 }
@@ -335,6 +448,8 @@ struct worker *worker_start(const struct worker_config *cfg, struct lumi_err *er
     w->cfg = *cfg;
     apply_defaults(&w->cfg);
     pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->relay, NULL);
+    w->pollers = 1; /* the first thread */
     stop_init(&w->stop);
     if (gethostname(w->host, sizeof w->host) != 0 || w->host[0] == '\0')
         str_copy(w->host, "localhost", sizeof w->host);
@@ -349,14 +464,13 @@ struct worker *worker_start(const struct worker_config *cfg, struct lumi_err *er
     w->nslots = w->cfg.threads;
     w->nthreads = w->cfg.threads;
     w->cfg.database_url = w->database_url;
-    /* Every connection first: a start either has all of them or fails whole. */
+    /* The connections the threads start with: a bad DATABASE_URL fails the start. */
     for (int i = 0; i < w->nthreads; i++) {
         w->threads[i].w = w;
         w->threads[i].no = i + 1;
-        w->threads[i].db = db_open(w->database_url, err);
-        if (w->threads[i].db == NULL)
-            goto fail;
     }
+    if ((w->threads[0].db = db_open(w->database_url, err)) == NULL)
+        goto fail;
     if (w->cfg.scheduler && (w->sched_db = db_open(w->database_url, err)) == NULL)
         goto fail;
     for (int i = 0; i < w->nthreads; i++) {
@@ -387,6 +501,7 @@ void worker_stop(struct worker *w)
     if (w == NULL)
         return;
     stop_raise(&w->stop);
+    relay_stop(w);
     bool any = w->sched_started;
     for (int i = 0; w->threads != NULL && i < w->nthreads; i++) {
         if (w->threads[i].started) {

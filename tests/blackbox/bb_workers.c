@@ -460,6 +460,55 @@ static void one_slot_per_server_runs_its_jobs_one_at_a_time(void **state)
     assert_int_equal(fake_ptero_server_count(C->ptero), N);
 }
 
+/* ---- idle threads take turns, a burst wakes them all --------------------------- */
+
+/*
+ * Idle job threads sleep while one polls (issue 15); the one that claims a
+ * job wakes the next. Four jobs queued at once on a slow panel must still
+ * run side by side on the four threads: every job's lookup reaches the panel
+ * before any job's create.
+ */
+static void a_burst_of_jobs_runs_on_every_thread_at_once(void **state)
+{
+    struct fake_server *http = fake_ptero_http(C->ptero);
+    const char *env[] = {C->env_db, "LUMI_SECRET_KEY=" SECRET_KEY, "LUMI_WORKER_THREADS=4",
+                         "LUMI_WORKER_PER_SERVER=4", NULL};
+    enum { N = 4 };
+    struct lumi_server srv;
+    char keys[N][64];
+    lumi_serve_start(&srv, env);
+    fake_set_latency(http, 300);
+    for (int i = 0; i < N; i++)
+        order(keys[i], sizeof keys[i]);
+    int64_t deadline = now_ms() + 30000;
+    while (count_sql("SELECT COUNT(*) FROM services WHERE status = 'active'", 0) != N &&
+           now_ms() < deadline)
+        sleep_ms(100);
+    assert_true(count_sql("SELECT COUNT(*) FROM services WHERE status = 'active'", 0) == N);
+    assert_int_equal(lumi_serve_stop(&srv), 0);
+    fake_set_latency(http, 0);
+
+    /* Jobs in flight: from a job's lookup by key to its create. */
+    const char *ext_prefix = SERVERS_PATH "/external/";
+    int open = 0, most = 0;
+    size_t total = fake_request_count(http);
+    for (size_t i = 0; i < total; i++) {
+        struct fake_recorded r;
+        if (fake_recorded(http, i, &r) != 0)
+            break;
+        if (strcmp(r.method, "GET") == 0 && str_starts_with(r.path, ext_prefix))
+            open++;
+        else if (strcmp(r.method, "POST") == 0 && strcmp(r.path, SERVERS_PATH) == 0)
+            open--;
+        if (open > most)
+            most = open;
+        fake_recorded_free(&r);
+    }
+    if (most != N)
+        fail_msg("at most %d of the %d jobs ran at once on 4 threads", most, N);
+    assert_int_equal(fake_ptero_server_count(C->ptero), N);
+}
+
 /* ---- three worker processes, a thousand jobs --------------------------------- */
 
 /* The fake node has 10 allocations; each seeded server brings one, and deleting it frees it. */
@@ -571,6 +620,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(killed_mid_create_is_taken_over_and_adopts_the_server,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(one_slot_per_server_runs_its_jobs_one_at_a_time, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_burst_of_jobs_runs_on_every_thread_at_once, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(three_processes_run_a_thousand_jobs_once_each, setup,
                                         teardown),
