@@ -482,6 +482,85 @@ static void text_search_finds_exactly_the_rows_with_the_text(void **state)
     }
 }
 
+/* The ids of the rows a search finds, following its cursor page by page. */
+static size_t search_ids(struct db *db, const char *q, int limit, int64_t *ids, size_t max)
+{
+    struct lumi_err err;
+    struct audit_filter flt = {.q = q};
+    size_t n = 0;
+    for (int pages = 0; pages < 2000; pages++) {
+        int64_t next = 0;
+        json_t *page = audit_query(db, &flt, limit, &next, &err);
+        if (page == NULL)
+            fail_msg("audit_query %s: %s", q, err.msg);
+        for (size_t i = 0; i < json_array_size(page) && n < max; i++)
+            ids[n++] = json_integer_value(json_object_get(json_array_get(page, i), "id"));
+        json_decref(page);
+        if (next == 0)
+            return n;
+        flt.before_id = next;
+    }
+    fail_msg("audit_query %s: no end to the pages", q);
+    return 0;
+}
+
+/*
+ * More rows than a search reads directly before it asks the index (on
+ * PostgreSQL the newest 2,000, see audit.c): rare texts among old rows,
+ * texts in old and new rows, a common one; with and without digits, one
+ * row a page and fifty. Every search finds exactly the rows holding its
+ * text, newest first, each once.
+ */
+static void a_search_finds_old_and_new_rows_alike_page_by_page(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err;
+    enum { N = 2600 };
+    static char notes[N][48];
+    static int64_t ids[N], got[N];
+    for (int i = 0; i < N; i++) {
+        if (i == 5 || i == 6 || i == 2590)
+            snprintf(notes[i], sizeof notes[i], "needle 4242 at %d", i);
+        else if (i == 7)
+            snprintf(notes[i], sizeof notes[i], "needle 424 at %d", i);
+        else if (i % 100 == 0)
+            snprintf(notes[i], sizeof notes[i], "tick %d", i);
+        else
+            snprintf(notes[i], sizeof notes[i], "row %d", i);
+    }
+    assert_int_equal(db_begin(f->db, &err), 0);
+    for (int i = 0; i < N; i++) {
+        json_t *d = json_pack("{s:s}", "note", notes[i]);
+        if (audit_append(f->db, &ACTOR, "NOTE", "invoice", "42", d, &ids[i], &err) != 0)
+            fail_msg("audit_append: %s", err.msg);
+        json_decref(d);
+    }
+    assert_int_equal(db_commit(f->db, &err), 0);
+    const char *queries[] = {"needle 4242", "needle 424", "4242 at 5", "tick", "tick 1",
+                             "row 1", "row 12", "needle", "no such 4242 text"};
+    const int limits[] = {3, 50};
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < sizeof queries / sizeof queries[0]; k++) {
+            for (size_t l = 0; l < 2; l++) {
+                size_t n = search_ids(f->db, queries[k], limits[l], got, N);
+                size_t want = 0;
+                for (int i = N - 1; i >= 0; i--) {
+                    if (strstr(notes[i], queries[k]) == NULL)
+                        continue;
+                    if (want >= n || got[want] != ids[i])
+                        fail_msg("q=\"%s\" limit %d: result %zu is not the row of \"%s\"", queries[k],
+                                 limits[l], want, notes[i]);
+                    want++;
+                }
+                if (n != want)
+                    fail_msg("q=\"%s\" limit %d: %zu rows found, %zu hold the text", queries[k],
+                             limits[l], n, want);
+            }
+        }
+        assert_true(audit_index_pending(f->db, N, &err) >= 0); /* then through the index */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -502,6 +581,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(query_filters_and_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(export_writes_csv_and_jsonl, setup, teardown),
         cmocka_unit_test_setup_teardown(text_search_finds_exactly_the_rows_with_the_text, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_search_finds_old_and_new_rows_alike_page_by_page, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(concurrent_threads_keep_one_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_processes_keep_one_chain, setup, teardown),
