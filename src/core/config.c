@@ -107,6 +107,8 @@ static const struct cfg_def defs[] = {
     {"LUMI_JOB_LEASE_S",        CFG_INT,  "120",                       2,    86400,    false, NULL,              NULL,               NULL},
     {"LUMI_SCHEDULER_INTERVAL_S", CFG_INT, "3600",                     10,   86400,    false, NULL,              NULL,               NULL},
     {"LUMI_CA_FILE",            CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
+    /* The PDF module (documents/pdf_module.c): a path to lumi-pdf.so, else it is searched for */
+    {"LUMI_PDF_MODULE",         CFG_STR,  NULL,                        0,    0,        false, NULL,              NULL,               NULL},
     {"LUMI_BATCH_MAX",          CFG_INT,  "128",                       1,    4096,     false, NULL,              NULL,               NULL},
     /* Hostile traffic (issue 17, finding 2): connection limits, the receive deadline */
     {"LUMI_MAX_CONNECTIONS",    CFG_INT,  "4096",                      16,   1000000,  false, NULL,              NULL,               NULL},

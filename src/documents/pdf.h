@@ -16,6 +16,11 @@
  *
  * Thread-safe: documents are drawn one at a time (a process-wide lock around
  * the one Pango font map, made at the first document and kept).
+ *
+ * Where it runs: pdf.c is built into the module lumi-pdf.so only; in lumi and
+ * every program linking lumi_lib these two functions are the loader's
+ * (pdf_module.c), which opens the module at the first document and forwards
+ * to it, or fails with LUMI_EBUSY when it cannot be loaded.
  */
 #ifndef LUMI_DOCUMENTS_PDF_H
 #define LUMI_DOCUMENTS_PDF_H
@@ -50,8 +55,9 @@
  * opts (borrowed, may be NULL): {logo_path? (a PNG; a missing, unreadable or
  * oversized file is left out, not an error), footer? (text on every page)}.
  *
- * 0; LUMI_EINVAL (no number or currency), LUMI_ETOOLARGE, LUMI_ENOMEM, or
- * LUMI_EINTERNAL when cairo fails.
+ * 0; LUMI_EINVAL (no number or currency), LUMI_ETOOLARGE, LUMI_ENOMEM,
+ * LUMI_EINTERNAL when cairo fails, or LUMI_EBUSY (→ 503) when the PDF module
+ * cannot be loaded (the message names each path tried and why it failed).
  */
 int pdf_invoice(const json_t *invoice, const json_t *opts, struct buf *out, struct lumi_err *err);
 

@@ -2,8 +2,9 @@
  * proc.c — runs the real `lumi` binary ($LUMI_BIN) for black-box tests (see proc.h).
  *
  * Each child gets a fresh mkdtemp directory as working directory and HOME,
- * and a clean environment: PATH, the sanitizer options when set, then what
- * the test passes (which wins over the defaults). Everything the child needs
+ * and a clean environment: PATH, the sanitizer options and LUMI_PDF_MODULE
+ * (CTest's: this build's PDF module) when set, then what the test passes
+ * (which wins over the defaults). Everything the child needs
  * (argv, envp, descriptors) is prepared before fork(), so the child only
  * calls async-signal-safe functions — tests may have threads (fake upstreams).
  *
@@ -175,7 +176,7 @@ static void env_add_pair(struct child_env *e, const char *name, const char *valu
 static void env_build(struct child_env *e, const char *const *env, const char *home)
 {
     static const char *const passed[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
-                                         "GLIBC_TUNABLES", NULL};
+                                         "GLIBC_TUNABLES", "LUMI_PDF_MODULE", NULL};
     e->n = 0;
     e->entries[0] = NULL;
     for (size_t i = 0; env != NULL && env[i] != NULL; i++)

@@ -1,9 +1,12 @@
 /*
  * p_documents.c — GET /client/invoices/{id}/pdf: the PDF of one of the
  * client's own invoices (issue 14). Another client's invoice answers the
- * same 404 page as one that does not exist.
+ * same 404 page as one that does not exist. When the PDF cannot be made
+ * (503: the PDF module is not installed), the client reads that it is
+ * unavailable for now; the reason, with the server's paths, goes to the log.
  */
 #include "billing/invoice_docs.h"
+#include "core/log.h"
 #include "web/api/api.h"
 #include "web/auth.h"
 #include "web/client/pages_client.h"
@@ -23,10 +26,18 @@ void p_client_invoice_pdf(struct web_req *req, struct web_resp *resp)
     buf_init(&pdf, INVOICE_DOCS_PDF_MAX);
     int rc = id > 0 && me > 0 ? invoice_docs_invoice_pdf(req->db, id, me, &pdf, name, &err)
                               : err_set(&err, LUMI_ENOTFOUND, "no such invoice");
+    int status = rc == LUMI_ENOTFOUND ? 404 : err_http_status(rc);
+    char quoted[256];
     if (rc == 0)
         h_documents_reply_pdf(resp, &pdf, name);
-    else
-        page_error(req, resp, rc == LUMI_ENOTFOUND ? 404 : err_http_status(rc), &ctx,
+    else if (status > 500) {
+        log_warn("client.pdf_unavailable", "invoice=%lld code=%d message=%s", (long long)id, rc,
+                 log_quote(err.msg, quoted, sizeof quoted));
+        page_error(req, resp, status, &ctx,
+                   "The PDF of this invoice cannot be made at the moment. Please try again "
+                   "later.");
+    } else
+        page_error(req, resp, status, &ctx,
                    rc == LUMI_ENOTFOUND ? "There is no such invoice." : err.msg);
     buf_free(&pdf);
 }
