@@ -10,28 +10,36 @@ json_t *listing_page(struct db *db, const char *sql, int64_t after_id, int limit
     return listing_page_filtered(db, sql, NULL, after_id, limit, row_fn, next_cursor, err);
 }
 
-/* $3: filter as text when not NULL, else owner as an integer when > 0, else nothing. */
-static json_t *page_run(struct db *db, const char *sql, const char *filter, int64_t owner,
-                        int64_t after_id, int limit, listing_row_fn row_fn, int64_t *next_cursor,
-                        struct lumi_err *err);
+/* $3: filter as text when not NULL, else owner as an integer when > 0, else nothing;
+ * $4: filter2 as text when not NULL. */
+static json_t *page_run(struct db *db, const char *sql, const char *filter, const char *filter2,
+                        int64_t owner, int64_t after_id, int limit, listing_row_fn row_fn,
+                        int64_t *next_cursor, struct lumi_err *err);
 
 json_t *listing_page_filtered(struct db *db, const char *sql, const char *filter, int64_t after_id,
                               int limit, listing_row_fn row_fn, int64_t *next_cursor,
                               struct lumi_err *err)
 {
-    return page_run(db, sql, filter, 0, after_id, limit, row_fn, next_cursor, err);
+    return page_run(db, sql, filter, NULL, 0, after_id, limit, row_fn, next_cursor, err);
+}
+
+json_t *listing_page_filtered2(struct db *db, const char *sql, const char *filter,
+                               const char *filter2, int64_t after_id, int limit,
+                               listing_row_fn row_fn, int64_t *next_cursor, struct lumi_err *err)
+{
+    return page_run(db, sql, filter, filter2, 0, after_id, limit, row_fn, next_cursor, err);
 }
 
 json_t *listing_page_owned(struct db *db, const char *sql, int64_t owner_id, int64_t after_id,
                            int limit, listing_row_fn row_fn, int64_t *next_cursor,
                            struct lumi_err *err)
 {
-    return page_run(db, sql, NULL, owner_id, after_id, limit, row_fn, next_cursor, err);
+    return page_run(db, sql, NULL, NULL, owner_id, after_id, limit, row_fn, next_cursor, err);
 }
 
-static json_t *page_run(struct db *db, const char *sql, const char *filter, int64_t owner,
-                        int64_t after_id, int limit, listing_row_fn row_fn, int64_t *next_cursor,
-                        struct lumi_err *err)
+static json_t *page_run(struct db *db, const char *sql, const char *filter, const char *filter2,
+                        int64_t owner, int64_t after_id, int limit, listing_row_fn row_fn,
+                        int64_t *next_cursor, struct lumi_err *err)
 {
     json_t *rows = NULL, *result = NULL;
     struct db_stmt *st = NULL;
@@ -52,6 +60,8 @@ static json_t *page_run(struct db *db, const char *sql, const char *filter, int6
         db_bind_text(st, 3, filter);
     else if (owner > 0)
         db_bind_int64(st, 3, owner);
+    if (filter2 != NULL)
+        db_bind_text(st, 4, filter2);
     while ((rc = db_step(st, err)) == DB_ROW) {
         if (json_array_size(rows) == (size_t)limit) {
             json_t *last = json_array_get(rows, (size_t)limit - 1);

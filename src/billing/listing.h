@@ -31,6 +31,11 @@ json_t *listing_page_filtered(struct db *db, const char *sql, const char *filter
                               int limit, listing_row_fn row_fn, int64_t *next_cursor,
                               struct lumi_err *err);
 
+/** As listing_page_filtered, with a second text bound as $4. */
+json_t *listing_page_filtered2(struct db *db, const char *sql, const char *filter,
+                               const char *filter2, int64_t after_id, int limit,
+                               listing_row_fn row_fn, int64_t *next_cursor, struct lumi_err *err);
+
 /** As listing_page, for SQL that also selects by an owner's id (a client, a service): bound as $3. */
 json_t *listing_page_owned(struct db *db, const char *sql, int64_t owner_id, int64_t after_id,
                            int limit, listing_row_fn row_fn, int64_t *next_cursor,

@@ -69,6 +69,22 @@ char *str_ndup(const char *s, size_t n)
     return s ? strndup(s, n) : NULL;
 }
 
+const char *str_digit_span(const char *s, size_t *len)
+{
+    const char *first = NULL, *last = NULL;
+    *len = 0;
+    for (const char *p = s; p != NULL && *p != '\0'; p++)
+        if (*p >= '0' && *p <= '9') {
+            if (first == NULL)
+                first = p;
+            last = p;
+        }
+    if (first == NULL || last - first + 1 < 3 || (first == s && last[1] == '\0'))
+        return NULL;
+    *len = (size_t)(last - first + 1);
+    return first;
+}
+
 bool str_eq(const char *a, const char *b)
 {
     if (a == NULL || b == NULL)

@@ -29,6 +29,14 @@ size_t str_copy(char *dst, const char *src, size_t size);
 char *str_dup(const char *s);
 char *str_ndup(const char *s, size_t n);
 
+/**
+ * The stretch of s from its first ASCII digit to its last, into *len, when it
+ * is at least three bytes and less than all of s; else NULL. Text searches
+ * ask a trigram index for it alone: in most searched text the trigrams of
+ * words are in nearly every row, those of an id or an amount are not.
+ */
+const char *str_digit_span(const char *s, size_t *len);
+
 /** NULL-safe equality; two NULLs are equal. */
 bool str_eq(const char *a, const char *b);
 

@@ -538,6 +538,18 @@ static void client_search_finds_prefix_and_substring(void **state)
     assert_string_equal(found(f, "example"),
                         "client@example.com,ada@lovelace.example,grace@navy.example,"
                         "linus@kernel.example");
+    /* with digits the index is asked for them alone; all of q still decides */
+    add_user(f, "c123@host7.example", "client", "Ada", "Surname123", "Company 123 Ltd");
+    add_user(f, "c124@host7.example", "client", "Ada", "Surname124", "Company 1234 Ltd");
+    add_user(f, "c125@host7.example", "client", "Ada", "Surname125", "Company 124 Ltd");
+    assert_string_equal(found(f, "company 123 ltd"), "c123@host7.example");
+    assert_string_equal(found(f, "company 123"), "c123@host7.example,c124@host7.example");
+    assert_string_equal(found(f, "COMPANY 12"),
+                        "c123@host7.example,c124@host7.example,c125@host7.example");
+    assert_string_equal(found(f, "123@host7"), "c123@host7.example");
+    assert_string_equal(found(f, "1234 ltd"), "c124@host7.example");
+    assert_string_equal(found(f, "company 125 ltd"), "");
+    testdb_exec(f->db, "DELETE FROM users WHERE email LIKE 'c12_@host7.example'");
     /* a rename is found by its new text only */
     testdb_exec(f->db, "UPDATE users SET company = 'Difference Engines' WHERE email LIKE 'linus%'");
     testdb_exec(f->db, "UPDATE users SET last_name = 'Byron' WHERE email LIKE 'ada%'");
