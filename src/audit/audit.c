@@ -1056,7 +1056,7 @@ static void where_free(struct where *w)
  * itself (it does not know how common q is), so the statement does: the
  * older half runs only when the recent half fell short.
  */
-#define SEARCH_RECENT_ROWS 2000
+#define SEARCH_RECENT_ROWS 500
 
 static void recent_first(struct buf *sql, const char *prefix, const struct where *w, int limit)
 {

@@ -506,7 +506,7 @@ static size_t search_ids(struct db *db, const char *q, int limit, int64_t *ids, 
 
 /*
  * More rows than a search reads directly before it asks the index (on
- * PostgreSQL the newest 2,000, see audit.c): rare texts among old rows,
+ * PostgreSQL the newest 500, see audit.c): rare texts among old rows,
  * texts in old and new rows, a common one; with and without digits, one
  * row a page and fifty. Every search finds exactly the rows holding its
  * text, newest first, each once.
