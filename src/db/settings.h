@@ -20,8 +20,16 @@
  * Reads the value of key into out (NUL-terminated; cut to outsz like
  * str_copy). Returns 1 when the key is set, 0 when it has no row (out is
  * then ""), or a negative LUMI_E* code on a database error. Works inside or
- * outside a transaction, on the caller's connection.
+ * outside a transaction, on the caller's connection (see settings_forget).
  */
 int settings_get(struct db *db, const char *key, char *out, size_t outsz, struct lumi_err *err);
+
+/**
+ * Inside a transaction settings_get reads each key once and answers later
+ * calls of that transaction from what it read (per thread). Code that writes
+ * the settings table calls this after the write, so the rest of its
+ * transaction reads the new value.
+ */
+void settings_forget(void);
 
 #endif

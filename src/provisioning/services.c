@@ -554,6 +554,7 @@ static int installation_id(struct db *db, char out[16], const char *now, struct 
         return err_set(err, LUMI_EINTERNAL, "cannot make an installation id");
     const char *params[] = {fresh, now};
     int rc = db_execp(db, SQL_INSTALLATION_CREATE, 2, params, NULL, err);
+    settings_forget();
     if (rc < 0)
         return rc;
     rc = settings_get(db, "installation.id", out, 16, err);

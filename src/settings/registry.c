@@ -871,6 +871,7 @@ static int write_changes(struct db *db, const struct change *ch, json_t *changes
         }
         const char *params[] = {d->key, ch[i].value, now};
         rc = db_execp(db, SQL_UPSERT, 3, params, NULL, err);
+        settings_forget();
         if (rc == 0 && json_object_set_new(
                            changes, d->key,
                            json_pack("{s:o s:o}", "old", old, "new", typed(d, ch[i].value))) != 0)

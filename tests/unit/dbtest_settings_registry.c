@@ -22,6 +22,7 @@
 #include "audit/audit.h"
 #include "core/utc.h"
 #include "provisioning/automation.h"
+#include "db/settings.h"
 #include "settings/registry.h"
 #include "support/testdb.h"
 
@@ -282,6 +283,46 @@ static void automation_follows_a_changed_renewal_setting(void **state)
     assert_int_equal(rep.errors, 0);
 }
 
+/*
+ * Inside a transaction a setting is read once (db/settings.c: a delivery or a
+ * renewal asks for the same keys dozens of times in one group): a change
+ * written by SQL in the same transaction is seen once the writer calls
+ * settings_forget, as every writer of the table does; another connection's
+ * change from the next transaction on; outside a transaction at once.
+ */
+static void a_transaction_reads_a_setting_once(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err;
+    const char *key = "automation.renew_days_before";
+    struct db *other = db_open(f->url, &err);
+    if (other == NULL)
+        fail_msg("db_open: %s", err.msg);
+
+    assert_int_equal(db_begin(f->db, &err), 0);
+    assert_int_equal(get_int(f->db, key), 7);
+    set_raw(f->db, key, "9");
+    assert_int_equal(get_int(f->db, key), 7); /* kept from the first read */
+    settings_forget();
+    assert_int_equal(get_int(f->db, key), 9);
+    assert_int_equal(db_commit(f->db, &err), 0);
+
+    if (db_kind(f->db) == DB_POSTGRES) { /* SQLite's writer excludes the other one */
+        assert_int_equal(db_begin(f->db, &err), 0);
+        assert_int_equal(get_int(f->db, key), 9);
+        set_raw(other, key, "11");
+        assert_int_equal(get_int(f->db, key), 9); /* one value for the whole transaction */
+        assert_int_equal(db_commit(f->db, &err), 0);
+        assert_int_equal(get_int(f->db, key), 11);
+    }
+    set_raw(other, key, "13");
+    assert_int_equal(get_int(f->db, key), 13); /* outside a transaction: read every time */
+    assert_int_equal(db_begin(f->db, &err), 0);
+    assert_int_equal(get_int(f->db, key), 13); /* a new transaction reads afresh */
+    assert_int_equal(db_commit(f->db, &err), 0);
+    db_close(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +331,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(stored_values_are_read_in_normal_form_and_bad_ones_named,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(update_is_all_or_nothing_and_audited_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_transaction_reads_a_setting_once, setup, teardown),
         cmocka_unit_test_setup_teardown(automation_follows_a_changed_renewal_setting, setup,
                                         teardown),
     };
