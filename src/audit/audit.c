@@ -722,6 +722,7 @@ static void checkpoint_write(struct db *db, const char *sql, int64_t id, const c
     utc_now_iso(at);
     const char *params[] = {v, at};
     db_execp(db, sql, 2, params, NULL, &ignored);
+    settings_forget();
 }
 
 /* The checkpoint row itself must still be there, unchanged, with the remembered hash. */
@@ -817,7 +818,9 @@ int audit_verify_record(struct db *db, struct audit_verify_result *res, struct l
     snprintf(v, sizeof v, "%s %lld %lld %lld", at, (long long)res->rows,
              (long long)res->last_good_id, (long long)res->broken_id);
     const char *params[] = {v, at};
-    return db_execp(db, SQL_FULL_SET, 2, params, NULL, err);
+    rc = db_execp(db, SQL_FULL_SET, 2, params, NULL, err);
+    settings_forget();
+    return rc;
 }
 
 /* Appends " AND <fragment>" clauses for the filter with $n parameters. The
@@ -832,7 +835,7 @@ struct where {
     /* PostgreSQL text search: the LIKE over the text, kept out of sql (the
      * caller adds it, see filtered), and the parameter of q's digits (0: none) */
     char text[400];
-    int like_n, digits_n;
+    int digits_n;
 };
 
 /*
@@ -963,7 +966,7 @@ static void where_build(struct where *w, enum db_kind kind, const struct audit_f
     w->n = 0;
     w->fts = false;
     w->text[0] = '\0';
-    w->like_n = w->digits_n = 0;
+    w->digits_n = 0;
     memset(w->owned, 0, sizeof w->owned);
     buf_append_str(&w->sql, " WHERE 1=1");
     if (f == NULL)
@@ -994,7 +997,7 @@ static void where_build(struct where *w, enum db_kind kind, const struct audit_f
     } else if (long_q) {
         w->owned[0] = like_pattern(f->q);
         w->params[w->n++] = w->owned[0];
-        int like_n = w->like_n = w->n;
+        int like_n = w->n;
         char *digits = digit_span(f->q);
         if (digits != NULL) {
             w->owned[2] = like_pattern(digits);
@@ -1045,33 +1048,6 @@ static void where_free(struct where *w)
         free(w->owned[i]);
 }
 
-/*
- * A page of a text search on PostgreSQL, newest first: the newest
- * SEARCH_RECENT_ROWS rows (of the other filters, below the cursor) are read
- * directly, and only when they hold less than the page is the trigram index
- * asked for the rows older than them. A common text ("payment_received")
- * fills its page from the newest rows in a millisecond or two, where the
- * index would list hundreds of thousands of rows to sort; a rare one costs
- * those rows plus the index. The planner cannot choose between the two
- * itself (it does not know how common q is), so the statement does: the
- * older half runs only when the recent half fell short.
- */
-#define SEARCH_RECENT_ROWS 500
-
-static void recent_first(struct buf *sql, const char *prefix, const struct where *w, int limit)
-{
-    buf_printf(sql,
-               "%sWITH recent AS MATERIALIZED (SELECT %s FROM audit_log%s ORDER BY id DESC"
-               " LIMIT %d), hits AS (SELECT * FROM recent WHERE " AUDIT_TEXT_PG
-               " LIKE $%d ESCAPE '\\' ORDER BY id DESC LIMIT %d)"
-               " SELECT * FROM hits UNION ALL SELECT * FROM (SELECT %s FROM audit_log%s%s"
-               " AND id < (SELECT MIN(id) FROM recent) ORDER BY id DESC LIMIT %d) older"
-               " WHERE (SELECT COUNT(*) FROM hits) < %d AND (SELECT COUNT(*) FROM recent) = %d"
-               " ORDER BY id DESC LIMIT %d",
-               prefix, COLUMNS, buf_cstr(&w->sql), SEARCH_RECENT_ROWS, w->like_n, limit, COLUMNS,
-               buf_cstr(&w->sql), w->text, limit, limit, SEARCH_RECENT_ROWS, limit);
-}
-
 /* The statement of a query or export; prefix ("" or an EXPLAIN) goes before its SELECT. */
 static struct db_stmt *filtered(struct db *db, const char *prefix, const struct audit_filter *f,
                                 const char *order, int limit, struct lumi_err *err)
@@ -1084,9 +1060,7 @@ static struct db_stmt *filtered(struct db *db, const char *prefix, const struct 
     char lim[32] = "";
     if (limit > 0)
         snprintf(lim, sizeof lim, " LIMIT %d", limit);
-    if (w.text[0] != '\0' && limit > 0 && strcmp(order, "DESC") == 0 && f->after_id <= 0) {
-        recent_first(&sql, prefix, &w, limit);
-    } else if (!w.fts) {
+    if (!w.fts) {
         buf_printf(&sql, "%sSELECT %s FROM audit_log%s%s ORDER BY id %s%s", prefix, COLUMNS,
                    buf_cstr(&w.sql), w.text, order, lim);
     } else {

@@ -505,11 +505,10 @@ static size_t search_ids(struct db *db, const char *q, int limit, int64_t *ids, 
 }
 
 /*
- * More rows than a search reads directly before it asks the index (on
- * PostgreSQL the newest 500, see audit.c): rare texts among old rows,
- * texts in old and new rows, a common one; with and without digits, one
- * row a page and fifty. Every search finds exactly the rows holding its
- * text, newest first, each once.
+ * 2,600 rows: rare texts among old rows, texts in old and new rows, a
+ * common one; with digits (on PostgreSQL the index is asked for them alone,
+ * see audit.c) and without, three rows a page and fifty. Every search finds
+ * exactly the rows holding its text, newest first, each once.
  */
 static void a_search_finds_old_and_new_rows_alike_page_by_page(void **state)
 {
