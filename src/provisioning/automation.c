@@ -130,15 +130,16 @@ static const char *day(const char *iso, char out[11])
     return out;
 }
 
-/* Opens the service's transaction (not in a dry run) and locks its row on PostgreSQL. */
-static int begin_service(struct run *r, int64_t id, struct lumi_err *err)
+/* Opens the service's transaction (not in a dry run) and, when lock, locks its
+ * row on PostgreSQL (a phase that reads the row FOR UPDATE itself passes false). */
+static int begin_service(struct run *r, int64_t id, bool lock, struct lumi_err *err)
 {
     if (r->dry)
         return 0;
     if (r->grouped)
         r->defer_mark = db_defer_mark(r->db);
     int rc = r->grouped ? db_exec(r->db, "SAVEPOINT lumi_automation", err) : db_begin(r->db, err);
-    if (rc != 0 || db_kind(r->db) != DB_POSTGRES)
+    if (rc != 0 || !lock || db_kind(r->db) != DB_POSTGRES)
         return rc;
     struct db_stmt *st = db_prepare(r->db, "SELECT id FROM services WHERE id = $1 FOR UPDATE", err);
     if (st == NULL)
@@ -240,17 +241,28 @@ static const char SQL_RENEW_CANDIDATES[] =
     " AND ii.kind = 'recurring' AND ii.period_start = services.next_due_date)"
     " ORDER BY id LIMIT $3";
 
-static const char SQL_RENEW_SERVICE[] =
-    "SELECT s.client_id, s.status, s.billing_cycle, s.next_due_date, s.recurring_amount,"
-    " s.currency, p.name, s.domain FROM services s JOIN products p ON p.id = s.product_id"
-    " WHERE s.id = $1";
+/* With the row: whether the renewal for next_due_date as stored exists, and
+ * whether a coupon or a downgrade's credit can touch the renewal at all (on
+ * PostgreSQL each of those was a round trip of its own for every renewal). */
+#define RENEW_SERVICE_SELECT                                                                       \
+    "SELECT s.client_id, s.status, s.billing_cycle, s.next_due_date, s.recurring_amount,"          \
+    " s.currency, p.name, s.domain, CASE WHEN s.coupon_id IS NULL THEN 0 ELSE 1 END,"              \
+    " CASE WHEN s.renewal_credit > 0 THEN 1 ELSE 0 END,"                                           \
+    " (SELECT COUNT(*) FROM invoice_items ii WHERE ii.service_id = s.id"                           \
+    " AND ii.kind = 'recurring' AND ii.period_start = s.next_due_date)"                            \
+    " FROM services s JOIN products p ON p.id = s.product_id WHERE s.id = $1"
+static const char SQL_RENEW_SERVICE[] = RENEW_SERVICE_SELECT;
+/* PostgreSQL: the same, locking the service's row for its transaction (as
+ * begin_service would, one round trip fewer). */
+static const char SQL_RENEW_SERVICE_LOCK[] = RENEW_SERVICE_SELECT " FOR UPDATE OF s";
 
 static const char SQL_RENEWED[] =
     "SELECT COUNT(*) FROM invoice_items WHERE service_id = $1 AND kind = 'recurring'"
     " AND (period_start = $2 OR period_start = $3)";
 
 struct renewal {
-    int64_t client_id, amount;
+    int64_t client_id, amount, renewed;
+    bool coupon, credit;
     char status[16], cycle[16], due_raw[40], currency[4];
     char product[201], domain[256];
     char start[UTC_ISO_LEN], end[UTC_ISO_LEN];
@@ -260,7 +272,8 @@ struct renewal {
 static int renewal_read(struct run *r, int64_t id, struct renewal *rn, struct lumi_err *err)
 {
     memset(rn, 0, sizeof *rn);
-    struct db_stmt *st = db_prepare(r->db, SQL_RENEW_SERVICE, err);
+    struct db_stmt *st = db_prepare(
+        r->db, db_kind(r->db) == DB_POSTGRES ? SQL_RENEW_SERVICE_LOCK : SQL_RENEW_SERVICE, err);
     if (st == NULL)
         return err->code;
     db_bind_int64(st, 1, id);
@@ -278,6 +291,9 @@ static int renewal_read(struct run *r, int64_t id, struct renewal *rn, struct lu
                          currency);
         str_copy(rn->product, db_col_text(st, 6) ? db_col_text(st, 6) : "", sizeof rn->product);
         str_copy(rn->domain, db_col_text(st, 7) ? db_col_text(st, 7) : "", sizeof rn->domain);
+        rn->coupon = db_col_int64(st, 8) != 0;
+        rn->credit = db_col_int64(st, 9) != 0;
+        rn->renewed = db_col_int64(st, 10);
     }
     db_finalize(st);
     if (rc <= 0) /* error, or the service is gone */
@@ -297,14 +313,17 @@ static int renewal_read(struct run *r, int64_t id, struct renewal *rn, struct lu
     if (utc_format(start, rn->start) != 0 ||
         utc_format(utc_add_months(start, months), rn->end) != 0)
         return err_set(err, LUMI_EINVAL, "service %" PRId64 ": next_due_date out of range", id);
-    if (strcmp(rn->start, r->renew_cutoff) > 0)
+    if (strcmp(rn->start, r->renew_cutoff) > 0 || rn->renewed > 0)
         return 0;
     bool cancelling = false;
     rc = cancellations_block_renewal(r->db, id, &cancelling, err);
     if (rc != 0 || cancelling)
         return rc;
+    /* A next_due_date stored in another form than its normal one may have
+     * been renewed under either (the row's count saw the stored form). */
     int64_t n = 0;
-    rc = count_of(r->db, SQL_RENEWED, id, rn->start, rn->due_raw, &n, err);
+    if (strcmp(rn->start, rn->due_raw) != 0)
+        rc = count_of(r->db, SQL_RENEWED, id, rn->start, rn->due_raw, &n, err);
     if (rc != 0)
         return rc;
     return n == 0 ? 1 : 0;
@@ -334,7 +353,7 @@ static int renew_one(struct run *r, int64_t id, struct lumi_err *err)
     char number[32] = "", description[600], d1[11], d2[11];
     int64_t invoice_id = 0;
     r->report->renewals_examined++;
-    int rc = begin_service(r, id, err);
+    int rc = begin_service(r, id, false, err); /* renewal_read locks the row */
     if (rc != 0)
         goto out;
     rc = renewal_read(r, id, &rn, err);
@@ -366,7 +385,9 @@ static int renew_one(struct run *r, int64_t id, struct lumi_err *err)
     struct coupon_line discount;
     struct invoice_item_in items[2] = {item};
     size_t nitems = 1;
-    rc = coupons_for_renewal(r->db, id, rn.amount, rn.currency, &discount, err);
+    memset(&discount, 0, sizeof discount);
+    if (rn.coupon) /* else no coupon line (as coupons_for_renewal would answer) */
+        rc = coupons_for_renewal(r->db, id, rn.amount, rn.currency, &discount, err);
     if (rc != 0)
         goto out;
     if (discount.amount > 0)
@@ -375,7 +396,8 @@ static int renew_one(struct run *r, int64_t id, struct lumi_err *err)
     /* A downgrade's credit comes off as a negative line, capped at the renewal (rest carries). */
     int64_t credit = 0;
     bool settled = false;
-    rc = changes_take_renewal_credit(r->db, id, rn.amount - discount.amount, &credit, err);
+    if (rn.credit) /* else none to take (as changes_take_renewal_credit would answer) */
+        rc = changes_take_renewal_credit(r->db, id, rn.amount - discount.amount, &credit, err);
     if (rc != 0)
         goto out;
     if (credit > 0)
@@ -484,7 +506,7 @@ static int suspend_one(struct run *r, int64_t id, struct lumi_err *err)
     bool pending = false;
     int64_t job_id = 0;
     json_t *details = NULL;
-    int rc = begin_service(r, id, err);
+    int rc = begin_service(r, id, true, err);
     if (rc != 0)
         goto out;
     rc = service_status(r, id, status, reason, err);
@@ -563,7 +585,7 @@ static int terminate_one(struct run *r, int64_t id, struct lumi_err *err)
     bool pending = false;
     int64_t job_id = 0, unsuspending = 0;
     json_t *details = NULL;
-    int rc = begin_service(r, id, err);
+    int rc = begin_service(r, id, true, err);
     if (rc != 0)
         goto out;
     rc = service_status(r, id, status, reason, err);
@@ -614,7 +636,7 @@ out:
 static int cancel_one(struct run *r, int64_t id, struct lumi_err *err)
 {
     bool executed = false;
-    int rc = begin_service(r, id, err);
+    int rc = begin_service(r, id, true, err);
     if (rc == 0)
         rc = cancellations_execute_due(r->db, id, r->now_iso, r->dry, &executed, err);
     rc = end_service(r, rc < 0 ? rc : 0, err);

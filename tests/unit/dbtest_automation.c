@@ -270,6 +270,30 @@ static void renewal_invoice_created_once_for_the_next_period(void **state)
     assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM invoices") == 3);
 }
 
+/* A next_due_date stored in another form than Lumi's own ("…+00:00"): its
+ * renewal's period starts at the normal form, and a later pass finds that
+ * renewal under either form, so the service is renewed once. */
+static void a_due_date_in_another_form_is_renewed_once(void **state)
+{
+    struct fixture *f = *state;
+    seed(f);
+    int64_t s1 = add_service(f, "active", NULL, "monthly", "2026-12-01T00:00:00+00:00");
+    int64_t now = at("2026-11-25T00:00:00Z");
+    struct automation_report rep;
+    free(run(f->db, now, false, &rep));
+    assert_int_equal(rep.invoices_created, 1);
+    assert_int_equal(rep.errors, 0);
+    assert_true(testdb_int64f(f->db,
+                              "SELECT COUNT(*) FROM invoice_items WHERE service_id = %" PRId64
+                              " AND period_start = '2026-12-01T00:00:00Z'",
+                              s1) == 1);
+    free(run(f->db, now, false, &rep));
+    assert_int_equal(rep.renewals_examined, 1); /* a candidate still: the stored form differs */
+    assert_int_equal(rep.invoices_created, 0);
+    assert_int_equal(rep.errors, 0);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM invoices") == 1);
+}
+
 /* --- suspension -------------------------------------------------------------- */
 
 static void overdue_suspension_only_past_grace_and_only_unpaid(void **state)
@@ -574,6 +598,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(renewal_invoice_created_once_for_the_next_period, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_due_date_in_another_form_is_renewed_once, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(overdue_suspension_only_past_grace_and_only_unpaid, setup,
                                         teardown),
