@@ -410,27 +410,34 @@ static void killed_mid_create_is_taken_over_and_adopts_the_server(void **state)
         count_sql("SELECT COUNT(*) FROM audit_log WHERE action = 'SERVICE_PROVISIONED'", 0) == 1);
 }
 
+/* ---- n orders through lumi serve (4 worker threads), every panel call latency_ms ---- */
+
+static void serve_orders_on_a_slow_panel(int n, const char *per_server, int latency_ms)
+{
+    struct fake_server *http = fake_ptero_http(C->ptero);
+    const char *env[] = {C->env_db, "LUMI_SECRET_KEY=" SECRET_KEY, "LUMI_WORKER_THREADS=4",
+                         per_server, NULL};
+    struct lumi_server srv;
+    lumi_serve_start(&srv, env);
+    fake_set_latency(http, latency_ms);
+    for (int i = 0; i < n; i++)
+        order(NULL, 0);
+    int64_t deadline = now_ms() + 30000;
+    while (count_sql("SELECT COUNT(*) FROM services WHERE status = 'active'", 0) != n &&
+           now_ms() < deadline)
+        sleep_ms(100);
+    assert_true(count_sql("SELECT COUNT(*) FROM services WHERE status = 'active'", 0) == n);
+    assert_int_equal(lumi_serve_stop(&srv), 0);
+    fake_set_latency(http, 0);
+}
+
 /* ---- one slot per server ------------------------------------------------------ */
 
 static void one_slot_per_server_runs_its_jobs_one_at_a_time(void **state)
 {
     struct fake_server *http = fake_ptero_http(C->ptero);
-    const char *env[] = {C->env_db, "LUMI_SECRET_KEY=" SECRET_KEY, "LUMI_WORKER_THREADS=4",
-                         "LUMI_WORKER_PER_SERVER=1", NULL};
     enum { N = 4 };
-    struct lumi_server srv;
-    char keys[N][64];
-    lumi_serve_start(&srv, env);
-    fake_set_latency(http, 40); /* every panel call takes a while: jobs would overlap */
-    for (int i = 0; i < N; i++)
-        order(keys[i], sizeof keys[i]);
-    int64_t deadline = now_ms() + 30000;
-    while (count_sql("SELECT COUNT(*) FROM services WHERE status = 'active'", 0) != N &&
-           now_ms() < deadline)
-        sleep_ms(100);
-    assert_true(count_sql("SELECT COUNT(*) FROM services WHERE status = 'active'", 0) == N);
-    assert_int_equal(lumi_serve_stop(&srv), 0);
-    fake_set_latency(http, 0);
+    serve_orders_on_a_slow_panel(N, "LUMI_WORKER_PER_SERVER=1", 40); /* jobs would overlap */
 
     /* Each job's calls — its lookup by key to its create — never interleave with another's. */
     const char *ext_prefix = SERVERS_PATH "/external/";
@@ -471,22 +478,8 @@ static void one_slot_per_server_runs_its_jobs_one_at_a_time(void **state)
 static void a_burst_of_jobs_runs_on_every_thread_at_once(void **state)
 {
     struct fake_server *http = fake_ptero_http(C->ptero);
-    const char *env[] = {C->env_db, "LUMI_SECRET_KEY=" SECRET_KEY, "LUMI_WORKER_THREADS=4",
-                         "LUMI_WORKER_PER_SERVER=4", NULL};
     enum { N = 4 };
-    struct lumi_server srv;
-    char keys[N][64];
-    lumi_serve_start(&srv, env);
-    fake_set_latency(http, 300);
-    for (int i = 0; i < N; i++)
-        order(keys[i], sizeof keys[i]);
-    int64_t deadline = now_ms() + 30000;
-    while (count_sql("SELECT COUNT(*) FROM services WHERE status = 'active'", 0) != N &&
-           now_ms() < deadline)
-        sleep_ms(100);
-    assert_true(count_sql("SELECT COUNT(*) FROM services WHERE status = 'active'", 0) == N);
-    assert_int_equal(lumi_serve_stop(&srv), 0);
-    fake_set_latency(http, 0);
+    serve_orders_on_a_slow_panel(N, "LUMI_WORKER_PER_SERVER=4", 300);
 
     /* Jobs in flight: from a job's lookup by key to its create. */
     const char *ext_prefix = SERVERS_PATH "/external/";
