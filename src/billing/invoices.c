@@ -31,6 +31,7 @@
 #include "core/json.h"
 #include "core/money.h"
 #include "core/numfmt.h"
+#include "core/str.h"
 #include "core/utc.h"
 #include "events/events.h"
 
@@ -155,30 +156,34 @@ struct credit_line {
 static int create_invoice(struct db *db, const struct audit_actor *actor, int64_t client_id,
                           const char *currency, const char *due_date,
                           const struct invoice_item_in *items, size_t nitems,
-                          const struct credit_line *credit, int64_t *id_out, struct lumi_err *err);
+                          const struct credit_line *credit, int64_t *id_out, char *number_out,
+                          size_t number_size, struct lumi_err *err);
 
 int invoices_create(struct db *db, const struct audit_actor *actor, int64_t client_id,
                     const char *currency, const char *due_date, const struct invoice_item_in *items,
                     size_t nitems, int64_t *id_out, struct lumi_err *err)
 {
     return create_invoice(db, actor, client_id, currency, due_date, items, nitems, NULL, id_out,
-                          err);
+                          NULL, 0, err);
 }
 
 int invoices_create_credited(struct db *db, const struct audit_actor *actor, int64_t client_id,
                              const char *currency, const char *due_date,
                              const struct invoice_item_in *items, size_t nitems,
                              const char *credit_description, int64_t credit,
-                             int64_t credit_service_id, int64_t *id_out, struct lumi_err *err)
+                             int64_t credit_service_id, int64_t *id_out, char *number_out,
+                             size_t number_size, struct lumi_err *err)
 {
     struct credit_line c = {credit_description, credit, credit_service_id};
-    return create_invoice(db, actor, client_id, currency, due_date, items, nitems, &c, id_out, err);
+    return create_invoice(db, actor, client_id, currency, due_date, items, nitems,
+                          credit > 0 ? &c : NULL, id_out, number_out, number_size, err);
 }
 
 static int create_invoice(struct db *db, const struct audit_actor *actor, int64_t client_id,
                           const char *currency, const char *due_date,
                           const struct invoice_item_in *items, size_t nitems,
-                          const struct credit_line *credit, int64_t *id_out, struct lumi_err *err)
+                          const struct credit_line *credit, int64_t *id_out, char *number_out,
+                          size_t number_size, struct lumi_err *err)
 {
     struct lumi_err local;
     char now[UTC_ISO_LEN];
@@ -268,6 +273,8 @@ static int create_invoice(struct db *db, const struct audit_actor *actor, int64_
         goto out;
     if (id_out != NULL)
         *id_out = id;
+    if (number_out != NULL && number_size > 0)
+        str_copy(number_out, number, number_size);
 out:
     json_decref(details);
     free(amounts);

@@ -81,15 +81,18 @@ int invoices_cancel(struct db *db, const struct audit_actor *actor, int64_t id,
 /* ---- issue 13: cancellations and upgrades ------------------------------ */
 
 /**
- * As invoices_create, plus one credit line after the items: description,
- * quantity 1, unit_amount -credit (credit > 0, at most the items' sum, so
- * the total stays >= 0), kind "other", for credit_service_id (0: none).
+ * As invoices_create, plus, when credit > 0, one credit line after the items:
+ * description, quantity 1, unit_amount -credit (at most the items' sum, so
+ * the total stays >= 0), kind "other", for credit_service_id (0: none). The
+ * invoice's number goes into number_out (number_size bytes; NULL: not asked),
+ * sparing the caller a read (a renewal's log line).
  */
 int invoices_create_credited(struct db *db, const struct audit_actor *actor, int64_t client_id,
                              const char *currency, const char *due_date,
                              const struct invoice_item_in *items, size_t nitems,
                              const char *credit_description, int64_t credit,
-                             int64_t credit_service_id, int64_t *id_out, struct lumi_err *err);
+                             int64_t credit_service_id, int64_t *id_out, char *number_out,
+                             size_t number_size, struct lumi_err *err);
 
 /**
  * Inside the caller's transaction: cancels an unpaid invoice with nothing

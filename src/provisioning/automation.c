@@ -329,24 +329,6 @@ static int renewal_read(struct run *r, int64_t id, struct renewal *rn, struct lu
     return n == 0 ? 1 : 0;
 }
 
-static int invoice_number(struct db *db, int64_t invoice_id, char *out, size_t outsz,
-                          struct lumi_err *err)
-{
-    struct db_stmt *st = db_prepare(db, "SELECT number FROM invoices WHERE id = $1", err);
-    if (st == NULL)
-        return err->code;
-    db_bind_int64(st, 1, invoice_id);
-    int rc = db_step(st, err);
-    if (rc == DB_ROW) {
-        str_copy(out, db_col_text(st, 0) ? db_col_text(st, 0) : "", outsz);
-        rc = 0;
-    } else if (rc == DB_DONE) {
-        rc = err_set(err, LUMI_EINTERNAL, "invoice %" PRId64 " vanished", invoice_id);
-    }
-    db_finalize(st);
-    return rc;
-}
-
 static int renew_one(struct run *r, int64_t id, struct lumi_err *err)
 {
     struct renewal rn;
@@ -400,13 +382,9 @@ static int renew_one(struct run *r, int64_t id, struct lumi_err *err)
         rc = changes_take_renewal_credit(r->db, id, rn.amount - discount.amount, &credit, err);
     if (rc != 0)
         goto out;
-    if (credit > 0)
-        rc = invoices_create_credited(r->db, &AUDIT_SYSTEM, rn.client_id, rn.currency, rn.start,
-                                      items, nitems, "Credit from downgrade", credit, id,
-                                      &invoice_id, err);
-    else
-        rc = invoices_create(r->db, &AUDIT_SYSTEM, rn.client_id, rn.currency, rn.start, items,
-                             nitems, &invoice_id, err);
+    rc = invoices_create_credited(r->db, &AUDIT_SYSTEM, rn.client_id, rn.currency, rn.start, items,
+                                  nitems, "Credit from downgrade", credit, id, &invoice_id, number,
+                                  sizeof number, err);
     if (rc == 0)
         rc = coupons_note_discount(r->db, invoice_id, discount.amount, err);
     /* Entirely covered by the credit or the coupon: settled at once, as a payment would. */
@@ -417,8 +395,6 @@ static int renew_one(struct run *r, int64_t id, struct lumi_err *err)
     /* Issue 14: the client's credit pays what it covers (setting credit.auto_apply). */
     if (rc == 0 && !settled)
         rc = credit_auto_apply(r->db, &AUDIT_SYSTEM, invoice_id, err);
-    if (rc == 0)
-        rc = invoice_number(r->db, invoice_id, number, sizeof number, err);
 out:
     rc = end_service(r, rc, err);
     if (rc == 0 && invoice_id > 0) {
