@@ -832,10 +832,6 @@ struct where {
     char *owned[4];
     int n;
     bool fts; /* SQLite text search through audit_fts (joined, in its rowid order) */
-    /* PostgreSQL text search: the LIKE over the text, kept out of sql (the
-     * caller adds it, see filtered), and the parameter of q's digits (0: none) */
-    char text[400];
-    int digits_n;
 };
 
 /*
@@ -913,20 +909,6 @@ static char *fts_trigrams(const char *q)
     return buf_steal(&b);
 }
 
-/*
- * With digits in q (an id, an amount, an invoice number), pg_trgm is asked
- * for them alone (str_digit_span): it reads the list of every trigram it is
- * asked for, and in audit text nearly every row has those of words, JSON
- * keys and their quotes ("seeded row 1666666" over 5 M rows: 330 ms; the
- * digits alone: 2 ms). The LIKE over all of q still decides.
- */
-static char *digit_span(const char *q)
-{
-    size_t len = 0;
-    const char *d = str_digit_span(q, &len);
-    return d != NULL ? str_ndup(d, len) : NULL;
-}
-
 #define AUDIT_TEXT_SQLITE                                                                          \
     "lower(COALESCE(action, '') || char(31) || COALESCE(entity, '') || char(31) ||"                \
     " COALESCE(actor_email, '') || char(31) || details)"
@@ -939,12 +921,13 @@ static void where_add(struct where *w, const char *fmt, const char *value)
     buf_printf(&w->sql, fmt, w->n, w->n);
 }
 
-static char *like_pattern(const char *q)
+/* "%q%" for LIKE over the first len bytes of q: lower case, % _ \ escaped. */
+static char *like_pattern_n(const char *q, size_t len)
 {
     struct buf b;
     buf_init(&b, 4096);
     buf_append_char(&b, '%');
-    for (const char *p = q; *p; p++) {
+    for (const char *p = q; p < q + len && *p; p++) {
         if (*p == '%' || *p == '_' || *p == '\\')
             buf_append_char(&b, '\\');
         char c = *p;
@@ -952,6 +935,11 @@ static char *like_pattern(const char *q)
     }
     buf_append_char(&b, '%');
     return buf_steal(&b);
+}
+
+static char *like_pattern(const char *q)
+{
+    return like_pattern_n(q, strlen(q));
 }
 
 /*
@@ -965,8 +953,6 @@ static void where_build(struct where *w, enum db_kind kind, const struct audit_f
     buf_init(&w->sql, 4096);
     w->n = 0;
     w->fts = false;
-    w->text[0] = '\0';
-    w->digits_n = 0;
     memset(w->owned, 0, sizeof w->owned);
     buf_append_str(&w->sql, " WHERE 1=1");
     if (f == NULL)
@@ -997,24 +983,24 @@ static void where_build(struct where *w, enum db_kind kind, const struct audit_f
     } else if (long_q) {
         w->owned[0] = like_pattern(f->q);
         w->params[w->n++] = w->owned[0];
-        int like_n = w->n;
-        char *digits = digit_span(f->q);
+        /* With digits in q (an id, an amount, an invoice number), pg_trgm is
+         * asked for them alone (str_digit_span): it reads the list of every
+         * trigram it is asked for, and in audit text nearly every row has
+         * those of words, JSON keys and their quotes ("seeded row 1666666"
+         * over 5 M rows: 330 ms; the digits alone: 2 ms). The LIKE of all of
+         * q, written so that it cannot match the index's expression, decides. */
+        size_t dlen = 0;
+        const char *digits = str_digit_span(f->q, &dlen);
         if (digits != NULL) {
-            w->owned[2] = like_pattern(digits);
+            w->owned[2] = like_pattern_n(digits, dlen);
             w->params[w->n++] = w->owned[2];
-            w->digits_n = w->n;
-            free(digits);
+            buf_printf(&w->sql,
+                       " AND " AUDIT_TEXT_PG " LIKE $%d ESCAPE '\\' AND (" AUDIT_TEXT_PG
+                       " || '') LIKE $%d ESCAPE '\\'",
+                       w->n, w->n - 1);
+        } else {
+            buf_printf(&w->sql, " AND " AUDIT_TEXT_PG " LIKE $%d ESCAPE '\\'", w->n);
         }
-        /* With digits the index is asked for them alone; the LIKE of all of q
-         * is written so that it cannot match the index's expression. */
-        if (w->digits_n > 0)
-            snprintf(w->text, sizeof w->text,
-                     " AND " AUDIT_TEXT_PG " LIKE $%d ESCAPE '\\' AND (" AUDIT_TEXT_PG
-                     " || '') LIKE $%d ESCAPE '\\'",
-                     w->digits_n, like_n);
-        else
-            snprintf(w->text, sizeof w->text, " AND " AUDIT_TEXT_PG " LIKE $%d ESCAPE '\\'",
-                     like_n);
     } else if (f->q != NULL && *f->q != '\0') {
         w->owned[0] = like_pattern(f->q);
         w->params[w->n++] = w->owned[0];
@@ -1061,8 +1047,8 @@ static struct db_stmt *filtered(struct db *db, const char *prefix, const struct 
     if (limit > 0)
         snprintf(lim, sizeof lim, " LIMIT %d", limit);
     if (!w.fts) {
-        buf_printf(&sql, "%sSELECT %s FROM audit_log%s%s ORDER BY id %s%s", prefix, COLUMNS,
-                   buf_cstr(&w.sql), w.text, order, lim);
+        buf_printf(&sql, "%sSELECT %s FROM audit_log%s ORDER BY id %s%s", prefix, COLUMNS,
+                   buf_cstr(&w.sql), order, lim);
     } else {
         /* Searching on SQLite: the FTS5 table leads in its rowid order, so a
          * page stops early; the rows it has not indexed yet are read directly
