@@ -17,10 +17,12 @@
  * SQLite connection keeps its own parsed schema, ~250 kB) and asks the
  * database once per interval instead of four times. On SQLite the
  * scheduler's connection is closed between passes for the same reason (on
- * PostgreSQL it holds the scheduler's session lock, so it stays). On PostgreSQL only the
- * process holding the scheduler's session advisory lock runs the pass; the
- * lock is asked for again before every pass (re-entrant for its holder), so
- * after a lost connection the pass moves to whichever process gets it.
+ * PostgreSQL it holds the scheduler's session lock, so it stays).
+ *
+ * On PostgreSQL only the process holding the scheduler's session advisory
+ * lock runs the pass; the lock is asked for again before every pass
+ * (re-entrant for its holder), so after a lost connection the pass moves to
+ * whichever process gets it.
  *
  * Per-server limit: a job is claimed first, then its service's server is
  * looked up; when that server already runs per_server jobs in this process
@@ -257,19 +259,19 @@ static void run_one(struct db *db, const struct job *job, const char *worker_id)
     log_set_context(NULL);
 }
 
-/* The thread's connection, opened on its first turn; false (logged) when it cannot be. */
-static bool thread_db(struct job_thread *t, const char *worker_id)
+/* *db, opened when it is not (a job thread's first turn, the SQLite scheduler's
+ * next pass); false, logged as event with who, when it cannot be. */
+static bool db_ready(struct worker *w, struct db **db, const char *event, const char *who)
 {
     struct lumi_err err;
     char quoted[240];
-    if (t->db != NULL)
+    if (*db != NULL)
         return true;
     err_clear(&err);
-    t->db = db_open(t->w->database_url, &err);
-    if (t->db == NULL)
-        log_error("job.db_open_failed", "worker=%s error=%s", worker_id,
-                  log_quote(err.msg, quoted, sizeof quoted));
-    return t->db != NULL;
+    *db = db_open(w->database_url, &err);
+    if (*db == NULL)
+        log_error(event, "worker=%s error=%s", who, log_quote(err.msg, quoted, sizeof quoted));
+    return *db != NULL;
 }
 
 static void *job_thread_main(void *arg)
@@ -285,7 +287,7 @@ static void *job_thread_main(void *arg)
         struct job job;
         struct lumi_err err;
         err_clear(&err);
-        if (!thread_db(t, worker_id)) {
+        if (!db_ready(w, &t->db, "job.db_open_failed", worker_id)) {
             wait_ms(w, ERROR_PAUSE_MS);
             continue;
         }
@@ -377,26 +379,11 @@ static void scheduler_pass(struct worker *w)
     log_set_context(NULL);
 }
 
-/* The scheduler's connection, opened again after an idle SQLite interval; false (logged) when it cannot be. */
-static bool scheduler_db(struct worker *w)
-{
-    struct lumi_err err;
-    char quoted[240];
-    if (w->sched_db != NULL)
-        return true;
-    err_clear(&err);
-    w->sched_db = db_open(w->database_url, &err);
-    if (w->sched_db == NULL)
-        log_error("scheduler.db_open_failed", "error=%s",
-                  log_quote(err.msg, quoted, sizeof quoted));
-    return w->sched_db != NULL;
-}
-
 static void *scheduler_main(void *arg)
 {
     struct worker *w = arg;
     do {
-        if (scheduler_db(w))
+        if (db_ready(w, &w->sched_db, "scheduler.db_open_failed", "scheduler"))
             scheduler_pass(w);
         if (w->sched_db != NULL && db_kind(w->sched_db) == DB_SQLITE) {
             db_close(w->sched_db); /* an hour's idle connection; see the top */
