@@ -1175,7 +1175,7 @@ static void server_env(const char **env, char store[][160], const char *db_url, 
 {
     static const char *const knobs[] = {"LUMI_HTTP_THREADS", "LUMI_WORKERS", "LUMI_QUEUE_MAX",
                                         "LUMI_BATCH_MAX", "LUMI_WEBHOOK_ALLOW_PRIVATE",
-                                        "LUMI_PG_WRITERS", NULL};
+                                        "LUMI_PG_WRITERS", "LUMI_METRICS_TOKEN", NULL};
     int k = 0;
     snprintf(store[k], sizeof store[k], "LUMI_SECRET_KEY=%s", key);
     env[k] = store[k];
@@ -1397,7 +1397,7 @@ int main(int argc, char **argv)
     struct db *db = NULL;
     char dir[] = "/tmp/lumi-bench-wh-XXXXXX", url[PATH_MAX + 64], env_url[PATH_MAX + 96];
     char run[17], key[65], whsec[64], event_like[64];
-    char env_store[8][160];
+    char env_store[12][160];
     const char *env[16];
     const char *fixtures = getenv("LUMI_STRIPE_FIXTURES");
     bool have_dir = false, server_up = false;

@@ -134,6 +134,7 @@ static struct db *open_writer(struct db_batch *b, struct lumi_err *err)
     }
     if (db == NULL || db_kind(db) != DB_SQLITE)
         return db;
+    db_lock_wait_short(db); /* every delivery waits for this connection (db.h) */
     if (b->wal[0] == '\0' && db_wal_path(db, b->wal, sizeof b->wal) != 0)
         b->wal[0] = '\0'; /* in memory: commits stay synchronous=FULL */
     /* A group commit of webhook deliveries can dirty more pages than SQLite's

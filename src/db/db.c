@@ -283,6 +283,12 @@ void db_write_behind(struct db *db, bool on)
         db->drv->write_behind(db, on);
 }
 
+void db_lock_wait_short(struct db *db)
+{
+    if (db != NULL && db->drv->lock_wait_short != NULL)
+        db->drv->lock_wait_short(db);
+}
+
 int db_collect(struct db *db, struct lumi_err *err)
 {
     if (db == NULL || db->drv->collect == NULL)

@@ -199,6 +199,16 @@ void db_defer_undo(struct db *db, size_t mark);
  */
 void db_write_behind(struct db *db, bool on);
 
+/*
+ * For the one connection every request waits for (SQLite's group-commit
+ * writer): when another connection holds the write lock, it checks again
+ * every 100 µs instead of backing off to sleeps of 1, 2, 5, 10 ms, so it
+ * takes the lock as soon as it is free. Other connections keep backing off,
+ * which leaves the lock to it whenever both wait. Same timeout (5 s). No
+ * effect on PostgreSQL, whose server queues lock waiters.
+ */
+void db_lock_wait_short(struct db *db);
+
 /** The open transaction's number, unique in the process (no two transactions
  *  of any connections share one): for what may be read once per transaction.
  *  0 when no transaction is open. */

@@ -78,6 +78,8 @@ struct db_driver {
     /* db_write_behind / db_collect; NULL where every statement waits for its answer */
     void (*write_behind)(struct db *db, bool on);
     int (*collect)(struct db *db, struct lumi_err *err);
+    /* db_lock_wait_short; NULL where waiting for a lock is the server's business */
+    void (*lock_wait_short)(struct db *db);
 };
 
 extern const struct db_driver db_sqlite_driver;

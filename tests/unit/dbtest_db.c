@@ -10,10 +10,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "support/testdb.h"
 
@@ -315,6 +317,41 @@ static void commit_is_visible_to_another_connection(void **state)
     db_close(other);
 }
 
+static void *commit_later(void *arg)
+{
+    struct lumi_err err;
+    struct timespec ts = {0, 150 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    if (db_commit(arg, &err) != 0)
+        fprintf(stderr, "commit_later: %s\n", err.msg);
+    return NULL;
+}
+
+/* The group-commit writer's wait (db_lock_wait_short): on SQLite, a write
+ * transaction begun while another connection holds the write lock waits for
+ * it and then goes ahead, after the other's rows, instead of failing. */
+static void a_short_waiter_takes_the_write_lock_once_it_is_free(void **state)
+{
+    struct fixture *f = *state;
+    struct lumi_err err;
+    if (testdb_is_postgres())
+        return; /* the server queues lock waiters: nothing of Lumi's to test */
+    struct db *writer = testdb_open(f->url);
+    db_lock_wait_short(writer);
+    assert_rc(db_begin(f->db, &err), 0, err);
+    exec_ok(f->db, "INSERT INTO kv (k) VALUES ('first')", 0, NULL);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, commit_later, f->db), 0);
+    int rc = db_begin(writer, &err); /* waits for commit_later's commit */
+    pthread_join(t, NULL);
+    assert_rc(rc, 0, err);
+    assert_true(testdb_int64(writer, "SELECT COUNT(*) FROM kv WHERE k = 'first'") == 1);
+    exec_ok(writer, "INSERT INTO kv (k) VALUES ('second')", 0, NULL);
+    assert_rc(db_commit(writer, &err), 0, err);
+    assert_true(testdb_int64(f->db, "SELECT COUNT(*) FROM kv") == 2);
+    db_close(writer);
+}
+
 static void rollback_is_invisible(void **state)
 {
     struct fixture *f = *state;
@@ -572,6 +609,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(foreign_key_violation_is_einval, setup, teardown),
         cmocka_unit_test_setup_teardown(check_and_not_null_violations_are_einval, setup, teardown),
         cmocka_unit_test_setup_teardown(commit_is_visible_to_another_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_short_waiter_takes_the_write_lock_once_it_is_free,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(rollback_is_invisible, setup, teardown),
         cmocka_unit_test_setup_teardown(transaction_misuse_is_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(params_bind_by_number_not_by_first_appearance, setup,
