@@ -706,11 +706,10 @@ static void run_group(struct run *r, const char *phase, service_fn fn, const int
 
 /*
  * Walks the candidates of a phase in batches of ids (the statement is
- * finished before any service is handled). cutoff NULL: the SQL has no
- * cutoff parameter and takes ($1 after_id, $2 limit).
+ * finished before any service is handled). The SQL's parameters: cutoff and
+ * cutoff2 first, each where not NULL, then the last id seen and the batch
+ * size.
  */
-/* sql's parameters: cutoff and cutoff2 first where not NULL, then the last id seen and
- * the batch size. */
 static int run_phase(struct run *r, const char *phase, const char *sql, const char *cutoff,
                      const char *cutoff2, service_fn fn, struct lumi_err *err)
 {
