@@ -22,7 +22,7 @@
  *      invoice's page and a service's page. Each answer must be 200.
  *      Twice: at once, while the server's mail thread still composes the
  *      pass's invoice mails (printed, not the target), and again once the
- *      server has settled (under 5 % of a core for two seconds: settle()).
+ *      server has settled (lumi_serve_settle).
  * Prints the tables (min, median, p95, max in ms). Target: every page p95
  * <= 50 ms on the settled server, the automation pass <= 60 s; a miss or a
  * wrong answer makes the exit status 1.
@@ -76,7 +76,7 @@
 #define TARGET_MS 50.0
 #define AUTOMATION_TARGET_S 60.0
 #define WARMUP 2
-#define SETTLE_MAX_S 600.0 /* the longest wait for lumi serve to settle (settle) */
+#define SETTLE_MAX_S 600.0 /* the longest wait for lumi serve to settle */
 #define REPEAT_MAX 1000
 #define DAY 86400
 #define ADMIN_EMAIL "bench-admin@example.com"
@@ -305,46 +305,6 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* CPU time (user + system, clock ticks) of process pid so far; -1 when unreadable. */
-static long long cpu_ticks(int pid)
-{
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    size_t n = fread(line, 1, sizeof line - 1, f);
-    fclose(f);
-    line[n] = '\0';
-    const char *p = strrchr(line, ')'); /* the name may hold spaces */
-    unsigned long long ut = 0, st = 0;
-    if (p == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (long long)(ut + st);
-}
-
-/*
- * Waits until lumi serve has done what its start found to do: at full scale
- * its mail thread composes the automation pass's 10,000 invoice mails and
- * folds their dashboard deltas. Settled: under 5 % of a core over one
- * second, twice in a row. Returns the seconds waited (at most SETTLE_MAX_S).
- */
-static double settle(int pid)
-{
-    int64_t t0 = mono_ns();
-    long hz = sysconf(_SC_CLK_TCK), quiet = 0;
-    long long before = cpu_ticks(pid);
-    while (before >= 0 && quiet < 2 && secs_since(t0) < SETTLE_MAX_S) {
-        struct timespec ts = {1, 0};
-        nanosleep(&ts, NULL);
-        long long now = cpu_ticks(pid);
-        quiet = now >= 0 && (now - before) * 20 < hz ? quiet + 1 : 0;
-        before = now;
-    }
-    return secs_since(t0);
-}
-
 static void measure(struct figure *f, bool target)
 {
     double ms[REPEAT_MAX];
@@ -441,7 +401,7 @@ static int pages(struct db *db, const struct sizes *z, const char *const *env, c
     printf("  %-34s %8s %8s %8s %8s\n", "page", "min", "median", "p95", "max");
     for (int i = 0; i < n; i++)
         measure(&figs[i], false);
-    double waited = settle(srv.pid);
+    double waited = lumi_serve_settle(&srv, SETTLE_MAX_S);
     printf("\n  %s, settled (lumi serve under 5%% of a core, %.0f s after the table above):"
            " %d requests each after %d warm-ups (ms)\n",
            label, waited, repeat, WARMUP);

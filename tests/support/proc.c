@@ -175,7 +175,7 @@ static void env_add_pair(struct child_env *e, const char *name, const char *valu
 /* The test's entries first: env_add keeps the first of each name. */
 static void env_build(struct child_env *e, const char *const *env, const char *home)
 {
-    static const char *const passed[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
+    static const char *const passed[] = {"ASAN_OPTIONS",   "UBSAN_OPTIONS",   "LSAN_OPTIONS",
                                          "GLIBC_TUNABLES", "LUMI_PDF_MODULE", NULL};
     e->n = 0;
     e->entries[0] = NULL;
@@ -557,4 +557,42 @@ int lumi_bin_find(void)
     if (access(bin, X_OK) != 0)
         return -1;
     return setenv("LUMI_BIN", bin, 1);
+}
+
+/* CPU time (user + system, clock ticks) of process pid so far; -1 when unreadable. */
+static long long cpu_ticks(int pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    const char *p = strrchr(line, ')'); /* the name may hold spaces */
+    unsigned long long ut = 0, st = 0;
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (long long)(ut + st);
+}
+
+double lumi_serve_settle(const struct lumi_server *s, double max_s)
+{
+    struct timespec t0, now, second = {1, 0};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long hz = sysconf(_SC_CLK_TCK);
+    int quiet = 0;
+    double waited = 0;
+    long long before = cpu_ticks(s->pid);
+    while (before >= 0 && quiet < 2 && waited < max_s) {
+        nanosleep(&second, NULL);
+        long long ticks = cpu_ticks(s->pid);
+        quiet = ticks >= 0 && (ticks - before) * 20 < hz ? quiet + 1 : 0; /* < 5 % of a core */
+        before = ticks;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        waited = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+    }
+    return waited;
 }

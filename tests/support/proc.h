@@ -61,4 +61,12 @@ int lumi_serve_stop(struct lumi_server *s);
 /** Reads the server's log so far (caller frees). */
 char *lumi_server_log(const struct lumi_server *s);
 
+/**
+ * For the benchmarks: waits until the server has done what its start found
+ * to do (a start-up automation pass, the mail thread composing a backlog of
+ * mails, folding dashboard deltas): under 5 % of a core over one second,
+ * twice in a row, or max_s seconds. Returns the seconds waited.
+ */
+double lumi_serve_settle(const struct lumi_server *s, double max_s);
+
 #endif
