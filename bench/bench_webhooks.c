@@ -213,26 +213,6 @@ static double self_cpu_s(void)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-/* utime + stime of a running process from /proc/PID/stat, or -1. */
-static double proc_cpu_s(int pid)
-{
-    char path[64], line[1024];
-    unsigned long long ut = 0, st = 0;
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    size_t n = fread(line, 1, sizeof line - 1, f);
-    fclose(f);
-    line[n] = '\0';
-    /* Fields after the command name (which may hold spaces) start after the last ')'. */
-    const char *p = strrchr(line, ')');
-    if (p == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
     int64_t v = 0;
@@ -947,7 +927,7 @@ static void conn_read(struct loop *l, struct conn *c)
 /* Sends every delivery once over conns connections; fills p. 0, or -1 if it could not run. */
 static int run_pass(struct delivery *d, int n, int conns, int server_pid, int port, struct pass *p)
 {
-    double cpu0 = self_cpu_s(), srv0 = proc_cpu_s(server_pid);
+    double cpu0 = self_cpu_s(), srv0 = proc_cpu_seconds(server_pid);
     struct loop l = {.ep = -1, .port = port, .d = d, .n = n, .p = p};
     struct conn *cs = calloc((size_t)conns, sizeof *cs);
     struct epoll_event evs[256];
@@ -1017,7 +997,7 @@ static int run_pass(struct delivery *d, int n, int conns, int server_pid, int po
     }
     p->wall_ns = mono_ns() - t0;
     p->client_cpu_s = self_cpu_s() - cpu0;
-    double srv1 = proc_cpu_s(server_pid);
+    double srv1 = proc_cpu_seconds(server_pid);
     p->server_cpu_s = srv0 >= 0 && srv1 >= 0 ? srv1 - srv0 : -1;
     rc = 0;
 out:

@@ -559,8 +559,7 @@ int lumi_bin_find(void)
     return setenv("LUMI_BIN", bin, 1);
 }
 
-/* CPU time (user + system, clock ticks) of process pid so far; -1 when unreadable. */
-static long long cpu_ticks(int pid)
+double proc_cpu_seconds(int pid)
 {
     char path[64], line[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
@@ -575,22 +574,20 @@ static long long cpu_ticks(int pid)
     if (p == NULL ||
         sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return -1;
-    return (long long)(ut + st);
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 double lumi_serve_settle(const struct lumi_server *s, double max_s)
 {
     struct timespec t0, now, second = {1, 0};
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    long hz = sysconf(_SC_CLK_TCK);
     int quiet = 0;
-    double waited = 0;
-    long long before = cpu_ticks(s->pid);
+    double waited = 0, before = proc_cpu_seconds(s->pid);
     while (before >= 0 && quiet < 2 && waited < max_s) {
         nanosleep(&second, NULL);
-        long long ticks = cpu_ticks(s->pid);
-        quiet = ticks >= 0 && (ticks - before) * 20 < hz ? quiet + 1 : 0; /* < 5 % of a core */
-        before = ticks;
+        double cpu = proc_cpu_seconds(s->pid);
+        quiet = cpu >= 0 && cpu - before < 0.05 ? quiet + 1 : 0; /* under 5 % of a core */
+        before = cpu;
         clock_gettime(CLOCK_MONOTONIC, &now);
         waited = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
     }

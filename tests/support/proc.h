@@ -69,4 +69,7 @@ char *lumi_server_log(const struct lumi_server *s);
  */
 double lumi_serve_settle(const struct lumi_server *s, double max_s);
 
+/** utime + stime of a running process so far, in seconds (/proc/PID/stat), or -1. */
+double proc_cpu_seconds(int pid);
+
 #endif
