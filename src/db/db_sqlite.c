@@ -25,9 +25,9 @@
 #include "db/driver.h"
 
 #define BUSY_TIMEOUT_MS 5000
-#define BUSY_SHORT_TRIES 40  /* first waits for a lock: 100 µs each (4 ms in all) */
+#define BUSY_SHORT_TRIES 40 /* first waits for a lock: 100 µs each (4 ms in all) */
 #define BUSY_SHORT_US 100
-#define BUSY_LONG_US 1000    /* then 1 ms each, up to BUSY_TIMEOUT_MS in all */
+#define BUSY_LONG_US 1000 /* then 1 ms each, up to BUSY_TIMEOUT_MS in all */
 
 /*
  * Prepared statements are kept per connection, keyed by their SQL text: Lumi's
@@ -39,9 +39,9 @@
 #define READER_CACHE "-512" /* kB per connection (see configure) */
 
 struct cached_stmt {
-    char *sql;       /* the text as the caller wrote it ($n), NULL = empty slot */
+    char *sql; /* the text as the caller wrote it ($n), NULL = empty slot */
     uint64_t hash;
-    sqlite3_stmt *s; /* idle statement, or NULL while lent out */
+    sqlite3_stmt *s;      /* idle statement, or NULL while lent out */
     bool rowid_returning; /* compiled without its " RETURNING id" (see returns_rowid) */
 };
 
@@ -54,7 +54,7 @@ struct sqlite_db {
 struct sqlite_stmt {
     struct db_stmt base;
     sqlite3_stmt *s;
-    struct cached_stmt *slot; /* where to give s back, or NULL (finalize) */
+    struct cached_stmt *slot;   /* where to give s back, or NULL (finalize) */
     sqlite3_int64 total_before; /* total_changes64 before the first step */
     int64_t changes;
     bool started;
