@@ -49,8 +49,10 @@
  * Environment: LUMI_BIN (default: ../lumi next to this program's directory,
  * i.e. build-test/lumi), LUMI_STRIPE_FIXTURES (default
  * tests/data/stripe/fixtures3.json of the source tree). LUMI_HTTP_THREADS, LUMI_WORKERS,
- * LUMI_QUEUE_MAX and LUMI_BATCH_MAX are passed to the server when set, to try
- * other settings without rebuilding. BENCH_INPROC=1 (with BENCH_BATCH=K,
+ * LUMI_QUEUE_MAX, LUMI_BATCH_MAX, LUMI_PG_WRITERS and LUMI_WEBHOOK_ALLOW_PRIVATE are
+ * passed to the server when set, to try other settings without rebuilding, and
+ * LUMI_METRICS_TOKEN, to read its /metrics meanwhile (with CONNECTIONS below 64:
+ * the bench's 64 take the per-address connection limit). BENCH_INPROC=1 (with BENCH_BATCH=K,
  * default 64) measures the serial part alone instead: every delivery applied
  * in this process, K per transaction with a savepoint each, as the
  * group-commit thread does, without HTTP; it prints the time per delivery.
