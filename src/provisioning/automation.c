@@ -420,14 +420,18 @@ static const char SQL_SUSPEND_CANDIDATES[] =
     " WHERE i.status IN ('unpaid','partially_paid') AND i.due_date <= $1"
     " AND s.status = 'active' AND ii.service_id > $2 ORDER BY ii.service_id LIMIT $3";
 
-/* The oldest overdue unpaid invoice of the service: from the service's own
- * items (invoice_items_service), never a walk over every overdue invoice.
- * CROSS JOIN keeps that order on SQLite; PostgreSQL plans it as a join. */
+/* The unpaid invoices of service svc due at or before due: from the
+ * service's own items (invoice_items_service), never a walk over every
+ * overdue invoice. CROSS JOIN keeps that order on SQLite; PostgreSQL plans it
+ * as a join. Shared with SQL_TERMINATE_CANDIDATES. */
+#define OVERDUE_OF(svc, due)                                                                       \
+    " FROM invoice_items ii CROSS JOIN invoices i WHERE ii.service_id = " svc                      \
+    " AND i.id = ii.invoice_id AND i.status IN ('unpaid','partially_paid')"                        \
+    " AND i.due_date <= " due
+
+/* The oldest overdue unpaid invoice of the service. */
 static const char SQL_OVERDUE_INVOICE[] =
-    "SELECT i.id, i.number, i.due_date FROM invoice_items ii CROSS JOIN invoices i"
-    " WHERE ii.service_id = $1 AND i.id = ii.invoice_id"
-    " AND i.status IN ('unpaid','partially_paid') AND i.due_date <= $2"
-    " ORDER BY i.due_date, i.id LIMIT 1";
+    "SELECT i.id, i.number, i.due_date" OVERDUE_OF("$1", "$2") " ORDER BY i.due_date, i.id LIMIT 1";
 
 static const char SQL_STATUS[] = "SELECT status, suspend_reason FROM services WHERE id = $1";
 
@@ -523,6 +527,16 @@ out:
 
 /* --- phase 3: termination ------------------------------------------------- */
 
+/* When service s was last suspended: its latest SERVICE_SUSPENDED audit row, else updated_at. */
+#define SUSPENDED_SINCE                                                                            \
+    "COALESCE((SELECT MAX(a.at) FROM audit_log a WHERE a.entity = 'service'"                       \
+    " AND a.entity_id = CAST(s.id AS TEXT) AND a.action = 'SERVICE_SUSPENDED'), s.updated_at)"
+
+/* The open unsuspend jobs of service svc. */
+#define OPEN_UNSUSPEND_OF(svc)                                                                     \
+    " FROM jobs j WHERE j.service_id = " svc " AND j.action = 'unsuspend'"                         \
+    " AND j.status IN ('queued','running')"
+
 /* Only the services terminate_one would act on as things stand ($1 the
  * terminate cutoff, $2 now): suspended for overdue since before the cutoff,
  * with an invoice still overdue and no unsuspension under way. A provider's
@@ -530,38 +544,27 @@ out:
  * asked one by one, each cost a savepoint and five reads (10,000 of them,
  * 18 s of a pass at bench_scale's size, to terminate none). The list is a
  * hint as ever: terminate_one checks everything again under the row lock. */
+/* clang-format off */
 static const char SQL_TERMINATE_CANDIDATES[] =
     "SELECT s.id FROM services s WHERE s.status = 'suspended' AND s.suspend_reason = 'overdue'"
     " AND s.id > $3"
-    " AND EXISTS (SELECT 1 FROM invoice_items ii CROSS JOIN invoices i"
-    " WHERE ii.service_id = s.id AND i.id = ii.invoice_id"
-    " AND i.status IN ('unpaid','partially_paid') AND i.due_date <= $2)"
-    " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.service_id = s.id AND j.action = 'unsuspend'"
-    " AND j.status IN ('queued','running'))"
-    " AND COALESCE((SELECT MAX(a.at) FROM audit_log a WHERE a.entity = 'service'"
-    " AND a.entity_id = CAST(s.id AS TEXT) AND a.action = 'SERVICE_SUSPENDED'), s.updated_at)"
-    " <= $1"
+    " AND EXISTS (SELECT 1" OVERDUE_OF("s.id", "$2") ")"
+    " AND NOT EXISTS (SELECT 1" OPEN_UNSUSPEND_OF("s.id") ")"
+    " AND " SUSPENDED_SINCE " <= $1"
     " ORDER BY s.id LIMIT $4";
+/* clang-format on */
 
-/* When the service was last suspended: its latest SERVICE_SUSPENDED audit row, else updated_at. */
 static const char SQL_SUSPENDED_SINCE[] =
-    "SELECT COALESCE((SELECT MAX(a.at) FROM audit_log a WHERE a.entity = 'service'"
-    " AND a.entity_id = $2 AND a.action = 'SERVICE_SUSPENDED'), s.updated_at)"
-    " FROM services s WHERE s.id = $1";
+    "SELECT " SUSPENDED_SINCE " FROM services s WHERE s.id = $1";
 
-static const char SQL_OPEN_UNSUSPEND[] =
-    "SELECT COUNT(*) FROM jobs WHERE service_id = $1 AND action = 'unsuspend'"
-    " AND status IN ('queued','running')";
+static const char SQL_OPEN_UNSUSPEND[] = "SELECT COUNT(*)" OPEN_UNSUSPEND_OF("$1");
 
 static int suspended_since(struct run *r, int64_t id, char *out, size_t outsz, struct lumi_err *err)
 {
-    char idt[24];
-    snprintf(idt, sizeof idt, "%" PRId64, id);
     struct db_stmt *st = db_prepare(r->db, SQL_SUSPENDED_SINCE, err);
     if (st == NULL)
         return err->code;
     db_bind_int64(st, 1, id);
-    db_bind_text(st, 2, idt);
     int rc = db_step(st, err);
     out[0] = '\0';
     if (rc == DB_ROW)
