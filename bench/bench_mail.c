@@ -176,6 +176,8 @@ static void run(void **state)
     unlink(path);
     snprintf(path, sizeof path, "%s/bench.db-shm", dir);
     unlink(path);
+    snprintf(path, sizeof path, "%s/bench.db-lumi.lock", dir); /* lumi serve's */
+    unlink(path);
     rmdir(dir);
 }
 

@@ -462,7 +462,7 @@ static void print_plans(struct db *db)
 static void remove_temp_dir(void)
 {
     static const char *const files[] = {"bench.db", "bench.db-wal", "bench.db-shm",
-                                        "bench.db-journal"};
+                                        "bench.db-journal", "bench.db-lumi.lock"};
     char path[512];
     if (temp_dir[0] == '\0')
         return;

@@ -1139,7 +1139,7 @@ static char temp_dir[64];
 static void remove_dir(const char *dir)
 {
     static const char *const files[] = {"bench.db", "bench.db-wal", "bench.db-shm",
-                                        "bench.db-journal"};
+                                        "bench.db-journal", "bench.db-lumi.lock"};
     char path[512];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);

@@ -1,10 +1,12 @@
 /*
  * testdb.c — a fresh database per test, on the engine chosen by LUMI_TEST_DB (testdb.h).
  *
- * SQLite: a new directory from mkdtemp holding test.db (WAL and SHM files are
- * removed with it). PostgreSQL: CREATE DATABASE lumi_t_<random hex> on the
- * fixture server whose base URL tests/pg_ctl.sh wrote to $LUMI_TEST_PG_DIR/url,
- * dropped WITH (FORCE) afterwards.
+ * SQLite: a new directory from mkdtemp holding test.db (its WAL and SHM
+ * files, and what `lumi serve` and `lumi restore` leave beside it, the
+ * "-lumi.lock" and the ".before-restore" copy, are removed with it).
+ * PostgreSQL: CREATE DATABASE lumi_t_<random hex> on the fixture server
+ * whose base URL tests/pg_ctl.sh wrote to $LUMI_TEST_PG_DIR/url, dropped
+ * WITH (FORCE) afterwards.
  *
  * Failures end the current test through cmocka's fail_msg, so call these from
  * the test's own thread (worker threads should use db_open directly).
@@ -115,7 +117,8 @@ char *testdb_create(void)
 
 static void sqlite_drop(const char *path)
 {
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    static const char *const suffixes[] = {"",         "-wal",       "-shm",
+                                           "-journal", "-lumi.lock", ".before-restore"};
     char file[URL_MAX];
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
         snprintf(file, sizeof file, "%s%s", path, suffixes[i]);
