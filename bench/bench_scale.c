@@ -402,7 +402,7 @@ static int pages(struct db *db, const struct sizes *z, const char *const *env, c
     for (int i = 0; i < n; i++)
         measure(&figs[i], false);
     double waited = lumi_serve_settle(&srv, SETTLE_MAX_S);
-    printf("\n  %s, settled (lumi serve under 5%% of a core, %.0f s after the table above):"
+    printf("\n  %s, settled (lumi serve under 2%% of a core, %.0f s after the table above):"
            " %d requests each after %d warm-ups (ms)\n",
            label, waited, repeat, WARMUP);
     printf("  %-34s %8s %8s %8s %8s\n", "page", "min", "median", "p95", "max");

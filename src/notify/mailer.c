@@ -16,6 +16,9 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "audit/audit.h"
 #include "billing/stats.h"
@@ -51,14 +54,17 @@ struct mailer {
 };
 
 /* One round: the dashboard deltas folded, pump, dated notices when due, drain, audit
- * rows indexed. Returns work done, or < 0. */
-static int round_once(struct mailer *m, int64_t *next_reminders_ms, struct lumi_err *err)
+ * rows indexed. Returns work done, or < 0; *touched says whether it did
+ * anything at all (folding and indexing included). */
+static int round_once(struct mailer *m, int64_t *next_reminders_ms, bool *touched,
+                      struct lumi_err *err)
 {
     int queued = 0, work = 0, rows;
     /* First: after an import or a burst, the dashboard reads every delta
      * row not folded yet (PostgreSQL), so the fold does not wait for mail. */
     if ((rows = stats_compact(m->db, err)) < 0)
         return rows;
+    *touched = rows > 0;
     while ((rows = notify_pump(m->db, PUMP_ROWS, &queued, err)) > 0) {
         work += queued;
         if (rows < PUMP_ROWS || stop_raised(&m->stop))
@@ -85,7 +91,27 @@ static int round_once(struct mailer *m, int64_t *next_reminders_ms, struct lumi_
         indexed += n;
     if (n < 0 && indexed == 0)
         return n;
+    *touched = *touched || indexed > 0 || work + sent > 0;
     return work + sent; /* indexing and compacting alone do not skip the pause */
+}
+
+/* Once a backlog is done (a burst of mail, the audit rows of an import
+ * indexed), what it left cached is returned: the connection's page cache
+ * (SQLite) and the freed pages of every malloc arena. After composing 40,000
+ * mails this thread held about 0.5 MB that an idle server never reads again
+ * (issue 15: idle RSS). */
+static void give_back_memory(struct mailer *m)
+{
+    struct lumi_err err;
+    err_clear(&err);
+    if (db_kind(m->db) == DB_SQLITE && db_exec(m->db, "PRAGMA shrink_memory", &err) != 0) {
+        char q[300];
+        log_debug("mailer.shrink_failed", "error=%s", log_quote(err.msg, q, sizeof q));
+    }
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    log_debug("mailer.idle", "memory=given_back");
 }
 
 static void *mailer_main(void *arg)
@@ -98,10 +124,19 @@ static void *mailer_main(void *arg)
      * waiting for its answer) go first. Linux takes a nice value per thread. */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), MAILER_NICE) != 0)
         log_debug("mailer.nice_failed", "errno=%d", errno);
+    bool worked = false; /* since the thread last gave memory back */
     while (!stop_raised(&m->stop)) {
         struct lumi_err err;
+        bool touched = true;
         err_clear(&err);
-        int rc = round_once(m, &next_reminders_ms, &err);
+        int rc = round_once(m, &next_reminders_ms, &touched, &err);
+        if (rc == 0 && !touched) {
+            if (worked)
+                give_back_memory(m);
+            worked = false;
+        } else {
+            worked = true;
+        }
         if (rc < 0) {
             log_error("mail.round_failed", "error=%s", log_quote(err.msg, q, sizeof q));
             stop_wait_ms(&m->stop, ERROR_PAUSE_MS);

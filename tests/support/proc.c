@@ -586,7 +586,7 @@ double lumi_serve_settle(const struct lumi_server *s, double max_s)
     while (before >= 0 && quiet < 2 && waited < max_s) {
         nanosleep(&second, NULL);
         double cpu = proc_cpu_seconds(s->pid);
-        quiet = cpu >= 0 && cpu - before < 0.05 ? quiet + 1 : 0; /* under 5 % of a core */
+        quiet = cpu >= 0 && cpu - before < 0.02 ? quiet + 1 : 0; /* under 2 % of a core */
         before = cpu;
         clock_gettime(CLOCK_MONOTONIC, &now);
         waited = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
