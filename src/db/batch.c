@@ -65,6 +65,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/foreground.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -394,6 +395,7 @@ static void run_batch(struct writer *w, struct db_batch_item *list)
         n++;
     atomic_fetch_add(&b->items, n);
     atomic_fetch_add(&b->commits, 1);
+    foreground_note(); /* the mail thread yields meanwhile (notify/pace.h) */
     metrics_observe_batch(n, metrics_now_ns() - t0);
     ckpt_note_commit(b);
     if (b->sync.on)

@@ -22,6 +22,7 @@
 
 #include "audit/audit.h"
 #include "billing/stats.h"
+#include "core/foreground.h"
 #include "core/log.h"
 #include "core/stop.h"
 #include "core/str.h"
@@ -29,6 +30,7 @@
 #include "db/db.h"
 #include "mail/sender.h"
 #include "notify/notify.h"
+#include "notify/pace.h"
 
 #define PUMP_ROWS 100
 #define DRAIN_MAX 200
@@ -54,9 +56,10 @@ struct mailer {
 };
 
 /* One round: the dashboard deltas folded, pump, dated notices when due, drain, audit
- * rows indexed. Returns work done, or < 0; *touched says whether it did
- * anything at all (folding and indexing included). */
-static int round_once(struct mailer *m, int64_t *next_reminders_ms, bool *touched,
+ * rows indexed; a round that yields to webhooks (pace.h) does one pump, one
+ * drain of PUMP_ROWS and one indexing transaction. Returns work done, or < 0;
+ * *touched says whether it did anything at all (folding and indexing included). */
+static int round_once(struct mailer *m, int64_t *next_reminders_ms, bool yield, bool *touched,
                       struct lumi_err *err)
 {
     int queued = 0, work = 0, rows;
@@ -67,7 +70,7 @@ static int round_once(struct mailer *m, int64_t *next_reminders_ms, bool *touche
     *touched = rows > 0;
     while ((rows = notify_pump(m->db, PUMP_ROWS, &queued, err)) > 0) {
         work += queued;
-        if (rows < PUMP_ROWS || stop_raised(&m->stop))
+        if (rows < PUMP_ROWS || yield || stop_raised(&m->stop))
             break;
     }
     if (rows < 0)
@@ -82,11 +85,12 @@ static int round_once(struct mailer *m, int64_t *next_reminders_ms, bool *touche
         work += n;
         *next_reminders_ms = utc_monotonic_ms() + REMINDERS_EVERY_MS;
     }
-    int sent = mail_sender_drain(m->sender, m->db, m->worker_id, DRAIN_MAX, notify_compose, err);
+    int sent = mail_sender_drain(m->sender, m->db, m->worker_id, yield ? PUMP_ROWS : DRAIN_MAX,
+                                 notify_compose, err);
     if (sent < 0)
         return sent;
     int indexed = 0, n = 0;
-    while (indexed < INDEX_ROUND_MAX && !stop_raised(&m->stop) &&
+    while (indexed < (yield ? INDEX_ROWS : INDEX_ROUND_MAX) && !stop_raised(&m->stop) &&
            (n = audit_index_pending(m->db, INDEX_ROWS, err)) > 0)
         indexed += n;
     if (n < 0 && indexed == 0)
@@ -125,11 +129,13 @@ static void *mailer_main(void *arg)
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), MAILER_NICE) != 0)
         log_debug("mailer.nice_failed", "errno=%d", errno);
     bool worked = false; /* since the thread last gave memory back */
+    struct mail_pace pace = {0};
     while (!stop_raised(&m->stop)) {
         struct lumi_err err;
         bool touched = true;
+        bool yield = mail_pace_yield(&pace, utc_monotonic_ms(), foreground_last_ms());
         err_clear(&err);
-        int rc = round_once(m, &next_reminders_ms, &touched, &err);
+        int rc = round_once(m, &next_reminders_ms, yield, &touched, &err);
         if (rc == 0 && !touched) {
             if (worked)
                 give_back_memory(m);
@@ -142,6 +148,8 @@ static void *mailer_main(void *arg)
             stop_wait_ms(&m->stop, ERROR_PAUSE_MS);
         } else if (rc == 0) {
             stop_wait_ms(&m->stop, m->poll_ms);
+        } else if (yield) {
+            stop_wait_ms(&m->stop, PACE_PAUSE_MS);
         }
     }
     log_set_context(NULL);
