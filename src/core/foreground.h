@@ -3,8 +3,9 @@
  * answered after their commit) is under way in this process, so that
  * background threads can give it the database first (issue 15).
  *
- * The group commit notes each commit; the mail thread asks when the last one
- * was. Threading: one atomic, any thread.
+ * The group commit notes each commit and the HTTP workers each request they
+ * handle; the mail thread asks when the last one was. Threading: one atomic,
+ * any thread.
  */
 #ifndef LUMI_CORE_FOREGROUND_H
 #define LUMI_CORE_FOREGROUND_H

@@ -1,13 +1,14 @@
 /*
- * pace.h — when the mail thread yields to webhook deliveries (issue 15).
+ * pace.h — when the mail thread yields to webhook deliveries and requests (issue 15).
  *
  * Composing a burst of mail costs the database about as much as taking the
  * payments that caused it: on PostgreSQL the mail thread's statements run in
  * a server process its nice value does not reach, and on SQLite it takes the
  * one write lock between the group commit's batches. So while deliveries are
- * being committed (one within the last PACE_WINDOW_MS), a round of the mail
- * thread does a little (one pump of audit rows, a few messages, one
- * transaction of indexing) and then pauses PACE_PAUSE_MS. Mail is never held
+ * being committed or requests answered (foreground.h: one within the last
+ * PACE_WINDOW_MS), a round of the mail thread does a little (one pump of
+ * audit rows, a few messages, one transaction of indexing) and then pauses
+ * PACE_PAUSE_MS. Mail is never held
  * back for long: after PACE_MAX_MS of yielding in a row, one round does all
  * there is, and yielding may start again after it.
  *

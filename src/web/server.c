@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "core/crypto.h"
+#include "core/foreground.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/str.h"
@@ -706,6 +707,7 @@ static void run_handler(struct web_server *s, struct web_exchange *x, void **slo
     char quoted[QUOTE_MAX];
     struct db *db = *slot;
     err_clear(&err);
+    foreground_note(); /* someone waits for this answer: the mail thread yields (notify/pace.h) */
     if (db == NULL) {
         db = db_open(s->database_url, &err);
         if (db == NULL) {
