@@ -55,13 +55,21 @@ struct mailer {
     char worker_id[96];
 };
 
-/* One round: the dashboard deltas folded, pump, dated notices when due, drain, audit
- * rows indexed; a round that yields to webhooks (pace.h) does one pump, one
- * drain of PUMP_ROWS and one indexing transaction. Returns work done, or < 0;
- * *touched says whether it did anything at all (folding and indexing included). */
-static int round_once(struct mailer *m, int64_t *next_reminders_ms, bool yield, bool *touched,
-                      struct lumi_err *err)
+/* Whether this round stops pumping and indexing now (pace.h). */
+static bool round_stops(enum mail_round kind)
 {
+    return kind == MAIL_ROUND_YIELD ||
+           (kind == MAIL_ROUND_FREE && mail_pace_busy(utc_monotonic_ms(), foreground_last_ms()));
+}
+
+/* One round: the dashboard deltas folded, pump, dated notices when due, drain, audit
+ * rows indexed; a round that yields to webhooks and requests (pace.h) does one pump,
+ * one drain of PUMP_ROWS and one indexing transaction. Returns work done, or < 0;
+ * *touched says whether it did anything at all (folding and indexing included). */
+static int round_once(struct mailer *m, int64_t *next_reminders_ms, enum mail_round kind,
+                      bool *touched, struct lumi_err *err)
+{
+    bool yield = kind == MAIL_ROUND_YIELD;
     int queued = 0, work = 0, rows;
     /* First: after an import or a burst, the dashboard reads every delta
      * row not folded yet (PostgreSQL), so the fold does not wait for mail. */
@@ -70,7 +78,7 @@ static int round_once(struct mailer *m, int64_t *next_reminders_ms, bool yield, 
     *touched = rows > 0;
     while ((rows = notify_pump(m->db, PUMP_ROWS, &queued, err)) > 0) {
         work += queued;
-        if (rows < PUMP_ROWS || yield || stop_raised(&m->stop))
+        if (rows < PUMP_ROWS || round_stops(kind) || stop_raised(&m->stop))
             break;
     }
     if (rows < 0)
@@ -90,9 +98,12 @@ static int round_once(struct mailer *m, int64_t *next_reminders_ms, bool yield, 
     if (sent < 0)
         return sent;
     int indexed = 0, n = 0;
-    while (indexed < (yield ? INDEX_ROWS : INDEX_ROUND_MAX) && !stop_raised(&m->stop) &&
-           (n = audit_index_pending(m->db, INDEX_ROWS, err)) > 0)
+    while (indexed < INDEX_ROUND_MAX && !stop_raised(&m->stop) &&
+           (n = audit_index_pending(m->db, INDEX_ROWS, err)) > 0) {
         indexed += n;
+        if (round_stops(kind))
+            break;
+    }
     if (n < 0 && indexed == 0)
         return n;
     *touched = *touched || indexed > 0 || work + sent > 0;
@@ -133,9 +144,9 @@ static void *mailer_main(void *arg)
     while (!stop_raised(&m->stop)) {
         struct lumi_err err;
         bool touched = true;
-        bool yield = mail_pace_yield(&pace, utc_monotonic_ms(), foreground_last_ms());
+        enum mail_round kind = mail_pace_round(&pace, utc_monotonic_ms(), foreground_last_ms());
         err_clear(&err);
-        int rc = round_once(m, &next_reminders_ms, yield, &touched, &err);
+        int rc = round_once(m, &next_reminders_ms, kind, &touched, &err);
         if (rc == 0 && !touched) {
             if (worked)
                 give_back_memory(m);
@@ -148,7 +159,7 @@ static void *mailer_main(void *arg)
             stop_wait_ms(&m->stop, ERROR_PAUSE_MS);
         } else if (rc == 0) {
             stop_wait_ms(&m->stop, m->poll_ms);
-        } else if (yield) {
+        } else if (kind == MAIL_ROUND_YIELD) {
             stop_wait_ms(&m->stop, PACE_PAUSE_MS);
         }
     }
