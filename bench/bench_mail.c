@@ -46,6 +46,7 @@
 #include "mail/sender.h"
 #include "notify/notify.h"
 #include "support/smtpsink.h"
+#include "support/testdb.h"
 
 #define SECRET_KEY "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
@@ -171,14 +172,7 @@ static void run(void **state)
     smtpsink_stop(sink);
     char path[700];
     snprintf(path, sizeof path, "%s/bench.db", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/bench.db-wal", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/bench.db-shm", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/bench.db-lumi.lock", dir); /* lumi serve's */
-    unlink(path);
-    rmdir(dir);
+    testdb_remove_sqlite(path);
 }
 
 int main(int argc, char **argv)

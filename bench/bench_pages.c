@@ -74,6 +74,7 @@
 #include "support/browse.h"
 #include "support/httpc.h"
 #include "support/proc.h"
+#include "support/testdb.h"
 
 #define DEFAULT_N 1000000
 #define MAX_N 20000000
@@ -461,16 +462,11 @@ static void print_plans(struct db *db)
 
 static void remove_temp_dir(void)
 {
-    static const char *const files[] = {"bench.db", "bench.db-wal", "bench.db-shm",
-                                        "bench.db-journal", "bench.db-lumi.lock"};
     char path[512];
     if (temp_dir[0] == '\0')
         return;
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", temp_dir, files[i]);
-        unlink(path);
-    }
-    rmdir(temp_dir);
+    snprintf(path, sizeof path, "%s/bench.db", temp_dir);
+    testdb_remove_sqlite(path);
 }
 
 int main(int argc, char **argv)

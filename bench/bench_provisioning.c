@@ -36,6 +36,7 @@
 #include "core/utc.h"
 #include "db/migrate.h"
 #include "fakes/fake_pterodactyl.h"
+#include "support/testdb.h"
 #include "provisioning/automation.h"
 #include "provisioning/servers.h"
 #include "provisioning/worker.h"
@@ -196,14 +197,9 @@ static void sleep_ms(int ms)
 
 static void remove_dir(const char *dir)
 {
-    static const char *const files[] = {"bench.db", "bench.db-wal", "bench.db-shm",
-                                        "bench.db-lumi.lock"};
     char path[512];
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        unlink(path);
-    }
-    rmdir(dir);
+    snprintf(path, sizeof path, "%s/bench.db", dir);
+    testdb_remove_sqlite(path);
 }
 
 int main(int argc, char **argv)

@@ -114,6 +114,7 @@
 #include "events/endpoints.h"
 #include "gateways/stripe_sig.h"
 #include "support/proc.h"
+#include "support/testdb.h"
 
 #define DEFAULT_N 20000
 #define DEFAULT_CONNS 64
@@ -1138,14 +1139,9 @@ static char temp_dir[64];
 
 static void remove_dir(const char *dir)
 {
-    static const char *const files[] = {"bench.db", "bench.db-wal", "bench.db-shm",
-                                        "bench.db-journal", "bench.db-lumi.lock"};
     char path[512];
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        unlink(path);
-    }
-    rmdir(dir);
+    snprintf(path, sizeof path, "%s/bench.db", dir);
+    testdb_remove_sqlite(path);
 }
 
 static void remove_temp_dir(void)

@@ -115,7 +115,7 @@ char *testdb_create(void)
     return url;
 }
 
-static void sqlite_drop(const char *path)
+void testdb_remove_sqlite(const char *path)
 {
     static const char *const suffixes[] = {"",         "-wal",       "-shm",
                                            "-journal", "-lumi.lock", ".before-restore"};
@@ -137,7 +137,7 @@ void testdb_drop(char *url)
     if (url == NULL)
         return;
     if (str_starts_with(url, "sqlite:")) {
-        sqlite_drop(url + strlen("sqlite:"));
+        testdb_remove_sqlite(url + strlen("sqlite:"));
     } else {
         char sql[URL_MAX + 64];
         const char *name = strrchr(url, '/') + 1;

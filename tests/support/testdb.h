@@ -22,6 +22,13 @@ char *testdb_create(void);
 /** Drops the database (closing nothing: close connections first) and frees url. */
 void testdb_drop(char *url);
 
+/**
+ * Removes the SQLite database file path with its -wal, -shm and -journal, and
+ * what `lumi serve` and `lumi restore` leave beside it (-lumi.lock,
+ * .before-restore), then its directory when that is empty (the benches' too).
+ */
+void testdb_remove_sqlite(const char *path);
+
 /** true when the tests run on PostgreSQL. */
 bool testdb_is_postgres(void);
 
